@@ -1,0 +1,5 @@
+"""``python -m voxasm``: the voxasm command line."""
+
+from voxasm.cli import main
+
+main()

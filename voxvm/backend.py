@@ -1,0 +1,81 @@
+"""The contract between the machine driver and an execution backend.
+
+Owns the status codes a dispatch loop returns and the ``Core`` protocol that
+both backends implement: the compiled one (voxvm/_core.pyx) and the
+pure-Python reference (voxvm/pyvm.py). voxvm/machine.py drives a Core:
+it calls ``run()``, and whenever the loop leaves with a status other than
+HALT it does the rare work in Python (native calls, trap reports) and calls
+``run()`` again. A Core is self-contained: no module-level mutable state, so
+several can run in one process (and, for the compiled one, on several
+threads without the GIL).
+
+Register values cross this boundary as ``(bits, tag)``: ``bits`` is the
+unsigned 64-bit payload (an int64 as two's complement, a float64 as its IEEE
+bits) and ``tag`` one of voxvm.isa.Tag (decisions.md §2).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Protocol
+
+from .formats import Dump
+
+
+class Status(enum.IntEnum):
+    """Why ``Core.run()`` returned."""
+
+    HALT = 0      # `halt` executed; ip is the halt's address
+    TRAP = 1      # fatal error; see trap_kind / trap_ip / trap_a / trap_b
+    NCALL = 2     # `ncall`: ip already points past it; ncall_code / ncall_ip say which
+    BUDGET = 3    # the branch budget ran out (tests and tracing only)
+
+
+class Core(Protocol):
+    """What every backend offers. Created as ``Core(program, config)``."""
+
+    # After run() returned TRAP: the voxvm.traps.TrapKind and its two message
+    # arguments, and the address of the trapping instruction.
+    trap_kind: int
+    trap_ip: int
+    trap_a: int
+    trap_b: int
+    # After run() returned NCALL: the 16-bit code and the ncall's own address.
+    ncall_code: int
+    ncall_ip: int
+    # Current instruction address (byte offset into main memory).
+    ip: int
+
+    def run(self, budget: int = -1) -> int:
+        """Execute until halt, trap, ncall or budget exhaustion; return a Status.
+
+        ``budget`` < 0 means unlimited. Otherwise it counts *branch events*
+        (every executed jump whether taken or not, call, callr, ret, jmpr,
+        jexc); when it reaches 0 the loop returns BUDGET before the next
+        instruction. Both backends count identically, so differential tests
+        can stop them at the same point.
+        """
+
+    def get_reg(self, index: int) -> tuple[int, int]:
+        """``(bits, tag)`` of register ``index``."""
+
+    def set_reg(self, index: int, bits: int, tag: int) -> None:
+        """Write register ``index`` (natives return results this way)."""
+
+    def raise_exception(self, number: int) -> None:
+        """Append voxvm exception ``number`` (voxvm.isa.Exc) to the pending list."""
+
+    def pending(self) -> list[int]:
+        """The pending exception numbers, oldest first."""
+
+    def memory(self) -> bytes:
+        """A copy of main memory (image plus what dlbc appended, with dssave writes)."""
+
+    def heap_read(self, address: int, count: int) -> bytes | None:
+        """``count`` bytes inside one live heap block, or None (the caller raises HeapReadFault)."""
+
+    def heap_write(self, address: int, data: bytes) -> bool:
+        """Write inside one live heap block; False if it does not fit (HeapWriteFault)."""
+
+    def snapshot(self, reason: int = 0) -> Dump:
+        """The whole machine state, for core dumps and differential tests."""

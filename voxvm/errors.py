@@ -1,0 +1,59 @@
+"""Error types shared by the whole toolchain, and the exit status each maps to.
+
+Owns the exception tree (``VoxError`` and its subclasses) and the exit statuses
+of decisions.md §5. Every error a user can reach is one of these; the CLI
+prints ``render()`` and exits with ``exit_status`` (never a traceback).
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitStatus(enum.IntEnum):
+    """Process exit statuses (decisions.md §5, BSD sysexits)."""
+
+    OK = 0
+    USAGE = 2
+    DATAERR = 65    # malformed input: assembly error, bad .vve/.vvr
+    SOFTWARE = 70   # the program trapped
+    IOERR = 74      # a file could not be read or written
+
+
+class VoxError(Exception):
+    """Base of every error the toolchain reports to a user."""
+
+    exit_status: ExitStatus = ExitStatus.SOFTWARE
+
+    def render(self) -> str:
+        """The text printed on stderr (without a trailing newline)."""
+        return f"voxvm: error: {self}"
+
+
+class UsageError(VoxError):
+    """A bad command line: unknown flag, bad size, missing argument."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class InputError(VoxError):
+    """Input that is not acceptable (bad source, malformed binary)."""
+
+    exit_status = ExitStatus.DATAERR
+
+
+class FormatError(InputError):
+    """A malformed .vve/.vvr/dump file: names the file, the field and the byte offset."""
+
+    def __init__(self, path: str, field: str, offset: int, message: str) -> None:
+        super().__init__(f"{path}: {field} at byte offset {offset} (0x{offset:x}): {message}")
+        self.path = path
+        self.field = field
+        self.offset = offset
+        self.message = message
+
+
+class VoxIOError(VoxError):
+    """A file that cannot be read or written."""
+
+    exit_status = ExitStatus.IOERR
