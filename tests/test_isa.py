@@ -1,0 +1,219 @@
+"""The ISA table (voxvm/isa.py) against upstream's numbering, and its generated files.
+
+The frozen maps below are written out by hand from upstream spec §3.10 (and
+§7 for the exceptions) on purpose: a change to isa.py that renumbers or
+resizes an opcode must fail here, because it breaks byte compatibility with
+voxvm v8.03 (decisions.md §1).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from voxvm import isa
+
+REPO = Path(__file__).resolve().parents[1]
+GEN_ISA = REPO / "tools" / "gen_isa.py"
+
+# upstream spec §3.10: mnemonic -> opcode
+UPSTREAM_CODES = {
+    "halt": 0xFF, "ncall": 0x01, "nop": 0x02,
+    "uload": 0x10, "uadd": 0x11, "umul": 0x12, "usub": 0x13, "udiv": 0x14, "urem": 0x15,
+    "ucmp": 0x16, "usqrt": 0x17, "upow": 0x18, "uinc": 0x19, "udec": 0x1A,
+    "iload": 0x20, "iadd": 0x21, "imul": 0x22, "isub": 0x23, "idiv": 0x24, "irem": 0x25,
+    "icmp": 0x26, "iabs": 0x27, "ineg": 0x28, "isqrt": 0x29, "ipow": 0x2A, "iinc": 0x2B, "idec": 0x2C,
+    "fload": 0x30, "fadd": 0x31, "fmul": 0x32, "fsub": 0x33, "fdiv": 0x34, "frem": 0x35,
+    "fcmp": 0x36, "fcmp_eps": 0x37, "fabs": 0x38, "fneg": 0x39, "fsqrt": 0x3A, "fpow": 0x3B,
+    "finc": 0x3C, "fdec": 0x3D,
+    "jmp": 0x40, "jz": 0x41, "jl": 0x42, "jg": 0x43, "jge": 0x44, "jle": 0x45, "jexc": 0x46,
+    "jmpr": 0x47, "jnz": 0x48,
+    "utoi": 0x50, "itou": 0x51, "utof": 0x52, "itof": 0x53, "ftou": 0x54, "ftoi": 0x55,
+    "ptou": 0x56, "utop": 0x57,
+    "movr": 0x60, "or": 0x61, "and": 0x62, "not": 0x63, "xor": 0x64, "test": 0x65, "lnot": 0x66,
+    "shl": 0x67, "shr": 0x68,
+    "dsload": 0x70, "dsrload": 0x71, "dssave": 0x72, "dsrsave": 0x73, "dslea": 0x74,
+    "dsderef": 0x75, "dsrlea": 0x76, "dsrderef": 0x77,
+    "push": 0x80, "pop": 0x81, "pushall": 0x82, "popall": 0x83, "gsf": 0x84, "usf": 0x85,
+    "call": 0x90, "ret": 0x91, "fnstind": 0x92, "callr": 0x93,
+    "alloc": 0xA0, "free": 0xA1, "store": 0xA2, "allocr": 0xA3, "load": 0xA4, "allocr_nogc": 0xA5,
+    "memcpy": 0xA6, "storedat": 0xA7, "dlbc": 0xA8, "ubd": 0xA9,
+}
+
+# upstream spec §3.10: mnemonic -> instruction size in bytes
+UPSTREAM_SIZES = {
+    "halt": 1, "ncall": 4, "nop": 1,
+    "uload": 10, "uadd": 3, "umul": 3, "usub": 3, "udiv": 4, "urem": 4,
+    "ucmp": 3, "usqrt": 3, "upow": 3, "uinc": 2, "udec": 2,
+    "iload": 10, "iadd": 3, "imul": 3, "isub": 3, "idiv": 4, "irem": 4,
+    "icmp": 3, "iabs": 3, "ineg": 3, "isqrt": 3, "ipow": 3, "iinc": 2, "idec": 2,
+    "fload": 10, "fadd": 3, "fmul": 3, "fsub": 3, "fdiv": 4, "frem": 4,
+    "fcmp": 3, "fcmp_eps": 3, "fabs": 3, "fneg": 3, "fsqrt": 3, "fpow": 3,
+    "finc": 2, "fdec": 2,
+    "jmp": 9, "jz": 9, "jl": 9, "jg": 9, "jge": 9, "jle": 9, "jexc": 17, "jmpr": 2, "jnz": 9,
+    "utoi": 3, "itou": 3, "utof": 3, "itof": 3, "ftou": 3, "ftoi": 3, "ptou": 3, "utop": 3,
+    "movr": 3, "or": 3, "and": 3, "not": 3, "xor": 3, "test": 3, "lnot": 3, "shl": 3, "shr": 3,
+    "dsload": 18, "dsrload": 11, "dssave": 18, "dsrsave": 11, "dslea": 18,
+    "dsderef": 11, "dsrlea": 11, "dsrderef": 4,
+    "push": 2, "pop": 2, "pushall": 1, "popall": 1, "gsf": 3, "usf": 3,
+    "call": 9, "ret": 1, "fnstind": 10, "callr": 2,
+    "alloc": 10, "free": 2, "store": 4, "allocr": 3, "load": 5, "allocr_nogc": 3,
+    "memcpy": 4, "storedat": 4, "dlbc": 4, "ubd": 4,
+}
+
+# upstream spec §7: exception name -> number
+UPSTREAM_EXCEPTIONS = {
+    "ZeroDivision": 1, "HeapAllocationFault": 2, "HeapFreeFault": 3, "HeapWriteFault": 4,
+    "HeapReadFault": 5, "NegativeSqrt": 6, "InvalidDataType": 7, "NativeFault": 8,
+    "IncorrectRegType": 9, "HeapSegmFault": 10, "MainSegmFault": 11,
+}
+
+
+def _run_gen(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(cwd / "tools" / "gen_isa.py"), *args],
+                          capture_output=True, text=True, cwd=cwd)
+
+
+def test_generated_files_are_fresh():
+    result = _run_gen("--check")
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_detects_a_stale_file(tmp_path):
+    # A private copy of the generator's inputs and outputs, with one output edited.
+    for rel in ("tools/gen_isa.py", "voxvm/isa.py", "voxvm/_version.py", "voxvm/__init__.py",
+                "voxvm/_opcodes.pxd", "docs/isa.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, tmp_path / rel)
+    assert _run_gen("--check", cwd=tmp_path).returncode == 0
+    pxd = tmp_path / "voxvm" / "_opcodes.pxd"
+    pxd.write_text(pxd.read_text().replace("OP_UADD", "OP_UADD_EDITED"))
+    result = _run_gen("--check", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "generated files are stale; run python tools/gen_isa.py" in result.stderr
+    assert "_opcodes.pxd" in result.stderr
+    # Regenerating repairs it, and a second run is a no-op (deterministic output).
+    assert _run_gen(cwd=tmp_path).returncode == 0
+    assert pxd.read_text() == (REPO / "voxvm" / "_opcodes.pxd").read_text()
+    again = _run_gen(cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout == ""
+
+
+def test_exactly_95_opcodes():
+    assert len(isa.OPS) == 95
+
+
+def test_codes_and_mnemonics_unique():
+    codes = [op.code for op in isa.OPS]
+    mnemonics = [op.mnemonic for op in isa.OPS]
+    assert len(set(codes)) == len(codes)
+    assert len(set(mnemonics)) == len(mnemonics)
+    assert len(isa.BY_CODE) == len(isa.BY_MNEMONIC) == 95
+
+
+def test_numbering_frozen_against_upstream():
+    assert {op.mnemonic: op.code for op in isa.OPS} == UPSTREAM_CODES
+
+
+def test_sizes_frozen_against_upstream():
+    assert {op.mnemonic: op.size for op in isa.OPS} == UPSTREAM_SIZES
+
+
+@pytest.mark.parametrize("op", isa.OPS, ids=lambda op: op.mnemonic)
+def test_size_agrees_with_operand_widths(op):
+    assert op.size == 1 + sum(operand.width for operand in op.operands)
+    assert op.size <= isa.MAX_SIZE
+
+
+def test_exceptions_frozen_against_upstream():
+    assert {e.name: int(e) for e in isa.Exc} == UPSTREAM_EXCEPTIONS
+    assert len(isa.EXC_NAMES) == 11
+    assert set(isa.EXC_NAMES.values()) == set(isa.Exc)
+    # jexc spellings are matched case-insensitively: keep them lower-case and unique.
+    assert all(name == name.lower() for name in isa.EXC_NAMES)
+
+
+def test_tags_and_data_types():
+    assert {t.name: int(t) for t in isa.Tag} == {
+        "U64": 1, "I64": 2, "F64": 3, "STR": 4, "ADDR": 8, "DS_ADDR": 9}
+    assert {int(d) for d in isa.DataType} == {1, 2, 3, 4, 6, 7, 8}
+
+
+def _sample_operands(op: isa.Op, variant: int) -> tuple[int, ...]:
+    """Operand values exercising each class's extremes (variant 0: low, 1: high)."""
+    values = []
+    for i, operand in enumerate(op.operands):
+        top = (1 << (8 * operand.width)) - 1
+        if operand is isa.Operand.REG:
+            values.append((i + 1) if variant == 0 else 31 - i)
+        else:
+            values.append(i if variant == 0 else top - i)
+    return tuple(values)
+
+
+@pytest.mark.parametrize("op", isa.OPS, ids=lambda op: op.mnemonic)
+@pytest.mark.parametrize("variant", [0, 1])
+def test_encode_decode_round_trip(op, variant):
+    operands = _sample_operands(op, variant)
+    encoded = isa.encode(op, operands)
+    assert len(encoded) == op.size and encoded[0] == op.code
+    # Decode inside a larger buffer, at a non-zero address.
+    buffer = b"\xee" * 3 + encoded + b"\xee" * 5
+    decoded = isa.decode_at(buffer, 3)
+    assert decoded == isa.Decoded(3, op, operands)
+    assert decoded.size == op.size
+
+
+@pytest.mark.parametrize("op", [op for op in isa.OPS if op.size > 1], ids=lambda op: op.mnemonic)
+def test_truncated_instruction_is_a_decode_error(op):
+    encoded = isa.encode(op, _sample_operands(op, 0))
+    with pytest.raises(isa.DecodeError, match="truncated"):
+        isa.decode_at(encoded[:-1], 0)
+
+
+def test_unknown_opcode_is_a_decode_error():
+    undefined = [code for code in range(256) if code not in isa.BY_CODE]
+    assert len(undefined) == 161  # upstream spec §2.11
+    for code in undefined:
+        with pytest.raises(isa.DecodeError, match=f"unknown opcode 0x{code:02x}"):
+            isa.decode_at(bytes([code, 0, 0]), 0)
+
+
+def test_generated_pxd_names():
+    text = (REPO / "voxvm" / "_opcodes.pxd").read_text()
+    assert "GENERATED by tools/gen_isa.py from voxvm/isa.py - do not edit" in text
+    for op in isa.OPS:
+        assert f"    OP_{op.mnemonic.upper()} " in text
+        assert f"    SIZE_{op.mnemonic.upper()} " in text
+    for name in ("TAG_U64", "TAG_I64", "TAG_F64", "TAG_STR", "TAG_ADDR", "TAG_DS_ADDR",
+                 "EXC_ZERODIVISION", "EXC_MAINSEGMFAULT"):
+        assert f"    {name} " in text
+
+
+def test_generated_pxd_compiles_with_cython(tmp_path):
+    """The core engineer cimports it: Cython must accept the file and see the values."""
+    pytest.importorskip("Cython")
+    package = tmp_path / "voxvm"
+    package.mkdir()
+    shutil.copy(REPO / "voxvm" / "_opcodes.pxd", package / "_opcodes.pxd")
+    (package / "__init__.pxd").write_text("")
+    names = ["OP_UADD", "SIZE_JEXC", "TAG_DS_ADDR", "EXC_ZERODIVISION", "DT_FLOAT_ARRAY", "NUM_REGISTERS"]
+    (tmp_path / "probe.pyx").write_text(
+        f"from voxvm._opcodes cimport {', '.join(names)}\n"
+        f"VALUES = ({', '.join(names)},)\n")
+    result = subprocess.run([sys.executable, "-m", "cython", "-3", "-I", str(tmp_path), "probe.pyx"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "probe.c").exists()
+
+
+def test_doc_lists_every_opcode_and_exception():
+    text = (REPO / "docs" / "isa.md").read_text()
+    for op in isa.OPS:
+        assert f"| 0x{op.code:02X} | `{op.mnemonic}` |" in text
+    for exc in isa.Exc:
+        assert f"| {int(exc)} | {exc.name} |" in text
