@@ -1,0 +1,508 @@
+"""The disassembler: a loaded ``Program`` back to ``.vvs`` source or a listing.
+
+Owns the reading of an image as code plus data items (``get_instructions``,
+``get_data_items``) and its two printed forms:
+
+* ``disassemble(program)``: ``.vvs`` source that re-assembles to the identical
+  image, entry point, data base and function table (``asm(dis(b)) == b``,
+  design/anchors-style.md R8). Anything that no source text can produce
+  (undecodable code bytes, a register >= 32, a string with a newline, a
+  function table out of address order, ...) raises ``InputError`` naming
+  the byte offset, rather than printing source that would assemble to
+  something else.
+* ``disassemble(program, listing=True)``: one line per instruction with its
+  address and raw bytes (CPython ``dis`` style, ``>>`` marks jump targets),
+  then the data items with their addresses. It never fails: bytes that are
+  not instructions or items are shown as ``.byte`` comment lines.
+
+Operands are printed in the assembler's syntax (upstream spec §3.4, §3.6):
+``@label`` for jump targets that start an instruction (numbers otherwise),
+``@function`` for ``call``/``fnstind``, ``@exception_name`` for ``jexc``,
+bare data labels for the item operand of data-segment instructions.
+Decoding itself is ``voxvm.isa.decode_at``'s; nothing here knows an opcode
+number.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import struct
+from dataclasses import dataclass
+
+from . import isa
+from .errors import InputError
+from .program import Program
+
+__all__ = ["DataItem", "disassemble", "float_literal", "get_data_items", "get_instructions"]
+
+_U64 = struct.Struct(">Q")
+_I64 = struct.Struct(">q")
+_F64 = struct.Struct(">d")
+
+# The DADDR operand (by position) that names a data *item* (upstream §2.7 "rel");
+# the other DADDR operands are byte offsets and print as plain numbers.
+_ITEM_OPERAND = {"dsload": 1, "dssave": 1, "dslea": 1, "dsrload": 2, "dsrsave": 2, "dsrlea": 2}
+
+_SCALAR_TYPES = {isa.DataType.UINT: "uint", isa.DataType.INT: "int", isa.DataType.FLOAT: "float"}
+_ARRAY_TYPES = {isa.DataType.UINT_ARRAY: "uint", isa.DataType.INT_ARRAY: "int",
+                isa.DataType.FLOAT_ARRAY: "float"}
+
+# A name the assembler certainly accepts as a function / label name.
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Characters that end a source line (str.splitlines) cannot appear inside a str literal.
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+class _Unrepresentable(Exception):
+    """No .vvs text assembles to these bytes (carries the image offset)."""
+
+    def __init__(self, address: int, reason: str) -> None:
+        super().__init__(reason)
+        self.address = address
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------
+# Reading the image
+
+@dataclass(frozen=True)
+class DataItem:
+    """One data-segment item (upstream §1.6): type byte, u64 length, payload."""
+
+    offset: int        # from the data base: the value of its data label
+    address: int       # in main memory (data_base + offset)
+    type_byte: int
+    payload: bytes
+
+    @property
+    def size(self) -> int:
+        return isa.DATA_HEADER_SIZE + len(self.payload)
+
+    @property
+    def is_const(self) -> bool:
+        return bool(self.type_byte & isa.DATA_CONST_BIT)
+
+
+def _code_end(program: Program) -> int:
+    """Where code stops and the data segment starts.
+
+    The assembler puts every data item after the code and points data_base at
+    the first one; without a data section data_base is 0 (upstream §4.1), which
+    is also what a data-only program has, so 0 is read as "all code" unless the
+    image is not code but is a clean sequence of items.
+    """
+    image = program.image
+    if program.data_base != 0:
+        return program.data_base
+    if _sweep_code(image, len(image))[1] is not None and _parse_items(image, 0)[1] is None:
+        return 0
+    return len(image)
+
+
+def _sweep_code(image: bytes, end: int) -> tuple[list[isa.Decoded], int | None]:
+    """Decode [0, end) instruction by instruction; stop at the first bad address."""
+    code = image[:end]
+    out: list[isa.Decoded] = []
+    address = 0
+    while address < end:
+        try:
+            decoded = isa.decode_at(code, address)
+        except isa.DecodeError:
+            return out, address
+        out.append(decoded)
+        address += decoded.size
+    return out, None
+
+
+def _parse_items(image: bytes, start: int) -> tuple[list[DataItem], int | None]:
+    """Split [start, end of image) into items; the second value is where that fails."""
+    items: list[DataItem] = []
+    address = start
+    while address < len(image):
+        if address + isa.DATA_HEADER_SIZE > len(image):
+            return items, address
+        length = _U64.unpack_from(image, address + 1)[0]
+        payload_start = address + isa.DATA_HEADER_SIZE
+        if length > len(image) - payload_start:
+            return items, address
+        items.append(DataItem(address - start, address, image[address],
+                              image[payload_start:payload_start + length]))
+        address = payload_start + length
+    return items, None
+
+
+def get_instructions(program: Program) -> list[isa.Decoded]:
+    """The instructions of the code region, in address order.
+
+    Raises ``InputError`` if the code region does not decode cleanly.
+    """
+    end = _code_end(program)
+    instructions, bad = _sweep_code(program.image, end)
+    if bad is not None:
+        raise _input_error(program, _Unrepresentable(bad, _decode_reason(program.image, end, bad)))
+    return instructions
+
+
+def get_data_items(program: Program) -> list[DataItem]:
+    """The data items after the code. Raises ``InputError`` if they are not a clean sequence."""
+    start = _code_end(program)
+    items, bad = _parse_items(program.image, start)
+    if bad is not None:
+        raise _input_error(program, _Unrepresentable(bad, _item_reason(program.image, bad)))
+    return items
+
+
+def _decode_reason(image: bytes, end: int, address: int) -> str:
+    try:
+        isa.decode_at(image[:end], address)
+    except isa.DecodeError as exc:
+        if exc.reason.startswith("truncated") and address + isa.BY_CODE[image[address]].size <= len(image):
+            return f"{exc.reason} (it runs into the data segment at 0x{end:x})"
+        return f"{exc.reason} in the code region"
+    return "undecodable bytes"  # pragma: no cover - only called after a failure
+
+
+def _item_reason(image: bytes, address: int) -> str:
+    if address + isa.DATA_HEADER_SIZE > len(image):
+        return f"data item header needs {isa.DATA_HEADER_SIZE} bytes, only {len(image) - address} left"
+    length = _U64.unpack_from(image, address + 1)[0]
+    left = len(image) - address - isa.DATA_HEADER_SIZE
+    return f"data item announces a {length}-byte payload, only {left} bytes left"
+
+
+def _input_error(program: Program, problem: _Unrepresentable) -> InputError:
+    return InputError(f"{program.path}: cannot disassemble to source: {problem.reason} "
+                      f"at image offset {problem.address} (0x{problem.address:x}); "
+                      f"'voxvm dis --listing' shows the raw bytes")
+
+
+# --------------------------------------------------------------------------
+# Literals
+
+def float_literal(bits: int) -> str | None:
+    """Source text for the binary64 ``bits`` that parses back to the same bits, or None.
+
+    Always has a ``.`` or is inf/nan, so upstream's float detection (§3.4 c 6)
+    and the integer rule of ``fload`` (decisions §3.22) cannot misread it.
+
+    >>> float_literal(0x3FF8000000000000), float_literal(0x8000000000000000), float_literal(0x4341C37937E08000)
+    ('1.5', '-0.0', '1.0e+16')
+    """
+    raw = bits.to_bytes(8, "big")
+    value = _F64.unpack(raw)[0]
+    text = repr(value)
+    if "e" in text and "." not in text:
+        mantissa, exponent = text.split("e")
+        text = f"{mantissa}.0e{exponent}"
+    candidates = [text, "-nan"] if math.isnan(value) else [text]
+    for candidate in candidates:
+        if _F64.pack(float(candidate)) == raw:
+            return candidate
+    return None  # a NaN with a payload or sign no literal produces
+
+
+def _float_text(bits: int, address: int) -> str:
+    text = float_literal(bits)
+    if text is None:
+        raise _Unrepresentable(address, f"float bits 0x{bits:016x} (a NaN payload) have no literal")
+    return text
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _string_text(item: DataItem) -> str:
+    if len(item.payload) % 2:
+        raise _Unrepresentable(item.address, f"str item has an odd payload length {len(item.payload)}")
+    try:
+        text = item.payload.decode("utf-16-be")
+    except UnicodeDecodeError as exc:
+        raise _Unrepresentable(item.address + isa.DATA_HEADER_SIZE + exc.start,
+                               "str item holds a lone UTF-16 surrogate") from None
+    for i, char in enumerate(text):
+        if char in _LINE_BREAKS:
+            raise _Unrepresentable(item.address, f"str item holds a line break (U+{ord(char):04X}) "
+                                                 f"at character {i}, which no source line can contain")
+    return text
+
+
+def _item_source(item: DataItem) -> str:
+    """``[const] TYPE VALUE`` for an item (without its label)."""
+    kind = item.type_byte & ~isa.DATA_CONST_BIT
+    const = "const " if item.is_const else ""
+    payload = item.payload
+    if kind in _SCALAR_TYPES:
+        if len(payload) != 8:
+            raise _Unrepresentable(item.address, f"{_SCALAR_TYPES[kind]} item has a {len(payload)}-byte "
+                                                 "payload (always 8 when assembled)")
+        return f"{const}{_SCALAR_TYPES[kind]} {_element_text(kind, payload, 0, item.address)}"
+    if kind in _ARRAY_TYPES:
+        if len(payload) % 8 or not payload:
+            raise _Unrepresentable(item.address, f"{_ARRAY_TYPES[kind]}[] item has a {len(payload)}-byte "
+                                                 "payload (a positive multiple of 8 when assembled)")
+        count = len(payload) // 8
+        elements = ", ".join(_element_text(kind, payload, 8 * i, item.address) for i in range(count))
+        return f"{const}{_ARRAY_TYPES[kind]}[{count}] [{elements}]"
+    if kind == isa.DataType.STR:
+        return f'{const}str "{_string_text(item)}"'
+    raise _Unrepresentable(item.address, f"data item type byte 0x{item.type_byte:02x} is not an "
+                                         "assemblable type")
+
+
+def _element_text(kind: int, payload: bytes, at: int, address: int) -> str:
+    raw = _U64.unpack_from(payload, at)[0]
+    if kind in (isa.DataType.UINT, isa.DataType.UINT_ARRAY):
+        return str(raw)
+    if kind in (isa.DataType.INT, isa.DataType.INT_ARRAY):
+        return str(_signed(raw))
+    return _float_text(raw, address)
+
+
+# --------------------------------------------------------------------------
+# Names
+
+@dataclass
+class _Names:
+    """Every name the printed source defines, unique across all kinds."""
+
+    functions: dict[int, str]          # table index -> name
+    labels: dict[int, str]             # code address -> label name
+    data: dict[int, str]               # data offset -> data label name
+
+    @classmethod
+    def choose(cls, program: Program, targets: set[int], items: list[DataItem]) -> "_Names":
+        taken: set[str] = set()
+
+        def claim(preferred: str, fallback: str) -> str:
+            name = preferred if preferred not in taken else fallback
+            suffix = 1
+            base = name
+            while name in taken:
+                name = f"{base}_{suffix}"
+                suffix += 1
+            taken.add(name)
+            return name
+
+        known = program.symbols.functions if program.symbols else {}
+        functions = {}
+        for index in range(len(program.functions)):
+            wanted = known.get(index)
+            if wanted and _PLAIN_NAME.match(wanted):
+                functions[index] = claim(wanted, f"f{index}")
+        for index in range(len(program.functions)):
+            if index not in functions:
+                functions[index] = claim(f"f{index}", f"f{index}")
+        labels = {address: claim(f"L_{address:04x}", f"L_{address:04x}") for address in sorted(targets)}
+        data = {item.offset: claim(f"d{n}", f"d{n}") for n, item in enumerate(items)}
+        return cls(functions, labels, data)
+
+
+# --------------------------------------------------------------------------
+# Operands
+
+def _operand_text(ins: isa.Decoded, position: int, names: _Names) -> str:
+    """One operand in the assembler's syntax (raises _Unrepresentable if it has none)."""
+    kind = ins.op.operands[position]
+    value = ins.operands[position]
+    if kind is isa.Operand.REG:
+        if value >= isa.NUM_REGISTERS:
+            raise _Unrepresentable(ins.address, f"{ins.op.mnemonic} uses register byte {value} "
+                                                f"(registers are r0..r{isa.NUM_REGISTERS - 1})")
+        return f"r{value}"
+    if kind is isa.Operand.IMM_I64:
+        return str(_signed(value))
+    if kind is isa.Operand.IMM_F64:
+        return _float_text(value, ins.address)
+    if kind is isa.Operand.IMM16:
+        return f"0x{value:02x}"
+    if kind is isa.Operand.ADDR:
+        label = names.labels.get(value)
+        return f"@{label}" if label else str(value)
+    if kind is isa.Operand.FUNC:
+        name = names.functions.get(value)
+        return f"@{name}" if name else str(value)
+    if kind is isa.Operand.EXC:
+        try:
+            return f"@{isa.EXC_SPELLING[isa.Exc(value)]}"
+        except ValueError:
+            return str(value)
+    if kind is isa.Operand.DADDR and _ITEM_OPERAND.get(ins.op.mnemonic) == position:
+        return names.data.get(value, str(value))
+    return str(value)  # IMM_U64 and byte offsets
+
+
+def _instruction_text(ins: isa.Decoded, names: _Names) -> str:
+    operands = [_operand_text(ins, i, names) for i in range(len(ins.operands))]
+    return " ".join([ins.op.mnemonic, *operands])
+
+
+def _jump_targets(instructions: list[isa.Decoded]) -> set[int]:
+    starts = {ins.address for ins in instructions}
+    targets = set()
+    for ins in instructions:
+        for kind, value in zip(ins.op.operands, ins.operands):
+            if kind is isa.Operand.ADDR and value in starts:
+                targets.add(value)
+    return targets
+
+
+# --------------------------------------------------------------------------
+# Source form
+
+def _directives_at(program: Program, names: _Names) -> dict[int, list[str]]:
+    """``func``, ``.start`` and ``label`` lines keyed by the address they precede."""
+    at: dict[int, list[str]] = {}
+    for index, address in enumerate(program.functions):
+        at.setdefault(address, []).append(f"func {names.functions[index]}")
+    at.setdefault(program.entry, []).append(".start")
+    for address, label in sorted(names.labels.items()):
+        at.setdefault(address, []).append(f"label {label}")
+    return at
+
+
+def _check_placeable(program: Program, instructions: list[isa.Decoded], code_end: int) -> None:
+    """Functions and the entry point must sit where a directive line can put them."""
+    places = {ins.address for ins in instructions} | {code_end}
+    previous = -1
+    for index, address in enumerate(program.functions):
+        if address not in places:
+            raise _Unrepresentable(address, f"function {index} does not start at an instruction")
+        if address < previous:
+            # Source order defines the indices (upstream §3.3), so addresses never decrease.
+            raise _Unrepresentable(address, f"function {index} starts before function {index - 1} "
+                                            "(the table is not in address order)")
+        previous = address
+    if program.entry not in places:
+        raise _Unrepresentable(program.entry, "the entry point does not start an instruction")
+
+
+def _source(program: Program) -> str:
+    code_end = _code_end(program)
+    instructions, bad = _sweep_code(program.image, code_end)
+    if bad is not None:
+        raise _Unrepresentable(bad, _decode_reason(program.image, code_end, bad))
+    items, bad = _parse_items(program.image, code_end)
+    if bad is not None:
+        raise _Unrepresentable(bad, _item_reason(program.image, bad))
+    _check_placeable(program, instructions, code_end)
+    names = _Names.choose(program, _jump_targets(instructions), items)
+    directives = _directives_at(program, names)
+
+    lines = [f"; disassembled by voxvm dis from {program.path}", "section text"]
+    for ins in instructions:
+        lines += directives.pop(ins.address, [])
+        lines.append(f"    {_instruction_text(ins, names)}")
+    lines += directives.pop(code_end, [])
+    assert not directives, directives  # _check_placeable guarantees it
+    if code_end < len(program.image) or program.data_base:
+        lines.append("section data")
+        for item in items:
+            lines.append(f"    {names.data[item.offset]} {_item_source(item)}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Listing form
+
+def _hex(data: bytes) -> str:
+    return " ".join(f"{b:02x}" for b in data)
+
+
+def _listing(program: Program) -> str:
+    image = program.image
+    code_end = _code_end(program)
+    code = image[:code_end]
+    # Linear sweep that steps over undecodable bytes one at a time.
+    rows: list[tuple[int, isa.Decoded | None]] = []
+    address = 0
+    while address < code_end:
+        try:
+            ins = isa.decode_at(code, address)
+        except isa.DecodeError:
+            rows.append((address, None))
+            address += 1
+            continue
+        rows.append((address, ins))
+        address += ins.size
+    instructions = [ins for _, ins in rows if ins is not None]
+    items, bad_item = _parse_items(image, code_end)
+    names = _Names.choose(program, _jump_targets(instructions), items)
+    width = 3 * max((ins.size for ins in instructions), default=1)
+
+    lines = [f"; {program.path}: {len(image)}-byte image, entry 0x{program.entry:x}, "
+             f"data_base 0x{program.data_base:x}, {len(program.functions)} function(s)"]
+    for index, address in enumerate(program.functions):
+        lines.append(f";   function {index} {names.functions[index]} at 0x{address:x}")
+    lines.append("section text")
+    marks: dict[int, list[str]] = {}
+    for index, address in enumerate(program.functions):
+        marks.setdefault(address, []).append(f"func {names.functions[index]}:")
+    marks.setdefault(program.entry, []).append(".start:")
+    for address, label in names.labels.items():
+        marks.setdefault(address, []).append(f"{label}:")
+    for address, ins in rows:
+        lines += [f"          {mark}" for mark in marks.pop(address, [])]
+        arrow = ">>" if address in names.labels else "  "
+        if ins is None:
+            reason = _decode_reason(image, code_end, address)
+            lines.append(f"{arrow} {address:#07x}  {image[address]:02x}{' ' * (width - 2)}"
+                         f"  ; .byte 0x{image[address]:02x}  ({reason})")
+            continue
+        text, notes = _listing_text(ins, names, program)
+        note = f"  ; {'; '.join(notes)}" if notes else ""
+        lines.append(f"{arrow} {address:#07x}  {_hex(image[address:address + ins.size]):<{width}}  {text}{note}")
+    for address in sorted(marks):  # entry / functions at the end of the code or inside data
+        lines += [f"          {mark}  ; at 0x{address:x}" for mark in marks[address]]
+
+    if code_end < len(image) or program.data_base:
+        lines.append(f"section data  ; data_base 0x{program.data_base:x}")
+    for item in items:
+        try:
+            text = _item_source(item)
+        except _Unrepresentable as exc:
+            text = f"; type 0x{item.type_byte:02x}, {len(item.payload)} bytes: {exc.reason}"
+        lines.append(f"   {item.address:#07x}  +{item.offset:<6} {names.data[item.offset]} {text}")
+    if bad_item is not None:
+        lines.append(f"   ; {_item_reason(image, bad_item)} at 0x{bad_item:x}; raw bytes follow")
+        for start in range(bad_item, len(image), 16):
+            chunk = image[start:start + 16]
+            lines.append(f"   {start:#07x}  ; .byte {', '.join(f'0x{b:02x}' for b in chunk)}")
+    return "\n".join(lines) + "\n"
+
+
+def _listing_text(ins: isa.Decoded, names: _Names, program: Program) -> tuple[str, list[str]]:
+    """The instruction as in the source form, plus notes for people."""
+    operands, notes = [], []
+    for position, (kind, value) in enumerate(zip(ins.op.operands, ins.operands)):
+        try:
+            operands.append(_operand_text(ins, position, names))
+        except _Unrepresentable as exc:
+            operands.append(f"r{value}" if kind is isa.Operand.REG else f"0x{value:016x}")
+            notes.append(exc.reason)
+            continue
+        if kind is isa.Operand.ADDR:
+            notes.append(f"to 0x{value:x}")
+        elif kind is isa.Operand.FUNC:
+            if value < len(program.functions):
+                notes.append(f"-> 0x{program.functions[value]:x}")
+            else:
+                notes.append(f"function {value} does not exist")
+    return " ".join([ins.op.mnemonic, *operands]), notes
+
+
+# --------------------------------------------------------------------------
+
+def disassemble(program: Program, listing: bool = False) -> str:
+    """``.vvs`` source for ``program`` (or a listing with addresses and bytes).
+
+    The source re-assembles to the identical ``.vve``; if no source can, this
+    raises ``InputError`` naming the image offset of the first obstacle.
+    """
+    if listing:
+        return _listing(program)
+    try:
+        return _source(program)
+    except _Unrepresentable as problem:
+        raise _input_error(program, problem) from None
