@@ -180,14 +180,19 @@ def _input_error(program: Program, problem: _Unrepresentable) -> InputError:
 # --------------------------------------------------------------------------
 # Literals
 
-def float_literal(bits: int) -> str | None:
-    """Source text for the binary64 ``bits`` that parses back to the same bits, or None.
+def float_literal(bits: int) -> str:
+    """Source text for the binary64 ``bits`` that assembles back to the same bits.
 
-    Always has a ``.`` or is inf/nan, so upstream's float detection (§3.4 c 6)
-    and the integer rule of ``fload`` (decisions §3.22) cannot misread it.
+    A decimal literal (shortest round trip, ``repr``) that always has a ``.``
+    or is inf/nan, so upstream's float detection (§3.4 c 6) and the integer
+    rule of ``fload`` (decisions §3.22) cannot misread it; NaNs that no
+    decimal literal produces (payload, sign) become a ``0x`` bit pattern,
+    which voxasm reads as raw IEEE bits in float positions.
 
     >>> float_literal(0x3FF8000000000000), float_literal(0x8000000000000000), float_literal(0x4341C37937E08000)
     ('1.5', '-0.0', '1.0e+16')
+    >>> float_literal(0x7FF0000000000001)
+    '0x7ff0000000000001'
     """
     raw = bits.to_bytes(8, "big")
     value = _F64.unpack(raw)[0]
@@ -199,14 +204,7 @@ def float_literal(bits: int) -> str | None:
     for candidate in candidates:
         if _F64.pack(float(candidate)) == raw:
             return candidate
-    return None  # a NaN with a payload or sign no literal produces
-
-
-def _float_text(bits: int, address: int) -> str:
-    text = float_literal(bits)
-    if text is None:
-        raise _Unrepresentable(address, f"float bits 0x{bits:016x} (a NaN payload) have no literal")
-    return text
+    return f"0x{bits:016x}"
 
 
 def _signed(value: int) -> int:
@@ -237,13 +235,13 @@ def _item_source(item: DataItem) -> str:
         if len(payload) != 8:
             raise _Unrepresentable(item.address, f"{_SCALAR_TYPES[kind]} item has a {len(payload)}-byte "
                                                  "payload (always 8 when assembled)")
-        return f"{const}{_SCALAR_TYPES[kind]} {_element_text(kind, payload, 0, item.address)}"
+        return f"{const}{_SCALAR_TYPES[kind]} {_element_text(kind, payload, 0)}"
     if kind in _ARRAY_TYPES:
         if len(payload) % 8 or not payload:
             raise _Unrepresentable(item.address, f"{_ARRAY_TYPES[kind]}[] item has a {len(payload)}-byte "
                                                  "payload (a positive multiple of 8 when assembled)")
         count = len(payload) // 8
-        elements = ", ".join(_element_text(kind, payload, 8 * i, item.address) for i in range(count))
+        elements = ", ".join(_element_text(kind, payload, 8 * i) for i in range(count))
         return f"{const}{_ARRAY_TYPES[kind]}[{count}] [{elements}]"
     if kind == isa.DataType.STR:
         return f'{const}str "{_string_text(item)}"'
@@ -251,13 +249,13 @@ def _item_source(item: DataItem) -> str:
                                          "assemblable type")
 
 
-def _element_text(kind: int, payload: bytes, at: int, address: int) -> str:
+def _element_text(kind: int, payload: bytes, at: int) -> str:
     raw = _U64.unpack_from(payload, at)[0]
     if kind in (isa.DataType.UINT, isa.DataType.UINT_ARRAY):
         return str(raw)
     if kind in (isa.DataType.INT, isa.DataType.INT_ARRAY):
         return str(_signed(raw))
-    return _float_text(raw, address)
+    return float_literal(raw)
 
 
 # --------------------------------------------------------------------------
@@ -314,7 +312,7 @@ def _operand_text(ins: isa.Decoded, position: int, names: _Names) -> str:
     if kind is isa.Operand.IMM_I64:
         return str(_signed(value))
     if kind is isa.Operand.IMM_F64:
-        return _float_text(value, ins.address)
+        return float_literal(value)
     if kind is isa.Operand.IMM16:
         return f"0x{value:02x}"
     if kind is isa.Operand.ADDR:
