@@ -132,25 +132,37 @@ def _parse_items(image: bytes, start: int) -> tuple[list[DataItem], int | None]:
     return items, None
 
 
+def _read_code(program: Program, end: int) -> list[isa.Decoded]:
+    instructions, bad = _sweep_code(program.image, end)
+    if bad is not None:
+        raise _Unrepresentable(bad, _decode_reason(program.image, end, bad))
+    return instructions
+
+
+def _read_items(program: Program, start: int) -> list[DataItem]:
+    items, bad = _parse_items(program.image, start)
+    if bad is not None:
+        raise _Unrepresentable(bad, _item_reason(program.image, bad))
+    return items
+
+
 def get_instructions(program: Program) -> list[isa.Decoded]:
     """The instructions of the code region, in address order.
 
     Raises ``InputError`` if the code region does not decode cleanly.
     """
-    end = _code_end(program)
-    instructions, bad = _sweep_code(program.image, end)
-    if bad is not None:
-        raise _input_error(program, _Unrepresentable(bad, _decode_reason(program.image, end, bad)))
-    return instructions
+    try:
+        return _read_code(program, _code_end(program))
+    except _Unrepresentable as problem:
+        raise _input_error(program, problem) from None
 
 
 def get_data_items(program: Program) -> list[DataItem]:
     """The data items after the code. Raises ``InputError`` if they are not a clean sequence."""
-    start = _code_end(program)
-    items, bad = _parse_items(program.image, start)
-    if bad is not None:
-        raise _input_error(program, _Unrepresentable(bad, _item_reason(program.image, bad)))
-    return items
+    try:
+        return _read_items(program, _code_end(program))
+    except _Unrepresentable as problem:
+        raise _input_error(program, problem) from None
 
 
 def _decode_reason(image: bytes, end: int, address: int) -> str:
@@ -378,12 +390,8 @@ def _check_placeable(program: Program, instructions: list[isa.Decoded], code_end
 
 def _source(program: Program) -> str:
     code_end = _code_end(program)
-    instructions, bad = _sweep_code(program.image, code_end)
-    if bad is not None:
-        raise _Unrepresentable(bad, _decode_reason(program.image, code_end, bad))
-    items, bad = _parse_items(program.image, code_end)
-    if bad is not None:
-        raise _Unrepresentable(bad, _item_reason(program.image, bad))
+    instructions = _read_code(program, code_end)
+    items = _read_items(program, code_end)
     _check_placeable(program, instructions, code_end)
     names = _Names.choose(program, _jump_targets(instructions), items)
     directives = _directives_at(program, names)
