@@ -1,0 +1,345 @@
+"""The two-pass assembler: ``.vvs`` text -> ``voxvm.program.Program``.
+
+Pass 1 (layout) reads every line once: it strips comments, classifies the
+line (directive, instruction, data item), gives every instruction its
+address from the ISA table size, defines labels, functions and data labels,
+and encodes data items (they never refer to symbols). Pass 2 (encoding)
+turns each instruction's operand tokens into bytes against the complete
+symbol table, so forward references work. Data from every ``section data``
+is merged into one segment placed after all the code (decisions.md §3
+item 21). Errors never stop the run: each becomes a ``Diagnostic`` and a bad
+instruction still occupies its table size, so later addresses stay sensible;
+at the end all errors are raised together as one ``AssemblyError``.
+
+Pure: no I/O, no global state; safe to call many times (the disassembler's
+round-trip tests do).
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from voxvm.isa import BY_MNEMONIC
+from voxvm.program import Program, Symbols
+
+from .data import ItemError, looks_like_item, parse_item
+from .diagnostics import AssemblyError, Diagnostic
+from .encoding import (
+    ENCODERS,
+    LENIENT_EXTRA_OPERANDS,
+    SymbolTable,
+    locate_bad_operand,
+    operand_summary,
+)
+from .literals import LiteralError, is_name, show_token
+from .source import Split, decode, split_comment, token_spans
+
+_DIRECTIVES = ("section", "func", "label", ".start")
+_KEYWORDS = sorted(list(BY_MNEMONIC) + list(_DIRECTIVES))
+
+
+def assemble(source: bytes | str, path: str = "<input>", *,
+             warnings: list[Diagnostic] | None = None) -> Program:
+    """Assemble ``.vvs`` source into a ``Program``; raise ``AssemblyError`` listing every error.
+
+    ``path`` is used in messages and recorded in the program's symbols.
+    Warnings (legal but suspicious lines) are appended to ``warnings`` if a
+    list is given, and are otherwise dropped.
+
+    >>> p = assemble("section text\\n.start\\n uload r1 42\\n halt\\n")
+    >>> p.image.hex(), p.entry, p.data_base
+    ('1001000000000000002aff', 0, 0)
+    """
+    return _Assembler(path).run(decode(source, path), warnings)
+
+
+class _Assembler:
+    """The state of one assembly run (one file)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lines: list[str] = []
+        self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+        self.syms = SymbolTable()
+
+    # --- diagnostics -------------------------------------------------------------------
+
+    def _diag(self, sink: list, index: int, column: int, length: int, message: str,
+              hint: str | None, severity: str) -> None:
+        sink.append(Diagnostic(self.path, index + 1, column + 1, message,
+                               source_line=self.lines[index] if index < len(self.lines) else "",
+                               length=max(length, 1), hint=hint, severity=severity))
+
+    def error(self, index: int, column: int, length: int, message: str, hint: str | None = None) -> None:
+        """Record an error at 0-based line ``index`` and 0-based ``column``."""
+        self._diag(self.errors, index, column, length, message, hint, "error")
+
+    def warn(self, index: int, column: int, length: int, message: str, hint: str | None = None) -> None:
+        self._diag(self.warnings, index, column, length, message, hint, "warning")
+
+    def error_at_token(self, index: int, code: str, position: int, message: str,
+                       hint: str | None = None) -> None:
+        """An error about token number ``position`` of ``code`` (or its end if it is missing)."""
+        spans = token_spans(code)
+        if position < len(spans):
+            column, token = spans[position]
+            self.error(index, column, len(token), message, hint)
+        else:
+            self.error(index, len(code.rstrip()), 1, message, hint)
+
+    # --- the run ----------------------------------------------------------------------
+
+    def run(self, text: str, warnings: list[Diagnostic] | None) -> Program:
+        self.lines = lines = text.split("\n")
+        if "\x00" in text:
+            self._reject_nul_lines()
+        items = self.layout(lines)
+        code = self.encode(items)
+        if not items and not self.errors:
+            # decisions/upstream are silent; an image without code cannot run (docs/vvs-language.md).
+            self.errors.append(Diagnostic(
+                self.path, 1, 1, "no code to assemble: the file has no instructions",
+                hint="a program needs at least one instruction, e.g. 'halt'"))
+        self.warnings.sort(key=lambda d: (d.line, d.column))
+        if warnings is not None:
+            warnings.extend(self.warnings)
+        if self.errors:
+            raise AssemblyError(self.errors, self.path, self.warnings)
+        image = b"".join(code) + b"".join(self.data_chunks)
+        code_size = self.code_size
+        if self.data_chunks:
+            data_base = code_size
+        else:
+            # No data: what upstream writes (address of the last `section
+            # data` line, 0 without one), so such files stay byte-identical.
+            data_base = self.last_data_section_address
+        lines_table = tuple(self.code_lines) + tuple(
+            (code_size + offset, line) for offset, line in self.data_lines)
+        names = {index: name for name, index in self.syms.functions.items()}
+        symbols = Symbols(functions=names, lines=lines_table, source_path=self.path)
+        return Program(image=image, entry=self.entry, data_base=data_base,
+                       functions=tuple(self.function_addresses), path=self.path, symbols=symbols)
+
+    def _reject_nul_lines(self) -> None:
+        """NUL bytes mean a binary file or corruption: report them and blank those lines."""
+        for index, line in enumerate(self.lines):
+            column = line.find("\x00")
+            if column >= 0:
+                self.error(index, column, 1, "NUL byte in the source", "is this a binary file?")
+                self.lines[index] = ""
+
+    # --- pass 1: layout ---------------------------------------------------------------
+
+    def layout(self, lines: list[str]) -> list[tuple[int, object, list[str]]]:
+        """Addresses, symbols and data; returns the instruction lines for pass 2."""
+        syms = self.syms
+        encoders = ENCODERS
+        items: list[tuple[int, object, list[str]]] = []
+        append = items.append
+        self.data_chunks: list[bytes] = []
+        self.data_lines: list[tuple[int, int]] = []
+        self.function_addresses: list[int] = []
+        self.entry = 0
+        self.start_line: int | None = None
+        self.last_data_section_address = 0
+        data_offset = 0
+        address = 0
+        in_text = True  # every file starts in the text section (upstream bug 37 fixed)
+        for index, line in enumerate(lines):
+            if '"' in line or ";" in line or "#" in line:
+                split = split_comment(line)
+                line = split.code
+            else:
+                split = None
+            toks = line.split()
+            if not toks:
+                continue
+            head = toks[0]
+            if in_text:
+                entry = encoders.get(head)
+                if entry is not None and split is None:
+                    # The hot path: an ordinary instruction line.
+                    append((index, entry, toks))
+                    address += entry[0].size
+                    continue
+            if head in _DIRECTIVES:
+                if split is not None and split.quote_start >= 0:
+                    self.error(index, split.quote_start, 1, f"a '{head}' line takes no string literal")
+                    continue
+                if head == "label" or head == "func":
+                    self.define_code_name(index, line, toks, address)
+                elif head == ".start":
+                    self.extra_tokens_warning(index, line, toks, 1)
+                    if self.start_line is not None:
+                        self.warn(index, line.find(".start"), 6,
+                                  f"'.start' given again (first on line {self.start_line}); the last one wins")
+                    self.entry = address
+                    self.start_line = index + 1
+                else:
+                    in_text = self.section(index, line, toks, in_text, address)
+                continue
+            if in_text:
+                entry = encoders.get(head)
+                if entry is not None:  # an instruction with a comment or a stray string
+                    if split.quote_start >= 0:
+                        self.error(index, split.quote_start, 1, "string literal in an instruction",
+                                   "strings belong in 'section data' items: NAME str \"text\"")
+                    append((index, entry, toks))
+                    address += entry[0].size
+                    continue
+                self.unknown_mnemonic(index, line, toks)
+                continue
+            # data section
+            if head in encoders and not looks_like_item(toks):
+                self.error_at_token(index, line, 0, f"instruction '{head}' in a data section",
+                                    "put 'section text' before code")
+                continue
+            try:
+                item = parse_item(split or Split(line))
+            except ItemError as exc:
+                self.error(index, exc.column, exc.length, exc.message, exc.hint)
+                continue
+            for column, length, message in item.warnings:
+                self.warn(index, column, length, message)
+            if self.define(index, item.name_column, item.name, "data item"):
+                syms.data[item.name] = data_offset
+            self.data_chunks.append(item.encoded)
+            self.data_lines.append((data_offset, index + 1))
+            data_offset += len(item.encoded)
+        self.code_size = address
+        return items
+
+    def define(self, index: int, column: int, name: str, kind: str) -> bool:
+        """Claim ``name`` (one namespace for labels, functions and data items)."""
+        previous = self.syms.kinds.get(name)
+        if previous is not None:
+            other, line = previous
+            where = f"on line {line}" if other == kind else f"as a {other} on line {line}"
+            self.error(index, column, len(name), f"{kind} '{name}' is already defined {where}",
+                       "every label, function and data item needs its own name")
+            return False
+        self.syms.kinds[name] = (kind, index + 1)
+        return True
+
+    def define_code_name(self, index: int, line: str, toks: list[str], address: int) -> None:
+        """``label NAME`` and ``func NAME``: both name the next code address."""
+        head = toks[0]
+        if len(toks) < 2:
+            self.error(index, len(line.rstrip()), 1, f"'{head}' needs a name", f"write '{head} NAME'")
+            return
+        name = toks[1]
+        if not is_name(name):
+            hint = "names start with a letter, '_', '.' or '$'"
+            if name.startswith("@"):
+                hint = f"'@' is only used when referring to a name: '{head} {name[1:]}'"
+            self.error_at_token(index, line, 1, f"{show_token(name)} is not a valid {head} name", hint)
+            return
+        self.extra_tokens_warning(index, line, toks, 2)
+        kind = "label" if head == "label" else "function"
+        column = token_spans(line)[1][0]
+        if not self.define(index, column, name, kind):
+            return
+        if kind == "label":
+            self.syms.labels[name] = address
+        else:
+            self.syms.functions[name] = len(self.function_addresses)
+            self.function_addresses.append(address)
+
+    def section(self, index: int, line: str, toks: list[str], in_text: bool, address: int) -> bool:
+        """``section text|data``; returns whether the text section is now active."""
+        if len(toks) < 2:
+            self.error(index, len(line.rstrip()), 1, "'section' needs 'text' or 'data'")
+            return in_text
+        kind = toks[1]
+        if kind == "text":
+            in_text = True
+        elif kind == "data":
+            in_text = False
+            self.last_data_section_address = address
+        else:
+            close = difflib.get_close_matches(kind.lower(), ["text", "data"], n=1)
+            self.error_at_token(index, line, 1, f"unknown section {show_token(kind)}: expected 'text' or 'data'",
+                                f"did you mean 'section {close[0]}'?" if close else None)
+            return in_text
+        self.extra_tokens_warning(index, line, toks, 2)
+        return in_text
+
+    def extra_tokens_warning(self, index: int, line: str, toks: list[str], used: int) -> None:
+        """Upstream ignores trailing words on directives; say so instead of failing."""
+        if len(toks) > used:
+            spans = token_spans(line)
+            column = spans[used][0]
+            self.warn(index, column, len(line.rstrip()) - column,
+                      f"text after '{' '.join(toks[:used])}' is ignored",
+                      "start comments with ';' or '#'")
+
+    def unknown_mnemonic(self, index: int, line: str, toks: list[str]) -> None:
+        head = toks[0]
+        hint = None
+        if head.lower() in ENCODERS:
+            hint = f"mnemonics are lowercase: '{head.lower()}'"
+        elif head.endswith(":") and is_name(head[:-1]):
+            hint = f"labels are written 'label {head[:-1]}'"
+        elif looks_like_item(toks):
+            hint = "data items belong in a data section: put 'section data' before them"
+        else:
+            close = difflib.get_close_matches(head, _KEYWORDS, n=1, cutoff=0.6)
+            if close:
+                hint = f"did you mean '{close[0]}'?"
+        self.error_at_token(index, line, 0, f"unknown mnemonic {show_token(head)}", hint)
+
+    # --- pass 2: encoding -------------------------------------------------------------
+
+    def encode(self, items: list) -> list[bytes]:
+        """Bytes of every instruction, in order; records (address, line) for each."""
+        syms = self.syms
+        out: list[bytes] = []
+        append = out.append
+        code_lines: list[tuple[int, int]] = []
+        line_append = code_lines.append
+        address = 0
+        for index, (op, count, encoder), toks in items:
+            line_append((address, index + 1))
+            address += op.size
+            if len(toks) != count + 1:
+                toks = self.fix_operand_count(index, op, count, toks)
+                if toks is None:
+                    continue
+            try:
+                append(encoder(toks, syms))
+            except LiteralError:
+                position, exc = locate_bad_operand(op, toks, syms)
+                self.error_at_token(index, self.code_of(index), position, exc.message, exc.hint)
+        self.code_lines = code_lines
+        return out
+
+    def code_of(self, index: int) -> str:
+        """The comment-free code of line ``index`` (for columns of error tokens)."""
+        return split_comment(self.lines[index]).code
+
+    def fix_operand_count(self, index: int, op, count: int, toks: list[str]) -> list[str] | None:
+        """Report a wrong operand count; returns the tokens to encode anyway, or None."""
+        code = self.code_of(index)
+        given = len(toks) - 1
+        usage = operand_summary(op)
+        what = "operand" if count == 1 else "operands"
+        if given < count:
+            self.error_at_token(index, code, len(toks),
+                                f"'{op.mnemonic}' needs {count} {what}, found {given}",
+                                f"usage: {usage}")
+            return None
+        if op.code in LENIENT_EXTRA_OPERANDS:
+            # Upstream reads a fixed number of tokens here and ignores the rest.
+            spans = token_spans(code)
+            column = spans[count + 1][0]
+            self.warn(index, column, len(code.rstrip()) - column,
+                      f"text after the {count} {what} of '{op.mnemonic}' is ignored",
+                      "start comments with ';' or '#'")
+            return toks[:count + 1]
+        if count == 0:
+            message = f"'{op.mnemonic}' takes no operands, found {given}"
+        else:
+            message = f"'{op.mnemonic}' takes {count} {what}, found {given}"
+        self.error_at_token(index, code, count + 1, message, f"usage: {usage}")
+        return None

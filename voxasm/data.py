@@ -1,0 +1,222 @@
+"""Data-segment items: ``NAME [const] TYPE VALUE`` lines -> item bytes.
+
+Owns the item syntax of upstream §3.7 with decisions.md §3 item 21's fixes:
+scalars ``uint``/``int``/``float``, ``str`` (text between the first and the
+last ``"`` on the line, verbatim, UTF-16BE with surrogate pairs for non-BMP
+characters), arrays ``uint[N]``/``int[N]``/``float[N]`` written ``[a, b, c]``
+or ``!zeros=K`` (with or without ``const``). An item is
+``type byte (| 0x10 if const) | u64 BE payload length | payload`` (§1.6).
+Columns in ``ItemError`` and warnings are 0-based indices into the line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import struct
+from dataclasses import dataclass, field
+
+from voxvm.isa import DATA_CONST_BIT, DataType
+
+from .literals import (
+    U64_MAX,
+    LiteralError,
+    is_name,
+    parse_float,
+    parse_int,
+    parse_uint,
+    show_token,
+)
+from .source import Split, token_spans
+
+# A single item may not exceed this payload (a typo in !zeros= must not eat the host's memory).
+MAX_ITEM_PAYLOAD = 1 << 28
+
+
+class ItemError(Exception):
+    """A data line that cannot be encoded: 0-based ``column``, ``length`` to underline."""
+
+    def __init__(self, column: int, length: int, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+        self.length = length
+        self.message = message
+        self.hint = hint
+
+
+@dataclass
+class DataItem:
+    """One encoded item; ``warnings`` are (column, length, message) triples."""
+
+    name: str
+    name_column: int
+    encoded: bytes
+    warnings: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+def _uint(token: str) -> int:
+    return parse_uint(token, "an unsigned 64-bit number")
+
+
+def _int(token: str) -> int:
+    return parse_int(token) & U64_MAX
+
+
+def _float(token: str) -> int:
+    return parse_float(token, "a float")
+
+
+# TYPE token -> (type byte, element converter to an unsigned 64-bit word)
+SCALARS = {"uint": (DataType.UINT, _uint), "int": (DataType.INT, _int),
+           "float": (DataType.FLOAT, _float)}
+ARRAYS = {"uint": (DataType.UINT_ARRAY, _uint), "int": (DataType.INT_ARRAY, _int),
+          "float": (DataType.FLOAT_ARRAY, _float)}
+TYPE_NAMES = ["uint", "int", "float", "str", "uint[N]", "int[N]", "float[N]"]
+
+_ARRAY_TYPE_RE = re.compile(r"(uint|int|float)\[([0-9]*)\]\Z")
+_ZEROS = "!zeros="
+_HEADER = struct.Struct(">BQ")
+
+
+def looks_like_item(tokens: list[str]) -> bool:
+    """Whether a line's tokens read as a data item (used for hints in a text section)."""
+    if len(tokens) < 2:
+        return False
+    word = tokens[2] if tokens[1] == "const" and len(tokens) > 2 else tokens[1]
+    return word == "str" or word in SCALARS or _ARRAY_TYPE_RE.match(word) is not None
+
+
+def parse_item(split: Split) -> DataItem:
+    """Encode the data line whose comment-free code and string position are ``split``."""
+    code, q1, q2 = split
+    head = code if q1 < 0 else code[:q1]
+    spans = token_spans(head)
+    name_column, name = spans[0]
+    if not is_name(name):
+        raise ItemError(name_column, len(name), f"{show_token(name)} is not a valid data item name",
+                        "names start with a letter, '_', '.' or '$'")
+    i = 1
+    const = False
+    if len(spans) > 1 and spans[1][1] == "const":
+        const, i = True, 2
+    if len(spans) <= i:
+        column = q1 if q1 >= 0 else len(code.rstrip())
+        raise ItemError(column, 1, f"data item '{name}' needs a type (" + ", ".join(TYPE_NAMES) + ")")
+    type_column, type_token = spans[i]
+    values = spans[i + 1:]
+    item = DataItem(name, name_column, b"")
+    if type_token == "str":
+        payload = _string_payload(code, q1, q2, values, item)
+        type_byte = DataType.STR
+    elif q1 >= 0:
+        raise ItemError(q1, 1, f"a {type_token} item takes no string literal",
+                        "only 'str' items take text in double quotes")
+    elif type_token in SCALARS:
+        type_byte, convert = SCALARS[type_token]
+        if not values:
+            raise ItemError(len(code.rstrip()), 1, f"data item '{name}' needs a {type_token} value")
+        column, token = values[0]
+        try:
+            payload = struct.pack(">Q", convert(token))
+        except LiteralError as exc:
+            raise ItemError(column, len(token), exc.message, exc.hint) from None
+        if len(values) > 1:
+            item.warnings.append((values[1][0], len(code.rstrip()) - values[1][0],
+                                  "text after the value is ignored (start comments with ';' or '#')"))
+    else:
+        m = _ARRAY_TYPE_RE.match(type_token)
+        if m is None:
+            close = difflib.get_close_matches(type_token, ["uint", "int", "float", "str"], n=1)
+            raise ItemError(type_column, len(type_token), f"unknown data type {show_token(type_token)}",
+                            f"did you mean '{close[0]}'?" if close else "types: " + ", ".join(TYPE_NAMES))
+        type_byte, convert = ARRAYS[m.group(1)]
+        payload = _array_payload(code, type_column, type_token, m.group(2), values, convert, item)
+    if const:
+        type_byte |= DATA_CONST_BIT
+    item.encoded = _HEADER.pack(type_byte, len(payload)) + payload
+    return item
+
+
+def _string_payload(code: str, q1: int, q2: int, values, item: DataItem) -> bytes:
+    if values:
+        column, token = values[0]
+        raise ItemError(column, len(token), f"expected a string in double quotes, found {show_token(token)}")
+    if q1 < 0:
+        raise ItemError(len(code.rstrip()), 1, f"str item '{item.name}' needs its text in double quotes")
+    if q2 < 0:
+        raise ItemError(q1, 1, "unterminated string (no closing '\"' on this line)",
+                        "a string ends at the last '\"' of its line")
+    trailing = code[q2 + 1:]
+    if trailing.strip():
+        start = q2 + 1 + (len(trailing) - len(trailing.lstrip()))
+        item.warnings.append((start, len(trailing.strip()),
+                              "text after the string is ignored (start comments with ';' or '#')"))
+    try:
+        # UTF-16BE: non-BMP characters become surrogate pairs (decisions.md §3 item 21).
+        return code[q1 + 1:q2].encode("utf-16-be")
+    except UnicodeEncodeError as exc:
+        raise ItemError(q1 + 1 + exc.start, 1, "the string contains a lone surrogate code point") from None
+
+
+def _array_payload(code: str, type_column: int, type_token: str, declared: str,
+                   values, convert, item: DataItem) -> bytes:
+    if not values:
+        raise ItemError(type_column + len(type_token), 1,
+                        f"{type_token} item '{item.name}' needs elements: '[1, 2, 3]' or '!zeros=K'")
+    start = values[0][0]
+    rest = code[start:].rstrip()
+    if rest.startswith(_ZEROS):
+        token = values[0][1]
+        try:
+            count = parse_uint(token[len(_ZEROS):], "an element count")
+        except LiteralError as exc:
+            raise ItemError(start + len(_ZEROS), max(len(token) - len(_ZEROS), 1), exc.message, exc.hint) from None
+        if count == 0:
+            raise ItemError(start, len(token), "an array needs at least one element")
+        if count * 8 > MAX_ITEM_PAYLOAD:
+            raise ItemError(start, len(token), f"{count} elements is too large for one data item "
+                            f"(at most {MAX_ITEM_PAYLOAD // 8})")
+        if len(values) > 1:
+            item.warnings.append((values[1][0], len(rest) - (values[1][0] - start),
+                                  "text after '!zeros=' is ignored (start comments with ';' or '#')"))
+        _check_declared(declared, count, type_column, type_token, item)
+        return bytes(8 * count)
+    if not rest.startswith("["):
+        token = values[0][1]
+        raise ItemError(start, len(token), f"expected '[' to start the elements, found {show_token(token)}",
+                        "arrays are written '[1, 2, 3]' or '!zeros=K'")
+    close = rest.find("]")
+    if close < 0:
+        raise ItemError(start, len(rest), "missing ']' at the end of the elements")
+    inner = rest[1:close]
+    trailing = rest[close + 1:]
+    if trailing.strip():
+        t0 = start + close + 1 + (len(trailing) - len(trailing.lstrip()))
+        item.warnings.append((t0, len(trailing.strip()),
+                              "text after ']' is ignored (start comments with ';' or '#')"))
+    if not inner.strip():
+        raise ItemError(start, close + 1, "an array needs at least one element")
+    words = []
+    position = start + 1
+    for piece in inner.split(","):
+        element = piece.strip()
+        column = position + (len(piece) - len(piece.lstrip()))
+        position += len(piece) + 1
+        if not element:
+            raise ItemError(column, 1, "missing array element (two commas in a row, or a trailing comma)")
+        if any(ch.isspace() for ch in element):
+            raise ItemError(column, len(element), f"expected ',' between array elements in {show_token(element)}")
+        try:
+            words.append(convert(element))
+        except LiteralError as exc:
+            raise ItemError(column, len(element), exc.message, exc.hint) from None
+    _check_declared(declared, len(words), type_column, type_token, item)
+    return struct.pack(f">{len(words)}Q", *words)
+
+
+def _check_declared(declared: str, count: int, column: int, token: str, item: DataItem) -> None:
+    """Upstream ignores N in ``uint[N]``; a mismatch is worth a warning, not an error."""
+    if declared and int(declared) != count:
+        item.warnings.append((column, len(token),
+                              f"{token} declares {int(declared)} elements but {count} are given "
+                              f"(the item holds {count}; the number in brackets is not used)"))

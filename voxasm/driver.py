@@ -1,0 +1,144 @@
+"""Assembling files: read a ``.vvs``, assemble it, write the output atomically.
+
+Owns the output name (decisions.md §3 item 23: ``x.vvs`` -> ``x.vve``, any
+other name gets ``.vve`` appended, so the default output never equals the
+input), the output format (a name ending in ``.vvr`` gets the raw image,
+anything else a ``.vve``; upstream picked by substring, §11 item 47) and the
+write itself: a temporary file in the target directory, then ``os.replace``,
+so that on any error no output file is created or modified. OS failures
+become ``VoxIOError`` (exit 74); assembly errors stay ``AssemblyError`` (65).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from typing import Callable
+
+from voxvm.errors import UsageError, VoxIOError
+from voxvm.formats import build_vve
+from voxvm.loader import read_bytes
+from voxvm.program import Program
+
+from .assembler import assemble
+from .diagnostics import AssemblyError, Diagnostic
+from .source import MAX_SOURCE_BYTES
+
+FORMATS = ("vve", "vvr")
+
+
+def default_output_path(src_path: str) -> str:
+    """``x.vvs`` -> ``x.vve`` (any case of ``.vvs``); anything else gets ``.vve`` appended.
+
+    >>> default_output_path("dir/prog.vvs"), default_output_path("prog.asm")
+    ('dir/prog.vve', 'prog.asm.vve')
+    """
+    root, ext = os.path.splitext(src_path)
+    if ext.lower() == ".vvs" and os.path.basename(root):
+        return root + ".vve"
+    return src_path + ".vve"
+
+
+def output_format(out_path: str) -> str:
+    """``vvr`` for a name ending in ``.vvr`` (any case), else ``vve``."""
+    return "vvr" if out_path.lower().endswith(".vvr") else "vve"
+
+
+def _print_warning(diagnostic: Diagnostic) -> None:
+    print(diagnostic.render(), file=sys.stderr)
+
+
+def assemble_file(src_path: str, out_path: str | None = None, *, fmt: str | None = None,
+                  warn: Callable[[Diagnostic], None] | None = _print_warning) -> str:
+    """Assemble ``src_path`` into ``out_path`` (default: ``default_output_path``); return the output path.
+
+    ``fmt`` ("vve" or "vvr") overrides the format chosen from the output
+    name. Warnings go to ``warn`` (default: printed on stderr; None drops
+    them). Raises ``AssemblyError``, ``VoxIOError`` or ``UsageError``; in
+    every error case the output file is left exactly as it was.
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise UsageError(f"unknown output format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if out_path is None:
+        out_path = default_output_path(src_path)
+    if out_path == "":
+        raise UsageError("the output file name is empty")
+    if _same_file(src_path, out_path):
+        raise UsageError(f"refusing to write the output over the source file {src_path}")
+    program = assemble_path(src_path, warn=warn)
+    data = program.image if (fmt or output_format(out_path)) == "vvr" else build_vve(program)
+    write_atomically(out_path, data)
+    return out_path
+
+
+def assemble_path(src_path: str, *,
+                  warn: Callable[[Diagnostic], None] | None = _print_warning) -> Program:
+    """Read and assemble ``src_path`` without writing anything (``voxasm --check``)."""
+    _check_size(src_path)
+    source = read_bytes(src_path)
+    warnings: list[Diagnostic] = []
+    try:
+        return assemble(source, src_path, warnings=warnings)
+    finally:
+        if warn is not None:
+            for diagnostic in warnings:
+                warn(diagnostic)
+
+
+def _check_size(src_path: str) -> None:
+    """Refuse an enormous source before reading it into memory."""
+    try:
+        size = os.path.getsize(src_path)
+    except OSError:
+        return  # read_bytes reports the real problem
+    if size > MAX_SOURCE_BYTES:
+        raise AssemblyError([Diagnostic(
+            src_path, 1, 1, f"source is {size} bytes; voxasm reads at most {MAX_SOURCE_BYTES} bytes")],
+            src_path)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one step: never a half-written file."""
+    directory = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        raise VoxIOError(f"{path}: is a directory, cannot write the output there")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                                   suffix=".tmp")
+    except OSError as exc:
+        raise VoxIOError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, _mode_for(path))
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise VoxIOError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _mode_for(path: str) -> int:
+    """Keep an existing file's permissions; a new file gets 0666 minus the umask."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

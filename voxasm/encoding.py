@@ -1,0 +1,260 @@
+"""Instruction encoding: operand tokens -> bytes, driven only by ``voxvm.isa``.
+
+Owns the per-operand-class converters (register, immediates, ``@label``,
+``@function``, ``@exception``, data labels), the name tables they resolve
+against (``SymbolTable``) and one encoder per opcode, built once from the ISA
+table: opcode byte followed by each operand big-endian in its class width.
+Encoders assume the operand count was checked; a bad operand raises
+``LiteralError`` and ``locate_bad_operand`` says which one it was.
+"""
+
+from __future__ import annotations
+
+import difflib
+import struct
+from dataclasses import dataclass, field
+from typing import Callable
+
+from voxvm.isa import BY_MNEMONIC, EXC_NAMES, OPS, Exc, Op, Operand
+
+from .literals import (
+    I64_MAX,
+    REGISTERS,
+    U64_MAX,
+    LiteralError,
+    parse_float,
+    parse_imm_float_compat,
+    parse_int,
+    parse_register,
+    parse_uint,
+    show_token,
+)
+
+
+@dataclass
+class SymbolTable:
+    """Every name the source defines, filled by layout and read by encoding.
+
+    ``labels``: code label -> absolute address; ``functions``: function name
+    -> function-table index; ``data``: data label -> offset in the data
+    segment; ``kinds``: name -> ("label" | "function" | "data item", line) for
+    messages and the single-namespace duplicate check.
+    """
+
+    labels: dict[str, int] = field(default_factory=dict)
+    functions: dict[str, int] = field(default_factory=dict)
+    data: dict[str, int] = field(default_factory=dict)
+    kinds: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def elsewhere(self, name: str, wanted: str) -> str | None:
+        """A hint when ``name`` exists but is of another kind than ``wanted``."""
+        found = self.kinds.get(name)
+        if found is None or found[0] == wanted:
+            return None
+        kind, line = found
+        if kind == "function" and wanted == "label":
+            return (f"'{name}' is a function (line {line}); jump targets are labels: "
+                    f"use 'call @{name}', or put 'label {name}_start' after 'func {name}'")
+        if kind == "label" and wanted == "function":
+            return f"'{name}' is a label (line {line}); call needs a 'func' name"
+        if kind == "data item":
+            return (f"'{name}' is a data item (line {line}); data items are used by the "
+                    f"ds* instructions, written without '@'")
+        return f"'{name}' is a {kind} (line {line})"
+
+
+def _suggest(name: str, candidates) -> str | None:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _unknown(kind: str, name: str, table: dict, syms: SymbolTable, wanted: str) -> LiteralError:
+    hint = syms.elsewhere(name, wanted) or _suggest(name, table)
+    return LiteralError(f"unknown {kind} {show_token(name)}", hint)
+
+
+# --- operand converters: (token, symbols) -> int ------------------------------------------
+
+def conv_reg(token: str, syms: SymbolTable) -> int:
+    index = REGISTERS.get(token)
+    return parse_register(token) if index is None else index
+
+
+def conv_u64(token: str, syms: SymbolTable) -> int:
+    if token.isdigit() and token.isascii():
+        value = int(token)
+        if value <= U64_MAX:
+            return value
+    bits = parse_imm_float_compat(token)
+    if bits is not None:
+        return bits
+    return parse_uint(token, "an unsigned 64-bit number")
+
+
+def conv_i64(token: str, syms: SymbolTable) -> int:
+    if token.isdigit() and token.isascii():
+        value = int(token)
+        if value <= I64_MAX:
+            return value
+    bits = parse_imm_float_compat(token)
+    if bits is not None:
+        return bits
+    return parse_int(token, "a signed 64-bit number") & U64_MAX
+
+
+def conv_f64(token: str, syms: SymbolTable) -> int:
+    return parse_float(token, "a float")
+
+
+def conv_imm16(token: str, syms: SymbolTable) -> int:
+    if "." in token:
+        raise LiteralError(f"expected an ncall code (0..0xFFFF), found {show_token(token)}")
+    value = parse_uint(token, "an ncall code (0..0xFFFF)")
+    if value > 0xFFFF:
+        # decisions.md §3 item 22: upstream silently truncated the code mod 65536.
+        raise LiteralError(f"ncall code {token} does not fit in 16 bits (0..0xFFFF)")
+    return value
+
+
+def conv_addr(token: str, syms: SymbolTable) -> int:
+    if token[:1] == "@":
+        name = token[1:]
+        address = syms.labels.get(name)
+        if address is None:
+            raise _unknown("label", name, syms.labels, syms, "label")
+        return address
+    if token in syms.labels:
+        raise LiteralError(f"expected a jump target, found {show_token(token)}",
+                           f"labels are referenced with '@': '@{token}'")
+    return parse_uint(token, "a jump target ('@label' or an address)")
+
+
+def conv_func(token: str, syms: SymbolTable) -> int:
+    if token[:1] == "@":
+        name = token[1:]
+        index = syms.functions.get(name)
+        if index is None:
+            raise _unknown("function", name, syms.functions, syms, "function")
+        return index
+    if token in syms.functions:
+        raise LiteralError(f"expected a function, found {show_token(token)}",
+                           f"functions are referenced with '@': '@{token}'")
+    return parse_uint(token, "a function ('@name' or a function-table index)")
+
+
+# jexc accepts upstream's @names and the enum spellings, case-insensitively (upstream §7).
+_EXCEPTIONS: dict[str, int] = {**{name: int(e) for name, e in EXC_NAMES.items()},
+                               **{e.name.lower(): int(e) for e in Exc}}
+
+
+def conv_exc(token: str, syms: SymbolTable) -> int:
+    if token[:1] == "@":
+        number = _EXCEPTIONS.get(token[1:].lower())
+        if number is None:
+            raise LiteralError(f"unknown exception {show_token(token[1:])}",
+                               _suggest(token[1:].lower(), EXC_NAMES)
+                               or "exceptions: " + ", ".join("@" + n for n in EXC_NAMES))
+        return number
+    number = parse_uint(token, "an exception ('@name' or a number 1..11)")
+    if not 1 <= number <= len(Exc):
+        raise LiteralError(f"no exception number {token}: exceptions are numbered 1..{len(Exc)}")
+    return number
+
+
+def conv_daddr(token: str, syms: SymbolTable) -> int:
+    offset = syms.data.get(token)
+    if offset is not None:
+        return offset
+    c = token[:1]
+    if c.isdigit() or c == "+" or c == "-":
+        return parse_uint(token, "a data offset")
+    if c == "@" and token[1:] in syms.data:
+        raise LiteralError(f"expected a data item or offset, found {show_token(token)}",
+                           f"data items are referenced without '@': '{token[1:]}'")
+    raise _unknown("data item", token, syms.data, syms, "data item")
+
+
+CONVERTERS: dict[Operand, Callable[[str, SymbolTable], int]] = {
+    Operand.REG: conv_reg,
+    Operand.IMM_U64: conv_u64,
+    Operand.IMM_I64: conv_i64,
+    Operand.IMM_F64: conv_f64,
+    Operand.IMM16: conv_imm16,
+    Operand.ADDR: conv_addr,
+    Operand.FUNC: conv_func,
+    Operand.EXC: conv_exc,
+    Operand.DADDR: conv_daddr,
+}
+
+_FORMAT = {1: "B", 2: "H", 8: "Q"}
+
+# upstream §3.4 (a)/(b): call and the data-segment instructions read a fixed
+# number of tokens and ignore the rest, so extra words there are harmless text
+# (a warning here); everywhere else an extra operand is an error.
+LENIENT_EXTRA_OPERANDS = frozenset(
+    op.code for op in OPS if op.mnemonic == "call" or 0x70 <= op.code <= 0x77)
+
+
+def operand_summary(op: Op) -> str:
+    """``uadd r, r`` style: what the instruction takes, for messages."""
+    names = {Operand.REG: "reg", Operand.IMM_U64: "uint", Operand.IMM_I64: "int",
+             Operand.IMM_F64: "float", Operand.IMM16: "code", Operand.ADDR: "@label",
+             Operand.FUNC: "@function", Operand.EXC: "@exception", Operand.DADDR: "data"}
+    return " ".join([op.mnemonic] + [names[o] for o in op.operands])
+
+
+def _make_encoder(op: Op) -> Callable[[list[str], SymbolTable], bytes]:
+    """The fastest correct encoder for ``op``: tokens (mnemonic first) -> bytes."""
+    code = op.code
+    convs = tuple(CONVERTERS[o] for o in op.operands)
+    packer = struct.Struct(">B" + "".join(_FORMAT[o.width] for o in op.operands))
+    pack = packer.pack
+    assert packer.size == op.size, op  # the ISA table and the struct must agree
+
+    def generic(toks: list[str], syms: SymbolTable) -> bytes:
+        return pack(code, *[conv(tok, syms) for conv, tok in zip(convs, toks[1:])])
+
+    if all(o is Operand.REG for o in op.operands):
+        # Register-only instructions are the most common lines: one dict
+        # lookup per operand, no function calls.
+        single = bytes((code,))
+        reg = REGISTERS
+        n = len(op.operands)
+        if n == 0:
+            return lambda toks, syms: single
+        if n == 1:
+            def enc1(toks, syms):
+                r = reg.get(toks[1])
+                return generic(toks, syms) if r is None else bytes((code, r))
+            return enc1
+        if n == 2:
+            def enc2(toks, syms):
+                try:
+                    return bytes((code, reg[toks[1]], reg[toks[2]]))
+                except KeyError:
+                    return generic(toks, syms)
+            return enc2
+        if n == 3:
+            def enc3(toks, syms):
+                try:
+                    return bytes((code, reg[toks[1]], reg[toks[2]], reg[toks[3]]))
+                except KeyError:
+                    return generic(toks, syms)
+            return enc3
+    return generic
+
+
+ENCODERS: dict[str, tuple[Op, int, Callable[[list[str], SymbolTable], bytes]]] = {
+    op.mnemonic: (op, len(op.operands), _make_encoder(op)) for op in OPS
+}
+assert ENCODERS.keys() == BY_MNEMONIC.keys()
+
+
+def locate_bad_operand(op: Op, toks: list[str], syms: SymbolTable) -> tuple[int, LiteralError]:
+    """Which operand (1-based token index) of a failed encoding is wrong, and why."""
+    for i, kind in enumerate(op.operands, 1):
+        try:
+            CONVERTERS[kind](toks[i], syms)
+        except LiteralError as exc:
+            return i, exc
+    raise AssertionError(f"{op.mnemonic}: encoder failed but every operand converts")  # pragma: no cover

@@ -1,0 +1,174 @@
+"""Number, float, register and name literals of ``.vvs`` source.
+
+Owns what a single token may mean as a value: ``0x``/``0b``/decimal integers
+everywhere a number is allowed, ``-`` only where the value is signed
+(decisions.md §3 item 21), float syntax (Rust's ``f64`` grammar: ``1.5``,
+``-2.``, ``.5``, ``1e5``, ``inf``, ``nan``), registers exactly ``r0``..``r31``
+and symbol names. Every parser returns a Python int (floats as their IEEE-754
+bits) or raises ``LiteralError`` with a message for the user.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+
+from voxvm.isa import NUM_REGISTERS
+
+U64_MAX = (1 << 64) - 1
+I64_MIN = -(1 << 63)
+I64_MAX = (1 << 63) - 1
+
+
+class LiteralError(ValueError):
+    """A token that is not the value its position needs."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+# `r0`..`r31`; the hot path is this dict lookup.
+REGISTERS: dict[str, int] = {f"r{i}": i for i in range(NUM_REGISTERS)}
+
+# Integers: optional sign, then 0x hex, 0b binary or decimal (ASCII digits only).
+_INT_RE = re.compile(r"([+-]?)(?:0[xX]([0-9A-Fa-f]+)|0[bB]([01]+)|([0-9]+))\Z")
+# Rust's f64 grammar (what upstream parses float tokens with); no `_`, no hex floats.
+_FLOAT_RE = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\Z",
+    re.IGNORECASE)
+# Names: a letter, `_`, `.` or `$` first, then word characters, `.`, `$`, `-`.
+_NAME_RE = re.compile(r"(?:[^\W\d]|[.$])[\w.$\-]*\Z")
+
+_F64 = struct.Struct(">d")
+_Q = struct.Struct(">Q")
+
+
+def float_bits(value: float) -> int:
+    """IEEE-754 binary64 bits of ``value`` as an unsigned int."""
+    return _Q.unpack(_F64.pack(value))[0]
+
+
+def is_name(token: str) -> bool:
+    """Whether ``token`` can name a label, function or data item."""
+    return _NAME_RE.match(token) is not None
+
+
+def parse_register(token: str) -> int:
+    """``r0``..``r31`` -> 0..31.
+
+    Leading zeros (``r07``) are accepted because upstream assembles them to
+    the same register; anything else is an error (upstream treated any token
+    containing ``r`` as a register: decisions.md §3 item 21).
+    """
+    index = REGISTERS.get(token)
+    if index is not None:
+        return index
+    if token[:1] == "r" and token[1:].isascii() and token[1:].isdigit():
+        index = int(token[1:])
+        if index < NUM_REGISTERS:
+            return index
+        raise LiteralError(f"no register {token}: registers are r0..r31")
+    if token[:1] == "R" and token[1:].isascii() and token[1:].isdigit():
+        raise LiteralError(f"expected a register, found {show_token(token)}",
+                           f"registers are written in lowercase: 'r{token[1:]}'")
+    raise LiteralError(f"expected a register (r0..r31), found {show_token(token)}")
+
+
+def show_token(token: str) -> str:
+    """A token for a message: quoted, unprintable characters escaped."""
+    return f"'{token}'" if token.isprintable() else repr(token)
+
+
+def _match_int(token: str) -> tuple[bool, int] | None:
+    """(negative, magnitude) of an integer literal, or None if it is not one."""
+    m = _INT_RE.match(token)
+    if m is None:
+        return None
+    sign, hexa, binary, dec = m.groups()
+    if hexa is not None:
+        value = int(hexa, 16)
+    elif binary is not None:
+        value = int(binary, 2)
+    else:
+        value = int(dec)
+    return sign == "-", value
+
+
+def _not_a_number(token: str, what: str) -> LiteralError:
+    hint = None
+    if token.startswith("@"):
+        hint = "'@name' is only allowed for jump targets, functions and exceptions"
+    elif "_" in token and _match_int(token.replace("_", "")) is not None:
+        hint = "digit separators '_' are not allowed"
+    elif token.lower().startswith(("0x", "0b")):
+        hint = "hex digits are 0-9 a-f, binary digits 0 and 1"
+    return LiteralError(f"expected {what}, found {show_token(token)}", hint)
+
+
+def parse_uint(token: str, what: str = "an unsigned integer", limit: int = U64_MAX) -> int:
+    """An unsigned integer literal in 0..limit (``+`` allowed, ``-`` not)."""
+    if token.isdigit() and token.isascii():
+        value = int(token)
+    else:
+        parsed = _match_int(token)
+        if parsed is None:
+            raise _not_a_number(token, what)
+        negative, value = parsed
+        if negative and value:
+            raise LiteralError(f"expected {what}, found the negative number {token}",
+                               "only iload, fload and int/float data accept a sign")
+    if value > limit:
+        raise LiteralError(f"{token} is too large for {what}")
+    return value
+
+
+def parse_int(token: str, what: str = "a signed 64-bit integer") -> int:
+    """A signed integer literal in the i64 range, as a Python int."""
+    parsed = _match_int(token)
+    if parsed is None:
+        raise _not_a_number(token, what)
+    negative, value = parsed
+    value = -value if negative else value
+    if not I64_MIN <= value <= I64_MAX:
+        raise LiteralError(f"{token} does not fit in {what} "
+                           f"({I64_MIN}..{I64_MAX})")
+    return value
+
+
+def parse_float(token: str, what: str = "a float") -> int:
+    """A float operand or data value, as IEEE bits (decisions.md §3 item 22).
+
+    Float syntax and decimal integers give that number as a float (``2`` is
+    2.0); an unsigned ``0x``/``0b`` literal is the raw bit pattern, which keeps
+    upstream's meaning of ``fload r1 0x3FF0000000000000`` (= 1.0).
+    """
+    parsed = _match_int(token)
+    if parsed is not None:
+        negative, value = parsed
+        lowered = token.lstrip("+-").lower()
+        if lowered.startswith(("0x", "0b")):
+            if negative:
+                raise LiteralError(f"a float bit pattern cannot have a sign: {token}",
+                                   "write the negative float in decimal, e.g. -1.5")
+            if value > U64_MAX:
+                raise LiteralError(f"{token} is not a 64-bit float bit pattern (more than 64 bits)")
+            return value
+        # float() of the text rounds correctly (and gives inf past the range,
+        # like Rust's parse) where float() of a huge int would raise.
+        return float_bits(float(token))
+    if _FLOAT_RE.match(token) is None:
+        raise _not_a_number(token, what)
+    return float_bits(float(token))
+
+
+def parse_imm_float_compat(token: str) -> int | None:
+    """Upstream compatibility: a token containing ``.`` is an f64 for any 8-byte immediate.
+
+    Upstream encodes ``uload r1 1.5`` as the bits of 1.5 (upstream §3.4 (c) 6);
+    returns those bits, or None if the token is not such a float.
+    """
+    if "." in token and _FLOAT_RE.match(token) is not None:
+        return parse_float(token)
+    return None

@@ -1,0 +1,136 @@
+"""The lexical layer of ``.vvs`` source: text, lines, comments and tokens.
+
+Owns decoding the input (UTF-8 only; every undecodable line is reported),
+splitting a line into its code part, its optional string literal and its
+comment (a comment starts at ``;`` or ``#`` anywhere outside the string
+literal, glued or separate: decisions.md §3 item 21), and recovering the
+column of a token. Tokens are whitespace-separated words; the hot path uses
+``str.split`` and columns are computed only when a diagnostic needs one.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .diagnostics import AssemblyError, Diagnostic
+
+# Bigger sources are refused up front instead of exhausting memory.
+MAX_SOURCE_BYTES = 1 << 30
+
+
+class Split(NamedTuple):
+    """A line cut into its code part and the position of its string literal.
+
+    ``code`` is the line without its comment. ``quote_start`` is the index of
+    the opening ``"`` (-1 if there is none) and ``quote_end`` the index of the
+    closing one (the *last* ``"`` on the line, as upstream; -1 if unterminated).
+    """
+
+    code: str
+    quote_start: int = -1
+    quote_end: int = -1
+
+
+def _first_marker(text: str, start: int = 0) -> int:
+    """Index of the first ``;`` or ``#`` at or after ``start``, or -1."""
+    a = text.find(";", start)
+    b = text.find("#", start)
+    if a < 0:
+        return b
+    if b < 0:
+        return a
+    return a if a < b else b
+
+
+def split_comment(line: str) -> Split:
+    """Cut ``line`` at its comment, keeping a ``"..."`` string literal intact.
+
+    The string literal runs from the first ``"`` to the last ``"`` of the line,
+    verbatim (upstream §3.7), so ``;`` and ``#`` inside it are text.
+
+    >>> split_comment('uload r2 1;stdout').code
+    'uload r2 1'
+    >>> split_comment('s str "a;b" ; c')
+    Split(code='s str "a;b" ', quote_start=6, quote_end=10)
+    """
+    q1 = line.find('"')
+    c = _first_marker(line)
+    if c >= 0 and (q1 < 0 or c < q1):
+        return Split(line[:c])
+    if q1 < 0:
+        return Split(line)
+    q2 = line.rfind('"')
+    if q2 == q1:
+        return Split(line, q1, -1)
+    c = _first_marker(line, q2 + 1)
+    return Split(line if c < 0 else line[:c], q1, q2)
+
+
+def token_spans(text: str) -> list[tuple[int, str]]:
+    """``(index, token)`` for every whitespace-separated token, exactly as ``str.split`` cuts them.
+
+    >>> token_spans(' uadd  r1 r2')
+    [(1, 'uadd'), (7, 'r1'), (10, 'r2')]
+    """
+    spans = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        j = i + 1
+        while j < n and not text[j].isspace():
+            j += 1
+        spans.append((i, text[i:j]))
+        i = j
+    return spans
+
+
+def show(token: str) -> str:
+    """A token for a message: quoted, with unprintable characters escaped."""
+    if token.isprintable():
+        return f"'{token}'"
+    return repr(token)
+
+
+def decode(source: bytes | str, path: str) -> str:
+    """The source as text, or an ``AssemblyError`` naming every line that is not UTF-8.
+
+    A leading UTF-8 byte-order mark is dropped (editors on some systems add it).
+    """
+    if isinstance(source, str):
+        text = source
+    else:
+        if len(source) > MAX_SOURCE_BYTES:
+            raise AssemblyError([Diagnostic(
+                path, 1, 1, f"source is {len(source)} bytes; voxasm reads at most "
+                            f"{MAX_SOURCE_BYTES} bytes")], path)
+        try:
+            text = bytes(source).decode("utf-8")
+        except UnicodeDecodeError:
+            raise AssemblyError(_utf8_diagnostics(bytes(source), path), path) from None
+    if len(text) > MAX_SOURCE_BYTES:
+        raise AssemblyError([Diagnostic(
+            path, 1, 1, f"source is {len(text)} characters; voxasm reads at most "
+                        f"{MAX_SOURCE_BYTES}")], path)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text
+
+
+def _utf8_diagnostics(data: bytes, path: str) -> list[Diagnostic]:
+    """One diagnostic per line that does not decode as UTF-8 (at its first bad byte)."""
+    out = []
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            column = len(raw[:exc.start].decode("utf-8", "replace")) + 1
+            shown = raw.decode("utf-8", "replace")
+            bad = raw[exc.start:exc.end] or raw[exc.start:exc.start + 1]
+            out.append(Diagnostic(
+                path, number, column,
+                f"invalid UTF-8 byte 0x{bad[0]:02x} (.vvs source must be UTF-8 text)",
+                source_line=shown,
+                hint="is this a binary file?" if b"\x00" in raw else None))
+    return out
