@@ -8,7 +8,10 @@ Writes (deterministically, so a regenerated file is byte-identical):
   ``EXC_<NAME>`` (exception numbers), ``TAG_<NAME>`` (register tags),
   ``DT_<NAME>`` (data-item type bytes) and a few machine constants;
 * ``docs/isa.md``: the opcode reference, grouped by family, with the
-  exception, tag and data-type tables.
+  exception, tag and data-type tables;
+* ``voxvm/csrc/vv_opcodes.h``: the same constants as C macros plus an
+  X-macro operand table, for the computed-goto dispatch loop in C
+  (``voxvm/csrc/vv_core.h``), which cannot see Cython enums.
 
 Usage::
 
@@ -238,7 +241,40 @@ def render_doc() -> str:
     return "\n".join(out)
 
 
-GENERATED: dict[Path, Callable[[], str]] = {PXD_PATH: render_pxd, DOC_PATH: render_doc}
+# --------------------------------------------------------------------------
+# voxvm/csrc/vv_opcodes.h
+
+C_HEADER_PATH = REPO / "voxvm" / "csrc" / "vv_opcodes.h"
+_OPERAND_LETTER = {1: "R", 2: "H", 8: "Q"}  # register byte, 16-bit, 64-bit immediate
+
+
+def render_c_header() -> str:
+    """C macros mirroring _opcodes.pxd, and VV_FOREACH_OP(X) = X(NAME, code, size, "operands")."""
+    out = [f"/* {BANNER}. Regenerate with: python tools/gen_isa.py */",
+           "#ifndef VV_OPCODES_H", "#define VV_OPCODES_H", ""]
+    ops = sorted(isa.OPS, key=lambda o: o.code)
+    out += [f"#define VV_{op.const_name} 0x{op.code:02X}" for op in ops]
+    out += [""] + [f"#define VV_SIZE_{op.mnemonic.upper()} {op.size}" for op in ops]
+    out += [f"#define VV_MAX_INSTRUCTION_SIZE {isa.MAX_SIZE}", ""]
+    out += [f"#define VV_EXC_{upper_snake(e.name)} {int(e)}" for e in isa.Exc]
+    out += [f"#define VV_EXC_COUNT {len(isa.Exc)}", ""]
+    out += [f"#define VV_TAG_{t.name} {int(t)}" for t in isa.Tag]
+    out += [""] + [f"#define VV_DT_{d.name} {int(d)}" for d in isa.DataType]
+    out += [f"#define VV_DATA_CONST_BIT 0x{isa.DATA_CONST_BIT:02X}",
+            f"#define VV_DATA_HEADER_SIZE {isa.DATA_HEADER_SIZE}",
+            f"#define VV_NUM_REGISTERS {isa.NUM_REGISTERS}",
+            f"#define VV_PUSHALL_COUNT {isa.PUSHALL_COUNT}", "",
+            "/* Operand letters: R register byte, H 16-bit immediate, Q 64-bit immediate (big-endian). */",
+            "#define VV_FOREACH_OP(X) \\"]
+    for op in ops:
+        letters = "".join(_OPERAND_LETTER[o.width] for o in op.operands)
+        out.append(f'    X({op.mnemonic.upper()}, 0x{op.code:02X}, {op.size}, "{letters}") \\')
+    out += ["", "#endif /* VV_OPCODES_H */", ""]
+    return "\n".join(out)
+
+
+GENERATED: dict[Path, Callable[[], str]] = {PXD_PATH: render_pxd, DOC_PATH: render_doc,
+                                            C_HEADER_PATH: render_c_header}
 
 
 def main(argv: list[str] | None = None) -> int:
