@@ -1,0 +1,167 @@
+"""The machine driver: one program run from start to exit status.
+
+Owns the choice of backend (``--backend``, else ``VOXVM_BACKEND``, else the
+compiled core when ``voxvm._core`` provides ``Core``, else the pure-Python
+reference), the loop around ``Core.run()`` (native calls via voxvm.natives,
+traps turned into voxvm.traps.Trap), the exit status (0 halt, 70 trap, 74 when
+the program's output cannot be written), the trap line on stderr
+(decisions.md §5) and the core dumps of decisions §3.26 (``voxvm.dump`` after
+halt, ``voxvm_err.dump`` after a trap, both only with --coredump_exit).
+Nothing is written to stdout except the program's own output (decisions §3.24).
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+
+from .backend import Status
+from .config import VMConfig, format_size
+from .errors import ExitStatus, UsageError
+from .formats import build_dump
+from .isa import BY_CODE
+from .natives import HostIO, OutputError, dispatch
+from .program import Program
+from .traps import Trap, TrapKind
+
+BACKENDS = ("cython", "python")
+DUMP_AFTER_HALT = "voxvm.dump"
+DUMP_AFTER_TRAP = "voxvm_err.dump"
+
+
+def compiled_core_class():
+    """``voxvm._core.Core`` if the compiled core is built and provides it, else None."""
+    try:
+        from . import _core
+    except ImportError:
+        return None
+    return getattr(_core, "Core", None)
+
+
+def select_backend(config: VMConfig) -> str:
+    """The backend name this run uses (see the module docstring)."""
+    name = config.backend or os.environ.get("VOXVM_BACKEND") or None
+    if name is None:
+        return "cython" if compiled_core_class() is not None else "python"
+    name = name.strip().lower()
+    if name not in BACKENDS:
+        raise UsageError(f"VOXVM_BACKEND: '{name}' is not one of {', '.join(BACKENDS)}")
+    return name
+
+
+def create_core(backend: str, program: Program, config: VMConfig):
+    """A fresh Core of the named backend."""
+    if backend == "python":
+        from .pyvm import PyCore
+
+        return PyCore(program, config)
+    core_class = compiled_core_class()
+    if core_class is None:
+        raise UsageError("the cython backend is not available (voxvm._core was not built or "
+                         "has no Core); use --backend=python")
+    return core_class(program, config)
+
+
+class Machine:
+    """A program, its Core and its host streams. ``run()`` raises Trap on a trap."""
+
+    def __init__(self, program: Program, config: VMConfig | None = None, stdin=None,
+                 stdout=None, stderr=None) -> None:
+        self.program = program
+        self.config = config or VMConfig()
+        self.io = HostIO(stdin, stdout, stderr)
+        self.backend = select_backend(self.config)
+        self.core = create_core(self.backend, program, self.config)
+        set_log = getattr(self.core, "set_log", None)
+        if set_log is not None:
+            set_log(self.io.diag)
+
+    def run(self) -> None:
+        """Run until halt; raise Trap if the program traps."""
+        if self.config.verbose:
+            self._report_sizes()
+        core, io = self.core, self.io
+        while True:
+            status = core.run()
+            if status == Status.NCALL:
+                dispatch(core, core.ncall_code, io)
+            elif status == Status.HALT:
+                return
+            elif status == Status.TRAP:
+                raise self.trap()
+            else:
+                raise RuntimeError(f"backend returned unexpected status {status!r}")
+
+    def trap(self) -> Trap:
+        """The Trap describing the core's current trap, with names and lines where known."""
+        core, program = self.core, self.program
+        ip = core.trap_ip
+        memory = core.memory()
+        mnemonic = function = line = source = None
+        if ip < len(memory) and core.trap_kind != TrapKind.IP_OUTSIDE:
+            op = BY_CODE.get(memory[ip])
+            mnemonic = op.mnemonic if op else None
+        if ip < len(program.image):
+            function = program.function_at(ip)
+            if program.symbols is not None:
+                line = program.symbols.line_at(ip)
+                source = program.symbols.source_path
+        return Trap(core.trap_kind, ip, mnemonic, core.trap_a, core.trap_b,
+                    function=function, line=line, source=source)
+
+    def write_dump(self, path: str, reason: int) -> None:
+        """Write a core dump; a failure is a warning, never a crash."""
+        try:
+            data = build_dump(self.core.snapshot(reason))
+            with open(path, "wb") as f:
+                f.write(data)
+        except Exception as exc:  # unwritable directory, full disk, ...
+            self.io.diag(f"warning: cannot write core dump {path}: "
+                         f"{getattr(exc, 'strerror', None) or exc}")
+            return
+        if self.config.verbose:
+            self.io.diag(f"core dump written to {path}")
+
+    def _report_sizes(self) -> None:
+        c = self.config
+        self.io.diag(
+            f"backend {self.backend}; image {len(self.program.image)} bytes, "
+            f"RAM {format_size(c.init_ram)}, data stack {c.init_stack} entries "
+            f"(limit {c.stack_limit}), heap {format_size(c.init_heap)} "
+            f"(max {format_size(c.max_heap)}), max recursion {c.max_recursion}")
+
+
+def run_program(program: Program, config: VMConfig | None = None, stdin=None, stdout=None,
+                stderr=None) -> int:
+    """Run ``program`` to completion and return its exit status.
+
+    ``stdin``/``stdout``/``stderr`` default to the process's streams; binary
+    file objects (e.g. io.BytesIO) are used as they are.
+    """
+    machine = Machine(program, config, stdin, stdout, stderr)
+    config, io = machine.config, machine.io
+    status = int(ExitStatus.OK)
+    try:
+        try:
+            machine.run()
+        except Trap as trap:
+            io.flush()
+            io.report(trap.render())
+            status = int(trap.exit_status)
+            if config.coredump_exit:
+                machine.write_dump(DUMP_AFTER_TRAP, 1)
+        else:
+            if config.coredump_exit:
+                machine.write_dump(DUMP_AFTER_HALT, 0)
+        io.flush()
+    except OutputError as error:
+        io.diag(f"error: {error}")
+        return int(ExitStatus.IOERR)
+    except Exception as exc:  # a bug in a backend: report it in one line, no traceback
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        io.diag(f"internal error: {type(exc).__name__}: {exc} "
+                f"({os.path.basename(where.filename)}:{where.lineno}); please report this")
+        if os.environ.get("VOXVM_DEBUG"):
+            raise
+        return int(ExitStatus.SOFTWARE)
+    return status

@@ -1,0 +1,198 @@
+"""Value semantics shared by the pure-Python backend, the natives and the tools.
+
+Owns the meaning of a register value ``(bits, tag)`` (decisions.md §2): the
+conversion helpers of upstream §1.2 (``as_u64``/``as_i64``/``as_f64``, all
+saturating for floats), two's-complement and IEEE bit casts, the C/Rust float
+operations Python does not offer directly (IEEE division by zero, ``fmod``
+with NaN instead of an error, C ``pow``), Rust ``Display`` formatting of
+``f64`` (used by ``print``, upstream §8.1) and lenient/strict UTF-16BE text
+helpers. Pure functions, no state; imports only the standard library and
+voxvm.isa / voxvm.traps tables.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+from .isa import Tag
+from .traps import tag_name
+
+__all__ = [
+    "MASK64", "INT64_MIN", "INT64_MAX", "ADDRESS_TAGS",
+    "to_signed", "to_bits", "f64_from_bits", "bits_from_f64",
+    "f64_to_u64", "f64_to_i64", "as_u64", "as_i64", "as_f64", "value_of",
+    "ieee_div", "c_fmod", "c_pow", "format_f64", "format_value",
+    "decode_utf16be", "tag_name",
+]
+
+MASK64 = (1 << 64) - 1
+INT64_MIN = -(1 << 63)
+INT64_MAX = (1 << 63) - 1
+TWO64 = 1 << 64
+
+# StrAddr, address and ds_addr behave like upstream's `address` kind when they
+# meet a uint64 (decisions §2).
+ADDRESS_TAGS = frozenset((Tag.STR, Tag.ADDR, Tag.DS_ADDR))
+
+_F64 = struct.Struct(">d")
+_U64 = struct.Struct(">Q")
+
+
+def to_signed(bits: int) -> int:
+    """Reinterpret 64 unsigned bits as an int64."""
+    return bits - TWO64 if bits & (1 << 63) else bits
+
+
+def to_bits(value: int) -> int:
+    """Any Python int wrapped to 64 bits (two's complement)."""
+    return value & MASK64
+
+
+def f64_from_bits(bits: int) -> float:
+    return _F64.unpack(_U64.pack(bits))[0]
+
+
+def bits_from_f64(x: float) -> int:
+    return _U64.unpack(_F64.pack(x))[0]
+
+
+def f64_to_u64(x: float) -> int:
+    """Rust ``x as u64``: truncate toward zero, NaN -> 0, saturate to [0, 2^64-1]."""
+    if math.isnan(x) or x <= 0.0:
+        return 0
+    if x >= 18446744073709551616.0:
+        return MASK64
+    return int(x)
+
+
+def f64_to_i64(x: float) -> int:
+    """Rust ``x as i64``: truncate toward zero, NaN -> 0, saturate to [-2^63, 2^63-1]."""
+    if math.isnan(x):
+        return 0
+    if x >= 9223372036854775808.0:
+        return INT64_MAX
+    if x <= -9223372036854775808.0:
+        return INT64_MIN
+    return int(x)
+
+
+def as_u64(bits: int, tag: int) -> int:
+    """Upstream §1.2 ``as_u64`` of a register: the unsigned 64-bit reading of the value."""
+    if tag == Tag.F64:
+        return f64_to_u64(f64_from_bits(bits))
+    return bits  # uint, address-like: the payload; int64: its two's-complement bits
+
+
+def as_i64(bits: int, tag: int) -> int:
+    """Upstream §1.2 ``as_i64``: the signed reading (a Python int in int64 range)."""
+    if tag == Tag.F64:
+        return f64_to_i64(f64_from_bits(bits))
+    return to_signed(bits)
+
+
+def as_f64(bits: int, tag: int) -> float:
+    """Upstream §1.2 ``as_f64``: numeric conversion (round to nearest even), or the float itself."""
+    if tag == Tag.F64:
+        return f64_from_bits(bits)
+    if tag == Tag.I64:
+        return float(to_signed(bits))  # Python's int -> float is correctly rounded
+    return float(bits)
+
+
+def value_of(bits: int, tag: int) -> int | float:
+    """The natural Python value of a register: int for integer-like tags, float for float64."""
+    if tag == Tag.F64:
+        return f64_from_bits(bits)
+    if tag == Tag.I64:
+        return to_signed(bits)
+    return bits
+
+
+def ieee_div(a: float, b: float) -> float:
+    """IEEE-754 division: x/0 is +-inf (or NaN for 0/0 and NaN/0), never an error."""
+    if b != 0.0:
+        return a / b
+    if math.isnan(a) or a == 0.0:
+        return math.nan
+    negative = (math.copysign(1.0, a) < 0) != (math.copysign(1.0, b) < 0)
+    return -math.inf if negative else math.inf
+
+
+def c_fmod(a: float, b: float) -> float:
+    """C ``fmod`` (Rust ``%`` on f64): sign of the dividend; x % 0, inf % y and NaN give NaN."""
+    try:
+        return math.fmod(a, b)
+    except ValueError:  # b == 0 or a infinite
+        return math.nan
+
+
+def _is_odd_integer(y: float) -> bool:
+    return math.isfinite(y) and y == math.floor(y) and math.fmod(y, 2.0) != 0.0
+
+
+def c_pow(x: float, y: float) -> float:
+    """C ``pow`` (Rust ``powf``), with the IEEE results where Python's math.pow raises."""
+    try:
+        return math.pow(x, y)
+    except OverflowError:
+        return -math.inf if x < 0 and _is_odd_integer(y) else math.inf
+    except ValueError:
+        if x == 0.0:  # 0 ** negative: pole
+            return -math.inf if math.copysign(1.0, x) < 0 and _is_odd_integer(y) else math.inf
+        return math.nan  # negative base, non-integer exponent
+
+
+def format_f64(x: float) -> str:
+    """Rust ``Display`` for f64: shortest round-trip digits, never an exponent.
+
+    >>> [format_f64(v) for v in (1.0, -0.0, 0.1, 1e21, 1e-7, float("nan"), float("-inf"))]
+    ['1', '-0', '0.1', '1000000000000000000000', '0.0000001', 'NaN', '-inf']
+    """
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    text = repr(x)  # shortest round-trip digits, maybe with an exponent
+    sign = ""
+    if text[0] == "-":
+        sign, text = "-", text[1:]
+    mantissa, _, exponent = text.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    point = len(whole) + (int(exponent) if exponent else 0)  # decimal point position in digits
+    stripped = digits.lstrip("0")
+    point -= len(digits) - len(stripped)
+    digits = stripped.rstrip("0")
+    if not digits:
+        return sign + "0"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+def format_value(bits: int, tag: int) -> str:
+    """A register value for people (dumps, debugging): ``uint64 42``, ``float64 2.5``..."""
+    name = tag_name(tag)
+    if tag == Tag.U64:
+        return f"{name} {bits}"
+    if tag == Tag.I64:
+        return f"{name} {to_signed(bits)}"
+    if tag == Tag.F64:
+        return f"{name} {format_f64(f64_from_bits(bits))}"
+    return f"{name} 0x{bits:x}"
+
+
+def decode_utf16be(data: bytes) -> str | None:
+    """Strict UTF-16BE text (Rust ``String::from_utf16``), or None if a surrogate is unpaired.
+
+    A trailing odd byte is dropped, as upstream does (upstream §0).
+    """
+    if len(data) % 2:
+        data = data[:-1]
+    try:
+        return data.decode("utf-16-be")
+    except UnicodeDecodeError:
+        return None
