@@ -18,6 +18,7 @@ round-trip tests do).
 from __future__ import annotations
 
 import difflib
+import gc
 
 from voxvm.isa import BY_MNEMONIC
 from voxvm.program import Program, Symbols
@@ -27,6 +28,7 @@ from .diagnostics import AssemblyError, Diagnostic
 from .encoding import (
     ENCODERS,
     LENIENT_EXTRA_OPERANDS,
+    LINTS,
     SymbolTable,
     locate_bad_operand,
     operand_summary,
@@ -50,7 +52,17 @@ def assemble(source: bytes | str, path: str = "<input>", *,
     >>> p.image.hex(), p.entry, p.data_base
     ('1001000000000000002aff', 0, 0)
     """
-    return _Assembler(path).run(decode(source, path), warnings)
+    # The run allocates hundreds of thousands of small acyclic objects (token
+    # lists, tuples, bytes); the cyclic GC would scan them again and again for
+    # nothing (about a third of the run time), so it is paused meanwhile.
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return _Assembler(path).run(decode(source, path), warnings)
+    finally:
+        if paused:
+            gc.enable()
 
 
 class _Assembler:
@@ -161,7 +173,7 @@ class _Assembler:
                 if entry is not None and split is None:
                     # The hot path: an ordinary instruction line.
                     append((index, entry, toks))
-                    address += entry[0].size
+                    address += entry[3]
                     continue
             if head in _DIRECTIVES:
                 if split is not None and split.quote_start >= 0:
@@ -186,7 +198,7 @@ class _Assembler:
                         self.error(index, split.quote_start, 1, "string literal in an instruction",
                                    "strings belong in 'section data' items: NAME str \"text\"")
                     append((index, entry, toks))
-                    address += entry[0].size
+                    address += entry[3]
                     continue
                 self.unknown_mnemonic(index, line, toks)
                 continue
@@ -202,7 +214,7 @@ class _Assembler:
                 continue
             for column, length, message in item.warnings:
                 self.warn(index, column, length, message)
-            if self.define(index, item.name_column, item.name, "data item"):
+            if self.define(index, item.name, "data item", item.name_column):
                 syms.data[item.name] = data_offset
             self.data_chunks.append(item.encoded)
             self.data_lines.append((data_offset, index + 1))
@@ -210,10 +222,15 @@ class _Assembler:
         self.code_size = address
         return items
 
-    def define(self, index: int, column: int, name: str, kind: str) -> bool:
-        """Claim ``name`` (one namespace for labels, functions and data items)."""
+    def define(self, index: int, name: str, kind: str, column: int | None = None) -> bool:
+        """Claim ``name`` (one namespace for labels, functions and data items).
+
+        ``column`` defaults to the second token's (``label NAME``, ``func NAME``).
+        """
         previous = self.syms.kinds.get(name)
         if previous is not None:
+            if column is None:
+                column = token_spans(split_comment(self.lines[index]).code)[1][0]
             other, line = previous
             where = f"on line {line}" if other == kind else f"as a {other} on line {line}"
             self.error(index, column, len(name), f"{kind} '{name}' is already defined {where}",
@@ -237,8 +254,7 @@ class _Assembler:
             return
         self.extra_tokens_warning(index, line, toks, 2)
         kind = "label" if head == "label" else "function"
-        column = token_spans(line)[1][0]
-        if not self.define(index, column, name, kind):
+        if not self.define(index, name, kind):
             return
         if kind == "label":
             self.syms.labels[name] = address
@@ -294,14 +310,15 @@ class _Assembler:
     def encode(self, items: list) -> list[bytes]:
         """Bytes of every instruction, in order; records (address, line) for each."""
         syms = self.syms
+        lints = LINTS
         out: list[bytes] = []
         append = out.append
         code_lines: list[tuple[int, int]] = []
         line_append = code_lines.append
         address = 0
-        for index, (op, count, encoder), toks in items:
+        for index, (op, count, encoder, size), toks in items:
             line_append((address, index + 1))
-            address += op.size
+            address += size
             if len(toks) != count + 1:
                 toks = self.fix_operand_count(index, op, count, toks)
                 if toks is None:
@@ -311,6 +328,12 @@ class _Assembler:
             except LiteralError:
                 position, exc = locate_bad_operand(op, toks, syms)
                 self.error_at_token(index, self.code_of(index), position, exc.message, exc.hint)
+                continue
+            if op.mnemonic in lints:
+                found = lints[op.mnemonic](toks, syms)
+                if found is not None:
+                    column, token = token_spans(self.code_of(index))[found[0]]
+                    self.warn(index, column, len(token), found[1])
         self.code_lines = code_lines
         return out
 

@@ -155,10 +155,23 @@ def conv_exc(token: str, syms: SymbolTable) -> int:
                                _suggest(token[1:].lower(), EXC_NAMES)
                                or "exceptions: " + ", ".join("@" + n for n in EXC_NAMES))
         return number
-    number = parse_uint(token, "an exception ('@name' or a number 1..11)")
+    # Any number assembles (a jexc with an unknown number traps only when it
+    # runs, and the disassembler must be able to round-trip it); the
+    # assembler warns about it (see ``lint``).
+    return parse_uint(token, "an exception ('@name' or a number 1..11)")
+
+
+def _lint_jexc(toks: list[str], syms: SymbolTable) -> tuple[int, str] | None:
+    number = conv_exc(toks[1], syms)
     if not 1 <= number <= len(Exc):
-        raise LiteralError(f"no exception number {token}: exceptions are numbered 1..{len(Exc)}")
-    return number
+        return 1, (f"there is no exception number {toks[1]} (exceptions are 1..{len(Exc)}); "
+                   f"executing this jexc is a trap")
+    return None
+
+
+# Checks on correctly encoded instructions that deserve a warning:
+# mnemonic -> f(tokens, symbols) -> (token position, message) or None.
+LINTS = {"jexc": _lint_jexc}
 
 
 def conv_daddr(token: str, syms: SymbolTable) -> int:
@@ -203,6 +216,65 @@ def operand_summary(op: Op) -> str:
     return " ".join([op.mnemonic] + [names[o] for o in op.operands])
 
 
+# Fast paths, per operand class, for the forms that dominate real source
+# (``r7``, decimal numbers, ``@label``, ``@function``, bare data labels). Any
+# other spelling, and every error, falls back to ``generic``, which runs the
+# full converters above; so the fast paths only ever accept a subset of what
+# the converters accept, with the same value.
+_FAST: dict[Operand, str] = {
+    Operand.REG: """
+    v{i} = reg.get(t{i})
+    if v{i} is None: return generic(toks, syms)""",
+    Operand.IMM_U64: """
+    if not (t{i}.isdigit() and t{i}.isascii()): return generic(toks, syms)
+    v{i} = int(t{i})
+    if v{i} > U64_MAX: return generic(toks, syms)""",
+    Operand.IMM_I64: """
+    if not (t{i}.isdigit() and t{i}.isascii()): return generic(toks, syms)
+    v{i} = int(t{i})
+    if v{i} > I64_MAX: return generic(toks, syms)""",
+    Operand.IMM16: """
+    if not (t{i}.isdigit() and t{i}.isascii()): return generic(toks, syms)
+    v{i} = int(t{i})
+    if v{i} > 0xFFFF: return generic(toks, syms)""",
+    Operand.ADDR: """
+    if t{i}[:1] != "@": return generic(toks, syms)
+    v{i} = syms.labels.get(t{i}[1:])
+    if v{i} is None: return generic(toks, syms)""",
+    Operand.FUNC: """
+    if t{i}[:1] != "@": return generic(toks, syms)
+    v{i} = syms.functions.get(t{i}[1:])
+    if v{i} is None: return generic(toks, syms)""",
+    Operand.DADDR: """
+    v{i} = syms.data.get(t{i})
+    if v{i} is None:
+        if not (t{i}.isdigit() and t{i}.isascii()): return generic(toks, syms)
+        v{i} = int(t{i})
+        if v{i} > U64_MAX: return generic(toks, syms)""",
+}
+_FAST_CACHE: dict[tuple[Operand, ...], Callable] = {}
+
+
+def _fast_factory(signature: tuple[Operand, ...]) -> Callable:
+    """Compile (once per operand signature) a factory of inlined fast encoders."""
+    factory = _FAST_CACHE.get(signature)
+    if factory is None:
+        n = len(signature)
+        names = ", ".join(f"t{i}" for i in range(n))
+        body = "".join(_FAST[kind].format(i=i) for i, kind in enumerate(signature))
+        values = "".join(f", v{i}" for i in range(n))
+        source = (f"def factory(code, pack, generic, reg, U64_MAX, I64_MAX):\n"
+                  f" def encode(toks, syms):\n"
+                  f"    _, {names} = toks{body}\n"
+                  f"    return pack(code{values})\n"
+                  f" return encode\n")
+        namespace: dict = {}
+        label = "_".join(kind.short for kind in signature)
+        exec(compile(source, f"<voxasm fast encoder {label}>", "exec"), namespace)
+        factory = _FAST_CACHE[signature] = namespace["factory"]
+    return factory
+
+
 def _make_encoder(op: Op) -> Callable[[list[str], SymbolTable], bytes]:
     """The fastest correct encoder for ``op``: tokens (mnemonic first) -> bytes."""
     code = op.code
@@ -214,38 +286,18 @@ def _make_encoder(op: Op) -> Callable[[list[str], SymbolTable], bytes]:
     def generic(toks: list[str], syms: SymbolTable) -> bytes:
         return pack(code, *[conv(tok, syms) for conv, tok in zip(convs, toks[1:])])
 
-    if all(o is Operand.REG for o in op.operands):
-        # Register-only instructions are the most common lines: one dict
-        # lookup per operand, no function calls.
+    if not op.operands:
         single = bytes((code,))
-        reg = REGISTERS
-        n = len(op.operands)
-        if n == 0:
-            return lambda toks, syms: single
-        if n == 1:
-            def enc1(toks, syms):
-                r = reg.get(toks[1])
-                return generic(toks, syms) if r is None else bytes((code, r))
-            return enc1
-        if n == 2:
-            def enc2(toks, syms):
-                try:
-                    return bytes((code, reg[toks[1]], reg[toks[2]]))
-                except KeyError:
-                    return generic(toks, syms)
-            return enc2
-        if n == 3:
-            def enc3(toks, syms):
-                try:
-                    return bytes((code, reg[toks[1]], reg[toks[2]], reg[toks[3]]))
-                except KeyError:
-                    return generic(toks, syms)
-            return enc3
+        return lambda toks, syms: single
+    if all(kind in _FAST for kind in op.operands):
+        return _fast_factory(op.operands)(code, pack, generic, REGISTERS, U64_MAX, I64_MAX)
     return generic
 
 
-ENCODERS: dict[str, tuple[Op, int, Callable[[list[str], SymbolTable], bytes]]] = {
-    op.mnemonic: (op, len(op.operands), _make_encoder(op)) for op in OPS
+# mnemonic -> (op, operand count, encoder, size in bytes); plain tuples because
+# this is read once per source line (``Op.size`` is a computed property).
+ENCODERS: dict[str, tuple[Op, int, Callable[[list[str], SymbolTable], bytes], int]] = {
+    op.mnemonic: (op, len(op.operands), _make_encoder(op), op.size) for op in OPS
 }
 assert ENCODERS.keys() == BY_MNEMONIC.keys()
 
