@@ -1,0 +1,249 @@
+"""The shared conformance vectors (programs/ and bad-vve/) on every available backend.
+
+Follows /work/shared/conformance/README.md: assemble NAME.vvs (byte-identical
+to NAME.vve where that exists), run with ``--init-ram=16MB
+--init-stack-size=8MB --init-heap-size=8MB`` plus NAME.args and an empty
+stdin, then compare stdout exactly, stderr without the ``voxvm:`` lines, and
+the exit status. Most cases run in-process through ``run_program`` with
+BytesIO streams (fast); a handful go through the real ``voxvm`` command line
+in a subprocess; the heap programs also run with ``--gc-stress``.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, conformance_dir
+from voxvm.config import MIB, VMConfig, parse_count, parse_size
+from voxvm.errors import VoxError
+from voxvm.formats import load_vve
+from voxvm.machine import compiled_core_class, run_program
+
+PROGRAMS = conformance_dir("programs")
+BAD_VVE = conformance_dir("bad-vve")
+BASE_ARGS = ["--init-ram=16MB", "--init-stack-size=8MB", "--init-heap-size=8MB"]
+
+# Programs that need natives of a later issue (files, network, runcmd, FFI,
+# concurrency 0x30-0x39). Strict: when those natives land, the XPASS fails and
+# the entry must be removed.
+NEEDS_LATER_NATIVES = {
+    "exceptions_extended": "natives issue: uses ncall 0x20 (net_open) for InvalidDataType",
+}
+
+# Programs whose output depends on the heap and the collector: also run with --gc-stress.
+HEAP_PROGRAMS = [
+    "dynamic_array", "gc_live_list", "heap_alloc_fail", "heap_bounds", "heap_free_faults",
+    "heap_itoa", "heap_store_load", "linked_list", "memcpy_blocks", "ring_buffer",
+    "store_load_partial", "storedat_string", "string_reverse", "ubd_utf8", "vowel_count",
+    "tag_results", "dlbc_jmpr", "input_eof", "trap_bad_load_type",
+]
+
+# Run through the real command line (subprocess), one per kind of outcome.
+CLI_CASES = ["factorial", "print_strings", "trap_type_mismatch", "heap_alloc_fail", "div_zero"]
+
+
+def program_names() -> list[str]:
+    return sorted(p.stem for p in PROGRAMS.glob("*.vvs"))
+
+
+def bad_vve_names() -> list[str]:
+    return sorted(p.stem for p in BAD_VVE.glob("*.vve"))
+
+
+def case_param(name: str):
+    if name in NEEDS_LATER_NATIVES:
+        return pytest.param(name, marks=pytest.mark.xfail(reason=NEEDS_LATER_NATIVES[name],
+                                                          strict=True))
+    return name
+
+
+def require_backend(backend: str) -> None:
+    if backend == "cython" and compiled_core_class() is None:
+        pytest.skip("the compiled backend is not built yet (voxvm._core has no Core)")
+
+
+def _assembler():
+    try:
+        from voxasm import assemble
+    except ImportError:
+        return None
+    return assemble
+
+
+def config_from_args(args: list[str], backend: str) -> VMConfig:
+    """The VMConfig the command line would build from these flags."""
+    options: dict = {"backend": backend}
+    for arg in args:
+        flag, _, value = arg.partition("=")
+        if flag == "--init-ram":
+            options["init_ram"] = parse_size(value, flag)
+        elif flag == "--init-stack-size":
+            options["init_stack"] = parse_size(value, flag)
+        elif flag == "--init-heap-size":
+            options["init_heap"] = parse_size(value, flag)
+        elif flag == "--max-heap":
+            options["max_heap"] = parse_size(value, flag)
+        elif flag == "--max-recursion":
+            options["max_recursion"] = parse_count(value, flag)
+        elif flag == "--gc-stress":
+            options["gc_stress"] = True
+        else:
+            raise AssertionError(f"conformance flag {arg!r} is not understood by this runner")
+    return VMConfig(**options)
+
+
+def case_args(name: str) -> list[str]:
+    path = PROGRAMS / f"{name}.args"
+    return BASE_ARGS + (path.read_text().split() if path.exists() else [])
+
+
+@functools.lru_cache(maxsize=None)
+def case_program(name: str):
+    """The program to run: the golden .vve if there is one, else NAME.vvs assembled."""
+    golden = PROGRAMS / f"{name}.vve"
+    if golden.exists():
+        return load_vve(golden.read_bytes(), str(golden))
+    assemble = _assembler()
+    if assemble is None:
+        pytest.skip("voxasm.assemble is not available yet and there is no golden .vve")
+    source = PROGRAMS / f"{name}.vvs"
+    return assemble(source.read_bytes(), str(source))
+
+
+def strip_vm_lines(stderr: bytes) -> bytes:
+    """Program stderr: every line the VM itself wrote starts with ``voxvm:`` (README)."""
+    return b"".join(line for line in stderr.splitlines(keepends=True)
+                    if not line.startswith(b"voxvm:"))
+
+
+def run_in_process(program, config: VMConfig) -> tuple[int, bytes, bytes]:
+    out, err = io.BytesIO(), io.BytesIO()
+    rc = run_program(program, config, io.BytesIO(b""), out, err)
+    return rc, out.getvalue(), err.getvalue()
+
+
+def check_outcome(folder: Path, name: str, rc: int, stdout: bytes, stderr: bytes) -> None:
+    expected_rc = int((folder / f"{name}.rc").read_text().strip())
+    vm_lines = [line for line in stderr.splitlines() if line.startswith(b"voxvm:")]
+    assert stdout == (folder / f"{name}.stdout").read_bytes(), f"stdout differs; VM said {vm_lines}"
+    assert strip_vm_lines(stderr) == (folder / f"{name}.stderr").read_bytes(), "stderr differs"
+    assert rc == expected_rc, f"exit status {rc}, expected {expected_rc}; VM said {vm_lines}"
+
+
+# ---------------------------------------------------------------- programs/
+
+@pytest.mark.parametrize("name", [case_param(n) for n in program_names()])
+def test_program(name: str, backend: str) -> None:
+    require_backend(backend)
+    program = case_program(name)
+    rc, stdout, stderr = run_in_process(program, config_from_args(case_args(name), backend))
+    check_outcome(PROGRAMS, name, rc, stdout, stderr)
+
+
+@pytest.mark.parametrize("name", [case_param(n) for n in HEAP_PROGRAMS])
+def test_program_gc_stress(name: str, backend: str) -> None:
+    """No expectation depends on when the collector runs (README): collect before every allocation."""
+    require_backend(backend)
+    program = case_program(name)
+    rc, stdout, stderr = run_in_process(program, config_from_args(case_args(name) + ["--gc-stress"],
+                                                                  backend))
+    check_outcome(PROGRAMS, name, rc, stdout, stderr)
+
+
+def test_heap_program_list_is_current() -> None:
+    names = set(program_names())
+    assert set(HEAP_PROGRAMS) <= names
+    uses_heap = {n for n in names if any(m in (PROGRAMS / f"{n}.vvs").read_text()
+                                         for m in ("alloc", "store ", "memcpy", "storedat"))}
+    assert uses_heap <= set(HEAP_PROGRAMS) | set(NEEDS_LATER_NATIVES), \
+        f"add these heap programs to HEAP_PROGRAMS: {sorted(uses_heap - set(HEAP_PROGRAMS))}"
+
+
+@pytest.mark.parametrize("name", [n for n in program_names()])
+def test_program_assembles_to_golden(name: str) -> None:
+    """README step 1: NAME.vvs assembles, byte-identical to NAME.vve where that exists."""
+    assemble = _assembler()
+    if assemble is None:
+        pytest.skip("voxasm.assemble is not available yet")
+    from voxvm.formats import build_vve
+
+    source = PROGRAMS / f"{name}.vvs"
+    program = assemble(source.read_bytes(), str(source))
+    golden = PROGRAMS / f"{name}.vve"
+    if golden.exists():
+        assert build_vve(program) == golden.read_bytes()
+
+
+@pytest.mark.parametrize("name", [case_param(n) for n in program_names()])
+def test_program_from_source(name: str, backend: str) -> None:
+    """README step 2: running NAME.vvs assembled in memory gives the same result."""
+    require_backend(backend)
+    assemble = _assembler()
+    if assemble is None:
+        pytest.skip("voxasm.assemble is not available yet")
+    source = PROGRAMS / f"{name}.vvs"
+    program = assemble(source.read_bytes(), str(source))
+    rc, stdout, stderr = run_in_process(program, config_from_args(case_args(name), backend))
+    check_outcome(PROGRAMS, name, rc, stdout, stderr)
+
+
+# ---------------------------------------------------------------- bad-vve/
+
+@pytest.mark.parametrize("name", bad_vve_names())
+def test_bad_vve(name: str, backend: str) -> None:
+    require_backend(backend)
+    path = BAD_VVE / f"{name}.vve"
+    expected_rc = int((BAD_VVE / f"{name}.rc").read_text().strip())
+    try:
+        program = load_vve(path.read_bytes(), str(path))
+    except VoxError as error:
+        rc = int(error.exit_status)
+        assert rc == expected_rc, f"loader rejected it ({error}) with {rc}, expected {expected_rc}"
+        return
+    assert expected_rc != 65, "the loader accepted a file that must be rejected"
+    rc, stdout, stderr = run_in_process(program, config_from_args(BASE_ARGS, backend))
+    check_outcome(BAD_VVE, name, rc, stdout, stderr)
+
+
+# ---------------------------------------------------------------- the real command line
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "voxvm", *args], cwd=cwd, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("name", CLI_CASES)
+def test_program_via_cli(name: str, backend: str, tmp_path: Path) -> None:
+    require_backend(backend)
+    if _assembler() is None:
+        pytest.skip("voxasm is not available yet")
+    out = tmp_path / "OUT.vve"
+    assembled = _cli([f"--vas={PROGRAMS / name}.vvs", f"--vas-out={out}"], tmp_path)
+    assert assembled.returncode == 0, assembled.stderr.decode()
+    golden = PROGRAMS / f"{name}.vve"
+    if golden.exists():
+        assert out.read_bytes() == golden.read_bytes()
+    run = _cli([f"--vve={out}", *case_args(name), f"--backend={backend}"], tmp_path)
+    check_outcome(PROGRAMS, name, run.returncode, run.stdout, run.stderr)
+
+
+@pytest.mark.parametrize("name", ["unknown_opcode", "bad_magic"])
+def test_bad_vve_via_cli(name: str, backend: str, tmp_path: Path) -> None:
+    require_backend(backend)
+    run = _cli([f"--vve={BAD_VVE / name}.vve", *BASE_ARGS, f"--backend={backend}"], tmp_path)
+    expected_rc = int((BAD_VVE / f"{name}.rc").read_text().strip())
+    assert run.returncode == expected_rc, run.stderr.decode()
+    if expected_rc == 65:
+        assert run.stdout == b""
+        assert run.stderr.startswith(b"voxvm:")
+    else:
+        check_outcome(BAD_VVE, name, run.returncode, run.stdout, run.stderr)
