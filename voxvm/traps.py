@@ -35,6 +35,7 @@ class TrapKind(enum.IntEnum):
     BAD_EXCEPTION = 15
     NEGATIVE_ISQRT = 16
     NATIVE_ERROR = 17
+    HOST_MEMORY = 18       # the host could not allocate memory for a stack or list
 
 
 _TAG_NAMES = {1: "uint64", 2: "int64", 3: "float64", 4: "StrAddr", 8: "address", 9: "ds_addr"}
@@ -73,6 +74,7 @@ _MESSAGES = {
     TrapKind.BAD_EXCEPTION: lambda a, b: f"jexc with unknown exception number {a}",
     TrapKind.NEGATIVE_ISQRT: lambda a, b: "isqrt of a negative value that is not an int64",
     TrapKind.NATIVE_ERROR: lambda a, b: f"native call 0x{a:x} failed",
+    TrapKind.HOST_MEMORY: lambda a, b: "the host ran out of memory",
 }
 
 
