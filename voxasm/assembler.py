@@ -134,9 +134,19 @@ class _Assembler:
                        functions=tuple(self.function_addresses), path=self.path, symbols=symbols)
 
     def _reject_nul_lines(self) -> None:
-        """NUL bytes mean a binary file or corruption: report them and blank those lines."""
+        """NUL outside a string literal or comment means a binary file or corruption.
+
+        Those lines are reported and blanked; a NUL character inside a ``str``
+        literal is text like any other (upstream stores it).
+        """
         for index, line in enumerate(self.lines):
-            column = line.find("\x00")
+            if "\x00" not in line:
+                continue
+            code, q1, q2 = split_comment(line)
+            column = code.find("\x00")
+            if q1 >= 0 and q2 > q1:
+                outside = code[:q1] + "\x01" * (q2 + 1 - q1) + code[q2 + 1:]
+                column = outside.find("\x00")
             if column >= 0:
                 self.error(index, column, 1, "NUL byte in the source", "is this a binary file?")
                 self.lines[index] = ""
@@ -179,6 +189,12 @@ class _Assembler:
                 if split is not None and split.quote_start >= 0:
                     self.error(index, split.quote_start, 1, f"a '{head}' line takes no string literal")
                     continue
+                if head != "section" and not in_text:
+                    # Data goes after all the code, so a code address named
+                    # here is that of the next instruction, not of the data.
+                    self.warn(index, line.find(head), len(head),
+                              f"'{head}' in a data section refers to the next instruction's address",
+                              "put it after 'section text'")
                 if head == "label" or head == "func":
                     self.define_code_name(index, line, toks, address)
                 elif head == ".start":
@@ -204,7 +220,7 @@ class _Assembler:
                 continue
             # data section
             if head in encoders and not looks_like_item(toks):
-                self.error_at_token(index, line, 0, f"instruction '{head}' in a data section",
+                self.error_at_token(index, line, 0, f"instruction {show_token(head)} in a data section",
                                     "put 'section text' before code")
                 continue
             try:
@@ -233,7 +249,7 @@ class _Assembler:
                 column = token_spans(split_comment(self.lines[index]).code)[1][0]
             other, line = previous
             where = f"on line {line}" if other == kind else f"as a {other} on line {line}"
-            self.error(index, column, len(name), f"{kind} '{name}' is already defined {where}",
+            self.error(index, column, len(name), f"{kind} {show_token(name)} is already defined {where}",
                        "every label, function and data item needs its own name")
             return False
         self.syms.kinds[name] = (kind, index + 1)
@@ -249,7 +265,7 @@ class _Assembler:
         if not is_name(name):
             hint = "names start with a letter, '_', '.' or '$'"
             if name.startswith("@"):
-                hint = f"'@' is only used when referring to a name: '{head} {name[1:]}'"
+                hint = f"'@' is only used when referring to a name: {show_token(head + ' ' + name[1:])}"
             self.error_at_token(index, line, 1, f"{show_token(name)} is not a valid {head} name", hint)
             return
         self.extra_tokens_warning(index, line, toks, 2)
@@ -287,7 +303,7 @@ class _Assembler:
             spans = token_spans(line)
             column = spans[used][0]
             self.warn(index, column, len(line.rstrip()) - column,
-                      f"text after '{' '.join(toks[:used])}' is ignored",
+                      f"text after {show_token(' '.join(toks[:used]))} is ignored",
                       "start comments with ';' or '#'")
 
     def unknown_mnemonic(self, index: int, line: str, toks: list[str]) -> None:

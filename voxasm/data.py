@@ -21,6 +21,7 @@ from voxvm.isa import DATA_CONST_BIT, DataType
 from .literals import (
     U64_MAX,
     LiteralError,
+    decimal_value,
     is_name,
     parse_float,
     parse_int,
@@ -101,7 +102,7 @@ def parse_item(split: Split) -> DataItem:
         const, i = True, 2
     if len(spans) <= i:
         column = q1 if q1 >= 0 else len(code.rstrip())
-        raise ItemError(column, 1, f"data item '{name}' needs a type (" + ", ".join(TYPE_NAMES) + ")")
+        raise ItemError(column, 1, f"data item {show_token(name)} needs a type (" + ", ".join(TYPE_NAMES) + ")")
     type_column, type_token = spans[i]
     values = spans[i + 1:]
     item = DataItem(name, name_column, b"")
@@ -114,7 +115,7 @@ def parse_item(split: Split) -> DataItem:
     elif type_token in SCALARS:
         type_byte, convert = SCALARS[type_token]
         if not values:
-            raise ItemError(len(code.rstrip()), 1, f"data item '{name}' needs a {type_token} value")
+            raise ItemError(len(code.rstrip()), 1, f"data item {show_token(name)} needs a {type_token} value")
         column, token = values[0]
         try:
             payload = struct.pack(">Q", convert(token))
@@ -142,7 +143,7 @@ def _string_payload(code: str, q1: int, q2: int, values, item: DataItem) -> byte
         column, token = values[0]
         raise ItemError(column, len(token), f"expected a string in double quotes, found {show_token(token)}")
     if q1 < 0:
-        raise ItemError(len(code.rstrip()), 1, f"str item '{item.name}' needs its text in double quotes")
+        raise ItemError(len(code.rstrip()), 1, f"str item {show_token(item.name)} needs its text in double quotes")
     if q2 < 0:
         raise ItemError(q1, 1, "unterminated string (no closing '\"' on this line)",
                         "a string ends at the last '\"' of its line")
@@ -162,7 +163,7 @@ def _array_payload(code: str, type_column: int, type_token: str, declared: str,
                    values, convert, item: DataItem) -> bytes:
     if not values:
         raise ItemError(type_column + len(type_token), 1,
-                        f"{type_token} item '{item.name}' needs elements: '[1, 2, 3]' or '!zeros=K'")
+                        f"{type_token} item {show_token(item.name)} needs elements: '[1, 2, 3]' or '!zeros=K'")
     start = values[0][0]
     rest = code[start:].rstrip()
     if rest.startswith(_ZEROS):
@@ -216,7 +217,7 @@ def _array_payload(code: str, type_column: int, type_token: str, declared: str,
 
 def _check_declared(declared: str, count: int, column: int, token: str, item: DataItem) -> None:
     """Upstream ignores N in ``uint[N]``; a mismatch is worth a warning, not an error."""
-    if declared and int(declared) != count:
+    if declared and decimal_value(declared) != count:
         item.warnings.append((column, len(token),
-                              f"{token} declares {int(declared)} elements but {count} are given "
+                              f"{show_token(token)} declares {show_token(declared.lstrip('0') or '0')} elements but {count} are given "
                               f"(the item holds {count}; the number in brackets is not used)"))

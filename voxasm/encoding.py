@@ -52,15 +52,16 @@ class SymbolTable:
         if found is None or found[0] == wanted:
             return None
         kind, line = found
+        shown = show_token(name)
         if kind == "function" and wanted == "label":
-            return (f"'{name}' is a function (line {line}); jump targets are labels: "
-                    f"use 'call @{name}', or put 'label {name}_start' after 'func {name}'")
+            return (f"{shown} is a function (line {line}); jump targets are labels: "
+                    f"call it with 'call @', or put a 'label' after its 'func' line")
         if kind == "label" and wanted == "function":
-            return f"'{name}' is a label (line {line}); call needs a 'func' name"
+            return f"{shown} is a label (line {line}); call needs a 'func' name"
         if kind == "data item":
-            return (f"'{name}' is a data item (line {line}); data items are used by the "
+            return (f"{shown} is a data item (line {line}); data items are used by the "
                     f"ds* instructions, written without '@'")
-        return f"'{name}' is a {kind} (line {line})"
+        return f"{shown} is a {kind} (line {line})"
 
 
 def _suggest(name: str, candidates) -> str | None:
@@ -81,7 +82,7 @@ def conv_reg(token: str, syms: SymbolTable) -> int:
 
 
 def conv_u64(token: str, syms: SymbolTable) -> int:
-    if token.isdigit() and token.isascii():
+    if token.isdigit() and token.isascii() and len(token) <= 20:
         value = int(token)
         if value <= U64_MAX:
             return value
@@ -92,7 +93,7 @@ def conv_u64(token: str, syms: SymbolTable) -> int:
 
 
 def conv_i64(token: str, syms: SymbolTable) -> int:
-    if token.isdigit() and token.isascii():
+    if token.isdigit() and token.isascii() and len(token) <= 20:
         value = int(token)
         if value <= I64_MAX:
             return value
@@ -112,7 +113,7 @@ def conv_imm16(token: str, syms: SymbolTable) -> int:
     value = parse_uint(token, "an ncall code (0..0xFFFF)")
     if value > 0xFFFF:
         # decisions.md §3 item 22: upstream silently truncated the code mod 65536.
-        raise LiteralError(f"ncall code {token} does not fit in 16 bits (0..0xFFFF)")
+        raise LiteralError(f"ncall code {show_token(token)} does not fit in 16 bits (0..0xFFFF)")
     return value
 
 
@@ -125,7 +126,7 @@ def conv_addr(token: str, syms: SymbolTable) -> int:
         return address
     if token in syms.labels:
         raise LiteralError(f"expected a jump target, found {show_token(token)}",
-                           f"labels are referenced with '@': '@{token}'")
+                           f"labels are referenced with '@': {show_token('@' + token)}")
     return parse_uint(token, "a jump target ('@label' or an address)")
 
 
@@ -138,7 +139,7 @@ def conv_func(token: str, syms: SymbolTable) -> int:
         return index
     if token in syms.functions:
         raise LiteralError(f"expected a function, found {show_token(token)}",
-                           f"functions are referenced with '@': '@{token}'")
+                           f"functions are referenced with '@': {show_token('@' + token)}")
     return parse_uint(token, "a function ('@name' or a function-table index)")
 
 
@@ -164,7 +165,7 @@ def conv_exc(token: str, syms: SymbolTable) -> int:
 def _lint_jexc(toks: list[str], syms: SymbolTable) -> tuple[int, str] | None:
     number = conv_exc(toks[1], syms)
     if not 1 <= number <= len(Exc):
-        return 1, (f"there is no exception number {toks[1]} (exceptions are 1..{len(Exc)}); "
+        return 1, (f"there is no exception number {show_token(toks[1])} (exceptions are 1..{len(Exc)}); "
                    f"executing this jexc is a trap")
     return None
 
@@ -183,7 +184,7 @@ def conv_daddr(token: str, syms: SymbolTable) -> int:
         return parse_uint(token, "a data offset")
     if c == "@" and token[1:] in syms.data:
         raise LiteralError(f"expected a data item or offset, found {show_token(token)}",
-                           f"data items are referenced without '@': '{token[1:]}'")
+                           f"data items are referenced without '@': {show_token(token[1:])}")
     raise _unknown("data item", token, syms.data, syms, "data item")
 
 
@@ -226,15 +227,15 @@ _FAST: dict[Operand, str] = {
     v{i} = reg.get(t{i})
     if v{i} is None: return generic(toks, syms)""",
     Operand.IMM_U64: """
-    if not (t{i}.isdigit() and t{i}.isascii()): return generic(toks, syms)
+    if not (t{i}.isdigit() and t{i}.isascii()) or len(t{i}) > 20: return generic(toks, syms)
     v{i} = int(t{i})
     if v{i} > U64_MAX: return generic(toks, syms)""",
     Operand.IMM_I64: """
-    if not (t{i}.isdigit() and t{i}.isascii()): return generic(toks, syms)
+    if not (t{i}.isdigit() and t{i}.isascii()) or len(t{i}) > 20: return generic(toks, syms)
     v{i} = int(t{i})
     if v{i} > I64_MAX: return generic(toks, syms)""",
     Operand.IMM16: """
-    if not (t{i}.isdigit() and t{i}.isascii()): return generic(toks, syms)
+    if not (t{i}.isdigit() and t{i}.isascii()) or len(t{i}) > 20: return generic(toks, syms)
     v{i} = int(t{i})
     if v{i} > 0xFFFF: return generic(toks, syms)""",
     Operand.ADDR: """
@@ -248,7 +249,7 @@ _FAST: dict[Operand, str] = {
     Operand.DADDR: """
     v{i} = syms.data.get(t{i})
     if v{i} is None:
-        if not (t{i}.isdigit() and t{i}.isascii()): return generic(toks, syms)
+        if not (t{i}.isdigit() and t{i}.isascii()) or len(t{i}) > 20: return generic(toks, syms)
         v{i} = int(t{i})
         if v{i} > U64_MAX: return generic(toks, syms)""",
 }

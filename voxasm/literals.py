@@ -45,6 +45,21 @@ _F64 = struct.Struct(">d")
 _Q = struct.Struct(">Q")
 
 
+# Stands for any decimal literal with more than 40 significant digits: far
+# outside every range, and never handed to int() (CPython refuses to convert
+# more than 4300 digits).
+TOO_BIG = 1 << 200
+
+
+def decimal_value(digits: str) -> int:
+    """``int(digits)`` for ASCII decimal digits; huge literals become ``TOO_BIG``."""
+    if len(digits) > 40:
+        digits = digits.lstrip("0") or "0"
+        if len(digits) > 40:
+            return TOO_BIG
+    return int(digits)
+
+
 def float_bits(value: float) -> int:
     """IEEE-754 binary64 bits of ``value`` as an unsigned int."""
     return _Q.unpack(_F64.pack(value))[0]
@@ -66,19 +81,23 @@ def parse_register(token: str) -> int:
     if index is not None:
         return index
     if token[:1] == "r" and token[1:].isascii() and token[1:].isdigit():
-        index = int(token[1:])
+        index = decimal_value(token[1:])
         if index < NUM_REGISTERS:
             return index
-        raise LiteralError(f"no register {token}: registers are r0..r31")
+        raise LiteralError(f"no register {show_token(token)}: registers are r0..r31")
     if token[:1] == "R" and token[1:].isascii() and token[1:].isdigit():
         raise LiteralError(f"expected a register, found {show_token(token)}",
-                           f"registers are written in lowercase: 'r{token[1:]}'")
+                           f"registers are written in lowercase: {show_token('r' + token[1:])}")
     raise LiteralError(f"expected a register (r0..r31), found {show_token(token)}")
 
 
 def show_token(token: str) -> str:
-    """A token for a message: quoted, unprintable characters escaped."""
-    return f"'{token}'" if token.isprintable() else repr(token)
+    """A token for a message: quoted, unprintable characters escaped, huge ones abbreviated."""
+    suffix = ""
+    if len(token) > 40:
+        suffix = f" ({len(token)} characters)"
+        token = token[:24] + "..." + token[-8:]
+    return (f"'{token}'" if token.isprintable() else repr(token)) + suffix
 
 
 def _match_int(token: str) -> tuple[bool, int] | None:
@@ -92,7 +111,7 @@ def _match_int(token: str) -> tuple[bool, int] | None:
     elif binary is not None:
         value = int(binary, 2)
     else:
-        value = int(dec)
+        value = decimal_value(dec)
     return sign == "-", value
 
 
@@ -110,17 +129,17 @@ def _not_a_number(token: str, what: str) -> LiteralError:
 def parse_uint(token: str, what: str = "an unsigned integer", limit: int = U64_MAX) -> int:
     """An unsigned integer literal in 0..limit (``+`` allowed, ``-`` not)."""
     if token.isdigit() and token.isascii():
-        value = int(token)
+        value = decimal_value(token)
     else:
         parsed = _match_int(token)
         if parsed is None:
             raise _not_a_number(token, what)
         negative, value = parsed
         if negative and value:
-            raise LiteralError(f"expected {what}, found the negative number {token}",
+            raise LiteralError(f"expected {what}, found the negative number {show_token(token)}",
                                "only iload, fload and int/float data accept a sign")
     if value > limit:
-        raise LiteralError(f"{token} is too large for {what}")
+        raise LiteralError(f"{show_token(token)} is too large for {what}")
     return value
 
 
@@ -132,7 +151,7 @@ def parse_int(token: str, what: str = "a signed 64-bit integer") -> int:
     negative, value = parsed
     value = -value if negative else value
     if not I64_MIN <= value <= I64_MAX:
-        raise LiteralError(f"{token} does not fit in {what} "
+        raise LiteralError(f"{show_token(token)} does not fit in {what} "
                            f"({I64_MIN}..{I64_MAX})")
     return value
 
@@ -150,10 +169,10 @@ def parse_float(token: str, what: str = "a float") -> int:
         lowered = token.lstrip("+-").lower()
         if lowered.startswith(("0x", "0b")):
             if negative:
-                raise LiteralError(f"a float bit pattern cannot have a sign: {token}",
+                raise LiteralError(f"a float bit pattern cannot have a sign: {show_token(token)}",
                                    "write the negative float in decimal, e.g. -1.5")
             if value > U64_MAX:
-                raise LiteralError(f"{token} is not a 64-bit float bit pattern (more than 64 bits)")
+                raise LiteralError(f"{show_token(token)} is not a 64-bit float bit pattern (more than 64 bits)")
             return value
         # float() of the text rounds correctly (and gives inf past the range,
         # like Rust's parse) where float() of a huge int would raise.

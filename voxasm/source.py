@@ -86,13 +86,6 @@ def token_spans(text: str) -> list[tuple[int, str]]:
     return spans
 
 
-def show(token: str) -> str:
-    """A token for a message: quoted, with unprintable characters escaped."""
-    if token.isprintable():
-        return f"'{token}'"
-    return repr(token)
-
-
 def decode(source: bytes | str, path: str) -> str:
     """The source as text, or an ``AssemblyError`` naming every line that is not UTF-8.
 
