@@ -1,0 +1,327 @@
+"""The reference heap (voxvm/pyheap.py): allocator, accesses, collector.
+
+Also a randomized model check (hypothesis) of the allocator against a plain
+dict-of-bytearrays model, and of the collector against an independently
+computed reachability set.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from voxvm.pyheap import GC_MIN_TRIGGER, HEAP_BASE, PyHeap, reserved_size
+
+
+def ptr(value: int) -> bytes:
+    return value.to_bytes(8, "big")
+
+
+# ---------------------------------------------------------------- allocator
+
+def test_layout_first_fit_split_merge():
+    heap = PyHeap(1024, 1024)
+    a = heap.alloc(10)
+    b = heap.alloc(16)
+    c = heap.alloc(17)
+    assert (a, b, c) == (HEAP_BASE, HEAP_BASE + 16, HEAP_BASE + 32)
+    assert reserved_size(0) == 16 and reserved_size(17) == 32
+    assert heap.free_ranges() == [(HEAP_BASE + 64, 1024 - 64)]
+    assert heap.free(b)
+    assert heap.free_ranges() == [(b, 16), (HEAP_BASE + 64, 1024 - 64)]
+    assert heap.alloc(20) == HEAP_BASE + 64            # b's hole is too small
+    assert heap.alloc(3) == b                           # first fit takes the hole
+    assert heap.free(b) and heap.free(a)
+    assert heap.free_ranges()[0] == (a, 32)             # merged with the following hole
+    assert heap.free(c)
+    assert heap.free_ranges()[0] == (a, 64)             # merged with both neighbours
+    heap.check()
+
+
+def test_null_is_never_a_block_and_free_faults():
+    heap = PyHeap(256, 256)
+    assert not heap.free(0)
+    a = heap.alloc(32)
+    assert a != 0
+    assert not heap.free(a + 8)                         # interior pointer
+    assert heap.free(a)
+    assert not heap.free(a)                             # double free
+
+
+def test_blocks_are_zero_filled_and_exactly_n_bytes_long():
+    heap = PyHeap(256, 256)
+    a = heap.alloc(8)
+    assert heap.write(a, b"\xff" * 8)
+    assert heap.free(a)
+    b = heap.alloc(5)
+    assert b == a
+    assert heap.read(b, 5) == bytes(5)
+    assert heap.read(b, 6) is None
+    assert heap.write(b + 4, b"x")
+    assert not heap.write(b + 4, b"xy")
+    assert heap.read(b + 5, 1) is None
+
+
+def test_count_zero_touches_nothing_and_always_succeeds():
+    heap = PyHeap(256, 256)
+    assert heap.read(0, 0) == b""
+    assert heap.write(12345, b"")
+    assert heap.copy(1, 2, 0)
+
+
+def test_accesses_never_span_two_blocks():
+    heap = PyHeap(256, 256)
+    a, b = heap.alloc(16), heap.alloc(16)
+    assert b == a + 16
+    assert heap.read(a + 8, 16) is None
+    assert not heap.write(a + 15, b"ab")
+
+
+def test_copy_is_memmove():
+    heap = PyHeap(256, 256)
+    a = heap.alloc(16)
+    heap.write(a, bytes(range(16)))
+    assert heap.copy(a + 2, a, 10)
+    assert heap.read(a, 16) == bytes([0, 1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 15])
+    b = heap.alloc(4)
+    assert not heap.copy(b, a, 8)                       # destination too small
+    assert not heap.copy(a, b, 8)                       # source too small
+
+
+def test_growth_doubles_up_to_the_maximum():
+    log: list[str] = []
+    heap = PyHeap(64, 10_000, log=log.append)
+    heap.alloc(48, collectable=False)
+    a = heap.alloc(100, collectable=False)
+    assert a == HEAP_BASE + 48
+    assert heap.size == 4096
+    heap.alloc(4000, collectable=False)
+    assert heap.size == 8192
+    assert heap.alloc(6000, collectable=False) == 0     # 4160 used of at most 10_000
+    assert heap.size == 10_000
+    assert any("grown to 10000" in line for line in log)
+    heap.check()
+
+
+def test_a_request_larger_than_the_maximum_fails_without_collecting():
+    heap = PyHeap(1024, 4096)
+    assert heap.alloc(1 << 62) == 0
+    assert heap.alloc(4097) == 0
+    assert heap.collections == 0
+
+
+def test_zero_sized_heap_grows():
+    heap = PyHeap(0, 1 << 20)
+    assert heap.alloc(0) == HEAP_BASE
+    heap.check()
+
+
+# ---------------------------------------------------------------- collector
+
+def test_collect_frees_unreachable_and_keeps_roots():
+    heap = PyHeap(4096, 4096)
+    a, b, c = heap.alloc(16), heap.alloc(16), heap.alloc(16)
+    assert heap.collect([b]) == 2
+    assert [blk[0] for blk in heap.blocks()] == [b]
+    heap.check()
+
+
+def test_interior_pointers_keep_blocks_alive_but_one_past_the_end_does_not():
+    heap = PyHeap(4096, 4096)
+    a = heap.alloc(24)
+    b = heap.alloc(8)
+    heap.collect([a + 23, b + 8])
+    assert [blk[0] for blk in heap.blocks()] == [a]
+
+
+def test_pointers_anywhere_inside_a_block_are_traced():
+    heap = PyHeap(4096, 4096)
+    head, node1, node2, garbage = (heap.alloc(32) for _ in range(4))
+    assert heap.write(head + 8, ptr(node1), is_pointer=True)
+    assert heap.write(node1 + 24, ptr(node2 + 4), is_pointer=True)   # interior target
+    heap.collect([head])
+    assert {blk[0] for blk in heap.blocks()} == {head, node1, node2}
+    assert heap.edges() == {head + 8: node1, node1 + 24: node2 + 4}
+
+
+def test_only_flagged_8_byte_writes_are_edges():
+    heap = PyHeap(4096, 4096)
+    head, target = heap.alloc(32), heap.alloc(16)
+    heap.write(head, ptr(target))                       # not flagged (a uint that looks like it)
+    heap.write(head + 8, ptr(target)[4:], is_pointer=True)   # not 8 bytes
+    heap.collect([head])
+    assert [blk[0] for blk in heap.blocks()] == [head]
+
+
+@pytest.mark.parametrize("offset,count", [(0, 8), (7, 1), (4, 8), (0, 32), (8, 1)])
+def test_overwriting_a_pointer_removes_the_edge(offset, count):
+    heap = PyHeap(4096, 4096)
+    head, target = heap.alloc(40), heap.alloc(16)
+    heap.write(head + 8, ptr(target), is_pointer=True)
+    heap.write(head + offset, bytes(count))
+    heap.collect([head])
+    overlaps = offset < 16 and offset + count > 8
+    assert (target in {blk[0] for blk in heap.blocks()}) == (not overlaps)
+
+
+def test_memcpy_carries_pointers_and_clears_the_destination():
+    heap = PyHeap(4096, 4096)
+    src, dst, t1, t2 = heap.alloc(32), heap.alloc(32), heap.alloc(8), heap.alloc(8)
+    heap.write(src + 8, ptr(t1), is_pointer=True)
+    heap.write(dst + 16, ptr(t2), is_pointer=True)
+    assert heap.copy(dst, src, 24)                      # covers dst+16: t2's edge is gone
+    heap.collect([dst])
+    assert {blk[0] for blk in heap.blocks()} == {dst, t1}
+    assert heap.edges() == {dst + 8: t1}
+
+
+def test_partially_copied_pointers_are_not_carried():
+    heap = PyHeap(4096, 4096)
+    src, dst, target = heap.alloc(16), heap.alloc(16), heap.alloc(8)
+    heap.write(src + 8, ptr(target), is_pointer=True)
+    heap.copy(dst, src, 12)
+    heap.collect([dst])
+    assert {blk[0] for blk in heap.blocks()} == {dst}
+
+
+def test_nogc_blocks_are_never_collected_and_always_traced():
+    heap = PyHeap(4096, 4096)
+    manual = heap.alloc(16, collectable=False)
+    target = heap.alloc(16)
+    heap.write(manual, ptr(target), is_pointer=True)
+    heap.collect([])
+    assert {blk[0] for blk in heap.blocks()} == {manual, target}
+    assert heap.blocks()[0][2] == 1 and heap.blocks()[1][2] == 0
+
+
+def test_freeing_a_gc_block_removes_it_and_its_edges():
+    heap = PyHeap(4096, 4096)
+    a, target = heap.alloc(16), heap.alloc(16)
+    heap.write(a, ptr(target), is_pointer=True)
+    assert heap.free(a)
+    b = heap.alloc(16)                                  # reuses a's address
+    assert b == a and heap.read(b, 16) == bytes(16)
+    heap.collect([b])
+    assert {blk[0] for blk in heap.blocks()} == {b}      # the old edge died with a
+
+
+def test_collection_is_triggered_by_allocation_volume():
+    heap = PyHeap(8 << 20, 8 << 20)
+    keep = heap.alloc(1024)
+    for _ in range(GC_MIN_TRIGGER // 1024):   # keep + these: just over the trigger
+        heap.alloc(1024, roots=[keep])
+    assert heap.collections == 0
+    heap.alloc(1024, roots=lambda: [keep])
+    assert heap.collections == 1
+    assert heap.trigger == GC_MIN_TRIGGER               # live part is small
+    assert len(heap.blocks()) == 2
+
+
+def test_collection_before_growth_and_gc_stress():
+    heap = PyHeap(256, 1 << 20)
+    heap.alloc(200)
+    assert heap.alloc(200) == HEAP_BASE                 # the garbage was collected instead of growing
+    assert heap.size == 256 and heap.collections == 1
+    stress = PyHeap(4096, 4096, gc_stress=True)
+    for _ in range(5):
+        stress.alloc(8)
+    assert stress.collections == 5
+    assert len(stress.blocks()) == 1
+
+
+def test_roots_are_computed_only_when_collecting():
+    heap = PyHeap(4096, 4096)
+    calls = []
+    heap.alloc(8, roots=lambda: calls.append(1) or [])
+    assert calls == []
+
+
+def test_gc_log_lines():
+    log: list[str] = []
+    heap = PyHeap(4096, 4096, log=log.append)
+    heap.alloc(8)
+    heap.collect([])
+    assert log and log[-1].startswith("gc: collection 1: freed 1 blocks")
+
+
+# ---------------------------------------------------------------- randomized model checks
+
+operations = st.lists(st.tuples(st.sampled_from(["alloc", "free", "write", "read", "copy"]),
+                                st.integers(0, 300), st.integers(0, 40), st.integers(0, 40)),
+                      max_size=60)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(operations, st.booleans())
+def test_allocator_matches_a_simple_model(ops, small):
+    heap = PyHeap(128 if small else 2048, 1 << 16)
+    model: dict[int, bytearray] = {}
+
+    def containing(address: int, count: int):
+        for start, data in model.items():
+            if start <= address and address + count <= start + len(data):
+                return start
+        return None
+
+    for kind, x, y, z in ops:
+        starts = sorted(model)
+        pick = starts[x % len(starts)] if starts else 16 + x
+        if kind == "alloc":
+            address = heap.alloc(x, collectable=False)
+            assert address != 0 and address % 16 == 0 and address not in model
+            assert all(address + x <= s or s + len(d) <= address for s, d in model.items())
+            model[address] = bytearray(x)
+        elif kind == "free":
+            assert heap.free(pick) == (pick in model)
+            model.pop(pick, None)
+        elif kind == "write":
+            data = bytes([y]) * z
+            expected = z == 0 or containing(pick + y, z) is not None
+            assert heap.write(pick + y, data) == expected
+            if expected and z:
+                start = containing(pick + y, z)
+                model[start][pick + y - start:pick + y - start + z] = data
+        elif kind == "read":
+            start = containing(pick + y, z)
+            got = heap.read(pick + y, z)
+            if z == 0:
+                assert got == b""
+            elif start is None:
+                assert got is None
+            else:
+                assert got == bytes(model[start][pick + y - start:pick + y - start + z])
+        else:
+            other = starts[y % len(starts)] if starts else 16
+            src, dst = containing(pick, z), containing(other, z)
+            ok = heap.copy(other, pick, z)
+            assert ok == (z == 0 or (src is not None and dst is not None))
+            if ok and z:
+                chunk = bytes(model[src][pick - src:pick - src + z])
+                model[dst][other - dst:other - dst + z] = chunk
+        heap.check()
+    assert {a: bytes(d) for a, d in model.items()} == {a: d for a, _, _, d in heap.blocks()}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 12), st.lists(st.tuples(st.integers(0, 11), st.integers(0, 3),
+                                              st.integers(0, 11)), max_size=30),
+       st.lists(st.integers(0, 11), max_size=3), st.sets(st.integers(0, 11), max_size=3))
+def test_collector_frees_exactly_the_unreachable_blocks(n, links, roots, manual):
+    heap = PyHeap(1 << 16, 1 << 16)
+    blocks = [heap.alloc(32, collectable=i not in manual) for i in range(n)]
+    graph: dict[int, dict[int, int]] = {i: {} for i in range(n)}
+    for source, slot, target in links:
+        if source < n and target < n:
+            heap.write(blocks[source] + 8 * slot, ptr(blocks[target] + 3), is_pointer=True)
+            graph[source][slot] = target
+    reachable: set[int] = set()
+    frontier = [r for r in roots if r < n] + [m for m in manual if m < n]
+    while frontier:
+        index = frontier.pop()
+        if index not in reachable:
+            reachable.add(index)
+            frontier.extend(graph[index].values())
+    heap.collect([blocks[r] for r in roots if r < n])
+    assert {blk[0] for blk in heap.blocks()} == {blocks[i] for i in reachable}
+    heap.check()
