@@ -56,12 +56,20 @@ def test_golden_files_exist():
     assert len(_golden_files()) > 50
 
 
+@pytest.mark.parametrize("path", sorted(conformance_dir("programs").glob("*.vvs")), ids=lambda p: p.name)
+def test_assembled_sources_round_trip_with_their_names(path):
+    """Programs straight from voxasm carry symbols: the disassembly keeps function names."""
+    program = reassemble(path.read_text(encoding="utf-8"))
+    source = assert_round_trip(program)
+    for name in program.symbols.functions.values():
+        assert f"func {name}\n" in source
+
+
 # --------------------------------------------------------------------------
 # Random valid programs
 
-SAFE_TEXT = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"),
-    max_size=12)
+# Any text but a newline (it ends the line) and NUL (voxasm refuses it in a source).
+SAFE_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\x00"), max_size=12)
 FLOAT_BITS = st.one_of(
     st.floats(allow_nan=False).map(lambda f: struct.unpack(">Q", struct.pack(">d", f))[0]),
     st.sampled_from([0x7FF8000000000000, 0xFFF8000000000000, 0x7FF0000000000001, 0xFFFFFFFFFFFFFFFF]))
@@ -118,13 +126,14 @@ def valid_programs(draw) -> Program:
 
     code = b"".join(isa.encode(op, [operand(kind, op.mnemonic) for kind in op.operands]) for op in ops)
     data = b"".join(items)
-    # A data section with no items still sets the data base (to the end of the code).
-    has_data_section = bool(items) or draw(st.booleans())
+    # Without items, the data base is where the last (empty) `section data` line was: none (0),
+    # at the end of the code, or between two instructions.
+    data_base = code_end if items else draw(st.sampled_from([0, code_end, *starts]))
     return Program(image=code + data, entry=draw(st.sampled_from(starts)),
-                   data_base=code_end if has_data_section else 0, functions=tuple(functions))
+                   data_base=data_base, functions=tuple(functions))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(valid_programs())
 def test_random_programs_round_trip(program):
     assert_round_trip(program)
@@ -250,7 +259,16 @@ def test_data_only_program():
     program = Program(image=item)  # data_base 0 and the bytes are not code
     assert get_instructions(program) == []
     assert [i.offset for i in get_data_items(program)] == [0]
-    assert disassemble(program).endswith("section data\n    d0 uint 5\n")
+    assert "   0x00000  +0      d0 uint 5\n" in disassemble(program, listing=True)
+    with pytest.raises(InputError, match="no instruction"):
+        disassemble(program)  # voxasm needs at least one instruction
+
+
+def test_empty_data_section_between_instructions():
+    program = reassemble("section text\n.start\n uload r1 1\nsection data\nsection text\n halt\n")
+    assert program.data_base == 10 and len(program.image) == 11
+    source = assert_round_trip(program)
+    assert "    uload r1 1\nsection data\nsection text\n    halt\n" in source
 
 
 # --------------------------------------------------------------------------
@@ -268,7 +286,8 @@ HALT = b"\xff"
     (Program(image=bytes.fromhex("1001000000")), 0, "truncated uload"),
     (Program(image=bytes.fromhex("102800000000000000ff") + HALT), 0, "register byte 40"),
     (Program(image=bytes.fromhex("01000120")), 0, "register byte 32"),
-    (Program(image=HALT + bytes.fromhex("10010000000000000000"), data_base=3), 1, "runs into the data segment"),
+    (Program(image=HALT + bytes.fromhex("1001000000000000000000"), data_base=3), 1, "runs into the data segment"),
+    (Program(image=HALT + bytes.fromhex("10010000000000000000"), data_base=3), 3, "data base is neither"),
     (Program(image=HALT + _item(1, b"\x00" * 8)[:12], data_base=1), 1, "only 3 bytes left"),
     (Program(image=HALT + b"\x01\x02", data_base=1), 1, "header needs 9 bytes"),
     (Program(image=HALT + _item(1, b"\x00" * 4), data_base=1), 1, "4-byte payload"),
@@ -277,6 +296,7 @@ HALT = b"\xff"
     (Program(image=HALT + _item(6, b""), data_base=1), 1, "0-byte payload"),
     (Program(image=HALT + _item(4, b"\x00A\x00"), data_base=1), 1, "odd payload length"),
     (Program(image=HALT + _item(4, "a\nb".encode("utf-16-be")), data_base=1), 1, "line break"),
+    (Program(image=HALT + _item(4, "a\x00".encode("utf-16-be")), data_base=1), 1, "NUL character"),
     (Program(image=HALT + _item(4, b"\x00A\xd8\x00"), data_base=1), 12, "lone UTF-16 surrogate"),
     (Program(image=bytes.fromhex("10010000000000000000") + HALT, entry=3), 3, "entry point"),
     (Program(image=HALT + HALT, functions=(1, 0)), 0, "not in address order"),

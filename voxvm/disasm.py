@@ -37,7 +37,6 @@ from .program import Program
 __all__ = ["DataItem", "disassemble", "float_literal", "get_data_items", "get_instructions"]
 
 _U64 = struct.Struct(">Q")
-_I64 = struct.Struct(">q")
 _F64 = struct.Struct(">d")
 
 # The DADDR operand (by position) that names a data *item* (upstream §2.7 "rel");
@@ -48,10 +47,12 @@ _SCALAR_TYPES = {isa.DataType.UINT: "uint", isa.DataType.INT: "int", isa.DataTyp
 _ARRAY_TYPES = {isa.DataType.UINT_ARRAY: "uint", isa.DataType.INT_ARRAY: "int",
                 isa.DataType.FLOAT_ARRAY: "float"}
 
-# A name the assembler certainly accepts as a function / label name.
-_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-# Characters that end a source line (str.splitlines) cannot appear inside a str literal.
-_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+# The names voxasm accepts (a letter, '_', '.' or '$', then word characters,
+# '.', '$', '-'); a symbol name outside it is replaced by a generated one.
+_NAME = re.compile(r"(?:[^\W\d]|[.$])[\w.$\-]*\Z")
+# Characters no str literal can hold: a newline ends the source line (voxasm and
+# upstream split lines at "\n" only), and voxasm refuses NUL anywhere in a source.
+_UNWRITABLE_IN_STRING = {"\n": "a line break", "\x00": "a NUL character"}
 
 
 class _Unrepresentable(Exception):
@@ -85,19 +86,22 @@ class DataItem:
 
 
 def _code_end(program: Program) -> int:
-    """Where code stops and the data segment starts.
+    """Where code stops and the data items start: the most plausible reading.
 
-    The assembler puts every data item after the code and points data_base at
-    the first one; without a data section data_base is 0 (upstream §4.1), which
-    is also what a data-only program has, so 0 is read as "all code" unless the
-    image is not code but is a clean sequence of items.
+    voxasm puts every data item after the code and points data_base at the
+    first one. Without items, data_base is the address of the last
+    ``section data`` line, 0 without one (upstream §4.1, §3.3): a data base
+    inside the code whose tail is no clean item sequence is read as such an
+    empty section. A data base of 0 means "all code" unless the image is not
+    code but is a clean sequence of items (a data-only image).
     """
-    image = program.image
-    if program.data_base != 0:
-        return program.data_base
-    if _sweep_code(image, len(image))[1] is not None and _parse_items(image, 0)[1] is None:
-        return 0
-    return len(image)
+    image, base = program.image, program.data_base
+    whole_is_code = _sweep_code(image, len(image))[1] is None
+    if base == 0:
+        return 0 if not whole_is_code and _parse_items(image, 0)[1] is None else len(image)
+    if base < len(image) and whole_is_code and _parse_items(image, base)[1] is not None:
+        return len(image)
+    return base
 
 
 def _sweep_code(image: bytes, end: int) -> tuple[list[isa.Decoded], int | None]:
@@ -231,10 +235,10 @@ def _string_text(item: DataItem) -> str:
     except UnicodeDecodeError as exc:
         raise _Unrepresentable(item.address + isa.DATA_HEADER_SIZE + exc.start,
                                "str item holds a lone UTF-16 surrogate") from None
-    for i, char in enumerate(text):
-        if char in _LINE_BREAKS:
-            raise _Unrepresentable(item.address, f"str item holds a line break (U+{ord(char):04X}) "
-                                                 f"at character {i}, which no source line can contain")
+    for char, what in _UNWRITABLE_IN_STRING.items():
+        if char in text:
+            raise _Unrepresentable(item.address, f"str item holds {what} at character {text.index(char)}, "
+                                                 "which no .vvs string literal can contain")
     return text
 
 
@@ -285,27 +289,22 @@ class _Names:
     def choose(cls, program: Program, targets: set[int], items: list[DataItem]) -> "_Names":
         taken: set[str] = set()
 
-        def claim(preferred: str, fallback: str) -> str:
-            name = preferred if preferred not in taken else fallback
-            suffix = 1
-            base = name
-            while name in taken:
-                name = f"{base}_{suffix}"
-                suffix += 1
-            taken.add(name)
-            return name
+        def claim(name: str) -> str:
+            unique, suffix = name, 1
+            while unique in taken:
+                unique, suffix = f"{name}_{suffix}", suffix + 1
+            taken.add(unique)
+            return unique
 
+        # Names from the source first, so that generated ones give way to them.
         known = program.symbols.functions if program.symbols else {}
-        functions = {}
-        for index in range(len(program.functions)):
-            wanted = known.get(index)
-            if wanted and _PLAIN_NAME.match(wanted):
-                functions[index] = claim(wanted, f"f{index}")
+        functions = {index: claim(name) for index, name in sorted(known.items())
+                     if index < len(program.functions) and _NAME.match(name)}
         for index in range(len(program.functions)):
             if index not in functions:
-                functions[index] = claim(f"f{index}", f"f{index}")
-        labels = {address: claim(f"L_{address:04x}", f"L_{address:04x}") for address in sorted(targets)}
-        data = {item.offset: claim(f"d{n}", f"d{n}") for n, item in enumerate(items)}
+                functions[index] = claim(f"f{index}")
+        labels = {address: claim(f"L_{address:04x}") for address in sorted(targets)}
+        data = {item.offset: claim(f"d{n}") for n, item in enumerate(items)}
         return cls(functions, labels, data)
 
 
@@ -373,7 +372,7 @@ def _directives_at(program: Program, names: _Names) -> dict[int, list[str]]:
 
 
 def _check_placeable(program: Program, instructions: list[isa.Decoded], code_end: int) -> None:
-    """Functions and the entry point must sit where a directive line can put them."""
+    """Functions, the entry point and an empty data section must sit where a line can put them."""
     places = {ins.address for ins in instructions} | {code_end}
     previous = -1
     for index, address in enumerate(program.functions):
@@ -386,15 +385,41 @@ def _check_placeable(program: Program, instructions: list[isa.Decoded], code_end
         previous = address
     if program.entry not in places:
         raise _Unrepresentable(program.entry, "the entry point does not start an instruction")
+    if program.data_base not in places and program.data_base != 0:
+        raise _Unrepresentable(program.data_base, "the data base is neither the end of the code "
+                                                  "nor an instruction start")
 
 
 def _source(program: Program) -> str:
-    code_end = _code_end(program)
+    """Try the plausible split of code and data first, then the other one."""
+    first = _code_end(program)
+    ends = [first]
+    if 0 < program.data_base < len(program.image):
+        ends.append(len(program.image) if first == program.data_base else program.data_base)
+    problems = []
+    for code_end in ends:
+        try:
+            return _source_for(program, code_end)
+        except _Unrepresentable as problem:
+            problems.append(problem)
+    raise problems[0]
+
+
+def _source_for(program: Program, code_end: int) -> str:
+    if code_end == 0:
+        # voxasm refuses a file without instructions (docs/vvs-language.md).
+        raise _Unrepresentable(0, "the image holds data items but no instruction, "
+                                  "and a .vvs file needs at least one")
+    image = program.image
     instructions = _read_code(program, code_end)
     items = _read_items(program, code_end)
     _check_placeable(program, instructions, code_end)
     names = _Names.choose(program, _jump_targets(instructions), items)
     directives = _directives_at(program, names)
+    data_at_end = code_end < len(image) or program.data_base == code_end
+    if program.data_base and not data_at_end:
+        # An empty data section between instructions: only its address is recorded.
+        directives.setdefault(program.data_base, [])[:0] = ["section data", "section text"]
 
     lines = [f"; disassembled by voxvm dis from {program.path}", "section text"]
     for ins in instructions:
@@ -402,7 +427,7 @@ def _source(program: Program) -> str:
         lines.append(f"    {_instruction_text(ins, names)}")
     lines += directives.pop(code_end, [])
     assert not directives, directives  # _check_placeable guarantees it
-    if code_end < len(program.image) or program.data_base:
+    if data_at_end:
         lines.append("section data")
         for item in items:
             lines.append(f"    {names.data[item.offset]} {_item_source(item)}")
