@@ -217,3 +217,13 @@ def test_doc_lists_every_opcode_and_exception():
         assert f"| 0x{op.code:02X} | `{op.mnemonic}` |" in text
     for exc in isa.Exc:
         assert f"| {int(exc)} | {exc.name} |" in text
+
+
+@pytest.mark.parametrize("op", isa.OPS, ids=lambda op: op.mnemonic)
+def test_every_op_has_a_handler_in_both_backends(op):
+    """design/anchors-style.md R1: a row without a handler fails here, not at run time."""
+    from voxvm.pyvm import PyCore
+
+    assert callable(getattr(PyCore, f"_op_{op.mnemonic}", None)), f"pyvm.PyCore lacks _op_{op.mnemonic}"
+    loop = (REPO / "voxvm" / "csrc" / "vv_loop.h").read_text()
+    assert f"TARGET({op.mnemonic.upper()})" in loop, f"vv_loop.h has no TARGET({op.mnemonic.upper()})"
