@@ -3,9 +3,11 @@
 Pass 1 (layout) reads every line once: it strips comments, classifies the
 line (directive, instruction, data item), gives every instruction its
 address from the ISA table size, defines labels, functions and data labels,
-and encodes data items (they never refer to symbols). Pass 2 (encoding)
-turns each instruction's operand tokens into bytes against the complete
-symbol table, so forward references work. Data from every ``section data``
+and encodes data items and the instructions whose operands cannot name a
+symbol (registers and immediates: most lines). Pass 2 (encoding) turns the
+remaining instructions' operand tokens (``@label``, ``@function``, data
+labels) into bytes against the complete symbol table, so forward references
+work; it also produces every per-operand diagnostic. Data from every ``section data``
 is merged into one segment placed after all the code (decisions.md §3
 item 21). Errors never stop the run: each becomes a ``Diagnostic`` and a bad
 instruction still occupies its table size, so later addresses stay sensible;
@@ -106,9 +108,10 @@ class _Assembler:
         self.lines = lines = text.split("\n")
         if "\x00" in text:
             self._reject_nul_lines()
-        items = self.layout(lines)
-        code = self.encode(items)
-        if not items and not self.errors:
+        self.layout(lines)
+        self.encode()
+        code = self.code
+        if not self.code_lines and not self.errors:
             # decisions/upstream are silent; an image without code cannot run (docs/vvs-language.md).
             self.errors.append(Diagnostic(
                 self.path, 1, 1, "no code to assemble: the file has no instructions",
@@ -153,12 +156,21 @@ class _Assembler:
 
     # --- pass 1: layout ---------------------------------------------------------------
 
-    def layout(self, lines: list[str]) -> list[tuple[int, object, list[str]]]:
-        """Addresses, symbols and data; returns the instruction lines for pass 2."""
+    def layout(self, lines: list[str]) -> None:
+        """Addresses, symbols and data; instructions without symbols are encoded right away.
+
+        ``self.code`` gets one bytes object per instruction, in order; the
+        ones that name a symbol (or need a diagnostic) are left empty and
+        listed in ``self.pending`` for pass 2.
+        """
         syms = self.syms
         encoders = ENCODERS
-        items: list[tuple[int, object, list[str]]] = []
-        append = items.append
+        self.code = code = []
+        code_append = code.append
+        self.pending = pending = []
+        pending_append = pending.append
+        self.code_lines = code_lines = []
+        line_append = code_lines.append
         self.data_chunks: list[bytes] = []
         self.data_lines: list[tuple[int, int]] = []
         self.function_addresses: list[int] = []
@@ -182,8 +194,16 @@ class _Assembler:
                 entry = encoders.get(head)
                 if entry is not None and split is None:
                     # The hot path: an ordinary instruction line.
-                    append((index, entry, toks))
+                    line_append((address, index + 1))
                     address += entry[3]
+                    if entry[4] and len(toks) == entry[1] + 1:
+                        try:
+                            code_append(entry[2](toks, syms))
+                            continue
+                        except LiteralError:
+                            pass  # pass 2 reports it
+                    pending_append((len(code), index, entry, toks))
+                    code_append(b"")
                     continue
             if head in _DIRECTIVES:
                 if split is not None and split.quote_start >= 0:
@@ -210,11 +230,14 @@ class _Assembler:
             if in_text:
                 entry = encoders.get(head)
                 if entry is not None:  # an instruction with a comment or a stray string
+                    line_append((address, index + 1))
+                    address += entry[3]
                     if split.quote_start >= 0:
                         self.error(index, split.quote_start, 1, "string literal in an instruction",
                                    "strings belong in 'section data' items: NAME str \"text\"")
-                    append((index, entry, toks))
-                    address += entry[3]
+                    else:
+                        pending_append((len(code), index, entry, toks))
+                        code_append(b"")
                     continue
                 self.unknown_mnemonic(index, line, toks)
                 continue
@@ -236,7 +259,6 @@ class _Assembler:
             self.data_lines.append((data_offset, index + 1))
             data_offset += len(item.encoded)
         self.code_size = address
-        return items
 
     def define(self, index: int, name: str, kind: str, column: int | None = None) -> bool:
         """Claim ``name`` (one namespace for labels, functions and data items).
@@ -323,24 +345,18 @@ class _Assembler:
 
     # --- pass 2: encoding -------------------------------------------------------------
 
-    def encode(self, items: list) -> list[bytes]:
-        """Bytes of every instruction, in order; records (address, line) for each."""
+    def encode(self) -> None:
+        """Encode the instructions layout left pending, now that every name is known."""
         syms = self.syms
         lints = LINTS
-        out: list[bytes] = []
-        append = out.append
-        code_lines: list[tuple[int, int]] = []
-        line_append = code_lines.append
-        address = 0
-        for index, (op, count, encoder, size), toks in items:
-            line_append((address, index + 1))
-            address += size
+        code = self.code
+        for slot, index, (op, count, encoder, _, _), toks in self.pending:
             if len(toks) != count + 1:
                 toks = self.fix_operand_count(index, op, count, toks)
                 if toks is None:
                     continue
             try:
-                append(encoder(toks, syms))
+                code[slot] = encoder(toks, syms)
             except LiteralError:
                 position, exc = locate_bad_operand(op, toks, syms)
                 self.error_at_token(index, self.code_of(index), position, exc.message, exc.hint)
@@ -350,8 +366,6 @@ class _Assembler:
                 if found is not None:
                     column, token = token_spans(self.code_of(index))[found[0]]
                     self.warn(index, column, len(token), found[1])
-        self.code_lines = code_lines
-        return out
 
     def code_of(self, index: int) -> str:
         """The comment-free code of line ``index`` (for columns of error tokens)."""

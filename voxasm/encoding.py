@@ -295,10 +295,19 @@ def _make_encoder(op: Op) -> Callable[[list[str], SymbolTable], bytes]:
     return generic
 
 
-# mnemonic -> (op, operand count, encoder, size in bytes); plain tuples because
-# this is read once per source line (``Op.size`` is a computed property).
-ENCODERS: dict[str, tuple[Op, int, Callable[[list[str], SymbolTable], bytes], int]] = {
-    op.mnemonic: (op, len(op.operands), _make_encoder(op), op.size) for op in OPS
+_SYMBOLIC = frozenset({Operand.ADDR, Operand.FUNC, Operand.DADDR})
+
+
+def _encodable_early(op: Op) -> bool:
+    """Whether ``op`` never names a symbol, so layout may encode it at once."""
+    return not _SYMBOLIC.intersection(op.operands) and op.mnemonic not in LINTS
+
+
+# mnemonic -> (op, operand count, encoder, size in bytes, encodable in pass 1);
+# plain tuples because this is read once per source line (``Op.size`` is a
+# computed property).
+ENCODERS: dict[str, tuple[Op, int, Callable[[list[str], SymbolTable], bytes], int, bool]] = {
+    op.mnemonic: (op, len(op.operands), _make_encoder(op), op.size, _encodable_early(op)) for op in OPS
 }
 assert ENCODERS.keys() == BY_MNEMONIC.keys()
 
