@@ -219,14 +219,18 @@ def test_doc_lists_every_opcode_and_exception():
         assert f"| {int(exc)} | {exc.name} |" in text
 
 
-@pytest.mark.parametrize("op", isa.OPS, ids=lambda op: op.mnemonic)
-def test_every_op_has_a_handler_in_both_backends(op):
+def test_every_op_has_a_handler_in_the_python_backend():
     """design/anchors-style.md R1: a row without a handler fails here, not at run time."""
     from voxvm.pyvm import PyCore
 
-    assert callable(getattr(PyCore, f"_op_{op.mnemonic}", None)), f"pyvm.PyCore lacks _op_{op.mnemonic}"
+    missing = [op.mnemonic for op in isa.OPS if not callable(getattr(PyCore, f"_op_{op.mnemonic}", None))]
+    assert missing == [], f"voxvm/pyvm.py PyCore has no _op_<mnemonic> for {missing}"
+
+
+def test_every_op_has_a_handler_in_the_c_loop():
     loop_path = REPO / "voxvm" / "csrc" / "vv_loop.h"
     if not loop_path.exists():
         pytest.skip("the C dispatch loop (voxvm/csrc/vv_loop.h) is not in this checkout")
     loop = loop_path.read_text()
-    assert f"TARGET({op.mnemonic.upper()})" in loop, f"vv_loop.h has no TARGET({op.mnemonic.upper()})"
+    missing = [op.mnemonic for op in isa.OPS if f"TARGET({op.mnemonic.upper()})" not in loop]
+    assert missing == [], f"voxvm/csrc/vv_loop.h has no TARGET(<MNEMONIC>) for {missing}"
