@@ -396,3 +396,57 @@ def test_empty_and_comment_only_files_are_errors():
     for source in ("", "\n\n", "; nothing\n# here\n", "section text\n", "section data\nx uint 1\n"):
         diagnostic = only_error(source)
         assert "no code" in diagnostic.message and diagnostic.line == 1
+
+
+def test_nul_inside_a_string_is_text():
+    assert item('s str "a\x00b"') == b"\x04" + u64(6) + b"\x00a\x00\x00\x00b"
+
+
+# --- property: every operand form encodes the value decode_at reads back -------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from voxvm.isa import OPS, Operand, decode_at  # noqa: E402
+
+
+def _spell(value: int, style: int) -> str:
+    return (str(value), hex(value), bin(value), "+" + str(value), hex(value).upper().replace("X", "x"))[style]
+
+
+@st.composite
+def instruction(draw):
+    op = draw(st.sampled_from(OPS))
+    words, values = [op.mnemonic], []
+    for kind in op.operands:
+        style = draw(st.integers(0, 4))
+        if kind is Operand.REG:
+            value = draw(st.integers(0, 31))
+            words.append(f"r{value}")
+        elif kind is Operand.IMM16:
+            value = draw(st.integers(0, 0xFFFF))
+            words.append(_spell(value, style))
+        elif kind is Operand.IMM_I64:
+            value = draw(st.integers(-2**63, 2**63 - 1))
+            words.append(str(value) if style == 0 or value < 0 else _spell(value, style))
+            value &= 2**64 - 1
+        elif kind is Operand.IMM_F64:
+            number = draw(st.floats(allow_nan=False))
+            words.append(repr(number))
+            value = struct.unpack(">Q", struct.pack(">d", number))[0]
+        else:  # u64 immediates, numeric addresses, indices, exception numbers, data offsets
+            value = draw(st.integers(0, 2**64 - 1) if kind is not Operand.EXC else st.integers(1, 11))
+            words.append(_spell(value, style))
+        values.append(value)
+    return op, " ".join(words), tuple(values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(instruction(), min_size=1, max_size=8))
+def test_operands_round_trip_through_decode(instructions):
+    program = assemble("section text\n" + "\n".join(line for _, line, _ in instructions) + "\n")
+    address = 0
+    for op, line, values in instructions:
+        decoded = decode_at(program.image, address)
+        assert (decoded.op, decoded.operands) == (op, values), line
+        address += op.size
+    assert address == len(program.image)
