@@ -1,22 +1,42 @@
 """Build the Cython extension(s); all metadata lives in pyproject.toml.
 
-``pip install .`` compiles ``voxvm/_core.pyx`` with -O3 and the compiler
-directives of the dispatch loop (set once here). Set VOXVM_PUREPYTHON=1 to
-skip the extension entirely: the pure-Python backend then runs everything.
+``pip install .`` compiles ``voxvm/_core.pyx`` (with the C core in
+``voxvm/csrc``) at -O3 with the compiler directives of the dispatch loop (set
+once here). Set VOXVM_PUREPYTHON=1 to skip the extensions entirely: the
+pure-Python backend then runs everything.
+
+To add an extension, append one ``Extension`` to ``EXTENSIONS``; every entry
+gets the same flags and directives.
 """
 
 import os
+from pathlib import Path
 
 from setuptools import setup
+
+CSRC = "voxvm/csrc"
+
+
+def c_headers() -> list[str]:
+    """The C headers the core includes: rebuild when they change, ship them in sdists."""
+    return sorted(str(p.as_posix()) for p in Path(CSRC).glob("*.h"))
+
 
 ext_modules = []
 if not os.environ.get("VOXVM_PUREPYTHON"):
     from Cython.Build import cythonize
     from setuptools import Extension
 
-    extra = ["-O3"]  # setuptools puts ours after the interpreter's CFLAGS (Debian: -O2)
+    # setuptools puts ours after the interpreter's CFLAGS (Debian: -O2), so -O3 wins.
+    # No -march=native: wheels must run on every x86-64 (performance.md rule 7).
+    extra = ["-O3"]
+    EXTENSIONS = [
+        Extension("voxvm._core", ["voxvm/_core.pyx"], include_dirs=[CSRC], depends=c_headers(),
+                  extra_compile_args=extra),
+        Extension("voxvm._heap", ["voxvm/_heap.pyx"], extra_compile_args=extra),
+    ]
     ext_modules = cythonize(
-        [Extension("voxvm._core", ["voxvm/_core.pyx"], extra_compile_args=extra)],
+        EXTENSIONS,
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,

@@ -1,0 +1,95 @@
+# Declarations of the C execution core (voxvm/csrc/vv_core.h) and of the
+# compiled ``Core`` class, so that other Cython modules (a future heap
+# extension, tools) can cimport them. The semantics live in the C headers;
+# the Python face is voxvm/_core.pyx.
+
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint64_t
+
+
+cdef extern from "vv_core.h" nogil:
+    ctypedef struct vv_slot:
+        uint8_t op, a, b, c, d, len
+        uint16_t x
+        uint64_t imm
+
+    ctypedef struct vv_entry:
+        uint64_t v
+        uint64_t t
+
+    ctypedef struct vv_vm:
+        uint64_t regs[32]
+        uint8_t tags[32]
+        uint8_t flags[4]
+        uint64_t ip
+        uint8_t *mem
+        uint64_t len
+        uint64_t mem_alloc
+        uint64_t capacity
+        vv_slot *code
+        uint64_t code_alloc
+        uint64_t dec_lo, dec_hi
+        uint64_t data_base
+        uint64_t *funcs
+        uint64_t nfuncs
+        vv_entry *stack
+        uint64_t sp, stack_alloc, stack_limit
+        uint64_t *calls
+        uint64_t csp, calls_alloc, call_limit
+        uint8_t *pending
+        uint64_t npending, pending_alloc
+        int trap_kind
+        uint64_t trap_ip, trap_a, trap_b
+        uint64_t ncall_code, ncall_ip
+        void *heap
+
+    enum:
+        VV_STATUS_HALT
+        VV_STATUS_TRAP
+        VV_STATUS_NCALL
+        VV_STATUS_BUDGET
+        VV_TRAP_UNKNOWN_OPCODE
+        VV_TRAP_IP_OUTSIDE
+        VV_TRAP_TRUNCATED_INSTRUCTION
+        VV_TRAP_BAD_REGISTER
+        VV_TRAP_TYPE_MISMATCH
+        VV_TRAP_STACK_UNDERFLOW
+        VV_TRAP_CALL_STACK_UNDERFLOW
+        VV_TRAP_RECURSION_LIMIT
+        VV_TRAP_BAD_FUNCTION
+        VV_TRAP_BAD_LOAD_TYPE
+        VV_TRAP_CONST_WRITE
+        VV_TRAP_STACK_OVERFLOW
+        VV_TRAP_BAD_DATA_TYPE
+        VV_TRAP_DATA_OUT_OF_RANGE
+        VV_TRAP_BAD_EXCEPTION
+        VV_TRAP_NEGATIVE_ISQRT
+        VV_TRAP_NATIVE_ERROR
+        VV_TRAP_HOST_MEMORY
+        VV_OP_X_DECODE
+        VV_OP_X_TRAP
+        VV_OP_X_OUTSIDE
+        VV_OP_X_CJZ
+        VV_OP_X_CJL
+        VV_OP_X_CJG
+        VV_OP_X_CJGE
+        VV_OP_X_CJLE
+        VV_OP_X_CJNZ
+        VV_MAX_SPAN
+
+    int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacity,
+                uint64_t entry, uint64_t data_base, const uint64_t *funcs, uint64_t nfuncs,
+                uint64_t init_stack, uint64_t stack_limit, uint64_t call_limit)
+    void vv_free(vv_vm *vm)
+    int vv_raise(vv_vm *vm, int number)
+    void vv_invalidate(vv_vm *vm, uint64_t addr, uint64_t n)
+    int vv_mem_append(vv_vm *vm, const uint8_t *data, uint64_t n)
+
+
+cdef class Core:
+    cdef vv_vm vm
+    cdef bint ready          # vv_init succeeded (else __dealloc__ frees a partial state)
+    cdef bint running        # inside run(): guards against use from another thread
+    cdef int (*loop)(vv_vm *, int64_t) noexcept nogil
+    cdef readonly object program
+    cdef readonly object config
+    cdef readonly str dispatch

@@ -1,0 +1,570 @@
+/* vv_core.h - the voxvm execution core in C: machine state, generic
+ * arithmetic and the lazy pre-decoder (the dispatch loop is vv_loop.h).
+ *
+ * Owns everything that runs without the GIL: the `vv_vm` state (registers
+ * with one tag each, flags, main memory, decoded-instruction slots, data and
+ * call stacks, pending exceptions), the out-of-line halves of the generic
+ * (tag-dispatched) operations, and decoding of the big-endian voxvm bytecode
+ * into fixed-width slots. The Python
+ * face (`Core`, voxvm.backend protocol) is voxvm/_core.pyx; the opcode
+ * numbers and sizes come from the generated header vv_opcodes.h (tools/gen_isa.py
+ * from voxvm/isa.py), never from a second hand-written table.
+ *
+ * Semantics: decisions.md wins, upstream-voxvm-v8.md where it is silent;
+ * voxvm/pyvm.py is the readable reference and tests/test_differential.py
+ * checks that the two agree. Design rules: /work/shared/design/performance.md
+ * (one nogil function over C state, raw pointers, computed goto with a switch
+ * fallback, compare+branch fusion, rare work out of line).
+ *
+ * Decoding. Program-visible ip is a byte address, so there is one slot per
+ * byte of main memory (plus a sentinel slot at index `len` whose op traps
+ * IP_OUTSIDE, so falling off the end needs no check). Slots start as
+ * VV_OP_X_DECODE (zero); executing one decodes the instruction at that address
+ * into the slot (or into an X_TRAP slot carrying the trap a fetch there gives:
+ * unknown opcode, truncated instruction, register byte >= 32) and dispatches
+ * again. Handlers therefore never check register numbers. A write into main
+ * memory resets every slot whose instruction could overlap the written bytes.
+ */
+#ifndef VV_CORE_H
+#define VV_CORE_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vv_opcodes.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define VV_LIKELY(x) __builtin_expect(!!(x), 1)
+#define VV_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define VV_NOINLINE __attribute__((noinline))
+#define VV_COLD __attribute__((noinline, cold))
+#define VV_MAYBE_UNUSED __attribute__((unused))
+/* Threaded dispatch (one indirect jump per handler) unless asked not to. */
+#if !defined(VV_NO_COMPUTED_GOTO)
+#define VV_HAVE_COMPUTED_GOTO 1
+#endif
+#else
+#define VV_LIKELY(x) (x)
+#define VV_UNLIKELY(x) (x)
+#define VV_NOINLINE
+#define VV_COLD
+#define VV_MAYBE_UNUSED
+#endif
+
+/* ------------------------------------------------------------------------
+ * Numbers shared with Python. Status = voxvm.backend.Status, traps =
+ * voxvm.traps.TrapKind; voxvm/_core.pyx checks both at import time. */
+
+enum {
+    VV_STATUS_HALT = 0,
+    VV_STATUS_TRAP = 1,
+    VV_STATUS_NCALL = 2,
+    VV_STATUS_BUDGET = 3
+};
+
+enum {
+    VV_TRAP_UNKNOWN_OPCODE = 1,
+    VV_TRAP_IP_OUTSIDE = 2,
+    VV_TRAP_TRUNCATED_INSTRUCTION = 3,
+    VV_TRAP_BAD_REGISTER = 4,
+    VV_TRAP_TYPE_MISMATCH = 5,
+    VV_TRAP_STACK_UNDERFLOW = 6,
+    VV_TRAP_CALL_STACK_UNDERFLOW = 7,
+    VV_TRAP_RECURSION_LIMIT = 8,
+    VV_TRAP_BAD_FUNCTION = 9,
+    VV_TRAP_BAD_LOAD_TYPE = 10,
+    VV_TRAP_CONST_WRITE = 11,
+    VV_TRAP_STACK_OVERFLOW = 12,
+    VV_TRAP_BAD_DATA_TYPE = 13,
+    VV_TRAP_DATA_OUT_OF_RANGE = 14,
+    VV_TRAP_BAD_EXCEPTION = 15,
+    VV_TRAP_NEGATIVE_ISQRT = 16,
+    VV_TRAP_NATIVE_ERROR = 17,
+    VV_TRAP_HOST_MEMORY = 18
+};
+
+/* Operation numbers inside a TYPE_MISMATCH trap argument
+ * (a = op << 16 | left tag << 8 | right tag; voxvm/traps.py _mismatch). */
+enum {
+    VV_AR_ADD = 0, VV_AR_SUB, VV_AR_MUL, VV_AR_DIV, VV_AR_REM,
+    VV_AR_AND, VV_AR_OR, VV_AR_XOR, VV_AR_NOT, VV_AR_SHL, VV_AR_SHR,
+    VV_AR_INC, VV_AR_DEC, VV_AR_CMP
+};
+
+/* Internal slot ops. They reuse opcode numbers upstream leaves undefined:
+ * the decoder turns every undefined byte into X_TRAP, so these numbers only
+ * ever come from the decoder (voxvm/_core.pyx checks they stay undefined in
+ * voxvm/isa.py). 0 must be X_DECODE: fresh slots are zero-filled. */
+#define VV_OP_X_DECODE 0x00   /* not decoded yet */
+#define VV_OP_X_TRAP 0x03     /* a fetch here traps: a = kind, imm = arg a, x = arg b */
+#define VV_OP_X_OUTSIDE 0x04  /* the sentinel slot at address len */
+#define VV_OP_X_CJZ 0x05      /* fused ucmp/icmp/fcmp a b + jz imm (12 bytes) */
+#define VV_OP_X_CJL 0x06
+#define VV_OP_X_CJG 0x07
+#define VV_OP_X_CJGE 0x08
+#define VV_OP_X_CJLE 0x09
+#define VV_OP_X_CJNZ 0x0A
+
+#define VV_FOREACH_INTERNAL(X) \
+    X(X_DECODE) X(X_TRAP) X(X_OUTSIDE) \
+    X(X_CJZ) X(X_CJL) X(X_CJG) X(X_CJGE) X(X_CJLE) X(X_CJNZ)
+
+#define VV_FUSED_CMP_JCC_SIZE (VV_SIZE_UCMP + VV_SIZE_JZ)
+/* Longest span of one slot's instruction (plain or fused): a write at byte w
+ * can change the slots starting in [w - VV_MAX_SPAN + 1, w]. */
+#define VV_MAX_SPAN 18
+
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(VV_MAX_INSTRUCTION_SIZE <= VV_MAX_SPAN, "VV_MAX_SPAN too small");
+_Static_assert(VV_FUSED_CMP_JCC_SIZE <= VV_MAX_SPAN, "VV_MAX_SPAN too small for fusion");
+/* Handlers shared by several opcodes advance by one size: they must agree. */
+_Static_assert(VV_SIZE_UADD == 3 && VV_SIZE_IADD == 3 && VV_SIZE_FADD == 3 && VV_SIZE_UMUL == 3 &&
+               VV_SIZE_IMUL == 3 && VV_SIZE_FMUL == 3 && VV_SIZE_USUB == 3 && VV_SIZE_ISUB == 3 &&
+               VV_SIZE_FSUB == 3, "binary arithmetic sizes differ");
+_Static_assert(VV_SIZE_UDIV == VV_SIZE_IDIV && VV_SIZE_UDIV == VV_SIZE_FDIV && VV_SIZE_UREM == VV_SIZE_IREM &&
+               VV_SIZE_UREM == VV_SIZE_FREM, "division sizes differ");
+_Static_assert(VV_SIZE_UCMP == VV_SIZE_ICMP && VV_SIZE_UCMP == VV_SIZE_FCMP, "compare sizes differ");
+_Static_assert(VV_SIZE_FTOU == VV_SIZE_PTOU, "ftou/ptou sizes differ");
+_Static_assert(VV_SIZE_AND == VV_SIZE_OR && VV_SIZE_AND == VV_SIZE_XOR, "logic sizes differ");
+_Static_assert(VV_SIZE_JZ == VV_SIZE_JNZ && VV_SIZE_JZ == VV_SIZE_JL && VV_SIZE_JZ == VV_SIZE_JG &&
+               VV_SIZE_JZ == VV_SIZE_JGE && VV_SIZE_JZ == VV_SIZE_JLE, "conditional jump sizes differ");
+#endif
+
+/* ------------------------------------------------------------------------
+ * State */
+
+/* One decoded instruction: 16 bytes, four per cache line. Register operands
+ * go to a, b, c, d in operand order (already checked < 32); the first 64-bit
+ * immediate (specialised per op, e.g. data_base + rel) to imm; a 16-bit
+ * immediate to x. Rare second immediates are read back from memory. */
+typedef struct vv_slot {
+    uint8_t op, a, b, c;
+    uint8_t d, len;
+    uint16_t x;
+    uint64_t imm;
+} vv_slot;
+
+/* A data-stack entry: the 64 bits and the tag (upstream §1.7). */
+typedef struct vv_entry {
+    uint64_t v;
+    uint64_t t;
+} vv_entry;
+
+typedef struct vv_vm {
+    uint64_t regs[VV_NUM_REGISTERS];
+    uint8_t tags[VV_NUM_REGISTERS];
+    uint8_t flags[4];            /* OF, ZF, NF, CF (upstream §1.4) */
+    uint64_t ip;                 /* byte address of the next instruction */
+
+    uint8_t *mem;                /* main memory: image + what dlbc appended */
+    uint64_t len;                /* bytes in use */
+    uint64_t mem_alloc;          /* bytes allocated for mem */
+    uint64_t capacity;           /* --init-ram (or the image size if larger): dlbc's limit */
+    vv_slot *code;               /* len + 1 slots; code[len] is the X_OUTSIDE sentinel */
+    uint64_t code_alloc;         /* slots allocated */
+    uint64_t dec_lo, dec_hi;     /* slots outside [dec_lo, dec_hi) were never decoded */
+    uint64_t data_base;
+
+    uint64_t *funcs;             /* function table: absolute addresses */
+    uint64_t nfuncs;
+
+    vv_entry *stack;             /* data stack, bottom first */
+    uint64_t sp, stack_alloc, stack_limit;
+    uint64_t *calls;             /* call stack of return addresses */
+    uint64_t csp, calls_alloc, call_limit;
+    uint8_t *pending;            /* pending exception numbers, oldest first */
+    uint64_t npending, pending_alloc;
+
+    int trap_kind;
+    uint64_t trap_ip, trap_a, trap_b;
+    uint64_t ncall_code, ncall_ip;
+
+    /* Heap state: owned by the heap implementation (not yet present; the
+     * heap family below traps until it exists). */
+    void *heap;
+} vv_vm;
+
+/* ------------------------------------------------------------------------
+ * Small helpers */
+
+static inline double vv_f(uint64_t bits) { double d; memcpy(&d, &bits, 8); return d; }
+static inline uint64_t vv_b(double d) { uint64_t bits; memcpy(&bits, &d, 8); return bits; }
+
+static inline uint64_t vv_be64(const uint8_t *p) {
+    return ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) | ((uint64_t)p[2] << 40) |
+           ((uint64_t)p[3] << 32) | ((uint64_t)p[4] << 24) | ((uint64_t)p[5] << 16) |
+           ((uint64_t)p[6] << 8) | (uint64_t)p[7];
+}
+
+static inline void vv_put_be64(uint8_t *p, uint64_t v) {
+    for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
+}
+
+/* uint64 and the address-like tags (StrAddr, address, ds_addr): the tags for
+ * which "== U(0)" can hold and that use unsigned arithmetic (decisions §2). */
+#define VV_UX_MASK ((1u << VV_TAG_U64) | (1u << VV_TAG_STR) | (1u << VV_TAG_ADDR) | (1u << VV_TAG_DS_ADDR))
+#define VV_X_MASK ((1u << VV_TAG_STR) | (1u << VV_TAG_ADDR) | (1u << VV_TAG_DS_ADDR))
+#define VV_IS_UX(t) ((VV_UX_MASK >> ((t) & 31u)) & 1u)
+#define VV_IS_X(t) ((VV_X_MASK >> ((t) & 31u)) & 1u)
+
+/* Rust `f as u64` / `f as i64`: truncation toward zero, NaN -> 0, saturating (upstream §1.2). */
+static inline uint64_t vv_f2u_sat(double f) {
+    if (!(f > 0.0)) return 0;                       /* NaN, zero, negative */
+    if (f >= 18446744073709551616.0) return UINT64_MAX;
+    return (uint64_t)f;
+}
+
+static inline int64_t vv_f2i_sat(double f) {
+    if (f != f) return 0;
+    if (f >= 9223372036854775808.0) return INT64_MAX;
+    if (f <= -9223372036854775808.0) return INT64_MIN;
+    return (int64_t)f;
+}
+
+static inline uint64_t vv_as_u64(uint64_t v, unsigned t) {
+    return t == VV_TAG_F64 ? vv_f2u_sat(vv_f(v)) : v;
+}
+
+static inline int64_t vv_as_i64(uint64_t v, unsigned t) {
+    return t == VV_TAG_F64 ? vv_f2i_sat(vv_f(v)) : (int64_t)v;
+}
+
+static inline double vv_as_f64(uint64_t v, unsigned t) {
+    if (t == VV_TAG_F64) return vv_f(v);
+    if (t == VV_TAG_I64) return (double)(int64_t)v;
+    return (double)v;
+}
+
+/* Exact floor(sqrt(v)) for every u64 (no double rounding error survives). */
+static VV_NOINLINE uint64_t vv_isqrt(uint64_t v) {
+    if (v < 2) return v;
+    uint64_t r = (uint64_t)sqrt((double)v);
+    if (r > 0xFFFFFFFFull) r = 0xFFFFFFFFull;
+    while (r * r > v) r--;
+    while (r < 0xFFFFFFFFull && (r + 1) * (r + 1) <= v) r++;
+    return r;
+}
+
+/* base ** exponent modulo 2^64 (release-build upstream wraps). */
+static VV_NOINLINE uint64_t vv_pow_wrap(uint64_t base, uint32_t exponent) {
+    uint64_t result = 1;
+    while (exponent) {
+        if (exponent & 1u) result *= base;
+        base *= base;
+        exponent >>= 1;
+    }
+    return result;
+}
+
+/* ------------------------------------------------------------------------
+ * Generic (tag-dispatched) arithmetic: the full upstream §1.3 table with the
+ * one-tag rules of decisions §2. The loop handles equal integer or float tags
+ * inline and calls these for everything else. */
+
+enum { VV_ARITH_OK = 0, VV_ARITH_ZERODIV = 1, VV_ARITH_MISMATCH = 2 };
+
+/* Result tag of a binary + - * / % & | ^, or 0 for a mismatched pair. */
+static inline unsigned vv_result_tag(int op, unsigned l, unsigned r) {
+    if (l == r) return l;
+    if (VV_IS_X(l) && r == VV_TAG_U64) return l;
+    if (l == VV_TAG_U64 && VV_IS_X(r))
+        return (op == VV_AR_SUB || op == VV_AR_DIV || op == VV_AR_REM) ? VV_TAG_U64 : r;
+    return 0;
+}
+
+static VV_NOINLINE int vv_arith(int op, uint64_t x, unsigned tx, uint64_t y, unsigned ty,
+                                uint64_t *out, uint8_t *tout) {
+    unsigned t = vv_result_tag(op, tx, ty);
+    if (!t) return VV_ARITH_MISMATCH;
+    if (t == VV_TAG_F64) {
+        double a = vv_f(x), b = vv_f(y), r;
+        switch (op) {
+        case VV_AR_ADD: r = a + b; break;
+        case VV_AR_SUB: r = a - b; break;
+        case VV_AR_MUL: r = a * b; break;
+        case VV_AR_DIV: r = a / b; break;            /* IEEE: x/0 is +-inf or NaN */
+        case VV_AR_REM: r = fmod(a, b); break;       /* x % 0.0 is NaN */
+        default: return VV_ARITH_MISMATCH;           /* bitwise on floats */
+        }
+        *out = vv_b(r);
+    } else {
+        uint64_t r;
+        switch (op) {
+        case VV_AR_ADD: r = x + y; break;
+        case VV_AR_SUB: r = x - y; break;
+        case VV_AR_MUL: r = x * y; break;
+        case VV_AR_AND: r = x & y; break;
+        case VV_AR_OR: r = x | y; break;
+        case VV_AR_XOR: r = x ^ y; break;
+        case VV_AR_DIV:
+        case VV_AR_REM:
+            if (y == 0) return VV_ARITH_ZERODIV;      /* decisions §3.3 */
+            if (t == VV_TAG_I64) {
+                int64_t a = (int64_t)x, b = (int64_t)y;
+                if (b == -1) {                        /* MIN / -1 = MIN, MIN % -1 = 0 */
+                    r = op == VV_AR_DIV ? (uint64_t)0 - x : 0;
+                } else {
+                    r = (uint64_t)(op == VV_AR_DIV ? a / b : a % b);
+                }
+            } else {
+                r = op == VV_AR_DIV ? x / y : x % y;
+            }
+            break;
+        default: return VV_ARITH_MISMATCH;
+        }
+        *out = r;
+    }
+    *tout = (uint8_t)t;
+    return VV_ARITH_OK;
+}
+
+/* Generic compare: returns ZF | NF << 1 (a == b, a < b); unordered pairs give 0. */
+static VV_NOINLINE unsigned vv_compare(uint64_t x, unsigned tx, uint64_t y, unsigned ty) {
+    if (tx == ty) {
+        if (tx == VV_TAG_F64) {
+            double a = vv_f(x), b = vv_f(y);
+            return (unsigned)(a == b) | (unsigned)(a < b) << 1;
+        }
+        if (tx == VV_TAG_I64)
+            return (unsigned)(x == y) | (unsigned)((int64_t)x < (int64_t)y) << 1;
+        return (unsigned)(x == y) | (unsigned)(x < y) << 1;
+    }
+    if ((VV_IS_X(tx) && ty == VV_TAG_U64) || (tx == VV_TAG_U64 && VV_IS_X(ty)))
+        return (unsigned)(x == y) | (unsigned)(x < y) << 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Growable arrays (all out of line: they run on the first push past a
+ * capacity, never on the hot path). Each returns 0, or -1 when the host is
+ * out of memory. */
+
+static VV_COLD int vv_grow(void **array, uint64_t *alloc, uint64_t need, uint64_t limit, size_t item) {
+    uint64_t n = *alloc ? *alloc : 16;
+    while (n < need) n = n > UINT64_MAX / 2 ? need : n * 2;
+    if (n > limit) n = limit;
+    if (n < need) n = need;
+    if (n > SIZE_MAX / item) return -1;
+    void *p = realloc(*array, (size_t)(n ? n * item : 1));
+    if (!p) return -1;
+    *array = p;
+    *alloc = n;
+    return 0;
+}
+
+/* Append exception `number` to the pending list. */
+static VV_COLD int vv_raise(vv_vm *vm, int number) {
+    if (vm->npending >= vm->pending_alloc &&
+        vv_grow((void **)&vm->pending, &vm->pending_alloc, vm->npending + 1, UINT64_MAX, 1))
+        return -1;
+    vm->pending[vm->npending++] = (uint8_t)number;
+    return 0;
+}
+
+/* Remove the first pending `number`; 1 if there was one. */
+static inline int vv_take_exception(vv_vm *vm, unsigned number) {
+    uint8_t *p = vm->pending;
+    uint64_t n = vm->npending;
+    for (uint64_t i = 0; i < n; i++) {
+        if (p[i] == number) {
+            memmove(p + i, p + i + 1, (size_t)(n - i - 1));
+            vm->npending = n - 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Decoding */
+
+typedef struct vv_opinfo {
+    uint8_t size;          /* 0: undefined opcode */
+    char operands[5];      /* R register, H 16-bit, Q 64-bit (vv_opcodes.h) */
+} vv_opinfo;
+
+#define VV_OPINFO_ENTRY(NAME, CODE, SIZE, OPERANDS) [CODE] = {SIZE, OPERANDS},
+static const vv_opinfo vv_opinfo_table[256] = {VV_FOREACH_OP(VV_OPINFO_ENTRY)};
+#undef VV_OPINFO_ENTRY
+
+static inline void vv_trap_slot(vv_slot *s, int kind, uint64_t a, uint64_t b) {
+    memset(s, 0, sizeof *s);
+    s->op = VV_OP_X_TRAP;
+    s->a = (uint8_t)kind;
+    s->imm = a;
+    s->x = (uint16_t)b;
+}
+
+/* Decode the single instruction at `addr` (< len) into `s`. */
+static void vv_decode_one(const vv_vm *vm, uint64_t addr, vv_slot *s) {
+    const uint8_t *m = vm->mem + addr;
+    const unsigned code = m[0];
+    const vv_opinfo *info = &vv_opinfo_table[code];
+    const uint64_t left = vm->len - addr;
+    if (info->size == 0) { vv_trap_slot(s, VV_TRAP_UNKNOWN_OPCODE, code, 0); return; }
+    if (info->size > left) { vv_trap_slot(s, VV_TRAP_TRUNCATED_INSTRUCTION, info->size, left); return; }
+    vv_slot out;
+    memset(&out, 0, sizeof out);
+    out.op = (uint8_t)code;
+    out.len = info->size;
+    uint8_t regs[4] = {0, 0, 0, 0};
+    unsigned nregs = 0, nimm = 0, pos = 1;
+    uint64_t imm2 = 0;
+    for (const char *k = info->operands; *k; k++) {
+        if (*k == 'R') {
+            unsigned r = m[pos++];
+            /* ncall's register byte is ignored by the VM (upstream §2.1), so never checked. */
+            if (r >= VV_NUM_REGISTERS && code != VV_OP_NCALL) {
+                vv_trap_slot(s, VV_TRAP_BAD_REGISTER, r, 0);
+                return;
+            }
+            regs[nregs++] = (uint8_t)(r & 31u);
+        } else if (*k == 'H') {
+            out.x = (uint16_t)(m[pos] << 8 | m[pos + 1]);
+            pos += 2;
+        } else {
+            uint64_t v = vv_be64(m + pos);
+            if (nimm++ == 0) out.imm = v; else imm2 = v;
+            pos += 8;
+        }
+    }
+    out.a = regs[0]; out.b = regs[1]; out.c = regs[2]; out.d = regs[3];
+    /* Specialise immediates so that handlers do less. */
+    switch (code) {
+    case VV_OP_JEXC:
+        /* imm = exception number, imm2 = target; all 11 handled (decisions §3.4). */
+        if (out.imm < 1 || out.imm > VV_EXC_COUNT) {
+            vv_trap_slot(s, VV_TRAP_BAD_EXCEPTION, out.imm, 0);
+            return;
+        }
+        out.a = (uint8_t)out.imm;
+        out.imm = imm2;
+        break;
+    case VV_OP_DSLOAD: case VV_OP_DSSAVE:
+    case VV_OP_DSRLOAD: case VV_OP_DSRSAVE: case VV_OP_DSRLEA:
+        out.imm = vm->data_base + out.imm;            /* item address h (wrapping) */
+        break;
+    case VV_OP_DSLEA:
+        out.imm = vm->data_base + out.imm + imm2;     /* the final address */
+        break;
+    default:
+        break;
+    }
+    *s = out;
+}
+
+/* Decode the slot at `addr` (< len), fusing compare + conditional jump. */
+static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
+    vv_slot *s = vm->code + addr;
+    vv_decode_one(vm, addr, s);
+    if ((s->op == VV_OP_UCMP || s->op == VV_OP_ICMP || s->op == VV_OP_FCMP) &&
+        vm->len - addr >= VV_FUSED_CMP_JCC_SIZE) {
+        const uint8_t *j = vm->mem + addr + VV_SIZE_UCMP;
+        int fused = -1;
+        switch (j[0]) {
+        case VV_OP_JZ: fused = VV_OP_X_CJZ; break;
+        case VV_OP_JL: fused = VV_OP_X_CJL; break;
+        case VV_OP_JG: fused = VV_OP_X_CJG; break;
+        case VV_OP_JGE: fused = VV_OP_X_CJGE; break;
+        case VV_OP_JLE: fused = VV_OP_X_CJLE; break;
+        case VV_OP_JNZ: fused = VV_OP_X_CJNZ; break;
+        default: break;
+        }
+        if (fused >= 0) {
+            s->op = (uint8_t)fused;
+            s->len = VV_FUSED_CMP_JCC_SIZE;
+            s->imm = vv_be64(j + 1);
+        }
+    }
+    if (addr < vm->dec_lo) vm->dec_lo = addr;
+    if (addr >= vm->dec_hi) vm->dec_hi = addr + 1;
+}
+
+/* Main memory [addr, addr + n) changed: forget every decoded slot that could
+ * overlap it (decisions: decoding is free, but never stale). */
+static inline void vv_invalidate(vv_vm *vm, uint64_t addr, uint64_t n) {
+    uint64_t lo = addr >= VV_MAX_SPAN - 1 ? addr - (VV_MAX_SPAN - 1) : 0;
+    uint64_t hi = addr + n;
+    if (hi <= vm->dec_lo || lo >= vm->dec_hi) return;   /* the common case: data, not code */
+    if (lo < vm->dec_lo) lo = vm->dec_lo;
+    if (hi > vm->dec_hi) hi = vm->dec_hi;
+    if (hi > vm->len) hi = vm->len;                     /* never the sentinel */
+    for (uint64_t i = lo; i < hi; i++) vm->code[i].op = VV_OP_X_DECODE;
+}
+
+/* Append n bytes to main memory (for dlbc): grows mem and the slot array and
+ * moves the sentinel. The caller checks the capacity (MainSegmFault) first.
+ * Returns 0, or -1 when the host is out of memory. The dispatch loop must
+ * reload its code/mem/len locals after calling this. */
+static VV_COLD VV_MAYBE_UNUSED int vv_mem_append(vv_vm *vm, const uint8_t *bytes, uint64_t n) {
+    uint64_t new_len = vm->len + n;
+    if (new_len < vm->len) return -1;
+    if (new_len > vm->mem_alloc &&
+        vv_grow((void **)&vm->mem, &vm->mem_alloc, new_len, UINT64_MAX, 1))
+        return -1;
+    if (new_len + 1 > vm->code_alloc) {
+        uint64_t old = vm->code_alloc;
+        if (vv_grow((void **)&vm->code, &vm->code_alloc, new_len + 1, UINT64_MAX, sizeof(vv_slot)))
+            return -1;
+        memset(vm->code + old, 0, (size_t)((vm->code_alloc - old) * sizeof(vv_slot)));
+    }
+    if (n) memcpy(vm->mem + vm->len, bytes, (size_t)n);
+    /* Slots that decoded as truncated before the append, and the old
+     * sentinel, must be decoded again. */
+    vv_invalidate(vm, vm->len, 1);
+    memset(&vm->code[vm->len], 0, sizeof(vv_slot));
+    vm->len = new_len;
+    memset(&vm->code[new_len], 0, sizeof(vv_slot));
+    vm->code[new_len].op = VV_OP_X_OUTSIDE;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Life cycle */
+
+static void vv_free(vv_vm *vm) {
+    free(vm->mem); free(vm->code); free(vm->funcs);
+    free(vm->stack); free(vm->calls); free(vm->pending);
+    vm->mem = NULL; vm->code = NULL; vm->funcs = NULL;
+    vm->stack = NULL; vm->calls = NULL; vm->pending = NULL;
+}
+
+/* Returns 0, or -1 when memory cannot be allocated (the caller frees). */
+static int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacity,
+                   uint64_t entry, uint64_t data_base, const uint64_t *funcs, uint64_t nfuncs,
+                   uint64_t init_stack, uint64_t stack_limit, uint64_t call_limit) {
+    memset(vm, 0, sizeof *vm);
+    for (int i = 0; i < VV_NUM_REGISTERS; i++) vm->tags[i] = VV_TAG_U64;
+    if (n >= SIZE_MAX / sizeof(vv_slot) - 1) return -1;
+    vm->mem_alloc = n ? n : 1;
+    vm->mem = (uint8_t *)malloc((size_t)vm->mem_alloc);
+    vm->code_alloc = n + 1;
+    vm->code = (vv_slot *)calloc((size_t)vm->code_alloc, sizeof(vv_slot));
+    vm->funcs = (uint64_t *)malloc((size_t)(nfuncs ? nfuncs : 1) * sizeof(uint64_t));
+    if (!vm->mem || !vm->code || !vm->funcs) return -1;
+    if (n) memcpy(vm->mem, image, (size_t)n);
+    vm->len = n;
+    vm->capacity = capacity > n ? capacity : n;
+    vm->code[n].op = VV_OP_X_OUTSIDE;
+    vm->dec_lo = UINT64_MAX;
+    vm->dec_hi = 0;
+    vm->data_base = data_base;
+    if (nfuncs) memcpy(vm->funcs, funcs, (size_t)nfuncs * sizeof(uint64_t));
+    vm->nfuncs = nfuncs;
+    vm->stack_limit = stack_limit;
+    vm->call_limit = call_limit;
+    uint64_t first = init_stack < stack_limit ? init_stack : stack_limit;
+    if (first > (1u << 20)) first = 1u << 20;     /* reserve lazily beyond 1M entries */
+    if (first && vv_grow((void **)&vm->stack, &vm->stack_alloc, first, stack_limit, sizeof(vv_entry)))
+        return -1;
+    uint64_t calls = call_limit < 256 ? call_limit : 256;
+    if (calls && vv_grow((void **)&vm->calls, &vm->calls_alloc, calls, call_limit, sizeof(uint64_t)))
+        return -1;
+    vm->ip = entry;
+    return 0;
+}
+
+#endif /* VV_CORE_H */

@@ -1,0 +1,616 @@
+/* vv_loop.h - the voxvm dispatch loop, as a template.
+ *
+ * Owns `VV_RUN_NAME(vm, budget)`: the one function that executes
+ * instructions (performance.md rule 1). Include it after vv_core.h with
+ * VV_RUN_NAME defined; define VV_LOOP_SWITCH as well to get the portable
+ * `switch` dispatch instead of computed goto (rule 4). voxvm/_core.pyx builds
+ * both, `vv_run_goto` and `vv_run_switch`, from this one source, so that the
+ * fallback is tested and every handler exists once.
+ *
+ * Handlers keep pc, stack/call pointers and flags in C locals, never check
+ * register numbers (the decoder did), and leave through one of the exits at
+ * the bottom, which write the locals back into the vv_vm.
+ */
+#ifndef VV_RUN_NAME
+#error "define VV_RUN_NAME before including vv_loop.h"
+#endif
+#if defined(VV_HAVE_COMPUTED_GOTO) && !defined(VV_LOOP_SWITCH)
+#define VV_COMPUTED_GOTO 1
+#endif
+
+/* ------------------------------------------------------------------------
+ * The dispatch loop.
+ *
+ * Returns a status. `budget` < 0: unlimited; otherwise the number of branch
+ * events (every executed jump taken or not, call, callr, ret, jmpr, jexc)
+ * after which it returns VV_STATUS_BUDGET before the next instruction. The
+ * count is one decrement per branch; "unlimited" is a count that never ends.
+ */
+
+#ifdef VV_COMPUTED_GOTO
+#define TARGET(name) L_##name:
+#define DISPATCH() goto *vv_labels[pc->op]
+#else
+#define TARGET(name) case VV_OP_##name:
+#define DISPATCH() goto vv_dispatch
+#endif
+
+#define ADDR() ((uint64_t)(pc - code))
+#define NEXT(n) do { pc += (n); DISPATCH(); } while (0)
+#define TRAP(kind, a_, b_) do { trap_kind = (kind); trap_a = (uint64_t)(a_); trap_b = (uint64_t)(b_); goto vv_trap; } while (0)
+#define MISMATCH(op, l, r) TRAP(VV_TRAP_TYPE_MISMATCH, (uint64_t)(op) << 16 | (uint64_t)(l) << 8 | (uint64_t)(r), 0)
+#define RAISE(exc) do { if (VV_UNLIKELY(vv_raise(vm, (exc)))) TRAP(VV_TRAP_HOST_MEMORY, 0, 0); } while (0)
+/* A taken branch to `target`: count it, then fetch there (a fetch outside
+ * memory traps IP_OUTSIDE, as in voxvm/pyvm.py). */
+#define JUMP(target) do { uint64_t t_ = (target); \
+        if (VV_UNLIKELY(--budget == 0)) { next_ip = t_; goto vv_budget; } \
+        if (VV_UNLIKELY(t_ >= len)) { next_ip = t_; goto vv_outside; } \
+        pc = code + t_; DISPATCH(); } while (0)
+#define NOT_TAKEN(n) do { pc += (n); \
+        if (VV_UNLIKELY(--budget == 0)) { next_ip = ADDR(); goto vv_budget; } \
+        DISPATCH(); } while (0)
+#define BRANCH_IF(cond, target, n) do { if (cond) JUMP(target); NOT_TAKEN(n); } while (0)
+/* Generic compare of registers a and b into zf/nf, equal tags inline. */
+#define COMPARE(ra, rb) do { \
+        unsigned ta_ = T[ra]; uint64_t x_ = R[ra], y_ = R[rb]; \
+        if (VV_LIKELY(ta_ == T[rb])) { \
+            if (ta_ == VV_TAG_F64) { double fx_ = vv_f(x_), fy_ = vv_f(y_); zf = fx_ == fy_; nf = fx_ < fy_; } \
+            else if (ta_ == VV_TAG_I64) { zf = x_ == y_; nf = (int64_t)x_ < (int64_t)y_; } \
+            else { zf = x_ == y_; nf = x_ < y_; } \
+        } else { unsigned c_ = vv_compare(x_, ta_, y_, T[rb]); zf = c_ & 1u; nf = c_ >> 1; } \
+    } while (0)
+/* R[d] := R[d] op R[s] for + - *: equal non-float tags wrap in u64, equal
+ * float tags in double; everything else goes to the shared out-of-line
+ * block `vv_binary_slow` (keeps the handlers small, performance.md rule 8). */
+#define BINARY(OPNUM, INTOP, FOP) do { \
+        unsigned d_ = pc->a, s_ = pc->b, td_ = T[d_]; \
+        if (VV_UNLIKELY(td_ != T[s_])) { slow_op = (OPNUM); goto vv_binary_slow; } \
+        if (td_ != VV_TAG_F64) R[d_] = R[d_] INTOP R[s_]; \
+        else R[d_] = vv_b(vv_f(R[d_]) FOP vv_f(R[s_])); \
+    } while (0)
+/* Data stack / call stack room for `n` more entries (grow or trap). */
+#define STACK_ROOM(n) do { if (VV_UNLIKELY(sp + (n) > stack_cap)) { \
+        if (sp + (n) > vm->stack_limit) TRAP(VV_TRAP_STACK_OVERFLOW, vm->stack_limit, 0); \
+        if (vv_grow((void **)&vm->stack, &vm->stack_alloc, sp + (n), vm->stack_limit, sizeof(vv_entry))) \
+            TRAP(VV_TRAP_HOST_MEMORY, 0, 0); \
+        stack = vm->stack; stack_cap = vm->stack_alloc; } } while (0)
+#define CALL_ROOM() do { if (VV_UNLIKELY(csp >= calls_cap)) { \
+        if (csp >= vm->call_limit) TRAP(VV_TRAP_RECURSION_LIMIT, vm->call_limit, 0); \
+        if (vv_grow((void **)&vm->calls, &vm->calls_alloc, csp + 1, vm->call_limit, sizeof(uint64_t))) \
+            TRAP(VV_TRAP_HOST_MEMORY, 0, 0); \
+        calls = vm->calls; calls_cap = vm->calls_alloc; } } while (0)
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverride-init"
+#endif
+
+static int VV_RUN_NAME(vv_vm *vm, int64_t budget) {
+#ifdef VV_COMPUTED_GOTO
+#define VV_LABEL_ENTRY(NAME, CODE, SIZE, OPERANDS) [CODE] = &&L_##NAME,
+#define VV_LABEL_INTERNAL(NAME) [VV_OP_##NAME] = &&L_##NAME,
+    static const void *const vv_labels[256] = {
+        [0 ... 255] = &&vv_bad_op,
+        VV_FOREACH_OP(VV_LABEL_ENTRY)
+        VV_FOREACH_INTERNAL(VV_LABEL_INTERNAL)
+    };
+#undef VV_LABEL_ENTRY
+#undef VV_LABEL_INTERNAL
+#endif
+    uint64_t *const R = vm->regs;
+    uint8_t *const T = vm->tags;
+    vv_slot *code = vm->code;
+    uint8_t *mem = vm->mem;
+    uint64_t len = vm->len;
+    vv_entry *stack = vm->stack;
+    uint64_t sp = vm->sp, stack_cap = vm->stack_alloc;
+    uint64_t *calls = vm->calls;
+    uint64_t csp = vm->csp, calls_cap = vm->calls_alloc;
+    unsigned of = vm->flags[0], zf = vm->flags[1], nf = vm->flags[2];
+    const vv_slot *pc;
+    uint64_t next_ip = 0, trap_a = 0, trap_b = 0;
+    int trap_kind = 0;
+    unsigned op_logic = 0, slow_op = 0, ds_reg = 0, ds_size = 0;
+    uint64_t ds_item = 0, ds_off = 0;
+
+    if (budget < 0) budget = INT64_MAX;
+    else if (budget == 0) return VV_STATUS_BUDGET;
+    if (vm->ip >= len) {
+        vm->trap_kind = VV_TRAP_IP_OUTSIDE;
+        vm->trap_ip = vm->trap_a = vm->ip;
+        vm->trap_b = len;
+        return VV_STATUS_TRAP;
+    }
+    pc = code + vm->ip;
+
+#ifdef VV_COMPUTED_GOTO
+    DISPATCH();
+#else
+vv_dispatch:
+    switch (pc->op) {
+#endif
+
+    /* ---------------------------------------------------------- internal */
+    TARGET(X_DECODE) {
+        vv_decode(vm, ADDR());
+        DISPATCH();
+    }
+    TARGET(X_TRAP) TRAP(pc->a, pc->imm, pc->x);
+    TARGET(X_OUTSIDE) { next_ip = ADDR(); goto vv_outside; }
+
+    /* Fused compare + conditional jump (performance.md rule 5): sets ZF and
+     * NF exactly as the compare does, then branches as the jump would. */
+    TARGET(X_CJL) { COMPARE(pc->a, pc->b); BRANCH_IF(nf, pc->imm, VV_FUSED_CMP_JCC_SIZE); }
+    TARGET(X_CJGE) { COMPARE(pc->a, pc->b); BRANCH_IF(!nf, pc->imm, VV_FUSED_CMP_JCC_SIZE); }
+    TARGET(X_CJZ) { COMPARE(pc->a, pc->b); BRANCH_IF(zf, pc->imm, VV_FUSED_CMP_JCC_SIZE); }
+    TARGET(X_CJNZ) { COMPARE(pc->a, pc->b); BRANCH_IF(!zf, pc->imm, VV_FUSED_CMP_JCC_SIZE); }
+    TARGET(X_CJG) { COMPARE(pc->a, pc->b); BRANCH_IF(!zf && !nf, pc->imm, VV_FUSED_CMP_JCC_SIZE); }
+    TARGET(X_CJLE) { COMPARE(pc->a, pc->b); BRANCH_IF(nf || zf, pc->imm, VV_FUSED_CMP_JCC_SIZE); }
+
+    /* ---------------------------------------------------------- control */
+    TARGET(NOP) NEXT(VV_SIZE_NOP);                    /* advances (decisions §3.1) */
+    TARGET(HALT) { vm->ip = ADDR(); goto vv_exit_halt; }
+    TARGET(NCALL) {
+        vm->ncall_code = pc->x;
+        vm->ncall_ip = ADDR();
+        vm->ip = ADDR() + VV_SIZE_NCALL;
+        goto vv_exit_ncall;
+    }
+
+    /* ---------------------------------------------------------- loads */
+    TARGET(ULOAD) { R[pc->a] = pc->imm; T[pc->a] = VV_TAG_U64; NEXT(VV_SIZE_ULOAD); }
+    TARGET(ILOAD) { R[pc->a] = pc->imm; T[pc->a] = VV_TAG_I64; NEXT(VV_SIZE_ILOAD); }
+    TARGET(FLOAD) { R[pc->a] = pc->imm; T[pc->a] = VV_TAG_F64; NEXT(VV_SIZE_FLOAD); }
+
+    /* ---------------------------------------------------------- generic + - * */
+    TARGET(UADD) TARGET(IADD) TARGET(FADD) { BINARY(VV_AR_ADD, +, +); NEXT(VV_SIZE_UADD); }
+    TARGET(UMUL) TARGET(IMUL) TARGET(FMUL) { BINARY(VV_AR_MUL, *, *); NEXT(VV_SIZE_UMUL); }
+    TARGET(ISUB) TARGET(FSUB) { BINARY(VV_AR_SUB, -, -); NEXT(VV_SIZE_ISUB); }  /* no flags */
+    TARGET(USUB) {
+        BINARY(VV_AR_SUB, -, -);
+    vv_usub_flags:
+        zf = VV_IS_UX(T[pc->a]) && R[pc->a] == 0;     /* result == U(0), typed */
+        NEXT(VV_SIZE_USUB);
+    }
+    vv_binary_slow: {
+        /* Mixed tags of + - * (upstream §1.3 table, decisions §2). */
+        unsigned d = pc->a, s = pc->b;
+        if (vv_arith(slow_op, R[d], T[d], R[s], T[s], &R[d], &T[d]) != VV_ARITH_OK)
+            MISMATCH(slow_op, T[d], T[s]);
+        if (pc->op == VV_OP_USUB) goto vv_usub_flags;
+        NEXT(VV_SIZE_UADD);
+    }
+
+    /* ---------------------------------------------------------- / % */
+    TARGET(FDIV) {
+        /* fdiv by a float +-0 raises ZeroDivision before any type check (decisions §3.3). */
+        unsigned y = pc->c;
+        if (T[y] == VV_TAG_F64 && vv_f(R[y]) == 0.0) { RAISE(VV_EXC_ZERODIVISION); NEXT(VV_SIZE_FDIV); }
+        goto vv_divide;
+    }
+    TARGET(UDIV) TARGET(IDIV) goto vv_divide;
+    TARGET(UREM) TARGET(IREM) TARGET(FREM) {
+        unsigned d = pc->a, x = pc->b, y = pc->c, tx = T[x];
+        if (VV_LIKELY(tx == VV_TAG_U64 && T[y] == VV_TAG_U64 && R[y] != 0)) {
+            R[d] = R[x] % R[y]; T[d] = VV_TAG_U64;
+        } else {
+            uint64_t v; uint8_t t;
+            int rc = vv_arith(VV_AR_REM, R[x], tx, R[y], T[y], &v, &t);
+            if (rc == VV_ARITH_MISMATCH) MISMATCH(VV_AR_REM, tx, T[y]);
+            if (rc == VV_ARITH_ZERODIV) RAISE(VV_EXC_ZERODIVISION);   /* destination unchanged */
+            else { R[d] = v; T[d] = t; }
+        }
+        NEXT(VV_SIZE_UREM);
+    }
+    vv_divide: {
+        unsigned d = pc->a, x = pc->b, y = pc->c, tx = T[x];
+        if (VV_LIKELY(tx == T[y] && tx == VV_TAG_F64)) {
+            R[d] = vv_b(vv_f(R[x]) / vv_f(R[y])); T[d] = VV_TAG_F64;
+        } else if (tx == VV_TAG_U64 && T[y] == VV_TAG_U64 && R[y] != 0) {
+            R[d] = R[x] / R[y]; T[d] = VV_TAG_U64;
+        } else {
+            uint64_t v; uint8_t t;
+            int rc = vv_arith(VV_AR_DIV, R[x], tx, R[y], T[y], &v, &t);
+            if (rc == VV_ARITH_MISMATCH) MISMATCH(VV_AR_DIV, tx, T[y]);
+            if (rc == VV_ARITH_ZERODIV) RAISE(VV_EXC_ZERODIVISION);   /* destination unchanged */
+            else { R[d] = v; T[d] = t; }
+        }
+        NEXT(VV_SIZE_UDIV);
+    }
+
+    /* ---------------------------------------------------------- compare */
+    TARGET(UCMP) TARGET(ICMP) TARGET(FCMP) { COMPARE(pc->a, pc->b); NEXT(VV_SIZE_UCMP); }
+    TARGET(FCMP_EPS) {
+        /* ZF := |as_f64(a - b)| < eps; NF := (b - a) > F(eps), typed (upstream §2.3). */
+        unsigned a = pc->a, b = pc->b;
+        uint64_t ab, ba; uint8_t tab, tba;
+        if (vv_arith(VV_AR_SUB, R[a], T[a], R[b], T[b], &ab, &tab) != VV_ARITH_OK)
+            MISMATCH(VV_AR_SUB, T[a], T[b]);
+        if (vv_arith(VV_AR_SUB, R[b], T[b], R[a], T[a], &ba, &tba) != VV_ARITH_OK)
+            MISMATCH(VV_AR_SUB, T[b], T[a]);
+        zf = fabs(vv_as_f64(ab, tab)) < 1e-10;
+        nf = tba == VV_TAG_F64 && vv_f(ba) > 1e-10;
+        NEXT(VV_SIZE_FCMP_EPS);
+    }
+
+    /* ---------------------------------------------------------- unsigned unary */
+    TARGET(USQRT) {
+        uint64_t r = vv_isqrt(vv_as_u64(R[pc->b], T[pc->b]));
+        R[pc->a] = r; T[pc->a] = VV_TAG_U64; zf = r == 0;
+        NEXT(VV_SIZE_USQRT);
+    }
+    TARGET(UPOW) {
+        unsigned d = pc->a, s = pc->b;
+        uint64_t r = vv_pow_wrap(vv_as_u64(R[d], T[d]), (uint32_t)vv_as_u64(R[s], T[s]));
+        R[d] = r; T[d] = VV_TAG_U64; zf = r == 0;     /* decisions §2: upow gives uint64 */
+        NEXT(VV_SIZE_UPOW);
+    }
+    TARGET(UINC) {
+        unsigned d = pc->a;
+        if (VV_UNLIKELY(!VV_IS_UX(T[d]))) MISMATCH(VV_AR_INC, T[d], 0);
+        of = ++R[d] == 0;                            /* uinc writes OF, not ZF (upstream §1.4) */
+        NEXT(VV_SIZE_UINC);
+    }
+    TARGET(UDEC) {
+        unsigned d = pc->a;
+        if (VV_UNLIKELY(!VV_IS_UX(T[d]))) MISMATCH(VV_AR_DEC, T[d], 0);
+        zf = --R[d] == 0;
+        NEXT(VV_SIZE_UDEC);
+    }
+
+    /* ---------------------------------------------------------- signed unary */
+    TARGET(IABS) {
+        int64_t v = vv_as_i64(R[pc->b], T[pc->b]);
+        uint64_t r = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;   /* abs(MIN) = MIN */
+        R[pc->a] = r; T[pc->a] = VV_TAG_I64; zf = r == 0;
+        NEXT(VV_SIZE_IABS);
+    }
+    TARGET(INEG) {
+        uint64_t r = (uint64_t)0 - (uint64_t)vv_as_i64(R[pc->b], T[pc->b]);  /* decisions §2 */
+        R[pc->a] = r; T[pc->a] = VV_TAG_I64; zf = r == 0; nf = (int64_t)r < 0;
+        NEXT(VV_SIZE_INEG);
+    }
+    TARGET(ISQRT) {
+        unsigned d = pc->a, s = pc->b;
+        if (T[s] == VV_TAG_I64 && (int64_t)R[s] < 0) {
+            RAISE(VV_EXC_NEGATIVESQRT);               /* nothing else changes */
+        } else {
+            int64_t v = vv_as_i64(R[s], T[s]);
+            if (v < 0) TRAP(VV_TRAP_NEGATIVE_ISQRT, 0, 0);   /* a uint >= 2^63, a negative float */
+            uint64_t r = vv_isqrt((uint64_t)v);
+            R[d] = r; T[d] = VV_TAG_I64; zf = r == 0;
+        }
+        NEXT(VV_SIZE_ISQRT);
+    }
+    TARGET(IPOW) {
+        unsigned d = pc->a, s = pc->b;
+        uint64_t r = vv_pow_wrap((uint64_t)vv_as_i64(R[d], T[d]), (uint32_t)(uint64_t)vv_as_i64(R[s], T[s]));
+        R[d] = r; T[d] = VV_TAG_I64; zf = r == 0; nf = (int64_t)r < 0;   /* decisions §2 */
+        NEXT(VV_SIZE_IPOW);
+    }
+    TARGET(IINC) {
+        unsigned d = pc->a;
+        if (VV_UNLIKELY(T[d] != VV_TAG_I64)) MISMATCH(VV_AR_INC, T[d], 0);
+        uint64_t r = ++R[d];
+        zf = r == 0; nf = (int64_t)r < 0;
+        NEXT(VV_SIZE_IINC);
+    }
+    TARGET(IDEC) {
+        unsigned d = pc->a;
+        if (VV_UNLIKELY(T[d] != VV_TAG_I64)) MISMATCH(VV_AR_DEC, T[d], 0);
+        uint64_t r = --R[d];
+        zf = r == 0; nf = (int64_t)r < 0;
+        NEXT(VV_SIZE_IDEC);
+    }
+
+    /* ---------------------------------------------------------- float unary */
+    TARGET(FABS) {
+        double r = fabs(vv_as_f64(R[pc->b], T[pc->b]));
+        R[pc->a] = vv_b(r); T[pc->a] = VV_TAG_F64; zf = r == 0.0;
+        NEXT(VV_SIZE_FABS);
+    }
+    TARGET(FNEG) {
+        double r = -vv_as_f64(R[pc->b], T[pc->b]);    /* decisions §2 */
+        R[pc->a] = vv_b(r); T[pc->a] = VV_TAG_F64; zf = r == 0.0; nf = r < 0.0;
+        NEXT(VV_SIZE_FNEG);
+    }
+    TARGET(FSQRT) {
+        unsigned d = pc->a, s = pc->b;
+        if (T[s] == VV_TAG_F64 && vv_f(R[s]) < 0.0) {
+            RAISE(VV_EXC_NEGATIVESQRT);               /* nothing else changes */
+        } else {
+            double r = sqrt(vv_as_f64(R[s], T[s]));   /* NaN for a negative int */
+            R[d] = vv_b(r); T[d] = VV_TAG_F64; zf = r == 0.0;
+        }
+        NEXT(VV_SIZE_FSQRT);
+    }
+    TARGET(FPOW) {
+        unsigned d = pc->a, s = pc->b;
+        double r = pow(vv_as_f64(R[d], T[d]), vv_as_f64(R[s], T[s]));   /* silent (decisions §3.5) */
+        R[d] = vv_b(r); T[d] = VV_TAG_F64; zf = r == 0.0;
+        NEXT(VV_SIZE_FPOW);
+    }
+    TARGET(FINC) {
+        unsigned d = pc->a;
+        if (VV_UNLIKELY(T[d] != VV_TAG_F64)) MISMATCH(VV_AR_INC, T[d], 0);
+        double r = vv_f(R[d]) + 1.0;
+        R[d] = vv_b(r); zf = r == 0.0; nf = r < 0.0;
+        NEXT(VV_SIZE_FINC);
+    }
+    TARGET(FDEC) {
+        unsigned d = pc->a;
+        if (VV_UNLIKELY(T[d] != VV_TAG_F64)) MISMATCH(VV_AR_DEC, T[d], 0);
+        double r = vv_f(R[d]) - 1.0;
+        R[d] = vv_b(r); zf = r == 0.0; nf = r < 0.0;
+        NEXT(VV_SIZE_FDEC);
+    }
+
+    /* ---------------------------------------------------------- jumps */
+    TARGET(JMP) JUMP(pc->imm);
+    TARGET(JZ) BRANCH_IF(zf, pc->imm, VV_SIZE_JZ);
+    TARGET(JNZ) BRANCH_IF(!zf, pc->imm, VV_SIZE_JNZ);
+    TARGET(JL) BRANCH_IF(nf, pc->imm, VV_SIZE_JL);
+    TARGET(JGE) BRANCH_IF(!nf, pc->imm, VV_SIZE_JGE);
+    TARGET(JG) BRANCH_IF(!zf && !nf, pc->imm, VV_SIZE_JG);
+    TARGET(JLE) BRANCH_IF(nf || zf, pc->imm, VV_SIZE_JLE);
+    TARGET(JEXC) BRANCH_IF(vv_take_exception(vm, pc->a), pc->imm, VV_SIZE_JEXC);
+    TARGET(JMPR) JUMP(vv_as_u64(R[pc->a], T[pc->a]));
+
+    /* ---------------------------------------------------------- conversions */
+    TARGET(UTOI) { unsigned s = pc->b; R[pc->a] = vv_as_u64(R[s], T[s]); T[pc->a] = VV_TAG_I64; NEXT(VV_SIZE_UTOI); }
+    TARGET(ITOU) { unsigned s = pc->b; R[pc->a] = (uint64_t)vv_as_i64(R[s], T[s]); T[pc->a] = VV_TAG_U64; NEXT(VV_SIZE_ITOU); }
+    TARGET(UTOF) { unsigned s = pc->b; R[pc->a] = vv_b((double)vv_as_u64(R[s], T[s])); T[pc->a] = VV_TAG_F64; NEXT(VV_SIZE_UTOF); }
+    TARGET(ITOF) { unsigned s = pc->b; R[pc->a] = vv_b((double)vv_as_i64(R[s], T[s])); T[pc->a] = VV_TAG_F64; NEXT(VV_SIZE_ITOF); }
+    TARGET(FTOU) TARGET(PTOU) { unsigned s = pc->b; R[pc->a] = vv_as_u64(R[s], T[s]); T[pc->a] = VV_TAG_U64; NEXT(VV_SIZE_FTOU); }
+    TARGET(FTOI) { unsigned s = pc->b; R[pc->a] = (uint64_t)vv_f2i_sat(vv_as_f64(R[s], T[s])); T[pc->a] = VV_TAG_I64; NEXT(VV_SIZE_FTOI); }
+    TARGET(UTOP) { unsigned s = pc->b; R[pc->a] = vv_as_u64(R[s], T[s]); T[pc->a] = VV_TAG_ADDR; NEXT(VV_SIZE_UTOP); }
+
+    /* ---------------------------------------------------------- moves, logic, shifts */
+    TARGET(MOVR) { unsigned s = pc->b; R[pc->a] = R[s]; T[pc->a] = T[s]; NEXT(VV_SIZE_MOVR); }
+    TARGET(AND) { op_logic = VV_AR_AND; goto vv_logic; }
+    TARGET(OR) { op_logic = VV_AR_OR; goto vv_logic; }
+    TARGET(XOR) { op_logic = VV_AR_XOR; goto vv_logic; }
+    vv_logic: {
+        /* The result tag is the §1.3 table's, not the source's (decisions §2). */
+        unsigned d = pc->a, s = pc->b;
+        uint64_t v; uint8_t t;
+        if (vv_arith(op_logic, R[d], T[d], R[s], T[s], &v, &t) != VV_ARITH_OK || t == VV_TAG_F64)
+            MISMATCH(op_logic, T[d], T[s]);
+        R[d] = v; T[d] = t; zf = v == 0;
+        NEXT(VV_SIZE_AND);
+    }
+    TARGET(TEST) {
+        unsigned a = pc->a, b = pc->b;
+        uint64_t v; uint8_t t;
+        if (vv_arith(VV_AR_AND, R[a], T[a], R[b], T[b], &v, &t) != VV_ARITH_OK || t == VV_TAG_F64)
+            MISMATCH(VV_AR_AND, T[a], T[b]);
+        zf = v == 0;
+        NEXT(VV_SIZE_TEST);
+    }
+    TARGET(NOT) {
+        unsigned s = pc->b, t = T[s];
+        if (VV_UNLIKELY(t == VV_TAG_F64)) MISMATCH(VV_AR_NOT, t, 0);
+        uint64_t r = ~R[s];
+        R[pc->a] = r; T[pc->a] = (uint8_t)t; zf = r == 0;
+        NEXT(VV_SIZE_NOT);
+    }
+    TARGET(LNOT) {
+        unsigned s = pc->b, t = T[s];
+        uint64_t r;
+        if (t == VV_TAG_F64) {
+            r = vv_b(vv_f(R[s]) == 0.0 ? 1.0 : 0.0);
+            zf = r == 0;                               /* as_u64(1.0) = 1, as_u64(0.0) = 0 */
+        } else {
+            r = R[s] == 0;
+            zf = r == 0;
+        }
+        R[pc->a] = r; T[pc->a] = (uint8_t)t;
+        NEXT(VV_SIZE_LNOT);
+    }
+    TARGET(SHL) {
+        unsigned d = pc->a, s = pc->b;
+        if (VV_UNLIKELY(T[s] != VV_TAG_U64 || T[d] == VV_TAG_F64)) MISMATCH(VV_AR_SHL, T[d], T[s]);
+        R[d] <<= (R[s] & 63u);
+        NEXT(VV_SIZE_SHL);
+    }
+    TARGET(SHR) {
+        unsigned d = pc->a, s = pc->b;
+        if (VV_UNLIKELY(T[s] != VV_TAG_U64 || T[d] == VV_TAG_F64)) MISMATCH(VV_AR_SHR, T[d], T[s]);
+        if (T[d] == VV_TAG_I64) R[d] = (uint64_t)((int64_t)R[d] >> (R[s] & 63u));   /* arithmetic */
+        else R[d] >>= (R[s] & 63u);
+        NEXT(VV_SIZE_SHR);
+    }
+
+    /* ---------------------------------------------------------- data segment */
+    TARGET(DSLOAD) { ds_item = pc->imm; ds_off = vv_be64(mem + ADDR() + 10); ds_reg = pc->a; ds_size = VV_SIZE_DSLOAD; goto vv_ds_load; }
+    TARGET(DSRLOAD) { ds_item = pc->imm; ds_off = vv_as_u64(R[pc->b], T[pc->b]); ds_reg = pc->a; ds_size = VV_SIZE_DSRLOAD; goto vv_ds_load; }
+    TARGET(DSDEREF) {
+        /* decisions §2: the item's own element type; always the first payload word. */
+        ds_item = vv_as_u64(R[pc->a], T[pc->a]) - pc->imm; ds_off = 0; ds_reg = pc->b; ds_size = VV_SIZE_DSDEREF;
+        goto vv_ds_load;
+    }
+    TARGET(DSRDEREF) {
+        ds_item = vv_as_u64(R[pc->a], T[pc->a]) - vv_as_u64(R[pc->c], T[pc->c]); ds_off = 0; ds_reg = pc->b;
+        ds_size = VV_SIZE_DSRDEREF;
+        goto vv_ds_load;
+    }
+    vv_ds_load: {
+        if (VV_UNLIKELY(ds_item >= len)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, ds_item, len);
+        unsigned raw = mem[ds_item], kind = raw & ~(unsigned)VV_DATA_CONST_BIT & 0xFFu;
+        if (kind >= VV_DT_UINT_ARRAY && kind <= VV_DT_FLOAT_ARRAY) kind -= 5;   /* element type */
+        uint64_t at = ds_item + VV_DATA_HEADER_SIZE + ds_off;                    /* wraps like upstream */
+        if (kind == VV_DT_STR) {
+            R[ds_reg] = at; T[ds_reg] = VV_TAG_STR;
+        } else if (kind >= VV_DT_UINT && kind <= VV_DT_FLOAT) {
+            if (VV_UNLIKELY(len < 8 || at > len - 8)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, at, len);
+            R[ds_reg] = vv_be64(mem + at); T[ds_reg] = (uint8_t)kind;
+        } else {
+            TRAP(VV_TRAP_BAD_DATA_TYPE, ds_item, raw);
+        }
+        NEXT(ds_size);
+    }
+    TARGET(DSSAVE) { ds_item = pc->imm; ds_off = vv_be64(mem + ADDR() + 10); ds_reg = pc->a; ds_size = VV_SIZE_DSSAVE; goto vv_ds_save; }
+    TARGET(DSRSAVE) { ds_item = pc->imm; ds_off = vv_as_u64(R[pc->b], T[pc->b]); ds_reg = pc->a; ds_size = VV_SIZE_DSRSAVE; goto vv_ds_save; }
+    vv_ds_save: {
+        if (VV_UNLIKELY(ds_item >= len)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, ds_item, len);
+        if (mem[ds_item] & VV_DATA_CONST_BIT) TRAP(VV_TRAP_CONST_WRITE, ds_item, 0);
+        if (VV_UNLIKELY(len - ds_item < VV_DATA_HEADER_SIZE)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, ds_item + 1, len);
+        uint64_t length = vv_be64(mem + ds_item + 1);
+        uint64_t at = ds_item + VV_DATA_HEADER_SIZE + ds_off;
+        /* Only inside the item's payload and inside memory (decisions §3.27). */
+        if (length < 8 || ds_off > length - 8 || ds_off > UINT64_MAX - VV_DATA_HEADER_SIZE - ds_item ||
+            len < 8 || at > len - 8) {
+            RAISE(VV_EXC_MAINSEGMFAULT);
+        } else {
+            vv_put_be64(mem + at, R[ds_reg]);        /* the bits; the tag decides their encoding */
+            vv_invalidate(vm, at, 8);
+        }
+        NEXT(ds_size);
+    }
+    TARGET(DSLEA) { R[pc->a] = pc->imm; T[pc->a] = VV_TAG_DS_ADDR; NEXT(VV_SIZE_DSLEA); }
+    TARGET(DSRLEA) {
+        unsigned o = pc->b;
+        R[pc->a] = pc->imm + vv_as_u64(R[o], T[o]); T[pc->a] = VV_TAG_DS_ADDR;
+        NEXT(VV_SIZE_DSRLEA);
+    }
+
+    /* ---------------------------------------------------------- data stack */
+    TARGET(PUSH) {
+        STACK_ROOM(1);
+        unsigned s = pc->a;
+        stack[sp].v = R[s]; stack[sp].t = T[s]; sp++;
+        NEXT(VV_SIZE_PUSH);
+    }
+    TARGET(POP) {
+        if (VV_UNLIKELY(sp == 0)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
+        unsigned d = pc->a;
+        sp--; R[d] = stack[sp].v; T[d] = (uint8_t)stack[sp].t;
+        NEXT(VV_SIZE_POP);
+    }
+    TARGET(PUSHALL) {
+        STACK_ROOM(VV_PUSHALL_COUNT);                 /* r0..r30 (decisions §1) */
+        for (int i = 0; i < VV_PUSHALL_COUNT; i++) { stack[sp + i].v = R[i]; stack[sp + i].t = T[i]; }
+        sp += VV_PUSHALL_COUNT;
+        NEXT(VV_SIZE_PUSHALL);
+    }
+    TARGET(POPALL) {
+        /* decisions §3.2: pop the 31 entries, restore r30..r1, r0 keeps its value. */
+        if (VV_UNLIKELY(sp < VV_PUSHALL_COUNT)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
+        sp -= VV_PUSHALL_COUNT;
+        for (int i = 1; i < VV_PUSHALL_COUNT; i++) { R[i] = stack[sp + i].v; T[i] = (uint8_t)stack[sp + i].t; }
+        NEXT(VV_SIZE_POPALL);
+    }
+    TARGET(GSF) {
+        uint64_t i = vv_as_u64(R[pc->b], T[pc->b]);
+        if (i < sp) { R[pc->a] = stack[i].v; T[pc->a] = (uint8_t)stack[i].t; }   /* else nothing */
+        NEXT(VV_SIZE_GSF);
+    }
+    TARGET(USF) {
+        uint64_t i = vv_as_u64(R[pc->a], T[pc->a]);
+        if (i < sp) { stack[i].v = R[pc->b]; stack[i].t = T[pc->b]; }
+        NEXT(VV_SIZE_USF);
+    }
+
+    /* ---------------------------------------------------------- functions */
+    TARGET(CALL) {
+        CALL_ROOM();                                   /* the recursion limit first, like upstream */
+        uint64_t idx = pc->imm;
+        if (VV_UNLIKELY(idx >= vm->nfuncs)) TRAP(VV_TRAP_BAD_FUNCTION, idx, vm->nfuncs);
+        calls[csp++] = ADDR() + VV_SIZE_CALL;
+        JUMP(vm->funcs[idx]);
+    }
+    TARGET(CALLR) {
+        CALL_ROOM();                                   /* callr checks the limit too (decisions §3.6) */
+        uint64_t idx = vv_as_u64(R[pc->a], T[pc->a]);
+        if (VV_UNLIKELY(idx >= vm->nfuncs)) TRAP(VV_TRAP_BAD_FUNCTION, idx, vm->nfuncs);
+        calls[csp++] = ADDR() + VV_SIZE_CALLR;
+        JUMP(vm->funcs[idx]);
+    }
+    TARGET(RET) {
+        if (VV_UNLIKELY(csp == 0)) TRAP(VV_TRAP_CALL_STACK_UNDERFLOW, 0, 0);
+        JUMP(calls[--csp]);
+    }
+    TARGET(FNSTIND) { R[pc->a] = pc->imm; T[pc->a] = VV_TAG_U64; NEXT(VV_SIZE_FNSTIND); }
+
+    /* ==========================================================================
+     * HEAP FAMILY (0xA0-0xA9): NOT IMPLEMENTED YET - owned by the heap work.
+     * Until the heap exists these trap UNKNOWN_OPCODE. To implement them, fill
+     * in these cases only: state lives behind vm->heap; raise exceptions with
+     * RAISE(); a GC's roots are R/T (tag VV_TAG_ADDR) and stack[0..sp) (the
+     * local `sp` is current; write it to vm->sp before calling out). dlbc
+     * appends with vv_mem_append() and must then reload the locals
+     * `code = vm->code; mem = vm->mem; len = vm->len;` and recompute
+     * `pc = code + <its address>` (the slot array may have moved).
+     * ========================================================================== */
+    TARGET(ALLOC) TARGET(FREE) TARGET(STORE) TARGET(ALLOCR) TARGET(LOAD)
+    TARGET(ALLOCR_NOGC) TARGET(MEMCPY) TARGET(STOREDAT) TARGET(DLBC) TARGET(UBD)
+        TRAP(VV_TRAP_UNKNOWN_OPCODE, pc->op, 0);
+    /* ======================== end of the heap family ========================= */
+
+#ifndef VV_COMPUTED_GOTO
+    default:
+        goto vv_bad_op;
+    }
+#endif
+
+vv_bad_op:
+    /* Unreachable: the decoder only produces handled ops. Defensive. */
+    TRAP(VV_TRAP_UNKNOWN_OPCODE, pc->op, 0);
+
+vv_outside:
+    vm->trap_kind = VV_TRAP_IP_OUTSIDE;
+    vm->trap_ip = vm->trap_a = next_ip;
+    vm->trap_b = len;
+    vm->ip = next_ip;
+    goto vv_save;
+
+vv_trap:
+    vm->trap_kind = trap_kind;
+    vm->trap_ip = ADDR();
+    vm->trap_a = trap_a;
+    vm->trap_b = trap_b;
+    vm->ip = ADDR();                                   /* ip stays on the trapping instruction */
+    goto vv_save;
+
+vv_budget:
+    vm->ip = next_ip;
+    vm->flags[0] = (uint8_t)of; vm->flags[1] = (uint8_t)zf; vm->flags[2] = (uint8_t)nf;
+    vm->sp = sp; vm->csp = csp;
+    return VV_STATUS_BUDGET;
+
+vv_exit_halt:
+    vm->flags[0] = (uint8_t)of; vm->flags[1] = (uint8_t)zf; vm->flags[2] = (uint8_t)nf;
+    vm->sp = sp; vm->csp = csp;
+    return VV_STATUS_HALT;
+
+vv_exit_ncall:
+    vm->flags[0] = (uint8_t)of; vm->flags[1] = (uint8_t)zf; vm->flags[2] = (uint8_t)nf;
+    vm->sp = sp; vm->csp = csp;
+    return VV_STATUS_NCALL;
+
+vv_save:
+    vm->flags[0] = (uint8_t)of; vm->flags[1] = (uint8_t)zf; vm->flags[2] = (uint8_t)nf;
+    vm->sp = sp; vm->csp = csp;
+    return VV_STATUS_TRAP;
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#undef TARGET
+#undef DISPATCH
+#undef ADDR
+#undef NEXT
+#undef TRAP
+#undef MISMATCH
+#undef RAISE
+#undef JUMP
+#undef NOT_TAKEN
+#undef BRANCH_IF
+#undef COMPARE
+#undef BINARY
+#undef STACK_ROOM
+#undef CALL_ROOM
+
+#undef VV_COMPUTED_GOTO
