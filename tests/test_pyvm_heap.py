@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voxvm.pyheap import GC_MIN_TRIGGER, HEAP_BASE, PyHeap, reserved_size
+from voxvm.pyheap import FIRST_BLOCK, MIN_GC_FLOOR, MIN_GROWTH, PyHeap, need_bytes
 
 
 def ptr(value: int) -> bytes:
@@ -25,17 +25,29 @@ def test_layout_first_fit_split_merge():
     a = heap.alloc(10)
     b = heap.alloc(16)
     c = heap.alloc(17)
-    assert (a, b, c) == (HEAP_BASE, HEAP_BASE + 16, HEAP_BASE + 32)
-    assert reserved_size(0) == 16 and reserved_size(17) == 32
-    assert heap.free_ranges() == [(HEAP_BASE + 64, 1024 - 64)]
+    # header 8 bytes, payload rounded up to 8 and at least 16
+    assert (a, b, c) == (FIRST_BLOCK, FIRST_BLOCK + 24, FIRST_BLOCK + 48)
+    assert need_bytes(0) == 24 and need_bytes(17) == 32
+    assert heap.regions() == [(88, 1032 - 88)]
     assert heap.free(b)
-    assert heap.free_ranges() == [(b, 16), (HEAP_BASE + 64, 1024 - 64)]
-    assert heap.alloc(20) == HEAP_BASE + 64            # b's hole is too small
+    assert heap.regions() == [(32, 24), (88, 1032 - 88)]
+    assert heap.alloc(20) == 96                         # b's hole (24 bytes) is too small
     assert heap.alloc(3) == b                           # first fit takes the hole
     assert heap.free(b) and heap.free(a)
-    assert heap.free_ranges()[0] == (a, 32)             # merged with the following hole
+    assert heap.regions()[0] == (8, 48)                 # merged with the following hole
     assert heap.free(c)
-    assert heap.free_ranges()[0] == (a, 64)             # merged with both neighbours
+    assert heap.regions()[0] == (8, 80)                 # merged with both neighbours
+    heap.check()
+
+
+def test_a_short_rest_becomes_slack():
+    heap = PyHeap(1024, 1024)
+    a, b = heap.alloc(40), heap.alloc(8)
+    heap.free(a)                                        # a 48-byte hole at 8
+    assert heap.alloc(16) == a                          # needs 24; the 24-byte rest stays free
+    heap.free(a)
+    assert heap.alloc(24) == a                          # needs 32; a 16-byte rest is absorbed
+    assert heap.regions()[0][0] > b
     heap.check()
 
 
@@ -43,7 +55,7 @@ def test_null_is_never_a_block_and_free_faults():
     heap = PyHeap(256, 256)
     assert not heap.free(0)
     a = heap.alloc(32)
-    assert a != 0
+    assert a == FIRST_BLOCK
     assert not heap.free(a + 8)                         # interior pointer
     assert heap.free(a)
     assert not heap.free(a)                             # double free
@@ -63,19 +75,23 @@ def test_blocks_are_zero_filled_and_exactly_n_bytes_long():
     assert heap.read(b + 5, 1) is None
 
 
-def test_count_zero_touches_nothing_and_always_succeeds():
+def test_count_zero_touches_nothing_but_needs_a_block_address():
     heap = PyHeap(256, 256)
-    assert heap.read(0, 0) == b""
-    assert heap.write(12345, b"")
-    assert heap.copy(1, 2, 0)
+    a = heap.alloc(8)
+    assert heap.read(a, 0) == b"" and heap.read(a + 8, 0) == b""   # inside or at the end
+    assert heap.read(0, 0) is None and heap.read(a + 9, 0) is None
+    assert heap.write(a + 3, b"") and not heap.write(0, b"")
+    assert heap.copy(a, a + 8, 0) and not heap.copy(0, a, 0)
+    empty = heap.alloc(0)
+    assert heap.read(empty, 0) == b"" and heap.read(empty, 1) is None
 
 
 def test_accesses_never_span_two_blocks():
     heap = PyHeap(256, 256)
     a, b = heap.alloc(16), heap.alloc(16)
-    assert b == a + 16
     assert heap.read(a + 8, 16) is None
     assert not heap.write(a + 15, b"ab")
+    assert heap.read(b - 8, 8) is None                  # the header is not accessible
 
 
 def test_copy_is_memmove():
@@ -89,31 +105,35 @@ def test_copy_is_memmove():
     assert not heap.copy(a, b, 8)                       # source too small
 
 
-def test_growth_doubles_up_to_the_maximum():
+def test_growth():
     log: list[str] = []
     heap = PyHeap(64, 10_000, log=log.append)
-    heap.alloc(48, collectable=False)
-    a = heap.alloc(100, collectable=False)
-    assert a == HEAP_BASE + 48
-    assert heap.size == 4096
-    heap.alloc(4000, collectable=False)
+    heap.alloc(24, collectable=False)                   # 32 of 64 bytes
+    a = heap.alloc(100, collectable=False)              # needs 112: grow to 4096
+    assert a == FIRST_BLOCK + 32 and heap.size == 4096
+    heap.alloc(5000, collectable=False)                 # deficit: max(8192, size + deficit)
     assert heap.size == 8192
-    assert heap.alloc(6000, collectable=False) == 0     # 4160 used of at most 10_000
+    assert heap.alloc(6000, collectable=False) == 0     # would need more than the 10_000 limit
+    assert heap.size == 8192
+    assert heap.alloc(3500, collectable=False)          # 3040 free at the end: grows to the limit
     assert heap.size == 10_000
-    assert any("grown to 10000" in line for line in log)
+    assert any("grown to 4096" in line for line in log)
     heap.check()
 
 
 def test_a_request_larger_than_the_maximum_fails_without_collecting():
     heap = PyHeap(1024, 4096)
+    heap.alloc(8)
     assert heap.alloc(1 << 62) == 0
     assert heap.alloc(4097) == 0
     assert heap.collections == 0
 
 
-def test_zero_sized_heap_grows():
-    heap = PyHeap(0, 1 << 20)
-    assert heap.alloc(0) == HEAP_BASE
+def test_tiny_heaps_start_empty_and_grow():
+    heap = PyHeap(16, 1 << 20)
+    assert heap.size == 0 and heap.regions() == []
+    assert heap.alloc(0) == FIRST_BLOCK
+    assert heap.size == MIN_GROWTH
     heap.check()
 
 
@@ -127,11 +147,12 @@ def test_collect_frees_unreachable_and_keeps_roots():
     heap.check()
 
 
-def test_interior_pointers_keep_blocks_alive_but_one_past_the_end_does_not():
+def test_only_block_starts_keep_blocks_alive():
+    # upstream §6: interior pointers do not keep a block alive
     heap = PyHeap(4096, 4096)
     a = heap.alloc(24)
     b = heap.alloc(8)
-    heap.collect([a + 23, b + 8])
+    heap.collect([a, b + 4, 12345])
     assert [blk[0] for blk in heap.blocks()] == [a]
 
 
@@ -139,10 +160,12 @@ def test_pointers_anywhere_inside_a_block_are_traced():
     heap = PyHeap(4096, 4096)
     head, node1, node2, garbage = (heap.alloc(32) for _ in range(4))
     assert heap.write(head + 8, ptr(node1), is_pointer=True)
-    assert heap.write(node1 + 24, ptr(node2 + 4), is_pointer=True)   # interior target
+    assert heap.write(node1 + 24, ptr(node2), is_pointer=True)
+    assert heap.write(node2 + 16, ptr(garbage + 8), is_pointer=True)   # interior: not an edge target
     heap.collect([head])
     assert {blk[0] for blk in heap.blocks()} == {head, node1, node2}
-    assert heap.edges() == {head + 8: node1, node1 + 24: node2 + 4}
+    assert heap.edges() == {head + 8: node1, node1 + 24: node2, node2 + 16: garbage + 8}
+    assert heap.pointers() == [head + 8, node1 + 24, node2 + 16]
 
 
 def test_only_flagged_8_byte_writes_are_edges():
@@ -208,20 +231,28 @@ def test_freeing_a_gc_block_removes_it_and_its_edges():
 
 def test_collection_is_triggered_by_allocation_volume():
     heap = PyHeap(8 << 20, 8 << 20)
-    keep = heap.alloc(1024)
-    for _ in range(GC_MIN_TRIGGER // 1024):   # keep + these: just over the trigger
-        heap.alloc(1024, roots=[keep])
+    assert heap.gc_threshold == heap.gc_floor == max(MIN_GC_FLOOR, (8 << 20) // 4)
+    keep = heap.alloc(1000)                             # tile: 1008 bytes
+    while heap.gc_since + 1008 < heap.gc_threshold:
+        heap.alloc(1000, roots=[keep])
+    heap.alloc(1000, roots=[keep])                      # reaches the threshold ...
     assert heap.collections == 0
-    heap.alloc(1024, roots=lambda: [keep])
+    heap.alloc(1000, roots=lambda: [keep])              # ... so the next allocation collects
     assert heap.collections == 1
-    assert heap.trigger == GC_MIN_TRIGGER               # live part is small
     assert len(heap.blocks()) == 2
+    assert heap.gc_since == 1008 and heap.gc_threshold == heap.gc_floor
+
+
+def test_nogc_allocations_do_not_count_towards_the_trigger():
+    heap = PyHeap(1 << 20, 1 << 20)
+    heap.alloc(1000, collectable=False)
+    assert heap.gc_since == 0
 
 
 def test_collection_before_growth_and_gc_stress():
     heap = PyHeap(256, 1 << 20)
-    heap.alloc(200)
-    assert heap.alloc(200) == HEAP_BASE                 # the garbage was collected instead of growing
+    first = heap.alloc(200)
+    assert heap.alloc(200) == first                     # the garbage was collected instead of growing
     assert heap.size == 256 and heap.collections == 1
     stress = PyHeap(4096, 4096, gc_stress=True)
     for _ in range(5):
@@ -269,7 +300,7 @@ def test_allocator_matches_a_simple_model(ops, small):
         pick = starts[x % len(starts)] if starts else 16 + x
         if kind == "alloc":
             address = heap.alloc(x, collectable=False)
-            assert address != 0 and address % 16 == 0 and address not in model
+            assert address != 0 and address % 8 == 0 and address not in model
             assert all(address + x <= s or s + len(d) <= address for s, d in model.items())
             model[address] = bytearray(x)
         elif kind == "free":
@@ -277,7 +308,7 @@ def test_allocator_matches_a_simple_model(ops, small):
             model.pop(pick, None)
         elif kind == "write":
             data = bytes([y]) * z
-            expected = z == 0 or containing(pick + y, z) is not None
+            expected = containing(pick + y, z) is not None
             assert heap.write(pick + y, data) == expected
             if expected and z:
                 start = containing(pick + y, z)
@@ -285,9 +316,7 @@ def test_allocator_matches_a_simple_model(ops, small):
         elif kind == "read":
             start = containing(pick + y, z)
             got = heap.read(pick + y, z)
-            if z == 0:
-                assert got == b""
-            elif start is None:
+            if start is None:
                 assert got is None
             else:
                 assert got == bytes(model[start][pick + y - start:pick + y - start + z])
@@ -295,7 +324,7 @@ def test_allocator_matches_a_simple_model(ops, small):
             other = starts[y % len(starts)] if starts else 16
             src, dst = containing(pick, z), containing(other, z)
             ok = heap.copy(other, pick, z)
-            assert ok == (z == 0 or (src is not None and dst is not None))
+            assert ok == (src is not None and dst is not None)
             if ok and z:
                 chunk = bytes(model[src][pick - src:pick - src + z])
                 model[dst][other - dst:other - dst + z] = chunk
@@ -313,7 +342,7 @@ def test_collector_frees_exactly_the_unreachable_blocks(n, links, roots, manual)
     graph: dict[int, dict[int, int]] = {i: {} for i in range(n)}
     for source, slot, target in links:
         if source < n and target < n:
-            heap.write(blocks[source] + 8 * slot, ptr(blocks[target] + 3), is_pointer=True)
+            heap.write(blocks[source] + 8 * slot, ptr(blocks[target]), is_pointer=True)
             graph[source][slot] = target
     reachable: set[int] = set()
     frontier = [r for r in roots if r < n] + [m for m in manual if m < n]
@@ -325,3 +354,75 @@ def test_collector_frees_exactly_the_unreachable_blocks(n, links, roots, manual)
     heap.collect([blocks[r] for r in roots if r < n])
     assert {blk[0] for blk in heap.blocks()} == {blocks[i] for i in reachable}
     heap.check()
+
+
+# ---------------------------------------------------------------- same contract as the compiled heap
+
+class _AsHeapTester:
+    """PyHeap behind the interface of voxvm._heap.HeapTester used by tests/heap_model.py."""
+
+    def __init__(self, heap: PyHeap) -> None:
+        self.heap = heap
+
+    def alloc(self, n, gc):
+        return self.heap.alloc_raw(n, gc)
+
+    def alloc_auto(self, n, gc, roots):
+        return self.heap.alloc(n, gc, roots)
+
+    def free(self, address):
+        return self.heap.free(address)
+
+    def read(self, address, n):
+        return self.heap.read(address, n)
+
+    def write(self, address, data):
+        return self.heap.write(address, data)
+
+    def store(self, address, value, k=8, pointer=False):
+        data = (value & (2**64 - 1)).to_bytes(8, "big")[8 - k:]
+        return self.heap.write(address, data, is_pointer=pointer and k == 8)
+
+    def load(self, address, k=8):
+        data = self.heap.read(address, k)
+        return None if data is None else int.from_bytes(data, "big")
+
+    def copy(self, dst, src, n):
+        return self.heap.copy(dst, src, n)
+
+    def collect(self, roots):
+        return self.heap.collect(roots)
+
+    def check(self):
+        self.heap.check()
+
+    def blocks(self):
+        return [(a, n, kind == 0) for a, n, kind, _ in self.heap.blocks()]
+
+    def regions(self):
+        return self.heap.regions()
+
+    def pointers(self):
+        return self.heap.pointers()
+
+    def __getattr__(self, name):
+        if name == "stats":
+            return {"collections": self.heap.collections}
+        return getattr(self.heap, name)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_same_contract_as_the_compiled_heap_model(seed):
+    """Random operations on PyHeap and tests/heap_model.py (the compiled heap's model) agree."""
+    heap_model = pytest.importorskip("heap_model")
+    init, limit = [(4096, 1 << 16), (0, 1 << 14), (100_000, 100_000), (64, 1 << 20),
+                   (1 << 16, 1 << 18), (24, 200)][seed]
+    stress = seed == 3
+    model = heap_model.HeapModel(init, limit, gc_stress=stress)
+    heap = _AsHeapTester(PyHeap(init, limit, gc_stress=stress))
+    driver = heap_model.RandomDriver(heap, model, seed)
+    for step in range(1500):
+        driver.step()
+        if step % 50 == 0:
+            heap_model.assert_same(heap, model)
+    heap_model.assert_same(heap, model)

@@ -1,69 +1,79 @@
 """The reference heap and garbage collector (pure Python, simple, obviously correct).
 
-Owns the heap semantics of decisions.md §3 items 8-13 and §4/§6 for the
-pure-Python backend (voxvm/pyvm.py), and serves as the model oracle for the
-compiled heap: an allocator fuzzer can drive this class and the C heap with
-the same operations and compare ``blocks()`` after every step.
+Owns the heap of the pure-Python backend (voxvm/pyvm.py): decisions.md §3
+items 8-13, §4 and §6. It implements the same contract as the compiled heap
+(voxvm/_heap.pyx, docs/heap.md): same layout, same first-fit choices, same
+growth and collection policy, so both backends hand out the same addresses
+and a differential test can compare them register for register. It is also
+usable as a model oracle for allocator fuzzing (see "API" below);
+tests/test_pyvm_heap.py cross-checks it against tests/heap_model.py.
 
-Address space and layout
-    Heap addresses start at ``HEAP_BASE`` = 16; 0 is the null pointer and never
-    a block (decisions §3.9). The heap holds ``size`` usable bytes at addresses
-    ``[16, 16 + size)``; ``size`` starts at ``init_size`` (``--init-heap-size``).
-    A request for n bytes reserves ``reserved_size(n)`` = n rounded up to a
-    multiple of 16, at least 16, so every block starts 16-aligned. Exactly n
-    bytes are accessible (decisions §3.12); they are zero-filled on allocation.
+Layout
+    Addresses are offsets in one arena of ``8 + size`` bytes; 0 is the null
+    pointer and never a block (decisions §3.9). From offset 8 to the end the
+    arena is tiled: a live block is an 8-byte header followed by its payload,
+    n bytes rounded up to 8 (at least 16), plus up to 16 bytes of slack; a
+    free region is a maximal run of free bytes, always at least 24 bytes
+    (``MIN_TILE``). A fresh n-byte block needs ``need_bytes(n)`` = 8 + max(16,
+    ceil8(n)) bytes. The first block therefore starts at address 16. Exactly n
+    bytes are accessible (decisions §3.12); they are zero-filled.
 
-Allocation: first fit, split, merge
-    The free list is kept sorted by address. ``alloc`` takes the lowest-addressed
-    free range whose length is >= the reserved size, carves the block from its
-    start and leaves the rest free. ``free`` returns the reserved range and
-    merges it with both neighbours when they are free. The exact policy of
-    ``alloc(n, collectable, roots)``:
+Allocation (first fit)
+    The lowest-addressed free region whose length is >= need takes the block
+    at its start (the block's address is the region start + 8). If the rest
+    would be shorter than 24 bytes the block absorbs it as slack, otherwise the
+    rest stays free. ``free`` returns the block's tile and merges it with both
+    neighbours. Growing: with ``tail`` = the free bytes at the end of the arena
+    and ``deficit`` = need - tail, the size becomes min(max(2 * size, size +
+    deficit, 4096), limit); it fails if that is not enough, or if it would add
+    a free region shorter than 24 bytes. ``limit`` = --max-heap rounded down to
+    8 (at most 16 GiB); a request with need > limit fails at once.
 
-    1. ``need = reserved_size(n)``; if ``need > max_size`` fail at once (no
-       collection: the request can never fit).
-    2. If ``gc_stress``, or more than ``trigger`` bytes were reserved since the
-       last collection, collect.
-    3. First fit. If nothing fits and step 2 did not collect, collect and retry.
-    4. While nothing fits and ``size < max_size``: grow (``size`` doubles, at
-       least to 4096, at most to ``max_size``; the new range joins the free
-       list) and retry.
-    5. Nothing fits: return 0 (the VM raises HeapAllocationFault and sets A(0)).
-    ``allocated_since_gc`` counts reserved bytes of every allocation (collected
-    or not). After a collection ``trigger = max(GC_MIN_TRIGGER, live reserved
-    bytes)``, so collections happen when the heap's live part has been
-    allocated again (amortised linear cost).
+The VM's allocation policy: ``alloc(n, collectable, roots)``
+    1. impossible request (need > limit): return 0 without collecting.
+    2. if gc_stress, or ``gc_since >= gc_threshold``: collect.
+    3. first fit. If nothing fits and nothing was collected yet and GC blocks
+       were allocated since the last collection: collect; if then less than a
+       quarter of the heap is free, grow; first fit again.
+    4. if nothing fits: grow if possible and first fit again.
+    5. if nothing fits, nothing was collected yet and GC blocks exist: collect
+       and first fit again. Otherwise return 0 (the VM raises
+       HeapAllocationFault and writes A(0)).
+    ``gc_since`` counts the tile bytes of GC-managed allocations since the last
+    collection; after a collection ``gc_threshold = max(gc_floor, tile bytes
+    of the live GC blocks)`` with ``gc_floor = max(64 KiB, initial size / 4)``.
 
-Accesses (all return success; a count of 0 always succeeds and touches nothing)
-    ``read(a, n)`` / ``write(a, data)`` succeed only when ``[a, a+n)`` lies
-    inside the first n accessible bytes of one live block. ``copy(dst, src, n)``
-    checks both ranges that way and behaves like memmove.
+Accesses
+    A range ``[a, a+n)`` is valid iff it lies inside one live block: ``start <=
+    a`` and ``a + n <= start + size``. A count of 0 touches nothing, but its
+    address must still lie inside a live block or at its end.
 
 Garbage collection: precise mark-sweep (decisions §3.8, §3.10)
-    Roots are the values the caller passes (the VM passes every register and
-    data-stack entry tagged 8 (address)) plus every live ``allocr_nogc`` block,
-    which is never collected and whose stored pointers are always traced.
-    A value v references the live block b with ``b.start <= v < b.start +
-    max(b.size, 1)`` (interior pointers keep a block alive; one-past-the-end
-    pointers do not). Edges: an 8-byte write flagged ``is_pointer`` (the VM's
-    ``store`` of a tag-8 value with count 8) anywhere inside a block records
-    "this block holds pointer v at offset o". Any later write overlapping those
-    8 bytes removes the edge (a pointer write re-adds it); ``copy`` carries the
-    edges that lie entirely inside the copied source range to the same relative
-    place in the destination; ``free`` (explicit or by the collector) drops the
-    block with its edges. Sweep frees every unreached collectable block.
-    Collections are reported through ``log`` as ``gc: ...`` lines.
+    Roots: the values the caller passes (the VM: registers and data-stack
+    entries tagged 8) and every live ``allocr_nogc`` block (never collected;
+    the pointers stored in it are always traced). Only a value equal to a live
+    block's start refers to that block (upstream §6: interior pointers do not
+    keep a block alive). Edges: an 8-byte write flagged ``is_pointer`` (the VM's
+    ``store`` of a tag-8 value with count 8) at any offset of a block records a
+    pointer there; any later write overlapping those 8 bytes forgets it (a
+    pointer write records it again); ``copy`` carries the pointers lying
+    entirely inside the source range; ``free`` forgets the block's pointers.
+    The sweep frees every unmarked GC-managed block. Collections are reported
+    through ``log`` as ``gc: ...`` lines.
 
 API
-    ``PyHeap(init_size, max_size, *, gc_stress=False, log=None)``
-    ``alloc(n, collectable=True, roots=()) -> address or 0``
+    ``PyHeap(init_size, max_size, *, gc_stress=False, log=None, gc_floor=None)``
+    ``alloc(n, collectable=True, roots=()) -> address or 0``   the VM's policy
+    ``alloc_raw(n, collectable=True) -> address or 0``         first fit + growth only
     ``free(address) -> bool``            False: not the start of a live block
     ``read(address, count) -> bytes | None``
     ``write(address, data, *, is_pointer=False) -> bool``
-    ``copy(dst, src, count) -> bool``
+    ``copy(dst, src, count) -> bool``    memmove semantics
     ``collect(roots) -> int``            number of blocks freed
     ``blocks() -> list[(address, size, kind, data)]``  kind 0 GC, 1 nogc; by address
-    ``free_ranges() -> list[(address, length)]``; ``edges() -> dict``; ``check()``
+    ``regions() -> list[(start, length)]``; ``pointers() -> list[address]``;
+    ``capacity``, ``size``, ``free_bytes``, ``gc_since``, ``gc_threshold``,
+    ``collections``; ``check()`` asserts every invariant.
     ``roots`` may be an iterable of ints or a callable returning one (called only
     when a collection actually runs).
 """
@@ -73,80 +83,135 @@ from __future__ import annotations
 import bisect
 from typing import Callable, Iterable
 
-HEAP_BASE = 16                 # first usable address; 0 is null (decisions §3.9)
-GRANULE = 16                   # reservation unit and alignment
-MIN_GROWTH = 4096              # growing a tiny heap goes at least to this size
-GC_MIN_TRIGGER = 1 << 20       # bytes allocated before the first collection
+GRANULE = 8                    # alignment, header size
+MIN_TILE = 24                  # smallest tile: header + 16 bytes; smallest free region
+MIN_GROWTH = 4096              # growing an empty heap goes at least to this size
+MIN_GC_FLOOR = 64 * 1024       # smallest collection threshold
+HARD_LIMIT = 1 << 34           # the heap never exceeds 16 GiB
+FIRST_BLOCK = 2 * GRANULE      # address of the first block (its header is at 8)
 POINTER_SIZE = 8
 
 Roots = Iterable[int] | Callable[[], Iterable[int]]
 
 
-def reserved_size(n: int) -> int:
-    """Bytes of address space a request for ``n`` bytes occupies."""
-    return max(GRANULE, -(-n // GRANULE) * GRANULE)
+def need_bytes(n: int) -> int:
+    """Tile bytes of a fresh n-byte block: 8-byte header + payload rounded up to 8 (at least 16)."""
+    return GRANULE + max(16, -(-n // GRANULE) * GRANULE)
 
 
 class Block:
-    """One live allocation."""
+    """One live allocation; its tile is ``[start - 8, start - 8 + foot)``."""
 
-    __slots__ = ("start", "size", "reserved", "collectable", "edges")
+    __slots__ = ("start", "size", "foot", "collectable", "edges")
 
-    def __init__(self, start: int, size: int, collectable: bool) -> None:
+    def __init__(self, start: int, size: int, foot: int, collectable: bool) -> None:
         self.start = start
         self.size = size                    # accessible bytes
-        self.reserved = reserved_size(size)
+        self.foot = foot                    # tile bytes: header + payload + slack
         self.collectable = collectable
         self.edges: dict[int, int] = {}     # offset -> pointer value stored there
 
 
 class PyHeap:
-    """A first-fit heap with a precise mark-sweep collector. See the module docstring."""
+    """The reference heap. See the module docstring for the contract."""
 
     def __init__(self, init_size: int, max_size: int, *, gc_stress: bool = False,
-                 log: Callable[[str], None] | None = None) -> None:
-        self.size = max(0, init_size)
-        self.max_size = max(max_size, self.size)
+                 log: Callable[[str], None] | None = None, gc_floor: int | None = None) -> None:
+        self.limit = min(max(max_size, 0) & ~7, HARD_LIMIT)
+        size = min(max(init_size, 0), self.limit) & ~7
+        self.size = size if size >= MIN_TILE else 0
         self.gc_stress = gc_stress
         self.log = log
-        self.data = bytearray(HEAP_BASE + self.size)
-        self._free_starts: list[int] = []          # sorted
+        self.data = bytearray(GRANULE + self.size)
+        self._free_starts: list[int] = []       # free regions, sorted by start
         self._free_len: dict[int, int] = {}
         if self.size:
-            self._free_starts.append(HEAP_BASE)
-            self._free_len[HEAP_BASE] = self.size
-        self._starts: list[int] = []               # sorted starts of live blocks
+            self._add_region(GRANULE, self.size)
+        self._starts: list[int] = []             # sorted starts of live blocks
         self._blocks: dict[int, Block] = {}
-        self.allocated_since_gc = 0
-        self.trigger = GC_MIN_TRIGGER
+        self.gc_floor = gc_floor if gc_floor is not None else max(MIN_GC_FLOOR, self.size >> 2)
+        self.gc_threshold = self.gc_floor
+        self.gc_since = 0
         self.collections = 0
+
+    @property
+    def capacity(self) -> int:
+        return GRANULE + self.size
+
+    @property
+    def free_bytes(self) -> int:
+        return sum(self._free_len.values())
 
     # ------------------------------------------------------------------ allocation
 
+    def _possible(self, n: int) -> bool:
+        return n <= GRANULE + self.limit and need_bytes(n) <= self.limit
+
     def alloc(self, n: int, collectable: bool = True, roots: Roots = ()) -> int:
-        """Allocate ``n`` zeroed bytes; return the address, or 0 if impossible."""
-        need = reserved_size(n)
-        if need > self.max_size:
+        """The VM's allocation: first fit with the collection policy (module docstring)."""
+        if not self._possible(n):
             return 0
         collected = False
-        if self.gc_stress or self.allocated_since_gc > self.trigger:
+        if self.gc_stress or self.gc_since >= self.gc_threshold:
             self.collect(roots)
             collected = True
-        start = self._first_fit(need)
-        if start is None and not collected:
+        address = self._fit(n, collectable)
+        if not address and not collected and self.gc_since > 0:
             self.collect(roots)
-            start = self._first_fit(need)
-        while start is None and self._grow():
-            start = self._first_fit(need)
-        if start is None:
+            collected = True
+            if self.free_bytes * 4 < self.size:
+                self._grow(n)
+            address = self._fit(n, collectable)
+        if not address and self._grow(n):
+            address = self._fit(n, collectable)
+        if not address and not collected and any(b.collectable for b in self._blocks.values()):
+            self.collect(roots)
+            address = self._fit(n, collectable)
+        return address
+
+    def alloc_raw(self, n: int, collectable: bool = True) -> int:
+        """First fit, growing if nothing fits; never collects."""
+        if not self._possible(n):
             return 0
-        self._take(start, need)
-        block = Block(start, n, collectable)
-        self._blocks[start] = block
-        bisect.insort(self._starts, start)
-        self.data[start:start + n] = bytes(n)
-        self.allocated_since_gc += need
-        return start
+        address = self._fit(n, collectable)
+        if not address and self._grow(n):
+            address = self._fit(n, collectable)
+        return address
+
+    def _fit(self, n: int, collectable: bool) -> int:
+        need = need_bytes(n)
+        for region in self._free_starts:
+            length = self._free_len[region]
+            if length >= need:
+                foot = length if length - need < MIN_TILE else need   # absorb a short rest
+                self._remove_region(region)
+                if foot < length:
+                    self._add_region(region + foot, length - foot)
+                start = region + GRANULE
+                self._blocks[start] = Block(start, n, foot, collectable)
+                bisect.insort(self._starts, start)
+                self.data[start:start + n] = bytes(n)
+                if collectable:
+                    self.gc_since += foot
+                return start
+        return 0
+
+    def _grow(self, n: int | None) -> bool:
+        capacity = self.capacity
+        last = self._free_starts[-1] if self._free_starts else None
+        tail = self._free_len[last] if last is not None and last + self._free_len[last] == capacity else 0
+        deficit = max(0, (need_bytes(n) if n is not None else 0) - tail)
+        new_size = min(max(2 * self.size, self.size + deficit, MIN_GROWTH), self.limit)
+        if new_size <= self.size or new_size < self.size + deficit:
+            return False
+        if tail == 0 and new_size - self.size < MIN_TILE:
+            return False
+        self.data.extend(bytes(new_size - self.size))
+        self.size = new_size
+        self._release(capacity, GRANULE + new_size - capacity)
+        if self.log:
+            self.log(f"gc: heap grown to {new_size} bytes")
+        return True
 
     def free(self, address: int) -> bool:
         """Free the block starting exactly at ``address``; False if there is none."""
@@ -154,49 +219,31 @@ class PyHeap:
         if block is None:
             return False
         del self._starts[bisect.bisect_left(self._starts, address)]
-        self._release(address, block.reserved)
+        self._release(address - GRANULE, block.foot)
         return True
 
-    def _first_fit(self, need: int) -> int | None:
-        for start in self._free_starts:
-            if self._free_len[start] >= need:
-                return start
-        return None
+    # free regions ---------------------------------------------------------
 
-    def _take(self, start: int, need: int) -> None:
-        length = self._free_len.pop(start)
-        index = bisect.bisect_left(self._free_starts, start)
-        if length == need:
-            del self._free_starts[index]
-        else:
-            self._free_starts[index] = start + need
-            self._free_len[start + need] = length - need
+    def _add_region(self, start: int, length: int) -> None:
+        bisect.insort(self._free_starts, start)
+        self._free_len[start] = length
+
+    def _remove_region(self, start: int) -> None:
+        del self._free_starts[bisect.bisect_left(self._free_starts, start)]
+        del self._free_len[start]
 
     def _release(self, start: int, length: int) -> None:
-        """Return ``[start, start+length)`` to the free list, merging with both neighbours."""
+        """Make ``[start, start+length)`` free, merging with both neighbouring regions."""
         index = bisect.bisect_left(self._free_starts, start)
         if index < len(self._free_starts) and start + length == self._free_starts[index]:
-            following = self._free_starts.pop(index)
-            length += self._free_len.pop(following)
+            length += self._free_len[self._free_starts[index]]
+            self._remove_region(self._free_starts[index])
         if index > 0:
             previous = self._free_starts[index - 1]
             if previous + self._free_len[previous] == start:
                 self._free_len[previous] += length
                 return
-        self._free_starts.insert(index, start)
-        self._free_len[start] = length
-
-    def _grow(self) -> bool:
-        if self.size >= self.max_size:
-            return False
-        new_size = min(max(self.size * 2, MIN_GROWTH), self.max_size)
-        old_end = HEAP_BASE + self.size
-        self.data.extend(bytes(new_size - self.size))
-        self.size = new_size
-        self._release(old_end, HEAP_BASE + new_size - old_end)
-        if self.log:
-            self.log(f"gc: heap grown to {new_size} bytes")
-        return True
+        self._add_region(start, length)
 
     # ------------------------------------------------------------------ access
 
@@ -206,54 +253,48 @@ class PyHeap:
         if index < 0:
             return None
         block = self._blocks[self._starts[index]]
-        if address + count <= block.start + block.size:
-            return block
-        return None
+        return block if address + count <= block.start + block.size else None
 
     def read(self, address: int, count: int) -> bytes | None:
         """``count`` bytes at ``address`` inside one live block, or None."""
-        if count == 0:
-            return b""
-        block = self._find(address, count)
-        if block is None:
+        if self._find(address, count) is None:
             return None
         return bytes(self.data[address:address + count])
 
     def write(self, address: int, data: bytes, *, is_pointer: bool = False) -> bool:
-        """Write ``data`` inside one live block; ``is_pointer`` records an 8-byte GC edge."""
+        """Write ``data`` inside one live block; ``is_pointer`` records an 8-byte pointer."""
         count = len(data)
-        if count == 0:
-            return True
         block = self._find(address, count)
         if block is None:
             return False
-        self.data[address:address + count] = data
-        self._drop_edges(block, address - block.start, count)
-        if is_pointer and count == POINTER_SIZE:
-            block.edges[address - block.start] = int.from_bytes(data, "big")
+        if count:
+            self.data[address:address + count] = data
+            self._forget(block, address - block.start, count)
+            if is_pointer and count == POINTER_SIZE:
+                block.edges[address - block.start] = int.from_bytes(data, "big")
         return True
 
     def copy(self, dst: int, src: int, count: int) -> bool:
-        """memmove ``count`` bytes from ``src`` to ``dst`` (each inside one live block)."""
-        if count == 0:
-            return True
+        """memmove ``count`` bytes from ``src`` to ``dst`` (each range inside one live block)."""
         source = self._find(src, count)
         target = self._find(dst, count)
         if source is None or target is None:
             return False
+        if count == 0:
+            return True
         low = src - source.start
         carried = [(offset - low, value) for offset, value in source.edges.items()
                    if low <= offset and offset + POINTER_SIZE <= low + count]
         self.data[dst:dst + count] = self.data[src:src + count]  # the slice is a copy
         base = dst - target.start
-        self._drop_edges(target, base, count)
+        self._forget(target, base, count)
         for relative, value in carried:
             target.edges[base + relative] = value
         return True
 
     @staticmethod
-    def _drop_edges(block: Block, offset: int, count: int) -> None:
-        """Forget pointers whose 8 bytes overlap ``[offset, offset+count)`` of ``block``."""
+    def _forget(block: Block, offset: int, count: int) -> None:
+        """Forget the pointers whose 8 bytes overlap ``[offset, offset+count)`` of ``block``."""
         if not block.edges:
             return
         first = offset - POINTER_SIZE + 1
@@ -266,86 +307,78 @@ class PyHeap:
 
     # ------------------------------------------------------------------ collection
 
-    def _block_at(self, value: int) -> Block | None:
-        index = bisect.bisect_right(self._starts, value) - 1
-        if index < 0:
-            return None
-        block = self._blocks[self._starts[index]]
-        return block if value < block.start + max(block.size, 1) else None
-
     def collect(self, roots: Roots = ()) -> int:
-        """Mark from ``roots`` and the nogc blocks, free every unreached GC block."""
+        """Mark from ``roots`` and the nogc blocks, free every unmarked GC block."""
         if callable(roots):
             roots = roots()
+        blocks = self._blocks
         marked: set[int] = set()
-        pending: list[Block] = []
-
-        def reach(block: Block | None) -> None:
-            if block is not None and block.start not in marked:
-                marked.add(block.start)
-                pending.append(block)
-
-        for value in roots:
-            reach(self._block_at(value))
-        for block in self._blocks.values():
-            if not block.collectable:
-                reach(block)
+        pending = [value for value in roots if value in blocks]
+        pending += [start for start, block in blocks.items() if not block.collectable]
         while pending:
-            for value in pending.pop().edges.values():
-                reach(self._block_at(value))
-        dead = [b for b in self._blocks.values() if b.collectable and b.start not in marked]
-        freed_bytes = 0
-        for block in dead:
-            freed_bytes += block.size
-            self.free(block.start)
-        live_reserved = sum(b.reserved for b in self._blocks.values())
-        self.trigger = max(GC_MIN_TRIGGER, live_reserved)
-        self.allocated_since_gc = 0
+            start = pending.pop()
+            if start not in marked:
+                marked.add(start)
+                pending.extend(v for v in blocks[start].edges.values() if v in blocks)
+        dead = [start for start, block in blocks.items()
+                if block.collectable and start not in marked]
+        freed_bytes = sum(blocks[start].size for start in dead)
+        for start in dead:
+            self.free(start)
+        live_gc = sum(b.foot for b in blocks.values() if b.collectable)
+        self.gc_since = 0
+        self.gc_threshold = max(self.gc_floor, live_gc)
         self.collections += 1
         if self.log:
             self.log(f"gc: collection {self.collections}: freed {len(dead)} blocks "
-                     f"({freed_bytes} bytes), {len(self._blocks)} blocks live "
-                     f"({live_reserved} bytes reserved), heap size {self.size} bytes")
+                     f"({freed_bytes} bytes), {len(blocks)} blocks live, "
+                     f"heap {self.size} bytes ({self.free_bytes} free)")
         return len(dead)
 
     # ------------------------------------------------------------------ inspection
 
     def blocks(self) -> list[tuple[int, int, int, bytes]]:
         """Live blocks in address order: ``(address, size, kind, data)``, kind 1 = nogc."""
-        return [(start, b.size, 0 if b.collectable else 1,
-                 bytes(self.data[start:start + b.size]))
-                for start in self._starts for b in (self._blocks[start],)]
+        result = []
+        for start in self._starts:
+            block = self._blocks[start]
+            result.append((start, block.size, 0 if block.collectable else 1,
+                           bytes(self.data[start:start + block.size])))
+        return result
 
-    def free_ranges(self) -> list[tuple[int, int]]:
+    def regions(self) -> list[tuple[int, int]]:
+        """The free regions ``(start, length)`` in address order."""
         return [(start, self._free_len[start]) for start in self._free_starts]
+
+    def pointers(self) -> list[int]:
+        """Addresses where a traced pointer is stored, sorted."""
+        return sorted(b.start + offset for b in self._blocks.values() for offset in b.edges)
 
     def edges(self) -> dict[int, int]:
         """Every recorded pointer: absolute address -> stored value."""
         return {b.start + offset: value for b in self._blocks.values()
                 for offset, value in b.edges.items()}
 
-    @property
-    def live_bytes(self) -> int:
-        return sum(b.size for b in self._blocks.values())
-
     def check(self) -> None:
-        """Assert the allocator invariants (for tests and fuzzers)."""
-        ranges = [(s, self._blocks[s].reserved, "block") for s in self._starts]
-        ranges += [(s, n, "free") for s, n in self.free_ranges()]
-        ranges.sort()
-        position = HEAP_BASE
-        previous_kind = None
-        for start, length, kind in ranges:
+        """Assert the layout invariants (for tests and fuzzers)."""
+        tiles = [(s - GRANULE, self._blocks[s].foot, "block") for s in self._starts]
+        tiles += [(s, n, "free") for s, n in self.regions()]
+        tiles.sort()
+        position, previous = GRANULE, None
+        for start, length, kind in tiles:
             assert start == position, f"gap or overlap at {start} (expected {position})"
-            assert length > 0
-            assert not (kind == previous_kind == "free"), f"unmerged free ranges at {start}"
+            assert length % GRANULE == 0 and length >= MIN_TILE, (start, length)
+            assert not (kind == previous == "free"), f"unmerged free regions at {start}"
             position += length
-            previous_kind = kind
-        assert position == HEAP_BASE + self.size, "ranges do not cover the heap"
-        assert len(self.data) == HEAP_BASE + self.size
+            previous = kind
+        assert position == self.capacity, "tiles do not cover the arena"
+        assert len(self.data) == self.capacity and self.size <= max(self.limit, 0)
         assert self._starts == sorted(self._blocks)
         assert self._free_starts == sorted(self._free_len)
         for block in self._blocks.values():
             assert block.start % GRANULE == 0
-            for offset in block.edges:
+            assert need_bytes(block.size) <= block.foot <= need_bytes(block.size) + 16
+            for offset, value in block.edges.items():
                 assert 0 <= offset and offset + POINTER_SIZE <= block.size
+                stored = self.data[block.start + offset:block.start + offset + 8]
+                assert int.from_bytes(stored, "big") == value
