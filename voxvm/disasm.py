@@ -50,9 +50,8 @@ _ARRAY_TYPES = {isa.DataType.UINT_ARRAY: "uint", isa.DataType.INT_ARRAY: "int",
 # The names voxasm accepts (a letter, '_', '.' or '$', then word characters,
 # '.', '$', '-'); a symbol name outside it is replaced by a generated one.
 _NAME = re.compile(r"(?:[^\W\d]|[.$])[\w.$\-]*\Z")
-# Characters no str literal can hold: a newline ends the source line (voxasm and
-# upstream split lines at "\n" only), and voxasm refuses NUL anywhere in a source.
-_UNWRITABLE_IN_STRING = {"\n": "a line break", "\x00": "a NUL character"}
+# No str literal can hold a newline: it ends the source line (voxasm and upstream
+# split lines at "\n" only). Every other character, NUL included, is written as is.
 
 
 class _Unrepresentable(Exception):
@@ -235,10 +234,10 @@ def _string_text(item: DataItem) -> str:
     except UnicodeDecodeError as exc:
         raise _Unrepresentable(item.address + isa.DATA_HEADER_SIZE + exc.start,
                                "str item holds a lone UTF-16 surrogate") from None
-    for char, what in _UNWRITABLE_IN_STRING.items():
-        if char in text:
-            raise _Unrepresentable(item.address, f"str item holds {what} at character {text.index(char)}, "
-                                                 "which no .vvs string literal can contain")
+    newline = text.find("\n")
+    if newline >= 0:
+        raise _Unrepresentable(item.address, f"str item holds a line break at character {newline}, "
+                                             "which no .vvs string literal can contain")
     return text
 
 
