@@ -1,221 +1,86 @@
-"""The ``voxvm`` command line (typer).
+"""The ``voxvm`` console script: the fast path for a plain run, typer for everything else.
 
-Owns argument parsing and the mapping of ``VoxError`` to exit statuses
-(decisions.md §5); every command is a thin wrapper around a library call.
-Upstream's flag spellings work as they are (``voxvm --vas=IN.vvs
---vas-out=OUT.vve``, ``voxvm --vve=p.vve --coredump_exit``), next to the
-subcommands ``run``, ``dis`` and ``dump``. Heavy modules are imported inside
-the commands so that start-up stays fast.
+Owns ``main()``. The invocation users type most, upstream's
+``voxvm --vve=p.vve [--init-ram=16MB ...] [--coredump_exit]``, is recognised
+here with a few string comparisons and run without importing typer (which
+alone costs ~50 ms of start-up; issue: start-up <= 100 ms). Anything else
+(subcommands, ``--help``, ``--vas``, space-separated values, errors in the
+flags themselves) goes to the typer application in voxvm/commands.py, which
+owns every flag's help and validation. tests/test_cli.py checks that the two
+agree on the flag set.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
 
-import typer
-
-from . import config as cfg
-from .errors import ExitStatus, UsageError, VoxError
-
-app = typer.Typer(
-    name="voxvm",
-    add_completion=False,
-    no_args_is_help=False,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    help="voxvm: run .vve/.vvr programs (or .vvs source), assemble with --vas, "
-         "disassemble with 'dis', inspect core dumps with 'dump'.",
-)
-
-
-def _fail(error: VoxError) -> typer.Exit:
-    """Print a domain error the one way users see it, and map it to an exit status."""
-    sys.stdout.flush()
-    print(error.render(), file=sys.stderr)
-    return typer.Exit(code=int(error.exit_status))
+# `--flag=VALUE` options of a plain run -> keyword of config.config_from_options
+# (plus vve/vvr, the program). Must match the run options of voxvm/commands.py.
+RUN_VALUE_FLAGS = {
+    "--vve": "vve",
+    "--vvr": "vvr",
+    "--init-ram": "init_ram",
+    "--init-stack-size": "init_stack",
+    "--init-heap-size": "init_heap",
+    "--max-heap": "max_heap",
+    "--max-recursion": "max_recursion",
+    "--native-configs": "native_configs",
+    "--backend": "backend",
+}
+RUN_SWITCHES = {
+    "--coredump_exit": "coredump_exit",
+    "--coredump-exit": "coredump_exit",
+    "--gc-stress": "gc_stress",
+    "--gc-log": "gc_log",
+    "-v": "verbose",
+    "--verbose": "verbose",
+}
 
 
-# Run-time options shared by the legacy flags and `voxvm run`.
-InitRam = Annotated[Optional[str], typer.Option(
-    "--init-ram", metavar="SIZE",
-    help=f"Main-memory capacity (image + dlbc code). Default {cfg.format_size(cfg.DEFAULT_INIT_RAM)}.")]
-InitStack = Annotated[Optional[str], typer.Option(
-    "--init-stack-size", metavar="SIZE",
-    help=f"Data-stack entries reserved up front (grows to {cfg.MAX_STACK_ENTRIES} entries). "
-         f"Default {cfg.DEFAULT_INIT_STACK}.")]
-InitHeap = Annotated[Optional[str], typer.Option(
-    "--init-heap-size", metavar="SIZE",
-    help=f"Initial heap size. Default {cfg.format_size(cfg.DEFAULT_INIT_HEAP)}.")]
-MaxHeap = Annotated[Optional[str], typer.Option(
-    "--max-heap", metavar="SIZE",
-    help=f"Largest the heap may grow to. Default {cfg.format_size(cfg.DEFAULT_MAX_HEAP)}.")]
-MaxRecursion = Annotated[Optional[str], typer.Option(
-    "--max-recursion", metavar="N",
-    help=f"Call-depth limit; deeper calls trap. Default {cfg.DEFAULT_MAX_RECURSION}.")]
-NativeConfigs = Annotated[Optional[str], typer.Option(
-    "--native-configs", metavar="DIR", help="Directory of FFI *.toml configs (nconfigs/).")]
-CoredumpExit = Annotated[bool, typer.Option(
-    "--coredump_exit", "--coredump-exit",
-    help="Write voxvm.dump after halt (voxvm_err.dump after a trap).")]
-GcStress = Annotated[bool, typer.Option("--gc-stress", help="Collect garbage before every allocation.")]
-GcLog = Annotated[bool, typer.Option("--gc-log", help="Report every garbage collection on stderr.")]
-Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="Print sizes and GC reports on stderr.")]
-Backend = Annotated[Optional[str], typer.Option(
-    "--backend", metavar="NAME",
-    help="Execution backend: cython (default) or python (the slow reference). "
-         "Also VOXVM_BACKEND=python.")]
+def parse_plain_run(args: list[str]) -> dict | None:
+    """The options of a plain upstream-style run, or None if typer must look at ``args``."""
+    options: dict = {}
+    for arg in args:
+        if arg in RUN_SWITCHES:
+            options[RUN_SWITCHES[arg]] = True
+            continue
+        name, eq, value = arg.partition("=")
+        if not eq or name not in RUN_VALUE_FLAGS:
+            return None
+        options[RUN_VALUE_FLAGS[name]] = value  # upstream: a later occurrence wins
+    if ("vve" in options) == ("vvr" in options):
+        return None  # neither or both: typer explains
+    return options
 
 
-def _make_config(init_ram, init_stack, init_heap, max_heap, max_recursion, native_configs,
-                 coredump_exit, gc_stress, gc_log, verbose, backend) -> cfg.VMConfig:
-    kw = {}
-    if init_ram is not None:
-        kw["init_ram"] = cfg.parse_size(init_ram, "--init-ram")
-    if init_stack is not None:
-        kw["init_stack"] = cfg.parse_size(init_stack, "--init-stack-size")
-    if init_heap is not None:
-        kw["init_heap"] = cfg.parse_size(init_heap, "--init-heap-size")
-    if max_heap is not None:
-        kw["max_heap"] = cfg.parse_size(max_heap, "--max-heap")
-    if max_recursion is not None:
-        kw["max_recursion"] = cfg.parse_count(max_recursion, "--max-recursion")
-    return cfg.VMConfig(native_configs=native_configs, coredump_exit=coredump_exit,
-                        gc_stress=gc_stress, gc_log=gc_log, verbose=verbose,
-                        backend=backend, **kw)
+def _run_plain(options: dict) -> int:
+    from .config import config_from_options
+    from .errors import VoxError
 
-
-def _run(path: str, kind: Optional[str], config: cfg.VMConfig) -> int:
-    from .loader import load_path
-    from .machine import run_program
-
-    program = load_path(path, kind)
-    return run_program(program, config)
-
-
-@app.callback(invoke_without_command=True)
-def main_callback(
-    ctx: typer.Context,
-    vve: Annotated[Optional[str], typer.Option("--vve", metavar="FILE", help="Load and run a .vve executable.")] = None,
-    vvr: Annotated[Optional[str], typer.Option("--vvr", metavar="FILE", help="Load and run a raw .vvr image (at address 0).")] = None,
-    vas: Annotated[Optional[str], typer.Option("--vas", metavar="FILE", help="Assemble a .vvs file and exit (runs nothing).")] = None,
-    vas_out: Annotated[Optional[str], typer.Option(
-        "--vas-out", metavar="FILE",
-        help="Output of --vas: a .vvr name gives a raw image, anything else a .vve. "
-             "Default: IN.vvs -> IN.vve (other names get .vve appended).")] = None,
-    init_ram: InitRam = None,
-    init_stack: InitStack = None,
-    init_heap: InitHeap = None,
-    max_heap: MaxHeap = None,
-    max_recursion: MaxRecursion = None,
-    native_configs: NativeConfigs = None,
-    coredump_exit: CoredumpExit = False,
-    gc_stress: GcStress = False,
-    gc_log: GcLog = False,
-    verbose: Verbose = False,
-    backend: Backend = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    if version:
-        from . import __version__
-
-        print(f"voxvm {__version__}")
-        raise typer.Exit(0)
-    if ctx.invoked_subcommand is not None:
-        if vve or vvr or vas:
-            raise _fail(UsageError("--vve/--vvr/--vas cannot be combined with a subcommand"))
-        ctx.obj = dict(init_ram=init_ram, init_stack=init_stack, init_heap=init_heap, max_heap=max_heap,
-                       max_recursion=max_recursion, native_configs=native_configs,
-                       coredump_exit=coredump_exit, gc_stress=gc_stress, gc_log=gc_log,
-                       verbose=verbose, backend=backend)
-        return
     try:
-        if vas is not None:
-            # Upstream: --vas assembles and exits without running anything.
-            from voxasm.driver import assemble_file
-
-            assemble_file(vas, vas_out)
-            raise typer.Exit(0)
-        if vas_out is not None:
-            raise UsageError("--vas-out needs --vas")
-        if vve is None and vvr is None:
-            print(ctx.get_help())
-            raise typer.Exit(int(ExitStatus.USAGE))
-        if vve is not None and vvr is not None:
-            raise UsageError("give either --vve or --vvr, not both")
-        config = _make_config(init_ram, init_stack, init_heap, max_heap, max_recursion,
-                              native_configs, coredump_exit, gc_stress, gc_log, verbose, backend)
-        raise typer.Exit(_run(vve or vvr, "vve" if vve else "vvr", config))
-    except VoxError as error:
-        raise _fail(error) from None
-
-
-@app.command("run")
-def run_command(
-    ctx: typer.Context,
-    file: Annotated[str, typer.Argument(metavar="FILE", help="A .vvs (assembled in memory), .vve or .vvr file.")],
-    init_ram: InitRam = None,
-    init_stack: InitStack = None,
-    init_heap: InitHeap = None,
-    max_heap: MaxHeap = None,
-    max_recursion: MaxRecursion = None,
-    native_configs: NativeConfigs = None,
-    coredump_exit: CoredumpExit = False,
-    gc_stress: GcStress = False,
-    gc_log: GcLog = False,
-    verbose: Verbose = False,
-    backend: Backend = None,
-) -> None:
-    """Run a program; .vvs source is assembled in memory first."""
-    outer = ctx.obj or {}
-    local = dict(init_ram=init_ram, init_stack=init_stack, init_heap=init_heap, max_heap=max_heap,
-                 max_recursion=max_recursion, native_configs=native_configs,
-                 coredump_exit=coredump_exit, gc_stress=gc_stress, gc_log=gc_log,
-                 verbose=verbose, backend=backend)
-    merged = {k: (local[k] if local[k] not in (None, False) else outer.get(k, local[k])) for k in local}
-    try:
-        config = _make_config(**merged)
-        raise typer.Exit(_run(file, None, config))
-    except VoxError as error:
-        raise _fail(error) from None
-
-
-@app.command("dis")
-def dis_command(
-    file: Annotated[str, typer.Argument(metavar="FILE", help="A .vve or .vvr file.")],
-    listing: Annotated[bool, typer.Option("--listing", help="Show addresses and raw bytes.")] = False,
-) -> None:
-    """Disassemble a program into .vvs source that re-assembles to the same bytes."""
-    try:
-        from .disasm import disassemble
+        kind = "vve" if "vve" in options else "vvr"
+        path = options.pop(kind)
+        config = config_from_options(**options)
         from .loader import load_path
+        from .machine import run_program
 
-        program = load_path(file)
-        sys.stdout.write(disassemble(program, listing=listing))
+        return run_program(load_path(path, kind), config)
     except VoxError as error:
-        raise _fail(error) from None
+        sys.stdout.flush()
+        print(error.render(), file=sys.stderr)
+        return int(error.exit_status)
 
 
-@app.command("dump")
-def dump_command(
-    file: Annotated[str, typer.Argument(metavar="FILE", help="A voxvm.dump or voxvm_err.dump file.")],
-) -> None:
-    """Print a core dump for people."""
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point of ``voxvm`` (and ``python -m voxvm``)."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        from .dumpview import render_dump
-        from .formats import parse_dump
-        from .loader import read_bytes
+        options = parse_plain_run(args)
+        if options is not None:
+            sys.exit(_run_plain(options))
+        from .commands import app
 
-        sys.stdout.write(render_dump(parse_dump(read_bytes(file), file)))
-    except VoxError as error:
-        raise _fail(error) from None
-
-
-def main(argv: Optional[list[str]] = None) -> None:
-    """Console-script entry point."""
-    try:
-        app(args=argv, prog_name="voxvm", standalone_mode=True)
+        app(args=args, prog_name="voxvm", standalone_mode=True)
     except KeyboardInterrupt:
         sys.stderr.write("voxvm: interrupted\n")
         sys.exit(130)

@@ -90,3 +90,25 @@ class VMConfig:
     def stack_limit(self) -> int:
         """Data-stack maximum in entries: the fixed maximum, or more if reserved."""
         return max(self.max_stack, self.init_stack)
+
+
+def config_from_options(*, init_ram: str | None = None, init_stack: str | None = None,
+                        init_heap: str | None = None, max_heap: str | None = None,
+                        max_recursion: str | None = None, **settings) -> VMConfig:
+    """A VMConfig from command-line strings (sizes and counts parsed here, usage errors raised).
+
+    ``settings`` are the remaining VMConfig fields as they are (native_configs,
+    coredump_exit, gc_stress, gc_log, verbose, backend).
+    """
+    sizes = {}
+    if init_ram is not None:
+        sizes["init_ram"] = parse_size(init_ram, "--init-ram")
+    if init_stack is not None:
+        sizes["init_stack"] = parse_size(init_stack, "--init-stack-size")
+    if init_heap is not None:
+        sizes["init_heap"] = parse_size(init_heap, "--init-heap-size")
+    if max_heap is not None:
+        sizes["max_heap"] = parse_size(max_heap, "--max-heap")
+    if max_recursion is not None:
+        sizes["max_recursion"] = parse_count(max_recursion, "--max-recursion")
+    return VMConfig(**settings, **sizes)

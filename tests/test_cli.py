@@ -1,0 +1,73 @@
+"""The voxvm command line: the typer-free fast path agrees with the typer application."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import typer
+
+from voxvm.cli import RUN_SWITCHES, RUN_VALUE_FLAGS, parse_plain_run
+from voxvm.commands import app
+from voxvm.config import VMConfig, config_from_options
+
+NOT_RUN_OPTIONS = {"--vas", "--vas-out", "--version", "-h", "--help"}
+
+
+def _option_names(command) -> set[str]:
+    names = set()
+    for param in command.params:
+        names.update(getattr(param, "opts", []))
+        names.update(getattr(param, "secondary_opts", []))
+    return {n for n in names if n.startswith("-")}
+
+
+def test_fast_path_knows_exactly_the_run_flags_of_the_typer_app():
+    group = typer.main.get_command(app)
+    root = _option_names(group) - NOT_RUN_OPTIONS
+    assert root == set(RUN_VALUE_FLAGS) | set(RUN_SWITCHES)
+    # `voxvm run FILE` takes the same run options (the program comes as an argument).
+    run = _option_names(group.commands["run"]) - NOT_RUN_OPTIONS
+    assert run == root - {"--vve", "--vvr"}
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["--vve=a.vve", "--vvr=b.vvr"],
+    ["--vve", "a.vve"],               # space-separated: typer's job
+    ["run", "a.vvs"],
+    ["--vve=a.vve", "--unknown=1"],
+    ["--vas=a.vvs"],
+    ["--help"],
+])
+def test_anything_unusual_goes_to_typer(args):
+    assert parse_plain_run(args) is None
+
+
+def test_plain_run_options_build_the_same_config_as_typer_would():
+    options = parse_plain_run(["--vve=p.vve", "--init-ram=1MB", "--max-recursion=50",
+                               "--coredump_exit", "-v", "--init-ram=2MB"])
+    assert options.pop("vve") == "p.vve"
+    config = config_from_options(**options)
+    assert config == VMConfig(init_ram=2 * 1024 * 1024, max_recursion=50, coredump_exit=True,
+                              verbose=True)
+
+
+@pytest.mark.parametrize("args,status", [
+    (["--vve=/nonexistent/p.vve"], 74),
+    (["--vve", "/nonexistent/p.vve"], 74),
+    (["--vve=/dev/null"], 65),
+    (["--vve=x.vve", "--init-ram=12Q"], 2),
+    (["--vve", "x.vve", "--init-ram", "12Q"], 2),
+    (["--vve=x.vve", "--max-recursion=-1"], 2),
+    ([], 2),
+    (["--no-such-flag"], 2),
+])
+def test_exit_statuses_are_the_same_on_both_paths(args, status):
+    result = subprocess.run([sys.executable, "-m", "voxvm", *args], capture_output=True,
+                            stdin=subprocess.DEVNULL, timeout=60)
+    assert result.returncode == status, result.stderr
+    assert b"Traceback" not in result.stderr
+    if status not in (0, 2):
+        assert result.stderr.startswith(b"voxvm: error: ")
