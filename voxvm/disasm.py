@@ -100,7 +100,7 @@ def _code_end(program: Program) -> int:
         return 0 if not whole_is_code and _parse_items(image, 0)[1] is None else len(image)
     if base < len(image) and whole_is_code and _parse_items(image, base)[1] is not None:
         return len(image)
-    return base
+    return min(base, len(image))  # a base past the image (never from load_vve) has no data
 
 
 def _sweep_code(image: bytes, end: int) -> tuple[list[isa.Decoded], int | None]:
