@@ -637,3 +637,20 @@ def test_budget_is_not_consumed_by_ncall_and_unlimited_when_negative():
     assert core.run(budget=1) == 2
     assert core.run(budget=1) == 3 and core.ip == 13
     assert core.run(budget=-1) == 0
+
+
+def test_invalid_float_operations_give_the_fpu_default_nan():
+    # Bits are observable (store, dssave): they must equal what C code computes.
+    from voxvm.values import DEFAULT_NAN, bits_from_f64
+
+    default = bits_from_f64(DEFAULT_NAN)
+    assert default == bits_from_f64(float("inf") - float("inf"))
+    cases = [("frem", 5.0, 0.0), ("frem", math.inf, 2.0), ("udiv", 0.0, 0.0), ("fpow", -8.0, 0.5)]
+    for mnemonic, x, y in cases:
+        operands = (3, 1, 2) if mnemonic != "fpow" else (1, 2)
+        core = one(mnemonic, *operands, regs={1: (fbits(x), F), 2: (fbits(y), F)})
+        assert core.get_reg(operands[0])[0] == default, mnemonic
+    assert one("fsqrt", 1, 2, regs={2: (-4, I)}).get_reg(1)[0] == default
+    quiet = fbits(math.nan)
+    core = one("udiv", 3, 1, 2, regs={1: (quiet, F), 2: (fbits(0.0), F)})
+    assert core.get_reg(3)[0] == quiet                 # a NaN operand propagates unchanged

@@ -27,7 +27,7 @@ from .isa import (BY_CODE, DATA_CONST_BIT, DATA_HEADER_SIZE, MAX_SIZE, NUM_REGIS
 from .pyheap import PyHeap
 from .traps import TrapKind
 from .values import (ADDRESS_TAGS, MASK64, as_f64, as_i64, as_u64, bits_from_f64, c_fmod,
-                     c_pow, f64_from_bits, f64_to_i64, ieee_div, to_signed)
+                     c_pow, c_sqrt, f64_from_bits, f64_to_i64, ieee_div, to_signed)
 
 U64, I64, F64, STR, ADDR, DS_ADDR = (Tag.U64, Tag.I64, Tag.F64, Tag.STR, Tag.ADDR, Tag.DS_ADDR)
 
@@ -482,7 +482,7 @@ class PyCore:
             self._raise(Exc.NegativeSqrt)      # nothing else changes
         else:
             x = self._f(s)
-            result = math.sqrt(x) if not x < 0.0 else math.nan  # a negative int gives NaN
+            result = c_sqrt(x)                 # a negative int64 gives NaN
             self._set_f(d, result)
             self.flags[_ZF] = int(result == 0.0)
         self.ip += 3

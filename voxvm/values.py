@@ -22,7 +22,7 @@ __all__ = [
     "MASK64", "INT64_MIN", "INT64_MAX", "ADDRESS_TAGS",
     "to_signed", "to_bits", "f64_from_bits", "bits_from_f64",
     "f64_to_u64", "f64_to_i64", "as_u64", "as_i64", "as_f64", "value_of",
-    "ieee_div", "c_fmod", "c_pow", "format_f64", "format_value",
+    "ieee_div", "c_fmod", "c_pow", "c_sqrt", "format_f64", "format_value", "DEFAULT_NAN",
     "decode_utf16be", "tag_name",
 ]
 
@@ -34,6 +34,12 @@ TWO64 = 1 << 64
 # StrAddr, address and ds_addr behave like upstream's `address` kind when they
 # meet a uint64 (decisions §2).
 ADDRESS_TAGS = frozenset((Tag.STR, Tag.ADDR, Tag.DS_ADDR))
+
+# The NaN the FPU produces for an invalid operation (0/0, inf-inf, fmod(x, 0),
+# sqrt(-1)): 0xFFF8000000000000 on x86-64. Computed, not spelled, so that this
+# backend produces the same bits as C code on whatever machine runs it; Python
+# raises where C returns this NaN, so the helpers below substitute it.
+DEFAULT_NAN = math.inf - math.inf
 
 _F64 = struct.Struct(">d")
 _U64 = struct.Struct(">Q")
@@ -111,10 +117,12 @@ def value_of(bits: int, tag: int) -> int | float:
 
 def ieee_div(a: float, b: float) -> float:
     """IEEE-754 division: x/0 is +-inf (or NaN for 0/0 and NaN/0), never an error."""
-    if b != 0.0:
+    if b != 0.0 or math.isnan(b):
         return a / b
-    if math.isnan(a) or a == 0.0:
-        return math.nan
+    if math.isnan(a):
+        return a                     # a NaN operand propagates
+    if a == 0.0:
+        return DEFAULT_NAN
     negative = (math.copysign(1.0, a) < 0) != (math.copysign(1.0, b) < 0)
     return -math.inf if negative else math.inf
 
@@ -123,8 +131,13 @@ def c_fmod(a: float, b: float) -> float:
     """C ``fmod`` (Rust ``%`` on f64): sign of the dividend; x % 0, inf % y and NaN give NaN."""
     try:
         return math.fmod(a, b)
-    except ValueError:  # b == 0 or a infinite
-        return math.nan
+    except ValueError:  # b == 0 or a infinite (NaN operands do not raise: they propagate)
+        return DEFAULT_NAN
+
+
+def c_sqrt(x: float) -> float:
+    """C ``sqrt``: the invalid-operation NaN for x < 0 (Python raises), -0.0 stays -0.0."""
+    return math.sqrt(x) if not x < 0.0 else DEFAULT_NAN
 
 
 def _is_odd_integer(y: float) -> bool:
@@ -140,7 +153,7 @@ def c_pow(x: float, y: float) -> float:
     except ValueError:
         if x == 0.0:  # 0 ** negative: pole
             return -math.inf if math.copysign(1.0, x) < 0 and _is_odd_integer(y) else math.inf
-        return math.nan  # negative base, non-integer exponent
+        return DEFAULT_NAN  # negative base, non-integer exponent
 
 
 def format_f64(x: float) -> str:
