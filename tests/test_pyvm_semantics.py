@@ -654,3 +654,14 @@ def test_invalid_float_operations_give_the_fpu_default_nan():
     quiet = fbits(math.nan)
     core = one("udiv", 3, 1, 2, regs={1: (quiet, F), 2: (fbits(0.0), F)})
     assert core.get_reg(3)[0] == quiet                 # a NaN operand propagates unchanged
+
+
+@pytest.mark.parametrize("x_bits,y,expected_bits", [
+    (0xFFFFFFFFFFFFFFFF, 5.0, 0x7FFFFFFFFFFFFFFF),   # NaN ** odd: x*x negated (glibc)
+    (0xFFFFFFFFFFFFFFFF, 2.0, 0xFFFFFFFFFFFFFFFF),
+    (0x7FF8000000000000, 0.0, fbits(1.0)),
+    (0x7FF0000000000001, 0.0, 0x7FF8000000000001),   # a signaling NaN is quieted, not 1
+])
+def test_fpow_nan_bits_follow_c(x_bits, y, expected_bits):
+    core = one("fpow", 1, 2, regs={1: (x_bits, F), 2: (fbits(y), F)})
+    assert core.get_reg(1)[0] == expected_bits

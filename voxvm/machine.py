@@ -157,6 +157,12 @@ def run_program(program: Program, config: VMConfig | None = None, stdin=None, st
     except OutputError as error:
         io.diag(f"error: {error}")
         return int(ExitStatus.IOERR)
+    except KeyboardInterrupt:
+        try:
+            io.flush()               # keep the output produced so far
+        except OutputError:
+            pass
+        raise
     except Exception as exc:  # a bug in a backend: report it in one line, no traceback
         where = traceback.extract_tb(exc.__traceback__)[-1]
         io.diag(f"internal error: {type(exc).__name__}: {exc} "

@@ -120,7 +120,7 @@ def ieee_div(a: float, b: float) -> float:
     if b != 0.0 or math.isnan(b):
         return a / b
     if math.isnan(a):
-        return a                     # a NaN operand propagates
+        return a + b                 # a NaN operand propagates (quieted, as the FPU does)
     if a == 0.0:
         return DEFAULT_NAN
     negative = (math.copysign(1.0, a) < 0) != (math.copysign(1.0, b) < 0)
@@ -140,12 +140,37 @@ def c_sqrt(x: float) -> float:
     return math.sqrt(x) if not x < 0.0 else DEFAULT_NAN
 
 
+def _is_signaling(x: float) -> bool:
+    """A NaN whose quiet bit (bit 51) is clear."""
+    bits = bits_from_f64(x)
+    return (bits >> 52) & 0x7FF == 0x7FF and bits & ((1 << 52) - 1) != 0 and not bits & (1 << 51)
+
+
 def _is_odd_integer(y: float) -> bool:
     return math.isfinite(y) and y == math.floor(y) and math.fmod(y, 2.0) != 0.0
 
 
 def c_pow(x: float, y: float) -> float:
-    """C ``pow`` (Rust ``powf``), with the IEEE results where Python's math.pow raises."""
+    """C ``pow`` (Rust ``powf``), with the IEEE results where Python's math.pow raises.
+
+    NaN operands follow glibc's pow exactly, so that the NaN's sign and payload
+    bits equal the compiled core's: ``pow(x, ±0) = pow(1, y) = 1`` unless the
+    other operand is a signaling NaN (then ``x + y``); a NaN with a
+    zero, infinite or NaN exponent gives ``x + y``; a NaN base with a finite
+    exponent gives ``x * x``, negated for a negative base and an odd integer
+    exponent, inverted for a negative exponent.
+    """
+    if y == 0.0:
+        return x + y if _is_signaling(x) else 1.0
+    if x == 1.0:
+        return x + y if _is_signaling(y) else 1.0
+    if math.isnan(x) or math.isnan(y):
+        if not math.isfinite(y):
+            return x + y
+        square = x * x
+        if math.copysign(1.0, x) < 0 and _is_odd_integer(y):
+            square = -square
+        return 1.0 / square if y < 0 else square
     try:
         return math.pow(x, y)
     except OverflowError:
