@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, conformance_dir
-from voxvm.config import MIB, VMConfig, parse_count, parse_size
+from voxvm.config import VMConfig, parse_count, parse_size
 from voxvm.errors import VoxError
 from voxvm.formats import load_vve
 from voxvm.machine import compiled_core_class, run_program

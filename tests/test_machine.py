@@ -12,7 +12,7 @@ import io
 import os
 
 import pytest
-from pyvm_support import build, fbits, item, u64s, utf16
+from pyvm_support import build, item, utf16
 
 from voxvm.config import VMConfig
 from voxvm.dumpview import render_dump
@@ -248,21 +248,19 @@ def test_print_to_stderr_and_bad_streams():
     assert machine.core.pending() == [Exc.NativeFault, Exc.NativeFault]
 
 
-def test_print_string_outside_memory_is_a_native_fault():
-    machine = Machine(printing(("uload", 1, 3), ("utop", 9, 1), ("movr", 1, 9),
-                               ("uload", 5, 4), ("or", 1, 5), ("uload", 4, 0)), CONFIG,
-                      io.BytesIO(), io.BytesIO(), io.BytesIO())
-    # r1 = (3 | 4) tagged address: prints the address, no fault
-    machine.run()
-    assert machine.core.pending() == []
-    program = build(("uload", 6, 1000), ("load", 7, 1, 6, 6), ("halt",))   # (sanity: no heap)
-    assert run(program)[0] == 0
-    core_program = build(("alloc", 8, 8), ("uload", 5, 5000), ("uload", 6, 8), ("store", 8, 5, 6),
-                         ("uload", 7, 4), ("load", 7, 1, 8, 6), ("uload", 2, 1), ("ncall", 1, 0),
-                         ("halt",))
-    machine = Machine(core_program, CONFIG, io.BytesIO(), io.BytesIO(), io.BytesIO())
+@pytest.mark.parametrize("address", [5000, 3, 12])
+def test_print_string_outside_memory_is_a_native_fault(address):
+    # A StrAddr made with load type 4: beyond memory, below 8, or with a length
+    # field (the 8 bytes before it, here code) that runs past the end.
+    program = build(("alloc", 8, 8), ("uload", 5, address), ("uload", 6, 8), ("store", 8, 5, 6),
+                    ("uload", 7, 4), ("load", 7, 1, 8, 6), ("uload", 2, 1), ("ncall", 1, 0),
+                    ("halt",))
+    err = io.BytesIO()
+    machine = Machine(program, CONFIG, io.BytesIO(), out := io.BytesIO(), err)
     machine.run()
     assert machine.core.pending() == [Exc.NativeFault]
+    assert out.getvalue() == b""
+    assert err.getvalue().startswith(b"voxvm: ncall 0x1 (print): print: ")
 
 
 def test_stdout_is_flushed_before_stderr_output():
