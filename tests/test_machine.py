@@ -380,3 +380,29 @@ def test_runs_are_independent(tmp_path):
     program = printing(("uload", 1, 3))
     assert run(program) == run(program) == (0, "3\n", "")
     assert os.getcwd() != str(tmp_path)
+
+
+def test_not_enough_host_memory_is_a_clean_error(monkeypatch):
+    from voxvm import pyvm
+    from voxvm.errors import VoxError
+
+    def no_memory(self, program, config, log=None):
+        raise MemoryError
+
+    monkeypatch.setattr(pyvm.PyCore, "__init__", no_memory)
+    with pytest.raises(VoxError, match="not enough memory"):
+        run(build(("halt",)))
+
+
+def test_heap_growth_failure_is_an_allocation_fault(monkeypatch):
+    from voxvm import pyheap
+
+    heap = pyheap.PyHeap(64, 1 << 20)
+
+    class NoMemory(bytearray):
+        def extend(self, _data):
+            raise MemoryError
+
+    heap.data = NoMemory(heap.data)
+    assert heap.alloc(1000) == 0
+    assert heap.size == 64

@@ -17,7 +17,7 @@ import traceback
 
 from .backend import Status
 from .config import VMConfig, format_size
-from .errors import ExitStatus, UsageError
+from .errors import ExitStatus, UsageError, VoxError
 from .formats import build_dump
 from .isa import BY_CODE
 from .natives import HostIO, OutputError, dispatch
@@ -52,14 +52,17 @@ def select_backend(config: VMConfig) -> str:
 def create_core(backend: str, program: Program, config: VMConfig):
     """A fresh Core of the named backend."""
     if backend == "python":
-        from .pyvm import PyCore
-
-        return PyCore(program, config)
-    core_class = compiled_core_class()
-    if core_class is None:
-        raise UsageError("the cython backend is not available (voxvm._core was not built or "
-                         "has no Core); use --backend=python")
-    return core_class(program, config)
+        from .pyvm import PyCore as core_class
+    else:
+        core_class = compiled_core_class()
+        if core_class is None:
+            raise UsageError("the cython backend is not available (voxvm._core was not built or "
+                             "has no Core); use --backend=python")
+    try:
+        return core_class(program, config)
+    except MemoryError:
+        raise VoxError(f"not enough memory to start the VM (heap {format_size(config.init_heap)}, "
+                       f"data stack {config.init_stack} entries)") from None
 
 
 class Machine:

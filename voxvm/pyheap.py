@@ -206,7 +206,10 @@ class PyHeap:
             return False
         if tail == 0 and new_size - self.size < MIN_TILE:
             return False
-        self.data.extend(bytes(new_size - self.size))
+        try:
+            self.data.extend(bytes(new_size - self.size))
+        except MemoryError:          # the host cannot give more: the allocation fails
+            return False
         self.size = new_size
         self._release(capacity, GRANULE + new_size - capacity)
         if self.log:
