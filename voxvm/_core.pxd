@@ -37,6 +37,8 @@ cdef extern from "vv_core.h" nogil:
         uint64_t csp, calls_alloc, call_limit
         uint8_t *pending
         uint64_t npending, pending_alloc
+        int fuse
+        uint64_t executed
         int trap_kind
         uint64_t trap_ip, trap_a, trap_b
         uint64_t ncall_code, ncall_ip
@@ -68,12 +70,18 @@ cdef extern from "vv_core.h" nogil:
         VV_OP_X_DECODE
         VV_OP_X_TRAP
         VV_OP_X_OUTSIDE
-        VV_OP_X_CJZ
-        VV_OP_X_CJL
-        VV_OP_X_CJG
-        VV_OP_X_CJGE
-        VV_OP_X_CJLE
-        VV_OP_X_CJNZ
+        VV_OP_X_UCJ
+        VV_OP_X_ICJ
+        VV_OP_X_FCJ
+        VV_OP_X_INC_CJ
+        VV_OP_X_DEC_JNZ
+        VV_OP_X_MOV_ADD
+        VV_OP_X_MOV_MUL
+        VV_OP_X_MOV_SUB
+        VV_OP_X_MOV_USUB
+        VV_OP_X_MOV_FADD
+        VV_OP_X_MOV_FMUL
+        VV_OP_X_MOV_FSUB
         VV_MAX_SPAN
 
     int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacity,

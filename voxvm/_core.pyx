@@ -39,6 +39,11 @@ cdef extern from *:
     #define VV_LOOP_SWITCH 1
     #include "vv_loop.h"
     #undef VV_RUN_NAME
+    #define VV_RUN_NAME vv_run_count
+    #define VV_LOOP_COUNT 1
+    #include "vv_loop.h"
+    #undef VV_RUN_NAME
+    #undef VV_LOOP_COUNT
     #undef VV_LOOP_SWITCH
     #ifdef VV_HAVE_COMPUTED_GOTO
     #define VV_GOTO_AVAILABLE 1
@@ -48,6 +53,7 @@ cdef extern from *:
     """
     int vv_run_goto(vv_vm *vm, int64_t budget) noexcept nogil
     int vv_run_switch(vv_vm *vm, int64_t budget) noexcept nogil
+    int vv_run_count(vv_vm *vm, int64_t budget) noexcept nogil
     int VV_GOTO_AVAILABLE
 
 # run() hands the loop at most this many branch events at a time, so that
@@ -57,8 +63,10 @@ cdef int64_t SIGNAL_CHECK_BRANCHES = 1 << 22
 cdef object _STATUS = tuple(Status)
 cdef uint64_t MASK64 = 0xFFFFFFFFFFFFFFFF
 
-#: Dispatch variants compiled into this build, default first.
-DISPATCH_VARIANTS = ("goto", "switch") if VV_GOTO_AVAILABLE else ("switch",)
+#: Dispatch variants compiled into this build, default first. "count" is the
+#: switch loop with fusion off and an instruction counter (``Core.executed``):
+#: slower, for benchmarks' ns-per-instruction figures and for tests.
+DISPATCH_VARIANTS = ("goto", "switch", "count") if VV_GOTO_AVAILABLE else ("switch", "count")
 
 
 def _check_tables():
@@ -76,8 +84,7 @@ def _check_tables():
         "BAD_EXCEPTION": VV_TRAP_BAD_EXCEPTION, "NEGATIVE_ISQRT": VV_TRAP_NEGATIVE_ISQRT,
         "NATIVE_ERROR": VV_TRAP_NATIVE_ERROR, "HOST_MEMORY": VV_TRAP_HOST_MEMORY,
     }
-    internal = (VV_OP_X_DECODE, VV_OP_X_TRAP, VV_OP_X_OUTSIDE, VV_OP_X_CJZ, VV_OP_X_CJL,
-                VV_OP_X_CJG, VV_OP_X_CJGE, VV_OP_X_CJLE, VV_OP_X_CJNZ)
+    internal = internal_opcodes()
     problems = [f"Status.{s.name}" for s, v in c_status.items() if int(s) != v]
     problems += [f"TrapKind.{name}" for name, v in c_traps.items()
                  if name not in TrapKind.__members__ or TrapKind[name] != v]
@@ -88,13 +95,16 @@ def _check_tables():
                           + " (update voxvm/csrc/vv_core.h)")
 
 
-_check_tables()
-
 
 def internal_opcodes():
     """Slot op numbers the decoder uses internally (all undefined in voxvm.isa)."""
-    return (VV_OP_X_DECODE, VV_OP_X_TRAP, VV_OP_X_OUTSIDE, VV_OP_X_CJZ, VV_OP_X_CJL,
-            VV_OP_X_CJG, VV_OP_X_CJGE, VV_OP_X_CJLE, VV_OP_X_CJNZ)
+    return (VV_OP_X_DECODE, VV_OP_X_TRAP, VV_OP_X_OUTSIDE, VV_OP_X_UCJ,
+            VV_OP_X_ICJ, VV_OP_X_FCJ, VV_OP_X_INC_CJ, VV_OP_X_DEC_JNZ,
+            VV_OP_X_MOV_ADD, VV_OP_X_MOV_MUL, VV_OP_X_MOV_SUB, VV_OP_X_MOV_USUB,
+            VV_OP_X_MOV_FADD, VV_OP_X_MOV_FMUL, VV_OP_X_MOV_FSUB)
+
+
+_check_tables()
 
 
 def core_available():
@@ -121,7 +131,12 @@ cdef class Core:
         if dispatch not in DISPATCH_VARIANTS:
             raise ValueError(f"dispatch {dispatch!r} is not one of {', '.join(DISPATCH_VARIANTS)}")
         self.dispatch = dispatch
-        self.loop = vv_run_goto if dispatch == "goto" else vv_run_switch
+        if dispatch == "goto":
+            self.loop = vv_run_goto
+        elif dispatch == "switch":
+            self.loop = vv_run_switch
+        else:
+            self.loop = vv_run_count
         data = bytes(program.image)
         n = len(data)
         if n:
@@ -142,6 +157,8 @@ cdef class Core:
         self.ready = True       # from here on __dealloc__ frees whatever vv_init allocated
         if rc != 0:
             raise MemoryError(f"cannot allocate a {n}-byte machine")
+        if dispatch == "count":
+            self.vm.fuse = 0    # one slot = one instruction
 
     def __dealloc__(self):
         if self.ready:
@@ -187,6 +204,11 @@ cdef class Core:
     @property
     def trap_b(self):
         return self.vm.trap_b
+
+    @property
+    def executed(self):
+        """Instructions completed so far; counted only with ``dispatch="count"`` (else 0)."""
+        return self.vm.executed
 
     @property
     def ncall_code(self):

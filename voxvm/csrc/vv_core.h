@@ -42,6 +42,9 @@
 #define VV_NOINLINE __attribute__((noinline))
 #define VV_COLD __attribute__((noinline, cold))
 #define VV_MAYBE_UNUSED __attribute__((unused))
+/* Make the compiler forget what it knows about x (keeps shared slow paths
+ * from pinning the fast paths' temporaries in stack slots). */
+#define VV_OPAQUE(x) __asm__("" : "+r"(x))
 /* Threaded dispatch (one indirect jump per handler) unless asked not to. */
 #if !defined(VV_NO_COMPUTED_GOTO)
 #define VV_HAVE_COMPUTED_GOTO 1
@@ -52,6 +55,7 @@
 #define VV_NOINLINE
 #define VV_COLD
 #define VV_MAYBE_UNUSED
+#define VV_OPAQUE(x) ((void)0)
 #endif
 
 /* ------------------------------------------------------------------------
@@ -101,25 +105,51 @@ enum {
 #define VV_OP_X_DECODE 0x00   /* not decoded yet */
 #define VV_OP_X_TRAP 0x03     /* a fetch here traps: a = kind, imm = arg a, x = arg b */
 #define VV_OP_X_OUTSIDE 0x04  /* the sentinel slot at address len */
-#define VV_OP_X_CJZ 0x05      /* fused ucmp/icmp/fcmp a b + jz imm (12 bytes) */
-#define VV_OP_X_CJL 0x06
-#define VV_OP_X_CJG 0x07
-#define VV_OP_X_CJGE 0x08
-#define VV_OP_X_CJLE 0x09
-#define VV_OP_X_CJNZ 0x0A
+/* Fused compare + conditional jump (12 bytes): a, b = compared registers,
+ * imm = target (inside memory when decoded), d = condition mask: the jump is
+ * taken iff bit (ZF | NF << 1) of d is set (VV_COND_*). One op per fast path:
+ * both uint64 (from ucmp), both int64 (icmp), both float64 (fcmp). */
+#define VV_OP_X_UCJ 0x05
+#define VV_OP_X_ICJ 0x06
+#define VV_OP_X_FCJ 0x07
+#define VV_OP_X_INC_CJ 0x08   /* uinc c + compare a b + jcc (14 bytes), d = mask */
+#define VV_OP_X_DEC_JNZ 0x09  /* udec a + jnz imm (11 bytes) */
+/* Fused movr d s + binary op d x (6 bytes): R[a] = R[b] op R[c]. */
+#define VV_OP_X_MOV_ADD 0x0A  /* from uadd / iadd */
+#define VV_OP_X_MOV_MUL 0x0B  /* from umul / imul */
+#define VV_OP_X_MOV_SUB 0x0C  /* from isub (no flags) */
+#define VV_OP_X_MOV_USUB 0x0D /* from usub (ZF) */
+#define VV_OP_X_MOV_FADD 0x0E /* from fadd: float fast path */
+#define VV_OP_X_MOV_FMUL 0x0F
+#define VV_OP_X_MOV_FSUB 0x1B
 
 #define VV_FOREACH_INTERNAL(X) \
     X(X_DECODE) X(X_TRAP) X(X_OUTSIDE) \
-    X(X_CJZ) X(X_CJL) X(X_CJG) X(X_CJGE) X(X_CJLE) X(X_CJNZ)
+    X(X_UCJ) X(X_ICJ) X(X_FCJ) X(X_INC_CJ) X(X_DEC_JNZ) \
+    X(X_MOV_ADD) X(X_MOV_MUL) X(X_MOV_SUB) X(X_MOV_USUB) \
+    X(X_MOV_FADD) X(X_MOV_FMUL) X(X_MOV_FSUB)
+
+/* Condition masks of the conditional jumps, indexed by ZF | NF << 1 (upstream §1.4). */
+#define VV_COND_JZ 0xAu   /* ZF */
+#define VV_COND_JNZ 0x5u  /* !ZF */
+#define VV_COND_JL 0xCu   /* NF */
+#define VV_COND_JGE 0x3u  /* !NF */
+#define VV_COND_JG 0x1u   /* !ZF && !NF */
+#define VV_COND_JLE 0xEu  /* NF || ZF */
 
 #define VV_FUSED_CMP_JCC_SIZE (VV_SIZE_UCMP + VV_SIZE_JZ)
+#define VV_FUSED_MOV_BINARY_SIZE (VV_SIZE_MOVR + VV_SIZE_UADD)
+#define VV_FUSED_INC_CMP_JCC_SIZE (VV_SIZE_UINC + VV_SIZE_UCMP + VV_SIZE_JZ)
+#define VV_FUSED_DEC_JNZ_SIZE (VV_SIZE_UDEC + VV_SIZE_JNZ)
 /* Longest span of one slot's instruction (plain or fused): a write at byte w
  * can change the slots starting in [w - VV_MAX_SPAN + 1, w]. */
 #define VV_MAX_SPAN 18
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(VV_MAX_INSTRUCTION_SIZE <= VV_MAX_SPAN, "VV_MAX_SPAN too small");
-_Static_assert(VV_FUSED_CMP_JCC_SIZE <= VV_MAX_SPAN, "VV_MAX_SPAN too small for fusion");
+_Static_assert(VV_FUSED_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_BINARY_SIZE <= VV_MAX_SPAN &&
+               VV_FUSED_INC_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_DEC_JNZ_SIZE <= VV_MAX_SPAN,
+               "VV_MAX_SPAN too small for fusion");
 /* Handlers shared by several opcodes advance by one size: they must agree. */
 _Static_assert(VV_SIZE_UADD == 3 && VV_SIZE_IADD == 3 && VV_SIZE_FADD == 3 && VV_SIZE_UMUL == 3 &&
                VV_SIZE_IMUL == 3 && VV_SIZE_FMUL == 3 && VV_SIZE_USUB == 3 && VV_SIZE_ISUB == 3 &&
@@ -177,6 +207,9 @@ typedef struct vv_vm {
     uint64_t csp, calls_alloc, call_limit;
     uint8_t *pending;            /* pending exception numbers, oldest first */
     uint64_t npending, pending_alloc;
+
+    int fuse;                    /* decoder may fuse pairs (off for instruction counting) */
+    uint64_t executed;           /* instructions counted by the VV_LOOP_COUNT loop */
 
     int trap_kind;
     uint64_t trap_ip, trap_a, trap_b;
@@ -456,28 +489,101 @@ static void vv_decode_one(const vv_vm *vm, uint64_t addr, vv_slot *s) {
     *s = out;
 }
 
-/* Decode the slot at `addr` (< len), fusing compare + conditional jump. */
+/* Condition mask of a conditional jump opcode (VV_COND_*), or 0 if it is not one. */
+static inline unsigned vv_jcc_mask(unsigned opcode) {
+    switch (opcode) {
+    case VV_OP_JZ: return VV_COND_JZ;
+    case VV_OP_JNZ: return VV_COND_JNZ;
+    case VV_OP_JL: return VV_COND_JL;
+    case VV_OP_JGE: return VV_COND_JGE;
+    case VV_OP_JG: return VV_COND_JG;
+    case VV_OP_JLE: return VV_COND_JLE;
+    default: return 0;
+    }
+}
+
+static inline int vv_is_compare(unsigned opcode) {
+    return opcode == VV_OP_UCMP || opcode == VV_OP_ICMP || opcode == VV_OP_FCMP;
+}
+
+/* Decode the slot at `addr` (< len), fusing common pairs into one slot
+ * (performance.md rule 5). A fused slot covers several instructions; the
+ * later ones keep their own slots (lazily decoded) for jumps into the middle
+ * and for the un-fused slow paths. Fusion only happens when every fused
+ * instruction is complete and valid and a jump target lies inside memory
+ * (memory never shrinks, so fused jumps need no range check), so traps are
+ * never moved. */
 static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
     vv_slot *s = vm->code + addr;
+    const uint8_t *m = vm->mem + addr;
+    const uint64_t left = vm->len - addr;
     vv_decode_one(vm, addr, s);
-    if ((s->op == VV_OP_UCMP || s->op == VV_OP_ICMP || s->op == VV_OP_FCMP) &&
-        vm->len - addr >= VV_FUSED_CMP_JCC_SIZE) {
-        const uint8_t *j = vm->mem + addr + VV_SIZE_UCMP;
-        int fused = -1;
-        switch (j[0]) {
-        case VV_OP_JZ: fused = VV_OP_X_CJZ; break;
-        case VV_OP_JL: fused = VV_OP_X_CJL; break;
-        case VV_OP_JG: fused = VV_OP_X_CJG; break;
-        case VV_OP_JGE: fused = VV_OP_X_CJGE; break;
-        case VV_OP_JLE: fused = VV_OP_X_CJLE; break;
-        case VV_OP_JNZ: fused = VV_OP_X_CJNZ; break;
-        default: break;
+    switch (vm->fuse ? s->op : VV_OP_X_DECODE) {
+    case VV_OP_UCMP: case VV_OP_ICMP: case VV_OP_FCMP:
+        /* compare a b; jcc L  ->  one compare-and-branch that still sets ZF and NF */
+        if (left >= VV_FUSED_CMP_JCC_SIZE) {
+            unsigned mask = vv_jcc_mask(m[VV_SIZE_UCMP]);
+            uint64_t target = vv_be64(m + VV_SIZE_UCMP + 1);
+            if (mask && target < vm->len) {
+                s->op = s->op == VV_OP_UCMP ? VV_OP_X_UCJ : s->op == VV_OP_ICMP ? VV_OP_X_ICJ : VV_OP_X_FCJ;
+                s->len = VV_FUSED_CMP_JCC_SIZE;
+                s->d = (uint8_t)mask;
+                s->imm = target;
+            }
         }
-        if (fused >= 0) {
-            s->op = (uint8_t)fused;
-            s->len = VV_FUSED_CMP_JCC_SIZE;
-            s->imm = vv_be64(j + 1);
+        break;
+    case VV_OP_MOVR:
+        /* movr d s; op d x  ->  R[d] = R[s] op R[x] (2-operand code's usual pair) */
+        if (left >= VV_FUSED_MOV_BINARY_SIZE && m[VV_SIZE_MOVR + 1] == s->a && m[VV_SIZE_MOVR + 2] < VV_NUM_REGISTERS) {
+            int fused = -1;
+            switch (m[VV_SIZE_MOVR]) {
+            case VV_OP_UADD: case VV_OP_IADD: fused = VV_OP_X_MOV_ADD; break;
+            case VV_OP_UMUL: case VV_OP_IMUL: fused = VV_OP_X_MOV_MUL; break;
+            case VV_OP_ISUB: fused = VV_OP_X_MOV_SUB; break;
+            case VV_OP_USUB: fused = VV_OP_X_MOV_USUB; break;
+            case VV_OP_FADD: fused = VV_OP_X_MOV_FADD; break;
+            case VV_OP_FMUL: fused = VV_OP_X_MOV_FMUL; break;
+            case VV_OP_FSUB: fused = VV_OP_X_MOV_FSUB; break;
+            default: break;
+            }
+            if (fused >= 0) {
+                unsigned x = m[VV_SIZE_MOVR + 2];
+                s->op = (uint8_t)fused;
+                s->len = VV_FUSED_MOV_BINARY_SIZE;
+                s->c = (uint8_t)(x == s->a ? s->b : x);   /* after the movr, R[d] is R[s] */
+            }
         }
+        break;
+    case VV_OP_UINC:
+        /* uinc c; compare a b; jcc L  ->  the counted-loop step */
+        if (left >= VV_FUSED_INC_CMP_JCC_SIZE && vv_is_compare(m[VV_SIZE_UINC]) &&
+            m[VV_SIZE_UINC + 1] < VV_NUM_REGISTERS && m[VV_SIZE_UINC + 2] < VV_NUM_REGISTERS) {
+            unsigned mask = vv_jcc_mask(m[VV_SIZE_UINC + VV_SIZE_UCMP]);
+            uint64_t target = vv_be64(m + VV_SIZE_UINC + VV_SIZE_UCMP + 1);
+            if (mask && target < vm->len) {
+                s->op = VV_OP_X_INC_CJ;
+                s->len = VV_FUSED_INC_CMP_JCC_SIZE;
+                s->c = s->a;
+                s->a = m[VV_SIZE_UINC + 1];
+                s->b = m[VV_SIZE_UINC + 2];
+                s->d = (uint8_t)mask;
+                s->imm = target;
+            }
+        }
+        break;
+    case VV_OP_UDEC:
+        /* udec a; jnz L  ->  the count-down step */
+        if (left >= VV_FUSED_DEC_JNZ_SIZE && m[VV_SIZE_UDEC] == VV_OP_JNZ) {
+            uint64_t target = vv_be64(m + VV_SIZE_UDEC + 1);
+            if (target < vm->len) {
+                s->op = VV_OP_X_DEC_JNZ;
+                s->len = VV_FUSED_DEC_JNZ_SIZE;
+                s->imm = target;
+            }
+        }
+        break;
+    default:
+        break;
     }
     if (addr < vm->dec_lo) vm->dec_lo = addr;
     if (addr >= vm->dec_hi) vm->dec_hi = addr + 1;
@@ -551,6 +657,7 @@ static int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacit
     vm->code[n].op = VV_OP_X_OUTSIDE;
     vm->dec_lo = UINT64_MAX;
     vm->dec_hi = 0;
+    vm->fuse = 1;
     vm->data_base = data_base;
     if (nfuncs) memcpy(vm->funcs, funcs, (size_t)nfuncs * sizeof(uint64_t));
     vm->nfuncs = nfuncs;

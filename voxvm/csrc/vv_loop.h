@@ -27,9 +27,20 @@
  * count is one decrement per branch; "unlimited" is a count that never ends.
  */
 
+/* With VV_LOOP_COUNT, every completed instruction is counted into
+ * vm->executed (an independent instruction counter for benchmarks and tests;
+ * voxvm/_core.pyx runs it with fusion off, so one slot is one instruction). */
+#ifdef VV_LOOP_COUNT
+#define COUNT_ONE() (executed++)
+#define UNCOUNT() (executed--)
+#else
+#define COUNT_ONE() ((void)0)
+#define UNCOUNT() ((void)0)
+#endif
+
 #ifdef VV_COMPUTED_GOTO
 #define TARGET(name) L_##name:
-#define DISPATCH() goto *vv_labels[pc->op]
+#define DISPATCH() do { COUNT_ONE(); goto *vv_labels[pc->op]; } while (0)
 #else
 #define TARGET(name) case VV_OP_##name:
 #define DISPATCH() goto vv_dispatch
@@ -46,27 +57,66 @@
         if (VV_UNLIKELY(--budget == 0)) { next_ip = t_; goto vv_budget; } \
         if (VV_UNLIKELY(t_ >= len)) { next_ip = t_; goto vv_outside; } \
         pc = code + t_; DISPATCH(); } while (0)
+/* A taken branch to a target the decoder found inside memory. */
+#define JUMP_INSIDE(target) do { uint64_t t_ = (target); \
+        if (VV_UNLIKELY(--budget == 0)) { next_ip = t_; goto vv_budget; } \
+        pc = code + t_; DISPATCH(); } while (0)
 #define NOT_TAKEN(n) do { pc += (n); \
         if (VV_UNLIKELY(--budget == 0)) { next_ip = ADDR(); goto vv_budget; } \
         DISPATCH(); } while (0)
 #define BRANCH_IF(cond, target, n) do { if (cond) JUMP(target); NOT_TAKEN(n); } while (0)
-/* Generic compare of registers a and b into zf/nf, equal tags inline. */
-#define COMPARE(ra, rb) do { \
-        unsigned ta_ = T[ra]; uint64_t x_ = R[ra], y_ = R[rb]; \
-        if (VV_LIKELY(ta_ == T[rb])) { \
-            if (ta_ == VV_TAG_F64) { double fx_ = vv_f(x_), fy_ = vv_f(y_); zf = fx_ == fy_; nf = fx_ < fy_; } \
-            else if (ta_ == VV_TAG_I64) { zf = x_ == y_; nf = (int64_t)x_ < (int64_t)y_; } \
-            else { zf = x_ == y_; nf = x_ < y_; } \
-        } else { unsigned c_ = vv_compare(x_, ta_, y_, T[rb]); zf = c_ & 1u; nf = c_ >> 1; } \
+/* The end of a fused compare-and-branch: the slot's condition mask decides. */
+#define FUSED_BRANCH(n) do { if ((pc->d >> fl) & 1u) JUMP_INSIDE(pc->imm); NOT_TAKEN(n); } while (0)
+/* ZF is bit 0 and NF bit 1 of the local `fl` (OF lives in vm->flags[0]: only uinc writes it). */
+#define ZF (fl & 1u)
+#define NF (fl >> 1)
+#define SET_ZF(z) (fl = (fl & 2u) | (unsigned)(z))
+#define SET_ZN(z, n) (fl = (unsigned)(z) | (unsigned)(n) << 1)
+#define SET_OF(o) (vm->flags[0] = (uint8_t)(o))
+/* One-test fast paths of the generic operations, per mnemonic: both uint64
+ * (ucmp, uadd, ...), both int64 (icmp, iadd, ...), both float64 (fcmp,
+ * fadd, ...). (ta & tb) == 3 holds for no other pair of valid tags. */
+#define BOTH_U(ta, tb) (((ta) | (tb)) == VV_TAG_U64)
+#define BOTH_I(ta, tb) (((ta) | (tb)) == VV_TAG_I64)
+#define BOTH_F(ta, tb) (((ta) & (tb)) == VV_TAG_F64)
+/* Generic compare of registers a and b into ZF/NF: the fast path FAST,
+ * everything else out of line (vv_compare implements the whole table). */
+#define COMPARE(ra, rb, FAST, FASTOP) do { \
+        unsigned ta_ = T[ra], tb_ = T[rb]; uint64_t x_ = R[ra], y_ = R[rb]; \
+        if (VV_LIKELY(FAST(ta_, tb_))) { FASTOP(x_, y_); } \
+        else fl = vv_compare(x_, ta_, y_, tb_); \
     } while (0)
-/* R[d] := R[d] op R[s] for + - *: equal non-float tags wrap in u64, equal
- * float tags in double; everything else goes to the shared out-of-line
- * block `vv_binary_slow` (keeps the handlers small, performance.md rule 8). */
-#define BINARY(OPNUM, INTOP, FOP) do { \
-        unsigned d_ = pc->a, s_ = pc->b, td_ = T[d_]; \
-        if (VV_UNLIKELY(td_ != T[s_])) { slow_op = (OPNUM); goto vv_binary_slow; } \
-        if (td_ != VV_TAG_F64) R[d_] = R[d_] INTOP R[s_]; \
-        else R[d_] = vv_b(vv_f(R[d_]) FOP vv_f(R[s_])); \
+
+
+/* ZF | NF << 1 = (a == b) | (a < b) << 1 = (a <= b) + (a < b), also for
+ * floats (NaN: 0 + 0) - two compares instead of three. */
+#define CMP_UNSIGNED(x, y) (fl = (unsigned)((x) <= (y)) + (unsigned)((x) < (y)))
+#define CMP_SIGNED(x, y) (fl = (unsigned)((int64_t)(x) <= (int64_t)(y)) + (unsigned)((int64_t)(x) < (int64_t)(y)))
+#define CMP_FLOAT(x, y) do { double fx_ = vv_f(x), fy_ = vv_f(y); fl = (unsigned)(fx_ <= fy_) + (unsigned)(fx_ < fy_); } while (0)
+/* R[d] := R[d] op R[s] with the mnemonic's fast path; everything else goes
+ * to the shared out-of-line block `vv_binary_slow`, which implements the
+ * whole §1.3 table (performance.md rule 8). */
+#define BINARY_INT(OPNUM, FAST, INTOP) do { \
+        unsigned d_ = pc->a, s_ = pc->b; \
+        if (VV_UNLIKELY(!FAST(T[d_], T[s_]))) { slow_op = (OPNUM); goto vv_binary_slow; } \
+        R[d_] = R[d_] INTOP R[s_]; \
+    } while (0)
+#define BINARY_FLOAT(OPNUM, FOP) do { \
+        unsigned d_ = pc->a, s_ = pc->b; \
+        if (VV_UNLIKELY(!BOTH_F(T[d_], T[s_]))) { slow_op = (OPNUM); goto vv_binary_slow; } \
+        R[d_] = vv_b(vv_f(R[d_]) FOP vv_f(R[s_])); \
+    } while (0)
+/* Fused movr d s + op d x (the decoder already replaced x == d by s); any
+ * tag pair but the fast one takes the unfused path. */
+#define MOV_BINARY_INT(OP) do { \
+        unsigned d_ = pc->a, s_ = pc->b, x_ = pc->c, ts_ = T[s_]; \
+        if (VV_UNLIKELY(ts_ != T[x_] || ts_ == VV_TAG_F64)) goto vv_unfuse_movr; \
+        R[d_] = R[s_] OP R[x_]; T[d_] = (uint8_t)ts_; \
+    } while (0)
+#define MOV_BINARY_FLOAT(OP) do { \
+        unsigned d_ = pc->a, s_ = pc->b, x_ = pc->c; \
+        if (VV_UNLIKELY(!BOTH_F(T[s_], T[x_]))) goto vv_unfuse_movr; \
+        R[d_] = vv_b(vv_f(R[s_]) OP vv_f(R[x_])); T[d_] = VV_TAG_F64; \
     } while (0)
 /* Data stack / call stack room for `n` more entries (grow or trap). */
 #define STACK_ROOM(n) do { if (VV_UNLIKELY(sp + (n) > stack_cap)) { \
@@ -85,6 +135,10 @@
 #pragma GCC diagnostic ignored "-Woverride-init"
 #endif
 
+/* Registers and tags are addressed off `vm` (one base register for both). */
+#define R (vm->regs)
+#define T (vm->tags)
+
 static int VV_RUN_NAME(vv_vm *vm, int64_t budget) {
 #ifdef VV_COMPUTED_GOTO
 #define VV_LABEL_ENTRY(NAME, CODE, SIZE, OPERANDS) [CODE] = &&L_##NAME,
@@ -97,8 +151,6 @@ static int VV_RUN_NAME(vv_vm *vm, int64_t budget) {
 #undef VV_LABEL_ENTRY
 #undef VV_LABEL_INTERNAL
 #endif
-    uint64_t *const R = vm->regs;
-    uint8_t *const T = vm->tags;
     vv_slot *code = vm->code;
     uint8_t *mem = vm->mem;
     uint64_t len = vm->len;
@@ -106,7 +158,13 @@ static int VV_RUN_NAME(vv_vm *vm, int64_t budget) {
     uint64_t sp = vm->sp, stack_cap = vm->stack_alloc;
     uint64_t *calls = vm->calls;
     uint64_t csp = vm->csp, calls_cap = vm->calls_alloc;
-    unsigned of = vm->flags[0], zf = vm->flags[1], nf = vm->flags[2];
+    unsigned fl = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;   /* ZF | NF << 1 */
+#ifdef VV_LOOP_COUNT
+    uint64_t executed = 0;
+#define SAVE_COUNT() (vm->executed += executed)
+#else
+#define SAVE_COUNT() ((void)0)
+#endif
     const vv_slot *pc;
     uint64_t next_ip = 0, trap_a = 0, trap_b = 0;
     int trap_kind = 0;
@@ -127,25 +185,55 @@ static int VV_RUN_NAME(vv_vm *vm, int64_t budget) {
     DISPATCH();
 #else
 vv_dispatch:
+    COUNT_ONE();
     switch (pc->op) {
 #endif
 
     /* ---------------------------------------------------------- internal */
     TARGET(X_DECODE) {
+        UNCOUNT();                                     /* decoding is not an instruction */
         vv_decode(vm, ADDR());
         DISPATCH();
     }
-    TARGET(X_TRAP) TRAP(pc->a, pc->imm, pc->x);
-    TARGET(X_OUTSIDE) { next_ip = ADDR(); goto vv_outside; }
+    TARGET(X_TRAP) TRAP(pc->a, pc->imm, pc->x);     /* a fetch that traps */
+    TARGET(X_OUTSIDE) { UNCOUNT(); next_ip = ADDR(); goto vv_outside; }
 
     /* Fused compare + conditional jump (performance.md rule 5): sets ZF and
      * NF exactly as the compare does, then branches as the jump would. */
-    TARGET(X_CJL) { COMPARE(pc->a, pc->b); BRANCH_IF(nf, pc->imm, VV_FUSED_CMP_JCC_SIZE); }
-    TARGET(X_CJGE) { COMPARE(pc->a, pc->b); BRANCH_IF(!nf, pc->imm, VV_FUSED_CMP_JCC_SIZE); }
-    TARGET(X_CJZ) { COMPARE(pc->a, pc->b); BRANCH_IF(zf, pc->imm, VV_FUSED_CMP_JCC_SIZE); }
-    TARGET(X_CJNZ) { COMPARE(pc->a, pc->b); BRANCH_IF(!zf, pc->imm, VV_FUSED_CMP_JCC_SIZE); }
-    TARGET(X_CJG) { COMPARE(pc->a, pc->b); BRANCH_IF(!zf && !nf, pc->imm, VV_FUSED_CMP_JCC_SIZE); }
-    TARGET(X_CJLE) { COMPARE(pc->a, pc->b); BRANCH_IF(nf || zf, pc->imm, VV_FUSED_CMP_JCC_SIZE); }
+    TARGET(X_UCJ) { COMPARE(pc->a, pc->b, BOTH_U, CMP_UNSIGNED); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
+    TARGET(X_ICJ) { COMPARE(pc->a, pc->b, BOTH_I, CMP_SIGNED); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
+    TARGET(X_FCJ) { COMPARE(pc->a, pc->b, BOTH_F, CMP_FLOAT); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
+    /* uinc c + compare a b + jcc: the counted-loop step. */
+    TARGET(X_INC_CJ) {
+        unsigned c = pc->c;
+        if (VV_UNLIKELY(!VV_IS_UX(T[c]))) MISMATCH(VV_AR_INC, T[c], 0);
+        SET_OF(++R[c] == 0);
+        COMPARE(pc->a, pc->b, BOTH_U, CMP_UNSIGNED);
+        FUSED_BRANCH(VV_FUSED_INC_CMP_JCC_SIZE);
+    }
+    /* udec a + jnz: the count-down step. */
+    TARGET(X_DEC_JNZ) {
+        unsigned d = pc->a;
+        if (VV_UNLIKELY(!VV_IS_UX(T[d]))) MISMATCH(VV_AR_DEC, T[d], 0);
+        SET_ZF(--R[d] == 0);
+        if (!ZF) JUMP_INSIDE(pc->imm);
+        NOT_TAKEN(VV_FUSED_DEC_JNZ_SIZE);
+    }
+
+    /* movr d s + binary op d x, as R[d] = R[s] op R[x]. Other tag pairs take
+     * the unfused path: do the movr, continue at the binary op's own slot. */
+    TARGET(X_MOV_ADD) { MOV_BINARY_INT(+); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
+    TARGET(X_MOV_MUL) { MOV_BINARY_INT(*); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
+    TARGET(X_MOV_SUB) { MOV_BINARY_INT(-); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
+    TARGET(X_MOV_USUB) {
+        MOV_BINARY_INT(-);
+        SET_ZF(VV_IS_UX(T[pc->a]) && R[pc->a] == 0);     /* result == U(0), typed */
+        NEXT(VV_FUSED_MOV_BINARY_SIZE);
+    }
+    TARGET(X_MOV_FADD) { MOV_BINARY_FLOAT(+); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
+    TARGET(X_MOV_FMUL) { MOV_BINARY_FLOAT(*); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
+    TARGET(X_MOV_FSUB) { MOV_BINARY_FLOAT(-); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
+    vv_unfuse_movr: { VV_OPAQUE(pc); R[pc->a] = R[pc->b]; T[pc->a] = T[pc->b]; NEXT(VV_SIZE_MOVR); }
 
     /* ---------------------------------------------------------- control */
     TARGET(NOP) NEXT(VV_SIZE_NOP);                    /* advances (decisions §3.1) */
@@ -163,17 +251,25 @@ vv_dispatch:
     TARGET(FLOAD) { R[pc->a] = pc->imm; T[pc->a] = VV_TAG_F64; NEXT(VV_SIZE_FLOAD); }
 
     /* ---------------------------------------------------------- generic + - * */
-    TARGET(UADD) TARGET(IADD) TARGET(FADD) { BINARY(VV_AR_ADD, +, +); NEXT(VV_SIZE_UADD); }
-    TARGET(UMUL) TARGET(IMUL) TARGET(FMUL) { BINARY(VV_AR_MUL, *, *); NEXT(VV_SIZE_UMUL); }
-    TARGET(ISUB) TARGET(FSUB) { BINARY(VV_AR_SUB, -, -); NEXT(VV_SIZE_ISUB); }  /* no flags */
+    /* The three spellings are one generic operation (upstream §1.3); each has
+     * the fast path of its own type, and all share the slow block. */
+    TARGET(UADD) { BINARY_INT(VV_AR_ADD, BOTH_U, +); NEXT(VV_SIZE_UADD); }
+    TARGET(IADD) { BINARY_INT(VV_AR_ADD, BOTH_I, +); NEXT(VV_SIZE_IADD); }
+    TARGET(FADD) { BINARY_FLOAT(VV_AR_ADD, +); NEXT(VV_SIZE_FADD); }
+    TARGET(UMUL) { BINARY_INT(VV_AR_MUL, BOTH_U, *); NEXT(VV_SIZE_UMUL); }
+    TARGET(IMUL) { BINARY_INT(VV_AR_MUL, BOTH_I, *); NEXT(VV_SIZE_IMUL); }
+    TARGET(FMUL) { BINARY_FLOAT(VV_AR_MUL, *); NEXT(VV_SIZE_FMUL); }
+    TARGET(ISUB) { BINARY_INT(VV_AR_SUB, BOTH_I, -); NEXT(VV_SIZE_ISUB); }   /* no flags */
+    TARGET(FSUB) { BINARY_FLOAT(VV_AR_SUB, -); NEXT(VV_SIZE_FSUB); }         /* no flags */
     TARGET(USUB) {
-        BINARY(VV_AR_SUB, -, -);
+        BINARY_INT(VV_AR_SUB, BOTH_U, -);
     vv_usub_flags:
-        zf = VV_IS_UX(T[pc->a]) && R[pc->a] == 0;     /* result == U(0), typed */
+        SET_ZF(VV_IS_UX(T[pc->a]) && R[pc->a] == 0);     /* result == U(0), typed */
         NEXT(VV_SIZE_USUB);
     }
     vv_binary_slow: {
-        /* Mixed tags of + - * (upstream §1.3 table, decisions §2). */
+        VV_OPAQUE(pc);
+        /* Every other tag pair of + - * (upstream §1.3 table, decisions §2). */
         unsigned d = pc->a, s = pc->b;
         if (vv_arith(slow_op, R[d], T[d], R[s], T[s], &R[d], &T[d]) != VV_ARITH_OK)
             MISMATCH(slow_op, T[d], T[s]);
@@ -203,6 +299,7 @@ vv_dispatch:
         NEXT(VV_SIZE_UREM);
     }
     vv_divide: {
+        VV_OPAQUE(pc);
         unsigned d = pc->a, x = pc->b, y = pc->c, tx = T[x];
         if (VV_LIKELY(tx == T[y] && tx == VV_TAG_F64)) {
             R[d] = vv_b(vv_f(R[x]) / vv_f(R[y])); T[d] = VV_TAG_F64;
@@ -219,7 +316,9 @@ vv_dispatch:
     }
 
     /* ---------------------------------------------------------- compare */
-    TARGET(UCMP) TARGET(ICMP) TARGET(FCMP) { COMPARE(pc->a, pc->b); NEXT(VV_SIZE_UCMP); }
+    TARGET(UCMP) { COMPARE(pc->a, pc->b, BOTH_U, CMP_UNSIGNED); NEXT(VV_SIZE_UCMP); }
+    TARGET(ICMP) { COMPARE(pc->a, pc->b, BOTH_I, CMP_SIGNED); NEXT(VV_SIZE_ICMP); }
+    TARGET(FCMP) { COMPARE(pc->a, pc->b, BOTH_F, CMP_FLOAT); NEXT(VV_SIZE_FCMP); }
     TARGET(FCMP_EPS) {
         /* ZF := |as_f64(a - b)| < eps; NF := (b - a) > F(eps), typed (upstream §2.3). */
         unsigned a = pc->a, b = pc->b;
@@ -228,33 +327,32 @@ vv_dispatch:
             MISMATCH(VV_AR_SUB, T[a], T[b]);
         if (vv_arith(VV_AR_SUB, R[b], T[b], R[a], T[a], &ba, &tba) != VV_ARITH_OK)
             MISMATCH(VV_AR_SUB, T[b], T[a]);
-        zf = fabs(vv_as_f64(ab, tab)) < 1e-10;
-        nf = tba == VV_TAG_F64 && vv_f(ba) > 1e-10;
+        SET_ZN(fabs(vv_as_f64(ab, tab)) < 1e-10, tba == VV_TAG_F64 && vv_f(ba) > 1e-10);
         NEXT(VV_SIZE_FCMP_EPS);
     }
 
     /* ---------------------------------------------------------- unsigned unary */
     TARGET(USQRT) {
         uint64_t r = vv_isqrt(vv_as_u64(R[pc->b], T[pc->b]));
-        R[pc->a] = r; T[pc->a] = VV_TAG_U64; zf = r == 0;
+        R[pc->a] = r; T[pc->a] = VV_TAG_U64; SET_ZF(r == 0);
         NEXT(VV_SIZE_USQRT);
     }
     TARGET(UPOW) {
         unsigned d = pc->a, s = pc->b;
         uint64_t r = vv_pow_wrap(vv_as_u64(R[d], T[d]), (uint32_t)vv_as_u64(R[s], T[s]));
-        R[d] = r; T[d] = VV_TAG_U64; zf = r == 0;     /* decisions §2: upow gives uint64 */
+        R[d] = r; T[d] = VV_TAG_U64; SET_ZF(r == 0);     /* decisions §2: upow gives uint64 */
         NEXT(VV_SIZE_UPOW);
     }
     TARGET(UINC) {
         unsigned d = pc->a;
         if (VV_UNLIKELY(!VV_IS_UX(T[d]))) MISMATCH(VV_AR_INC, T[d], 0);
-        of = ++R[d] == 0;                            /* uinc writes OF, not ZF (upstream §1.4) */
+        SET_OF(++R[d] == 0);                            /* uinc writes OF, not ZF (upstream §1.4) */
         NEXT(VV_SIZE_UINC);
     }
     TARGET(UDEC) {
         unsigned d = pc->a;
         if (VV_UNLIKELY(!VV_IS_UX(T[d]))) MISMATCH(VV_AR_DEC, T[d], 0);
-        zf = --R[d] == 0;
+        SET_ZF(--R[d] == 0);
         NEXT(VV_SIZE_UDEC);
     }
 
@@ -262,12 +360,12 @@ vv_dispatch:
     TARGET(IABS) {
         int64_t v = vv_as_i64(R[pc->b], T[pc->b]);
         uint64_t r = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;   /* abs(MIN) = MIN */
-        R[pc->a] = r; T[pc->a] = VV_TAG_I64; zf = r == 0;
+        R[pc->a] = r; T[pc->a] = VV_TAG_I64; SET_ZF(r == 0);
         NEXT(VV_SIZE_IABS);
     }
     TARGET(INEG) {
         uint64_t r = (uint64_t)0 - (uint64_t)vv_as_i64(R[pc->b], T[pc->b]);  /* decisions §2 */
-        R[pc->a] = r; T[pc->a] = VV_TAG_I64; zf = r == 0; nf = (int64_t)r < 0;
+        R[pc->a] = r; T[pc->a] = VV_TAG_I64; SET_ZN(r == 0, (int64_t)r < 0);
         NEXT(VV_SIZE_INEG);
     }
     TARGET(ISQRT) {
@@ -278,40 +376,40 @@ vv_dispatch:
             int64_t v = vv_as_i64(R[s], T[s]);
             if (v < 0) TRAP(VV_TRAP_NEGATIVE_ISQRT, 0, 0);   /* a uint >= 2^63, a negative float */
             uint64_t r = vv_isqrt((uint64_t)v);
-            R[d] = r; T[d] = VV_TAG_I64; zf = r == 0;
+            R[d] = r; T[d] = VV_TAG_I64; SET_ZF(r == 0);
         }
         NEXT(VV_SIZE_ISQRT);
     }
     TARGET(IPOW) {
         unsigned d = pc->a, s = pc->b;
         uint64_t r = vv_pow_wrap((uint64_t)vv_as_i64(R[d], T[d]), (uint32_t)(uint64_t)vv_as_i64(R[s], T[s]));
-        R[d] = r; T[d] = VV_TAG_I64; zf = r == 0; nf = (int64_t)r < 0;   /* decisions §2 */
+        R[d] = r; T[d] = VV_TAG_I64; SET_ZN(r == 0, (int64_t)r < 0);   /* decisions §2 */
         NEXT(VV_SIZE_IPOW);
     }
     TARGET(IINC) {
         unsigned d = pc->a;
         if (VV_UNLIKELY(T[d] != VV_TAG_I64)) MISMATCH(VV_AR_INC, T[d], 0);
         uint64_t r = ++R[d];
-        zf = r == 0; nf = (int64_t)r < 0;
+        SET_ZN(r == 0, (int64_t)r < 0);
         NEXT(VV_SIZE_IINC);
     }
     TARGET(IDEC) {
         unsigned d = pc->a;
         if (VV_UNLIKELY(T[d] != VV_TAG_I64)) MISMATCH(VV_AR_DEC, T[d], 0);
         uint64_t r = --R[d];
-        zf = r == 0; nf = (int64_t)r < 0;
+        SET_ZN(r == 0, (int64_t)r < 0);
         NEXT(VV_SIZE_IDEC);
     }
 
     /* ---------------------------------------------------------- float unary */
     TARGET(FABS) {
         double r = fabs(vv_as_f64(R[pc->b], T[pc->b]));
-        R[pc->a] = vv_b(r); T[pc->a] = VV_TAG_F64; zf = r == 0.0;
+        R[pc->a] = vv_b(r); T[pc->a] = VV_TAG_F64; SET_ZF(r == 0.0);
         NEXT(VV_SIZE_FABS);
     }
     TARGET(FNEG) {
         double r = -vv_as_f64(R[pc->b], T[pc->b]);    /* decisions §2 */
-        R[pc->a] = vv_b(r); T[pc->a] = VV_TAG_F64; zf = r == 0.0; nf = r < 0.0;
+        R[pc->a] = vv_b(r); T[pc->a] = VV_TAG_F64; SET_ZN(r == 0.0, r < 0.0);
         NEXT(VV_SIZE_FNEG);
     }
     TARGET(FSQRT) {
@@ -320,39 +418,39 @@ vv_dispatch:
             RAISE(VV_EXC_NEGATIVESQRT);               /* nothing else changes */
         } else {
             double r = sqrt(vv_as_f64(R[s], T[s]));   /* NaN for a negative int */
-            R[d] = vv_b(r); T[d] = VV_TAG_F64; zf = r == 0.0;
+            R[d] = vv_b(r); T[d] = VV_TAG_F64; SET_ZF(r == 0.0);
         }
         NEXT(VV_SIZE_FSQRT);
     }
     TARGET(FPOW) {
         unsigned d = pc->a, s = pc->b;
         double r = pow(vv_as_f64(R[d], T[d]), vv_as_f64(R[s], T[s]));   /* silent (decisions §3.5) */
-        R[d] = vv_b(r); T[d] = VV_TAG_F64; zf = r == 0.0;
+        R[d] = vv_b(r); T[d] = VV_TAG_F64; SET_ZF(r == 0.0);
         NEXT(VV_SIZE_FPOW);
     }
     TARGET(FINC) {
         unsigned d = pc->a;
         if (VV_UNLIKELY(T[d] != VV_TAG_F64)) MISMATCH(VV_AR_INC, T[d], 0);
         double r = vv_f(R[d]) + 1.0;
-        R[d] = vv_b(r); zf = r == 0.0; nf = r < 0.0;
+        R[d] = vv_b(r); SET_ZN(r == 0.0, r < 0.0);
         NEXT(VV_SIZE_FINC);
     }
     TARGET(FDEC) {
         unsigned d = pc->a;
         if (VV_UNLIKELY(T[d] != VV_TAG_F64)) MISMATCH(VV_AR_DEC, T[d], 0);
         double r = vv_f(R[d]) - 1.0;
-        R[d] = vv_b(r); zf = r == 0.0; nf = r < 0.0;
+        R[d] = vv_b(r); SET_ZN(r == 0.0, r < 0.0);
         NEXT(VV_SIZE_FDEC);
     }
 
     /* ---------------------------------------------------------- jumps */
     TARGET(JMP) JUMP(pc->imm);
-    TARGET(JZ) BRANCH_IF(zf, pc->imm, VV_SIZE_JZ);
-    TARGET(JNZ) BRANCH_IF(!zf, pc->imm, VV_SIZE_JNZ);
-    TARGET(JL) BRANCH_IF(nf, pc->imm, VV_SIZE_JL);
-    TARGET(JGE) BRANCH_IF(!nf, pc->imm, VV_SIZE_JGE);
-    TARGET(JG) BRANCH_IF(!zf && !nf, pc->imm, VV_SIZE_JG);
-    TARGET(JLE) BRANCH_IF(nf || zf, pc->imm, VV_SIZE_JLE);
+    TARGET(JZ) BRANCH_IF(ZF, pc->imm, VV_SIZE_JZ);
+    TARGET(JNZ) BRANCH_IF(!ZF, pc->imm, VV_SIZE_JNZ);
+    TARGET(JL) BRANCH_IF(NF, pc->imm, VV_SIZE_JL);
+    TARGET(JGE) BRANCH_IF(!NF, pc->imm, VV_SIZE_JGE);
+    TARGET(JG) BRANCH_IF(fl == 0, pc->imm, VV_SIZE_JG);
+    TARGET(JLE) BRANCH_IF(fl != 0, pc->imm, VV_SIZE_JLE);
     TARGET(JEXC) BRANCH_IF(vv_take_exception(vm, pc->a), pc->imm, VV_SIZE_JEXC);
     TARGET(JMPR) JUMP(vv_as_u64(R[pc->a], T[pc->a]));
 
@@ -371,12 +469,13 @@ vv_dispatch:
     TARGET(OR) { op_logic = VV_AR_OR; goto vv_logic; }
     TARGET(XOR) { op_logic = VV_AR_XOR; goto vv_logic; }
     vv_logic: {
+        VV_OPAQUE(pc);
         /* The result tag is the §1.3 table's, not the source's (decisions §2). */
         unsigned d = pc->a, s = pc->b;
         uint64_t v; uint8_t t;
         if (vv_arith(op_logic, R[d], T[d], R[s], T[s], &v, &t) != VV_ARITH_OK || t == VV_TAG_F64)
             MISMATCH(op_logic, T[d], T[s]);
-        R[d] = v; T[d] = t; zf = v == 0;
+        R[d] = v; T[d] = t; SET_ZF(v == 0);
         NEXT(VV_SIZE_AND);
     }
     TARGET(TEST) {
@@ -384,14 +483,14 @@ vv_dispatch:
         uint64_t v; uint8_t t;
         if (vv_arith(VV_AR_AND, R[a], T[a], R[b], T[b], &v, &t) != VV_ARITH_OK || t == VV_TAG_F64)
             MISMATCH(VV_AR_AND, T[a], T[b]);
-        zf = v == 0;
+        SET_ZF(v == 0);
         NEXT(VV_SIZE_TEST);
     }
     TARGET(NOT) {
         unsigned s = pc->b, t = T[s];
         if (VV_UNLIKELY(t == VV_TAG_F64)) MISMATCH(VV_AR_NOT, t, 0);
         uint64_t r = ~R[s];
-        R[pc->a] = r; T[pc->a] = (uint8_t)t; zf = r == 0;
+        R[pc->a] = r; T[pc->a] = (uint8_t)t; SET_ZF(r == 0);
         NEXT(VV_SIZE_NOT);
     }
     TARGET(LNOT) {
@@ -399,10 +498,10 @@ vv_dispatch:
         uint64_t r;
         if (t == VV_TAG_F64) {
             r = vv_b(vv_f(R[s]) == 0.0 ? 1.0 : 0.0);
-            zf = r == 0;                               /* as_u64(1.0) = 1, as_u64(0.0) = 0 */
+            SET_ZF(r == 0);                               /* as_u64(1.0) = 1, as_u64(0.0) = 0 */
         } else {
             r = R[s] == 0;
-            zf = r == 0;
+            SET_ZF(r == 0);
         }
         R[pc->a] = r; T[pc->a] = (uint8_t)t;
         NEXT(VV_SIZE_LNOT);
@@ -435,6 +534,7 @@ vv_dispatch:
         goto vv_ds_load;
     }
     vv_ds_load: {
+        VV_OPAQUE(pc);
         if (VV_UNLIKELY(ds_item >= len)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, ds_item, len);
         unsigned raw = mem[ds_item], kind = raw & ~(unsigned)VV_DATA_CONST_BIT & 0xFFu;
         if (kind >= VV_DT_UINT_ARRAY && kind <= VV_DT_FLOAT_ARRAY) kind -= 5;   /* element type */
@@ -452,6 +552,7 @@ vv_dispatch:
     TARGET(DSSAVE) { ds_item = pc->imm; ds_off = vv_be64(mem + ADDR() + 10); ds_reg = pc->a; ds_size = VV_SIZE_DSSAVE; goto vv_ds_save; }
     TARGET(DSRSAVE) { ds_item = pc->imm; ds_off = vv_as_u64(R[pc->b], T[pc->b]); ds_reg = pc->a; ds_size = VV_SIZE_DSRSAVE; goto vv_ds_save; }
     vv_ds_save: {
+        VV_OPAQUE(pc);
         if (VV_UNLIKELY(ds_item >= len)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, ds_item, len);
         if (mem[ds_item] & VV_DATA_CONST_BIT) TRAP(VV_TRAP_CONST_WRITE, ds_item, 0);
         if (VV_UNLIKELY(len - ds_item < VV_DATA_HEADER_SIZE)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, ds_item + 1, len);
@@ -558,6 +659,7 @@ vv_bad_op:
     TRAP(VV_TRAP_UNKNOWN_OPCODE, pc->op, 0);
 
 vv_outside:
+    SAVE_COUNT();
     vm->trap_kind = VV_TRAP_IP_OUTSIDE;
     vm->trap_ip = vm->trap_a = next_ip;
     vm->trap_b = len;
@@ -565,6 +667,8 @@ vv_outside:
     goto vv_save;
 
 vv_trap:
+    UNCOUNT();                                         /* the trapping instruction did not complete */
+    SAVE_COUNT();
     vm->trap_kind = trap_kind;
     vm->trap_ip = ADDR();
     vm->trap_a = trap_a;
@@ -573,23 +677,26 @@ vv_trap:
     goto vv_save;
 
 vv_budget:
+    SAVE_COUNT();
     vm->ip = next_ip;
-    vm->flags[0] = (uint8_t)of; vm->flags[1] = (uint8_t)zf; vm->flags[2] = (uint8_t)nf;
+    vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
     vm->sp = sp; vm->csp = csp;
     return VV_STATUS_BUDGET;
 
 vv_exit_halt:
-    vm->flags[0] = (uint8_t)of; vm->flags[1] = (uint8_t)zf; vm->flags[2] = (uint8_t)nf;
+    SAVE_COUNT();
+    vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
     vm->sp = sp; vm->csp = csp;
     return VV_STATUS_HALT;
 
 vv_exit_ncall:
-    vm->flags[0] = (uint8_t)of; vm->flags[1] = (uint8_t)zf; vm->flags[2] = (uint8_t)nf;
+    SAVE_COUNT();
+    vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
     vm->sp = sp; vm->csp = csp;
     return VV_STATUS_NCALL;
 
 vv_save:
-    vm->flags[0] = (uint8_t)of; vm->flags[1] = (uint8_t)zf; vm->flags[2] = (uint8_t)nf;
+    vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
     vm->sp = sp; vm->csp = csp;
     return VV_STATUS_TRAP;
 }
@@ -599,6 +706,9 @@ vv_save:
 #endif
 
 #undef TARGET
+#undef COUNT_ONE
+#undef UNCOUNT
+#undef SAVE_COUNT
 #undef DISPATCH
 #undef ADDR
 #undef NEXT
@@ -609,7 +719,25 @@ vv_save:
 #undef NOT_TAKEN
 #undef BRANCH_IF
 #undef COMPARE
-#undef BINARY
+#undef BINARY_INT
+#undef BINARY_FLOAT
+#undef MOV_BINARY_INT
+#undef MOV_BINARY_FLOAT
+#undef JUMP_INSIDE
+#undef FUSED_BRANCH
+#undef BOTH_U
+#undef ZF
+#undef NF
+#undef SET_ZF
+#undef SET_ZN
+#undef SET_OF
+#undef R
+#undef T
+#undef BOTH_I
+#undef CMP_UNSIGNED
+#undef CMP_SIGNED
+#undef CMP_FLOAT
+#undef BOTH_F
 #undef STACK_ROOM
 #undef CALL_ROOM
 

@@ -1,0 +1,6 @@
+-- fib: naive doubly recursive fib(32) (same algorithm as fib.vvs)
+local function fib(n)
+  if n < 2 then return n end
+  return fib(n - 1) + fib(n - 2)
+end
+print(fib(32))
