@@ -19,24 +19,23 @@ import random
 from dataclasses import dataclass
 
 GRANULE = 8
-MIN_TILE = 24            # header + 16 bytes: the smallest tile
 MIN_GROWTH = 4096        # bytes: smallest growth of an empty heap
 MIN_GC_FLOOR = 65536
-HARD_LIMIT = 1 << 34     # the heap never exceeds 16 GiB
+HARD_LIMIT = (1 << 34) - 8   # the heap stays below 16 GiB
 TAG_ADDRESS = 8
 U64 = (1 << 64) - 1
 
 
 def need_bytes(n: int) -> int:
-    """Footprint of a fresh n-byte block: 8-byte header + payload rounded up to 8 (at least 16)."""
-    return GRANULE + max(16, -(-n // GRANULE) * GRANULE)
+    """Tile bytes of an n-byte block: 8-byte header + n rounded up to 8 (at least 8)."""
+    return GRANULE + max(GRANULE, -(-n // GRANULE) * GRANULE)
 
 
 @dataclass
 class Block:
     size: int            # accessible bytes
     gc: bool             # GC-managed (alloc/allocr) or manual (allocr_nogc)
-    foot: int            # tile bytes: header + payload + slack
+    foot: int            # tile bytes: header + payload rounded up
     data: bytearray
 
 
@@ -47,7 +46,7 @@ class HeapModel:
                  gc_stress: bool = False, fail_after: int = -1) -> None:
         self.limit_size = min(max_size & ~7, HARD_LIMIT)
         size = min(init_size, self.limit_size) & ~7
-        self.size = size if size >= MIN_TILE else 0     # tiles cover [8, 8 + size)
+        self.size = size                                # tiles cover [8, 8 + size)
         self.blocks: dict[int, Block] = {}
         self.ptrs: set[int] = set()
         self.gc_floor = gc_floor if gc_floor is not None else max(MIN_GC_FLOOR, self.size >> 2)
@@ -68,7 +67,7 @@ class HeapModel:
         return sorted((start - GRANULE, b.foot) for start, b in self.blocks.items())
 
     def regions(self) -> list[tuple[int, int]]:
-        """The free regions: every gap between tiles (a gap is always >= MIN_TILE)."""
+        """The free regions: every gap between tiles."""
         out, pos = [], GRANULE
         for start, foot in self.tiles():
             if start > pos:
@@ -104,10 +103,9 @@ class HeapModel:
         need = need_bytes(n)
         for start, length in self.regions():            # lowest address first
             if length >= need:
-                foot = length if length - need < MIN_TILE else need
-                self.blocks[start + GRANULE] = Block(n, gc, foot, bytearray(n))
+                self.blocks[start + GRANULE] = Block(n, gc, need, bytearray(n))
                 if gc:
-                    self.gc_since += foot
+                    self.gc_since += need
                 return start + GRANULE
         return 0
 
@@ -118,8 +116,6 @@ class HeapModel:
         deficit = max(0, need - tail)
         new = min(max(2 * self.size, self.size + deficit, MIN_GROWTH), self.limit_size)
         if new <= self.size or new < self.size + deficit:
-            return False
-        if tail == 0 and new - self.size < MIN_TILE:
             return False
         self.size = new
         return True

@@ -85,10 +85,9 @@ cdef extern from *:
     }
     /* Block header: the 8 bytes just below a live block's start. */
     #define VXH_HDR_SIZE_MASK  0x000000FFFFFFFFFFULL   /* bits 0..39: accessible size n */
-    #define VXH_HDR_SLACK_SHIFT 40                     /* bits 40..41: slack granules 0..2 */
     #define VXH_HDR_GC         0x4000000000000000ULL   /* GC-managed (alloc/allocr) */
     #define VXH_HDR_MARK       0x8000000000000000ULL   /* reached in the current mark phase */
-    #define VXH_HARD_LIMIT     (1ULL << 34)            /* 16 GiB: granule indices fit uint32 */
+    #define VXH_HARD_LIMIT     ((1ULL << 34) - 8)      /* < 16 GiB: granule counts < 2^31 */
     """
     uint64_t vxh_load_be64(const uint8_t* p) nogil
     void vxh_store_be64(uint8_t* p, uint64_t v) nogil
@@ -97,7 +96,6 @@ cdef extern from *:
     int vxh_popcount64(uint64_t x) nogil
     uint64_t vxh_now_ns() nogil
     const uint64_t VXH_HDR_SIZE_MASK
-    const int VXH_HDR_SLACK_SHIFT
     const uint64_t VXH_HDR_GC
     const uint64_t VXH_HDR_MARK
     const uint64_t VXH_HARD_LIMIT
@@ -105,22 +103,11 @@ cdef extern from *:
 cdef enum:
     HEAP_FIRST_ADDRESS = 16     # the lowest block address; 0 is null (decisions §3 item 9)
     HEAP_GRANULE = 8            # block starts, headers and footprints are 8-byte aligned
-    HEAP_MIN_TILE = 3           # granules: header + 16 bytes, room for a free-tree node
     HEAP_MAX_LEVELS = 8         # levels of the block-start bitmap hierarchy
+    HEAP_MAX_SUM_LEVELS = 10    # levels of the free-space summary tree
+    HEAP_SUM_FANOUT = 16        # summary entries per parent (one 64-byte cache line)
     HEAP_TAG_ADDRESS = 8        # register / stack tag of a heap address (decisions §2)
     HEAP_MARK_STACK_MAX = 65536 # entries; beyond it marking falls back to rescanning
-
-# A free region of the arena stores its own node of the free tree in its first
-# 24 bytes (the minimum tile), so free space needs no memory outside the arena.
-# The tree is a treap keyed by address (the node's own granule index) and
-# augmented with the largest region length in each subtree.
-cdef struct HeapFreeNode:
-    uint32_t len        # region length in granules (>= HEAP_MIN_TILE)
-    uint32_t max        # largest len in this subtree
-    uint32_t left       # granule index of the left child, 0 = none
-    uint32_t right
-    uint32_t prio       # treap priority (max-heap)
-    uint32_t link       # scratch: stack link while the sweep rebuilds the tree
 
 # One array of GC root candidates, e.g. the 32 registers or the data stack.
 # Entry i's value is the uint64 at values + i*value_stride; it is a root iff
@@ -147,6 +134,7 @@ cdef struct HeapStats:
     uint64_t last_freed_bytes   #   payload bytes freed,
     uint64_t last_live_bytes    #   payload bytes of all live blocks afterwards
     uint64_t peak_capacity      # largest arena size reached (bytes)
+    uint64_t repairs            # stale free-space bounds repaired by searches
 
 cdef struct Heap:
     uint8_t* mem                # the arena; tiles cover [8, capacity)
@@ -154,8 +142,14 @@ cdef struct Heap:
     uint64_t limit              # largest capacity allowed: 8 + max heap size
     uint64_t cache_lo           # last block hit by heap_find: [cache_lo, cache_hi)
     uint64_t cache_hi           # (lo > hi when empty)
-    uint32_t root               # free-tree root granule, 0 = no free region
-    uint64_t rng                # xorshift state for treap priorities
+    # free space: bit g of rstarts set iff a free region starts at granule g
+    # (8*g); the region's length in granules is the uint64 stored at 8*g.
+    # sums[0][c] = longest region starting in chunk c (granules 64c..64c+63);
+    # sums[k+1][i] = max of sums[k][16i .. 16i+15]; the top level has one entry.
+    uint64_t* rstarts
+    uint32_t* sums[HEAP_MAX_SUM_LEVELS]
+    uint64_t sum_words[HEAP_MAX_SUM_LEVELS]
+    int nsums
     # block-start bitmap: bit g of level 0 set iff 8*g is a live block start;
     # bit j of level i+1 set iff word j of level i is non-zero
     uint64_t* levels[HEAP_MAX_LEVELS]
@@ -167,8 +161,8 @@ cdef struct Heap:
     # accounting
     uint64_t nblocks            # live blocks
     uint64_t gc_blocks          # ... of which GC-managed
-    uint64_t nfree              # free regions (= free-tree nodes)
-    uint64_t used_bytes         # footprint bytes of live blocks (headers, slack included)
+    uint64_t nfree              # free regions
+    uint64_t used_bytes         # tile bytes of live blocks (headers included)
     uint64_t payload_bytes      # sum of live block sizes n
     uint64_t gc_bytes           # footprint bytes of GC-managed live blocks
     # collection policy (docs/heap.md "When the collector runs")

@@ -7,28 +7,72 @@ and tools. The layout and the algorithms are explained in docs/heap.md; the
 short version:
 
 * The arena is one ``realloc``-grown byte array; an address is an offset.
-  It is tiled, from byte 8 to its end, by *tiles*: a live block is an 8-byte
-  header followed by its bytes (rounded up to 8, at least 16, plus up to 16
-  bytes of slack); a free region is a maximal run of free bytes (>= 24).
-* Free regions form a treap keyed by address, augmented with the largest
-  region length of each subtree, whose nodes live inside the free regions
-  themselves: first fit = leftmost region with length >= need, O(log F).
+  It is tiled, from byte 8 to its end, by *tiles* of whole 8-byte granules:
+  a live block is an 8-byte header followed by its n bytes rounded up to 8
+  (at least 8); a free region is a maximal run of free granules.
+* Free space: a bitmap of region starts (each region keeps its length in its
+  own first word) and, per 512-byte chunk, the length of the longest region
+  starting there, under a 16-ary max tree. First fit = descend to the
+  leftmost chunk whose maximum fits, then scan its (at most 22) regions.
 * A hierarchical bitmap of block starts answers "is this a live block" in
   O(1) and "which block contains this address" in O(levels) <= 6 words.
 * A 1-bit-per-byte bitmap records where pointers were stored (allocated on
   the first pointer store): the collector's edges.
 * Mark-sweep: marks live in block headers; the sweep walks the tiles in
-  address order, frees unmarked GC-managed blocks and rebuilds the treap
-  from the merged free runs in linear time.
+  address order, frees unmarked GC-managed blocks and merges free runs.
 
 Nothing here allocates host memory per heap allocation: metadata grows only
-with the arena (about 1.6% for block starts, 12.5% for pointers when used).
+with the arena (about 4% for free space and block starts, plus 12.5% for
+the pointer map once a pointer is stored).
 """
 
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memset, memmove, memcpy
 from libc.stdio cimport snprintf
+
+cdef extern from *:
+    """
+    /* Index of the first of 16 entries >= need (need >= 1), or 16. The
+       summary arrays are padded to whole groups of 16 entries. */
+    #if defined(__SSE2__) || defined(_M_X64)
+    #include <emmintrin.h>
+    /* Entries are < 2^31 (the heap is < 16 GiB), so signed compares are exact. */
+    static inline int vxh_first_ge16(const uint32_t *p, uint32_t need) {
+        const __m128i t = _mm_set1_epi32((int)(need - 1));
+        __m128i a = _mm_cmpgt_epi32(_mm_loadu_si128((const __m128i *)p), t);
+        __m128i b = _mm_cmpgt_epi32(_mm_loadu_si128((const __m128i *)(p + 4)), t);
+        __m128i c = _mm_cmpgt_epi32(_mm_loadu_si128((const __m128i *)(p + 8)), t);
+        __m128i d = _mm_cmpgt_epi32(_mm_loadu_si128((const __m128i *)(p + 12)), t);
+        int mask = _mm_movemask_epi8(_mm_packs_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d)));
+        return mask ? vxh_ctz64((uint64_t)mask) : 16;
+    }
+    static inline __m128i vxh_max4(__m128i a, __m128i b) {
+        return _mm_xor_si128(b, _mm_and_si128(_mm_xor_si128(a, b), _mm_cmpgt_epi32(a, b)));
+    }
+    /* Largest of 16 entries (all < 2^31). */
+    static inline uint32_t vxh_max16(const uint32_t *p) {
+        __m128i m = vxh_max4(vxh_max4(_mm_loadu_si128((const __m128i *)p), _mm_loadu_si128((const __m128i *)(p + 4))),
+                             vxh_max4(_mm_loadu_si128((const __m128i *)(p + 8)), _mm_loadu_si128((const __m128i *)(p + 12))));
+        m = vxh_max4(m, _mm_shuffle_epi32(m, 0x4E));
+        m = vxh_max4(m, _mm_shuffle_epi32(m, 0xB1));
+        return (uint32_t)_mm_cvtsi128_si32(m);
+    }
+    #else
+    static inline uint32_t vxh_max16(const uint32_t *p) {
+        uint32_t m = 0;
+        for (int k = 0; k < 16; k++) m = p[k] > m ? p[k] : m;
+        return m;
+    }
+    static inline int vxh_first_ge16(const uint32_t *p, uint32_t need) {
+        int k;
+        for (k = 0; k < 16 && p[k] < need; k++) {}
+        return k;
+    }
+    #endif
+    """
+    int vxh_first_ge16(const uint32_t* p, uint32_t need) nogil
+    uint32_t vxh_max16(const uint32_t* p) nogil
 
 cdef uint64_t _ALL = 0xFFFFFFFFFFFFFFFF
 cdef uint64_t _MIN_GROWTH = 4096        # bytes: smallest growth of an empty heap
@@ -44,13 +88,13 @@ cdef inline uint64_t _u64max(uint64_t a, uint64_t b) noexcept nogil:
 
 
 cdef inline uint64_t _payload_granules(uint64_t n) noexcept nogil:
-    """Granules a block of n bytes occupies after its header (at least 2)."""
+    """Granules a block of n bytes occupies after its header (at least 1)."""
     cdef uint64_t g = (n + 7) >> 3
-    return g if g >= 2 else 2
+    return g if g >= 1 else 1
 
 
 cdef inline uint64_t _need_granules(uint64_t n) noexcept nogil:
-    """Footprint in granules of a fresh n-byte block: header + payload."""
+    """Tile length in granules of an n-byte block: header + payload."""
     return 1 + _payload_granules(n)
 
 
@@ -59,41 +103,29 @@ cdef inline uint64_t* _hdr(Heap* h, uint64_t start) noexcept nogil:
 
 
 cdef inline uint64_t _hdr_foot(uint64_t hdr) noexcept nogil:
-    """Footprint in granules (header, payload, slack) of a block with this header."""
-    return 1 + _payload_granules(hdr & VXH_HDR_SIZE_MASK) + ((hdr >> VXH_HDR_SLACK_SHIFT) & 3)
+    """Tile length in granules of the block with this header."""
+    return _need_granules(hdr & VXH_HDR_SIZE_MASK)
 
 
-cdef inline HeapFreeNode* _node(Heap* h, uint32_t g) noexcept nogil:
-    return <HeapFreeNode*>(h.mem + (<uint64_t>g << 3))
+cdef inline uint64_t _rlen(Heap* h, uint64_t g) noexcept nogil:
+    """Length in granules of the free region starting at granule g."""
+    return (<uint64_t*>(h.mem + (g << 3)))[0]
 
 
-cdef inline uint32_t _maxof(Heap* h, uint32_t g) noexcept nogil:
-    return _node(h, g).max if g != 0 else 0
+cdef inline void _rlen_set(Heap* h, uint64_t g, uint64_t length) noexcept nogil:
+    (<uint64_t*>(h.mem + (g << 3)))[0] = length
 
 
-cdef inline void _fix(Heap* h, uint32_t g) noexcept nogil:
-    """Recompute the subtree maximum of node g from its children."""
-    cdef HeapFreeNode* x = _node(h, g)
-    cdef uint32_t m = x.len
-    cdef uint32_t c
-    if x.left != 0:
-        c = _node(h, x.left).max
-        if c > m:
-            m = c
-    if x.right != 0:
-        c = _node(h, x.right).max
-        if c > m:
-            m = c
-    x.max = m
+cdef inline bint _rs_test(Heap* h, uint64_t g) noexcept nogil:
+    return (h.rstarts[g >> 6] >> (g & 63)) & 1
 
 
-cdef inline uint32_t _rand(Heap* h) noexcept nogil:
-    cdef uint64_t x = h.rng
-    x ^= x << 13
-    x ^= x >> 7
-    x ^= x << 17
-    h.rng = x
-    return <uint32_t>(x >> 32)
+cdef inline void _rs_set(Heap* h, uint64_t g) noexcept nogil:
+    h.rstarts[g >> 6] |= <uint64_t>1 << (g & 63)
+
+
+cdef inline void _rs_clear(Heap* h, uint64_t g) noexcept nogil:
+    h.rstarts[g >> 6] &= ~(<uint64_t>1 << (g & 63))
 
 
 cdef inline void _cache_clear(Heap* h) noexcept nogil:
@@ -181,51 +213,113 @@ cdef int64_t _bm_next(Heap* h, uint64_t g) noexcept nogil:
     return <int64_t>pos
 
 
-cdef int _bm_resize(Heap* h, uint64_t granules) noexcept nogil:
-    """Make the bitmap cover `granules` bits (never shrinks). 0 or -1."""
+cdef uint64_t* _grow_words(uint64_t* old, uint64_t old_words, uint64_t words) noexcept nogil:
+    """realloc a word array to `words` words, zeroing the new ones; NULL on failure."""
+    cdef uint64_t* grown = <uint64_t*>realloc(old, words * 8)
+    if grown != NULL and words > old_words:
+        memset(grown + old_words, 0, (words - old_words) * 8)
+    return grown
+
+
+cdef inline uint64_t _pad16(uint64_t n) noexcept nogil:
+    """Summary arrays hold whole groups of 16 entries (zeros past the end)."""
+    return (n + 15) & ~(<uint64_t>15)
+
+
+cdef int _meta_resize(Heap* h, uint64_t granules) noexcept nogil:
+    """Size every per-granule structure for `granules` granules (never shrinks).
+
+    Level 0 of both the block-start bitmap and the free-space summary keeps
+    its contents; the upper levels are rebuilt from it. On failure (-1) the
+    structures that were already enlarged stay valid for the old size.
+    """
     cdef uint64_t words0 = (granules + 63) >> 6
-    cdef uint64_t words[HEAP_MAX_LEVELS]
-    cdef uint64_t* fresh[HEAP_MAX_LEVELS]
+    cdef uint64_t old0 = h.level_words[0]
+    cdef uint64_t bw[HEAP_MAX_LEVELS]
+    cdef uint64_t sw[HEAP_MAX_SUM_LEVELS]
+    cdef uint64_t* bfresh[HEAP_MAX_LEVELS]
+    cdef uint32_t* sfresh[HEAP_MAX_SUM_LEVELS]
     cdef uint64_t* grown
+    cdef uint32_t* grown32
     cdef uint64_t* lower
+    cdef uint32_t* slower
     cdef uint64_t n, j
-    cdef int nlv = 1, i
+    cdef uint32_t v
+    cdef int nb = 1, ns = 1, i
+    cdef bint ok = True
     if words0 == 0:
         words0 = 1
-    if words0 > h.level_words[0] or h.levels[0] == NULL:
-        grown = <uint64_t*>realloc(h.levels[0], words0 * 8)
-        if grown == NULL:
-            return -1
-        memset(grown + h.level_words[0], 0, (words0 - h.level_words[0]) * 8)
-        h.levels[0] = grown
-    else:
-        words0 = h.level_words[0]
-    words[0] = words0
+    if words0 < old0:
+        words0 = old0
+    # level 0 arrays: grow in place (realloc keeps the contents)
+    grown = _grow_words(h.levels[0], old0, words0)
+    if grown == NULL:
+        return -1
+    h.levels[0] = grown
+    grown = _grow_words(h.rstarts, old0, words0)
+    if grown == NULL:
+        return -1
+    h.rstarts = grown
+    grown32 = <uint32_t*>realloc(h.sums[0], _pad16(words0) * 4)
+    if grown32 == NULL:
+        return -1
+    if words0 > old0:
+        memset(grown32 + _pad16(old0), 0, (_pad16(words0) - _pad16(old0)) * 4)
+    h.sums[0] = grown32
+    # upper levels: fresh arrays, filled from level 0
+    bw[0] = words0
     n = words0
     while n > 1:
         n = (n + 63) >> 6
-        words[nlv] = n
-        nlv += 1
-    for i in range(1, nlv):
-        fresh[i] = <uint64_t*>calloc(words[i], 8)
-        if fresh[i] == NULL:
-            while i > 1:
-                i -= 1
-                free(fresh[i])
-            return -1
-    for i in range(1, nlv):
-        for j in range(words[i - 1]):
-            lower = h.levels[0] if i == 1 else fresh[i - 1]
+        bw[nb] = n
+        nb += 1
+    sw[0] = words0
+    n = words0
+    while n > 1:
+        n = (n + HEAP_SUM_FANOUT - 1) >> 4
+        sw[ns] = n
+        ns += 1
+    for i in range(HEAP_MAX_LEVELS):
+        bfresh[i] = NULL
+    for i in range(HEAP_MAX_SUM_LEVELS):
+        sfresh[i] = NULL
+    for i in range(1, nb):
+        bfresh[i] = <uint64_t*>calloc(bw[i], 8)
+        ok = ok and bfresh[i] != NULL
+    for i in range(1, ns):
+        sfresh[i] = <uint32_t*>calloc(_pad16(sw[i]), 4)
+        ok = ok and sfresh[i] != NULL
+    if not ok:
+        for i in range(1, nb):
+            free(bfresh[i])
+        for i in range(1, ns):
+            free(sfresh[i])
+        return -1
+    for i in range(1, nb):
+        lower = h.levels[0] if i == 1 else bfresh[i - 1]
+        for j in range(bw[i - 1]):
             if lower[j] != 0:
-                fresh[i][j >> 6] |= <uint64_t>1 << (j & 63)
+                bfresh[i][j >> 6] |= <uint64_t>1 << (j & 63)
+    for i in range(1, ns):
+        slower = h.sums[0] if i == 1 else sfresh[i - 1]
+        for j in range(sw[i - 1]):
+            v = slower[j]
+            if v > sfresh[i][j >> 4]:
+                sfresh[i][j >> 4] = v
     for i in range(1, h.nlevels):
         free(h.levels[i])
-        h.levels[i] = NULL
-    for i in range(1, nlv):
-        h.levels[i] = fresh[i]
-        h.level_words[i] = words[i]
+    for i in range(1, h.nsums):
+        free(h.sums[i])
+    for i in range(1, nb):
+        h.levels[i] = bfresh[i]
+        h.level_words[i] = bw[i]
+    for i in range(1, ns):
+        h.sums[i] = sfresh[i]
+        h.sum_words[i] = sw[i]
     h.level_words[0] = words0
-    h.nlevels = nlv
+    h.sum_words[0] = words0
+    h.nlevels = nb
+    h.nsums = ns
     return 0
 
 
@@ -354,160 +448,119 @@ cdef inline void _pm_put_zero_range(Heap* h, uint64_t lo, uint64_t hi) noexcept 
 
 
 # ============================================================================
-# the free tree: a treap of free regions, nodes stored inside the regions
+# free space: region-start bitmap + per-chunk maxima under a 16-ary max tree
 # ============================================================================
 
-cdef uint32_t _merge(Heap* h, uint32_t a, uint32_t b) noexcept nogil:
-    """Join two treaps, every key of a below every key of b."""
-    cdef HeapFreeNode* x
-    if a == 0:
-        return b
-    if b == 0:
-        return a
-    if _node(h, a).prio > _node(h, b).prio:
-        x = _node(h, a)
-        x.right = _merge(h, x.right, b)
-        _fix(h, a)
-        return a
-    x = _node(h, b)
-    x.left = _merge(h, a, x.left)
-    _fix(h, b)
-    return b
+# The summaries are upper bounds: sums[0][c] >= the longest region starting
+# in chunk c, and every parent equals the maximum of its children. Lengths
+# that grow are propagated at once (_sum_raise); lengths that shrink or
+# regions that disappear are not, and a search that descends into a chunk
+# whose bound turns out stale recomputes that chunk (_sum_recompute) and
+# starts again. Each restart repairs one stale entry, so searches stay cheap
+# on average while the common allocation (carving the lowest region) touches
+# no summary at all. Chunks left of the one a search picks have bounds below
+# the request, so they hold no fitting region: first fit stays exact.
+
+cdef void _sum_recompute(Heap* h, uint64_t c) noexcept nogil:
+    """Set chunk c's bound to its exact longest region; recompute its ancestors."""
+    cdef uint64_t w = h.rstarts[c], m = 0, length
+    cdef uint32_t val
+    cdef int lv = 0
+    while w != 0:
+        length = _rlen(h, (c << 6) | <uint64_t>vxh_ctz64(w))
+        if length > m:
+            m = length
+        w &= w - 1
+    val = <uint32_t>m
+    while True:
+        if h.sums[lv][c] == val:
+            return                          # unchanged: every ancestor is still right
+        h.sums[lv][c] = val
+        if lv == h.nsums - 1:
+            return
+        val = vxh_max16(h.sums[lv] + ((c >> 4) << 4))    # arrays are padded to 16
+        c >>= 4
+        lv += 1
 
 
-cdef uint32_t _take(Heap* h, uint32_t t, uint32_t need, uint32_t* at, uint32_t* got) noexcept nogil:
-    """Carve `need` granules from the front of the leftmost region that fits.
+cdef inline void _sum_raise(Heap* h, uint64_t c, uint64_t length) noexcept nogil:
+    """A region of `length` granules now starts in chunk c."""
+    cdef int lv = 0
+    cdef uint32_t val = <uint32_t>length
+    while lv < h.nsums and h.sums[lv][c] < val:
+        h.sums[lv][c] = val
+        c >>= 4
+        lv += 1
 
-    Precondition: the subtree t has max >= need. Sets *at to the granule of
-    the carved tile and *got to its length (need, or the whole region when
-    the rest would be smaller than a minimum tile). Returns the new root.
+
+cdef uint64_t _take(Heap* h, uint64_t need) noexcept nogil:
+    """Carve `need` granules from the front of the lowest-addressed region that fits.
+
+    Returns the granule where the carved tile starts, or 0 if no region fits.
     """
-    cdef HeapFreeNode* x = _node(h, t)
-    cdef uint32_t rest, moved
-    if x.left != 0 and _node(h, x.left).max >= need:
-        x.left = _take(h, x.left, need, at, got)
-        _fix(h, t)
-        return t
-    if x.len >= need:
-        at[0] = t
-        rest = x.len - need
-        if rest < HEAP_MIN_TILE:
-            got[0] = x.len
-            h.nfree -= 1
-            return _merge(h, x.left, x.right)
-        got[0] = need
-        moved = t + need                    # the node moves to the new region start
-        memcpy(_node(h, moved), x, sizeof(HeapFreeNode))
-        x = _node(h, moved)
-        x.len = rest
-        _fix(h, moved)
-        return moved
-    x.right = _take(h, x.right, need, at, got)
-    _fix(h, t)
-    return t
+    cdef int lv
+    cdef uint64_t i, w, g, length, rest, r
+    while True:
+        lv = h.nsums - 1
+        if h.sums[lv][0] < need:
+            return 0
+        i = 0
+        while lv > 0:                       # leftmost child whose bound fits
+            lv -= 1                         # (one exists: the parent is their maximum)
+            i = (i << 4) + <uint64_t>vxh_first_ge16(h.sums[lv] + (i << 4), <uint32_t>need)
+        w = h.rstarts[i]                    # chunk i: its first region that fits
+        while w != 0:
+            g = (i << 6) | <uint64_t>vxh_ctz64(w)
+            length = _rlen(h, g)
+            if length >= need:
+                _rs_clear(h, g)
+                rest = length - need
+                if rest == 0:
+                    h.nfree -= 1
+                else:
+                    r = g + need
+                    _rs_set(h, r)
+                    _rlen_set(h, r, rest)
+                    if (r >> 6) != i:
+                        _sum_raise(h, r >> 6, rest)
+                return g
+            w &= w - 1
+        _sum_recompute(h, i)                # the bound was stale: repair, search again
+        h.stats.repairs += 1
 
 
-cdef uint32_t _remove(Heap* h, uint32_t t, uint32_t key) noexcept nogil:
-    """Remove the region starting at granule `key` (it must be in the tree)."""
-    cdef HeapFreeNode* x
-    if t == 0:
+cdef uint64_t _region_before(Heap* h, uint64_t g) noexcept nogil:
+    """Start of the free region that ends exactly at granule g, or 0."""
+    cdef int64_t sp
+    cdef uint64_t end
+    if g <= 1:
         return 0
-    x = _node(h, t)
-    if t == key:
-        h.nfree -= 1
-        return _merge(h, x.left, x.right)
-    if key < t:
-        x.left = _remove(h, x.left, key)
+    sp = _bm_prev(h, g - 1)                 # the last live block starting below g
+    if sp < 0:
+        end = 1                             # no block below: free from the first granule
     else:
-        x.right = _remove(h, x.right, key)
-    _fix(h, t)
-    return t
+        end = <uint64_t>sp - 1 + _hdr_foot(_hdr(h, <uint64_t>sp << 3)[0])
+    return end if end < g else 0
 
 
-cdef uint32_t _insert_or_extend(Heap* h, uint32_t t, uint32_t key, uint32_t length) noexcept nogil:
-    """Add free granules [key, key+length): extend the region ending at key, or insert."""
-    cdef HeapFreeNode* x
-    cdef HeapFreeNode* c
-    cdef uint32_t child
-    if t == 0:
-        x = _node(h, key)
-        x.len = length
-        x.max = length
-        x.left = 0
-        x.right = 0
-        x.prio = _rand(h)
-        x.link = 0
-        h.nfree += 1
-        return key
-    x = _node(h, t)
-    if t < key:
-        if t + x.len == key:                # the predecessor touches: merge into it
-            x.len += length
-            if x.len > x.max:
-                x.max = x.len
-            return t
-        x.right = _insert_or_extend(h, x.right, key, length)
-        child = x.right
-        c = _node(h, child)
-        if c.prio > x.prio:                 # rotate left
-            x.right = c.left
-            _fix(h, t)
-            c.left = t
-            _fix(h, child)
-            return child
-    else:
-        x.left = _insert_or_extend(h, x.left, key, length)
-        child = x.left
-        c = _node(h, child)
-        if c.prio > x.prio:                 # rotate right
-            x.left = c.right
-            _fix(h, t)
-            c.right = t
-            _fix(h, child)
-            return child
-    _fix(h, t)
-    return t
-
-
-cdef void _free_region_add(Heap* h, uint64_t g, uint64_t length) noexcept nogil:
-    """Return granules [g, g+length) to the free tree, merged with both neighbours."""
+cdef void _region_add(Heap* h, uint64_t g, uint64_t length) noexcept nogil:
+    """Granules [g, g+length) become free, merged with both neighbours."""
     cdef uint64_t end = g + length
     cdef uint64_t G = h.capacity >> 3
-    if end < G and not _bm_test(h, end + 1):   # a free region starts right after
-        length += _node(h, <uint32_t>end).len
-        h.root = _remove(h, h.root, <uint32_t>end)
-    h.root = _insert_or_extend(h, h.root, <uint32_t>g, <uint32_t>length)
-
-
-# rebuilding the whole tree from regions given in address order (the sweep):
-# a Cartesian-tree construction over a right-spine stack kept in node.link
-
-cdef inline void _cart_push(Heap* h, uint32_t* top, uint32_t g, uint64_t length) noexcept nogil:
-    cdef HeapFreeNode* x = _node(h, g)
-    cdef uint32_t last = 0
-    x.len = <uint32_t>length
-    x.max = <uint32_t>length
-    x.left = 0
-    x.right = 0
-    x.prio = _rand(h)
-    while top[0] != 0 and _node(h, top[0]).prio < x.prio:
-        last = top[0]
-        top[0] = _node(h, last).link
-        _fix(h, last)
-    x.left = last
-    if top[0] != 0:
-        _node(h, top[0]).right = g
-    x.link = top[0]
-    top[0] = g
-
-
-cdef inline uint32_t _cart_finish(Heap* h, uint32_t top) noexcept nogil:
-    cdef uint32_t last = 0
-    while top != 0:
-        last = top
-        top = _node(h, last).link
-        _fix(h, last)
-    return last
+    cdef uint64_t p
+    if end < G and _rs_test(h, end):        # a free region starts right after
+        length += _rlen(h, end)             # (its chunk's bound just goes stale)
+        _rs_clear(h, end)
+        h.nfree -= 1
+    p = _region_before(h, g)
+    if p != 0:                              # ... and/or one ends right before
+        length += _rlen(h, p)
+        g = p
+    else:
+        _rs_set(h, g)
+        h.nfree += 1
+    _rlen_set(h, g, length)
+    _sum_raise(h, g >> 6, length)
 
 
 # ============================================================================
@@ -518,7 +571,6 @@ cdef int heap_init(Heap* h, uint64_t init_size, uint64_t max_size) noexcept nogi
     cdef uint64_t lim, size
     memset(h, 0, sizeof(Heap))
     _cache_clear(h)
-    h.rng = 0x9E3779B97F4A7C15
     h.fail_after = -1
     lim = max_size & ~(<uint64_t>7)
     if lim > VXH_HARD_LIMIT:
@@ -526,29 +578,32 @@ cdef int heap_init(Heap* h, uint64_t init_size, uint64_t max_size) noexcept nogi
     h.limit = 8 + lim
     size = init_size if init_size < lim else lim
     size &= ~(<uint64_t>7)
-    if size < HEAP_MIN_TILE * 8:
-        size = 0                            # too small for a region: grow on demand
     h.gc_floor = _u64max(_MIN_GC_FLOOR, size >> 2)
     h.gc_threshold = h.gc_floor
     h.mem = <uint8_t*>malloc(8 + size)
     if h.mem == NULL:
         return -1
-    if _bm_resize(h, (8 + size) >> 3) != 0:
+    if _meta_resize(h, (8 + size) >> 3) != 0:
         free(h.mem)
         h.mem = NULL
         return -1
     h.capacity = 8 + size
     h.stats.peak_capacity = h.capacity
     if size != 0:
-        h.root = _insert_or_extend(h, 0, 1, <uint32_t>(size >> 3))
+        _region_add(h, 1, size >> 3)
     return 0
 
 
 cdef void heap_free_all(Heap* h) noexcept nogil:
     cdef int i
     free(h.mem)
-    for i in range(h.nlevels if h.nlevels > 0 else 1):
+    free(h.levels[0])
+    for i in range(1, h.nlevels):
         free(h.levels[i])
+    free(h.sums[0])
+    for i in range(1, h.nsums):
+        free(h.sums[i])
+    free(h.rstarts)
     free(h.ptrmap)
     free(h.mark_stack)
     memset(h, 0, sizeof(Heap))
@@ -558,24 +613,20 @@ cdef void heap_free_all(Heap* h) noexcept nogil:
 cdef uint64_t _tail_free_granules(Heap* h) noexcept nogil:
     """Length of the free region that ends the arena, or 0."""
     cdef uint64_t G = h.capacity >> 3
-    cdef int64_t last
-    cdef uint64_t end
+    cdef uint64_t p
     if G <= 1:
         return 0
-    last = _bm_prev(h, G - 1)
-    if last < 0:
-        return G - 1 if h.root != 0 else 0
-    end = <uint64_t>last - 1 + _hdr_foot(_hdr(h, <uint64_t>last << 3)[0])
-    return G - end
+    p = _region_before(h, G)
+    return G - p if p != 0 else 0
 
 
 cdef int _grow(Heap* h, uint64_t need_g) noexcept nogil:
-    """Enlarge the arena so that its last region holds need_g granules (0: just double).
+    """Enlarge the arena so that its last region holds need_g granules.
 
     New size = max(2 * size, size + deficit, 4096), capped at the limit.
     Returns 0, or -1 if the limit or the host forbids it (nothing changes).
     """
-    cdef uint64_t size, tail, deficit, new_size, lim, old_g, new_cap
+    cdef uint64_t size, tail, deficit, new_size, lim, old_g, new_cap, old_w, new_w
     cdef uint8_t* mem
     cdef uint64_t* pm
     if h.mem == NULL:
@@ -589,17 +640,16 @@ cdef int _grow(Heap* h, uint64_t need_g) noexcept nogil:
         new_size = lim
     if new_size <= size or new_size < size + deficit:
         return -1
-    if tail == 0 and new_size - size < HEAP_MIN_TILE * 8:
-        return -1                           # too little to form a region
     new_cap = 8 + new_size
     old_g = h.capacity >> 3
-    if _bm_resize(h, new_cap >> 3) != 0:
+    if _meta_resize(h, new_cap >> 3) != 0:
         return -1
     if h.ptrmap != NULL:
-        pm = <uint64_t*>realloc(h.ptrmap, ((new_cap + 63) >> 6) * 8)
+        old_w = (h.capacity + 63) >> 6
+        new_w = (new_cap + 63) >> 6
+        pm = _grow_words(h.ptrmap, old_w, new_w)
         if pm == NULL:
             return -1
-        memset(pm + ((h.capacity + 63) >> 6), 0, (((new_cap + 63) >> 6) - ((h.capacity + 63) >> 6)) * 8)
         h.ptrmap = pm
     mem = <uint8_t*>realloc(h.mem, new_cap)
     if mem == NULL:
@@ -609,7 +659,7 @@ cdef int _grow(Heap* h, uint64_t need_g) noexcept nogil:
     h.stats.grows += 1
     if new_cap > h.stats.peak_capacity:
         h.stats.peak_capacity = new_cap
-    _free_region_add(h, old_g, (new_cap >> 3) - old_g)
+    _region_add(h, old_g, (new_cap >> 3) - old_g)
     return 0
 
 
@@ -627,19 +677,20 @@ cdef inline bint _alloc_possible(Heap* h, uint64_t n) noexcept nogil:
 cdef uint64_t _alloc_fit(Heap* h, uint64_t n, bint gc_managed) noexcept nogil:
     """Allocate from the existing free regions only; 0 if none fits."""
     cdef uint64_t need = _need_granules(n)
-    cdef uint32_t at = 0, got = 0
-    cdef uint64_t start, hdr, foot
-    if h.root == 0 or <uint64_t>_node(h, h.root).max < need:
+    cdef uint64_t g, start, hdr, foot
+    g = _take(h, need)
+    if g == 0:
         return 0
-    h.root = _take(h, h.root, <uint32_t>need, &at, &got)
-    start = (<uint64_t>at + 1) << 3
-    hdr = n | (<uint64_t>(got - need) << VXH_HDR_SLACK_SHIFT)
+    start = (g + 1) << 3
+    hdr = n
     if gc_managed:
         hdr |= VXH_HDR_GC
     _hdr(h, start)[0] = hdr
     memset(h.mem + start, 0, n)
-    _bm_set(h, at + 1)
-    foot = <uint64_t>got << 3
+    _bm_set(h, g + 1)
+    h.cache_lo = start                      # a new block is usually initialised next
+    h.cache_hi = start + n
+    foot = need << 3
     h.nblocks += 1
     h.used_bytes += foot
     h.payload_bytes += n
@@ -732,7 +783,7 @@ cdef int heap_free(Heap* h, uint64_t addr) noexcept nogil:
         return -1                           # double free, interior pointer, 0, garbage
     hdr = _hdr(h, addr)[0]
     _release_block(h, addr, hdr)
-    _free_region_add(h, (addr >> 3) - 1, _hdr_foot(hdr))
+    _region_add(h, (addr >> 3) - 1, _hdr_foot(hdr))
     h.stats.frees += 1
     return 0
 
@@ -898,14 +949,22 @@ cdef void _drain(Heap* h) noexcept nogil:
         _scan_block(h, h.mark_stack[h.mark_top])
 
 
+cdef inline void _sweep_emit(Heap* h, uint64_t g, uint64_t length) noexcept nogil:
+    """The sweep found the free run [g, g+length): record it as one region."""
+    if not _rs_test(h, g):
+        _rs_set(h, g)
+        h.nfree += 1
+    _rlen_set(h, g, length)
+    _sum_raise(h, g >> 6, length)
+
+
 cdef uint64_t heap_collect(Heap* h, const HeapRootSpan* roots, size_t nroots) noexcept nogil:
     cdef uint64_t t0 = vxh_now_ns()
     cdef size_t r, i
     cdef const HeapRootSpan* span
     cdef uint64_t v, G, g, hdr, fg, start, fl
     cdef uint64_t freed_blocks = 0, freed_bytes = 0, marked = 0
-    cdef uint64_t run_start = 0, run_len = 0, nfree = 0
-    cdef uint32_t top = 0
+    cdef uint64_t run_start = 0, run_len = 0
     if h.mem == NULL:
         return 0
     G = h.capacity >> 3
@@ -923,64 +982,65 @@ cdef uint64_t heap_collect(Heap* h, const HeapRootSpan* roots, size_t nroots) no
     if h.nblocks > h.gc_blocks:
         g = 1
         while g < G:
-            if _bm_test(h, g + 1):
-                hdr = _hdr(h, (g + 1) << 3)[0]
-                if not (hdr & VXH_HDR_GC) and not (hdr & VXH_HDR_MARK):
-                    _hdr(h, (g + 1) << 3)[0] = hdr | VXH_HDR_MARK
-                    _scan_block(h, (g + 1) << 3)
-                    _drain(h)
-                g += _hdr_foot(hdr)
-            else:
-                g += _node(h, <uint32_t>g).len
+            if _rs_test(h, g):
+                g += _rlen(h, g)
+                continue
+            start = (g + 1) << 3
+            hdr = _hdr(h, start)[0]
+            if not (hdr & VXH_HDR_GC) and not (hdr & VXH_HDR_MARK):
+                _hdr(h, start)[0] = hdr | VXH_HDR_MARK
+                _scan_block(h, start)
+                _drain(h)
+            g += _hdr_foot(hdr)
     # --- mark stack overflowed: rescan marked blocks until nothing new --------
     while h.mark_overflow:
         h.mark_overflow = False
         g = 1
         while g < G:
-            if _bm_test(h, g + 1):
-                hdr = _hdr(h, (g + 1) << 3)[0]
-                if hdr & VXH_HDR_MARK:
-                    _scan_block(h, (g + 1) << 3)
-                    _drain(h)
-                g += _hdr_foot(hdr)
-            else:
-                g += _node(h, <uint32_t>g).len
-    # --- sweep in address order; rebuild the free tree from the merged runs ---
-    g = 1
-    while g < G:
-        if _bm_test(h, g + 1):
+            if _rs_test(h, g):
+                g += _rlen(h, g)
+                continue
             start = (g + 1) << 3
             hdr = _hdr(h, start)[0]
-            fg = _hdr_foot(hdr)
-            if (hdr & VXH_HDR_GC) and not (hdr & VXH_HDR_MARK):
-                _release_block(h, start, hdr)
-                freed_blocks += 1
-                freed_bytes += hdr & VXH_HDR_SIZE_MASK
-                if run_start == 0:
-                    run_start = g
-                    run_len = 0
-                run_len += fg
-            else:
-                if hdr & VXH_HDR_MARK:
-                    marked += 1
-                    _hdr(h, start)[0] = hdr & ~VXH_HDR_MARK
-                if run_start != 0:
-                    _cart_push(h, &top, <uint32_t>run_start, run_len)
-                    nfree += 1
-                    run_start = 0
-            g += fg
-        else:
-            fl = _node(h, <uint32_t>g).len
+            if hdr & VXH_HDR_MARK:
+                _scan_block(h, start)
+                _drain(h)
+            g += _hdr_foot(hdr)
+    # --- sweep in address order, merging free runs as it goes ----------------
+    g = 1
+    while g < G:
+        if _rs_test(h, g):                  # a free region
+            fl = _rlen(h, g)
+            if run_start == 0:
+                run_start = g               # it starts the run: keeps its bit
+                run_len = fl
+            else:                           # swallowed by the open run
+                _rs_clear(h, g)
+                h.nfree -= 1
+                run_len += fl
+            g += fl
+            continue
+        start = (g + 1) << 3
+        hdr = _hdr(h, start)[0]
+        fg = _hdr_foot(hdr)
+        if (hdr & VXH_HDR_GC) and not (hdr & VXH_HDR_MARK):
+            _release_block(h, start, hdr)
+            freed_blocks += 1
+            freed_bytes += hdr & VXH_HDR_SIZE_MASK
             if run_start == 0:
                 run_start = g
                 run_len = 0
-            run_len += fl
-            g += fl
+            run_len += fg
+        else:
+            if hdr & VXH_HDR_MARK:
+                marked += 1
+                _hdr(h, start)[0] = hdr & ~VXH_HDR_MARK
+            if run_start != 0:
+                _sweep_emit(h, run_start, run_len)
+                run_start = 0
+        g += fg
     if run_start != 0:
-        _cart_push(h, &top, <uint32_t>run_start, run_len)
-        nfree += 1
-    h.root = _cart_finish(h, top)
-    h.nfree = nfree
+        _sweep_emit(h, run_start, run_len)
     _cache_clear(h)
     # --- policy and statistics ---------------------------------------------
     h.gc_since = 0
@@ -1001,60 +1061,13 @@ cdef uint64_t heap_collect(Heap* h, const HeapRootSpan* roots, size_t nroots) no
 # invariant check (R12): used by tests, fuzzers and debug builds
 # ============================================================================
 
-cdef int _check_tree(Heap* h, uint32_t t, uint64_t lo, uint64_t hi, uint32_t parent_prio,
-                     const uint64_t* starts, uint64_t nstarts, uint64_t* count, int depth,
-                     char* buf, size_t buflen) noexcept nogil:
-    """Verify the subtree t: keys in (lo, hi), heap order, maxima, nodes = free tiles."""
-    cdef HeapFreeNode* x
-    cdef uint64_t a = 0, b = nstarts, mid
-    cdef uint32_t m
-    if t == 0:
-        return 0
-    if depth > 10000:
-        snprintf(buf, buflen, "free tree deeper than 10000 (cycle?)")
-        return -1
-    if t <= lo or t >= hi:
-        snprintf(buf, buflen, "free tree node %llu outside its key range (%llu, %llu)",
-                 <unsigned long long>t, <unsigned long long>lo, <unsigned long long>hi)
-        return -1
-    while a < b:                            # t must be the start of a free tile
-        mid = (a + b) >> 1
-        if starts[mid] < t:
-            a = mid + 1
-        else:
-            b = mid
-    if a >= nstarts or starts[a] != t:
-        snprintf(buf, buflen, "free tree node at 0x%llx is not a free region",
-                 <unsigned long long>(<uint64_t>t << 3))
-        return -1
-    x = _node(h, t)
-    if x.prio > parent_prio:
-        snprintf(buf, buflen, "free tree heap order broken at 0x%llx", <unsigned long long>(<uint64_t>t << 3))
-        return -1
-    count[0] += 1
-    if _check_tree(h, x.left, lo, t, x.prio, starts, nstarts, count, depth + 1, buf, buflen) != 0:
-        return -1
-    if _check_tree(h, x.right, t, hi, x.prio, starts, nstarts, count, depth + 1, buf, buflen) != 0:
-        return -1
-    m = x.len
-    if x.left != 0 and _node(h, x.left).max > m:
-        m = _node(h, x.left).max
-    if x.right != 0 and _node(h, x.right).max > m:
-        m = _node(h, x.right).max
-    if m != x.max:
-        snprintf(buf, buflen, "free tree max at 0x%llx is %u, should be %u",
-                 <unsigned long long>(<uint64_t>t << 3), x.max, m)
-        return -1
-    return 0
-
-
 cdef int heap_check(Heap* h, char* buf, size_t buflen) noexcept nogil:
-    cdef uint64_t G, g, hdr, n, fg, slack, start
+    cdef uint64_t G, g, hdr, n, fg, start, c, j, want, m, w
     cdef uint64_t used = 0, payload = 0, gcb = 0, gcbytes = 0, blocks = 0, freeb = 0
-    cdef uint64_t nfree = 0, ptrs = 0, nodes = 0, total_ptrs = 0, j, want
+    cdef uint64_t nfree = 0, ptrs = 0, total_ptrs = 0
+    cdef uint32_t sm
     cdef bint prev_free = False
-    cdef uint64_t* starts
-    cdef int lv, rc
+    cdef int lv
     buf[0] = 0
     if h.mem == NULL:
         return 0
@@ -1063,37 +1076,50 @@ cdef int heap_check(Heap* h, char* buf, size_t buflen) noexcept nogil:
                  <unsigned long long>h.capacity)
         return -1
     G = h.capacity >> 3
-    starts = <uint64_t*>malloc((h.nfree + 1) * 8)
-    if starts == NULL:
-        snprintf(buf, buflen, "check: out of memory")
-        return -1
-    # --- the tiles cover [8, capacity) exactly --------------------------------
+    # --- the tiles cover [8, capacity) exactly ----------------------------------
     g = 1
     while g < G:
-        if g + 1 < G and _bm_test(h, g + 1):
+        if _rs_test(h, g):
+            fg = _rlen(h, g)
+            if fg == 0 or fg > G - g:
+                snprintf(buf, buflen, "free region at 0x%llx has bad length %llu granules",
+                         <unsigned long long>(g << 3), <unsigned long long>fg)
+                return -1
+            if prev_free:
+                snprintf(buf, buflen, "two adjacent free regions at 0x%llx", <unsigned long long>(g << 3))
+                return -1
+            for j in range(g, g + fg):
+                if (j != g and _rs_test(h, j)) or (j + 1 < G and _bm_test(h, j + 1) and j + 1 < g + fg):
+                    snprintf(buf, buflen, "region or block start inside free region 0x%llx",
+                             <unsigned long long>(g << 3))
+                    return -1
+            nfree += 1
+            freeb += fg << 3
+            prev_free = True
+        else:
+            if g + 1 >= G or not _bm_test(h, g + 1):
+                snprintf(buf, buflen, "granule 0x%llx starts neither a block nor a free region",
+                         <unsigned long long>(g << 3))
+                return -1
             start = (g + 1) << 3
             hdr = _hdr(h, start)[0]
             n = hdr & VXH_HDR_SIZE_MASK
-            slack = (hdr >> VXH_HDR_SLACK_SHIFT) & 3
             fg = _hdr_foot(hdr)
-            if slack > 2 or hdr & VXH_HDR_MARK or (hdr & ~(VXH_HDR_SIZE_MASK | VXH_HDR_GC | (<uint64_t>3 << VXH_HDR_SLACK_SHIFT))) != 0:
+            if (hdr & ~(VXH_HDR_SIZE_MASK | VXH_HDR_GC)) != 0:
                 snprintf(buf, buflen, "bad header 0x%llx of block 0x%llx",
                          <unsigned long long>hdr, <unsigned long long>start)
-                free(starts)
                 return -1
-            if g + fg > G:
+            if fg > G - g:
                 snprintf(buf, buflen, "block 0x%llx (size %llu) runs past the arena end",
                          <unsigned long long>start, <unsigned long long>n)
-                free(starts)
                 return -1
-            for j in range(g + 2, g + fg):
-                if _bm_test(h, j):
-                    snprintf(buf, buflen, "block start bit inside block 0x%llx", <unsigned long long>start)
-                    free(starts)
+            for j in range(g + 1, g + fg):
+                if _rs_test(h, j) or (j > g + 1 and _bm_test(h, j)):
+                    snprintf(buf, buflen, "region or block start inside block 0x%llx",
+                             <unsigned long long>start)
                     return -1
-            if h.ptrmap != NULL:
-                if n >= 8:
-                    ptrs += _pm_count(h, start, start + n - 7)
+            if h.ptrmap != NULL and n >= 8:
+                ptrs += _pm_count(h, start, start + n - 7)
             blocks += 1
             used += fg << 3
             payload += n
@@ -1101,36 +1127,10 @@ cdef int heap_check(Heap* h, char* buf, size_t buflen) noexcept nogil:
                 gcb += 1
                 gcbytes += fg << 3
             prev_free = False
-        else:
-            fg = _node(h, <uint32_t>g).len
-            if fg < HEAP_MIN_TILE or g + fg > G:
-                snprintf(buf, buflen, "free region at 0x%llx has bad length %llu granules",
-                         <unsigned long long>(g << 3), <unsigned long long>fg)
-                free(starts)
-                return -1
-            if prev_free:
-                snprintf(buf, buflen, "two adjacent free regions at 0x%llx", <unsigned long long>(g << 3))
-                free(starts)
-                return -1
-            for j in range(g + 1, g + fg):
-                if _bm_test(h, j):
-                    snprintf(buf, buflen, "block start bit inside free region 0x%llx",
-                             <unsigned long long>(g << 3))
-                    free(starts)
-                    return -1
-            if nfree >= h.nfree:
-                snprintf(buf, buflen, "more free regions than counted (%llu)", <unsigned long long>h.nfree)
-                free(starts)
-                return -1
-            starts[nfree] = g
-            nfree += 1
-            freeb += fg << 3
-            prev_free = True
         g += fg
     if g != G:
         snprintf(buf, buflen, "tiles end at 0x%llx, arena at 0x%llx",
                  <unsigned long long>(g << 3), <unsigned long long>h.capacity)
-        free(starts)
         return -1
     # --- accounting -------------------------------------------------------------
     if (blocks != h.nblocks or used != h.used_bytes or payload != h.payload_bytes
@@ -1146,39 +1146,52 @@ cdef int heap_check(Heap* h, char* buf, size_t buflen) noexcept nogil:
                  <unsigned long long>gcbytes, <unsigned long long>h.gc_bytes,
                  <unsigned long long>nfree, <unsigned long long>h.nfree,
                  <unsigned long long>freeb)
-        free(starts)
         return -1
-    # --- block-start bitmap: level 0 has exactly the block starts; levels agree ----
+    # --- bitmaps hold exactly the starts seen by the walk ----------------------------
     n = 0
+    m = 0
     for j in range(h.level_words[0]):
         n += vxh_popcount64(h.levels[0][j])
-    if n != blocks:
-        snprintf(buf, buflen, "block-start bitmap has %llu bits for %llu blocks",
-                 <unsigned long long>n, <unsigned long long>blocks)
-        free(starts)
+        m += vxh_popcount64(h.rstarts[j])
+    if n != blocks or m != nfree:
+        snprintf(buf, buflen, "bitmaps: %llu block starts for %llu blocks, %llu region starts for %llu regions",
+                 <unsigned long long>n, <unsigned long long>blocks,
+                 <unsigned long long>m, <unsigned long long>nfree)
         return -1
     for lv in range(1, h.nlevels):
         for j in range(h.level_words[lv - 1]):
             want = 1 if h.levels[lv - 1][j] != 0 else 0
             if ((h.levels[lv][j >> 6] >> (j & 63)) & 1) != want:
-                snprintf(buf, buflen, "bitmap level %d bit %llu disagrees with level below",
+                snprintf(buf, buflen, "block bitmap level %d bit %llu disagrees with the level below",
                          lv, <unsigned long long>j)
-                free(starts)
                 return -1
-    if h.level_words[h.nlevels - 1] != 1:
-        snprintf(buf, buflen, "bitmap top level has %llu words", <unsigned long long>h.level_words[h.nlevels - 1])
-        free(starts)
+    if h.level_words[h.nlevels - 1] != 1 or h.sum_words[h.nsums - 1] != 1:
+        snprintf(buf, buflen, "a top level has more than one entry")
         return -1
-    # --- free tree: exactly the free tiles, ordered, heap-ordered, maxima right ----
-    rc = _check_tree(h, h.root, 0, G, 0xFFFFFFFF, starts, nfree, &nodes, 0, buf, buflen)
-    free(starts)
-    if rc != 0:
-        return -1
-    if nodes != nfree:
-        snprintf(buf, buflen, "free tree has %llu nodes for %llu free regions",
-                 <unsigned long long>nodes, <unsigned long long>nfree)
-        return -1
-    # --- pointers: all inside live blocks (wholly), and counted ------------------
+    # --- free-space summaries: chunk bounds >= chunk maxima, parents = max of children
+    for c in range(h.sum_words[0]):
+        m = 0
+        w = h.rstarts[c]
+        while w != 0:
+            fg = _rlen(h, (c << 6) | <uint64_t>vxh_ctz64(w))
+            if fg > m:
+                m = fg
+            w &= w - 1
+        if h.sums[0][c] < m:
+            snprintf(buf, buflen, "chunk %llu bound %u below its longest region %llu",
+                     <unsigned long long>c, h.sums[0][c], <unsigned long long>m)
+            return -1
+    for lv in range(1, h.nsums):
+        for j in range(h.sum_words[lv]):
+            sm = 0
+            for c in range(j << 4, min((j << 4) + HEAP_SUM_FANOUT, h.sum_words[lv - 1])):
+                if h.sums[lv - 1][c] > sm:
+                    sm = h.sums[lv - 1][c]
+            if h.sums[lv][j] != sm:
+                snprintf(buf, buflen, "summary level %d entry %llu is %u, children say %u",
+                         lv, <unsigned long long>j, h.sums[lv][j], sm)
+                return -1
+    # --- pointers: all inside live blocks (wholly), and counted ----------------------
     if h.ptrmap == NULL:
         if h.ptr_count != 0:
             snprintf(buf, buflen, "ptr_count %llu without a pointer map", <unsigned long long>h.ptr_count)
@@ -1358,11 +1371,11 @@ cdef class HeapTester:
         cdef uint64_t G = self.h.capacity >> 3
         cdef uint64_t g = 1
         while g < G:
-            if _bm_test(&self.h, g + 1):
-                g += _hdr_foot(_hdr(&self.h, (g + 1) << 3)[0])
+            if _rs_test(&self.h, g):
+                out.append((g << 3, _rlen(&self.h, g) << 3))
+                g += _rlen(&self.h, g)
             else:
-                out.append((g << 3, <uint64_t>_node(&self.h, <uint32_t>g).len << 3))
-                g += _node(&self.h, <uint32_t>g).len
+                g += _hdr_foot(_hdr(&self.h, (g + 1) << 3)[0])
         return out
 
     def pointers(self):
@@ -1474,6 +1487,7 @@ cdef class HeapTester:
             "last_ns": s.last_ns, "last_marked": s.last_marked,
             "last_freed_blocks": s.last_freed_blocks, "last_freed_bytes": s.last_freed_bytes,
             "last_live_bytes": s.last_live_bytes, "peak_capacity": s.peak_capacity,
+            "repairs": s.repairs,
         }
 
     # ---- benchmarks (whole loops in C, so Python call overhead is not measured) --
@@ -1491,15 +1505,15 @@ cdef class HeapTester:
         with nogil:
             for i in range(live):
                 x ^= x << 13; x ^= x >> 7; x ^= x << 17
-                slots[i] = heap_alloc(&self.h, x % max_size + 1, False)
+                slots[i] = heap_alloc(&self.h, ((x & <uint64_t>0xFFFFFFFF) * max_size >> 32) + 1, False)
                 if slots[i] == 0:
                     ok = False
             t0 = vxh_now_ns()
-            for i in range(pairs):
+            for i in range(pairs):          # multiply-shift ranges: no divisions timed
                 x ^= x << 13; x ^= x >> 7; x ^= x << 17
-                j = (x >> 11) % live
+                j = (x >> 32) * live >> 32
                 heap_free(&self.h, slots[j])
-                slots[j] = heap_alloc(&self.h, x % max_size + 1, False)
+                slots[j] = heap_alloc(&self.h, ((x & <uint64_t>0xFFFFFFFF) * max_size >> 32) + 1, False)
                 if slots[j] == 0:
                     ok = False
             t1 = vxh_now_ns()
@@ -1513,7 +1527,7 @@ cdef class HeapTester:
         """
         cdef uint64_t* slots = <uint64_t*>calloc(ring if ring else 1, 8)
         cdef HeapRootSpan span
-        cdef uint64_t i, t0, t1, a
+        cdef uint64_t i, t0, t1, a, k = 0
         cdef bint ok = True
         if slots == NULL:
             raise MemoryError()
@@ -1529,9 +1543,12 @@ cdef class HeapTester:
                 if a == 0:
                     ok = False
                     break
-                heap_store(&self.h, a, i, 8, False)
-                heap_store(&self.h, a + 8, slots[(i + ring - 1) % ring], 8, True)
-                slots[i % ring] = a
+                heap_store(&self.h, a, i, 8, False)         # two plain fields
+                heap_store(&self.h, a + 8, i * 3, 8, False)
+                slots[k] = a
+                k += 1
+                if k == ring:
+                    k = 0
             t1 = vxh_now_ns()
         free(slots)
         return (t1 - t0) if ok else -1
