@@ -1,0 +1,75 @@
+"""Malformed input never crashes the compiled core, and it fails exactly like the reference.
+
+Random byte strings (biased toward real opcodes, register bytes and small
+addresses, so that they run for a while) become images with random entry
+points, data bases and function tables; each runs on every compiled dispatch
+loop with a branch budget. A crash or an out-of-bounds read would kill or
+corrupt the test process (the suite also runs under the C checks of the
+dedicated fuzz run, see docs/performance.md); the states are compared with
+voxvm.pyvm.PyCore. Until the compiled core has a heap, heap opcodes are
+replaced in the compared images (both backends must still agree on them
+afterwards; the plain no-crash run keeps them).
+"""
+
+from __future__ import annotations
+
+import random
+
+from core_support import CONFIG, DISPATCHES, Core, compiled_heap_available, differences, state
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from voxvm.backend import Status
+from voxvm.isa import OPS, Flag
+from voxvm.program import Program
+from voxvm.pyvm import PyCore
+
+OPCODES = sorted(op.code for op in OPS)
+HEAP_OPCODES = {op.code for op in OPS if Flag.HEAP in op.flags}
+BYTE = st.one_of(st.sampled_from(OPCODES), st.integers(0, 31), st.integers(0, 255))
+
+
+def _without_heap(image: bytes) -> bytes:
+    if compiled_heap_available():
+        return image
+    return bytes(0x02 if b in HEAP_OPCODES else b for b in image)  # nop instead
+
+
+@st.composite
+def images(draw) -> Program:
+    image = _without_heap(bytes(draw(st.lists(BYTE, min_size=1, max_size=120))))
+    size = len(image)
+    return Program(image=image, entry=draw(st.integers(0, size + 2)), data_base=draw(st.integers(0, size)),
+                   functions=tuple(draw(st.lists(st.integers(0, size + 2), max_size=4))))
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=images(), budget=st.sampled_from([1, 5, 40]))
+def test_random_images_agree_with_the_reference(program, budget):
+    reference = PyCore(program, CONFIG)
+    expected = []
+    for _ in range(4):
+        status = reference.run(budget)
+        expected.append(state(reference, status))
+        if status in (Status.HALT, Status.TRAP):
+            break
+    for dispatch in DISPATCHES:
+        core = Core(program, CONFIG, dispatch=dispatch)
+        for number, want in enumerate(expected):
+            got = state(core, core.run(budget))
+            assert got == want, f"{dispatch} slice {number}: {differences(got, want)} image={program.image.hex()}"
+
+
+def test_random_images_never_crash():
+    rng = random.Random(20240613)
+    for _ in range(3000):
+        size = rng.randint(1, 200)
+        image = bytes(rng.choice(OPCODES) if rng.random() < 0.5 else rng.randrange(256) for _ in range(size))
+        program = Program(image=image, entry=rng.randrange(size), data_base=rng.randrange(size + 1),
+                          functions=tuple(rng.randrange(size + 3) for _ in range(rng.randint(0, 4))))
+        for dispatch in DISPATCHES:
+            core = Core(program, CONFIG, dispatch=dispatch)
+            for _ in range(5):
+                if core.run(200) not in (Status.NCALL, Status.BUDGET):
+                    break
+            core.snapshot()
