@@ -115,10 +115,11 @@ def test_fused_compare_jump_matrix(compare, dispatch):
 @pytest.mark.parametrize("dispatch", DISPATCHES)
 def test_fused_counted_loop_step_matrix(dispatch):
     for compare, jump in itertools.product(["ucmp", "icmp", "fcmp"], JCC):
-        pair = Pair(build(("uinc", 1), (compare, 1, 2), (jump, "@yes"), ("halt",), "yes:", ("uload", 5, 2),
-                          ("halt",)), dispatch)
-        for left, right in itertools.product(SMALL_GRID + [(MASK - 1, U), (1, U)], repeat=2):
-            pair.run({1: left, 2: right}, f"uinc+{compare}+{jump}")
+        for left_reg, right_reg in ((1, 2), (2, 1), (1, 1), (3, 2)):   # the counted register on either side
+            pair = Pair(build(("uinc", 1), (compare, left_reg, right_reg), (jump, "@yes"), ("halt",), "yes:",
+                              ("uload", 5, 2), ("halt",)), dispatch)
+            for left, right in itertools.product(SMALL_GRID + [(MASK - 1, U), (1, U)], repeat=2):
+                pair.run({1: left, 2: right, 3: (MASK, U)}, f"uinc r1 + {compare} r{left_reg} r{right_reg} + {jump}")
     pair = Pair(build(("udec", 1), ("jnz", "@yes"), ("halt",), "yes:", ("uload", 5, 2), ("halt",)), dispatch)
     for value in GRID:
         pair.run({1: value}, "udec+jnz")

@@ -74,6 +74,7 @@ cdef extern from "vv_core.h" nogil:
         VV_OP_X_ICJ
         VV_OP_X_FCJ
         VV_OP_X_INC_CJ
+        VV_OP_X_INC_SELF_CJ
         VV_OP_X_DEC_JNZ
         VV_OP_X_MOV_ADD
         VV_OP_X_MOV_MUL

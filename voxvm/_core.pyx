@@ -99,7 +99,7 @@ def _check_tables():
 def internal_opcodes():
     """Slot op numbers the decoder uses internally (all undefined in voxvm.isa)."""
     return (VV_OP_X_DECODE, VV_OP_X_TRAP, VV_OP_X_OUTSIDE, VV_OP_X_UCJ,
-            VV_OP_X_ICJ, VV_OP_X_FCJ, VV_OP_X_INC_CJ, VV_OP_X_DEC_JNZ,
+            VV_OP_X_ICJ, VV_OP_X_FCJ, VV_OP_X_INC_CJ, VV_OP_X_INC_SELF_CJ, VV_OP_X_DEC_JNZ,
             VV_OP_X_MOV_ADD, VV_OP_X_MOV_MUL, VV_OP_X_MOV_SUB, VV_OP_X_MOV_USUB,
             VV_OP_X_MOV_FADD, VV_OP_X_MOV_FMUL, VV_OP_X_MOV_FSUB)
 

@@ -122,10 +122,11 @@ enum {
 #define VV_OP_X_MOV_FADD 0x0E /* from fadd: float fast path */
 #define VV_OP_X_MOV_FMUL 0x0F
 #define VV_OP_X_MOV_FSUB 0x1B
+#define VV_OP_X_INC_SELF_CJ 0x1C /* uinc c + ucmp c b + jcc: X_INC_CJ comparing the register it counts */
 
 #define VV_FOREACH_INTERNAL(X) \
     X(X_DECODE) X(X_TRAP) X(X_OUTSIDE) \
-    X(X_UCJ) X(X_ICJ) X(X_FCJ) X(X_INC_CJ) X(X_DEC_JNZ) \
+    X(X_UCJ) X(X_ICJ) X(X_FCJ) X(X_INC_CJ) X(X_INC_SELF_CJ) X(X_DEC_JNZ) \
     X(X_MOV_ADD) X(X_MOV_MUL) X(X_MOV_SUB) X(X_MOV_USUB) \
     X(X_MOV_FADD) X(X_MOV_FMUL) X(X_MOV_FSUB)
 
@@ -561,7 +562,7 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             unsigned mask = vv_jcc_mask(m[VV_SIZE_UINC + VV_SIZE_UCMP]);
             uint64_t target = vv_be64(m + VV_SIZE_UINC + VV_SIZE_UCMP + 1);
             if (mask && target < vm->len) {
-                s->op = VV_OP_X_INC_CJ;
+                s->op = m[VV_SIZE_UINC + 1] == s->a ? VV_OP_X_INC_SELF_CJ : VV_OP_X_INC_CJ;
                 s->len = VV_FUSED_INC_CMP_JCC_SIZE;
                 s->c = s->a;
                 s->a = m[VV_SIZE_UINC + 1];

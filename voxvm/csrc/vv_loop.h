@@ -211,6 +211,19 @@ vv_dispatch:
         COMPARE(pc->a, pc->b, BOTH_U, CMP_UNSIGNED);
         FUSED_BRANCH(VV_FUSED_INC_CMP_JCC_SIZE);
     }
+    /* ... the usual form, `uinc i; ucmp i n; jcc`: the new i is compared from a
+     * C register instead of being read back from memory. */
+    TARGET(X_INC_SELF_CJ) {
+        unsigned c = pc->c, b = pc->b, tc = T[c];
+        if (VV_UNLIKELY(!VV_IS_UX(tc))) MISMATCH(VV_AR_INC, tc, 0);
+        uint64_t v = R[c] + 1, y;
+        R[c] = v;
+        y = R[b];                                      /* after the store: b may be c */
+        SET_OF(v == 0);
+        if (VV_LIKELY(BOTH_U(tc, T[b]))) CMP_UNSIGNED(v, y);
+        else fl = vv_compare(v, tc, y, T[b]);
+        FUSED_BRANCH(VV_FUSED_INC_CMP_JCC_SIZE);
+    }
     /* udec a + jnz: the count-down step. */
     TARGET(X_DEC_JNZ) {
         unsigned d = pc->a;
@@ -636,12 +649,20 @@ vv_dispatch:
     /* ==========================================================================
      * HEAP FAMILY (0xA0-0xA9): NOT IMPLEMENTED YET - owned by the heap work.
      * Until the heap exists these trap UNKNOWN_OPCODE. To implement them, fill
-     * in these cases only: state lives behind vm->heap; raise exceptions with
-     * RAISE(); a GC's roots are R/T (tag VV_TAG_ADDR) and stack[0..sp) (the
-     * local `sp` is current; write it to vm->sp before calling out). dlbc
-     * appends with vv_mem_append() and must then reload the locals
-     * `code = vm->code; mem = vm->mem; len = vm->len;` and recompute
-     * `pc = code + <its address>` (the slot array may have moved).
+     * in these cases only:
+     *  - operands: registers in pc->a, b, c, d in operand order (already
+     *    checked < 32); alloc's size in pc->imm; sizes VV_SIZE_ALLOC etc.
+     *  - state: vm->heap (void *, set up by voxvm/_core.pyx). This header is
+     *    included before Cython's own declarations, so it cannot call
+     *    cimported Cython functions by name: reach them through function
+     *    pointers stored in vv_vm (filled in by _core.pyx), or keep the hot
+     *    paths in a C header.
+     *  - exceptions: RAISE(VV_EXC_...); traps: TRAP(VV_TRAP_BAD_LOAD_TYPE, t, 0).
+     *  - GC roots: R/T (tag VV_TAG_ADDR) and stack[0..sp) (the locals `stack`,
+     *    `sp` are current; write sp to vm->sp before calling out).
+     *  - dlbc appends with vv_mem_append(), then must reload the locals
+     *    `code = vm->code; mem = vm->mem; len = vm->len;` and recompute
+     *    `pc = code + <its address>` (the slot array may have moved).
      * ========================================================================== */
     TARGET(ALLOC) TARGET(FREE) TARGET(STORE) TARGET(ALLOCR) TARGET(LOAD)
     TARGET(ALLOCR_NOGC) TARGET(MEMCPY) TARGET(STOREDAT) TARGET(DLBC) TARGET(UBD)
