@@ -642,7 +642,10 @@ vv_dispatch:
     }
     TARGET(RET) {
         if (VV_UNLIKELY(csp == 0)) TRAP(VV_TRAP_CALL_STACK_UNDERFLOW, 0, 0);
-        JUMP(calls[--csp]);
+        /* Return addresses were pushed by call/callr as the end of an instruction
+         * inside memory, and memory never shrinks: at most len, where the sentinel
+         * slot traps IP_OUTSIDE like the check would. */
+        JUMP_INSIDE(calls[--csp]);
     }
     TARGET(FNSTIND) { R[pc->a] = pc->imm; T[pc->a] = VV_TAG_U64; NEXT(VV_SIZE_FNSTIND); }
 
