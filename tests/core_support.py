@@ -36,7 +36,7 @@ def run(core, budget: int = -1, max_ncalls: int = 10_000) -> tuple[int, list[tup
 
 
 def state(core, status: int) -> dict:
-    """Everything observable about a stopped Core (heap blocks excluded)."""
+    """Everything observable about a stopped Core (heap blocks too once the compiled core has a heap)."""
     dump = core.snapshot(1 if status == Status.TRAP else 0)
     result = {
         "status": int(status), "ip": core.ip, "flags": tuple(dump.flags),
@@ -45,6 +45,8 @@ def state(core, status: int) -> dict:
         "call_stack": list(dump.call_stack), "pending": list(dump.pending),
         "memory": bytes(dump.memory),
     }
+    if compiled_heap_available():
+        result["heap"] = [(int(a), int(n), int(k), bytes(d)) for a, n, k, d in dump.heap]
     if status == Status.TRAP:
         result["trap"] = (core.trap_kind, core.trap_ip, core.trap_a, core.trap_b)
     if status == Status.NCALL:
