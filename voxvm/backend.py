@@ -17,9 +17,10 @@ bits) and ``tag`` one of voxvm.isa.Tag (decisions.md §2).
 from __future__ import annotations
 
 import enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from .formats import Dump
+if TYPE_CHECKING:  # formats imports construct (~40 ms): keep it off the start-up path
+    from .formats import Dump
 
 
 class Status(enum.IntEnum):
@@ -77,5 +78,5 @@ class Core(Protocol):
     def heap_write(self, address: int, data: bytes) -> bool:
         """Write inside one live heap block; False if it does not fit (HeapWriteFault)."""
 
-    def snapshot(self, reason: int = 0) -> Dump:
+    def snapshot(self, reason: int = 0) -> "Dump":
         """The whole machine state, for core dumps and differential tests."""
