@@ -1,0 +1,224 @@
+"""CI fuzzing of voxvm._heap against the simple model in tests/heap_model.py.
+
+A hypothesis state machine drives alloc / alloc_auto (the VM's collection
+policy) / free / write / read / store / store-pointer / load / copy /
+collect on the C heap and on the model, and after every step checks that
+they agree on everything observable: block addresses and sizes (so first fit
+picks the lowest-addressed fit), free regions (so free space is fully merged
+and blocks never overlap), every byte of every block, the recorded pointers,
+the accounting, the collection policy's counters, and the heap's own C
+invariant check. The collector must free exactly the unreachable blocks.
+
+The run is seeded: set VOXVM_HEAP_FUZZ_SEED to replay one; a failure names its
+seed. Long runs: ``python tools/fuzz_heap.py --ops 10000000``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+heap_mod = pytest.importorskip("voxvm._heap", reason="compiled heap not built")
+
+from hypothesis import HealthCheck, seed, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.stateful import (  # noqa: E402
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from heap_model import U64, HeapModel, RandomDriver, assert_same  # noqa: E402
+
+SEED = int(os.environ.get("VOXVM_HEAP_FUZZ_SEED", random.randrange(1 << 32)))
+EXAMPLES = 120
+STEPS = 100
+MIN_TOTAL_STEPS = 10_000          # the CI budget: at least this many operations
+
+SIZES = st.one_of(
+    st.integers(0, 40),
+    st.integers(0, 700),
+    st.sampled_from([1 << 63, U64, 5000, 70000]),
+)
+# An address: (kind, index, offset). kind 0-2: a live block's start plus an
+# offset (mostly 0); kind 3: a fixed awkward value; kind 4: anything.
+PICKS = st.tuples(st.integers(0, 4), st.integers(0, 1 << 20), st.sampled_from([0, 0, 0, 1, 7, 8, -8, 9, 16, 40]))
+AWKWARD = [0, 8, 16, 24, 1 << 63, U64, 15, 17]
+
+
+class HeapMachine(RuleBasedStateMachine):
+    steps = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heap = None
+        self.model = None
+
+    @initialize(init=st.sampled_from([0, 24, 256, 4096]),
+                max_size=st.sampled_from([200, 4096, 1 << 16]),
+                floor=st.sampled_from([None, 64, 2048]),
+                stress=st.booleans(),
+                fail_after=st.sampled_from([-1, -1, -1, 0, 5]))
+    def setup(self, init, max_size, floor, stress, fail_after):
+        self.heap = heap_mod.HeapTester(init, max_size, gc_stress=stress, gc_floor=floor,
+                                        fail_after=fail_after)
+        self.model = HeapModel(init, max_size, gc_floor=floor, gc_stress=stress, fail_after=fail_after)
+
+    # ---- helpers ---------------------------------------------------------------
+
+    def addr(self, pick) -> int:
+        kind, index, offset = pick
+        blocks = sorted(self.model.blocks)
+        if kind <= 2 and blocks:
+            return (blocks[index % len(blocks)] + offset) & U64
+        if kind == 3 or not blocks:
+            return AWKWARD[index % len(AWKWARD)]
+        return index % (self.model.capacity + 64)
+
+    def roots(self, picks) -> list[int]:
+        return [self.addr(p) for p in picks]
+
+    def tick(self) -> None:
+        HeapMachine.steps += 1
+
+    # ---- allocation --------------------------------------------------------------
+
+    @rule(n=SIZES, gc=st.booleans())
+    def alloc(self, n, gc):
+        self.tick()
+        assert self.heap.alloc(n, gc) == self.model.alloc(n, gc)
+
+    @rule(n=SIZES, gc=st.booleans(), picks=st.lists(PICKS, max_size=4))
+    def alloc_auto(self, n, gc, picks):
+        self.tick()
+        roots = self.roots(picks)
+        assert self.heap.alloc_auto(n, gc, roots) == self.model.alloc_auto(n, gc, roots)
+
+    @rule(pick=PICKS)
+    def free(self, pick):
+        self.tick()
+        a = self.addr(pick)
+        assert self.heap.free(a) == self.model.free(a)
+
+    # ---- data ----------------------------------------------------------------------
+
+    @rule(pick=PICKS, data=st.binary(max_size=40))
+    def write(self, pick, data):
+        self.tick()
+        a = self.addr(pick)
+        assert self.heap.write(a, data) == self.model.write(a, data)
+
+    @rule(pick=PICKS, n=st.sampled_from([0, 1, 8, 9, 16, 33, U64]))
+    def read(self, pick, n):
+        self.tick()
+        a = self.addr(pick)
+        assert self.heap.read(a, n) == self.model.read(a, n)
+
+    @rule(pick=PICKS, value=PICKS, raw=st.integers(0, U64), use_raw=st.booleans(),
+          k=st.integers(1, 8), pointer=st.booleans())
+    def store(self, pick, value, raw, use_raw, k, pointer):
+        self.tick()
+        a, v = self.addr(pick), raw if use_raw else self.addr(value)
+        assert self.heap.store(a, v, k, pointer) == self.model.store(a, v, k, pointer)
+
+    @rule(pick=PICKS, values=st.lists(st.tuples(st.integers(0, 1 << 16), PICKS), min_size=1, max_size=12))
+    def store_pointers(self, pick, values):
+        """Many pointer stores into one block (dense pointer maps)."""
+        blocks = self.model.blocks
+        start = self.addr(pick)
+        if start not in blocks:
+            return
+        for off, value in values:
+            self.tick()
+            a, v = start + off % (blocks[start].size + 1), self.addr(value)
+            assert self.heap.store_pointer(a, v) == self.model.store(a, v, 8, True)
+
+    @rule(holder=PICKS, pointee=PICKS, slot=st.sampled_from([0, 0, 8, 16]))
+    def link(self, holder, pointee, slot):
+        """holder.slot := pointer to pointee's start (object graphs, cycles, nogc holders)."""
+        self.tick()
+        blocks = sorted(self.model.blocks)
+        if not blocks:
+            return
+        a = blocks[holder[1] % len(blocks)] + slot
+        v = blocks[pointee[1] % len(blocks)]
+        assert self.heap.store_pointer(a, v) == self.model.store(a, v, 8, True)
+
+    @rule(pick=PICKS, k=st.integers(1, 8))
+    def load(self, pick, k):
+        self.tick()
+        a = self.addr(pick)
+        assert self.heap.load(a, k) == self.model.load(a, k)
+
+    @rule(dst=PICKS, src=PICKS, n=st.sampled_from([0, 1, 7, 8, 9, 15, 16, 24, 64, 100, U64]))
+    def copy(self, dst, src, n):
+        self.tick()
+        d, s = self.addr(dst), self.addr(src)
+        assert self.heap.copy(d, s, n) == self.model.copy(d, s, n)
+
+    @precondition(lambda self: any(b.size >= 80 for b in self.model.blocks.values()))
+    @rule(index=st.integers(0, 1 << 16), src_off=st.integers(0, 200), shift=st.integers(-70, 70),
+          length=st.integers(0, 700))
+    def shift(self, index, src_off, shift, length):
+        """Overlapping copy inside one big block: multi-word pointer-map moves."""
+        self.tick()
+        big = sorted(s for s, b in self.model.blocks.items() if b.size >= 80)
+        start = big[index % len(big)]
+        size = self.model.blocks[start].size
+        src = start + src_off % (size // 2)
+        dst = min(max(start, src + shift), start + size)
+        n = length % (start + size - max(src, dst) + 2)
+        assert self.heap.copy(dst, src, n) == self.model.copy(dst, src, n)
+
+    # ---- collection ------------------------------------------------------------------
+
+    @rule(picks=st.lists(PICKS, max_size=6), tags=st.lists(st.sampled_from([8, 8, 1, 4, 9]), max_size=6))
+    def collect(self, picks, tags):
+        self.tick()
+        roots = self.roots(picks)
+        tags = (tags + [8] * len(roots))[:len(roots)]
+        tagged = [r for r, t in zip(roots, tags) if t == 8]      # only tag 8 is a root
+        assert self.heap.collect(roots, tags) == self.model.collect(tagged)
+
+    @invariant()
+    def agree(self):
+        if self.heap is not None:
+            assert_same(self.heap, self.model)
+
+
+def test_heap_state_machine():
+    """>= 10^4 random operations against the model; the seed is printed on failure."""
+    print(f"heap fuzz seed: VOXVM_HEAP_FUZZ_SEED={SEED}")
+    HeapMachine.steps = 0
+    machine = seed(SEED)(HeapMachine)
+    try:
+        run_state_machine_as_test(machine, settings=settings(
+            max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+            print_blob=True))
+    except BaseException as exc:
+        exc.add_note(f"reproduce with VOXVM_HEAP_FUZZ_SEED={SEED}")
+        raise
+    assert HeapMachine.steps >= MIN_TOTAL_STEPS, f"only {HeapMachine.steps} operations ran"
+
+
+@pytest.mark.parametrize("init,max_size", [(256, 1 << 16), (0, 4096), (4096, 1 << 20)])
+def test_random_driver(init, max_size):
+    """The long-run driver of tools/fuzz_heap.py, briefly (another operation mix)."""
+    rng_seed = SEED ^ max_size
+    heap, model = heap_mod.HeapTester(init, max_size), HeapModel(init, max_size)
+    driver = RandomDriver(heap, model, rng_seed)
+    for i in range(1500):
+        try:
+            driver.step()
+            if i % 10 == 0:
+                assert_same(heap, model)
+        except BaseException as exc:
+            exc.add_note(f"RandomDriver seed {rng_seed}, step {i} (tools/fuzz_heap.py --seed {rng_seed})")
+            raise
+    assert_same(heap, model)
