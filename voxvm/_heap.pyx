@@ -1391,6 +1391,13 @@ cdef class HeapTester:
                 w &= w - 1
         return out
 
+    def debug_poke(self, uint64_t offset, uint64_t word):
+        """Tests only: overwrite the raw arena word at `offset` (headers included),
+        to prove that check() notices corruption. Never used by the VM."""
+        if offset & 7 or offset + 8 > self.h.capacity:
+            raise ValueError("offset must be an aligned arena word")
+        (<uint64_t*>(self.h.mem + offset))[0] = word
+
     def check(self):
         """Raise HeapInvariantError unless every invariant holds."""
         cdef char buf[512]
