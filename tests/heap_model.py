@@ -15,6 +15,7 @@ in the most obvious way, with no cleverness and no speed:
 
 from __future__ import annotations
 
+import bisect
 import random
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ class HeapModel:
         size = min(init_size, self.limit_size) & ~7
         self.size = size                                # tiles cover [8, 8 + size)
         self.blocks: dict[int, Block] = {}
+        self.starts: list[int] = []                    # sorted keys of self.blocks
         self.ptrs: set[int] = set()
         self.gc_floor = gc_floor if gc_floor is not None else max(MIN_GC_FLOOR, self.size >> 2)
         self.gc_threshold = self.gc_floor
@@ -64,7 +66,7 @@ class HeapModel:
 
     def tiles(self) -> list[tuple[int, int]]:
         """(tile start, tile bytes) of every live block, in address order."""
-        return sorted((start - GRANULE, b.foot) for start, b in self.blocks.items())
+        return [(start - GRANULE, self.blocks[start].foot) for start in self.starts]
 
     def regions(self) -> list[tuple[int, int]]:
         """The free regions: every gap between tiles."""
@@ -104,6 +106,7 @@ class HeapModel:
         for start, length in self.regions():            # lowest address first
             if length >= need:
                 self.blocks[start + GRANULE] = Block(n, gc, need, bytearray(n))
+                bisect.insort(self.starts, start + GRANULE)
                 if gc:
                     self.gc_since += need
                 return start + GRANULE
@@ -155,21 +158,29 @@ class HeapModel:
         block = self.blocks.pop(addr, None)
         if block is None:
             return False
-        self.ptrs -= {p for p in self.ptrs if addr <= p < addr + block.size}
+        self.starts.remove(addr)
+        self.ptrs.difference_update(self.ptrs_in(addr, addr + block.size))
         return True
 
     # ---- data --------------------------------------------------------------------
 
     def find(self, addr: int, n: int) -> int | None:
         """Start of the live block holding [addr, addr+n), or None."""
-        for start, b in self.blocks.items():
-            if start <= addr and addr + n <= start + b.size:
-                return start
+        i = bisect.bisect_right(self.starts, addr) - 1   # the last block starting <= addr
+        if i >= 0 and addr + n <= self.starts[i] + self.blocks[self.starts[i]].size:
+            return self.starts[i]
         return None
 
+    def ptrs_in(self, lo: int, hi: int) -> list[int]:
+        """Recorded pointers at addresses [lo, hi) (whichever way is quicker)."""
+        if hi - lo <= 4 * len(self.ptrs):
+            return [p for p in range(lo, hi) if p in self.ptrs]
+        return [p for p in self.ptrs if lo <= p < hi]
+
     def _forget(self, addr: int, n: int) -> None:
+        """A write of n bytes at addr removes every pointer whose 8 bytes it overlaps."""
         if n:
-            self.ptrs -= {p for p in self.ptrs if addr - 7 <= p < addr + n}
+            self.ptrs.difference_update(self.ptrs_in(addr - 7, addr + n))
 
     def read(self, addr: int, n: int) -> bytes | None:
         start = self.find(addr, n)
@@ -199,7 +210,7 @@ class HeapModel:
     def copy(self, dst: int, src: int, n: int) -> bool:
         if self.find(src, n) is None or self.find(dst, n) is None:
             return False
-        carried = {p - src for p in self.ptrs if src <= p and p + 8 <= src + n}
+        carried = {p - src for p in self.ptrs_in(src, src + n - 7)}
         data = self.read(src, n)
         self.write(dst, data)                  # drops the overlapped pointers
         self.ptrs |= {dst + off for off in carried}
@@ -209,6 +220,11 @@ class HeapModel:
 
     def reachable(self, roots: list[int]) -> set[int]:
         """Blocks reachable from roots and from every manual block (BFS)."""
+        starts = self.starts
+        inside: dict[int, list[int]] = {}         # block start -> pointers stored in it
+        for p in self.ptrs:
+            s = starts[bisect.bisect_right(starts, p) - 1]
+            inside.setdefault(s, []).append(p)
         todo = [r for r in roots if r in self.blocks]
         todo += [s for s, b in self.blocks.items() if not b.gc]
         seen: set[int] = set()
@@ -218,11 +234,10 @@ class HeapModel:
                 continue
             seen.add(s)
             b = self.blocks[s]
-            for p in self.ptrs:
-                if s <= p < s + b.size:
-                    v = int.from_bytes(b.data[p - s:p - s + 8], "big")
-                    if v in self.blocks:         # only block starts count
-                        todo.append(v)
+            for p in inside.get(s, ()):
+                v = int.from_bytes(b.data[p - s:p - s + 8], "big")
+                if v in self.blocks:             # only block starts count
+                    todo.append(v)
         return seen
 
     def collect(self, roots: list[int]) -> int:
@@ -283,14 +298,14 @@ class RandomDriver:
         rng, blocks = self.rng, self.model.blocks
         r = rng.random()
         if blocks and r < 0.9:
-            start = rng.choice(list(blocks))
+            start = rng.choice(self.model.starts)
             return (start + rng.choice([0, 0, 0, rng.randrange(-8, blocks[start].size + 9)])) & U64
         if r < 0.95:
             return rng.choice([0, 8, 16, 24, self.model.capacity, U64, 1 << 63])
         return rng.randrange(0, self.model.capacity + 64)
 
     def _roots(self) -> list[int]:
-        live = list(self.model.blocks)
+        live = self.model.starts
         picked = [s for s in live if self.rng.random() < 0.5]
         return picked + [self._addr() for _ in range(self.rng.randrange(3))]
 
@@ -321,7 +336,7 @@ class RandomDriver:
                 k = 8
             assert heap.store(a, v, k, ptr) == model.store(a, v, k, ptr), (op, a, v, k)
         elif op == "ptr_burst" and model.blocks:        # many pointers in one block
-            start = rng.choice(list(model.blocks))
+            start = rng.choice(model.starts)
             size = model.blocks[start].size
             for _ in range(rng.randrange(1, 2 + size // 8)):
                 a, v = start + rng.randrange(0, size + 1), self._addr()
@@ -352,7 +367,7 @@ class RandomDriver:
             if r < 0.3 and model.blocks:                # overlapping, inside one block
                 d = (s + rng.randrange(-16, 17)) & U64
             elif r < 0.6 and model.blocks:              # whole blocks: carries their pointers
-                s, d = rng.choice(list(model.blocks)), rng.choice(list(model.blocks))
+                s, d = rng.choice(model.starts), rng.choice(model.starts)
                 n = max(0, min(model.blocks[s].size, model.blocks[d].size) - rng.choice([0, 0, 1, 8]))
             assert heap.copy(d, s, n) == model.copy(d, s, n), (op, d, s, n)
         elif op == "collect":
