@@ -36,7 +36,7 @@ from hypothesis.stateful import (  # noqa: E402
 from heap_model import U64, HeapModel, RandomDriver, assert_same  # noqa: E402
 
 SEED = int(os.environ.get("VOXVM_HEAP_FUZZ_SEED", random.randrange(1 << 32)))
-EXAMPLES = 120
+EXAMPLES = 150                     # about 85 operations each: >= 10^4 in total
 STEPS = 100
 MIN_TOTAL_STEPS = 10_000          # the CI budget: at least this many operations
 
