@@ -345,7 +345,7 @@ class RandomDriver:
             big = [s for s, b in model.blocks.items() if b.size >= 80]
             if not big:
                 n = rng.randrange(80, 700)
-                assert heap.alloc(n) == model.alloc(n), op
+                assert heap.alloc(n, True) == model.alloc(n, True), op
                 big = [s for s, b in model.blocks.items() if b.size >= 80]
             if big:
                 start = rng.choice(big)
