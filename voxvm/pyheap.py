@@ -11,23 +11,22 @@ tests/test_pyvm_heap.py cross-checks it against tests/heap_model.py.
 Layout
     Addresses are offsets in one arena of ``8 + size`` bytes; 0 is the null
     pointer and never a block (decisions §3.9). From offset 8 to the end the
-    arena is tiled: a live block is an 8-byte header followed by its payload,
-    n bytes rounded up to 8 (at least 16), plus up to 16 bytes of slack; a
-    free region is a maximal run of free bytes, always at least 24 bytes
-    (``MIN_TILE``). A fresh n-byte block needs ``need_bytes(n)`` = 8 + max(16,
-    ceil8(n)) bytes. The first block therefore starts at address 16. Exactly n
-    bytes are accessible (decisions §3.12); they are zero-filled.
+    arena is tiled by whole 8-byte granules: a live block is an 8-byte header
+    followed by its n bytes rounded up to 8 (at least 8), so a fresh n-byte
+    block takes ``need_bytes(n)`` = 8 + max(8, ceil8(n)) bytes and never more
+    (no slack); a free region is a maximal run of free granules (8 bytes or
+    more). The first block therefore starts at address 16. Exactly n bytes are
+    accessible (decisions §3.12); they are zero-filled.
 
 Allocation (first fit)
     The lowest-addressed free region whose length is >= need takes the block
-    at its start (the block's address is the region start + 8). If the rest
-    would be shorter than 24 bytes the block absorbs it as slack, otherwise the
-    rest stays free. ``free`` returns the block's tile and merges it with both
+    at its start (the block's address is the region start + 8); the rest, if
+    any, stays free. ``free`` returns the block's tile and merges it with both
     neighbours. Growing: with ``tail`` = the free bytes at the end of the arena
     and ``deficit`` = need - tail, the size becomes min(max(2 * size, size +
-    deficit, 4096), limit); it fails if that is not enough, or if it would add
-    a free region shorter than 24 bytes. ``limit`` = --max-heap rounded down to
-    8 (at most 16 GiB); a request with need > limit fails at once.
+    deficit, 4096), limit); it fails if that is not enough (or the host has no
+    memory). ``limit`` = --max-heap rounded down to 8 (below 16 GiB); a request
+    with need > limit fails at once.
 
 The VM's allocation policy: ``alloc(n, collectable, roots)``
     1. impossible request (need > limit): return 0 without collecting.
@@ -83,11 +82,10 @@ from __future__ import annotations
 import bisect
 from typing import Callable, Iterable
 
-GRANULE = 8                    # alignment, header size
-MIN_TILE = 24                  # smallest tile: header + 16 bytes; smallest free region
+GRANULE = 8                    # alignment, header size, smallest payload and free region
 MIN_GROWTH = 4096              # growing an empty heap goes at least to this size
 MIN_GC_FLOOR = 64 * 1024       # smallest collection threshold
-HARD_LIMIT = 1 << 34           # the heap never exceeds 16 GiB
+HARD_LIMIT = (1 << 34) - 8     # the heap stays below 16 GiB
 FIRST_BLOCK = 2 * GRANULE      # address of the first block (its header is at 8)
 POINTER_SIZE = 8
 
@@ -95,8 +93,8 @@ Roots = Iterable[int] | Callable[[], Iterable[int]]
 
 
 def need_bytes(n: int) -> int:
-    """Tile bytes of a fresh n-byte block: 8-byte header + payload rounded up to 8 (at least 16)."""
-    return GRANULE + max(16, -(-n // GRANULE) * GRANULE)
+    """Tile bytes of an n-byte block: 8-byte header + payload rounded up to 8 (at least 8)."""
+    return GRANULE + max(GRANULE, -(-n // GRANULE) * GRANULE)
 
 
 class Block:
@@ -104,10 +102,10 @@ class Block:
 
     __slots__ = ("start", "size", "foot", "collectable", "edges")
 
-    def __init__(self, start: int, size: int, foot: int, collectable: bool) -> None:
+    def __init__(self, start: int, size: int, collectable: bool) -> None:
         self.start = start
         self.size = size                    # accessible bytes
-        self.foot = foot                    # tile bytes: header + payload + slack
+        self.foot = need_bytes(size)        # tile bytes: header + payload
         self.collectable = collectable
         self.edges: dict[int, int] = {}     # offset -> pointer value stored there
 
@@ -118,8 +116,7 @@ class PyHeap:
     def __init__(self, init_size: int, max_size: int, *, gc_stress: bool = False,
                  log: Callable[[str], None] | None = None, gc_floor: int | None = None) -> None:
         self.limit = min(max(max_size, 0) & ~7, HARD_LIMIT)
-        size = min(max(init_size, 0), self.limit) & ~7
-        self.size = size if size >= MIN_TILE else 0
+        self.size = min(max(init_size, 0), self.limit) & ~7
         self.gc_stress = gc_stress
         self.log = log
         self.data = bytearray(GRANULE + self.size)
@@ -183,16 +180,15 @@ class PyHeap:
         for region in self._free_starts:
             length = self._free_len[region]
             if length >= need:
-                foot = length if length - need < MIN_TILE else need   # absorb a short rest
                 self._remove_region(region)
-                if foot < length:
-                    self._add_region(region + foot, length - foot)
+                if length > need:
+                    self._add_region(region + need, length - need)
                 start = region + GRANULE
-                self._blocks[start] = Block(start, n, foot, collectable)
+                self._blocks[start] = Block(start, n, collectable)
                 bisect.insort(self._starts, start)
                 self.data[start:start + n] = bytes(n)
                 if collectable:
-                    self.gc_since += foot
+                    self.gc_since += need
                 return start
         return 0
 
@@ -203,8 +199,6 @@ class PyHeap:
         deficit = max(0, (need_bytes(n) if n is not None else 0) - tail)
         new_size = min(max(2 * self.size, self.size + deficit, MIN_GROWTH), self.limit)
         if new_size <= self.size or new_size < self.size + deficit:
-            return False
-        if tail == 0 and new_size - self.size < MIN_TILE:
             return False
         try:
             self.data.extend(bytes(new_size - self.size))
@@ -370,7 +364,7 @@ class PyHeap:
         position, previous = GRANULE, None
         for start, length, kind in tiles:
             assert start == position, f"gap or overlap at {start} (expected {position})"
-            assert length % GRANULE == 0 and length >= MIN_TILE, (start, length)
+            assert length % GRANULE == 0 and length >= GRANULE, (start, length)
             assert not (kind == previous == "free"), f"unmerged free regions at {start}"
             position += length
             previous = kind
@@ -380,7 +374,7 @@ class PyHeap:
         assert self._free_starts == sorted(self._free_len)
         for block in self._blocks.values():
             assert block.start % GRANULE == 0
-            assert need_bytes(block.size) <= block.foot <= need_bytes(block.size) + 16
+            assert block.foot == need_bytes(block.size)
             for offset, value in block.edges.items():
                 assert 0 <= offset and offset + POINTER_SIZE <= block.size
                 stored = self.data[block.start + offset:block.start + offset + 8]
