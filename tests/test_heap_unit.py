@@ -110,6 +110,23 @@ def test_count_zero_touches_nothing_but_needs_an_address_inside_a_block():
     assert h.copy(a, a + 8, 0) and not h.copy(a, 1 << 40, 0)
 
 
+def test_count_zero_at_the_end_of_the_last_block_of_a_full_arena():
+    # found by tools/fuzz_heap.py: the end of the last block is the arena's end
+    h = HeapTester(4096, 4096)
+    a = h.alloc(4096 - 8)
+    assert a + 4096 - 8 == h.capacity
+    h.alloc(0)                                  # fails (full); the lookup cache is cold
+    h.read(a, 1)
+    assert h.write(h.capacity, b"") and h.read(h.capacity, 0) == b""
+    g = HeapTester(4096, 4096)
+    b = g.alloc(4096 - 8)
+    assert g.free(b) is True and g.alloc(4096 - 8) == b
+    assert g.read(g.capacity, 0) == b""         # straight after alloc: cached
+    g.collect([b])
+    assert g.read(g.capacity, 0) == b""         # after a collection: cache cleared, slow path
+    assert g.read(g.capacity + 8, 0) is None
+
+
 def test_zero_size_block_is_a_distinct_block_whose_accesses_of_count_1_fault():
     h = HeapTester(4096, MB)
     z1, z2 = h.alloc(0), h.alloc(0)

@@ -823,9 +823,11 @@ cdef uint64_t heap_free_bytes(Heap* h) noexcept nogil:
 cdef uint8_t* heap_find_slow(Heap* h, uint64_t addr, uint64_t n) noexcept nogil:
     cdef int64_t g
     cdef uint64_t start, end
-    if addr < HEAP_FIRST_ADDRESS or addr >= h.capacity:
+    if addr < HEAP_FIRST_ADDRESS or addr > h.capacity:
         return NULL
-    g = _bm_prev(h, addr >> 3)
+    # addr == capacity is the end of the last block (valid for a count of 0);
+    # no block starts at granule capacity/8, so look from the one below
+    g = _bm_prev(h, (addr >> 3) if addr < h.capacity else (addr >> 3) - 1)
     if g < 0:
         return NULL
     start = <uint64_t>g << 3
