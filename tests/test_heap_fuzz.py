@@ -77,7 +77,8 @@ class HeapMachine(RuleBasedStateMachine):
         if kind <= 2 and blocks:
             return (blocks[index % len(blocks)] + offset) & U64
         if kind == 3 or not blocks:
-            return AWKWARD[index % len(AWKWARD)]
+            cap = self.model.capacity                 # the arena's end (a block may end there)
+            return (AWKWARD + [cap, cap - 8, cap + 8])[index % (len(AWKWARD) + 3)]
         return index % (self.model.capacity + 64)
 
     def roots(self, picks) -> list[int]:

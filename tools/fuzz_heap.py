@@ -83,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    print(f"fuzz_heap: seed {seed}, {args.ops} operations", flush=True)
     episodes = [args.episode] if args.episode is not None else None
+    what = f"episode {args.episode}" if episodes else f"{args.ops} operations"
+    print(f"fuzz_heap: seed {seed}, {what}", flush=True)
     done, episode, start, last_report = 0, 0, time.monotonic(), time.monotonic()
     while done < args.ops:
         number = episodes[0] if episodes else episode
