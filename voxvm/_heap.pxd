@@ -25,6 +25,10 @@ Conventions (read once; every function below follows them):
   ``is_pointer`` records a pointer at that address; every other write that
   overlaps a recorded pointer removes it; ``heap_copy`` carries recorded
   pointers along; free drops them.
+* Collection (decisions §3 item 8, §6): only heap_alloc_auto (the VM's
+  alloc/allocr/allocr_nogc) and heap_collect collect. Roots are the values
+  tagged 8 in the HeapRootSpans the core passes, plus every live manual
+  (allocr_nogc) block; only a value equal to a live block's start counts.
 """
 
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
@@ -102,7 +106,7 @@ cdef extern from *:
 
 cdef enum:
     HEAP_FIRST_ADDRESS = 16     # the lowest block address; 0 is null (decisions §3 item 9)
-    HEAP_GRANULE = 8            # block starts, headers and footprints are 8-byte aligned
+    HEAP_GRANULE = 8            # block starts, headers and tiles are 8-byte aligned
     HEAP_MAX_LEVELS = 8         # levels of the block-start bitmap hierarchy
     HEAP_MAX_SUM_LEVELS = 10    # levels of the free-space summary tree
     HEAP_SUM_FANOUT = 16        # summary entries per parent (one 64-byte cache line)
@@ -164,9 +168,9 @@ cdef struct Heap:
     uint64_t nfree              # free regions
     uint64_t used_bytes         # tile bytes of live blocks (headers included)
     uint64_t payload_bytes      # sum of live block sizes n
-    uint64_t gc_bytes           # footprint bytes of GC-managed live blocks
+    uint64_t gc_bytes           # tile bytes of GC-managed live blocks
     # collection policy (docs/heap.md "When the collector runs")
-    uint64_t gc_since           # footprint bytes of GC-managed allocations since the last collection
+    uint64_t gc_since           # tile bytes of GC-managed allocations since the last collection
     uint64_t gc_threshold       # collect when gc_since reaches this
     uint64_t gc_floor           # lower bound of gc_threshold
     bint gc_stress              # collect before every allocation
