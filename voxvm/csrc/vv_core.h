@@ -66,7 +66,11 @@ enum {
     VV_STATUS_HALT = 0,
     VV_STATUS_TRAP = 1,
     VV_STATUS_NCALL = 2,
-    VV_STATUS_BUDGET = 3
+    VV_STATUS_BUDGET = 3,
+    /* Internal, never seen by Python callers of Core.run(): the GC event
+     * buffer is full; ip is past the instruction that filled it and
+     * vm->budget_left holds the remaining branch budget. */
+    VV_STATUS_FLUSH = 4
 };
 
 enum {
@@ -178,6 +182,48 @@ typedef struct vv_slot {
     uint64_t imm;
 } vv_slot;
 
+/* The heap interface. The heap itself (first-fit allocator, pointer
+ * tracking, mark-sweep GC) is the separate extension voxvm._heap, whose C
+ * functions this header cannot name (it is included before Cython's own
+ * declarations). voxvm/_core.pyx therefore fills this table with small
+ * adapters over the cimported _heap API; vv_heap.h has the semantics of the
+ * heap family on top of it. Addresses are heap offsets; 0 is null. */
+struct vv_vm;
+typedef struct vv_heap_ops {
+    /* New block of n bytes with the collection policy (decisions §3.8, §6),
+     * the roots taken from the registers and vm->stack[0, vm->sp); the
+     * block cache is re-primed; GC events are recorded (vm->gc_events).
+     * Returns the address, or 0 when it cannot be had. */
+    uint64_t (*alloc)(struct vv_vm *vm, uint64_t n, int gc_managed);
+    /* Free the live block starting exactly at addr: 0, else -1 (HeapFreeFault). */
+    int (*free)(struct vv_vm *vm, uint64_t addr);
+    /* Pointer to [addr, addr + n) if it lies inside one live block (count 0:
+     * inside or at its end), else NULL; loads the block into the cache. The
+     * pointer is valid until the next allocation. */
+    uint8_t *(*find)(struct vv_vm *vm, uint64_t addr, uint64_t n);
+    /* After writing [addr, addr + n) through `find`: forget the recorded
+     * pointers the write overlapped (needed only while vm->hptrs). */
+    void (*wrote)(struct vv_vm *vm, uint64_t addr, uint64_t n);
+    /* The 8 bytes at addr (inside a live block) hold a pointer: a GC edge.
+     * 0, or -1 when the host cannot grow the pointer map. */
+    int (*record_pointer)(struct vv_vm *vm, uint64_t addr);
+    /* memmove n bytes between (or inside) live blocks, carrying pointers; 0 or -1. */
+    int (*copy)(struct vv_vm *vm, uint64_t dst, uint64_t src, uint64_t n);
+} vv_heap_ops;
+
+/* One collection or growth of the heap, reported through the Core's log
+ * callback (--gc-log, -v) once the loop has returned (no Python in the loop). */
+enum { VV_GC_COLLECTION = 0, VV_GC_GROWTH = 1 };
+typedef struct vv_gc_event {
+    uint64_t kind;           /* VV_GC_COLLECTION or VV_GC_GROWTH */
+    uint64_t number;         /* collections so far, this one included */
+    uint64_t freed_blocks, freed_bytes;   /* collection: what the sweep freed (payload bytes) */
+    uint64_t live_blocks, live_bytes;     /* ... and what it left */
+    uint64_t heap_size;      /* growth: the new heap size in bytes */
+    uint64_t ns;             /* collection: the pause */
+} vv_gc_event;
+#define VV_GC_EVENTS 64      /* the loop returns to flush the log when they are all used */
+
 /* A data-stack entry: the 64 bits and the tag (upstream §1.7). */
 typedef struct vv_entry {
     uint64_t v;
@@ -216,9 +262,19 @@ typedef struct vv_vm {
     uint64_t trap_ip, trap_a, trap_b;
     uint64_t ncall_code, ncall_ip;
 
-    /* Heap state: owned by the heap implementation (not yet present; the
-     * heap family below traps until it exists). */
-    void *heap;
+    /* Heap state (vv_heap.h). The Heap itself is owned by the Core (voxvm/_core.pyx). */
+    void *heap;                  /* the voxvm._heap Heap, opaque here */
+    vv_heap_ops hops;            /* adapters over voxvm._heap (filled by voxvm/_core.pyx) */
+    /* The block cache of load/store: the live block [hlo, hhi) accessed
+     * last; its bytes are at hmem + address. Empty: hlo > hhi. Reset by
+     * every allocation and free (the arena may move, blocks may die). */
+    uint8_t *hmem;
+    uint64_t hlo, hhi;
+    int hptrs;                   /* pointers were recorded: writes must call hops.wrote */
+    int gc_log;                  /* record GC events for the log callback */
+    uint32_t ngc_events;
+    vv_gc_event gc_events[VV_GC_EVENTS];
+    int64_t budget_left;         /* branch budget left when the loop returned VV_STATUS_FLUSH */
 } vv_vm;
 
 /* ------------------------------------------------------------------------
@@ -659,6 +715,7 @@ static int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacit
     vm->dec_lo = UINT64_MAX;
     vm->dec_hi = 0;
     vm->fuse = 1;
+    vm->hlo = 1;                                  /* empty block cache (vv_heap.h) */
     vm->data_base = data_base;
     if (nfuncs) memcpy(vm->funcs, funcs, (size_t)nfuncs * sizeof(uint64_t));
     vm->nfuncs = nfuncs;
@@ -674,5 +731,7 @@ static int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacit
     vm->ip = entry;
     return 0;
 }
+
+#include "vv_heap.h"
 
 #endif /* VV_CORE_H */

@@ -168,8 +168,8 @@ static int VV_RUN_NAME(vv_vm *vm, int64_t budget) {
     const vv_slot *pc;
     uint64_t next_ip = 0, trap_a = 0, trap_b = 0;
     int trap_kind = 0;
-    unsigned op_logic = 0, slow_op = 0, ds_reg = 0, ds_size = 0;
-    uint64_t ds_item = 0, ds_off = 0;
+    unsigned op_logic = 0, slow_op = 0, ds_reg = 0, ds_size = 0, heap_gc = 0, heap_size = 0;
+    uint64_t ds_item = 0, ds_off = 0, heap_n = 0;
 
     if (budget < 0) budget = INT64_MAX;
     else if (budget == 0) return VV_STATUS_BUDGET;
@@ -649,28 +649,96 @@ vv_dispatch:
     }
     TARGET(FNSTIND) { R[pc->a] = pc->imm; T[pc->a] = VV_TAG_U64; NEXT(VV_SIZE_FNSTIND); }
 
-    /* ==========================================================================
-     * HEAP FAMILY (0xA0-0xA9): NOT IMPLEMENTED YET - owned by the heap work.
-     * Until the heap exists these trap UNKNOWN_OPCODE. To implement them, fill
-     * in these cases only:
-     *  - operands: registers in pc->a, b, c, d in operand order (already
-     *    checked < 32); alloc's size in pc->imm; sizes VV_SIZE_ALLOC etc.
-     *  - state: vm->heap (void *, set up by voxvm/_core.pyx). This header is
-     *    included before Cython's own declarations, so it cannot call
-     *    cimported Cython functions by name: reach them through function
-     *    pointers stored in vv_vm (filled in by _core.pyx), or keep the hot
-     *    paths in a C header.
-     *  - exceptions: RAISE(VV_EXC_...); traps: TRAP(VV_TRAP_BAD_LOAD_TYPE, t, 0).
-     *  - GC roots: R/T (tag VV_TAG_ADDR) and stack[0..sp) (the locals `stack`,
-     *    `sp` are current; write sp to vm->sp before calling out).
-     *  - dlbc appends with vv_mem_append(), then must reload the locals
-     *    `code = vm->code; mem = vm->mem; len = vm->len;` and recompute
-     *    `pc = code + <its address>` (the slot array may have moved).
-     * ========================================================================== */
-    TARGET(ALLOC) TARGET(FREE) TARGET(STORE) TARGET(ALLOCR) TARGET(LOAD)
-    TARGET(ALLOCR_NOGC) TARGET(MEMCPY) TARGET(STOREDAT) TARGET(DLBC) TARGET(UBD)
-        TRAP(VV_TRAP_UNKNOWN_OPCODE, pc->op, 0);
-    /* ======================== end of the heap family ========================= */
+    /* ---------------------------------------------------------- heap (vv_heap.h) */
+    /* The allocations: R[d] := A(block), or A(0) and HeapAllocationFault
+     * (decisions §3.9). The collector may run (roots: registers and stack
+     * entries tagged 8), so the stack depth is published first. */
+    TARGET(ALLOC) { heap_n = pc->imm; heap_gc = 1; heap_size = VV_SIZE_ALLOC; goto vv_alloc; }
+    TARGET(ALLOCR) { heap_n = vv_as_u64(R[pc->b], T[pc->b]); heap_gc = 1; heap_size = VV_SIZE_ALLOCR; goto vv_alloc; }
+    TARGET(ALLOCR_NOGC) {
+        heap_n = vv_as_u64(R[pc->b], T[pc->b]); heap_gc = 0; heap_size = VV_SIZE_ALLOCR_NOGC;
+        goto vv_alloc;
+    }
+    vv_alloc: {
+        VV_OPAQUE(pc);
+        vm->sp = sp;
+        uint64_t address = vm->hops.alloc(vm, heap_n, (int)heap_gc);
+        if (VV_UNLIKELY(address == 0)) RAISE(VV_EXC_HEAPALLOCATIONFAULT);
+        R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
+        if (VV_UNLIKELY(vm->ngc_events >= VV_GC_EVENTS)) { next_ip = ADDR() + heap_size; goto vv_flush; }
+        NEXT(heap_size);
+    }
+    TARGET(FREE) {
+        if (vm->hops.free(vm, vv_as_u64(R[pc->a], T[pc->a]))) RAISE(VV_EXC_HEAPFREEFAULT);
+        NEXT(VV_SIZE_FREE);
+    }
+    /* store p v c / load t d p c: the block cache is the fast path (one
+     * block used over and over, e.g. a sieve's array). */
+    TARGET(STORE) {
+        unsigned rv = pc->b;
+        uint64_t address = vv_as_u64(R[pc->a], T[pc->a]), value = R[rv];
+        unsigned k = vv_clamp_count(vv_as_u64(R[pc->c], T[pc->c]));
+        if (VV_LIKELY(vv_heap_cached(vm, address, k) && !(k == 8 && T[rv] == VV_TAG_ADDR))) {
+            vv_put_be(vm->hmem + address, value, k);
+            if (VV_UNLIKELY(vm->hptrs)) vm->hops.wrote(vm, address, k);
+        } else {
+            int rc = vv_heap_store_slow(vm, address, value, k, T[rv] == VV_TAG_ADDR);
+            if (VV_UNLIKELY(rc < 0)) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
+            if (rc) RAISE(rc);
+        }
+        NEXT(VV_SIZE_STORE);
+    }
+    TARGET(LOAD) {
+        uint64_t kind = vv_as_u64(R[pc->a], T[pc->a]), address = vv_as_u64(R[pc->c], T[pc->c]), v;
+        unsigned k = vv_clamp_count(vv_as_u64(R[pc->d], T[pc->d]));
+        if (VV_LIKELY(vv_heap_cached(vm, address, k))) {
+            v = vv_get_be(vm->hmem + address, k);
+        } else if (vv_heap_load_slow(vm, address, k, &v)) {
+            RAISE(VV_EXC_HEAPREADFAULT);                 /* and no type check (upstream order) */
+            NEXT(VV_SIZE_LOAD);
+        }
+        if (VV_UNLIKELY(!VV_IS_VALID_TAG(kind))) TRAP(VV_TRAP_BAD_LOAD_TYPE, kind, 0);
+        R[pc->b] = v; T[pc->b] = (uint8_t)kind;          /* every tag takes the bits as they are */
+        NEXT(VV_SIZE_LOAD);
+    }
+    TARGET(MEMCPY) {
+        if (vm->hops.copy(vm, vv_as_u64(R[pc->a], T[pc->a]), vv_as_u64(R[pc->b], T[pc->b]),
+                          vv_as_u64(R[pc->c], T[pc->c])))
+            RAISE(VV_EXC_HEAPSEGMFAULT);                 /* decisions §3.13 */
+        NEXT(VV_SIZE_MEMCPY);
+    }
+    TARGET(STOREDAT) {
+        int rc = vv_heap_storedat(vm, vv_as_u64(R[pc->a], T[pc->a]), vv_as_u64(R[pc->b], T[pc->b]),
+                                  vv_as_u64(R[pc->c], T[pc->c]));
+        if (rc) RAISE(rc);
+        NEXT(VV_SIZE_STOREDAT);
+    }
+    TARGET(DLBC) {
+        /* Append heap bytes to main memory, up to --init-ram (decisions §4);
+         * R[d] := the old length, tagged ds_addr (decisions §2). */
+        uint64_t n = vv_as_u64(R[pc->c], T[pc->c]), old_len = len, here = ADDR();
+        unsigned d = pc->a;
+        const uint8_t *bytes;
+        if (n > vm->capacity - len) {
+            RAISE(VV_EXC_MAINSEGMFAULT);
+        } else if (!(bytes = vm->hops.find(vm, vv_as_u64(R[pc->b], T[pc->b]), n))) {
+            RAISE(VV_EXC_HEAPREADFAULT);
+        } else {
+            int rc = vv_mem_append(vm, bytes, n);
+            code = vm->code; mem = vm->mem; len = vm->len;   /* the slot array may have moved */
+            pc = code + here;
+            if (VV_UNLIKELY(rc)) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
+            R[d] = old_len; T[d] = VV_TAG_DS_ADDR;
+        }
+        NEXT(VV_SIZE_DLBC);
+    }
+    TARGET(UBD) {
+        int rc = vv_heap_ubd(vm, vv_as_u64(R[pc->a], T[pc->a]), vv_as_u64(R[pc->b], T[pc->b]),
+                             vv_as_u64(R[pc->c], T[pc->c]));
+        if (VV_UNLIKELY(rc < 0)) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
+        if (rc) RAISE(rc);
+        NEXT(VV_SIZE_UBD);                              /* also on error (decisions §3.7) */
+    }
 
 #ifndef VV_COMPUTED_GOTO
     default:
@@ -718,6 +786,16 @@ vv_exit_ncall:
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
     vm->sp = sp; vm->csp = csp;
     return VV_STATUS_NCALL;
+
+vv_flush:
+    /* The GC event buffer is full: return so that run() can log them; the
+     * instruction is complete and the loop resumes at next_ip. */
+    SAVE_COUNT();
+    vm->ip = next_ip;
+    vm->budget_left = budget;
+    vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
+    vm->sp = sp; vm->csp = csp;
+    return VV_STATUS_FLUSH;
 
 vv_save:
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
