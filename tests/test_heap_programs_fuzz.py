@@ -220,15 +220,15 @@ class HeapProgramMaker:
         self.emit(("dslea", OFF, "%" + name, 9 + self.rng.choice([0, 0, 1, 8, 16])))
         if self.rng.random() < 0.1:            # a source past the end of memory
             self.emit(("uload", OFF, self.rng.choice([1 << 20, MASK])))
-        self.count_into(CNT, [0, 1, 8, 8, 8, 16, 16, 24, 31, 40, 1000])
+        self.count_into(CNT, [0, 1, 8, 8, 8, 16, 16, 24, 31, 40, 1000, MASK - 50])
         self.emit(("storedat", self.pointer(), OFF, CNT))
 
     def s_ubd(self) -> None:
-        self.count_into(CNT, [0, 1, 4, 4, 8, 8, 16, 24, 31])
+        self.count_into(CNT, [0, 1, 4, 4, 8, 8, 16, 24, 31, MASK])
         self.emit(("ubd", self.pointer(), CNT, self.pointer()))
 
     def s_dlbc(self) -> None:
-        self.count_into(CNT, [0, 1, 8, 16])
+        self.count_into(CNT, [0, 1, 8, 16, 1 << 40, MASK])
         self.emit(("dlbc", self.rng.choice(LOADED), self.pointer(), CNT))
 
     def s_push(self) -> None:
