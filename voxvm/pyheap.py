@@ -6,7 +6,9 @@ items 8-13, §4 and §6. It implements the same contract as the compiled heap
 growth and collection policy, so both backends hand out the same addresses
 and a differential test can compare them register for register. It is also
 usable as a model oracle for allocator fuzzing (see "API" below);
-tests/test_pyvm_heap.py cross-checks it against tests/heap_model.py.
+tests/test_pyvm_heap.py runs it in lockstep with voxvm._heap.HeapTester and
+tests/heap_model.py, and tests/test_heap_programs_fuzz.py compares whole
+heap-heavy programs on both backends.
 
 Layout
     Addresses are offsets in one arena of ``8 + size`` bytes; 0 is the null
@@ -25,8 +27,9 @@ Allocation (first fit)
     neighbours. Growing: with ``tail`` = the free bytes at the end of the arena
     and ``deficit`` = need - tail, the size becomes min(max(2 * size, size +
     deficit, 4096), limit); it fails if that is not enough (or the host has no
-    memory). ``limit`` = --max-heap rounded down to 8 (below 16 GiB); a request
-    with need > limit fails at once.
+    memory). ``limit`` = --max-heap rounded down to 8, at most 16 GiB - 8 (so
+    granule counts stay below 2^31 in the compiled heap); a request with
+    need > limit fails at once.
 
 The VM's allocation policy: ``alloc(n, collectable, roots)``
     1. impossible request (need > limit): return 0 without collecting.
