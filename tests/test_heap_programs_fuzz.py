@@ -463,18 +463,21 @@ def compiled_core_class():
     return _core, ""
 
 
-def check_both(seed: int, config_index: int, budget: int) -> None:
-    """PyCore and every compiled dispatch loop agree after every slice."""
+def check_both(seed: int, config_index: int, budget: int, max_slices: int = 20_000) -> None:
+    """PyCore and every compiled dispatch loop agree after every slice (run side by side)."""
     core_module, reason = compiled_core_class()
     if core_module is None:
         pytest.skip(reason)
     maker = HeapProgramMaker(seed)
     program = maker.make()
     config = CONFIGS[config_index]
-    expected = run_slices(reference_core(program, config), budget)
-    for dispatch in core_module.DISPATCH_VARIANTS:
-        core = core_module.Core(program, config, dispatch=dispatch)
-        for number, reference in enumerate(expected):
+    reference_side = reference_core(program, config)
+    compiled = [(dispatch, core_module.Core(program, config, dispatch=dispatch))
+                for dispatch in core_module.DISPATCH_VARIANTS]
+    for number in range(max_slices):
+        status = reference_side.run(budget)
+        reference = machine_state(reference_side, status)
+        for dispatch, core in compiled:
             got = machine_state(core, core.run(budget))
             if got != reference:
                 diff = "\n".join(f"  {key}: compiled {_short(got.get(key))}\n"
@@ -483,6 +486,9 @@ def check_both(seed: int, config_index: int, budget: int) -> None:
                                  if got.get(key) != reference.get(key))
                 problem = f"dispatch={dispatch}, budget={budget}, slice {number} differs:\n{diff}"
                 raise AssertionError(describe(seed, config_index, maker, problem))
+        if status in (Status.HALT, Status.TRAP):
+            return
+    raise AssertionError(describe(seed, config_index, maker, f"no halt after {max_slices} slices"))
 
 
 # ============================================================================ tests
