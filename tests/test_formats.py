@@ -1,0 +1,134 @@
+"""voxvm.formats: .vve/.vvr/core-dump schemas build and parse symmetrically, and the
+loader rejects every malformed file with a FormatError naming file, field and offset."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import conformance_dir
+from voxvm.errors import ExitStatus, FormatError
+from voxvm.formats import (
+    DUMP_MAGIC,
+    VVE_HEADER_SIZE,
+    Dump,
+    VveHeader,
+    build_dump,
+    build_vve,
+    load_vve,
+    load_vvr,
+    parse_dump,
+)
+from voxvm.program import Program
+
+u64 = st.integers(0, 2**64 - 1)
+
+
+@st.composite
+def programs(draw) -> Program:
+    image = draw(st.binary(min_size=1, max_size=64))
+    n = len(image)
+    return Program(image=image, entry=draw(st.integers(0, n - 1)),
+                   data_base=draw(st.integers(0, n)),
+                   functions=tuple(draw(st.lists(st.integers(0, n - 1), max_size=6))))
+
+
+@given(programs())
+def test_vve_build_then_load_round_trips(program):
+    data = build_vve(program)
+    assert len(data) == VVE_HEADER_SIZE + 16 * len(program.functions) + len(program.image)
+    assert load_vve(data) == program
+    assert build_vve(load_vve(data)) == data
+
+
+def test_header_layout_is_upstreams():
+    # upstream §3.11 example A: 48-byte header, version 3, code/data size 0
+    data = build_vve(Program(image=b"\xff"))
+    assert data[:6] == b"VVE\x00\x00\x03"
+    assert data[0x16:0x26] == bytes(16)
+    assert VveHeader.sizeof() == 0x30
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in conformance_dir("bad-vve").glob("*.vve")
+                                        if (p.with_suffix(".rc")).read_text().strip() == "65"))
+def test_malformed_conformance_files_are_rejected(name):
+    path = conformance_dir("bad-vve") / f"{name}.vve"
+    with pytest.raises(FormatError) as info:
+        load_vve(path.read_bytes(), path.name)
+    error = info.value
+    assert error.exit_status == ExitStatus.DATAERR
+    assert path.name in str(error) and error.field in str(error)
+    assert f"byte offset {error.offset}" in str(error)
+
+
+def _header(**fields) -> bytes:
+    values = dict(magic=b"VVE\x00", version=3, entry=0, data_base=0, code_size=0, data_size=0,
+                  func_count=0, padding=b"\x00\x00")
+    values.update(fields)
+    return VveHeader.build(values)
+
+
+@pytest.mark.parametrize("data,field,offset", [
+    (_header(func_count=1) + struct.pack(">QQ", 1, 0) + b"\xff", "function table entry 0 index", 48),
+    (_header(func_count=2) + struct.pack(">QQQQ", 0, 0, 0, 0) + b"\xff", "function table entry 1 index", 64),
+    (_header(func_count=1) + struct.pack(">QQ", 0, 5) + b"\xff", "function table entry 0 address", 56),
+    (_header(data_base=9) + b"\xff", "data_base", 0x0E),
+    (_header(func_count=2**62) + b"\xff", "function table", 48),
+    (_header(version=4) + b"\xff", "version", 4),
+    (_header(), "entry", 6),
+])
+def test_each_validation_names_its_field_and_offset(data, field, offset):
+    with pytest.raises(FormatError) as info:
+        load_vve(data, "x.vve")
+    assert (info.value.field, info.value.offset) == (field, offset)
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_load_or_raise_format_error_only(data):
+    try:
+        program = load_vve(data)
+    except FormatError:
+        return
+    assert program.entry < len(program.image)
+    assert all(a < len(program.image) for a in program.functions)
+
+
+def test_vvr_loads_at_zero_and_rejects_empty():
+    assert load_vvr(b"\xff") == Program(image=b"\xff")
+    with pytest.raises(FormatError):
+        load_vvr(b"", "e.vvr")
+
+
+tagged = st.tuples(u64, st.sampled_from([1, 2, 3, 4, 8, 9]))
+
+
+@st.composite
+def dumps(draw) -> Dump:
+    blocks = draw(st.lists(st.binary(max_size=24), max_size=4))
+    return Dump(
+        reason=draw(st.integers(0, 1)), trap=draw(st.integers(0, 18)), ip=draw(u64),
+        flags=tuple(draw(st.lists(st.integers(0, 1), min_size=4, max_size=4))),
+        registers=draw(st.lists(tagged, min_size=32, max_size=32)),
+        data_stack=draw(st.lists(tagged, max_size=5)),
+        call_stack=draw(st.lists(u64, max_size=5)),
+        pending=draw(st.lists(st.integers(1, 11), max_size=5)),
+        memory=draw(st.binary(max_size=64)),
+        heap=[(16 + 64 * i, len(b), i % 2, b) for i, b in enumerate(blocks)])
+
+
+@given(dumps())
+def test_dump_build_then_parse_round_trips(dump):
+    data = build_dump(dump)
+    assert data.startswith(DUMP_MAGIC)
+    assert parse_dump(data) == dump
+
+
+def test_parse_dump_rejects_other_files():
+    with pytest.raises(FormatError):
+        parse_dump(b"VVE\x00" + bytes(60), "p.vve")
+    with pytest.raises(FormatError):
+        parse_dump(DUMP_MAGIC + b"\x00", "cut.dump")
