@@ -34,7 +34,6 @@ BASE_ARGS = ["--init-ram=16MB", "--init-stack-size=8MB", "--init-heap-size=8MB"]
 # concurrency 0x30-0x39). Strict: when those natives land, the XPASS fails and
 # the entry must be removed.
 NEEDS_LATER_NATIVES = {
-    "exceptions_extended": "natives issue: uses ncall 0x20 (net_open) for InvalidDataType",
 }
 
 # Programs whose output depends on the heap and the collector: also run with --gc-stress.

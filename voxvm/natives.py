@@ -12,7 +12,8 @@ A handler is ``handler(core, io) -> None``. It reads its arguments with
 ``core.set_reg(0, bits, tag)`` (decisions §2: the tag of the value written),
 reads and writes the heap with ``core.heap_read``/``core.heap_write`` and
 reports failures with ``core.raise_exception`` after an ``io.diag`` line.
-Later natives (files 0x10-0x16, network 0x20-0x25, runcmd 0x07, FFI,
+runcmd 0x07, files 0x10-0x16 and network 0x20-0x25 live in
+voxvm/natives_io.py, imported at the end of this module. Later natives (FFI,
 concurrency 0x30-0x39) register with ``@native(code, name)`` or add entries
 to ``HostIO.extra_natives`` (per-run handlers such as FFI functions); per-run
 state (open files, sockets) belongs in ``HostIO.state``.
@@ -337,3 +338,9 @@ def _sleep(core, io: HostIO) -> None:
         chunk = min(remaining, _MAX_SLEEP_CHUNK)
         time.sleep(chunk)
         remaining -= chunk
+
+
+# ====================================================================== 0x07, 0x10-0x16, 0x20-0x25
+
+# Registers runcmd, the file and the network natives (needs the names above).
+from . import natives_io  # noqa: E402,F401
