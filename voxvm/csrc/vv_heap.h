@@ -42,6 +42,7 @@ static inline int vv_heap_cached(const vv_vm *vm, uint64_t addr, uint64_t n) {
 
 /* The k bytes (1..8) at p, big-endian, as the low bytes of a uint64. */
 static inline uint64_t vv_get_be(const uint8_t *p, unsigned k) {
+    if (k == 1) return p[0];                    /* bytes and words first: the usual counts */
     if (k == 8) return vv_be64(p);
     uint64_t v = 0;
     for (unsigned i = 0; i < k; i++) v = v << 8 | p[i];
@@ -50,6 +51,7 @@ static inline uint64_t vv_get_be(const uint8_t *p, unsigned k) {
 
 /* The low k bytes (1..8) of v at p, big-endian (decisions §3.11). */
 static inline void vv_put_be(uint8_t *p, uint64_t v, unsigned k) {
+    if (k == 1) { p[0] = (uint8_t)v; return; }
     if (k == 8) { vv_put_be64(p, v); return; }
     for (unsigned i = k; i-- > 0;) { p[i] = (uint8_t)v; v >>= 8; }
 }

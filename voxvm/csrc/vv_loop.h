@@ -79,6 +79,10 @@
 #define BOTH_U(ta, tb) (((ta) | (tb)) == VV_TAG_U64)
 #define BOTH_I(ta, tb) (((ta) | (tb)) == VV_TAG_I64)
 #define BOTH_F(ta, tb) (((ta) & (tb)) == VV_TAG_F64)
+/* An address-like value and a uint64 (pointer arithmetic, decisions §2):
+ * + - * keep the address's tag, the left one. */
+#define ADDRESS_U(tl, tr) ((tr) == VV_TAG_U64 && VV_IS_X(tl))
+#define U_OR_ADDRESS_U(tl, tr) (BOTH_U(tl, tr) || ADDRESS_U(tl, tr))
 /* Generic compare of registers a and b into ZF/NF: the fast path FAST,
  * everything else out of line (vv_compare implements the whole table). */
 #define COMPARE(ra, rb, FAST, FASTOP) do { \
@@ -109,8 +113,8 @@
 /* Fused movr d s + op d x (the decoder already replaced x == d by s); any
  * tag pair but the fast one takes the unfused path. */
 #define MOV_BINARY_INT(OP) do { \
-        unsigned d_ = pc->a, s_ = pc->b, x_ = pc->c, ts_ = T[s_]; \
-        if (VV_UNLIKELY(ts_ != T[x_] || ts_ == VV_TAG_F64)) goto vv_unfuse_movr; \
+        unsigned d_ = pc->a, s_ = pc->b, x_ = pc->c, ts_ = T[s_], tx_ = T[x_]; \
+        if (VV_UNLIKELY((ts_ != tx_ || ts_ == VV_TAG_F64) && !ADDRESS_U(ts_, tx_))) goto vv_unfuse_movr; \
         R[d_] = R[s_] OP R[x_]; T[d_] = (uint8_t)ts_; \
     } while (0)
 #define MOV_BINARY_FLOAT(OP) do { \
@@ -266,16 +270,16 @@ vv_dispatch:
     /* ---------------------------------------------------------- generic + - * */
     /* The three spellings are one generic operation (upstream §1.3); each has
      * the fast path of its own type, and all share the slow block. */
-    TARGET(UADD) { BINARY_INT(VV_AR_ADD, BOTH_U, +); NEXT(VV_SIZE_UADD); }
+    TARGET(UADD) { BINARY_INT(VV_AR_ADD, U_OR_ADDRESS_U, +); NEXT(VV_SIZE_UADD); }
     TARGET(IADD) { BINARY_INT(VV_AR_ADD, BOTH_I, +); NEXT(VV_SIZE_IADD); }
     TARGET(FADD) { BINARY_FLOAT(VV_AR_ADD, +); NEXT(VV_SIZE_FADD); }
-    TARGET(UMUL) { BINARY_INT(VV_AR_MUL, BOTH_U, *); NEXT(VV_SIZE_UMUL); }
+    TARGET(UMUL) { BINARY_INT(VV_AR_MUL, U_OR_ADDRESS_U, *); NEXT(VV_SIZE_UMUL); }
     TARGET(IMUL) { BINARY_INT(VV_AR_MUL, BOTH_I, *); NEXT(VV_SIZE_IMUL); }
     TARGET(FMUL) { BINARY_FLOAT(VV_AR_MUL, *); NEXT(VV_SIZE_FMUL); }
     TARGET(ISUB) { BINARY_INT(VV_AR_SUB, BOTH_I, -); NEXT(VV_SIZE_ISUB); }   /* no flags */
     TARGET(FSUB) { BINARY_FLOAT(VV_AR_SUB, -); NEXT(VV_SIZE_FSUB); }         /* no flags */
     TARGET(USUB) {
-        BINARY_INT(VV_AR_SUB, BOTH_U, -);
+        BINARY_INT(VV_AR_SUB, U_OR_ADDRESS_U, -);
     vv_usub_flags:
         SET_ZF(VV_IS_UX(T[pc->a]) && R[pc->a] == 0);     /* result == U(0), typed */
         NEXT(VV_SIZE_USUB);
@@ -828,6 +832,8 @@ vv_save:
 #undef JUMP_INSIDE
 #undef FUSED_BRANCH
 #undef BOTH_U
+#undef ADDRESS_U
+#undef U_OR_ADDRESS_U
 #undef ZF
 #undef NF
 #undef SET_ZF
