@@ -13,7 +13,7 @@ import signal
 import threading
 
 import pytest
-from core_support import CONFIG, DISPATCHES, Core, compiled_heap_available, core_module
+from core_support import CONFIG, DISPATCHES, Core, core_module
 from pyvm_support import build, item, u64s
 
 from voxvm.backend import Status
@@ -68,12 +68,6 @@ def test_memory_views():
     assert core.read_memory(len(program.image), 0) == b""
     assert core.read_memory(len(program.image), 1) is None
     assert core.read_memory(MASK, 2) is None
-
-
-@pytest.mark.skipif(compiled_heap_available(), reason="the compiled core has a heap now")
-def test_no_heap_yet():
-    core = Core(build(("halt",)), CONFIG)
-    assert core.heap_read(16, 1) is None and core.heap_write(16, b"x") is False
 
 
 def test_ip_and_flags_are_settable():

@@ -11,11 +11,11 @@ pairs), and the branch budget counts fused compare-and-branch as one event.
 from __future__ import annotations
 
 import pytest
-from core_support import CONFIG, DISPATCHES, Core, compiled_heap_available
+from core_support import CONFIG, DISPATCHES, Core
 from pyvm_support import build
 
 from voxvm.backend import Status
-from voxvm.isa import BY_MNEMONIC, OPS, Flag, Tag, encode
+from voxvm.isa import BY_MNEMONIC, OPS, Tag, encode
 from voxvm.program import Program
 from voxvm.traps import TrapKind
 
@@ -72,15 +72,6 @@ def test_ncall_register_byte_is_not_checked(dispatch):
     assert core.run() == Status.NCALL
     assert (core.ncall_code, core.ncall_ip, core.ip) == (0x1234, 0, 4)
     assert core.run() == Status.HALT and core.ip == 4
-
-
-@pytest.mark.skipif(compiled_heap_available(), reason="the compiled core has a heap now")
-def test_heap_family_traps_until_the_heap_exists(dispatch):
-    for op in OPS:
-        if Flag.HEAP in op.flags:
-            image = encode(op, [1] * len(op.operands))
-            core = Core(raw(image), CONFIG, dispatch=dispatch)
-            assert core.run() == Status.TRAP and trap(core) == (TrapKind.UNKNOWN_OPCODE, 0, op.code, 0)
 
 
 # ----------------------------------------------------------------------------- ip outside memory
