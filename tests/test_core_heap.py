@@ -231,6 +231,12 @@ def test_dlbc_appends_code_that_jmpr_runs_and_redecodes_the_old_end(dispatch):
     assert core.memory() == image + rest and core.pending() == []
 
 
+def test_dlbc_with_an_image_larger_than_init_ram_always_faults(dispatch):
+    program = build(("alloc", 1, 8), ("uload", 4, 0), ("dlbc", 5, 1, 4), ("halt",))
+    core = run_pair(program, dispatch, VMConfig(init_ram=10, init_heap=4096))
+    assert core.pending() == [MAIN_SEGM_FAULT] and len(core.memory()) == len(program.image)
+
+
 def test_dlbc_past_init_ram_is_a_main_segm_fault(dispatch):
     program = build(("alloc", 1, 64), ("uload", 4, 64), ("dlbc", 5, 1, 4), ("dlbc", 5, 1, 4), ("halt",))
     ram = len(program.image) + 100

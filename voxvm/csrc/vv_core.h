@@ -239,7 +239,7 @@ typedef struct vv_vm {
     uint8_t *mem;                /* main memory: image + what dlbc appended */
     uint64_t len;                /* bytes in use */
     uint64_t mem_alloc;          /* bytes allocated for mem */
-    uint64_t capacity;           /* --init-ram (or the image size if larger): dlbc's limit */
+    uint64_t capacity;           /* --init-ram: dlbc's limit (an image may be larger; then dlbc always fails) */
     vv_slot *code;               /* len + 1 slots; code[len] is the X_OUTSIDE sentinel */
     uint64_t code_alloc;         /* slots allocated */
     uint64_t dec_lo, dec_hi;     /* slots outside [dec_lo, dec_hi) were never decoded */
@@ -710,7 +710,7 @@ static int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacit
     if (!vm->mem || !vm->code || !vm->funcs) return -1;
     if (n) memcpy(vm->mem, image, (size_t)n);
     vm->len = n;
-    vm->capacity = capacity > n ? capacity : n;
+    vm->capacity = capacity;
     vm->code[n].op = VV_OP_X_OUTSIDE;
     vm->dec_lo = UINT64_MAX;
     vm->dec_hi = 0;

@@ -723,7 +723,7 @@ vv_dispatch:
         uint64_t n = vv_as_u64(R[pc->c], T[pc->c]), old_len = len, here = ADDR();
         unsigned d = pc->a;
         const uint8_t *bytes;
-        if (n > vm->capacity - len) {
+        if (len > vm->capacity || n > vm->capacity - len) {     /* len + n > capacity, as voxvm/pyvm.py */
             RAISE(VV_EXC_MAINSEGMFAULT);
         } else if (!(bytes = vm->hops.find(vm, vv_as_u64(R[pc->b], T[pc->b]), n))) {
             RAISE(VV_EXC_HEAPREADFAULT);
