@@ -41,7 +41,7 @@ HEAP_PROGRAMS = [
     "dynamic_array", "gc_live_list", "heap_alloc_fail", "heap_bounds", "heap_free_faults",
     "heap_itoa", "heap_store_load", "linked_list", "memcpy_blocks", "ring_buffer",
     "store_load_partial", "storedat_string", "string_reverse", "ubd_utf8", "vowel_count",
-    "tag_results", "dlbc_jmpr", "input_eof", "trap_bad_load_type",
+    "tag_results", "dlbc_jmpr", "input_eof", "trap_bad_load_type", "exceptions_extended",
 ]
 
 # Run through the real command line (subprocess), one per kind of outcome.
