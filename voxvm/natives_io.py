@@ -123,8 +123,8 @@ def _require_room(core, address: int, count: int, what: str) -> None:
     consumed and lost when it does.
     """
     if core.heap_read(address, count) is None:
-        raise NativeFailure(f"the destination for {what} ({count} bytes at heap "
-                            f"0x{address:x}) is not inside one heap block", Exc.HeapWriteFault)
+        raise NativeFailure(f"no room for {what}: {count} bytes at heap 0x{address:x} are not "
+                            f"inside one heap block", Exc.HeapWriteFault)
 
 
 def _lossy_text(core, address: int, count: int, what: str) -> str:
@@ -244,7 +244,7 @@ def _fread(core, io: HostIO) -> None:
     count, destination = _reg_u(core, 2), _reg_u(core, 3)
     if not entry.readable:
         raise NativeFailure(f"file {number} was opened for writing only")
-    _require_room(core, destination, count, "fread")
+    _require_room(core, destination, count, "the data to read")
     chunks, remaining = [], count
     try:
         while remaining:
@@ -442,7 +442,7 @@ def _net_read(core, io: HostIO) -> None:
     if entry.kind == "listener":
         raise NativeFailure(f"connection {number} is a listener; "
                             f"read from a stream from net_accept")
-    _require_room(core, destination, limit, "net_read")
+    _require_room(core, destination, limit, "the data to receive")
     if limit == 0:
         core.set_reg(0, 0, Tag.U64)
         return
