@@ -110,7 +110,7 @@ def test_open_and_heap_faults(backend, tmp_path):
     p.ncall(FOPEN, r1="r10", r2=n + 64, r3=2)                      # past the block: heapreadfault
     p.ncall(FOPEN, r1="r10", r2=n, r3=2).op("movr r12 r0")        # ok, handle 0
     p.op("alloc r13 4")
-    p.ncall(FREAD, r1="r12", r2=8, r3="r13")                       # 8 bytes do not fit: heapwritefault
+    p.ncall(FREAD, r1="r12", r2=8, r3="r13")   # 8 bytes do not fit: heapwritefault
     p.ncall(FSEEKGET, r1="r12").print_reg("r0")                   # nothing consumed: 0
     p.ncall(FREAD, r1="r12", r2=4, r3="r13").print_reg("r0")      # 4
     p.ncall(FOPEN, r1="r10", r2=n, r3=4).op("movr r15 r0")        # read + write
