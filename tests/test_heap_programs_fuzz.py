@@ -128,11 +128,24 @@ class HeapProgramMaker:
         return self.rng.choice(POINTERS)
 
     def address_into(self, register: int) -> None:
-        """register := a pointer slot plus a field offset (often 0): tag 8 stays (A+U = A)."""
-        offset = self.rng.choice(FIELD_OFFSETS)
-        self.emit(("movr", register, self.pointer()))
-        if offset:
-            self.emit(("uload", OFF, offset), ("uadd", register, OFF))
+        """register := a pointer slot plus a field offset (often 0), by pointer arithmetic.
+
+        decisions §2: A+U, U+A, A-U and A*U keep the address tag.
+        """
+        offset, slot = self.rng.choice(FIELD_OFFSETS), self.pointer()
+        way = self.rng.random()
+        if way < 0.6:
+            self.emit(("movr", register, slot))
+            if offset:
+                self.emit(("uload", OFF, offset), ("uadd", register, OFF))
+        elif way < 0.75:                       # U + A
+            self.emit(("uload", register, offset), ("uadd", register, slot))
+        elif way < 0.9:                        # (A + (offset + 8)) - 8
+            self.emit(("movr", register, slot), ("uload", OFF, (offset + 8) & MASK),
+                      ("uadd", register, OFF), ("uload", OFF, 8), ("usub", register, OFF))
+        else:                                  # (A * 1) + offset
+            self.emit(("movr", register, slot), ("uload", OFF, 1), ("umul", register, OFF),
+                      ("uload", OFF, offset), ("uadd", register, OFF))
 
     def count_into(self, register: int, choices) -> None:
         self.emit(("uload", register, self.rng.choice(choices)))
@@ -177,6 +190,9 @@ class HeapProgramMaker:
         r = self.rng.random()
         if r < 0.45:                          # a pointer: a GC edge when the count is 8
             value = self.pointer()
+        elif r < 0.5:                         # U - A: a plain uint (decisions §2)
+            value = VAL
+            self.emit(("uload", VAL, self.rng.choice([0, 1 << 20, MASK])), ("usub", VAL, self.pointer()))
         else:
             value = VAL
             load = self.rng.choice(["uload", "uload", "iload", "fload"])
