@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, conformance_dir
+from conftest import conformance_dir
 from voxasm import AssemblyError
 from voxasm.cli import main as voxasm_main
 from voxasm.driver import assemble_file, default_output_path, output_format
@@ -212,7 +212,7 @@ def _python(*args, cwd):
 def test_python_m_voxasm_on_an_error_vector(tmp_path):
     case = conformance_dir("asm-errors") / "several_errors.vvs"
     out = tmp_path / "o.vve"
-    result = _python("-m", "voxasm", str(case), "-o", str(out), cwd=REPO)
+    result = _python("-m", "voxasm", str(case), "-o", str(out), cwd=tmp_path)
     assert result.returncode == 65
     assert "Traceback" not in result.stderr
     reported = sorted({int(line.split(":")[1]) for line in result.stderr.splitlines()
@@ -224,10 +224,10 @@ def test_python_m_voxasm_on_an_error_vector(tmp_path):
 def test_voxvm_vas_end_to_end(tmp_path):
     golden = conformance_dir("programs") / "factorial.vvs"
     out = tmp_path / "f.vve"
-    result = _python("-m", "voxvm", f"--vas={golden}", f"--vas-out={out}", cwd=REPO)
+    result = _python("-m", "voxvm", f"--vas={golden}", f"--vas-out={out}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == golden.with_suffix(".vve").read_bytes()
     bad = conformance_dir("asm-errors") / "unknown_label.vvs"
-    result = _python("-m", "voxvm", f"--vas={bad}", f"--vas-out={tmp_path / 'g.vve'}", cwd=REPO)
+    result = _python("-m", "voxvm", f"--vas={bad}", f"--vas-out={tmp_path / 'g.vve'}", cwd=tmp_path)
     assert result.returncode == 65 and "unknown_label.vvs:6:9: error:" in result.stderr
     assert not (tmp_path / "g.vve").exists()

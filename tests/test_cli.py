@@ -64,9 +64,9 @@ def test_plain_run_options_build_the_same_config_as_typer_would():
     ([], 2),
     (["--no-such-flag"], 2),
 ])
-def test_exit_statuses_are_the_same_on_both_paths(args, status):
+def test_exit_statuses_are_the_same_on_both_paths(args, status, tmp_path):
     result = subprocess.run([sys.executable, "-m", "voxvm", *args], capture_output=True,
-                            stdin=subprocess.DEVNULL, timeout=60)
+                            stdin=subprocess.DEVNULL, timeout=60, cwd=tmp_path)
     assert result.returncode == status, result.stderr
     assert b"Traceback" not in result.stderr
     if status not in (0, 2):

@@ -403,8 +403,10 @@ def test_process_stays_small_with_a_small_max_heap(tmp_path):
     idle.write_text("section text\n.start\nuload r1 1\nuload r2 1\nncall 1 r0\nhalt\n")
     peaks = []
     for source in (idle, hog):
+        # cwd outside the checkout: `python -c` puts cwd first on sys.path, and the source
+        # tree has no compiled core after a plain `pip install .` (CI).
         result = subprocess.run([sys.executable, "-c", CHILD, str(source), str(4 << 20)],
-                                capture_output=True, timeout=120)
+                                capture_output=True, timeout=120, cwd=tmp_path)
         assert result.returncode == 0, result.stderr.decode()
         rc, printed, peak = result.stdout.split()
         assert (rc, printed) == (b"0", b"1")
