@@ -83,6 +83,10 @@
  * + - * keep the address's tag, the left one. */
 #define ADDRESS_U(tl, tr) ((tr) == VV_TAG_U64 && VV_IS_X(tl))
 #define U_OR_ADDRESS_U(tl, tr) (BOTH_U(tl, tr) || ADDRESS_U(tl, tr))
+/* Pairs that compare as unsigned payloads (vv_compare): uint64 with uint64,
+ * an address-like tag with itself or with uint64 (pointer loops, null checks). */
+#define UNSIGNED_PAIR(ta, tb) (BOTH_U(ta, tb) || \
+        ((ta) == (tb) ? VV_IS_UX(ta) : (ADDRESS_U(ta, tb) || ADDRESS_U(tb, ta))))
 /* Generic compare of registers a and b into ZF/NF: the fast path FAST,
  * everything else out of line (vv_compare implements the whole table). */
 #define COMPARE(ra, rb, FAST, FASTOP) do { \
@@ -204,7 +208,7 @@ vv_dispatch:
 
     /* Fused compare + conditional jump (performance.md rule 5): sets ZF and
      * NF exactly as the compare does, then branches as the jump would. */
-    TARGET(X_UCJ) { COMPARE(pc->a, pc->b, BOTH_U, CMP_UNSIGNED); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
+    TARGET(X_UCJ) { COMPARE(pc->a, pc->b, UNSIGNED_PAIR, CMP_UNSIGNED); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
     TARGET(X_ICJ) { COMPARE(pc->a, pc->b, BOTH_I, CMP_SIGNED); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
     TARGET(X_FCJ) { COMPARE(pc->a, pc->b, BOTH_F, CMP_FLOAT); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
     /* uinc c + compare a b + jcc: the counted-loop step. */
@@ -212,7 +216,7 @@ vv_dispatch:
         unsigned c = pc->c;
         if (VV_UNLIKELY(!VV_IS_UX(T[c]))) MISMATCH(VV_AR_INC, T[c], 0);
         SET_OF(++R[c] == 0);
-        COMPARE(pc->a, pc->b, BOTH_U, CMP_UNSIGNED);
+        COMPARE(pc->a, pc->b, UNSIGNED_PAIR, CMP_UNSIGNED);
         FUSED_BRANCH(VV_FUSED_INC_CMP_JCC_SIZE);
     }
     /* ... the usual form, `uinc i; ucmp i n; jcc`: the new i is compared from a
@@ -224,7 +228,7 @@ vv_dispatch:
         R[c] = v;
         y = R[b];                                      /* after the store: b may be c */
         SET_OF(v == 0);
-        if (VV_LIKELY(BOTH_U(tc, T[b]))) CMP_UNSIGNED(v, y);
+        if (VV_LIKELY(UNSIGNED_PAIR(tc, T[b]))) CMP_UNSIGNED(v, y);
         else fl = vv_compare(v, tc, y, T[b]);
         FUSED_BRANCH(VV_FUSED_INC_CMP_JCC_SIZE);
     }
@@ -333,7 +337,7 @@ vv_dispatch:
     }
 
     /* ---------------------------------------------------------- compare */
-    TARGET(UCMP) { COMPARE(pc->a, pc->b, BOTH_U, CMP_UNSIGNED); NEXT(VV_SIZE_UCMP); }
+    TARGET(UCMP) { COMPARE(pc->a, pc->b, UNSIGNED_PAIR, CMP_UNSIGNED); NEXT(VV_SIZE_UCMP); }
     TARGET(ICMP) { COMPARE(pc->a, pc->b, BOTH_I, CMP_SIGNED); NEXT(VV_SIZE_ICMP); }
     TARGET(FCMP) { COMPARE(pc->a, pc->b, BOTH_F, CMP_FLOAT); NEXT(VV_SIZE_FCMP); }
     TARGET(FCMP_EPS) {
@@ -834,6 +838,7 @@ vv_save:
 #undef BOTH_U
 #undef ADDRESS_U
 #undef U_OR_ADDRESS_U
+#undef UNSIGNED_PAIR
 #undef ZF
 #undef NF
 #undef SET_ZF
