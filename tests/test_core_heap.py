@@ -445,6 +445,22 @@ def test_print_of_a_heap_string_through_the_machine():
     assert rc == 0 and out.getvalue() == b"heap text\n"
 
 
+def test_gc_log_through_the_machine_goes_to_stderr_only():
+    from io import BytesIO
+
+    from voxvm.machine import run_program
+    program = build(("uload", 2, 0), ("uload", 3, 100), "top:", ("alloc", 1, 8), ("uinc", 2), ("ucmp", 2, 3),
+                    ("jl", "@top"), ("movr", 1, 2), ("uload", 2, 1), ("ncall", 1, 0), ("halt",))
+    for options, expected in [({"gc_log": True}, 100), ({"verbose": True}, 100), ({}, 0)]:
+        out, err = BytesIO(), BytesIO()
+        config = VMConfig(backend="cython", gc_stress=True, **options)
+        assert run_program(program, config, BytesIO(), out, err) == 0
+        lines = err.getvalue().decode().splitlines()
+        assert out.getvalue() == b"100\n"
+        assert sum(line.startswith("voxvm: gc: collection ") for line in lines) == expected
+        assert all(line.startswith("voxvm: ") for line in lines)
+
+
 def test_teardown_frees_the_heap():
     """Cores whose heaps touched 8 MB each come and go without the process growing."""
     def rss() -> int:
