@@ -176,8 +176,10 @@ cdef uint64_t _hx_alloc(vv_vm *vm, uint64_t n, int gc_managed) noexcept nogil:
     roots[1].tags = (<const uint8_t *>vm.stack) + sizeof(uint64_t) + STACK_TAG_BYTE if vm.stack != NULL else NULL
     roots[1].tag_stride = sizeof(vv_entry)
     address = heap_alloc_auto(h, n, gc_managed != 0, roots, 2)
-    if address != 0:
-        _prime_cache(vm, h)             # a new block is usually initialised next
+    vm.hmem = h.mem                     # the arena may have moved
+    if address != 0:                    # a new block is usually initialised next: cache it
+        vm.hlo = address
+        vm.hhi = address + n
     else:
         vv_heap_cache_reset(vm)         # a collection may have freed the cached block
     if vm.gc_log:
