@@ -361,23 +361,30 @@ cdef void _pm_clear(Heap* h, uint64_t lo, uint64_t hi) noexcept nogil:
         return
     wl = lo >> 6
     wh = (hi - 1) >> 6
+    # every store calls this once pointers exist; usually nothing is there,
+    # so test before counting and writing
     if wl == wh:
         m = (_ALL << (lo & 63)) & (_ALL >> (63 - ((hi - 1) & 63)))
-        cleared = vxh_popcount64(h.ptrmap[wl] & m)
+        m &= h.ptrmap[wl]
+        if m == 0:
+            return
+        cleared = vxh_popcount64(m)
         h.ptrmap[wl] &= ~m
     else:
-        m = _ALL << (lo & 63)
-        cleared = vxh_popcount64(h.ptrmap[wl] & m)
-        h.ptrmap[wl] &= ~m
+        m = (_ALL << (lo & 63)) & h.ptrmap[wl]
+        if m != 0:
+            cleared = vxh_popcount64(m)
+            h.ptrmap[wl] &= ~m
         wl += 1
         while wl < wh:
             if h.ptrmap[wl] != 0:
                 cleared += vxh_popcount64(h.ptrmap[wl])
                 h.ptrmap[wl] = 0
             wl += 1
-        m = _ALL >> (63 - ((hi - 1) & 63))
-        cleared += vxh_popcount64(h.ptrmap[wh] & m)
-        h.ptrmap[wh] &= ~m
+        m = (_ALL >> (63 - ((hi - 1) & 63))) & h.ptrmap[wh]
+        if m != 0:
+            cleared += vxh_popcount64(m)
+            h.ptrmap[wh] &= ~m
     h.ptr_count -= cleared
 
 
