@@ -159,6 +159,12 @@ cdef struct Heap:
     uint32_t* sums[HEAP_MAX_SUM_LEVELS]
     uint64_t sum_words[HEAP_MAX_SUM_LEVELS]
     int nsums
+    # first-fit shortcut (_take): when fit_hint != 0, every free region below
+    # granule fit_hint is shorter than fit_hint_need granules, so a request of
+    # at least that many that fits the region at fit_hint takes it (bump-like
+    # allocation after a sweep). Any new or grown region resets it to 0.
+    uint64_t fit_hint
+    uint64_t fit_hint_need
     # block-start bitmap: bit g of level 0 set iff 8*g is a live block start;
     # bit j of level i+1 set iff word j of level i is non-zero
     uint64_t* levels[HEAP_MAX_LEVELS]

@@ -507,6 +507,22 @@ cdef uint64_t _take(Heap* h, uint64_t need) noexcept nogil:
     """
     cdef int lv
     cdef uint64_t i, w, g, length, rest, r
+    g = h.fit_hint
+    if g != 0 and need >= h.fit_hint_need and _rs_test(h, g):
+        length = _rlen(h, g)
+        if length >= need:                  # the lowest region that fits (see Heap.fit_hint)
+            _rs_clear(h, g)
+            rest = length - need
+            if rest == 0:
+                h.nfree -= 1
+            else:
+                r = g + need
+                _rs_set(h, r)
+                _rlen_set(h, r, rest)
+                if (r >> 6) != (g >> 6):
+                    _sum_raise(h, r >> 6, rest)
+            h.fit_hint = g + need           # regions below it: all below g, all too short
+            return g
     while True:
         lv = h.nsums - 1
         if h.sums[lv][0] < need:
@@ -530,6 +546,8 @@ cdef uint64_t _take(Heap* h, uint64_t need) noexcept nogil:
                     _rlen_set(h, r, rest)
                     if (r >> 6) != i:
                         _sum_raise(h, r >> 6, rest)
+                h.fit_hint = g + need       # first fit: every region below g is shorter than need
+                h.fit_hint_need = need
                 return g
             w &= w - 1
         _sum_recompute(h, i)                # the bound was stale: repair, search again
@@ -555,6 +573,7 @@ cdef void _region_add(Heap* h, uint64_t g, uint64_t length) noexcept nogil:
     cdef uint64_t end = g + length
     cdef uint64_t G = h.capacity >> 3
     cdef uint64_t p
+    h.fit_hint = 0                          # a new or longer region: the shortcut no longer holds
     if end < G and _rs_test(h, end):        # a free region starts right after
         length += _rlen(h, end)             # (its chunk's bound just goes stale)
         _rs_clear(h, end)
@@ -960,6 +979,7 @@ cdef void _drain(Heap* h) noexcept nogil:
 
 cdef inline void _sweep_emit(Heap* h, uint64_t g, uint64_t length) noexcept nogil:
     """The sweep found the free run [g, g+length): record it as one region."""
+    h.fit_hint = 0
     if not _rs_test(h, g):
         _rs_set(h, g)
         h.nfree += 1
