@@ -131,11 +131,16 @@ cdef uint64_t _TAG_PROBE = 1
 cdef size_t STACK_TAG_BYTE = 0 if (<uint8_t *>&_TAG_PROBE)[0] == 1 else sizeof(uint64_t) - 1
 
 
+# The loop's block cache beyond vv_heap_cache_reset (vv_heap.h, included with the loop).
+cdef extern from *:
+    int vv_heap_cached(const vv_vm *vm, uint64_t addr, uint64_t n) nogil
+    void vv_heap_cache_push(vv_vm *vm, uint64_t lo, uint64_t hi) nogil
+
+
 cdef inline void _prime_cache(vv_vm *vm, Heap *h) noexcept nogil:
     """Make the loop's block cache the heap's own (the block _heap found or allocated last)."""
     vm.hmem = h.mem
-    vm.hlo = h.cache_lo
-    vm.hhi = h.cache_hi
+    vv_heap_cache_push(vm, h.cache_lo, h.cache_hi)
 
 
 cdef void _record_gc_events(vv_vm *vm, Heap *h, uint64_t collections, uint64_t grows) noexcept nogil:
@@ -177,11 +182,10 @@ cdef uint64_t _hx_alloc(vv_vm *vm, uint64_t n, int gc_managed) noexcept nogil:
     roots[1].tag_stride = sizeof(vv_entry)
     address = heap_alloc_auto(h, n, gc_managed != 0, roots, 2)
     vm.hmem = h.mem                     # the arena may have moved
+    if h.stats.collections != collections or address == 0:
+        vv_heap_cache_reset(vm)         # a collection may have freed the cached blocks
     if address != 0:                    # a new block is usually initialised next: cache it
-        vm.hlo = address
-        vm.hhi = address + n
-    else:
-        vv_heap_cache_reset(vm)         # a collection may have freed the cached block
+        vv_heap_cache_push(vm, address, address + n)
     if vm.gc_log:
         _record_gc_events(vm, h, collections, grows)
     return address
@@ -206,7 +210,11 @@ cdef void _hx_wrote(vv_vm *vm, uint64_t address, uint64_t n) noexcept nogil:
 
 cdef int _hx_record_pointer(vv_vm *vm, uint64_t address) noexcept nogil:
     cdef Heap *h = <Heap *>vm.heap
-    cdef int rc = heap_record_pointer(h, address)
+    cdef int rc
+    if vv_heap_cached(vm, address, 8):  # the loop's cached block is live: spare heap_find a search
+        h.cache_lo = vm.hlo
+        h.cache_hi = vm.hhi
+    rc = heap_record_pointer(h, address)
     vm.hptrs = h.ptrmap != NULL
     return rc
 

@@ -266,10 +266,14 @@ typedef struct vv_vm {
     void *heap;                  /* the voxvm._heap Heap, opaque here */
     vv_heap_ops hops;            /* adapters over voxvm._heap (filled by voxvm/_core.pyx) */
     /* The block cache of load/store: the live block [hlo, hhi) accessed
-     * last; its bytes are at hmem + address. Empty: hlo > hhi. Reset by
-     * every allocation and free (the arena may move, blocks may die). */
+     * last; its bytes are at hmem + address. Empty: hlo > hhi. Behind it two
+     * more recent blocks [hvlo[i], hvhi[i]) (most recent first), tried on a
+     * miss: a loop that allocates and links objects into a long-lived block
+     * alternates between about three blocks. Emptied by every free and every
+     * collection (blocks may die); addresses survive an arena move. */
     uint8_t *hmem;
     uint64_t hlo, hhi;
+    uint64_t hvlo[2], hvhi[2];
     int hptrs;                   /* pointers were recorded: writes must call hops.wrote */
     int gc_log;                  /* record GC events for the log callback */
     uint32_t ngc_events;
@@ -716,6 +720,9 @@ static int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacit
     vm->dec_hi = 0;
     vm->fuse = 1;
     vm->hlo = 1;                                  /* empty block cache (vv_heap.h) */
+    vm->hhi = 0;
+    vm->hvlo[0] = vm->hvlo[1] = 1;
+    vm->hvhi[0] = vm->hvhi[1] = 0;
     vm->data_base = data_base;
     if (nfuncs) memcpy(vm->funcs, funcs, (size_t)nfuncs * sizeof(uint64_t));
     vm->nfuncs = nfuncs;

@@ -33,11 +33,37 @@ static inline unsigned vv_clamp_count(uint64_t count) {
 static inline void vv_heap_cache_reset(vv_vm *vm) {
     vm->hlo = 1;
     vm->hhi = 0;
+    vm->hvlo[0] = vm->hvlo[1] = 1;
+    vm->hvhi[0] = vm->hvhi[1] = 0;
 }
 
 /* [addr, addr + n) inside the cached block? */
 static inline int vv_heap_cached(const vv_vm *vm, uint64_t addr, uint64_t n) {
     return addr >= vm->hlo && addr <= vm->hhi && n <= vm->hhi - addr;
+}
+
+/* The live block [lo, hi) becomes the cached one; the one before moves
+ * behind it (the oldest of the two behind is dropped). */
+static inline void vv_heap_cache_push(vv_vm *vm, uint64_t lo, uint64_t hi) {
+    vm->hvlo[1] = vm->hvlo[0]; vm->hvhi[1] = vm->hvhi[0];
+    vm->hvlo[0] = vm->hlo;     vm->hvhi[0] = vm->hhi;
+    vm->hlo = lo;              vm->hhi = hi;
+}
+
+/* After a miss of the cached block: is [addr, addr + n) inside one of the
+ * blocks behind it? Then that block becomes the cached one (same test as
+ * vv_heap_cached: the range is valid exactly when it is). */
+static inline int vv_heap_cache_retry(vv_vm *vm, uint64_t addr, uint64_t n) {
+    for (int i = 0; i < 2; i++) {
+        uint64_t lo = vm->hvlo[i], hi = vm->hvhi[i];
+        if (addr >= lo && addr <= hi && n <= hi - addr) {
+            if (i == 1) { vm->hvlo[1] = vm->hvlo[0]; vm->hvhi[1] = vm->hvhi[0]; }
+            vm->hvlo[0] = vm->hlo; vm->hvhi[0] = vm->hhi;
+            vm->hlo = lo; vm->hhi = hi;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* The k bytes (1..8) at p, big-endian, as the low bytes of a uint64. */
@@ -58,7 +84,7 @@ static inline void vv_put_be(uint8_t *p, uint64_t v, unsigned k) {
 
 /* `store` outside the cached block, or of a pointer. */
 static VV_NOINLINE int vv_heap_store_slow(vv_vm *vm, uint64_t addr, uint64_t value, unsigned k, int pointer) {
-    uint8_t *p = vm->hops.find(vm, addr, k);
+    uint8_t *p = vv_heap_cache_retry(vm, addr, k) ? vm->hmem + addr : vm->hops.find(vm, addr, k);
     if (!p) return VV_EXC_HEAPWRITEFAULT;
     vv_put_be(p, value, k);
     if (pointer && k == 8) {                /* a GC edge (decisions §3.8) */
@@ -71,7 +97,7 @@ static VV_NOINLINE int vv_heap_store_slow(vv_vm *vm, uint64_t addr, uint64_t val
 
 /* `load` outside the cached block: the value into *out, or HeapReadFault. */
 static VV_NOINLINE int vv_heap_load_slow(vv_vm *vm, uint64_t addr, unsigned k, uint64_t *out) {
-    const uint8_t *p = vm->hops.find(vm, addr, k);
+    const uint8_t *p = vv_heap_cache_retry(vm, addr, k) ? vm->hmem + addr : vm->hops.find(vm, addr, k);
     if (!p) return VV_EXC_HEAPREADFAULT;
     *out = vv_get_be(p, k);
     return 0;

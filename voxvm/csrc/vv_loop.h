@@ -686,9 +686,13 @@ vv_dispatch:
         unsigned rv = pc->b;
         uint64_t address = vv_as_u64(R[pc->a], T[pc->a]), value = R[rv];
         unsigned k = vv_clamp_count(vv_as_u64(R[pc->c], T[pc->c]));
-        if (VV_LIKELY(vv_heap_cached(vm, address, k) && !(k == 8 && T[rv] == VV_TAG_ADDR))) {
+        if (VV_LIKELY(vv_heap_cached(vm, address, k))) {
             vv_put_be(vm->hmem + address, value, k);
-            if (VV_UNLIKELY(vm->hptrs)) vm->hops.wrote(vm, address, k);
+            if (k == 8 && T[rv] == VV_TAG_ADDR) {       /* a GC edge (decisions §3.8) */
+                if (VV_UNLIKELY(vm->hops.record_pointer(vm, address))) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
+            } else if (VV_UNLIKELY(vm->hptrs)) {
+                vm->hops.wrote(vm, address, k);
+            }
         } else {
             int rc = vv_heap_store_slow(vm, address, value, k, T[rv] == VV_TAG_ADDR);
             if (VV_UNLIKELY(rc < 0)) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
