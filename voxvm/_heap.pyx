@@ -904,11 +904,28 @@ cdef void heap_forget_pointers(Heap* h, uint64_t addr, uint64_t n) noexcept nogi
 
 
 cdef int heap_record_pointer(Heap* h, uint64_t addr) noexcept nogil:
+    cdef uint64_t lo = addr - 7, hi = addr + 8   # addr >= 16: no underflow
+    cdef uint64_t wi, m, w, old, bit
     if heap_find(h, addr, 8) == NULL:
         return -1
     if _pm_ensure(h) != 0:
         return -1
-    _pm_clear(h, addr - 7, addr + 8)        # addr >= 16: no underflow
+    wi = lo >> 6
+    if wi == ((hi - 1) >> 6):
+        # the usual case, one word of the map: clear the pointers the 8 bytes
+        # overlap and set ours in one read and write (a pointer stored over
+        # the same pointer slot changes nothing)
+        m = (_ALL << (lo & 63)) & (_ALL >> (63 - ((hi - 1) & 63)))
+        bit = <uint64_t>1 << (addr & 63)
+        w = h.ptrmap[wi]
+        old = w & m
+        if old != bit:
+            if old != 0:
+                h.ptr_count -= <uint64_t>vxh_popcount64(old)
+            h.ptrmap[wi] = (w & ~m) | bit
+            h.ptr_count += 1
+        return 0
+    _pm_clear(h, lo, hi)
     h.ptrmap[addr >> 6] |= <uint64_t>1 << (addr & 63)
     h.ptr_count += 1
     return 0
