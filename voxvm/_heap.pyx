@@ -786,12 +786,16 @@ cdef uint64_t heap_alloc_auto(Heap* h, uint64_t n, bint gc_managed,
     return a
 
 
-cdef inline void _release_block(Heap* h, uint64_t start, uint64_t hdr) noexcept nogil:
-    """Bookkeeping of a block leaving the live set (its tile is handled by the caller)."""
+cdef inline void _release_block(Heap* h, uint64_t start, uint64_t hdr, bint forget_ptrs) noexcept nogil:
+    """Bookkeeping of a block leaving the live set (its tile is handled by the caller).
+
+    forget_ptrs=False: the caller drops the block's recorded pointers itself
+    (the sweep clears a whole free run at once).
+    """
     cdef uint64_t n = hdr & VXH_HDR_SIZE_MASK
     cdef uint64_t foot = _hdr_foot(hdr) << 3
     _bm_clear(h, start >> 3)
-    if h.ptrmap != NULL and n >= 8:
+    if forget_ptrs and h.ptrmap != NULL and n >= 8:
         _pm_clear(h, start, start + n - 7)
     h.nblocks -= 1
     h.used_bytes -= foot
@@ -808,7 +812,7 @@ cdef int heap_free(Heap* h, uint64_t addr) noexcept nogil:
     if not heap_is_block(h, addr):
         return -1                           # double free, interior pointer, 0, garbage
     hdr = _hdr(h, addr)[0]
-    _release_block(h, addr, hdr)
+    _release_block(h, addr, hdr, True)
     _region_add(h, (addr >> 3) - 1, _hdr_foot(hdr))
     h.stats.frees += 1
     return 0
@@ -995,8 +999,14 @@ cdef void _drain(Heap* h) noexcept nogil:
 
 
 cdef inline void _sweep_emit(Heap* h, uint64_t g, uint64_t length) noexcept nogil:
-    """The sweep found the free run [g, g+length): record it as one region."""
+    """The sweep found the free run [g, g+length): record it as one region.
+
+    Also drops the pointers of the blocks freed into it, all at once: pointers
+    lie inside blocks, so the run holds no other recorded pointer.
+    """
     h.fit_hint = 0
+    if h.ptrmap != NULL:
+        _pm_clear(h, g << 3, (g + length) << 3)
     if not _rs_test(h, g):
         _rs_set(h, g)
         h.nfree += 1
@@ -1070,7 +1080,7 @@ cdef uint64_t heap_collect(Heap* h, const HeapRootSpan* roots, size_t nroots) no
         hdr = _hdr(h, start)[0]
         fg = _hdr_foot(hdr)
         if (hdr & VXH_HDR_GC) and not (hdr & VXH_HDR_MARK):
-            _release_block(h, start, hdr)
+            _release_block(h, start, hdr, False)
             freed_blocks += 1
             freed_bytes += hdr & VXH_HDR_SIZE_MASK
             if run_start == 0:
