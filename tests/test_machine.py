@@ -406,3 +406,19 @@ def test_heap_growth_failure_is_an_allocation_fault(monkeypatch):
     heap.data = NoMemory(heap.data)
     assert heap.alloc(1000) == 0
     assert heap.size == 64
+
+
+def test_native_configs_is_reported_as_unsupported_not_silently_ignored():
+    import io
+
+    from voxasm import assemble
+    from voxvm.config import VMConfig
+    from voxvm.machine import run_program
+
+    program = assemble("section text\n.start\n  halt\n", "n.vvs")
+    err = io.BytesIO()
+    rc = run_program(program, VMConfig(native_configs="nconfigs", backend="python"),
+                     stdin=io.BytesIO(), stdout=io.BytesIO(), stderr=err)
+    assert rc == 0
+    line = err.getvalue().decode()
+    assert line.startswith("voxvm: warning: --native-configs=nconfigs:") and "not supported" in line

@@ -83,6 +83,11 @@ class Machine:
         """Run until halt; raise Trap if the program traps."""
         if self.config.verbose:
             self._report_sizes()
+        if self.config.native_configs is not None:
+            # The flag is accepted (upstream spelling) but the FFI loader is not built yet:
+            # say so instead of silently ignoring the user's libraries.
+            self.io.diag(f"warning: --native-configs={self.config.native_configs}: FFI libraries "
+                         "are not supported yet; ncall codes outside the built-ins raise NativeFault")
         core, io = self.core, self.io
         while True:
             status = core.run()
