@@ -2,15 +2,13 @@
 
 Owns what tests/test_core_*.py and tests/test_differential.py share: the list
 of compiled dispatch variants, running a Core until it halts or traps while
-recording native calls, the comparable state of a Core (its snapshot without
-the heap, plus the status fields), and whether the compiled core has a heap
-yet (until it does, the heap family traps there and the tests leave it out).
+recording native calls, and the comparable state of a Core (its snapshot,
+heap blocks included, plus the status fields).
 Programs are built with tests/pyvm_support.build (raw ISA encoding, no voxasm).
 """
 
 from __future__ import annotations
 
-import functools
 
 import pytest
 
@@ -36,7 +34,7 @@ def run(core, budget: int = -1, max_ncalls: int = 10_000) -> tuple[int, list[tup
 
 
 def state(core, status: int) -> dict:
-    """Everything observable about a stopped Core (heap blocks too once the compiled core has a heap)."""
+    """Everything observable about a stopped Core, heap blocks included."""
     dump = core.snapshot(1 if status == Status.TRAP else 0)
     result = {
         "status": int(status), "ip": core.ip, "flags": tuple(dump.flags),
@@ -44,9 +42,8 @@ def state(core, status: int) -> dict:
         "data_stack": [(int(v), int(t)) for v, t in dump.data_stack],
         "call_stack": list(dump.call_stack), "pending": list(dump.pending),
         "memory": bytes(dump.memory),
+        "heap": [(int(a), int(n), int(k), bytes(d)) for a, n, k, d in dump.heap],
     }
-    if compiled_heap_available():
-        result["heap"] = [(int(a), int(n), int(k), bytes(d)) for a, n, k, d in dump.heap]
     if status == Status.TRAP:
         result["trap"] = (core.trap_kind, core.trap_ip, core.trap_a, core.trap_b)
     if status == Status.NCALL:
@@ -59,12 +56,3 @@ def differences(a: dict, b: dict) -> dict:
     return {key: (a.get(key), b.get(key)) for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)}
 
 
-@functools.lru_cache(maxsize=None)
-def compiled_heap_available() -> bool:
-    """True once the compiled core executes the heap family (alloc no longer traps)."""
-    from voxvm.isa import BY_MNEMONIC, encode
-    from voxvm.program import Program
-
-    image = encode(BY_MNEMONIC["alloc"], (1, 16)) + encode(BY_MNEMONIC["halt"], ())
-    core = Core(Program(image=image), CONFIG)
-    return core.run() == Status.HALT

@@ -15,29 +15,24 @@ from __future__ import annotations
 
 import random
 
-from core_support import CONFIG, DISPATCHES, Core, compiled_heap_available, differences, state
+from core_support import CONFIG, DISPATCHES, Core, differences, state
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from voxvm.backend import Status
-from voxvm.isa import OPS, Flag
+from voxvm.isa import OPS
 from voxvm.program import Program
 from voxvm.pyvm import PyCore
 
 OPCODES = sorted(op.code for op in OPS)
-HEAP_OPCODES = {op.code for op in OPS if Flag.HEAP in op.flags}
 BYTE = st.one_of(st.sampled_from(OPCODES), st.integers(0, 31), st.integers(0, 255))
 
 
-def _without_heap(image: bytes) -> bytes:
-    if compiled_heap_available():
-        return image
-    return bytes(0x02 if b in HEAP_OPCODES else b for b in image)  # nop instead
 
 
 @st.composite
 def images(draw) -> Program:
-    image = _without_heap(bytes(draw(st.lists(BYTE, min_size=1, max_size=120))))
+    image = bytes(draw(st.lists(BYTE, min_size=1, max_size=120)))
     size = len(image)
     return Program(image=image, entry=draw(st.integers(0, size + 2)), data_base=draw(st.integers(0, size)),
                    functions=tuple(draw(st.lists(st.integers(0, size + 2), max_size=4))))

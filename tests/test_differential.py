@@ -10,10 +10,8 @@ indices and bad exception numbers. Each program runs on
 loop (computed goto, switch, and the counting loop that decodes without
 fusion), a few branch-budget slices at a time; after every slice the status,
 trap, native-call fields, ip, flags, registers, tags, data stack, call stack,
-pending exceptions and main memory must be equal.
-
-The heap family joins the generated programs once the compiled core executes
-it (tests/core_support.compiled_heap_available).
+pending exceptions, main memory and heap blocks must be equal. One test adds
+the heap family to the generated programs.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from __future__ import annotations
 import math
 import struct
 
-from core_support import CONFIG, DISPATCHES, Core, compiled_heap_available, differences, state
+from core_support import CONFIG, DISPATCHES, Core, differences, state
 from hypothesis import HealthCheck, given, settings, target
 from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
@@ -213,8 +211,6 @@ def test_random_programs_agree(program, budget):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_programs_with_heap_agree(data):
-    if not compiled_heap_available():
-        return  # the heap family still traps in the compiled core; covered once it exists
     check_program(data.draw(programs(with_heap=True)), data.draw(st.sampled_from([3, 25, 60])))
 
 
