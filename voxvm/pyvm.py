@@ -370,26 +370,20 @@ class PyCore:
         self._set(d, imm, I64)
         self.ip += 10
 
-    def _op_iadd(self, d: int, s: int) -> None:
-        self._binary(d, s, OP_ADD)
-        self.ip += 3
-
-    def _op_imul(self, d: int, s: int) -> None:
-        self._binary(d, s, OP_MUL)
-        self.ip += 3
+    # Upstream §1.3 / §11 item 6: the arithmetic is generic (tag-dispatched), so
+    # the signed and float spellings are the same operations as the unsigned
+    # ones; only the flags differ (isub and fsub set none).
+    _op_iadd = _op_fadd = _op_uadd
+    _op_imul = _op_fmul = _op_umul
+    _op_idiv = _op_udiv
+    _op_irem = _op_frem = _op_urem
+    _op_icmp = _op_fcmp = _op_ucmp
 
     def _op_isub(self, d: int, s: int) -> None:
         self._binary(d, s, OP_SUB)             # no flags (upstream §1.4)
         self.ip += 3
 
-    def _op_idiv(self, d: int, a: int, b: int) -> None:
-        self._divide(d, a, b, OP_DIV)
-
-    def _op_irem(self, d: int, a: int, b: int) -> None:
-        self._divide(d, a, b, OP_REM)
-
-    def _op_icmp(self, a: int, b: int) -> None:
-        self._op_ucmp(a, b)
+    _op_fsub = _op_isub
 
     def _op_iabs(self, d: int, s: int) -> None:
         result = to_signed(abs(self._i(s)) & MASK64)   # abs(MIN) = MIN
@@ -437,26 +431,8 @@ class PyCore:
         self._set(d, imm, F64)
         self.ip += 10
 
-    def _op_fadd(self, d: int, s: int) -> None:
-        self._binary(d, s, OP_ADD)
-        self.ip += 3
-
-    def _op_fmul(self, d: int, s: int) -> None:
-        self._binary(d, s, OP_MUL)
-        self.ip += 3
-
-    def _op_fsub(self, d: int, s: int) -> None:
-        self._binary(d, s, OP_SUB)
-        self.ip += 3
-
     def _op_fdiv(self, d: int, a: int, b: int) -> None:
         self._divide(d, a, b, OP_DIV, fdiv=True)
-
-    def _op_frem(self, d: int, a: int, b: int) -> None:
-        self._divide(d, a, b, OP_REM)
-
-    def _op_fcmp(self, a: int, b: int) -> None:
-        self._op_ucmp(a, b)
 
     def _op_fcmp_eps(self, a: int, b: int) -> None:
         ab = arithmetic(OP_SUB, self.regs[a], self.tags[a], self.regs[b], self.tags[b])
