@@ -500,27 +500,33 @@ cdef inline void _sum_raise(Heap* h, uint64_t c, uint64_t length) noexcept nogil
         lv += 1
 
 
+cdef inline void _carve(Heap* h, uint64_t g, uint64_t length, uint64_t need) noexcept nogil:
+    """Take the first ``need`` granules of the free region at g (``length`` granules)."""
+    cdef uint64_t rest = length - need
+    cdef uint64_t r
+    _rs_clear(h, g)
+    if rest == 0:
+        h.nfree -= 1
+    else:
+        r = g + need
+        _rs_set(h, r)
+        _rlen_set(h, r, rest)
+        if (r >> 6) != (g >> 6):            # the remainder starts in another chunk
+            _sum_raise(h, r >> 6, rest)
+
+
 cdef uint64_t _take(Heap* h, uint64_t need) noexcept nogil:
     """Carve `need` granules from the front of the lowest-addressed region that fits.
 
     Returns the granule where the carved tile starts, or 0 if no region fits.
     """
     cdef int lv
-    cdef uint64_t i, w, g, length, rest, r
+    cdef uint64_t i, w, g, length
     g = h.fit_hint
     if g != 0 and need >= h.fit_hint_need and _rs_test(h, g):
         length = _rlen(h, g)
         if length >= need:                  # the lowest region that fits (see Heap.fit_hint)
-            _rs_clear(h, g)
-            rest = length - need
-            if rest == 0:
-                h.nfree -= 1
-            else:
-                r = g + need
-                _rs_set(h, r)
-                _rlen_set(h, r, rest)
-                if (r >> 6) != (g >> 6):
-                    _sum_raise(h, r >> 6, rest)
+            _carve(h, g, length, need)
             h.fit_hint = g + need           # regions below it: all below g, all too short
             return g
     while True:
@@ -536,16 +542,7 @@ cdef uint64_t _take(Heap* h, uint64_t need) noexcept nogil:
             g = (i << 6) | <uint64_t>vxh_ctz64(w)
             length = _rlen(h, g)
             if length >= need:
-                _rs_clear(h, g)
-                rest = length - need
-                if rest == 0:
-                    h.nfree -= 1
-                else:
-                    r = g + need
-                    _rs_set(h, r)
-                    _rlen_set(h, r, rest)
-                    if (r >> 6) != i:
-                        _sum_raise(h, r >> 6, rest)
+                _carve(h, g, length, need)
                 h.fit_hint = g + need       # first fit: every region below g is shorter than need
                 h.fit_hint_need = need
                 return g
