@@ -1,7 +1,7 @@
 """Build the Cython extension(s); all metadata lives in pyproject.toml.
 
-``pip install .`` compiles ``voxvm/_core.pyx`` (with the C core in
-``voxvm/csrc``) at -O3 with the compiler directives of the dispatch loop (set
+``pip install .`` compiles ``voxvm/backends/compiled/_core.pyx`` (with the C
+core in ``voxvm/backends/compiled/csrc``) at -O3 with the compiler directives of the dispatch loop (set
 once here). Set VOXVM_PUREPYTHON=1 to skip the extensions entirely: the
 pure-Python backend then runs everything.
 
@@ -14,12 +14,13 @@ from pathlib import Path
 
 from setuptools import setup
 
-CSRC = "voxvm/csrc"
+COMPILED = "voxvm/backends/compiled"
+CSRC = f"{COMPILED}/csrc"
 
 
 def c_headers() -> list[str]:
     """The C headers the core includes: rebuild when they change, ship them in sdists."""
-    return sorted(str(p.as_posix()) for p in Path(CSRC).glob("*.h"))
+    return sorted(str(p.as_posix()) for p in Path(CSRC).rglob("*.h"))
 
 
 ext_modules = []
@@ -31,9 +32,9 @@ if not os.environ.get("VOXVM_PUREPYTHON"):
     # No -march=native: wheels must run on every x86-64 (performance.md rule 7).
     extra = ["-O3"]
     EXTENSIONS = [
-        Extension("voxvm._core", ["voxvm/_core.pyx"], include_dirs=[CSRC], depends=c_headers(),
+        Extension("voxvm.backends.compiled._core", [f"{COMPILED}/_core.pyx"], include_dirs=[CSRC], depends=c_headers(),
                   extra_compile_args=extra),
-        Extension("voxvm._heap", ["voxvm/_heap.pyx"], extra_compile_args=extra),
+        Extension("voxvm.backends.compiled._heap", [f"{COMPILED}/_heap.pyx"], extra_compile_args=extra),
     ]
     ext_modules = cythonize(
         EXTENSIONS,

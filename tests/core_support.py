@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-from voxvm.backend import Status
+from voxvm.backends import Status
 from voxvm.config import VMConfig
 
-core_module = pytest.importorskip("voxvm._core", reason="the compiled core is not built")
+core_module = pytest.importorskip("voxvm.backends.compiled._core", reason="the compiled core is not built")
 Core = core_module.Core
 DISPATCHES = core_module.DISPATCH_VARIANTS           # e.g. ("goto", "switch", "count")
 

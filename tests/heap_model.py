@@ -1,7 +1,7 @@
 """A deliberately simple Python model of the voxvm heap, for differential fuzzing.
 
 Owns nothing the product uses: tests/test_heap_fuzz.py and tools/fuzz_heap.py
-run ``voxvm._heap.HeapTester`` and this model side by side and compare them
+run ``voxvm.backends.compiled._heap.HeapTester`` and this model side by side and compare them
 after every operation. The model states the heap's contract (docs/heap.md)
 in the most obvious way, with no cleverness and no speed:
 
@@ -41,7 +41,7 @@ class Block:
 
 
 class HeapModel:
-    """The contract of voxvm._heap, one obvious line at a time."""
+    """The contract of voxvm.backends.compiled._heap, one obvious line at a time."""
 
     def __init__(self, init_size: int, max_size: int, *, gc_floor: int | None = None,
                  gc_stress: bool = False, fail_after: int = -1) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import struct
 
-from voxvm.backend import Status
+from voxvm.backends import Status
 from voxvm.config import VMConfig
 from voxvm.isa import BY_MNEMONIC, encode
 from voxvm.program import Program
-from voxvm.pyvm import PyCore
+from voxvm.backends.reference.core import PyCore
 
 
 def item(type_byte: int, payload: bytes, const: bool = False) -> bytes:

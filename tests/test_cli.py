@@ -9,7 +9,7 @@ import pytest
 import typer
 
 from voxvm.cli import RUN_SWITCHES, RUN_VALUE_FLAGS, parse_plain_run
-from voxvm.commands import app
+from voxvm.cli.app import app
 from voxvm.config import VMConfig, config_from_options
 
 NOT_RUN_OPTIONS = {"--vas", "--vas-out", "--version", "-h", "--help"}

@@ -64,7 +64,7 @@ def case_param(name: str):
 
 def require_backend(backend: str) -> None:
     if backend == "cython" and compiled_core_class() is None:
-        pytest.skip("the compiled backend is not built yet (voxvm._core has no Core)")
+        pytest.skip("the compiled backend is not built yet (voxvm.backends.compiled._core has no Core)")
 
 
 def _assembler():

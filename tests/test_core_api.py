@@ -1,4 +1,4 @@
-"""The compiled core's Python face: the voxvm.backend.Core protocol and its limits.
+"""The compiled core's Python face: the voxvm.backends.Core protocol and its limits.
 
 Construction from a Program and VMConfig, the register / exception / memory /
 snapshot accessors with their argument checks, independence of several Cores
@@ -16,7 +16,7 @@ import pytest
 from core_support import CONFIG, DISPATCHES, Core, core_module
 from pyvm_support import build, item, u64s
 
-from voxvm.backend import Status
+from voxvm.backends import Status
 from voxvm.config import VMConfig
 from voxvm.formats import Dump, build_dump, parse_dump
 from voxvm.isa import Tag

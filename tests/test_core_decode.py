@@ -1,7 +1,7 @@
 """The compiled core's pre-decoder: fetch traps, fusion, invalidation, budget, ip range.
 
 The core decodes lazily into one slot per byte address and fuses common pairs
-(voxvm/csrc/vv_core.h). These tests pin down what must not be visible from
+(voxvm/backends/compiled/csrc/vv_core.h). These tests pin down what must not be visible from
 outside: fetch traps happen exactly where and when upstream's fetch would
 fail (docs/semantics.md §4), jumps into the middle of a fused pair work,
 writes into main memory are seen by later fetches (also inside fused
@@ -14,7 +14,7 @@ import pytest
 from core_support import CONFIG, DISPATCHES, Core
 from pyvm_support import build
 
-from voxvm.backend import Status
+from voxvm.backends import Status
 from voxvm.isa import BY_MNEMONIC, OPS, Tag, encode
 from voxvm.program import Program
 from voxvm.traps import TrapKind

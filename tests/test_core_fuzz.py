@@ -6,7 +6,7 @@ points, data bases and function tables; each runs on every compiled dispatch
 loop with a branch budget. A crash or an out-of-bounds read would kill or
 corrupt the test process (the suite also runs under the C checks of the
 dedicated fuzz run, see docs/performance.md); the states are compared with
-voxvm.pyvm.PyCore. Until the compiled core has a heap, heap opcodes are
+voxvm.backends.reference.core.PyCore. Until the compiled core has a heap, heap opcodes are
 replaced in the compared images (both backends must still agree on them
 afterwards; the plain no-crash run keeps them).
 """
@@ -19,10 +19,10 @@ from core_support import CONFIG, DISPATCHES, Core, differences, state
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voxvm.backend import Status
+from voxvm.backends import Status
 from voxvm.isa import OPS
 from voxvm.program import Program
-from voxvm.pyvm import PyCore
+from voxvm.backends.reference.core import PyCore
 
 OPCODES = sorted(op.code for op in OPS)
 BYTE = st.one_of(st.sampled_from(OPCODES), st.integers(0, 31), st.integers(0, 255))

@@ -1,4 +1,4 @@
-"""The heap family and the collector in the compiled core (voxvm._core over voxvm._heap).
+"""The heap family and the collector in the compiled core (voxvm.backends.compiled._core over voxvm.backends.compiled._heap).
 
 Three kinds of checks, each on every compiled dispatch loop:
 
@@ -6,7 +6,7 @@ Three kinds of checks, each on every compiled dispatch loop:
   memcpy, storedat, dlbc and ubd over edge operands (sizes, counts, tags,
   addresses at and past the ends of blocks, bad types, overlapping copies,
   invalid UTF-8); the whole state, heap blocks included, must equal
-  ``voxvm.pyvm.PyCore``'s;
+  ``voxvm.backends.reference.core.PyCore``'s;
 * **exact expectations** from decisions.md §3 items 8-13 and §4: the
   exception of every fault, the program running on after it, the low-bytes
   rule of store/load, dlbc's append and jmpr into it, the collector's roots
@@ -27,10 +27,10 @@ import pytest
 from core_support import DISPATCHES, Core, differences, state
 from pyvm_support import build, item, utf16
 
-from voxvm.backend import Status
+from voxvm.backends import Status
 from voxvm.config import VMConfig
 from voxvm.isa import Exc, Tag
-from voxvm.pyvm import PyCore
+from voxvm.backends.reference.core import PyCore
 from voxvm.traps import TrapKind
 
 U, I, F, S, A, D = (int(t) for t in (Tag.U64, Tag.I64, Tag.F64, Tag.STR, Tag.ADDR, Tag.DS_ADDR))
@@ -382,7 +382,7 @@ def test_huge_requests_fail_at_once(dispatch):
 CHILD = """
 import io, resource, sys
 from voxvm.config import VMConfig
-from voxvm.loader import load_path
+from voxvm.cli.loading import load_path
 from voxvm.machine import run_program
 out = io.BytesIO()
 rc = run_program(load_path(sys.argv[1]), VMConfig(backend="cython", max_heap=int(sys.argv[2])),

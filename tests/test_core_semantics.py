@@ -6,7 +6,7 @@ Two kinds of checks:
   instruction, and every pair the decoder fuses, runs over a grid of edge
   values of every tag (zeros, 1, MIN, MAX, -1, NaN, +-inf, -0.0, subnormals,
   address-like values); after each run the whole state (registers, tags,
-  flags, pending exceptions, ip, trap) must equal ``voxvm.pyvm.PyCore``'s, on
+  flags, pending exceptions, ip, trap) must equal ``voxvm.backends.reference.core.PyCore``'s, on
   every compiled dispatch loop (the counting loop decodes without fusion, so
   fused and unfused execution are compared too);
 * **exact expectations** for the decisions.md items the core implements
@@ -24,9 +24,9 @@ import pytest
 from core_support import CONFIG, DISPATCHES, Core, differences, state
 from pyvm_support import build, f64s, fbits, item, u64s, utf16
 
-from voxvm.backend import Status
+from voxvm.backends import Status
 from voxvm.isa import OPS, Exc, Flag, Operand, Tag
-from voxvm.pyvm import PyCore
+from voxvm.backends.reference.core import PyCore
 from voxvm.traps import TrapKind
 
 U, I, F, S, A, D = (int(t) for t in (Tag.U64, Tag.I64, Tag.F64, Tag.STR, Tag.ADDR, Tag.DS_ADDR))

@@ -6,7 +6,7 @@ function table, pushes and pops, data items of every type (const or not) for
 the data-segment instructions, interesting integers and floats (zeros, MIN,
 MAX, NaN, infinities, subnormals), occasional bad registers, bad function
 indices and bad exception numbers. Each program runs on
-``voxvm.pyvm.PyCore`` and on ``voxvm._core.Core`` with every compiled dispatch
+``voxvm.backends.reference.core.PyCore`` and on ``voxvm.backends.compiled._core.Core`` with every compiled dispatch
 loop (computed goto, switch, and the counting loop that decodes without
 fusion), a few branch-budget slices at a time; after every slice the status,
 trap, native-call fields, ip, flags, registers, tags, data stack, call stack,
@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, given, settings, target
 from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
 
-from voxvm.backend import Status
+from voxvm.backends import Status
 from voxvm.isa import BY_MNEMONIC, OPS, Flag, Operand, encode
 from voxvm.program import Program
-from voxvm.pyvm import PyCore
+from voxvm.backends.reference.core import PyCore
 
 MASK = (1 << 64) - 1
 

@@ -335,7 +335,7 @@ def test_listing_shows_raw_bytes_for_bad_code_and_data():
 def test_cli_dis(tmp_path):
     from typer.testing import CliRunner
 
-    from voxvm.commands import app
+    from voxvm.cli.app import app
 
     path = tmp_path / "b.vve"
     path.write_bytes(build_vve(EXAMPLE_B))

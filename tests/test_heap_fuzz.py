@@ -1,4 +1,4 @@
-"""CI fuzzing of voxvm._heap against the simple model in tests/heap_model.py.
+"""CI fuzzing of voxvm.backends.compiled._heap against the simple model in tests/heap_model.py.
 
 A hypothesis state machine drives alloc / alloc_auto (the VM's collection
 policy) / free / write / read / store / store-pointer / load / copy /
@@ -20,7 +20,7 @@ import random
 
 import pytest
 
-heap_mod = pytest.importorskip("voxvm._heap", reason="compiled heap not built")
+heap_mod = pytest.importorskip("voxvm.backends.compiled._heap", reason="compiled heap not built")
 
 from hypothesis import HealthCheck, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402

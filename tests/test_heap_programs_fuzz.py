@@ -25,8 +25,8 @@ Checks:
   heap's invariants hold; the program stops by ``halt`` or by a trap the
   generator can cause on purpose;
 * both backends (once the compiled core executes the heap family): after
-  every slice of the same branch budget, ``voxvm.pyvm.PyCore`` and
-  ``voxvm._core.Core`` (every dispatch loop) agree on the status, trap, ip,
+  every slice of the same branch budget, ``voxvm.backends.reference.core.PyCore`` and
+  ``voxvm.backends.compiled._core.Core`` (every dispatch loop) agree on the status, trap, ip,
   flags, registers with tags, data stack, call stack, pending exceptions,
   main memory and heap blocks (addresses, sizes, kinds, bytes).
 """
@@ -44,12 +44,12 @@ from hypothesis import strategies as st
 
 from pyvm_support import build, item
 
-from voxvm.backend import Status
+from voxvm.backends import Status
 from voxvm.config import VMConfig
 from voxvm.isa import BY_MNEMONIC, Exc, Operand, Tag
 from voxvm.program import Program
-from voxvm.pyheap import PyHeap
-from voxvm.pyvm import PyCore
+from voxvm.backends.reference.heap import PyHeap
+from voxvm.backends.reference.core import PyCore
 from voxvm.traps import TrapKind
 
 MASK = (1 << 64) - 1
@@ -465,11 +465,11 @@ def check_reference(seed: int, config_index: int) -> list[dict]:
 
 
 def compiled_core_class():
-    """voxvm._core if it is built, else a skip reason (pure-Python installs)."""
+    """voxvm.backends.compiled._core if it is built, else a skip reason (pure-Python installs)."""
     try:
-        from voxvm import _core
+        from voxvm.backends.compiled import _core
     except ImportError:
-        return None, "the compiled core (voxvm._core) is not built"
+        return None, "the compiled core (voxvm.backends.compiled._core) is not built"
     return _core, ""
 
 

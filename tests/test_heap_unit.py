@@ -1,4 +1,4 @@
-"""Deterministic tests of voxvm._heap: layout, faults, pointers, the collector, policy.
+"""Deterministic tests of voxvm.backends.compiled._heap: layout, faults, pointers, the collector, policy.
 
 Each test names the decisions.md item (or docs/heap.md rule) it pins down.
 The random differential tests live in tests/test_heap_fuzz.py.
@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-heap_mod = pytest.importorskip("voxvm._heap", reason="compiled heap not built")
+heap_mod = pytest.importorskip("voxvm.backends.compiled._heap", reason="compiled heap not built")
 HeapTester = heap_mod.HeapTester
 HeapInvariantError = heap_mod.HeapInvariantError
 

@@ -92,7 +92,7 @@ def test_output_before_a_trap_is_kept():
 
 
 def test_an_internal_backend_error_is_one_line_not_a_traceback(monkeypatch):
-    from voxvm import pyvm
+    from voxvm.backends.reference import core as pyvm
 
     def broken(self, budget=-1):
         raise KeyError("boom")
@@ -383,7 +383,7 @@ def test_runs_are_independent(tmp_path):
 
 
 def test_not_enough_host_memory_is_a_clean_error(monkeypatch):
-    from voxvm import pyvm
+    from voxvm.backends.reference import core as pyvm
     from voxvm.errors import VoxError
 
     def no_memory(self, program, config, log=None):
@@ -395,7 +395,7 @@ def test_not_enough_host_memory_is_a_clean_error(monkeypatch):
 
 
 def test_heap_growth_failure_is_an_allocation_fault(monkeypatch):
-    from voxvm import pyheap
+    from voxvm.backends.reference import heap as pyheap
 
     heap = pyheap.PyHeap(64, 1 << 20)
 

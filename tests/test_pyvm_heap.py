@@ -1,4 +1,4 @@
-"""The reference heap (voxvm/pyheap.py): allocator, accesses, collector.
+"""The reference heap (voxvm/backends/reference/heap.py): allocator, accesses, collector.
 
 Also a randomized model check (hypothesis) of the allocator against a plain
 dict-of-bytearrays model, and of the collector against an independently
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from voxvm.pyheap import FIRST_BLOCK, MIN_GC_FLOOR, MIN_GROWTH, PyHeap, need_bytes
+from voxvm.backends.reference.heap import FIRST_BLOCK, MIN_GC_FLOOR, MIN_GROWTH, PyHeap, need_bytes
 
 
 def ptr(value: int) -> bytes:
@@ -366,7 +366,7 @@ def test_collector_frees_exactly_the_unreachable_blocks(n, links, roots, manual)
 # ---------------------------------------------------------------- same contract as the compiled heap
 
 class _AsHeapTester:
-    """PyHeap behind the interface of voxvm._heap.HeapTester used by tests/heap_model.py."""
+    """PyHeap behind the interface of voxvm.backends.compiled._heap.HeapTester used by tests/heap_model.py."""
 
     def __init__(self, heap: PyHeap) -> None:
         self.heap = heap
@@ -469,14 +469,14 @@ def test_same_contract_as_the_compiled_heap_model(seed):
 
 @pytest.mark.parametrize("seed", range(len(CONFIGURATIONS)))
 def test_same_results_as_the_compiled_heap(seed):
-    """voxvm._heap.HeapTester and PyHeap run the same random operations in lockstep.
+    """voxvm.backends.compiled._heap.HeapTester and PyHeap run the same random operations in lockstep.
 
     Every result (addresses, fault answers, bytes read, blocks freed by a
     collection) and, every 25 operations, the whole state (capacity, blocks,
     free regions, recorded pointers, policy counters, contents) must be equal,
     so registers holding addresses can be compared exactly across backends.
     """
-    heap_module = pytest.importorskip("voxvm._heap", reason="the compiled heap is not built")
+    heap_module = pytest.importorskip("voxvm.backends.compiled._heap", reason="the compiled heap is not built")
     heap_model = pytest.importorskip("heap_model")
     init, limit, stress = CONFIGURATIONS[seed]
     model = heap_model.HeapModel(init, limit, gc_stress=stress)
@@ -500,8 +500,8 @@ def test_count_zero_at_the_end_of_the_last_block_of_the_arena():
 
 
 def test_compiled_heap_count_zero_at_the_end_of_the_arena():
-    """Regression (fixed in voxvm._heap 8cb468d): the answer once depended on the lookup cache."""
-    heap_module = pytest.importorskip("voxvm._heap", reason="the compiled heap is not built")
+    """Regression (fixed in voxvm.backends.compiled._heap 8cb468d): the answer once depended on the lookup cache."""
+    heap_module = pytest.importorskip("voxvm.backends.compiled._heap", reason="the compiled heap is not built")
     heap = heap_module.HeapTester(4096, 4096)
     end = heap.alloc(4088) + 4088
     heap.collect([end - 4088])                          # empties the lookup cache

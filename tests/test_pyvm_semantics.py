@@ -13,7 +13,7 @@ import pytest
 from pyvm_support import build, f64s, fbits, item, run_to_halt, u64s, utf16
 
 from voxvm.isa import Exc, Tag
-from voxvm.pyvm import OP_ADD, OP_MUL, OP_SUB, PyCore, result_tag
+from voxvm.backends.reference.core import OP_ADD, OP_MUL, OP_SUB, PyCore, result_tag
 from voxvm.traps import TrapKind
 from voxvm.values import MASK64, f64_from_bits, to_signed
 

@@ -13,4 +13,4 @@ def test_version():
 
 @pytest.mark.skipif(bool(os.environ.get("VOXVM_PUREPYTHON")), reason="pure-Python install")
 def test_compiled_core_was_built():
-    from voxvm import _core  # noqa: F401  (an ImportError here means the install skipped the build)
+    from voxvm.backends.compiled import _core  # noqa: F401  (an ImportError here means the install skipped the build)

@@ -61,8 +61,8 @@ def child(program: str, dispatch: str) -> int:
     """Assemble and run tools/bench/PROGRAM.vvs; print its output, then the measurement line."""
     sys.path.insert(0, str(REPO))
     from voxasm import assemble
-    from voxvm._core import Core
-    from voxvm.backend import Status
+    from voxvm.backends.compiled._core import Core
+    from voxvm.backends import Status
     from voxvm.config import VMConfig
     from voxvm.values import f64_from_bits, format_f64, to_signed
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Long-running differential fuzzer: voxvm._heap against the Python model.
+"""Long-running differential fuzzer: voxvm.backends.compiled._heap against the Python model.
 
 Owns the long-run mode of the heap fuzzing that tests/test_heap_fuzz.py runs
 briefly in CI. A seeded random driver (tests/heap_model.py: RandomDriver)
@@ -50,7 +50,7 @@ def episode_config(master_seed: int, episode: int) -> dict:
 
 def run_episode(cfg: dict, ops: int, check_every: int) -> int:
     """Run one episode; return the number of operations done (raises on disagreement)."""
-    from voxvm._heap import HeapTester
+    from voxvm.backends.compiled._heap import HeapTester
 
     heap = HeapTester(cfg["init"], cfg["max"], gc_stress=cfg["stress"], gc_floor=cfg["floor"])
     model = HeapModel(cfg["init"], cfg["max"], gc_floor=cfg["floor"], gc_stress=cfg["stress"])
@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        import voxvm._heap  # noqa: F401
+        import voxvm.backends.compiled._heap  # noqa: F401
     except ImportError:
-        print("fuzz_heap: voxvm._heap is not built (python setup.py build_ext --inplace)", file=sys.stderr)
+        print("fuzz_heap: voxvm.backends.compiled._heap is not built (python setup.py build_ext --inplace)", file=sys.stderr)
         return 2
 
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)

@@ -18,7 +18,7 @@ from typing import Callable
 
 from voxvm.errors import UsageError, VoxIOError
 from voxvm.formats import build_vve
-from voxvm.loader import read_bytes
+from voxvm.formats import read_bytes
 from voxvm.program import Program
 
 from .assembler import assemble

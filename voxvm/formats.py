@@ -28,7 +28,7 @@ from construct import (
     this,
 )
 
-from .errors import FormatError
+from .errors import FormatError, VoxIOError
 from .program import Program
 
 VVE_MAGIC = b"VVE\x00"
@@ -202,3 +202,14 @@ def parse_dump(data: bytes, path: str = "<memory>") -> Dump:
         call_stack=list(parsed.call_stack), pending=list(parsed.pending),
         memory=bytes(parsed.memory),
         heap=[(b.address, b.size, b.kind, bytes(b.data)) for b in parsed.heap])
+
+
+def read_bytes(path: str) -> bytes:
+    """The whole file, or a one-line VoxIOError naming it."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except IsADirectoryError:
+        raise VoxIOError(f"{path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise VoxIOError(f"{path}: cannot read: {exc.strerror or exc}") from None

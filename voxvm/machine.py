@@ -1,8 +1,8 @@
 """The machine driver: one program run from start to exit status.
 
 Owns the choice of backend (``--backend``, else ``VOXVM_BACKEND``, else the
-compiled core when ``voxvm._core`` provides ``Core``, else the pure-Python
-reference), the loop around ``Core.run()`` (native calls via voxvm.natives,
+compiled core when ``voxvm.backends.compiled._core`` provides ``Core``, else the pure-Python
+reference), the loop around ``Core.run()`` (native calls via voxvm.host,
 traps turned into voxvm.traps.Trap), the exit status (0 halt, 70 trap, 74 when
 the program's output cannot be written), the trap line on stderr
 (decisions.md §5) and the core dumps of decisions §3.26 (``voxvm.dump`` after
@@ -15,12 +15,12 @@ from __future__ import annotations
 import os
 import traceback
 
-from .backend import Status
+from .backends import Status
 from .config import VMConfig, format_size
 from .errors import ExitStatus, UsageError, VoxError
 from .formats import build_dump
 from .isa import BY_CODE
-from .natives import HostIO, OutputError, dispatch
+from .host import HostIO, OutputError, dispatch
 from .program import Program
 from .traps import Trap, TrapKind
 
@@ -30,9 +30,9 @@ DUMP_AFTER_TRAP = "voxvm_err.dump"
 
 
 def compiled_core_class():
-    """``voxvm._core.Core`` if the compiled core is built and provides it, else None."""
+    """``voxvm.backends.compiled._core.Core`` if the compiled core is built and provides it, else None."""
     try:
-        from . import _core
+        from .backends.compiled import _core
     except ImportError:
         return None
     return getattr(_core, "Core", None)
@@ -52,11 +52,11 @@ def select_backend(config: VMConfig) -> str:
 def create_core(backend: str, program: Program, config: VMConfig):
     """A fresh Core of the named backend."""
     if backend == "python":
-        from .pyvm import PyCore as core_class
+        from .backends.reference.core import PyCore as core_class
     else:
         core_class = compiled_core_class()
         if core_class is None:
-            raise UsageError("the cython backend is not available (voxvm._core was not built or "
+            raise UsageError("the cython backend is not available (voxvm.backends.compiled._core was not built or "
                              "has no Core); use --backend=python")
     try:
         return core_class(program, config)

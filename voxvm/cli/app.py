@@ -5,7 +5,7 @@ Owns argument parsing and the mapping of ``VoxError`` to exit statuses
 Upstream's flag spellings work as they are (``voxvm --vas=IN.vvs
 --vas-out=OUT.vve``, ``voxvm --vve=p.vve --coredump_exit``), next to the
 subcommands ``run``, ``dis`` and ``dump``. Heavy modules are imported inside
-the commands. The console script enters through voxvm/cli.py, which runs the
+the commands. The console script enters through voxvm/cli/__init__.py, which runs the
 plain upstream-style invocation without importing typer at all.
 """
 
@@ -16,8 +16,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import config as cfg
-from .errors import ExitStatus, UsageError, VoxError
+from .. import config as cfg
+from ..errors import ExitStatus, UsageError, VoxError
 
 app = typer.Typer(
     name="voxvm",
@@ -70,8 +70,8 @@ Backend = Annotated[Optional[str], typer.Option(
 
 
 def _run(path: str, kind: Optional[str], config: cfg.VMConfig) -> int:
-    from .loader import load_path
-    from .machine import run_program
+    from .loading import load_path
+    from ..machine import run_program
 
     return run_program(load_path(path, kind), config)
 
@@ -100,7 +100,7 @@ def main_callback(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
 ) -> None:
     if version:
-        from . import __version__
+        from .. import __version__
 
         print(f"voxvm {__version__}")
         raise typer.Exit(0)
@@ -173,8 +173,8 @@ def dis_command(
 ) -> None:
     """Disassemble a program into .vvs source that re-assembles to the same bytes."""
     try:
-        from .disasm import disassemble
-        from .loader import load_path
+        from ..disasm import disassemble
+        from .loading import load_path
 
         program = load_path(file)
         sys.stdout.write(disassemble(program, listing=listing))
@@ -188,9 +188,9 @@ def dump_command(
 ) -> None:
     """Print a core dump for people."""
     try:
-        from .dumpview import render_dump
-        from .formats import parse_dump
-        from .loader import read_bytes
+        from ..dumpview import render_dump
+        from ..formats import parse_dump
+        from ..formats import read_bytes
 
         sys.stdout.write(render_dump(parse_dump(read_bytes(file), file)))
     except VoxError as error:

@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""The compiled execution backend: ``Core`` implements ``voxvm.backend.Core``.
+"""The compiled execution backend: ``Core`` implements ``voxvm.backends.Core``.
 
 Owns the Python face of the C execution core in ``voxvm/csrc`` (machine
 state and decoder in ``vv_core.h``, the heap family in ``vv_heap.h``, the
@@ -10,7 +10,7 @@ register/exception/memory/heap/snapshot accessors the machine driver
 in C memory, its heap included; nothing here is mutable module state, so
 several Cores can run at once, on several threads.
 
-The heap is voxvm._heap's (allocator, pointer tracking, mark-sweep GC),
+The heap is voxvm.backends.compiled._heap's (allocator, pointer tracking, mark-sweep GC),
 one per Core. The C loop reaches it through ``vm.hops``, a table of the
 small ``_hx_*`` adapters below over the cimported _heap API (the loop's
 header is compiled before Cython's declarations and cannot call them by
@@ -31,16 +31,16 @@ from cpython.exc cimport PyErr_CheckSignals
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc
 
-from voxvm._heap cimport (Heap, HeapRootSpan, heap_alloc_auto, heap_block_gc, heap_block_size,
+from voxvm.backends.compiled._heap cimport (Heap, HeapRootSpan, heap_alloc_auto, heap_block_gc, heap_block_size,
                           heap_copy, heap_find, heap_forget_pointers, heap_free, heap_free_all,
                           heap_free_bytes, heap_init, heap_next_block, heap_record_pointer,
                           heap_write)
-from voxvm._opcodes cimport EXC_COUNT, NUM_REGISTERS
+from voxvm.backends.compiled._opcodes cimport EXC_COUNT, NUM_REGISTERS
 
-from .backend import Status
-from .formats import Dump
-from .isa import BY_CODE, VALID_TAGS
-from .traps import TrapKind
+from .. import Status
+from ...formats import Dump
+from ...isa import BY_CODE, VALID_TAGS
+from ...traps import TrapKind
 
 cdef extern from *:
     """
@@ -106,8 +106,8 @@ def _check_tables():
                  if name not in TrapKind.__members__ or TrapKind[name] != v]
     problems += [f"internal op 0x{op:02x} is a real opcode now" for op in internal if op in BY_CODE]
     if problems:
-        raise ImportError("voxvm._core is out of step with the Python tables: " + ", ".join(problems)
-                          + " (update voxvm/csrc/vv_core.h)")
+        raise ImportError("voxvm.backends.compiled._core is out of step with the Python tables: " + ", ".join(problems)
+                          + " (update voxvm/backends/compiled/csrc/vv_core.h)")
 
 
 
@@ -224,7 +224,7 @@ cdef int _hx_copy(vv_vm *vm, uint64_t dst, uint64_t src, uint64_t n) noexcept no
 
 
 cdef str _gc_line(const vv_gc_event *e):
-    """One ``gc: ...`` log line (worded like voxvm/pyheap.py's)."""
+    """One ``gc: ...`` log line (worded like voxvm/backends/reference/heap.py's)."""
     if e.kind == VV_GC_GROWTH:
         return f"gc: heap grown to {e.heap_size} bytes"
     return (f"gc: collection {e.number}: freed {e.freed_blocks} blocks ({e.freed_bytes} bytes), "
@@ -237,7 +237,7 @@ def core_available():
 
 
 cdef class Core:
-    """The compiled backend. ``Core(program, config, dispatch=None)``; see voxvm.backend.Core."""
+    """The compiled backend. ``Core(program, config, dispatch=None)``; see voxvm.backends.Core."""
 
     def __cinit__(self, program, config, dispatch=None):
         cdef const uint8_t[::1] image_view

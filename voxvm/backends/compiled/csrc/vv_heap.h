@@ -5,10 +5,10 @@
  * block cache that makes load/store on the block used last a compare and a
  * memory access, the out-of-line halves of the heap instructions, and the
  * UTF-8 -> UTF-16BE conversion of `ubd`. The heap itself (allocator,
- * pointer tracking, collector) is voxvm._heap, reached through the adapters
- * in vm->hops (vv_core.h explains why); voxvm/_core.pyx fills them in.
+ * pointer tracking, collector) is voxvm.backends.compiled._heap, reached through the adapters
+ * in vm->hops (vv_core.h explains why); voxvm/backends/compiled/_core.pyx fills them in.
  *
- * Semantics (decisions.md §3 items 8-13, voxvm/pyvm.py): an n-byte block has
+ * Semantics (decisions.md §3 items 8-13, voxvm/backends/reference/core.py): an n-byte block has
  * exactly n accessible bytes; a range is valid iff it lies inside one live
  * block; store/load move the LOW k bytes of the value, big-endian, with
  * k = clamp(count, 1, 8); an 8-byte store of a tag-8 value records a GC edge.

@@ -6,12 +6,12 @@
  * call stacks, pending exceptions), the out-of-line halves of the generic
  * (tag-dispatched) operations, and decoding of the big-endian voxvm bytecode
  * into fixed-width slots. The Python
- * face (`Core`, voxvm.backend protocol) is voxvm/_core.pyx; the opcode
+ * face (`Core`, voxvm.backend protocol) is voxvm/backends/compiled/_core.pyx; the opcode
  * numbers and sizes come from the generated header vv_opcodes.h (tools/gen_isa.py
  * from voxvm/isa.py), never from a second hand-written table.
  *
  * Semantics: decisions.md wins, upstream-voxvm-v8.md where it is silent;
- * voxvm/pyvm.py is the readable reference and tests/test_differential.py
+ * voxvm/backends/reference/core.py is the readable reference and tests/test_differential.py
  * checks that the two agree. Design rules: /work/shared/design/performance.md
  * (one nogil function over C state, raw pointers, computed goto with a switch
  * fallback, compare+branch fusion, rare work out of line).
@@ -60,7 +60,7 @@
 
 /* ------------------------------------------------------------------------
  * Numbers shared with Python. Status = voxvm.backend.Status, traps =
- * voxvm.traps.TrapKind; voxvm/_core.pyx checks both at import time. */
+ * voxvm.traps.TrapKind; voxvm/backends/compiled/_core.pyx checks both at import time. */
 
 enum {
     VV_STATUS_HALT = 0,
@@ -104,7 +104,7 @@ enum {
 
 /* Internal slot ops. They reuse opcode numbers upstream leaves undefined:
  * the decoder turns every undefined byte into X_TRAP, so these numbers only
- * ever come from the decoder (voxvm/_core.pyx checks they stay undefined in
+ * ever come from the decoder (voxvm/backends/compiled/_core.pyx checks they stay undefined in
  * voxvm/isa.py). 0 must be X_DECODE: fresh slots are zero-filled. */
 #define VV_OP_X_DECODE 0x00   /* not decoded yet */
 #define VV_OP_X_TRAP 0x03     /* a fetch here traps: a = kind, imm = arg a, x = arg b */
@@ -183,9 +183,9 @@ typedef struct vv_slot {
 } vv_slot;
 
 /* The heap interface. The heap itself (first-fit allocator, pointer
- * tracking, mark-sweep GC) is the separate extension voxvm._heap, whose C
+ * tracking, mark-sweep GC) is the separate extension voxvm.backends.compiled._heap, whose C
  * functions this header cannot name (it is included before Cython's own
- * declarations). voxvm/_core.pyx therefore fills this table with small
+ * declarations). voxvm/backends/compiled/_core.pyx therefore fills this table with small
  * adapters over the cimported _heap API; vv_heap.h has the semantics of the
  * heap family on top of it. Addresses are heap offsets; 0 is null. */
 struct vv_vm;
@@ -262,9 +262,9 @@ typedef struct vv_vm {
     uint64_t trap_ip, trap_a, trap_b;
     uint64_t ncall_code, ncall_ip;
 
-    /* Heap state (vv_heap.h). The Heap itself is owned by the Core (voxvm/_core.pyx). */
-    void *heap;                  /* the voxvm._heap Heap, opaque here */
-    vv_heap_ops hops;            /* adapters over voxvm._heap (filled by voxvm/_core.pyx) */
+    /* Heap state (vv_heap.h). The Heap itself is owned by the Core (voxvm/backends/compiled/_core.pyx). */
+    void *heap;                  /* the voxvm.backends.compiled._heap Heap, opaque here */
+    vv_heap_ops hops;            /* adapters over voxvm.backends.compiled._heap (filled by voxvm/backends/compiled/_core.pyx) */
     /* The block cache of load/store: the live block [hlo, hhi) accessed
      * last; its bytes are at hmem + address. Empty: hlo > hhi. Behind it two
      * more recent blocks [hvlo[i], hvhi[i]) (most recent first), tried on a

@@ -1,8 +1,8 @@
 """The contract between the machine driver and an execution backend.
 
 Owns the status codes a dispatch loop returns and the ``Core`` protocol that
-both backends implement: the compiled one (voxvm/_core.pyx) and the
-pure-Python reference (voxvm/pyvm.py). voxvm/machine.py drives a Core:
+both backends implement: the compiled one (voxvm/backends/compiled/_core.pyx) and the
+pure-Python reference (voxvm/backends/reference/core.py). voxvm/machine.py drives a Core:
 it calls ``run()``, and whenever the loop leaves with a status other than
 HALT it does the rare work in Python (native calls, trap reports) and calls
 ``run()`` again. A Core is self-contained: no module-level mutable state, so

@@ -1,11 +1,11 @@
-# Declarations of the C execution core (voxvm/csrc/vv_core.h, vv_heap.h) and
+# Declarations of the C execution core (voxvm/backends/compiled/csrc/vv_core.h, vv_heap.h) and
 # of the compiled ``Core`` class, so that other Cython modules (tools) can
 # cimport them. The semantics live in the C headers;
-# the Python face is voxvm/_core.pyx.
+# the Python face is voxvm/backends/compiled/_core.pyx.
 
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-from voxvm._heap cimport Heap
+from voxvm.backends.compiled._heap cimport Heap
 
 
 cdef extern from "vv_core.h" nogil:
@@ -127,7 +127,7 @@ cdef extern from "vv_core.h" nogil:
 
 cdef class Core:
     cdef vv_vm vm
-    cdef Heap heap           # the program's heap (voxvm._heap); vm.heap points here
+    cdef Heap heap           # the program's heap (voxvm.backends.compiled._heap); vm.heap points here
     cdef bint ready          # vv_init succeeded (else __dealloc__ frees a partial state)
     cdef bint heap_ready     # heap_init ran: __dealloc__ frees the heap
     cdef object log          # where `gc: ...` lines go (set_log), or None

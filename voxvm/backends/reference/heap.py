@@ -1,12 +1,12 @@
 """The reference heap and garbage collector (pure Python, simple, obviously correct).
 
-Owns the heap of the pure-Python backend (voxvm/pyvm.py): decisions.md §3
+Owns the heap of the pure-Python backend (voxvm/backends/reference/core.py): decisions.md §3
 items 8-13, §4 and §6. It implements the same contract as the compiled heap
-(voxvm/_heap.pyx, docs/heap.md): same layout, same first-fit choices, same
+(voxvm/backends/compiled/_heap.pyx, docs/heap.md): same layout, same first-fit choices, same
 growth and collection policy, so both backends hand out the same addresses
 and a differential test can compare them register for register. It is also
 usable as a model oracle for allocator fuzzing (see "API" below);
-tests/test_pyvm_heap.py runs it in lockstep with voxvm._heap.HeapTester and
+tests/test_pyvm_heap.py runs it in lockstep with voxvm.backends.compiled._heap.HeapTester and
 tests/heap_model.py, and tests/test_heap_programs_fuzz.py compares whole
 heap-heavy programs on both backends.
 

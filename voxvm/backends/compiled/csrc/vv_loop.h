@@ -3,7 +3,7 @@
  * Owns `VV_RUN_NAME(vm, budget)`: the one function that executes
  * instructions (performance.md rule 1). Include it after vv_core.h with
  * VV_RUN_NAME defined; define VV_LOOP_SWITCH as well to get the portable
- * `switch` dispatch instead of computed goto (rule 4). voxvm/_core.pyx builds
+ * `switch` dispatch instead of computed goto (rule 4). voxvm/backends/compiled/_core.pyx builds
  * both, `vv_run_goto` and `vv_run_switch`, from this one source, so that the
  * fallback is tested and every handler exists once.
  *
@@ -29,7 +29,7 @@
 
 /* With VV_LOOP_COUNT, every completed instruction is counted into
  * vm->executed (an independent instruction counter for benchmarks and tests;
- * voxvm/_core.pyx runs it with fusion off, so one slot is one instruction). */
+ * voxvm/backends/compiled/_core.pyx runs it with fusion off, so one slot is one instruction). */
 #ifdef VV_LOOP_COUNT
 #define COUNT_ONE() (executed++)
 #define UNCOUNT() (executed--)
@@ -52,7 +52,7 @@
 #define MISMATCH(op, l, r) TRAP(VV_TRAP_TYPE_MISMATCH, (uint64_t)(op) << 16 | (uint64_t)(l) << 8 | (uint64_t)(r), 0)
 #define RAISE(exc) do { if (VV_UNLIKELY(vv_raise(vm, (exc)))) TRAP(VV_TRAP_HOST_MEMORY, 0, 0); } while (0)
 /* A taken branch to `target`: count it, then fetch there (a fetch outside
- * memory traps IP_OUTSIDE, as in voxvm/pyvm.py). */
+ * memory traps IP_OUTSIDE, as in voxvm/backends/reference/core.py). */
 #define JUMP(target) do { uint64_t t_ = (target); \
         if (VV_UNLIKELY(--budget == 0)) { next_ip = t_; goto vv_budget; } \
         if (VV_UNLIKELY(t_ >= len)) { next_ip = t_; goto vv_outside; } \
@@ -731,7 +731,7 @@ vv_dispatch:
         uint64_t n = vv_as_u64(R[pc->c], T[pc->c]), old_len = len, here = ADDR();
         unsigned d = pc->a;
         const uint8_t *bytes;
-        if (len > vm->capacity || n > vm->capacity - len) {     /* len + n > capacity, as voxvm/pyvm.py */
+        if (len > vm->capacity || n > vm->capacity - len) {     /* len + n > capacity, as voxvm/backends/reference/core.py */
             RAISE(VV_EXC_MAINSEGMFAULT);
         } else if (!(bytes = vm->hops.find(vm, vv_as_u64(R[pc->b], T[pc->b]), n))) {
             RAISE(VV_EXC_HEAPREADFAULT);

@@ -1,12 +1,12 @@
-"""The pure-Python reference backend: ``PyCore`` implements voxvm.backend.Core.
+"""The pure-Python reference backend: ``PyCore`` implements voxvm.backends.Core.
 
 Owns the executable meaning of every opcode for the reference backend:
 decode (with traps for bad fetches and registers), the generic arithmetic,
 compare and bitwise tables (upstream §1.3 with decisions.md §2's one tag per
 register), the flag rules (upstream §1.4), data-segment items, the data and
 call stacks, the pending-exception list and the heap family (on
-voxvm/pyheap.py). It is written to be read: one small method per opcode, in
-ISA order, every decision cited. The compiled core (voxvm/_core.pyx) must
+voxvm/backends/reference/heap.py). It is written to be read: one small method per opcode, in
+ISA order, every decision cited. The compiled core (voxvm/backends/compiled/_core.pyx) must
 behave identically; docs/semantics.md lists every choice made where the specs
 are silent, and a differential test compares the two.
 
@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import math
 
-from .backend import Status
-from .formats import Dump
-from .isa import (BY_CODE, DATA_CONST_BIT, DATA_HEADER_SIZE, MAX_SIZE, NUM_REGISTERS,
+from .. import Status
+from ...formats import Dump
+from ...isa import (BY_CODE, DATA_CONST_BIT, DATA_HEADER_SIZE, MAX_SIZE, NUM_REGISTERS,
                   PUSHALL_COUNT, VALID_TAGS, Exc, Flag, Operand, Tag, decode_at)
-from .pyheap import PyHeap
-from .traps import TrapKind
-from .values import (ADDRESS_TAGS, MASK64, as_f64, as_i64, as_u64, bits_from_f64, c_fmod,
+from .heap import PyHeap
+from ...traps import TrapKind
+from ...values import (ADDRESS_TAGS, MASK64, as_f64, as_i64, as_u64, bits_from_f64, c_fmod,
                      c_pow, c_sqrt, f64_from_bits, f64_to_i64, ieee_div, to_signed)
 
 U64, I64, F64, STR, ADDR, DS_ADDR = (Tag.U64, Tag.I64, Tag.F64, Tag.STR, Tag.ADDR, Tag.DS_ADDR)
@@ -152,7 +152,7 @@ def _clamp_count(count: int) -> int:
 
 
 class PyCore:
-    """The reference execution backend. ``PyCore(program, config)``; see voxvm.backend.Core."""
+    """The reference execution backend. ``PyCore(program, config)``; see voxvm.backends.Core."""
 
     def __init__(self, program, config, log=None) -> None:
         self.program = program
@@ -185,7 +185,7 @@ class PyCore:
     # ================================================================== the loop
 
     def run(self, budget: int = -1) -> int:
-        """Execute until halt, trap, ncall or budget exhaustion (voxvm.backend.Core.run)."""
+        """Execute until halt, trap, ncall or budget exhaustion (voxvm.backends.Core.run)."""
         if budget == 0:
             return Status.BUDGET
         decoded = self._decoded

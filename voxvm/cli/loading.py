@@ -1,28 +1,18 @@
-"""Reading program files from disk into a ``Program``.
+"""Any program file from disk into a ``Program``: the one place the VM side meets the assembler.
 
 Owns the choice of format by file name (``.vvs`` source is assembled in
 memory, ``.vvr`` is a raw image, anything else is read as ``.vve``) and turns
-OS errors into ``VoxIOError`` (exit status 74). Parsing itself is
-voxvm.formats' and voxasm's.
+the file into a Program. Reading and parsing are voxvm.formats' and voxasm's;
+only the command line imports this module, so the runtime never reaches up
+into the assembler.
 """
 
 from __future__ import annotations
 
 import os
 
-from .errors import VoxIOError
-from .program import Program
-
-
-def read_bytes(path: str) -> bytes:
-    """The whole file, or a one-line VoxIOError naming it."""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except IsADirectoryError:
-        raise VoxIOError(f"{path}: is a directory, not a file") from None
-    except OSError as exc:
-        raise VoxIOError(f"{path}: cannot read: {exc.strerror or exc}") from None
+from ..formats import load_vve, load_vvr, read_bytes
+from ..program import Program
 
 
 def load_path(path: str, kind: str | None = None) -> Program:
@@ -35,6 +25,4 @@ def load_path(path: str, kind: str | None = None) -> Program:
         from voxasm import assemble  # the only runtime use of the assembler
 
         return assemble(data, path)
-    from .formats import load_vve, load_vvr
-
     return load_vvr(data, path) if kind == "vvr" else load_vve(data, path)

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """C-level API of the voxvm heap: allocator, pointer tracking and mark-sweep GC.
 
-Owns the heap's data layout and every operation on it; ``voxvm/_core.pyx``
+Owns the heap's data layout and every operation on it; ``voxvm/backends/compiled/_core.pyx``
 ``cimport``s this file. Everything here is ``noexcept nogil`` over one
 ``Heap`` struct: no Python objects and no module-level state, so every VM
 (and every VM thread) owns its own heap. docs/heap.md explains the design.
@@ -39,7 +39,7 @@ cdef extern from *:
     #include <stdint.h>
     #include <string.h>
     #include <time.h>
-    /* Small portable intrinsics for voxvm._heap (big-endian heap words, bit scans). */
+    /* Small portable intrinsics for voxvm.backends.compiled._heap (big-endian heap words, bit scans). */
     static inline uint64_t vxh_bswap64(uint64_t v) {
     #if defined(__GNUC__) || defined(__clang__)
         return __builtin_bswap64(v);

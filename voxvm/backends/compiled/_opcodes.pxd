@@ -3,7 +3,7 @@
 #
 # Opcode numbers, instruction sizes, exception numbers, register tags and
 # data-item types of voxvm (upstream spec §2, §3.10, §7; decisions.md §2),
-# for `from voxvm._opcodes cimport ...` in the Cython execution core.
+# for `from voxvm.backends.compiled._opcodes cimport ...` in the Cython execution core.
 
 cdef enum Opcode:
     OP_NCALL       = 0x01

@@ -5,7 +5,7 @@ Owns ``main()``. The invocation users type most, upstream's
 here with a few string comparisons and run without importing typer (which
 alone costs ~50 ms of start-up; issue: start-up <= 100 ms). Anything else
 (subcommands, ``--help``, ``--vas``, space-separated values, errors in the
-flags themselves) goes to the typer application in voxvm/commands.py, which
+flags themselves) goes to the typer application in voxvm/cli/app.py, which
 owns every flag's help and validation. tests/test_cli.py checks that the two
 agree on the flag set.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 # `--flag=VALUE` options of a plain run -> keyword of config.config_from_options
-# (plus vve/vvr, the program). Must match the run options of voxvm/commands.py.
+# (plus vve/vvr, the program). Must match the run options of voxvm/cli/app.py.
 RUN_VALUE_FLAGS = {
     "--vve": "vve",
     "--vvr": "vvr",
@@ -54,15 +54,15 @@ def parse_plain_run(args: list[str]) -> dict | None:
 
 
 def _run_plain(options: dict) -> int:
-    from .config import config_from_options
-    from .errors import VoxError
+    from ..config import config_from_options
+    from ..errors import VoxError
 
     try:
         kind = "vve" if "vve" in options else "vvr"
         path = options.pop(kind)
         config = config_from_options(**options)
-        from .loader import load_path
-        from .machine import run_program
+        from .loading import load_path
+        from ..machine import run_program
 
         return run_program(load_path(path, kind), config)
     except VoxError as error:
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         options = parse_plain_run(args)
         if options is not None:
             sys.exit(_run_plain(options))
-        from .commands import app
+        from .app import app
 
         app(args=args, prog_name="voxvm", standalone_mode=True)
     except KeyboardInterrupt:

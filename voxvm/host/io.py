@@ -1,0 +1,145 @@
+"""The program's standard streams: ``HostIO``, one per run.
+
+Owns the buffered binary stdout, the written-through stderr, stdin, the
+``voxvm:`` diagnostic lines, and per-run native state (``HostIO.state``, e.g.
+the open-file table, and the random generator). Natives write program output
+through ``emit``; the machine flushes at exit and trap.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import random
+import sys
+from typing import BinaryIO, Callable
+
+STDOUT, STDERR = 1, 2
+_FLUSH_AT = 1 << 16       # buffered stdout is written out at this size
+
+Handler = Callable[["object", "HostIO"], None]
+
+
+class OutputError(Exception):
+    """The program's stdout or stderr cannot be written (e.g. a closed pipe)."""
+
+
+class _TextSink:
+    """Adapts a text stream without a binary buffer (e.g. io.StringIO)."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def write(self, data: bytes) -> int:
+        self.stream.write(data.decode("utf-8", "replace"))
+        return len(data)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def binary_stream(stream, default):
+    """A binary file object for ``stream`` (None means ``default``, e.g. sys.stdout)."""
+    if stream is None:
+        stream = default
+    if stream is None:
+        return None
+    if isinstance(stream, _io.TextIOBase) or not _accepts_bytes(stream):
+        buffer = getattr(stream, "buffer", None)
+        if buffer is not None:
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+            return buffer
+        return _TextSink(stream)
+    return stream
+
+
+def _accepts_bytes(stream) -> bool:
+    mode = getattr(stream, "mode", "b")
+    return not isinstance(mode, str) or "b" in mode
+
+
+class HostIO:
+    """The program's standard streams plus per-run native state.
+
+    stdout is buffered (flushed at 64 KiB, before stdin is read, before a
+    sleep, before anything goes to stderr, and at exit or trap); stderr is
+    written through. An interactive stdout is flushed after every print.
+    """
+
+    def __init__(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
+                 stderr: BinaryIO | None = None, *, seed: int | None = None) -> None:
+        self.stdin = binary_stream(stdin, sys.stdin)
+        self.stdout = binary_stream(stdout, sys.stdout)
+        self.stderr = binary_stream(stderr, sys.stderr)
+        self._buffer = bytearray()
+        try:
+            self._interactive = bool(self.stdout.isatty())
+        except (AttributeError, OSError, ValueError):
+            self._interactive = False
+        self.rng = random.Random(seed)
+        self.state: dict[str, object] = {}
+        self.extra_natives: dict[int, tuple[str, Callable]] = {}
+
+    # -------------------------------------------------------------- output
+
+    def emit(self, stream: int, data: bytes) -> None:
+        """Program output on stream 1 (stdout) or 2 (stderr)."""
+        if stream == STDOUT:
+            self._buffer += data
+            if self._interactive or len(self._buffer) >= _FLUSH_AT:
+                self.flush()
+        else:
+            self.flush()
+            self._write_err(data)
+
+    def flush(self) -> None:
+        """Write buffered stdout out; raise OutputError if that is impossible."""
+        if self._buffer:
+            data = bytes(self._buffer)
+            self._buffer.clear()
+            try:
+                self.stdout.write(data)
+                self.stdout.flush()
+            except (OSError, ValueError) as exc:
+                raise OutputError(f"cannot write to stdout: {reason(exc)}") from None
+
+    def _write_err(self, data: bytes) -> None:
+        try:
+            self.stderr.write(data)
+            self.stderr.flush()
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"cannot write to stderr: {reason(exc)}") from None
+
+    def diag(self, message: str) -> None:
+        """A line from the VM itself on stderr: always ``voxvm: ...`` (conformance README)."""
+        self.report(f"voxvm: {message}")
+
+    def report(self, line: str) -> None:
+        """Write one complete line (already starting with ``voxvm:``) on stderr."""
+        try:
+            self.flush()
+        except OutputError:
+            pass
+        try:
+            self.stderr.write(f"{line}\n".encode("utf-8", "replace"))
+            self.stderr.flush()
+        except (OSError, ValueError):
+            pass  # nowhere left to report it
+
+    # -------------------------------------------------------------- input
+
+    def read_line(self) -> bytes | None:
+        """One line of stdin including its newline; None at end of input."""
+        self.flush()
+        if self.stdin is None:
+            return None
+        line = self.stdin.readline()
+        return line or None
+
+
+def reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+

@@ -1,0 +1,126 @@
+"""The native-call registry: code -> handler, and ``dispatch``.
+
+Owns ``NATIVES`` (filled by ``@native(code, name)`` in the handler modules
+voxvm/host/basic.py, proc.py, files.py and net.py, which voxvm/host/__init__.py
+imports), ``NativeFailure`` and ``dispatch``, which voxvm/machine.py calls when
+a Core returns Status.NCALL: it finds the handler, runs it, and turns anything
+unexpected into a ``voxvm:`` diagnostic plus the NativeFault exception (never
+a traceback).
+
+A handler is ``handler(core, io) -> None``. It reads its arguments with
+``core.get_reg`` (r1..r4, docs/semantics.md "Natives"), writes results with
+``core.set_reg(0, bits, tag)`` (the tag of the value written), reads and
+writes the heap with ``core.heap_read``/``core.heap_write`` (or the helpers
+below) and reports failures by raising ``NativeFailure``. Per-run handlers
+(FFI functions) go in ``HostIO.extra_natives``; per-run state (open files,
+sockets) in ``HostIO.state``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..isa import Exc
+from ..values import as_i64, as_u64
+from .io import HostIO, OutputError
+
+Handler = Callable[["object", HostIO], None]
+
+
+class NativeFailure(Exception):
+    """Raised by a handler: print ``voxvm: ncall ...: <message>`` and raise ``exception``."""
+
+    def __init__(self, message: str, exception: Exc = Exc.NativeFault) -> None:
+        super().__init__(message)
+        self.exception = exception
+
+
+@dataclass(frozen=True)
+class Native:
+    code: int
+    name: str
+    handler: Handler
+
+
+NATIVES: dict[int, Native] = {}
+
+
+def native(code: int, name: str):
+    """Register a built-in native handler for ``code``."""
+
+    def register(handler: Handler) -> Handler:
+        if code in NATIVES:
+            raise ValueError(f"ncall 0x{code:x} registered twice ({NATIVES[code].name}, {name})")
+        NATIVES[code] = Native(code, name, handler)
+        return handler
+
+    return register
+
+
+def dispatch(core, code: int, io: HostIO) -> None:
+    """Run native ``code`` against ``core``; failures become voxvm exceptions."""
+    entry = NATIVES.get(code)
+    if entry is not None:
+        name, handler = entry.name, entry.handler
+    elif code in io.extra_natives:
+        name, handler = io.extra_natives[code]
+    else:
+        io.diag(f"ncall 0x{code:x}: No such callcode! (not a built-in native, and no "
+                f"--native-configs library maps it)")
+        core.raise_exception(Exc.NativeFault)
+        return
+    try:
+        handler(core, io)
+    except NativeFailure as failure:
+        io.diag(f"ncall 0x{code:x} ({name}): {failure}")
+        core.raise_exception(failure.exception)
+    except OutputError:
+        raise
+    except Exception as exc:  # a bug or an unexpected host error: never a traceback
+        io.diag(f"ncall 0x{code:x} ({name}): internal error: {type(exc).__name__}: {exc}")
+        core.raise_exception(Exc.NativeFault)
+
+
+def reg_u(core, index: int) -> int:
+    return as_u64(*core.get_reg(index))
+
+
+def reg_i(core, index: int) -> int:
+    return as_i64(*core.get_reg(index))
+
+
+def read_heap(core, address: int, count: int, what: str) -> bytes:
+    """``count`` bytes of one live heap block, or NativeFailure(HeapReadFault)."""
+    data = core.heap_read(address, count)
+    if data is None:
+        raise NativeFailure(f"cannot read {what} ({count} bytes at heap 0x{address:x})",
+                            Exc.HeapReadFault)
+    return data
+
+
+def write_heap(core, address: int, data: bytes, what: str) -> None:
+    """Write inside one live heap block, or NativeFailure(HeapWriteFault)."""
+    if not core.heap_write(address, data):
+        raise NativeFailure(f"cannot write {what} ({len(data)} bytes at heap 0x{address:x})",
+                            Exc.HeapWriteFault)
+
+
+def require_room(core, address: int, count: int, what: str) -> None:
+    """Fail with HeapWriteFault *before* consuming input if ``count`` bytes do not fit.
+
+    Upstream writes the whole requested size, so a destination smaller than the
+    request fails there too; checking first means no file or socket data is
+    consumed and lost when it does.
+    """
+    if core.heap_read(address, count) is None:
+        raise NativeFailure(f"no room for {what}: {count} bytes at heap 0x{address:x} are not "
+                            f"inside one heap block", Exc.HeapWriteFault)
+
+
+def lossy_text(core, address: int, count: int, what: str) -> str:
+    """UTF-16BE text from the heap, unpaired surrogates replaced (upstream: lossy decode)."""
+    data = read_heap(core, address, count, what)
+    if len(data) % 2:
+        data = data[:-1]
+    return data.decode("utf-16-be", "replace")
