@@ -1,8 +1,11 @@
 """Shared test fixtures: where the conformance vectors live, and the backends.
 
-The conformance vectors are read in place from ``../shared/conformance``
-(beside the checkout), never copied into the repository. VOXVM_CONFORMANCE
-overrides the location.
+The conformance vectors are the project's own test data in
+``tests/conformance/`` (docs/conformance.md). They were copied from the shared
+vector set; when that set exists beside the checkout (``../shared/conformance``,
+as in CI), tests/test_conformance_copy.py checks that the copy holds every one
+of its files with identical bytes, so new upstream vectors are noticed.
+VOXVM_CONFORMANCE overrides the location the tests read.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CONFORMANCE = Path(os.environ.get("VOXVM_CONFORMANCE", REPO.parent / "shared" / "conformance")).resolve()
+CONFORMANCE = Path(os.environ.get("VOXVM_CONFORMANCE", REPO / "tests" / "conformance")).resolve()
+# The shared vector set the copy above was taken from, when it is beside the checkout.
+SHARED_CONFORMANCE = REPO.parent / "shared" / "conformance"
 
 
 def conformance_dir(kind: str) -> Path:
