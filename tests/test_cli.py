@@ -1,4 +1,4 @@
-"""The voxvm command line: the typer-free fast path agrees with the typer application."""
+"""The voxvm command line: the fast path, the typer application and the tests share one flag table."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import sys
 import pytest
 import typer
 
-from voxvm.cli import RUN_SWITCHES, RUN_VALUE_FLAGS, parse_plain_run
+from voxvm.cli import PROGRAM_FLAGS, parse_plain_run
 from voxvm.cli.app import app
-from voxvm.config import VMConfig, config_from_options
+from voxvm.config import RUN_OPTION_BY_FLAG, RUN_OPTIONS, VMConfig, config_from_args, config_from_options
+from voxvm.errors import UsageError
 
 NOT_RUN_OPTIONS = {"--vas", "--vas-out", "--version", "-h", "--help"}
 
@@ -23,13 +24,30 @@ def _option_names(command) -> set[str]:
     return {n for n in names if n.startswith("-")}
 
 
-def test_fast_path_knows_exactly_the_run_flags_of_the_typer_app():
+def test_the_typer_app_offers_exactly_the_run_options_of_the_table():
     group = typer.main.get_command(app)
     root = _option_names(group) - NOT_RUN_OPTIONS
-    assert root == set(RUN_VALUE_FLAGS) | set(RUN_SWITCHES)
+    assert root == set(RUN_OPTION_BY_FLAG) | set(PROGRAM_FLAGS)
     # `voxvm run FILE` takes the same run options (the program comes as an argument).
     run = _option_names(group.commands["run"]) - NOT_RUN_OPTIONS
     assert run == root - {"--vve", "--vvr"}
+
+
+def test_every_run_option_sets_a_config_field_through_the_fast_path():
+    for option in RUN_OPTIONS:
+        assert option.field in VMConfig.__dataclass_fields__
+        for flag in option.flags:
+            arg = flag if option.is_switch else f"{flag}=1"
+            assert parse_plain_run(["--vve=p.vve", arg]) == {"vve": "p.vve",
+                                                             option.field: True if option.is_switch else "1"}
+
+
+def test_config_from_args_reads_the_table_and_rejects_strangers():
+    assert config_from_args(["--init-ram=1MB", "--gc-stress", "--coredump-exit"]) == VMConfig(
+        init_ram=1024 * 1024, gc_stress=True, coredump_exit=True)
+    for bad in (["--unknown=1"], ["--gc-stress=1"], ["--init-ram"], ["--init-ram=lots"]):
+        with pytest.raises(UsageError):
+            config_from_args(bad)
 
 
 @pytest.mark.parametrize("args", [

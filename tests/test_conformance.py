@@ -1,6 +1,6 @@
-"""The shared conformance vectors (programs/ and bad-vve/) on every available backend.
+"""The conformance vectors (tests/conformance/programs and bad-vve) on every available backend.
 
-Follows /work/shared/conformance/README.md: assemble NAME.vvs (byte-identical
+Follows docs/conformance.md: assemble NAME.vvs (byte-identical
 to NAME.vve where that exists), run with ``--init-ram=16MB
 --init-stack-size=8MB --init-heap-size=8MB`` plus NAME.args and an empty
 stdin, then compare stdout exactly, stderr without the ``voxvm:`` lines, and
@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from conftest import conformance_dir
-from voxvm.config import VMConfig, parse_count, parse_size
+from voxvm import config as cfg
+from voxvm.config import VMConfig
 from voxvm.errors import VoxError
 from voxvm.formats import load_vve
 from voxvm.machine import compiled_core_class, run_program
@@ -76,25 +77,8 @@ def _assembler():
 
 
 def config_from_args(args: list[str], backend: str) -> VMConfig:
-    """The VMConfig the command line would build from these flags."""
-    options: dict = {"backend": backend}
-    for arg in args:
-        flag, _, value = arg.partition("=")
-        if flag == "--init-ram":
-            options["init_ram"] = parse_size(value, flag)
-        elif flag == "--init-stack-size":
-            options["init_stack"] = parse_size(value, flag)
-        elif flag == "--init-heap-size":
-            options["init_heap"] = parse_size(value, flag)
-        elif flag == "--max-heap":
-            options["max_heap"] = parse_size(value, flag)
-        elif flag == "--max-recursion":
-            options["max_recursion"] = parse_count(value, flag)
-        elif flag == "--gc-stress":
-            options["gc_stress"] = True
-        else:
-            raise AssertionError(f"conformance flag {arg!r} is not understood by this runner")
-    return VMConfig(**options)
+    """The VMConfig the command line would build from these flags (voxvm.config.RUN_OPTIONS)."""
+    return cfg.config_from_args(args, backend=backend)
 
 
 def case_args(name: str) -> list[str]:

@@ -1,14 +1,19 @@
-"""Run-time configuration of one VM instance and the parsing of size flags.
+"""Run-time configuration of one VM instance, and the one table of run options.
 
 Owns ``VMConfig`` (memory sizes, limits, debug switches; decisions.md §4 and
-§3 item 24) and ``parse_size``. Defaults are fixed constants, never derived
-from host memory, and are shown in ``voxvm --help``.
+§3 item 24), ``parse_size``, and ``RUN_OPTIONS``: every run-time flag once,
+with its spellings, the VMConfig field it sets, its value parser and its help.
+The typer-free fast path (voxvm/cli/__init__.py), the typer application
+(voxvm/cli/app.py) and the tests all read that table, so a new flag is added
+in one place. Defaults are fixed constants, never derived from host memory,
+and are shown in ``voxvm --help``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from .errors import UsageError
 
@@ -92,23 +97,78 @@ class VMConfig:
         return max(self.max_stack, self.init_stack)
 
 
-def config_from_options(*, init_ram: str | None = None, init_stack: str | None = None,
-                        init_heap: str | None = None, max_heap: str | None = None,
-                        max_recursion: str | None = None, **settings) -> VMConfig:
-    """A VMConfig from command-line strings (sizes and counts parsed here, usage errors raised).
+@dataclass(frozen=True)
+class RunOption:
+    """One run-time flag: ``--flag=VALUE`` (``metavar`` set) or a switch (``metavar`` None)."""
 
-    ``settings`` are the remaining VMConfig fields as they are (native_configs,
-    coredump_exit, gc_stress, gc_log, verbose, backend).
+    flags: tuple[str, ...]                     # accepted spellings, the canonical one first
+    field: str                                 # the VMConfig field it sets
+    help: str
+    metavar: str | None = None                 # None: a switch without a value
+    parse: Callable[[str, str], object] | None = None   # (text, flag) -> value; None: the text
+
+    @property
+    def is_switch(self) -> bool:
+        return self.metavar is None
+
+
+RUN_OPTIONS: tuple[RunOption, ...] = (
+    RunOption(("--init-ram",), "init_ram", metavar="SIZE", parse=parse_size,
+              help=f"Main-memory capacity (image + dlbc code). Default {format_size(DEFAULT_INIT_RAM)}."),
+    RunOption(("--init-stack-size",), "init_stack", metavar="SIZE",
+              parse=parse_size,
+              help=f"Data-stack entries reserved up front (grows to {MAX_STACK_ENTRIES} entries). "
+                   f"Default {DEFAULT_INIT_STACK}."),
+    RunOption(("--init-heap-size",), "init_heap", metavar="SIZE", parse=parse_size,
+              help=f"Initial heap size. Default {format_size(DEFAULT_INIT_HEAP)}."),
+    RunOption(("--max-heap",), "max_heap", metavar="SIZE", parse=parse_size,
+              help=f"Largest the heap may grow to. Default {format_size(DEFAULT_MAX_HEAP)}."),
+    RunOption(("--max-recursion",), "max_recursion", metavar="N", parse=parse_count,
+              help=f"Call-depth limit; deeper calls trap. Default {DEFAULT_MAX_RECURSION}."),
+    RunOption(("--native-configs",), "native_configs", metavar="DIR",
+              help="Directory of FFI *.toml configs (nconfigs/)."),
+    RunOption(("--coredump_exit", "--coredump-exit"), "coredump_exit",
+              help="Write voxvm.dump after halt (voxvm_err.dump after a trap)."),
+    RunOption(("--gc-stress",), "gc_stress", help="Collect garbage before every allocation."),
+    RunOption(("--gc-log",), "gc_log", help="Report every garbage collection on stderr."),
+    RunOption(("-v", "--verbose"), "verbose", help="Print sizes and GC reports on stderr."),
+    RunOption(("--backend",), "backend", metavar="NAME",
+              help="Execution backend: cython (default) or python (the slow reference). "
+                   "Also VOXVM_BACKEND=python."),
+)
+RUN_OPTION_BY_FLAG: dict[str, RunOption] = {flag: o for o in RUN_OPTIONS for flag in o.flags}
+
+
+def config_from_options(**options) -> VMConfig:
+    """A VMConfig from run options as the command line gives them, keyed by VMConfig field.
+
+    Values of options with a parser are text and are parsed here (usage
+    errors raised, naming the flag); switches are booleans; None or a missing
+    key means the default.
     """
-    sizes = {}
-    if init_ram is not None:
-        sizes["init_ram"] = parse_size(init_ram, "--init-ram")
-    if init_stack is not None:
-        sizes["init_stack"] = parse_size(init_stack, "--init-stack-size")
-    if init_heap is not None:
-        sizes["init_heap"] = parse_size(init_heap, "--init-heap-size")
-    if max_heap is not None:
-        sizes["max_heap"] = parse_size(max_heap, "--max-heap")
-    if max_recursion is not None:
-        sizes["max_recursion"] = parse_count(max_recursion, "--max-recursion")
-    return VMConfig(**settings, **sizes)
+    settings = {}
+    by_field = {o.field: o for o in RUN_OPTIONS}
+    for name, value in options.items():
+        option = by_field.get(name)
+        if option is None:
+            raise TypeError(f"config_from_options: unknown run option {name!r}")
+        if value is None:
+            continue
+        if option.parse is not None and isinstance(value, str):
+            value = option.parse(value, option.flags[0])
+        settings[name] = value
+    return VMConfig(**settings)
+
+
+def config_from_args(args: list[str], **overrides) -> VMConfig:
+    """A VMConfig from run flags as typed (``--init-ram=1MB``, ``--gc-stress``; a later one wins)."""
+    options: dict = {}
+    for arg in args:
+        name, eq, value = arg.partition("=")
+        option = RUN_OPTION_BY_FLAG.get(name)
+        if option is None or option.is_switch == bool(eq):
+            raise UsageError(f"{arg}: not a run option" if option is None else
+                             f"{arg}: {'takes no value' if option.is_switch else 'needs =VALUE'}")
+        options[option.field] = True if option.is_switch else value
+    options.update(overrides)
+    return config_from_options(**options)

@@ -5,49 +5,36 @@ Owns ``main()``. The invocation users type most, upstream's
 here with a few string comparisons and run without importing typer (which
 alone costs ~50 ms of start-up; issue: start-up <= 100 ms). Anything else
 (subcommands, ``--help``, ``--vas``, space-separated values, errors in the
-flags themselves) goes to the typer application in voxvm/cli/app.py, which
-owns every flag's help and validation. tests/test_cli.py checks that the two
-agree on the flag set.
+flags themselves) goes to the typer application in voxvm/cli/app.py. Both
+read their run flags from the one table voxvm.config.RUN_OPTIONS.
 """
 
 from __future__ import annotations
 
 import sys
 
-# `--flag=VALUE` options of a plain run -> keyword of config.config_from_options
-# (plus vve/vvr, the program). Must match the run options of voxvm/cli/app.py.
-RUN_VALUE_FLAGS = {
-    "--vve": "vve",
-    "--vvr": "vvr",
-    "--init-ram": "init_ram",
-    "--init-stack-size": "init_stack",
-    "--init-heap-size": "init_heap",
-    "--max-heap": "max_heap",
-    "--max-recursion": "max_recursion",
-    "--native-configs": "native_configs",
-    "--backend": "backend",
-}
-RUN_SWITCHES = {
-    "--coredump_exit": "coredump_exit",
-    "--coredump-exit": "coredump_exit",
-    "--gc-stress": "gc_stress",
-    "--gc-log": "gc_log",
-    "-v": "verbose",
-    "--verbose": "verbose",
-}
+PROGRAM_FLAGS = {"--vve": "vve", "--vvr": "vvr"}   # the program of a plain run, by kind
 
 
 def parse_plain_run(args: list[str]) -> dict | None:
-    """The options of a plain upstream-style run, or None if typer must look at ``args``."""
+    """The options of a plain upstream-style run, or None if typer must look at ``args``.
+
+    Every argument must be ``--vve=FILE``/``--vvr=FILE`` or a run option of
+    voxvm.config.RUN_OPTIONS written as ``--flag=VALUE`` (or a bare switch);
+    a later occurrence wins, as upstream.
+    """
+    from ..config import RUN_OPTION_BY_FLAG
+
     options: dict = {}
     for arg in args:
-        if arg in RUN_SWITCHES:
-            options[RUN_SWITCHES[arg]] = True
-            continue
         name, eq, value = arg.partition("=")
-        if not eq or name not in RUN_VALUE_FLAGS:
+        if eq and name in PROGRAM_FLAGS:
+            options[PROGRAM_FLAGS[name]] = value
+            continue
+        option = RUN_OPTION_BY_FLAG.get(name)
+        if option is None or option.is_switch == bool(eq):
             return None
-        options[RUN_VALUE_FLAGS[name]] = value  # upstream: a later occurrence wins
+        options[option.field] = True if option.is_switch else value
     if ("vve" in options) == ("vvr" in options):
         return None  # neither or both: typer explains
     return options

@@ -11,6 +11,8 @@ plain upstream-style invocation without importing typer at all.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 from typing import Annotated, Optional
 
@@ -38,35 +40,36 @@ def _fail(error: VoxError) -> typer.Exit:
     return typer.Exit(code=int(error.exit_status))
 
 
-# Run-time options shared by the legacy flags and `voxvm run`.
-InitRam = Annotated[Optional[str], typer.Option(
-    "--init-ram", metavar="SIZE",
-    help=f"Main-memory capacity (image + dlbc code). Default {cfg.format_size(cfg.DEFAULT_INIT_RAM)}.")]
-InitStack = Annotated[Optional[str], typer.Option(
-    "--init-stack-size", metavar="SIZE",
-    help=f"Data-stack entries reserved up front (grows to {cfg.MAX_STACK_ENTRIES} entries). "
-         f"Default {cfg.DEFAULT_INIT_STACK}.")]
-InitHeap = Annotated[Optional[str], typer.Option(
-    "--init-heap-size", metavar="SIZE",
-    help=f"Initial heap size. Default {cfg.format_size(cfg.DEFAULT_INIT_HEAP)}.")]
-MaxHeap = Annotated[Optional[str], typer.Option(
-    "--max-heap", metavar="SIZE",
-    help=f"Largest the heap may grow to. Default {cfg.format_size(cfg.DEFAULT_MAX_HEAP)}.")]
-MaxRecursion = Annotated[Optional[str], typer.Option(
-    "--max-recursion", metavar="N",
-    help=f"Call-depth limit; deeper calls trap. Default {cfg.DEFAULT_MAX_RECURSION}.")]
-NativeConfigs = Annotated[Optional[str], typer.Option(
-    "--native-configs", metavar="DIR", help="Directory of FFI *.toml configs (nconfigs/).")]
-CoredumpExit = Annotated[bool, typer.Option(
-    "--coredump_exit", "--coredump-exit",
-    help="Write voxvm.dump after halt (voxvm_err.dump after a trap).")]
-GcStress = Annotated[bool, typer.Option("--gc-stress", help="Collect garbage before every allocation.")]
-GcLog = Annotated[bool, typer.Option("--gc-log", help="Report every garbage collection on stderr.")]
-Verbose = Annotated[bool, typer.Option("-v", "--verbose", help="Print sizes and GC reports on stderr.")]
-Backend = Annotated[Optional[str], typer.Option(
-    "--backend", metavar="NAME",
-    help="Execution backend: cython (default) or python (the slow reference). "
-         "Also VOXVM_BACKEND=python.")]
+def with_run_options(command):
+    """Give a typer command every option of voxvm.config.RUN_OPTIONS.
+
+    typer reads a command's options from its signature, so the signature is
+    extended here from the table (one source for the fast path, typer and the
+    tests) and the values reach ``command`` as one dict, ``run_options``,
+    keyed by VMConfig field.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "run_options"]
+    added = []
+    for option in cfg.RUN_OPTIONS:
+        if option.is_switch:
+            default = typer.Option(False, *option.flags, help=option.help)
+            annotation = bool
+        else:
+            default = typer.Option(None, *option.flags, metavar=option.metavar, help=option.help)
+            annotation = Optional[str]
+        added.append(inspect.Parameter(option.field, inspect.Parameter.KEYWORD_ONLY,
+                                       default=default, annotation=annotation))
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        run_options = {o.field: kwargs.pop(o.field) for o in cfg.RUN_OPTIONS}
+        return command(*args, run_options=run_options, **kwargs)
+
+    wrapper.__annotations__ = {p.name: p.annotation for p in own + added}
+    wrapper.__signature__ = signature.replace(parameters=own + added)
+    del wrapper.__wrapped__          # typer must see the extended signature, not the original
+    return wrapper
 
 
 def _run(path: str, kind: Optional[str], config: cfg.VMConfig) -> int:
@@ -77,6 +80,7 @@ def _run(path: str, kind: Optional[str], config: cfg.VMConfig) -> int:
 
 
 @app.callback(invoke_without_command=True)
+@with_run_options
 def main_callback(
     ctx: typer.Context,
     vve: Annotated[Optional[str], typer.Option("--vve", metavar="FILE", help="Load and run a .vve executable.")] = None,
@@ -86,18 +90,8 @@ def main_callback(
         "--vas-out", metavar="FILE",
         help="Output of --vas: a .vvr name gives a raw image, anything else a .vve. "
              "Default: IN.vvs -> IN.vve (other names get .vve appended).")] = None,
-    init_ram: InitRam = None,
-    init_stack: InitStack = None,
-    init_heap: InitHeap = None,
-    max_heap: MaxHeap = None,
-    max_recursion: MaxRecursion = None,
-    native_configs: NativeConfigs = None,
-    coredump_exit: CoredumpExit = False,
-    gc_stress: GcStress = False,
-    gc_log: GcLog = False,
-    verbose: Verbose = False,
-    backend: Backend = None,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    run_options: dict | None = None,
 ) -> None:
     if version:
         from .. import __version__
@@ -107,10 +101,7 @@ def main_callback(
     if ctx.invoked_subcommand is not None:
         if vve or vvr or vas:
             raise _fail(UsageError("--vve/--vvr/--vas cannot be combined with a subcommand"))
-        ctx.obj = dict(init_ram=init_ram, init_stack=init_stack, init_heap=init_heap, max_heap=max_heap,
-                       max_recursion=max_recursion, native_configs=native_configs,
-                       coredump_exit=coredump_exit, gc_stress=gc_stress, gc_log=gc_log,
-                       verbose=verbose, backend=backend)
+        ctx.obj = run_options
         return
     try:
         if vas is not None:
@@ -126,39 +117,23 @@ def main_callback(
             raise typer.Exit(int(ExitStatus.USAGE))
         if vve is not None and vvr is not None:
             raise UsageError("give either --vve or --vvr, not both")
-        config = cfg.config_from_options(
-            init_ram=init_ram, init_stack=init_stack, init_heap=init_heap, max_heap=max_heap,
-            max_recursion=max_recursion, native_configs=native_configs,
-            coredump_exit=coredump_exit, gc_stress=gc_stress, gc_log=gc_log, verbose=verbose,
-            backend=backend)
+        config = cfg.config_from_options(**run_options)
         raise typer.Exit(_run(vve or vvr, "vve" if vve else "vvr", config))
     except VoxError as error:
         raise _fail(error) from None
 
 
 @app.command("run")
+@with_run_options
 def run_command(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(metavar="FILE", help="A .vvs (assembled in memory), .vve or .vvr file.")],
-    init_ram: InitRam = None,
-    init_stack: InitStack = None,
-    init_heap: InitHeap = None,
-    max_heap: MaxHeap = None,
-    max_recursion: MaxRecursion = None,
-    native_configs: NativeConfigs = None,
-    coredump_exit: CoredumpExit = False,
-    gc_stress: GcStress = False,
-    gc_log: GcLog = False,
-    verbose: Verbose = False,
-    backend: Backend = None,
+    run_options: dict | None = None,
 ) -> None:
     """Run a program; .vvs source is assembled in memory first."""
+    # Options given before the subcommand (voxvm --gc-log run x.vvs) count too; after it, they win.
     outer = ctx.obj or {}
-    local = dict(init_ram=init_ram, init_stack=init_stack, init_heap=init_heap, max_heap=max_heap,
-                 max_recursion=max_recursion, native_configs=native_configs,
-                 coredump_exit=coredump_exit, gc_stress=gc_stress, gc_log=gc_log,
-                 verbose=verbose, backend=backend)
-    merged = {k: (local[k] if local[k] not in (None, False) else outer.get(k, local[k])) for k in local}
+    merged = {k: (v if v not in (None, False) else outer.get(k, v)) for k, v in run_options.items()}
     try:
         config = cfg.config_from_options(**merged)
         raise typer.Exit(_run(file, None, config))
