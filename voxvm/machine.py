@@ -75,9 +75,7 @@ class Machine:
         self.io = HostIO(stdin, stdout, stderr)
         self.backend = select_backend(self.config)
         self.core = create_core(self.backend, program, self.config)
-        set_log = getattr(self.core, "set_log", None)
-        if set_log is not None:
-            set_log(self.io.diag)
+        self.core.set_log(self.io.diag)
 
     def run(self) -> None:
         """Run until halt; raise Trap if the program traps."""
@@ -104,10 +102,10 @@ class Machine:
         """The Trap describing the core's current trap, with names and lines where known."""
         core, program = self.core, self.program
         ip = core.trap_ip
-        memory = core.memory()
         mnemonic = function = line = source = None
-        if ip < len(memory) and core.trap_kind != TrapKind.IP_OUTSIDE:
-            op = BY_CODE.get(memory[ip])
+        opcode = core.read_memory(ip, 1) if core.trap_kind != TrapKind.IP_OUTSIDE else None
+        if opcode:
+            op = BY_CODE.get(opcode[0])
             mnemonic = op.mnemonic if op else None
         if ip < len(program.image):
             function = program.function_at(ip)

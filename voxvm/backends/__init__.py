@@ -72,6 +72,12 @@ class Core(Protocol):
     def memory(self) -> bytes:
         """A copy of main memory (image plus what dlbc appended, with dssave writes)."""
 
+    def read_memory(self, address: int, count: int) -> bytes | None:
+        """``count`` bytes of main memory at ``address`` without copying the rest; None if outside."""
+
+    def set_log(self, log) -> None:
+        """Where the core's ``gc: ...`` lines go (a callable taking one str) under --gc-log or -v."""
+
     def heap_read(self, address: int, count: int) -> bytes | None:
         """``count`` bytes inside one live heap block, or None (the caller raises HeapReadFault)."""
 

@@ -45,16 +45,19 @@ def printable(core, io: HostIO, bits: int, tag: int) -> str | None:
 
 
 def _main_memory_string(core, io: HostIO, address: int) -> str | None:
-    """A str item's payload in main memory: length at address-8, then UTF-16BE."""
-    memory = core.memory()
-    if address < 8 or address > len(memory):
-        raise NativeFailure(f"print: string address 0x{address:x} is outside main memory "
-                            f"({len(memory)} bytes)")
-    length = int.from_bytes(memory[address - 8:address], "big")
-    if address + length > len(memory):
+    """A str item's payload in main memory: length at address-8, then UTF-16BE.
+
+    Reads only the item (two small reads), never a copy of all main memory.
+    """
+    header = core.read_memory(address - 8, 8) if address >= 8 else None
+    if header is None:
+        raise NativeFailure(f"print: string address 0x{address:x} is outside main memory")
+    length = int.from_bytes(header, "big")
+    payload = core.read_memory(address, length)
+    if payload is None:
         raise NativeFailure(f"print: the {length}-byte string at 0x{address:x} runs past the end "
-                            f"of main memory ({len(memory)} bytes)")
-    text = decode_utf16be(memory[address:address + length])
+                            f"of main memory")
+    text = decode_utf16be(payload)
     if text is None:
         # Upstream prints two ERROR lines and nothing on the stream, and raises nothing.
         io.diag(f"print: the string at 0x{address:x} is not valid UTF-16; nothing printed")

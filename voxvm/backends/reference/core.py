@@ -861,6 +861,11 @@ class PyCore:
     def memory(self) -> bytes:
         return bytes(self.mem)
 
+    def read_memory(self, address: int, count: int) -> bytes | None:
+        if address > len(self.mem) or count > len(self.mem) - address:
+            return None
+        return bytes(self.mem[address:address + count])
+
     def heap_read(self, address: int, count: int) -> bytes | None:
         return self.heap.read(address, count)
 
