@@ -41,7 +41,7 @@ def test_a_string_is_read_with_two_small_reads():
     assert core.reads == [(56, 8), (64, 10)]
 
 
-@pytest.mark.parametrize("address", [0, 7, 1 << 20, (1 << 64) - 1])
+@pytest.mark.parametrize("address", [0, 7, (1 << 20) + 1, (1 << 64) - 1])
 def test_an_address_outside_main_memory_is_a_native_failure(address):
     with pytest.raises(NativeFailure, match="outside main memory"):
         printable(StringMemoryCore("x"), _io(), address, Tag.STR)
