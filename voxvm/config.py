@@ -28,6 +28,12 @@ DEFAULT_INIT_HEAP = 1 * MIB
 DEFAULT_MAX_HEAP = 1 * GIB
 DEFAULT_MAX_RECURSION = 1000
 
+# Ceilings no flag can raise (docs/resource-limits.md): each bounds the host memory one
+# run can take, so a program cannot exhaust the host whatever the flags say.
+MAX_INIT_RAM = 4 * GIB               # main memory (the image + what dlbc appends)
+MAX_HEAP_CEILING = 16 * GIB          # the heap clamps itself to 16 GiB - 8 (granule counts < 2^31)
+MAX_RECURSION_CEILING = 16 * MIB     # call-stack frames (8 bytes each: 128 MiB)
+
 _UNITS = {"": 1, "b": 1, "kb": KIB, "k": KIB, "mb": MIB, "m": MIB, "gb": GIB, "g": GIB}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
 
@@ -85,6 +91,16 @@ class VMConfig:
     backend: str | None = None       # "cython", "python" or None (default choice)
 
     def __post_init__(self) -> None:
+        for flag, value, ceiling in (
+                ("--init-ram", self.init_ram, MAX_INIT_RAM),
+                ("--init-stack-size", self.init_stack, MAX_STACK_ENTRIES),
+                ("--init-heap-size", self.init_heap, MAX_HEAP_CEILING),
+                ("--max-heap", self.max_heap, MAX_HEAP_CEILING),
+                ("--max-recursion", self.max_recursion, MAX_RECURSION_CEILING)):
+            if not 0 <= value <= ceiling:
+                limit = ceiling if flag in ("--init-stack-size", "--max-recursion") else format_size(ceiling)
+                raise UsageError(f"{flag}: {value} is out of range (at most {limit}; "
+                                 f"see docs/resource-limits.md)")
         if self.init_heap > self.max_heap:
             raise UsageError(f"--init-heap-size ({format_size(self.init_heap)}) is larger than "
                              f"--max-heap ({format_size(self.max_heap)})")
@@ -93,8 +109,8 @@ class VMConfig:
 
     @property
     def stack_limit(self) -> int:
-        """Data-stack maximum in entries: the fixed maximum, or more if reserved."""
-        return max(self.max_stack, self.init_stack)
+        """Data-stack maximum in entries: the fixed maximum (--init-stack-size cannot exceed it)."""
+        return min(max(self.max_stack, self.init_stack), MAX_STACK_ENTRIES)
 
 
 @dataclass(frozen=True)

@@ -79,17 +79,19 @@ def _print(core, io: HostIO) -> None:
 
 @native(0x02, "input")
 def _input(core, io: HostIO) -> None:
-    """r1 = heap destination, r2 = byte limit; r0 = U(bytes written) (decisions §3.16)."""
+    """r1 = heap destination, r2 = byte limit; r0 = U(bytes written) (decisions §3.16).
+
+    At most r2 bytes are read (the rest of a longer line stays for the next input).
+    """
     destination, limit = reg_u(core, 1), reg_u(core, 2)
     try:
-        line = io.read_line()
+        data = io.read_line(limit)
     except (OSError, ValueError) as exc:
         core.set_reg(0, 0, Tag.U64)
         raise NativeFailure(f"input: cannot read stdin: {reason(exc)}") from None
-    if line is None:                      # end of input: r0 = 0, nothing written
+    if data is None:                      # end of input: r0 = 0, nothing written
         core.set_reg(0, 0, Tag.U64)
         return
-    data = line.decode("utf-8", "replace").encode("utf-16-be")[:limit]
     if not core.heap_write(destination, data):
         core.set_reg(0, 0, Tag.U64)
         raise NativeFailure(f"input: cannot write {len(data)} bytes at heap 0x{destination:x}",

@@ -8,6 +8,7 @@ through ``emit``; the machine flushes at exit and trap.
 
 from __future__ import annotations
 
+import codecs
 import io as _io
 import random
 import sys
@@ -130,13 +131,37 @@ class HostIO:
 
     # -------------------------------------------------------------- input
 
-    def read_line(self) -> bytes | None:
-        """One line of stdin including its newline; None at end of input."""
+    def read_line(self, limit: int) -> bytes | None:
+        """Up to ``limit`` bytes of UTF-16BE text from stdin's current line; None at end of input.
+
+        Reads only what fits (docs/resource-limits.md): UTF-8 bytes are taken a
+        few at a time, never past the newline, until ``limit`` UTF-16 bytes are
+        produced, so a 100 MB line or ``< /dev/zero`` costs ``limit`` bytes of
+        memory, not the line. What does not fit stays in stdin for the next
+        read, like C's ``fgets``. Invalid UTF-8 becomes U+FFFD.
+        """
         self.flush()
         if self.stdin is None:
             return None
-        line = self.stdin.readline()
-        return line or None
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        text: list[str] = []
+        produced = 0
+        raw_total = 0
+        while True:
+            # Every UTF-8 byte yields at most 2 UTF-16 bytes, so half the room is never too much.
+            want = max(1, (limit - produced) // 2)
+            chunk = self.stdin.readline(want)
+            raw_total += len(chunk)
+            piece = decoder.decode(chunk, final=not chunk)
+            text.append(piece)
+            produced += len(piece.encode("utf-16-be"))
+            if not chunk or chunk.endswith(b"\n"):
+                break
+            if produced >= limit and not decoder.getstate()[0]:
+                break          # full, and not inside a multi-byte character
+        if raw_total == 0:
+            return None
+        return "".join(text).encode("utf-16-be")[:limit]
 
 
 def reason(exc: BaseException) -> str:
