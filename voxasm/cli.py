@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from voxvm.errors import UsageError, VoxError
+from voxvm.stdstreams import guard_standard_streams, say
 
 from .diagnostics import DEFAULT_RENDER_LIMIT, AssemblyError, Diagnostic
 
@@ -63,7 +64,7 @@ def assemble_command(
 ) -> None:
     def warn(diagnostic: Diagnostic) -> None:
         if not quiet:
-            print(diagnostic.render(), file=sys.stderr)
+            say(diagnostic.render())
 
     try:
         if fmt is not None and fmt not in ("vve", "vvr"):
@@ -79,17 +80,21 @@ def assemble_command(
 
         assemble_file(source, output, fmt=fmt, warn=warn)
     except AssemblyError as error:
-        print(error.render(limit=max_errors), file=sys.stderr)
+        say(error.render(limit=max_errors))
         raise typer.Exit(int(error.exit_status)) from None
     except VoxError as error:
-        print(error.render().replace("voxvm: error:", "voxasm: error:", 1), file=sys.stderr)
+        say(error.render().replace("voxvm: error:", "voxasm: error:", 1))
         raise typer.Exit(int(error.exit_status)) from None
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Console-script entry point (``voxasm``, ``python -m voxasm``)."""
+    guard_standard_streams()
     try:
         app(args=argv, prog_name="voxasm", standalone_mode=True)
+    except OSError as exc:       # typer's own output (help, usage) to a closed or broken stream
+        say(f"voxasm: error: cannot write: {exc.strerror or exc}")
+        sys.exit(74)
     except KeyboardInterrupt:
-        sys.stderr.write("voxasm: interrupted\n")
+        say("voxasm: interrupted")
         sys.exit(130)

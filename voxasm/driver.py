@@ -12,11 +12,11 @@ become ``VoxIOError`` (exit 74); assembly errors stay ``AssemblyError`` (65).
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from typing import Callable
 
 from voxvm.errors import UsageError, VoxIOError
+from voxvm.stdstreams import say
 from voxvm.formats import build_vve
 from voxvm.formats import read_bytes
 from voxvm.program import Program
@@ -46,7 +46,7 @@ def output_format(out_path: str) -> str:
 
 
 def _print_warning(diagnostic: Diagnostic) -> None:
-    print(diagnostic.render(), file=sys.stderr)
+    say(diagnostic.render())
 
 
 def assemble_file(src_path: str, out_path: str | None = None, *, fmt: str | None = None,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import sys
 
+from ..stdstreams import guard_standard_streams, say
+
 PROGRAM_FLAGS = {"--vve": "vve", "--vvr": "vvr"}   # the program of a plain run, by kind
 
 
@@ -53,14 +55,14 @@ def _run_plain(options: dict) -> int:
 
         return run_program(load_path(path, kind), config)
     except VoxError as error:
-        sys.stdout.flush()
-        print(error.render(), file=sys.stderr)
+        say(error.render())
         return int(error.exit_status)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point of ``voxvm`` (and ``python -m voxvm``)."""
     args = sys.argv[1:] if argv is None else list(argv)
+    guard_standard_streams()
     try:
         options = parse_plain_run(args)
         if options is not None:
@@ -68,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
         from .app import app
 
         app(args=args, prog_name="voxvm", standalone_mode=True)
+    except OSError as exc:       # typer's own output (help, usage) to a closed or broken stream
+        say(f"voxvm: error: cannot write: {exc.strerror or exc}")
+        sys.exit(74)
     except KeyboardInterrupt:
-        sys.stderr.write("voxvm: interrupted\n")
+        say("voxvm: interrupted")
         sys.exit(130)

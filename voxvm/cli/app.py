@@ -20,6 +20,7 @@ import typer
 
 from .. import config as cfg
 from ..errors import ExitStatus, UsageError, VoxError
+from ..stdstreams import say
 
 app = typer.Typer(
     name="voxvm",
@@ -35,8 +36,7 @@ app = typer.Typer(
 
 def _fail(error: VoxError) -> typer.Exit:
     """Print a domain error the one way users see it, and map it to an exit status."""
-    sys.stdout.flush()
-    print(error.render(), file=sys.stderr)
+    say(error.render())
     return typer.Exit(code=int(error.exit_status))
 
 
