@@ -20,6 +20,7 @@ round-trip tests do).
 from __future__ import annotations
 
 import difflib
+import functools
 import gc
 
 from voxvm.isa import BY_MNEMONIC
@@ -110,6 +111,7 @@ class _Assembler:
             self._reject_nul_lines()
         self.layout(lines)
         self.encode()
+        self.check_code_addresses()
         code = self.code
         if not self.code_lines and not self.errors:
             # decisions/upstream are silent; an image without code cannot run (docs/vvs-language.md).
@@ -135,6 +137,28 @@ class _Assembler:
         symbols = Symbols(functions=names, lines=lines_table, source_path=self.path)
         return Program(image=image, entry=self.entry, data_base=data_base,
                        functions=tuple(self.function_addresses), path=self.path, symbols=symbols)
+
+    def check_code_addresses(self) -> None:
+        """``.start`` and every ``func`` must name an instruction (docs/vvs-language.md).
+
+        Either one placed after the last instruction would name the end of the
+        code, i.e. the data or nothing at all; the loader rejects such a
+        ``.vve``, so the assembler reports it instead of writing one.
+        """
+        end = self.code_size
+        if not self.code_lines:
+            return                      # "no code to assemble" says it already
+        if self.start_line is not None and self.entry == end:
+            index = self.start_line - 1
+            self.error(index, self.lines[index].find(".start"), 6,
+                       "'.start' is not followed by any instruction",
+                       "put '.start' before the first instruction to run")
+        for name, number in self.syms.functions.items():
+            if self.function_addresses[number] == end:
+                index = self.syms.kinds[name][1] - 1
+                self.error_at_token(index, split_comment(self.lines[index]).code, 1,
+                                    f"function {show_token(name)} has no instructions",
+                                    "a function needs at least one instruction, e.g. 'ret'")
 
     def _reject_nul_lines(self) -> None:
         """NUL outside a string literal or comment means a binary file or corruption.
@@ -338,9 +362,7 @@ class _Assembler:
         elif looks_like_item(toks):
             hint = "data items belong in a data section: put 'section data' before them"
         else:
-            close = difflib.get_close_matches(head, _KEYWORDS, n=1, cutoff=0.6)
-            if close:
-                hint = f"did you mean '{close[0]}'?"
+            hint = functools.partial(_suggest_keyword, head)   # computed only if shown
         self.error_at_token(index, line, 0, f"unknown mnemonic {show_token(head)}", hint)
 
     # --- pass 2: encoding -------------------------------------------------------------
@@ -396,3 +418,10 @@ class _Assembler:
             message = f"'{op.mnemonic}' takes {count} {what}, found {given}"
         self.error_at_token(index, code, count + 1, message, f"usage: {usage}")
         return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _suggest_keyword(word: str) -> str | None:
+    """"did you mean" for an unknown mnemonic or directive (the same typo is looked up once)."""
+    close = difflib.get_close_matches(word, _KEYWORDS, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else None

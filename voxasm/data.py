@@ -92,6 +92,10 @@ def parse_item(split: Split) -> DataItem:
     code, q1, q2 = split
     head = code if q1 < 0 else code[:q1]
     spans = token_spans(head)
+    if not spans:               # the line starts with a string literal: no name, no type
+        raise ItemError(q1, max(1, q2 - q1 + 1) if q2 >= 0 else 1,
+                        "a data item needs a name and a type before its value",
+                        'for example: greeting str "hello"')
     name_column, name = spans[0]
     if not is_name(name):
         raise ItemError(name_column, len(name), f"{show_token(name)} is not a valid data item name",

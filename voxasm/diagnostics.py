@@ -14,7 +14,7 @@ No parsing happens here; the assembler decides line, column and message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Callable
 
 from voxvm.errors import InputError
 
@@ -27,23 +27,46 @@ DEFAULT_RENDER_LIMIT = 100
 _MAX_SHOWN_LINE = 160
 
 
-@dataclass(frozen=True)
 class Diagnostic:
     """One message about one place in a source file.
 
     ``line`` and ``column`` are 1-based; ``column`` counts characters (not
     bytes) of the decoded line; ``length`` is how many characters the caret
-    line underlines (at least 1).
+    line underlines (at least 1). ``hint`` may be given as a function: it is
+    then called the first time the hint is read, so that a file with a million
+    errors does not pay for a million fuzzy "did you mean" searches of which a
+    hundred are shown (docs/vvs-language.md "Errors").
     """
 
-    path: str
-    line: int
-    column: int
-    message: str
-    source_line: str = ""
-    length: int = 1
-    hint: str | None = None
-    severity: str = "error"
+    __slots__ = ("path", "line", "column", "message", "source_line", "length", "_hint",
+                 "severity")
+
+    def __init__(self, path: str, line: int, column: int, message: str, source_line: str = "",
+                 length: int = 1, hint: str | Callable[[], str | None] | None = None,
+                 severity: str = "error") -> None:
+        self.path, self.line, self.column, self.message = path, line, column, message
+        self.source_line, self.length, self._hint, self.severity = source_line, length, hint, severity
+
+    @property
+    def hint(self) -> str | None:
+        """The hint text (computed on first use when it was given as a function)."""
+        if callable(self._hint):
+            self._hint = self._hint()
+        return self._hint
+
+    def _key(self) -> tuple:
+        return (self.path, self.line, self.column, self.message, self.source_line, self.length,
+                self.hint, self.severity)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Diagnostic) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Diagnostic({self.path!r}, {self.line}, {self.column}, {self.message!r}, "
+                f"length={self.length}, hint={self.hint!r}, severity={self.severity!r})")
 
     @property
     def headline(self) -> str:

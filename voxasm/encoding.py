@@ -70,7 +70,10 @@ def _suggest(name: str, candidates) -> str | None:
 
 
 def _unknown(kind: str, name: str, table: dict, syms: SymbolTable, wanted: str) -> LiteralError:
-    hint = syms.elsewhere(name, wanted) or _suggest(name, table)
+    # The hint is computed only if the diagnostic is shown: a fuzzy search over every
+    # name, once per unknown reference, would make a file of many errors quadratic.
+    def hint() -> str | None:
+        return syms.elsewhere(name, wanted) or _suggest(name, table)
     return LiteralError(f"unknown {kind} {show_token(name)}", hint)
 
 
@@ -153,7 +156,7 @@ def conv_exc(token: str, syms: SymbolTable) -> int:
         number = _EXCEPTIONS.get(token[1:].lower())
         if number is None:
             raise LiteralError(f"unknown exception {show_token(token[1:])}",
-                               _suggest(token[1:].lower(), EXC_NAMES)
+                               lambda: _suggest(token[1:].lower(), EXC_NAMES)
                                or "exceptions: " + ", ".join("@" + n for n in EXC_NAMES))
         return number
     # Any number assembles (a jexc with an unknown number traps only when it

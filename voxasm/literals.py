@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import struct
+from typing import Callable
 
 from voxvm.isa import NUM_REGISTERS
 
@@ -21,9 +22,13 @@ I64_MAX = (1 << 63) - 1
 
 
 class LiteralError(ValueError):
-    """A token that is not the value its position needs."""
+    """A token that is not the value its position needs.
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    ``hint`` may be a function, called only if the diagnostic is shown
+    (voxasm.diagnostics.Diagnostic).
+    """
+
+    def __init__(self, message: str, hint: str | Callable[[], str | None] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint

@@ -10,6 +10,8 @@ column of a token. Tokens are whitespace-separated words; the hot path uses
 
 from __future__ import annotations
 
+import re
+
 from typing import NamedTuple
 
 from .diagnostics import AssemblyError, Diagnostic
@@ -66,24 +68,18 @@ def split_comment(line: str) -> Split:
     return Split(line if c < 0 else line[:c], q1, q2)
 
 
+# A token: a maximal run of non-whitespace, where whitespace is what str.isspace() says
+# (as str.split() cuts; the re module's \s uses the same Unicode table).
+_TOKEN_RE = re.compile(r"\S+")
+
+
 def token_spans(text: str) -> list[tuple[int, str]]:
     """``(index, token)`` for every whitespace-separated token, exactly as ``str.split`` cuts them.
 
     >>> token_spans(' uadd  r1 r2')
     [(1, 'uadd'), (7, 'r1'), (10, 'r2')]
     """
-    spans = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i].isspace():
-            i += 1
-            continue
-        j = i + 1
-        while j < n and not text[j].isspace():
-            j += 1
-        spans.append((i, text[i:j]))
-        i = j
-    return spans
+    return [(m.start(), m.group()) for m in _TOKEN_RE.finditer(text)]
 
 
 def decode(source: bytes | str, path: str) -> str:

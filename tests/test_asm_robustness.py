@@ -1,0 +1,78 @@
+"""The assembler never fails ungracefully and never writes a file its own loader rejects.
+
+Regressions found by fuzzing the assembler from outside: a data line that
+starts with a string literal (an IndexError once), ``.start`` or a ``func``
+after the last instruction (a .vve the loader refused), and "did you mean"
+suggestions computed for every one of a million errors (now only for the
+diagnostics shown).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from voxasm import AssemblyError, assemble
+from voxasm import encoding
+from voxasm.source import token_spans
+from voxvm.formats import build_vve, load_vve
+
+
+def _errors(source: str) -> list:
+    with pytest.raises(AssemblyError) as info:
+        assemble(source, "t.vvs")
+    return info.value.diagnostics
+
+
+@pytest.mark.parametrize("line", ['"x"', '  "x" str "y"', '"unterminated'])
+def test_a_data_line_starting_with_a_string_is_an_error(line):
+    (error,) = _errors(f"section text\n.start\n    halt\nsection data\n{line}\n")
+    assert error.line == 5
+    assert "needs a name and a type" in error.message
+
+
+def test_start_after_the_last_instruction_is_an_error():
+    (error,) = _errors("section text\n    halt\n.start\nsection data\n    x uint 1\n")
+    assert (error.line, error.message) == (3, "'.start' is not followed by any instruction")
+
+
+def test_an_empty_last_function_is_an_error():
+    (error,) = _errors("section text\n.start\n    halt\nfunc tail\n")
+    assert (error.line, error.message) == (4, "function 'tail' has no instructions")
+
+
+def test_an_empty_function_before_another_one_is_fine():
+    program = assemble("section text\n.start\nfunc a\nfunc b\n    halt\n", "t.vvs")
+    assert program.functions == (0, 0)
+
+
+@given(st.lists(st.sampled_from(["func f", ".start", "halt", "label l", "section data",
+                                 "section text", "x uint 1"]), min_size=1, max_size=8))
+def test_whatever_assembles_also_loads(lines):
+    source = "\n".join(dict.fromkeys(lines)) + "\n"       # each name at most once
+    try:
+        program = assemble(source, "t.vvs")
+    except AssemblyError:
+        return
+    load_vve(build_vve(program), "t.vve")                  # raises FormatError if not loadable
+
+
+def test_suggestions_are_computed_only_for_the_diagnostics_shown(monkeypatch):
+    calls = []
+    real = encoding._suggest
+    monkeypatch.setattr(encoding, "_suggest", lambda *a: calls.append(a) or real(*a))
+    source = "section text\n.start\nlabel target\n" + "    jmp @targte\n" * 1000 + "    halt\n"
+    with pytest.raises(AssemblyError) as info:
+        assemble(source, "t.vvs")
+    assert len(info.value.diagnostics) == 1000 and calls == []
+    info.value.render(limit=10)
+    assert len(calls) == 10
+    assert info.value.diagnostics[0].hint == "did you mean 'target'?"
+
+
+@given(st.text(alphabet=st.sampled_from("ab \t\x0b\x0c\x1c\x1f\x85\xa0\u2028\u3000"), max_size=30))
+def test_token_spans_cut_like_str_split(text):
+    spans = token_spans(text)
+    assert [token for _, token in spans] == text.split()
+    assert all(text[i:i + len(token)] == token for i, token in spans)
