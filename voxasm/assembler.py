@@ -32,6 +32,7 @@ from .encoding import (
     ENCODERS,
     LENIENT_EXTRA_OPERANDS,
     LINTS,
+    MAX_SUGGESTED_WORD,
     SymbolTable,
     locate_bad_operand,
     operand_summary,
@@ -423,5 +424,7 @@ class _Assembler:
 @functools.lru_cache(maxsize=4096)
 def _suggest_keyword(word: str) -> str | None:
     """"did you mean" for an unknown mnemonic or directive (the same typo is looked up once)."""
+    if len(word) > MAX_SUGGESTED_WORD:
+        return None
     close = difflib.get_close_matches(word, _KEYWORDS, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None

@@ -64,7 +64,13 @@ class SymbolTable:
         return f"{shown} is a {kind} (line {line})"
 
 
+# No name worth suggesting is longer; difflib's index of a longer word costs ~36 bytes per character.
+MAX_SUGGESTED_WORD = 64
+
+
 def _suggest(name: str, candidates) -> str | None:
+    if len(name) > MAX_SUGGESTED_WORD:
+        return None
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
 
