@@ -45,12 +45,16 @@ _KEYWORDS = sorted(list(BY_MNEMONIC) + list(_DIRECTIVES))
 
 
 def assemble(source: bytes | str, path: str = "<input>", *,
-             warnings: list[Diagnostic] | None = None) -> Program:
+             warnings: list[Diagnostic] | None = None, pause_gc: bool = False) -> Program:
     """Assemble ``.vvs`` source into a ``Program``; raise ``AssemblyError`` listing every error.
 
     ``path`` is used in messages and recorded in the program's symbols.
     Warnings (legal but suspicious lines) are appended to ``warnings`` if a
-    list is given, and are otherwise dropped.
+    list is given, and are otherwise dropped. ``pause_gc=True`` pauses
+    Python's process-wide cyclic garbage collector while assembling (about a
+    third faster on large files); only a process that does nothing else at the
+    same time should ask for it, which is why the command lines do and the
+    default does not.
 
     >>> p = assemble("section text\\n.start\\n uload r1 42\\n halt\\n")
     >>> p.image.hex(), p.entry, p.data_base
@@ -58,8 +62,9 @@ def assemble(source: bytes | str, path: str = "<input>", *,
     """
     # The run allocates hundreds of thousands of small acyclic objects (token
     # lists, tuples, bytes); the cyclic GC would scan them again and again for
-    # nothing (about a third of the run time), so it is paused meanwhile.
-    paused = gc.isenabled()
+    # nothing (about a third of the run time). Pausing it is process-wide state,
+    # so only on request.
+    paused = pause_gc and gc.isenabled()
     if paused:
         gc.disable()
     try:

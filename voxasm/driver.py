@@ -79,7 +79,7 @@ def assemble_path(src_path: str, *,
     source = read_bytes(src_path)
     warnings: list[Diagnostic] = []
     try:
-        return assemble(source, src_path, warnings=warnings)
+        return assemble(source, src_path, warnings=warnings, pause_gc=True)   # a command-line process
     finally:
         if warn is not None:
             for diagnostic in warnings:

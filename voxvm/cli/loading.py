@@ -24,5 +24,5 @@ def load_path(path: str, kind: str | None = None) -> Program:
     if kind == "vvs":
         from voxasm import assemble  # the only runtime use of the assembler
 
-        return assemble(data, path)
+        return assemble(data, path, pause_gc=True)   # only the command line loads files here
     return load_vvr(data, path) if kind == "vvr" else load_vve(data, path)
