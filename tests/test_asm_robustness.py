@@ -33,13 +33,24 @@ def test_a_data_line_starting_with_a_string_is_an_error(line):
 
 
 def test_start_after_the_last_instruction_is_an_error():
-    (error,) = _errors("section text\n    halt\n.start\nsection data\n    x uint 1\n")
-    assert (error.line, error.message) == (3, "'.start' is not followed by any instruction")
+    (error,) = _errors("section text\n    halt\n.start\n")
+    assert (error.line, error.message) == (3, "'.start' is not followed by any instruction: "
+                                              "nothing follows it")
 
 
 def test_an_empty_last_function_is_an_error():
     (error,) = _errors("section text\n.start\n    halt\nfunc tail\n")
-    assert (error.line, error.message) == (4, "function 'tail' has no instructions")
+    assert (error.line, error.message) == (4, "function 'tail' has no instructions: nothing follows it")
+
+
+def test_a_name_at_the_end_of_the_code_with_data_after_it_is_a_warning():
+    warnings: list = []
+    program = assemble("section text\n    halt\n.start\nfunc f\nsection data\n    x uint 1\n", "t.vvs",
+                       warnings=warnings)
+    assert program.entry == 1 and program.functions == (1,)
+    assert [w.message for w in warnings] == [
+        "'.start' is not followed by any instruction: it names the start of the data",
+        "function 'f' has no instructions: it names the start of the data"]
 
 
 def test_an_empty_function_before_another_one_is_fine():

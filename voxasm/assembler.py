@@ -38,10 +38,13 @@ from .encoding import (
     operand_summary,
 )
 from .literals import LiteralError, is_name, show_token
-from .source import Split, decode, split_comment, token_spans
+from .source import Split, count_tokens, decode, split_comment, token_spans
 
 _DIRECTIVES = ("section", "func", "label", ".start")
 _KEYWORDS = sorted(list(BY_MNEMONIC) + list(_DIRECTIVES))
+# Tokens of a line that layout ever looks at: the mnemonic, the most operands of any
+# instruction, and one more to notice that there are too many.
+HEAD_TOKENS = 1 + max(len(op.operands) for op in BY_MNEMONIC.values()) + 1
 
 
 def assemble(source: bytes | str, path: str = "<input>", *,
@@ -102,7 +105,7 @@ class _Assembler:
     def error_at_token(self, index: int, code: str, position: int, message: str,
                        hint: str | None = None) -> None:
         """An error about token number ``position`` of ``code`` (or its end if it is missing)."""
-        spans = token_spans(code)
+        spans = token_spans(code, position + 1)
         if position < len(spans):
             column, token = spans[position]
             self.error(index, column, len(token), message, hint)
@@ -145,26 +148,31 @@ class _Assembler:
                        functions=tuple(self.function_addresses), path=self.path, symbols=symbols)
 
     def check_code_addresses(self) -> None:
-        """``.start`` and every ``func`` must name an instruction (docs/vvs-language.md).
+        """``.start`` and every ``func`` should name an instruction (docs/vvs-language.md).
 
-        Either one placed after the last instruction would name the end of the
-        code, i.e. the data or nothing at all; the loader rejects such a
-        ``.vve``, so the assembler reports it instead of writing one.
+        One placed after the last instruction names the end of the code. With
+        nothing after the code that address lies outside the image and the
+        loader would reject the ``.vve``: an error. With data after the code it
+        names the data (loadable, and what a disassembly of such a file says):
+        a warning.
         """
         end = self.code_size
         if not self.code_lines:
             return                      # "no code to assemble" says it already
+        report = self.warn if self.data_chunks else self.error
+        where = "it names the start of the data" if self.data_chunks else "nothing follows it"
         if self.start_line is not None and self.entry == end:
             index = self.start_line - 1
-            self.error(index, self.lines[index].find(".start"), 6,
-                       "'.start' is not followed by any instruction",
-                       "put '.start' before the first instruction to run")
+            report(index, self.lines[index].find(".start"), 6,
+                   f"'.start' is not followed by any instruction: {where}",
+                   "put '.start' before the first instruction to run")
         for name, number in self.syms.functions.items():
             if self.function_addresses[number] == end:
                 index = self.syms.kinds[name][1] - 1
-                self.error_at_token(index, split_comment(self.lines[index]).code, 1,
-                                    f"function {show_token(name)} has no instructions",
-                                    "a function needs at least one instruction, e.g. 'ret'")
+                spans = token_spans(split_comment(self.lines[index]).code, 2)
+                report(index, spans[1][0], len(name),
+                       f"function {show_token(name)} has no instructions: {where}",
+                       "a function needs at least one instruction, e.g. 'ret'")
 
     def _reject_nul_lines(self) -> None:
         """NUL outside a string literal or comment means a binary file or corruption.
@@ -216,7 +224,11 @@ class _Assembler:
                 line = split.code
             else:
                 split = None
-            toks = line.split()
+            # Only the head of a line is cut into tokens: a line never needs more than
+            # HEAD_TOKENS of them, and splitting all of a line of millions of words
+            # would cost ~50 bytes a word (docs/resource-limits.md). A longer line's
+            # last token holds its unsplit rest, so "too many" is still seen.
+            toks = line.split(None, HEAD_TOKENS)
             if not toks:
                 continue
             head = toks[0]
@@ -298,7 +310,7 @@ class _Assembler:
         previous = self.syms.kinds.get(name)
         if previous is not None:
             if column is None:
-                column = token_spans(split_comment(self.lines[index]).code)[1][0]
+                column = token_spans(split_comment(self.lines[index]).code, 2)[1][0]
             other, line = previous
             where = f"on line {line}" if other == kind else f"as a {other} on line {line}"
             self.error(index, column, len(name), f"{kind} {show_token(name)} is already defined {where}",
@@ -352,7 +364,7 @@ class _Assembler:
     def extra_tokens_warning(self, index: int, line: str, toks: list[str], used: int) -> None:
         """Upstream ignores trailing words on directives; say so instead of failing."""
         if len(toks) > used:
-            spans = token_spans(line)
+            spans = token_spans(line, used + 1)
             column = spans[used][0]
             self.warn(index, column, len(line.rstrip()) - column,
                       f"text after {show_token(' '.join(toks[:used]))} is ignored",
@@ -392,7 +404,7 @@ class _Assembler:
             if op.mnemonic in lints:
                 found = lints[op.mnemonic](toks, syms)
                 if found is not None:
-                    column, token = token_spans(self.code_of(index))[found[0]]
+                    column, token = token_spans(self.code_of(index), found[0] + 1)[found[0]]
                     self.warn(index, column, len(token), found[1])
 
     def code_of(self, index: int) -> str:
@@ -402,7 +414,7 @@ class _Assembler:
     def fix_operand_count(self, index: int, op, count: int, toks: list[str]) -> list[str] | None:
         """Report a wrong operand count; returns the tokens to encode anyway, or None."""
         code = self.code_of(index)
-        given = len(toks) - 1
+        given = count_tokens(code) - 1            # toks holds only the head of a long line
         usage = operand_summary(op)
         what = "operand" if count == 1 else "operands"
         if given < count:
@@ -412,8 +424,7 @@ class _Assembler:
             return None
         if op.code in LENIENT_EXTRA_OPERANDS:
             # Upstream reads a fixed number of tokens here and ignores the rest.
-            spans = token_spans(code)
-            column = spans[count + 1][0]
+            column = token_spans(code, count + 2)[count + 1][0]
             self.warn(index, column, len(code.rstrip()) - column,
                       f"text after the {count} {what} of '{op.mnemonic}' is ignored",
                       "start comments with ';' or '#'")

@@ -11,9 +11,11 @@ Columns in ``ItemError`` and warnings are 0-based indices into the line.
 
 from __future__ import annotations
 
+import array
 import difflib
 import re
 import struct
+import sys
 from dataclasses import dataclass, field
 
 from voxvm.isa import DATA_CONST_BIT, DataType
@@ -91,7 +93,9 @@ def parse_item(split: Split) -> DataItem:
     """Encode the data line whose comment-free code and string position are ``split``."""
     code, q1, q2 = split
     head = code if q1 < 0 else code[:q1]
-    spans = token_spans(head)
+    # name, const, type and two values are all a data line ever looks at (an array's
+    # elements are read from the text below, not from tokens).
+    spans = token_spans(head, 5)
     if not spans:               # the line starts with a string literal: no name, no type
         raise ItemError(q1, max(1, q2 - q1 + 1) if q2 >= 0 else 1,
                         "a data item needs a name and a type before its value",
@@ -201,9 +205,9 @@ def _array_payload(code: str, type_column: int, type_token: str, declared: str,
                               "text after ']' is ignored (start comments with ';' or '#')"))
     if not inner.strip():
         raise ItemError(start, close + 1, "an array needs at least one element")
-    words = []
+    words = array.array("Q")      # 8 bytes an element, not a Python int and a list slot
     position = start + 1
-    for piece in inner.split(","):
+    for piece in _pieces(inner):
         element = piece.strip()
         column = position + (len(piece) - len(piece.lstrip()))
         position += len(piece) + 1
@@ -216,7 +220,21 @@ def _array_payload(code: str, type_column: int, type_token: str, declared: str,
         except LiteralError as exc:
             raise ItemError(column, len(element), exc.message, exc.hint) from None
     _check_declared(declared, len(words), type_column, type_token, item)
-    return struct.pack(f">{len(words)}Q", *words)
+    if sys.byteorder == "little":
+        words.byteswap()           # data items are big-endian
+    return words.tobytes()
+
+
+def _pieces(text: str):
+    """The comma-separated pieces of ``text``, one at a time (no list of a million strings)."""
+    begin = 0
+    while True:
+        comma = text.find(",", begin)
+        if comma < 0:
+            yield text[begin:]
+            return
+        yield text[begin:comma]
+        begin = comma + 1
 
 
 def _check_declared(declared: str, count: int, column: int, token: str, item: DataItem) -> None:

@@ -10,6 +10,7 @@ column of a token. Tokens are whitespace-separated words; the hot path uses
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from typing import NamedTuple
@@ -73,13 +74,27 @@ def split_comment(line: str) -> Split:
 _TOKEN_RE = re.compile(r"\S+")
 
 
-def token_spans(text: str) -> list[tuple[int, str]]:
-    """``(index, token)`` for every whitespace-separated token, exactly as ``str.split`` cuts them.
+def token_spans(text: str, limit: int | None = None) -> list[tuple[int, str]]:
+    """``(index, token)`` for the first ``limit`` (default: every) whitespace-separated token.
+
+    Tokens are cut exactly as ``str.split`` cuts them. Callers that need only
+    the head of a line pass ``limit``, so a line of millions of tokens costs no
+    more than its text (docs/resource-limits.md).
 
     >>> token_spans(' uadd  r1 r2')
     [(1, 'uadd'), (7, 'r1'), (10, 'r2')]
+    >>> token_spans(' uadd  r1 r2', 1)
+    [(1, 'uadd')]
     """
-    return [(m.start(), m.group()) for m in _TOKEN_RE.finditer(text)]
+    matches = _TOKEN_RE.finditer(text)
+    if limit is not None:
+        matches = itertools.islice(matches, limit)
+    return [(m.start(), m.group()) for m in matches]
+
+
+def count_tokens(text: str) -> int:
+    """How many whitespace-separated tokens ``text`` has, without keeping any of them."""
+    return sum(1 for _ in _TOKEN_RE.finditer(text))
 
 
 def decode(source: bytes | str, path: str) -> str:
