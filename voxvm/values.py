@@ -204,11 +204,36 @@ def format_f64(x: float) -> str:
     digits = stripped.rstrip("0")
     if not digits:
         return sign + "0"
+    if len(digits) >= 16 and digits[-1] in "02468":
+        digits, point = _round_tie_up(abs(x), digits, point)
     if point <= 0:
         return f"{sign}0.{'0' * -point}{digits}"
     if point >= len(digits):
         return sign + digits + "0" * (point - len(digits))
     return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+def _round_tie_up(x: float, digits: str, point: int) -> tuple[str, int]:
+    """Rust's choice where ``repr``'s differs (decisions §10): ``repr`` breaks an exact tie
+    between two shortest digit strings towards the even one, Rust towards the one farther
+    from zero. Only strings of 16 or 17 digits can tie (the two candidates must be closer
+    together than the double's spacing), and only an even last digit can be ``repr``'s pick.
+    """
+    num, den = x.as_integer_ratio()
+    scale = point - len(digits)               # digits * 10^scale is repr's value
+    twice_mid = 2 * int(digits) + 1           # the midpoint between digits and digits + 1, doubled
+    if scale >= 0:
+        tie = 2 * num == twice_mid * 10 ** scale * den
+    else:
+        tie = 2 * num * 10 ** -scale == twice_mid * den
+    if not tie:
+        return digits, point
+    up = str(int(digits) + 1)
+    if float(f"{up}e{point - len(digits)}") != x:  # the other candidate does not read back as x
+        return digits, point
+    if len(up) > len(digits):                  # 99..9 + 1: one more power of ten
+        point += 1
+    return up.rstrip("0"), point
 
 
 def format_value(bits: int, tag: int) -> str:
