@@ -2,7 +2,8 @@
 
 Owns the choice of backend (``--backend``, else ``VOXVM_BACKEND``, else the
 compiled core when ``voxvm.backends.compiled._core`` provides ``Core``, else the pure-Python
-reference), the loop around ``Core.run()`` (native calls via voxvm.host,
+reference), the loop around ``Core.run()`` (native calls the core does not run
+in its own C native table go to voxvm.host,
 traps turned into voxvm.traps.Trap), the exit status (0 halt, 70 trap, 74 when
 the program's output cannot be written), the trap line on stderr
 (decisions.md §5) and the core dumps of decisions §3.26 (``voxvm.dump`` after
@@ -76,6 +77,9 @@ class Machine:
         self.backend = select_backend(self.config)
         self.core = create_core(self.backend, program, self.config)
         self.core.set_log(self.io.diag)
+        # The compiled core prints numbers to stdout inside its loop (its C native
+        # table) and hands the bytes to HostIO; the reference core always calls host/.
+        self.core.set_stdout(self.io.take_stdout)
 
     def run(self) -> None:
         """Run until halt; raise Trap if the program traps."""

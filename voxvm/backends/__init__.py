@@ -78,6 +78,15 @@ class Core(Protocol):
     def set_log(self, log) -> None:
         """Where the core's ``gc: ...`` lines go (a callable taking one str) under --gc-log or -v."""
 
+    def set_stdout(self, sink) -> None:
+        """Where stdout that natives running inside the core print goes (None: nowhere, they are off).
+
+        ``sink(data: bytes) -> int`` (``HostIO.take_stdout``) takes the bytes, in
+        program order, and returns how many bytes the core may hold before
+        handing them over again; the core hands everything over before ``run``
+        returns. A core without in-core natives never calls it.
+        """
+
     def heap_read(self, address: int, count: int) -> bytes | None:
         """``count`` bytes inside one live heap block, or None (the caller raises HeapReadFault)."""
 

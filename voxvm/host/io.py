@@ -3,7 +3,8 @@
 Owns the buffered binary stdout, the written-through stderr, stdin, the
 ``voxvm:`` diagnostic lines, and per-run native state (``HostIO.state``, e.g.
 the open-file table, and the random generator). Natives write program output
-through ``emit``; the machine flushes at exit and trap.
+through ``emit``; the compiled core hands over what its C natives printed
+through ``take_stdout``; the machine flushes at exit and trap.
 """
 
 from __future__ import annotations
@@ -94,6 +95,21 @@ class HostIO:
         else:
             self.flush()
             self._write_err(data)
+
+    def take_stdout(self, data: bytes) -> int:
+        """stdout that natives running inside the compiled loop buffered (whole prints, in order).
+
+        Buffered exactly as ``emit(STDOUT, ...)`` would have buffered the same
+        prints one by one. Returns the room: how many bytes the caller may
+        hold before it must hand them over, so that the flush at 64 KiB (and
+        after every print on an interactive stdout) happens where it would
+        without the caller's buffer.
+        """
+        if data:
+            self._buffer += data
+            if self._interactive or len(self._buffer) >= _FLUSH_AT:
+                self.flush()
+        return 1 if self._interactive else _FLUSH_AT - len(self._buffer)
 
     def flush(self) -> None:
         """Write buffered stdout out; raise OutputError if that is impossible."""

@@ -136,5 +136,7 @@ cdef class Core:
     cdef readonly object program
     cdef readonly object config
     cdef readonly str dispatch
+    cdef object stdout_sink  # the host's taker of C natives' stdout (set_stdout), or None
 
     cdef _flush_gc_log(self)
+    cdef int _hand_over_stdout(self, bint query) except -1

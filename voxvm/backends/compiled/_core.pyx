@@ -18,6 +18,13 @@ name). Collections and growths are logged, when asked (``set_log`` with
 --gc-log or -v), after the loop returns: it records them in C and returns
 early only when its buffer is full.
 
+Native calls: ``ncall`` first runs a C native of the VM's own table
+(csrc/vv_natives.h) without leaving the loop; only codes without one return
+Status.NCALL for the Python host. ``set_stdout`` installs the C half of
+``print`` (csrc/vv_builtins.h: numbers to stdout), which writes into a
+per-VM buffer that ``run`` hands to the host at every return of the loop and
+whenever the buffer reaches the room the host grants.
+
 The loop is compiled twice from one source: ``goto`` (computed goto,
 threaded dispatch; GCC and Clang) and ``switch`` (portable C switch). The
 default is ``goto`` where available; ``VOXVM_DISPATCH=switch`` or the
@@ -68,6 +75,31 @@ cdef extern from *:
     int vv_run_switch(vv_vm *vm, int64_t budget) noexcept nogil
     int vv_run_count(vv_vm *vm, int64_t budget) noexcept nogil
     int VV_GOTO_AVAILABLE
+
+# The C natives (csrc/vv_natives.h ABI, csrc/vv_builtins.h) and the test-only ones.
+cdef extern from "vv_builtins.h":
+    ctypedef int (*vv_native_fn)(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
+    ctypedef struct vv_outbuf:
+        uint8_t *data
+        uint32_t len
+        uint32_t room
+    int vv_native_set(vv_vm *vm, unsigned code, vv_native_fn fn, void *ctx) noexcept nogil
+    const void *vv_native_find(const vv_vm *vm, unsigned code) noexcept nogil
+    vv_outbuf *vv_native_out(vv_vm *vm) noexcept nogil
+    int vv_native_print(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
+    uint32_t VV_OUT_ROOM_MAX
+
+cdef extern from "vv_testnatives.h":
+    int vv_test_ffi_unsigned_add(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
+    int vv_test_ffi_bad_type(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
+    int vv_test_raise(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
+    int vv_test_host(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
+    int vv_test_trap(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
+    int vv_test_yield(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
+    int vv_test_set_zf(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
+
+# The ncall code of print (upstream §8.1).
+cdef unsigned NATIVE_PRINT = 0x01
 
 # run() hands the loop at most this many branch events at a time, so that
 # Ctrl-C (and other signals) are noticed within milliseconds even when the
@@ -250,6 +282,7 @@ cdef class Core:
         self.heap_ready = False
         self.running = False
         self.log = None
+        self.stdout_sink = None
         self.program = program
         self.config = config
         if dispatch is None:
@@ -311,6 +344,98 @@ cdef class Core:
         self.log = log
         self.vm.gc_log = 1 if log is not None and (self.config.gc_log or self.config.verbose) else 0
 
+    # ------------------------------------------------------------------ natives in the loop
+
+    def set_stdout(self, sink):
+        """Run ``print`` of numbers to stdout in C, inside the loop, when ``sink`` is not None.
+
+        ``sink(data: bytes) -> int`` takes the program's stdout bytes that the C
+        print buffered (whole lines, in program order) and returns how many
+        bytes the Core may buffer before handing them over again (at most
+        64 KiB; 1 means after every print). ``run`` calls it at its start
+        with ``b""`` (to learn the room), whenever the buffer reaches the room,
+        and before it returns, so the bytes always reach the host before
+        anything the host writes next. ``None`` takes print out of the table:
+        every print goes to the Python host again.
+        """
+        cdef vv_outbuf *out
+        if self.running:
+            raise RuntimeError("Core.set_stdout() while the Core is running")
+        self._hand_over_stdout(False)
+        self.stdout_sink = None
+        if vv_native_set(&self.vm, NATIVE_PRINT, NULL, NULL) != 0:
+            raise MemoryError("cannot update the native table")
+        if sink is None:
+            return
+        out = vv_native_out(&self.vm)
+        if out == NULL or vv_native_set(&self.vm, NATIVE_PRINT, vv_native_print, out) != 0:
+            raise MemoryError("cannot allocate the native table")
+        self.stdout_sink = sink
+
+    cdef int _hand_over_stdout(self, bint query) except -1:
+        """Give the C natives' buffered stdout to the sink and take the room it grants.
+
+        Without ``query``, only when there is something to give (one Python
+        call less per return of the loop).
+        """
+        cdef vv_outbuf *out
+        cdef long long room
+        if self.stdout_sink is None:
+            return 0
+        out = vv_native_out(&self.vm)
+        if out == NULL:
+            raise MemoryError("cannot allocate the stdout buffer")
+        if out.len == 0 and not query:
+            return 0
+        data = PyBytes_FromStringAndSize(<char *>out.data, out.len)
+        out.len = 0                     # before the call: a failing sink must not get the bytes twice
+        room = self.stdout_sink(data)
+        out.room = <uint32_t>(1 if room < 1 else VV_OUT_ROOM_MAX if room > VV_OUT_ROOM_MAX else room)
+        return 0
+
+    def c_natives(self):
+        """The ncall codes this Core runs in C (its native table), ascending."""
+        return [code for code in range(0x10000) if vv_native_find(&self.vm, code) != NULL]
+
+    def remove_native(self, int code):
+        """Take ``code`` out of the C table: its ncalls go to the Python host (tools, tests)."""
+        if self.running:
+            raise RuntimeError("Core.remove_native() while the Core is running")
+        if not 0 <= code <= 0xFFFF:
+            raise ValueError(f"ncall code {code} is outside 0..0xffff")
+        if code == NATIVE_PRINT:
+            self.set_stdout(None)
+        elif vv_native_set(&self.vm, code, NULL, NULL) != 0:
+            raise MemoryError("cannot update the native table")
+
+    def _install_test_native(self, int code, str name):
+        """Tests only: put one of csrc/vv_testnatives.h's natives in the C table at ``code``."""
+        cdef vv_native_fn fn
+        if self.running:
+            raise RuntimeError("Core._install_test_native() while the Core is running")
+        if not 0 <= code <= 0xFFFF:
+            raise ValueError(f"ncall code {code} is outside 0..0xffff")
+        if name == "ffi_unsigned_add":
+            fn = vv_test_ffi_unsigned_add
+        elif name == "ffi_bad_type":
+            fn = vv_test_ffi_bad_type
+        elif name == "raise":
+            fn = vv_test_raise
+        elif name == "host":
+            fn = vv_test_host
+        elif name == "trap":
+            fn = vv_test_trap
+        elif name == "yield":
+            fn = vv_test_yield
+        elif name == "set_zf":
+            fn = vv_test_set_zf
+        else:
+            raise ValueError(f"no test native named {name!r}")
+        if code == NATIVE_PRINT:
+            self.set_stdout(None)
+        if vv_native_set(&self.vm, code, fn, NULL) != 0:
+            raise MemoryError("cannot update the native table")
+
     # ------------------------------------------------------------------ run
 
     def run(self, long long budget=-1):
@@ -322,14 +447,19 @@ cdef class Core:
             raise RuntimeError("Core.run() is already running (a Core belongs to one thread at a time)")
         self.running = True
         try:
+            self._hand_over_stdout(True)    # the room: the host may have buffered output since
             while True:
                 chunk = SIGNAL_CHECK_BRANCHES if remaining < 0 or remaining > SIGNAL_CHECK_BRANCHES else remaining
                 with nogil:
                     status = self.loop(&self.vm, chunk)
+                # Printed stdout first: the C print leaves a line to the host while GC
+                # log lines wait (vv_builtins.h), so these bytes came before them.
+                if self.stdout_sink is not None:
+                    self._hand_over_stdout(False)
                 if self.vm.ngc_events:
                     self._flush_gc_log()
                 if status == VV_STATUS_FLUSH:
-                    # Only the log made the loop return; the instruction is complete.
+                    # Only the log or a C native made the loop return; the instruction is complete.
                     if remaining > 0:
                         remaining -= chunk - self.vm.budget_left
                     continue
@@ -340,6 +470,9 @@ cdef class Core:
                 PyErr_CheckSignals()
         finally:
             self.running = False
+            if self.stdout_sink is not None:
+                # An exception (Ctrl-C) must not lose what was printed: HostIO keeps it.
+                self._hand_over_stdout(False)
 
     cdef _flush_gc_log(self):
         cdef uint32_t i

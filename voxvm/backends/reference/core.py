@@ -182,6 +182,9 @@ class PyCore:
         wanted = self.config.gc_log or self.config.verbose
         self.heap.log = log if wanted else None
 
+    def set_stdout(self, sink) -> None:
+        """Nothing to hand over: every native of this core runs in the Python host (voxvm/host/)."""
+
     # ================================================================== the loop
 
     def run(self, budget: int = -1) -> int:

@@ -68,7 +68,8 @@ enum {
     VV_STATUS_NCALL = 2,
     VV_STATUS_BUDGET = 3,
     /* Internal, never seen by Python callers of Core.run(): the GC event
-     * buffer is full; ip is past the instruction that filled it and
+     * buffer is full or a C native yielded (vv_natives.h); ip is past the
+     * instruction that did it and
      * vm->budget_left holds the remaining branch budget. */
     VV_STATUS_FLUSH = 4
 };
@@ -279,6 +280,7 @@ typedef struct vv_vm {
     uint32_t ngc_events;
     vv_gc_event gc_events[VV_GC_EVENTS];
     int64_t budget_left;         /* branch budget left when the loop returned VV_STATUS_FLUSH */
+    struct vv_natives *natives;  /* C natives `ncall` runs in the loop, and their stdout (vv_natives.h); NULL: none */
 } vv_vm;
 
 /* ------------------------------------------------------------------------
@@ -692,7 +694,10 @@ static VV_COLD VV_MAYBE_UNUSED int vv_mem_append(vv_vm *vm, const uint8_t *bytes
 /* ------------------------------------------------------------------------
  * Life cycle */
 
+static void vv_natives_free(vv_vm *vm);
+
 static void vv_free(vv_vm *vm) {
+    vv_natives_free(vm);
     free(vm->mem); free(vm->code); free(vm->funcs);
     free(vm->stack); free(vm->calls); free(vm->pending);
     vm->mem = NULL; vm->code = NULL; vm->funcs = NULL;
@@ -740,5 +745,6 @@ static int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacit
 }
 
 #include "vv_heap.h"
+#include "vv_natives.h"
 
 #endif /* VV_CORE_H */

@@ -263,7 +263,22 @@ vv_dispatch:
         vm->ncall_code = pc->x;
         vm->ncall_ip = ADDR();
         vm->ip = ADDR() + VV_SIZE_NCALL;
-        goto vv_exit_ncall;
+        const vv_native *native = vv_native_find(vm, pc->x);
+        if (native == NULL) goto vv_exit_ncall;            /* the Python host's native */
+        /* A C native of the VM's table (vv_natives.h ABI): it sees the state in
+         * vm, so publish the cached flags and depths and reload all after. */
+        vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
+        vm->sp = sp; vm->csp = csp;
+        int rc = native->fn(vm, native->ctx, (unsigned)vm->ncall_code);
+        fl = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;
+        sp = vm->sp; csp = vm->csp;
+        stack = vm->stack; stack_cap = vm->stack_alloc; calls = vm->calls; calls_cap = vm->calls_alloc;
+        code = vm->code; mem = vm->mem; len = vm->len;
+        pc = code + vm->ncall_ip;
+        if (VV_LIKELY(rc == VV_NATIVE_DONE)) NEXT(VV_SIZE_NCALL);
+        if (rc == VV_NATIVE_YIELD) { next_ip = ADDR() + VV_SIZE_NCALL; goto vv_flush; }
+        if (rc == VV_NATIVE_HOST) goto vv_exit_ncall;
+        TRAP(vm->trap_kind, vm->trap_a, vm->trap_b);
     }
 
     /* ---------------------------------------------------------- loads */
@@ -800,8 +815,9 @@ vv_exit_ncall:
     return VV_STATUS_NCALL;
 
 vv_flush:
-    /* The GC event buffer is full: return so that run() can log them; the
-     * instruction is complete and the loop resumes at next_ip. */
+    /* The GC event buffer is full, or a C native yielded: return so that run()
+     * can log the events or take the native's output; the instruction is
+     * complete and the loop resumes at next_ip. */
     SAVE_COUNT();
     vm->ip = next_ip;
     vm->budget_left = budget;
