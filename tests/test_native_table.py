@@ -144,7 +144,7 @@ def test_print_special_floats():
 
 
 def test_float_text_matches_the_conformance_table():
-    """Both float printers against the 12,631 doubles upstream prints (decisions §10)."""
+    """Both float printers against the 12,631 doubles upstream prints (docs/semantics.md §10)."""
     table = conformance_dir("floats") / "f64_display.txt"
     rows = [line.split() for line in table.read_text().splitlines() if line.strip()]
     assert len(rows) == 12631
@@ -300,7 +300,7 @@ def test_c_entry_overrides_the_python_path():
 
 def test_ffi_marshalling_upstream_example():
     # nconfigs/test.toml: r1 = U(5), r2 = U(7), ncall 0x100 -> r0 = U(12); an F argument
-    # arrives as as_u64 (truncated), per upstream §9.3.
+    # arrives as as_u64 (truncated), per docs/upstream.md §9.3.
     core = _core("    uload r1 5\n    fload r2 7.9\n    iload r0 -1\n    ncall 0x100 r0")
     core._install_test_native(0x100, "ffi_unsigned_add")
     assert core.c_natives() == [0x100]

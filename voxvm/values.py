@@ -214,7 +214,7 @@ def format_f64(x: float) -> str:
 
 
 def _round_tie_up(x: float, digits: str, point: int) -> tuple[str, int]:
-    """Rust's choice where ``repr``'s differs (decisions §10): ``repr`` breaks an exact tie
+    """Rust's choice where ``repr``'s differs (docs/semantics.md §10): ``repr`` breaks an exact tie
     between two shortest digit strings towards the even one, Rust towards the one farther
     from zero. Only strings of 16 or 17 digits can tie (the two candidates must be closer
     together than the double's spacing), and only an even last digit can be ``repr``'s pick.

@@ -1,6 +1,6 @@
 /* vv_builtins.h - the built-in natives that have a C version.
  *
- * Owns the C halves of built-in natives (upstream §8.1) for the VM's native
+ * Owns the C halves of built-in natives (docs/upstream.md §8.1) for the VM's native
  * table (vv_natives.h): the common cases run inside the loop, and every other
  * case returns VV_NATIVE_HOST so that the Python handler in voxvm/host/ (the
  * one implementation of the whole native, which the reference backend always

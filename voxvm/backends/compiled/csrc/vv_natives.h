@@ -3,7 +3,7 @@
  * Owns the C native ABI, the per-VM table from ncall code to C function that
  * `ncall` consults before it leaves the loop (vv_loop.h TARGET(NCALL)), the
  * per-VM stdout buffer that C natives write program output into, and the
- * upstream FFI value marshalling (upstream §9.3) for the natives that will
+ * upstream FFI value marshalling (docs/upstream.md §9.3) for the natives that will
  * call foreign functions. The built-in C natives themselves are in
  * vv_builtins.h; the Python face that fills the table is
  * voxvm/backends/compiled/_core.pyx. docs/architecture.md "Native calls"
@@ -43,7 +43,7 @@
  *   VV_NATIVE_TRAP   stop the program with the trap in vm->trap_kind/trap_a/trap_b
  *                    (e.g. VV_TRAP_HOST_MEMORY); ip stays on the ncall.
  * voxvm exceptions are raised with vv_native_raise (the pending list), then
- * VV_NATIVE_DONE: ip advances past the ncall in every case, as upstream §8.0.
+ * VV_NATIVE_DONE: ip advances past the ncall in every case, as docs/upstream.md §8.0.
  * `ctx` is the entry's own pointer (the stdout buffer for print, a resolved
  * foreign function for FFI, a shared segment for atomics); the table does not
  * own it: whoever registers an entry keeps ctx alive while it is registered.
@@ -155,11 +155,11 @@ static inline int vv_native_raise(vv_vm *vm, int number) {
 }
 
 /* ------------------------------------------------------------------------
- * FFI values (upstream §9.3): what a foreign function `VMValue f(const
+ * FFI values (docs/upstream.md §9.3): what a foreign function `VMValue f(const
  * VMValue *args, uint32_t argc)` receives and returns. */
 
 typedef struct vv_ffi_value {
-    uint32_t typeind;           /* the register's tag (decisions §2: tags are upstream's kinds) */
+    uint32_t typeind;           /* the register's tag (docs/semantics.md §2: tags are upstream's kinds) */
     uint64_t data;
 } vv_ffi_value;
 

@@ -1,7 +1,7 @@
 /* vv_numtext.h - the text of a number as `print` (ncall 0x01) shows it.
  *
  * Owns the decimal text of the three numeric tags: uint64, int64 and float64.
- * The float64 text is Rust's `{}` for f64 (decisions §10, upstream §8.1):
+ * The float64 text is Rust's `{}` for f64 (docs/semantics.md §10, docs/upstream.md §8.1):
  * the shortest digit string that reads back as the same double, never an
  * exponent (`1e21` prints 1000000000000000000000, `1e-7` prints 0.0000001),
  * `1.0` prints `1`, `-0.0` prints `-0`, and `NaN`, `inf`, `-inf`. Where two
