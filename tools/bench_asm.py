@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voxasm import assemble  # noqa: E402
+from voxasm import AssemblyError, assemble  # noqa: E402
 
 REG_OPS = ["uadd", "usub", "umul", "ucmp", "iadd", "isub", "imul", "icmp", "fadd", "fmul",
            "movr", "and", "or", "xor", "shl", "shr", "utoi", "itof", "push", "pop", "uinc", "udec"]
@@ -101,38 +101,77 @@ def generate(target_lines: int, seed: int = 1) -> str:
     return "\n".join(out) + "\n"
 
 
+def with_mistakes(source: str) -> str:
+    """Every instruction line broken: the mnemonic misspelt, or a label reference made unknown."""
+    out = []
+    for number, line in enumerate(source.split("\n")):
+        words = line.split()
+        if line.startswith("    ") and words and not words[0].startswith(";"):
+            if "@" in line and number % 2:
+                line = line.replace("@", "@no_such_", 1)
+            else:
+                line = line.replace(words[0], words[0][:-1] + "x", 1)
+        out.append(line)
+    return "\n".join(out)
+
+
+def time_runs(runs: int, action) -> list[float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def assemble_and_render(source: bytes) -> int:
+    """Assemble a file that has errors and render the report a user sees; the error count."""
+    try:
+        assemble(source, "bench.vvs", pause_gc=True)
+    except AssemblyError as error:
+        error.render()
+        return len(error.diagnostics)
+    raise SystemExit("bench_asm: the file with mistakes assembled")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000, help="approximate source lines (default 100000)")
     parser.add_argument("--runs", type=int, default=7, help="timed runs; the median is reported (default 7)")
     parser.add_argument("--write", metavar="FILE", help="also write the generated source to FILE")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one run")
+    parser.add_argument("--errors", action="store_true",
+                        help="also time the program with a mistake on every instruction line")
     args = parser.parse_args()
 
     source = generate(args.lines).encode()
     count = source.count(b"\n")
     if args.write:
         Path(args.write).write_bytes(source)
-    program = assemble(source, "bench.vvs")  # warm-up and sanity check
+    program = assemble(source, "bench.vvs", pause_gc=True)  # warm-up and sanity check
     if args.profile:
         import cProfile
         import pstats
 
         profiler = cProfile.Profile()
         profiler.enable()
-        assemble(source, "bench.vvs")
+        assemble(source, "bench.vvs", pause_gc=True)
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
-    times = []
-    for _ in range(args.runs):
-        t0 = time.perf_counter()
-        assemble(source, "bench.vvs")
-        times.append(time.perf_counter() - t0)
+    # pause_gc: what the command lines do (voxasm.assemble's docstring).
+    times = time_runs(args.runs, lambda: assemble(source, "bench.vvs", pause_gc=True))
     median = statistics.median(times)
     print(f"{count} lines, {len(source)} bytes -> image {len(program.image)} bytes, "
           f"{len(program.functions)} functions")
     print(f"median {median * 1000:.1f} ms over {args.runs} runs (best {min(times) * 1000:.1f} ms): "
           f"{count / median:,.0f} lines/s")
+    if args.errors:
+        broken = with_mistakes(source.decode()).encode()
+        errors = assemble_and_render(broken)
+        error_times = time_runs(args.runs, lambda: assemble_and_render(broken))
+        error_median = statistics.median(error_times)
+        print(f"with {errors} errors: median {error_median * 1000:.1f} ms "
+              f"({error_median / median:.2f}x the valid file)")
 
 
 if __name__ == "__main__":
