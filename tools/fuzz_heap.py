@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Long-running differential fuzzer: voxvm.backends.compiled._heap against the Python model.
+"""Long-running differential fuzzer: the compiled heap against PyHeap (the Python heap model).
 
-Owns the long-run mode of the heap fuzzing that tests/test_heap_fuzz.py runs
-briefly in CI. A seeded random driver (tests/heap_model.py: RandomDriver)
-applies the same operations to the C heap and to the model and compares
+Owns the long-run mode of the heap fuzzing that tests/heap/test_heap_fuzz.py runs
+briefly in CI. A seeded random driver (tests/support/heaps.py: RandomDriver)
+applies the same operations to the C heap and to the PyHeap oracle and compares
 every result; the whole state (blocks, free regions, bytes, pointers,
 accounting, the C invariant check) is compared every --check-every ops.
 The run is split into episodes, each with a fresh heap of a random
@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from heap_model import HeapModel, RandomDriver, assert_same  # noqa: E402
+from support.heaps import PyHeapTester, RandomDriver, assert_same  # noqa: E402
 
 CONFIGS_INIT = [0, 24, 256, 4096, 65536]
 CONFIGS_MAX = [200, 4096, 1 << 16, 1 << 20]
@@ -50,20 +50,20 @@ def episode_config(master_seed: int, episode: int) -> dict:
 
 def run_episode(cfg: dict, ops: int, check_every: int) -> int:
     """Run one episode; return the number of operations done (raises on disagreement)."""
-    from voxvm.backends.compiled._heap import HeapTester
+    from support.heaps import compiled_heap_tester
 
-    heap = HeapTester(cfg["init"], cfg["max"], gc_stress=cfg["stress"], gc_floor=cfg["floor"])
-    model = HeapModel(cfg["init"], cfg["max"], gc_floor=cfg["floor"], gc_stress=cfg["stress"])
-    driver = RandomDriver(heap, model, cfg["seed"])
+    heap = compiled_heap_tester()(cfg["init"], cfg["max"], gc_stress=cfg["stress"], gc_floor=cfg["floor"])
+    oracle = PyHeapTester(cfg["init"], cfg["max"], gc_floor=cfg["floor"], gc_stress=cfg["stress"])
+    driver = RandomDriver(heap, oracle, cfg["seed"])
     for i in range(ops):
         try:
             driver.step()
             if (i + 1) % check_every == 0:
-                assert_same(heap, model)
+                assert_same(heap, oracle)
         except BaseException as exc:
             exc.add_note(f"operation {i} of the episode")
             raise
-    assert_same(heap, model)
+    assert_same(heap, oracle)
     return ops
 
 
@@ -76,10 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-every", type=int, default=50, help="full comparison period")
     args = parser.parse_args(argv)
 
+    import pytest                   # tests/support skips with pytest.skip in a pure-Python install
+
     try:
-        import voxvm.backends.compiled._heap  # noqa: F401
-    except ImportError:
-        print("fuzz_heap: voxvm.backends.compiled._heap is not built (python setup.py build_ext --inplace)", file=sys.stderr)
+        from support.heaps import compiled_heap_tester
+
+        compiled_heap_tester()
+    except (ImportError, pytest.skip.Exception) as error:
+        print(f"fuzz_heap: the compiled heap is not available ({error})", file=sys.stderr)
         return 2
 
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)

@@ -6,16 +6,18 @@ points, data bases and function tables; each runs on every compiled dispatch
 loop with a branch budget. A crash or an out-of-bounds read would kill or
 corrupt the test process (the suite also runs under the C checks of the
 dedicated fuzz run, see docs/performance.md); the states are compared with
-voxvm.backends.reference.core.PyCore. Until the compiled core has a heap, heap opcodes are
-replaced in the compared images (both backends must still agree on them
-afterwards; the plain no-crash run keeps them).
+voxvm.backends.reference.core.PyCore. The longer no-crash run checks that
+every run returns a valid Status, that traps are known kinds, and that the
+core stays consistent and usable afterwards.
 """
 
 from __future__ import annotations
 
 import random
 
-from core_support import CONFIG, DISPATCHES, Core, differences, state
+from support.configs import CONFIG
+from support.machines import compiled, differences, dispatches, state
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,11 +25,14 @@ from voxvm.backends import Status
 from voxvm.isa import OPS
 from voxvm.program import Program
 from voxvm.backends.reference.core import PyCore
+from voxvm.traps import TrapKind
+
+core_module = compiled()          # skips the module only in a pure-Python install
+Core = core_module.Core
+DISPATCHES = dispatches()
 
 OPCODES = sorted(op.code for op in OPS)
 BYTE = st.one_of(st.sampled_from(OPCODES), st.integers(0, 31), st.integers(0, 255))
-
-
 
 
 @st.composite
@@ -56,7 +61,11 @@ def test_random_images_agree_with_the_reference(program, budget):
 
 
 def test_random_images_never_crash():
+    """Longer random runs: every run returns a valid Status, a trap names a known TrapKind, and
+    the core stays usable (its snapshot is consistent
+    and ``ip`` can be reset and run again)."""
     rng = random.Random(20240613)
+    statuses = set()
     for _ in range(3000):
         size = rng.randint(1, 200)
         image = bytes(rng.choice(OPCODES) if rng.random() < 0.5 else rng.randrange(256) for _ in range(size))
@@ -65,6 +74,15 @@ def test_random_images_never_crash():
         for dispatch in DISPATCHES:
             core = Core(program, CONFIG, dispatch=dispatch)
             for _ in range(5):
-                if core.run(200) not in (Status.NCALL, Status.BUDGET):
+                status = Status(core.run(200))             # ValueError if not a Status
+                if status not in (Status.NCALL, Status.BUDGET):
                     break
-            core.snapshot()
+            statuses.add(status)
+            if status == Status.TRAP:
+                TrapKind(core.trap_kind)                   # ValueError if not a TrapKind
+            dump = core.snapshot(1 if status == Status.TRAP else 0)
+            assert len(dump.registers) == 32 and dump.memory == core.memory()
+            assert dump.ip == core.ip and list(dump.pending) == core.pending()
+            core.ip = 0                                    # still usable: runs again from 0
+            assert Status(core.run(5)) in Status
+    assert {Status.HALT, Status.TRAP} <= statuses           # the images are not all alike

@@ -24,7 +24,8 @@ from voxvm import config as cfg
 from voxvm.config import VMConfig
 from voxvm.errors import VoxError
 from voxvm.formats import load_vve
-from voxvm.machine import compiled_core_class, run_program
+from voxasm import assemble        # a broken voxasm fails the suite, never skips tests
+from voxvm.machine import run_program
 
 PROGRAMS = conformance_dir("programs")
 BAD_VVE = conformance_dir("bad-vve")
@@ -63,19 +64,6 @@ def case_param(name: str):
     return name
 
 
-def require_backend(backend: str) -> None:
-    if backend == "cython" and compiled_core_class() is None:
-        pytest.skip("the compiled backend is not built yet (voxvm.backends.compiled._core has no Core)")
-
-
-def _assembler():
-    try:
-        from voxasm import assemble
-    except ImportError:
-        return None
-    return assemble
-
-
 def config_from_args(args: list[str], backend: str) -> VMConfig:
     """The VMConfig the command line would build from these flags (voxvm.config.RUN_OPTIONS)."""
     return cfg.config_from_args(args, backend=backend)
@@ -92,9 +80,6 @@ def case_program(name: str):
     golden = PROGRAMS / f"{name}.vve"
     if golden.exists():
         return load_vve(golden.read_bytes(), str(golden))
-    assemble = _assembler()
-    if assemble is None:
-        pytest.skip("voxasm.assemble is not available yet and there is no golden .vve")
     source = PROGRAMS / f"{name}.vvs"
     return assemble(source.read_bytes(), str(source))
 
@@ -123,7 +108,6 @@ def check_outcome(folder: Path, name: str, rc: int, stdout: bytes, stderr: bytes
 
 @pytest.mark.parametrize("name", [case_param(n) for n in program_names()])
 def test_program(name: str, backend: str) -> None:
-    require_backend(backend)
     program = case_program(name)
     rc, stdout, stderr = run_in_process(program, config_from_args(case_args(name), backend))
     check_outcome(PROGRAMS, name, rc, stdout, stderr)
@@ -132,7 +116,6 @@ def test_program(name: str, backend: str) -> None:
 @pytest.mark.parametrize("name", [case_param(n) for n in HEAP_PROGRAMS])
 def test_program_gc_stress(name: str, backend: str) -> None:
     """No expectation depends on when the collector runs (README): collect before every allocation."""
-    require_backend(backend)
     program = case_program(name)
     rc, stdout, stderr = run_in_process(program, config_from_args(case_args(name) + ["--gc-stress"],
                                                                   backend))
@@ -151,9 +134,6 @@ def test_heap_program_list_is_current() -> None:
 @pytest.mark.parametrize("name", [n for n in program_names()])
 def test_program_assembles_to_golden(name: str) -> None:
     """README step 1: NAME.vvs assembles, byte-identical to NAME.vve where that exists."""
-    assemble = _assembler()
-    if assemble is None:
-        pytest.skip("voxasm.assemble is not available yet")
     from voxvm.formats import build_vve
 
     source = PROGRAMS / f"{name}.vvs"
@@ -166,10 +146,6 @@ def test_program_assembles_to_golden(name: str) -> None:
 @pytest.mark.parametrize("name", [case_param(n) for n in program_names()])
 def test_program_from_source(name: str, backend: str) -> None:
     """README step 2: running NAME.vvs assembled in memory gives the same result."""
-    require_backend(backend)
-    assemble = _assembler()
-    if assemble is None:
-        pytest.skip("voxasm.assemble is not available yet")
     source = PROGRAMS / f"{name}.vvs"
     program = assemble(source.read_bytes(), str(source))
     rc, stdout, stderr = run_in_process(program, config_from_args(case_args(name), backend))
@@ -180,7 +156,6 @@ def test_program_from_source(name: str, backend: str) -> None:
 
 @pytest.mark.parametrize("name", bad_vve_names())
 def test_bad_vve(name: str, backend: str) -> None:
-    require_backend(backend)
     path = BAD_VVE / f"{name}.vve"
     expected_rc = int((BAD_VVE / f"{name}.rc").read_text().strip())
     try:
@@ -205,9 +180,6 @@ def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("name", CLI_CASES)
 def test_program_via_cli(name: str, backend: str, tmp_path: Path) -> None:
-    require_backend(backend)
-    if _assembler() is None:
-        pytest.skip("voxasm is not available yet")
     out = tmp_path / "OUT.vve"
     assembled = _cli([f"--vas={PROGRAMS / name}.vvs", f"--vas-out={out}"], tmp_path)
     assert assembled.returncode == 0, assembled.stderr.decode()
@@ -220,7 +192,6 @@ def test_program_via_cli(name: str, backend: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["unknown_opcode", "bad_magic"])
 def test_bad_vve_via_cli(name: str, backend: str, tmp_path: Path) -> None:
-    require_backend(backend)
     run = _cli([f"--vve={BAD_VVE / name}.vve", *BASE_ARGS, f"--backend={backend}"], tmp_path)
     expected_rc = int((BAD_VVE / f"{name}.rc").read_text().strip())
     assert run.returncode == expected_rc, run.stderr.decode()

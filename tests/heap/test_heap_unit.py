@@ -1,7 +1,7 @@
 """Deterministic tests of voxvm.backends.compiled._heap: layout, faults, pointers, the collector, policy.
 
 Each test names the decisions.md item (or docs/heap.md rule) it pins down.
-The random differential tests live in tests/test_heap_fuzz.py.
+The random differential tests (against PyHeap) live in tests/heap/test_heap_fuzz.py.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import threading
 
 import pytest
 
-heap_mod = pytest.importorskip("voxvm.backends.compiled._heap", reason="compiled heap not built")
+from support.heaps import compiled_heap_module
+
+heap_mod = compiled_heap_module()
 HeapTester = heap_mod.HeapTester
 HeapInvariantError = heap_mod.HeapInvariantError
 

@@ -13,14 +13,20 @@ import signal
 import threading
 
 import pytest
-from core_support import CONFIG, DISPATCHES, Core, core_module
-from pyvm_support import build, item, u64s
+from support.builders import build, item, u64s
+from support.configs import CONFIG
+from support.machines import compiled, dispatches
+
 
 from voxvm.backends import Status
 from voxvm.config import VMConfig
 from voxvm.formats import Dump, build_dump, parse_dump
 from voxvm.isa import Tag
 from voxvm.traps import TrapKind
+
+core_module = compiled()          # skips the module only in a pure-Python install
+Core = core_module.Core
+DISPATCHES = dispatches()
 
 U, I, F, A = int(Tag.U64), int(Tag.I64), int(Tag.F64), int(Tag.ADDR)
 MASK = (1 << 64) - 1

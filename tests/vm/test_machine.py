@@ -12,7 +12,8 @@ import io
 import os
 
 import pytest
-from pyvm_support import build, item, utf16
+from support.builders import build, item, utf16
+from support.configs import config_for
 
 from voxvm.config import VMConfig
 from voxvm.dumpview import render_dump
@@ -23,7 +24,7 @@ from voxvm.machine import Machine, compiled_core_class, run_program, select_back
 from voxvm.program import Program, Symbols
 from voxvm.traps import TrapKind
 
-CONFIG = VMConfig(init_heap=64 * 1024, backend="python")
+CONFIG = config_for("python")
 
 
 def run(program: Program, stdin: bytes = b"", config: VMConfig = CONFIG) -> tuple[int, str, str]:

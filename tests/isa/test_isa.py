@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import REPO
 from voxvm import isa
 
-REPO = Path(__file__).resolve().parents[1]
 GEN_ISA = REPO / "tools" / "gen_isa.py"
 
 # upstream spec §3.10: mnemonic -> opcode

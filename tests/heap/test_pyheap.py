@@ -2,7 +2,8 @@
 
 Also a randomized model check (hypothesis) of the allocator against a plain
 dict-of-bytearrays model, and of the collector against an independently
-computed reachability set.
+computed reachability set. The compiled heap is checked against PyHeap in
+tests/heap/test_heap_fuzz.py.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from support.heaps import compiled_heap_tester
 
 from voxvm.backends.reference.heap import FIRST_BLOCK, MIN_GC_FLOOR, MIN_GROWTH, PyHeap, need_bytes
 
@@ -364,131 +367,8 @@ def test_collector_frees_exactly_the_unreachable_blocks(n, links, roots, manual)
 
 
 # ---------------------------------------------------------------- same contract as the compiled heap
-
-class _AsHeapTester:
-    """PyHeap behind the interface of voxvm.backends.compiled._heap.HeapTester used by tests/heap_model.py."""
-
-    def __init__(self, heap: PyHeap) -> None:
-        self.heap = heap
-
-    def alloc(self, n, gc=True):
-        return self.heap.alloc_raw(n, gc)
-
-    def alloc_auto(self, n, gc=True, roots=()):
-        return self.heap.alloc(n, gc, roots)
-
-    def free(self, address):
-        return self.heap.free(address)
-
-    def read(self, address, n):
-        return self.heap.read(address, n)
-
-    def write(self, address, data):
-        return self.heap.write(address, bytes(data))
-
-    def store(self, address, value, k=8, pointer=False):
-        data = (value & (2**64 - 1)).to_bytes(8, "big")[8 - k:]
-        return self.heap.write(address, data, is_pointer=pointer and k == 8)
-
-    def load(self, address, k=8):
-        data = self.heap.read(address, k)
-        return None if data is None else int.from_bytes(data, "big")
-
-    def copy(self, dst, src, n):
-        return self.heap.copy(dst, src, n)
-
-    def collect(self, roots=()):
-        return self.heap.collect(roots)
-
-    def check(self):
-        self.heap.check()
-
-    def blocks(self):
-        return [(a, n, kind == 0) for a, n, kind, _ in self.heap.blocks()]
-
-    def regions(self):
-        return self.heap.regions()
-
-    def pointers(self):
-        return self.heap.pointers()
-
-    @property
-    def stats(self):
-        return {"collections": self.heap.collections}
-
-    def __getattr__(self, name):       # capacity, free_bytes, gc_since, gc_threshold
-        return getattr(self.heap, name)
-
-
-class _Lockstep:
-    """Every call goes to the compiled heap and to PyHeap; their answers must be equal."""
-
-    def __init__(self, compiled, reference: _AsHeapTester) -> None:
-        self.compiled, self.reference = compiled, reference
-
-    @property
-    def stats(self):
-        collections = self.compiled.stats["collections"]
-        assert collections == self.reference.stats["collections"], "collections"
-        return {"collections": collections}
-
-    def __getattr__(self, name):
-        mine, theirs = getattr(self.compiled, name), getattr(self.reference, name)
-        if not callable(mine):
-            assert mine == theirs, (name, mine, theirs)
-            return mine
-
-        def both(*args):
-            expected, got = mine(*args), theirs(*args)
-            assert got == expected, f"{name}{args}: _heap gives {expected!r}, pyheap {got!r}"
-            return expected
-        return both
-
-
-# (initial size, maximum size, gc_stress): small heaps that grow, a tiny
-# maximum that makes allocations fail, a heap that never grows, stress mode.
-CONFIGURATIONS = [(4096, 1 << 16, False), (0, 1 << 14, False), (100_000, 100_000, False),
-                  (64, 1 << 20, True), (1 << 16, 1 << 18, False), (24, 200, False),
-                  (8, 4096, True), (16, 1 << 12, False)]
-
-
-@pytest.mark.parametrize("seed", range(len(CONFIGURATIONS)))
-def test_same_contract_as_the_compiled_heap_model(seed):
-    """Random operations on PyHeap and tests/heap_model.py (the compiled heap's model) agree."""
-    heap_model = pytest.importorskip("heap_model")
-    init, limit, stress = CONFIGURATIONS[seed]
-    model = heap_model.HeapModel(init, limit, gc_stress=stress)
-    heap = _AsHeapTester(PyHeap(init, limit, gc_stress=stress))
-    driver = heap_model.RandomDriver(heap, model, seed)
-    for step in range(1500):
-        driver.step()
-        if step % 50 == 0:
-            heap_model.assert_same(heap, model)
-    heap_model.assert_same(heap, model)
-
-
-@pytest.mark.parametrize("seed", range(len(CONFIGURATIONS)))
-def test_same_results_as_the_compiled_heap(seed):
-    """voxvm.backends.compiled._heap.HeapTester and PyHeap run the same random operations in lockstep.
-
-    Every result (addresses, fault answers, bytes read, blocks freed by a
-    collection) and, every 25 operations, the whole state (capacity, blocks,
-    free regions, recorded pointers, policy counters, contents) must be equal,
-    so registers holding addresses can be compared exactly across backends.
-    """
-    heap_module = pytest.importorskip("voxvm.backends.compiled._heap", reason="the compiled heap is not built")
-    heap_model = pytest.importorskip("heap_model")
-    init, limit, stress = CONFIGURATIONS[seed]
-    model = heap_model.HeapModel(init, limit, gc_stress=stress)
-    both = _Lockstep(heap_module.HeapTester(init, limit, gc_stress=stress),
-                     _AsHeapTester(PyHeap(init, limit, gc_stress=stress)))
-    driver = heap_model.RandomDriver(both, model, 1000 + seed)
-    for step in range(2000):
-        driver.step()
-        if step % 25 == 0:
-            heap_model.assert_same(both, model)
-    heap_model.assert_same(both, model)
-
+# PyHeap is the oracle of the compiled heap's fuzz (tests/heap/test_heap_fuzz.py,
+# tests/support/heaps.py): the random lockstep runs live there.
 
 def test_count_zero_at_the_end_of_the_last_block_of_the_arena():
     """The end of a block is a valid count-0 address even where the arena ends too."""
@@ -501,8 +381,7 @@ def test_count_zero_at_the_end_of_the_last_block_of_the_arena():
 
 def test_compiled_heap_count_zero_at_the_end_of_the_arena():
     """Regression (fixed in voxvm.backends.compiled._heap 8cb468d): the answer once depended on the lookup cache."""
-    heap_module = pytest.importorskip("voxvm.backends.compiled._heap", reason="the compiled heap is not built")
-    heap = heap_module.HeapTester(4096, 4096)
+    heap = compiled_heap_tester()(4096, 4096)
     end = heap.alloc(4088) + 4088
     heap.collect([end - 4088])                          # empties the lookup cache
     assert heap.read(end, 0) == b"" and heap.write(end, b"") and heap.copy(end, end, 0)

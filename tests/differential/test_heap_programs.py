@@ -1,7 +1,7 @@
 """Random heap-heavy programs on both backends, under --gc-stress (the second heap fuzz target).
 
-Owns the program-level heap fuzzer. tests/test_pyvm_heap.py and
-tests/test_heap_fuzz.py drive the heaps directly; this module drives them
+Owns the program-level heap fuzzer. tests/heap/test_pyheap.py and
+tests/heap/test_heap_fuzz.py drive the heaps directly; this module drives them
 through the instruction set, the way a program does: ``alloc``, ``allocr``,
 ``allocr_nogc``, ``free``, ``store``, ``load``, ``memcpy``, ``storedat``,
 ``ubd`` and ``dlbc``, with pointer chains kept in registers, on the data
@@ -13,18 +13,19 @@ heap faults.
 Each program comes from a seed (``HeapProgramMaker(seed)``), so a failure is
 replayed from the seed printed in its message:
 
-    python tests/test_heap_programs_fuzz.py SEED [CONFIG]      # replay one
-    python tests/test_heap_programs_fuzz.py --count 2000       # a longer run
+    python tests/differential/test_heap_programs.py SEED [CONFIG]      # replay one
+    python tests/differential/test_heap_programs.py --count 2000       # a longer run
 
 Checks:
 
 * reference backend (always): every collection frees exactly the GC blocks
-  that an independent reachability computation finds unreachable (roots:
+  that an independent reachability computation (tests/support/heaps.py:
+  ``watch_collections``) finds unreachable (roots:
   registers and stack entries tagged 8, plus every nogc block; edges: the
   recorded pointers, read from the heap bytes), never a nogc block; the
   heap's invariants hold; the program stops by ``halt`` or by a trap the
   generator can cause on purpose;
-* both backends (once the compiled core executes the heap family): after
+* both backends (the compiled core is required unless VOXVM_PUREPYTHON=1): after
   every slice of the same branch budget, ``voxvm.backends.reference.core.PyCore`` and
   ``voxvm.backends.compiled._core.Core`` (every dispatch loop) agree on the status, trap, ip,
   flags, registers with tags, data stack, call stack, pending exceptions,
@@ -33,22 +34,21 @@ Checks:
 
 from __future__ import annotations
 
-import bisect
 import os
 import random
 import sys
 
-import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from pyvm_support import build, item
+from support.builders import build, item
+from support.heaps import watch_collections
+from support.machines import NO_COMPILED_CORE, PUREPYTHON, compiled, state
 
 from voxvm.backends import Status
 from voxvm.config import VMConfig
 from voxvm.isa import BY_MNEMONIC, Exc, Operand, Tag
 from voxvm.program import Program
-from voxvm.backends.reference.heap import PyHeap
 from voxvm.backends.reference.core import PyCore
 from voxvm.traps import TrapKind
 
@@ -364,62 +364,12 @@ class HeapProgramMaker:
 
 # ============================================================================ running
 
-class CheckedHeap(PyHeap):
-    """PyHeap whose every collection is checked against an independent reachability pass."""
-
-    collections_checked = 0
-
-    def collect(self, roots=()) -> int:
-        if callable(roots):
-            roots = roots()
-        roots = list(roots)
-        expected = self._expected_survivors(roots)
-        freed = super().collect(roots)
-        survivors = {address for address, *_ in self.blocks()}
-        assert survivors == expected, (
-            f"collection {self.collections}: freed reachable {sorted(expected - survivors)}, "
-            f"kept unreachable {sorted(survivors - expected)}")
-        CheckedHeap.collections_checked += 1
-        return freed
-
-    def _expected_survivors(self, roots: list[int]) -> set[int]:
-        blocks = {address: (size, kind) for address, size, kind, _ in self.blocks()}
-        starts = sorted(blocks)
-        inside: dict[int, list[int]] = {}
-        for where in self.pointers():        # each recorded pointer lies inside one block
-            start = starts[bisect.bisect_right(starts, where) - 1]
-            assert where + 8 <= start + blocks[start][0], f"pointer at {where} outside its block"
-            inside.setdefault(start, []).append(int.from_bytes(self.read(where, 8), "big"))
-        todo = [r for r in roots if r in blocks] + [a for a, (_, kind) in blocks.items() if kind == 1]
-        seen: set[int] = set()
-        while todo:
-            address = todo.pop()
-            if address not in seen:
-                seen.add(address)
-                todo.extend(v for v in inside.get(address, ()) if v in blocks)
-        return seen
-
-
 def reference_core(program: Program, config: VMConfig) -> PyCore:
+    """PyCore whose every collection is checked against an independent reachability pass."""
     core = PyCore(program, config)
-    core.heap = CheckedHeap(config.init_heap, config.max_heap, gc_stress=config.gc_stress)
+    checked = watch_collections(core.heap)
+    core.collections_checked = lambda: checked[0]
     return core
-
-
-def machine_state(core, status: int) -> dict:
-    """Everything observable about a stopped core, heap blocks included."""
-    dump = core.snapshot(1 if status == Status.TRAP else 0)
-    result = {
-        "status": int(status), "ip": core.ip, "flags": tuple(dump.flags),
-        "registers": [(int(v), int(t)) for v, t in dump.registers],
-        "data_stack": [(int(v), int(t)) for v, t in dump.data_stack],
-        "call_stack": list(dump.call_stack), "pending": list(dump.pending),
-        "memory": bytes(dump.memory),
-        "heap": [(int(a), int(n), int(k), bytes(d)) for a, n, k, d in dump.heap],
-    }
-    if status == Status.TRAP:
-        result["trap"] = (int(core.trap_kind), core.trap_ip, core.trap_a, core.trap_b)
-    return result
 
 
 def run_slices(core, budget: int, max_slices: int = 2000) -> list[dict]:
@@ -427,7 +377,7 @@ def run_slices(core, budget: int, max_slices: int = 2000) -> list[dict]:
     states = []
     for _ in range(max_slices):
         status = core.run(budget)
-        states.append(machine_state(core, status))
+        states.append(state(core, status))
         if status in (Status.HALT, Status.TRAP):
             return states
         assert status == Status.BUDGET, f"unexpected status {status}"
@@ -437,7 +387,7 @@ def run_slices(core, budget: int, max_slices: int = 2000) -> list[dict]:
 def describe(seed: int, config_index: int, maker: HeapProgramMaker, problem: str) -> str:
     """A failure message: the seed and how to replay it first, then the problem and the program."""
     return (f"heap program seed={seed} config={config_index} ({CONFIGS[config_index]})\n"
-            f"replay: python tests/test_heap_programs_fuzz.py {seed} {config_index} --listing\n"
+            f"replay: python tests/differential/test_heap_programs.py {seed} {config_index} --listing\n"
             f"{problem}\nprogram:\n{maker.listing()}")
 
 
@@ -446,8 +396,8 @@ def _short(value, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
-def check_reference(seed: int, config_index: int) -> list[dict]:
-    """Run on PyCore with the checked heap; return the states after each slice."""
+def check_reference(seed: int, config_index: int, with_core: bool = False):
+    """Run on PyCore with every collection checked; the states after each slice (and the core)."""
     maker = HeapProgramMaker(seed)
     program = maker.make()
     core = reference_core(program, CONFIGS[config_index])
@@ -461,34 +411,23 @@ def check_reference(seed: int, config_index: int) -> list[dict]:
             assert tag in {int(t) for t in Tag}
     except Exception as error:               # any failure names the seed and shows the program
         raise AssertionError(describe(seed, config_index, maker, repr(error))) from error
-    return states
-
-
-def compiled_core_class():
-    """voxvm.backends.compiled._core if it is built, else a skip reason (pure-Python installs)."""
-    try:
-        from voxvm.backends.compiled import _core
-    except ImportError:
-        return None, "the compiled core (voxvm.backends.compiled._core) is not built"
-    return _core, ""
+    return (states, core) if with_core else states
 
 
 def check_both(seed: int, config_index: int, budget: int, max_slices: int = 20_000) -> None:
     """PyCore and every compiled dispatch loop agree after every slice (run side by side)."""
-    core_module, reason = compiled_core_class()
-    if core_module is None:
-        pytest.skip(reason)
+    core_module = compiled()        # skips only in a pure-Python install
     maker = HeapProgramMaker(seed)
     program = maker.make()
     config = CONFIGS[config_index]
     reference_side = reference_core(program, config)
-    compiled = [(dispatch, core_module.Core(program, config, dispatch=dispatch))
-                for dispatch in core_module.DISPATCH_VARIANTS]
+    cores = [(dispatch, core_module.Core(program, config, dispatch=dispatch))
+             for dispatch in core_module.DISPATCH_VARIANTS]
     for number in range(max_slices):
         status = reference_side.run(budget)
-        reference = machine_state(reference_side, status)
-        for dispatch, core in compiled:
-            got = machine_state(core, core.run(budget))
+        reference = state(reference_side, status)
+        for dispatch, core in cores:
+            got = state(core, core.run(budget))
             if got != reference:
                 diff = "\n".join(f"  {key}: compiled {_short(got.get(key))}\n"
                                  f"  {' ' * len(key)}  reference {_short(reference.get(key))}"
@@ -534,16 +473,18 @@ def test_heap_programs_agree_on_both_backends(seed, config_index, budget):
 
 def test_the_programs_exercise_the_heap():
     """The generator is worth its time: collections, faults, handlers, edges and failures occur."""
-    before = CheckedHeap.collections_checked
+    collections = 0
     pending, handled, halted, blocks, failed_allocs = set(), 0, 0, 0, 0
     for seed in range(30):
         for config_index in (0, 2):
-            last = check_reference(seed, config_index)[-1]
+            states, core = check_reference(seed, config_index, with_core=True)
+            collections += core.collections_checked()
+            last = states[-1]
             pending |= set(last["pending"])
             handled += last["registers"][HANDLED][0]
             halted += last["status"] == Status.HALT
             blocks += len(last["heap"])
-    assert CheckedHeap.collections_checked - before > 1000
+    assert collections > 1000
     assert {int(e) for e in HEAP_FAULTS} <= pending
     assert handled > 60 and halted > 50 and blocks > 300
 
@@ -588,16 +529,16 @@ def _main(argv: list[str]) -> int:
         cases = [(args.seed, c) for c in configs]
     rng = random.Random()
     cases += [(rng.getrandbits(32), rng.randrange(len(CONFIGS))) for _ in range(args.count)]
-    compiled, reason = compiled_core_class()
-    if compiled is None:
-        print(f"reference backend only: {reason}")
+    both = not PUREPYTHON
+    if not both:
+        print(f"reference backend only: {NO_COMPILED_CORE}")
     for seed, config_index in cases:
         if args.listing:
             maker = HeapProgramMaker(seed)
             maker.make()
             print(describe(seed, config_index, maker, ""))
         check_reference(seed, config_index)
-        if compiled is not None:
+        if both:
             check_both(seed, config_index, args.budget)
     print(f"{len(cases)} programs ok")
     return 0

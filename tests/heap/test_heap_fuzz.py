@@ -1,8 +1,9 @@
-"""CI fuzzing of voxvm.backends.compiled._heap against the simple model in tests/heap_model.py.
+"""CI fuzzing of the compiled heap (HeapTester) against PyHeap, the one Python heap model.
 
 A hypothesis state machine drives alloc / alloc_auto (the VM's collection
 policy) / free / write / read / store / store-pointer / load / copy /
-collect on the C heap and on the model, and after every step checks that
+collect on the C heap and on the oracle (tests/support/heaps.py: PyHeap behind
+the HeapTester interface), and after every step checks that
 they agree on everything observable: block addresses and sizes (so first fit
 picks the lowest-addressed fit), free regions (so free space is fully merged
 and blocks never overlap), every byte of every block, the recorded pointers,
@@ -20,11 +21,9 @@ import random
 
 import pytest
 
-heap_mod = pytest.importorskip("voxvm.backends.compiled._heap", reason="compiled heap not built")
-
-from hypothesis import HealthCheck, seed, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.stateful import (  # noqa: E402
+from hypothesis import HealthCheck, seed, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
@@ -32,8 +31,9 @@ from hypothesis.stateful import (  # noqa: E402
     rule,
     run_state_machine_as_test,
 )
+from support.heaps import U64, PyHeapTester, RandomDriver, assert_same, compiled_heap_tester
 
-from heap_model import U64, HeapModel, RandomDriver, assert_same  # noqa: E402
+HeapTester = compiled_heap_tester()
 
 SEED = int(os.environ.get("VOXVM_HEAP_FUZZ_SEED", random.randrange(1 << 32)))
 EXAMPLES = 150                     # about 85 operations each: >= 10^4 in total
@@ -57,7 +57,7 @@ class HeapMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.heap = None
-        self.model = None
+        self.oracle = None
 
     @initialize(init=st.sampled_from([0, 24, 256, 4096]),
                 max_size=st.sampled_from([200, 4096, 1 << 16]),
@@ -65,21 +65,20 @@ class HeapMachine(RuleBasedStateMachine):
                 stress=st.booleans(),
                 fail_after=st.sampled_from([-1, -1, -1, 0, 5]))
     def setup(self, init, max_size, floor, stress, fail_after):
-        self.heap = heap_mod.HeapTester(init, max_size, gc_stress=stress, gc_floor=floor,
-                                        fail_after=fail_after)
-        self.model = HeapModel(init, max_size, gc_floor=floor, gc_stress=stress, fail_after=fail_after)
+        self.heap = HeapTester(init, max_size, gc_stress=stress, gc_floor=floor, fail_after=fail_after)
+        self.oracle = PyHeapTester(init, max_size, gc_floor=floor, gc_stress=stress, fail_after=fail_after)
 
     # ---- helpers ---------------------------------------------------------------
 
     def addr(self, pick) -> int:
         kind, index, offset = pick
-        blocks = sorted(self.model.blocks)
+        blocks = sorted(self.oracle.blocks)
         if kind <= 2 and blocks:
             return (blocks[index % len(blocks)] + offset) & U64
         if kind == 3 or not blocks:
-            cap = self.model.capacity                 # the arena's end (a block may end there)
+            cap = self.oracle.capacity                 # the arena's end (a block may end there)
             return (AWKWARD + [cap, cap - 8, cap + 8])[index % (len(AWKWARD) + 3)]
-        return index % (self.model.capacity + 64)
+        return index % (self.oracle.capacity + 64)
 
     def roots(self, picks) -> list[int]:
         return [self.addr(p) for p in picks]
@@ -92,19 +91,19 @@ class HeapMachine(RuleBasedStateMachine):
     @rule(n=SIZES, gc=st.booleans())
     def alloc(self, n, gc):
         self.tick()
-        assert self.heap.alloc(n, gc) == self.model.alloc(n, gc)
+        assert self.heap.alloc(n, gc) == self.oracle.alloc(n, gc)
 
     @rule(n=SIZES, gc=st.booleans(), picks=st.lists(PICKS, max_size=4))
     def alloc_auto(self, n, gc, picks):
         self.tick()
         roots = self.roots(picks)
-        assert self.heap.alloc_auto(n, gc, roots) == self.model.alloc_auto(n, gc, roots)
+        assert self.heap.alloc_auto(n, gc, roots) == self.oracle.alloc_auto(n, gc, roots)
 
     @rule(pick=PICKS)
     def free(self, pick):
         self.tick()
         a = self.addr(pick)
-        assert self.heap.free(a) == self.model.free(a)
+        assert self.heap.free(a) == self.oracle.free(a)
 
     # ---- data ----------------------------------------------------------------------
 
@@ -112,69 +111,69 @@ class HeapMachine(RuleBasedStateMachine):
     def write(self, pick, data):
         self.tick()
         a = self.addr(pick)
-        assert self.heap.write(a, data) == self.model.write(a, data)
+        assert self.heap.write(a, data) == self.oracle.write(a, data)
 
     @rule(pick=PICKS, n=st.sampled_from([0, 1, 8, 9, 16, 33, U64]))
     def read(self, pick, n):
         self.tick()
         a = self.addr(pick)
-        assert self.heap.read(a, n) == self.model.read(a, n)
+        assert self.heap.read(a, n) == self.oracle.read(a, n)
 
     @rule(pick=PICKS, value=PICKS, raw=st.integers(0, U64), use_raw=st.booleans(),
           k=st.integers(1, 8), pointer=st.booleans())
     def store(self, pick, value, raw, use_raw, k, pointer):
         self.tick()
         a, v = self.addr(pick), raw if use_raw else self.addr(value)
-        assert self.heap.store(a, v, k, pointer) == self.model.store(a, v, k, pointer)
+        assert self.heap.store(a, v, k, pointer) == self.oracle.store(a, v, k, pointer)
 
     @rule(pick=PICKS, values=st.lists(st.tuples(st.integers(0, 1 << 16), PICKS), min_size=1, max_size=12))
     def store_pointers(self, pick, values):
         """Many pointer stores into one block (dense pointer maps)."""
-        blocks = self.model.blocks
+        blocks = self.oracle.blocks
         start = self.addr(pick)
         if start not in blocks:
             return
         for off, value in values:
             self.tick()
-            a, v = start + off % (blocks[start].size + 1), self.addr(value)
-            assert self.heap.store_pointer(a, v) == self.model.store(a, v, 8, True)
+            a, v = start + off % (blocks[start] + 1), self.addr(value)
+            assert self.heap.store_pointer(a, v) == self.oracle.store(a, v, 8, True)
 
     @rule(holder=PICKS, pointee=PICKS, slot=st.sampled_from([0, 0, 8, 16]))
     def link(self, holder, pointee, slot):
         """holder.slot := pointer to pointee's start (object graphs, cycles, nogc holders)."""
         self.tick()
-        blocks = sorted(self.model.blocks)
+        blocks = sorted(self.oracle.blocks)
         if not blocks:
             return
         a = blocks[holder[1] % len(blocks)] + slot
         v = blocks[pointee[1] % len(blocks)]
-        assert self.heap.store_pointer(a, v) == self.model.store(a, v, 8, True)
+        assert self.heap.store_pointer(a, v) == self.oracle.store(a, v, 8, True)
 
     @rule(pick=PICKS, k=st.integers(1, 8))
     def load(self, pick, k):
         self.tick()
         a = self.addr(pick)
-        assert self.heap.load(a, k) == self.model.load(a, k)
+        assert self.heap.load(a, k) == self.oracle.load(a, k)
 
     @rule(dst=PICKS, src=PICKS, n=st.sampled_from([0, 1, 7, 8, 9, 15, 16, 24, 64, 100, U64]))
     def copy(self, dst, src, n):
         self.tick()
         d, s = self.addr(dst), self.addr(src)
-        assert self.heap.copy(d, s, n) == self.model.copy(d, s, n)
+        assert self.heap.copy(d, s, n) == self.oracle.copy(d, s, n)
 
-    @precondition(lambda self: any(b.size >= 80 for b in self.model.blocks.values()))
+    @precondition(lambda self: any(size >= 80 for size in self.oracle.blocks.values()))
     @rule(index=st.integers(0, 1 << 16), src_off=st.integers(0, 200), shift=st.integers(-70, 70),
           length=st.integers(0, 700))
     def shift(self, index, src_off, shift, length):
         """Overlapping copy inside one big block: multi-word pointer-map moves."""
         self.tick()
-        big = sorted(s for s, b in self.model.blocks.items() if b.size >= 80)
+        big = sorted(s for s, size in self.oracle.blocks.items() if size >= 80)
         start = big[index % len(big)]
-        size = self.model.blocks[start].size
+        size = self.oracle.blocks[start]
         src = start + src_off % (size // 2)
         dst = min(max(start, src + shift), start + size)
         n = length % (start + size - max(src, dst) + 2)
-        assert self.heap.copy(dst, src, n) == self.model.copy(dst, src, n)
+        assert self.heap.copy(dst, src, n) == self.oracle.copy(dst, src, n)
 
     # ---- collection ------------------------------------------------------------------
 
@@ -182,18 +181,17 @@ class HeapMachine(RuleBasedStateMachine):
     def collect(self, picks, tags):
         self.tick()
         roots = self.roots(picks)
-        tags = (tags + [8] * len(roots))[:len(roots)]
-        tagged = [r for r, t in zip(roots, tags) if t == 8]      # only tag 8 is a root
-        assert self.heap.collect(roots, tags) == self.model.collect(tagged)
+        tags = (tags + [8] * len(roots))[:len(roots)]             # only tag 8 is a root
+        assert self.heap.collect(roots, tags) == self.oracle.collect(roots, tags)
 
     @invariant()
     def agree(self):
         if self.heap is not None:
-            assert_same(self.heap, self.model)
+            assert_same(self.heap, self.oracle)
 
 
 def test_heap_state_machine():
-    """>= 10^4 random operations against the model; the seed is printed on failure."""
+    """>= 10^4 random operations against PyHeap; the seed is printed on failure."""
     print(f"heap fuzz seed: VOXVM_HEAP_FUZZ_SEED={SEED}")
     HeapMachine.steps = 0
     machine = seed(SEED)(HeapMachine)
@@ -208,18 +206,32 @@ def test_heap_state_machine():
     assert HeapMachine.steps >= MIN_TOTAL_STEPS, f"only {HeapMachine.steps} operations ran"
 
 
-@pytest.mark.parametrize("init,max_size", [(256, 1 << 16), (0, 4096), (4096, 1 << 20)])
-def test_random_driver(init, max_size):
-    """The long-run driver of tools/fuzz_heap.py, briefly (another operation mix)."""
-    rng_seed = SEED ^ max_size
-    heap, model = heap_mod.HeapTester(init, max_size), HeapModel(init, max_size)
-    driver = RandomDriver(heap, model, rng_seed)
+# (initial size, maximum size, gc_stress): heaps that grow, a tiny maximum that
+# makes allocations fail, a heap that never grows, stress mode.
+CONFIGURATIONS = [(256, 1 << 16, False), (0, 4096, False), (4096, 1 << 20, False),
+                  (4096, 1 << 16, False), (0, 1 << 14, False), (100_000, 100_000, False),
+                  (64, 1 << 20, True), (1 << 16, 1 << 18, False), (24, 200, False),
+                  (8, 4096, True), (16, 1 << 12, False)]
+
+
+@pytest.mark.parametrize("init,max_size,stress", CONFIGURATIONS)
+def test_random_driver(init, max_size, stress):
+    """The long-run driver of tools/fuzz_heap.py, briefly (another operation mix).
+
+    Every result (addresses, fault answers, bytes read, blocks freed by a
+    collection) and, every 10 operations, the whole state must be equal, so
+    registers holding addresses can be compared exactly across backends.
+    """
+    rng_seed = SEED ^ max_size ^ init
+    heap = HeapTester(init, max_size, gc_stress=stress)
+    oracle = PyHeapTester(init, max_size, gc_stress=stress)
+    driver = RandomDriver(heap, oracle, rng_seed)
     for i in range(1500):
         try:
             driver.step()
             if i % 10 == 0:
-                assert_same(heap, model)
+                assert_same(heap, oracle)
         except BaseException as exc:
             exc.add_note(f"RandomDriver seed {rng_seed}, step {i} (tools/fuzz_heap.py --seed {rng_seed})")
             raise
-    assert_same(heap, model)
+    assert_same(heap, oracle)

@@ -24,8 +24,11 @@ import sys
 import threading
 
 import pytest
-from core_support import DISPATCHES, Core, differences, state
-from pyvm_support import build, item, utf16
+from support.builders import build, item, utf16
+from support.configs import HEAP_CONFIG as CONFIG
+from support.machines import compiled, differences, state
+
+Core = compiled().Core          # skips the module only in a pure-Python install
 
 from voxvm.backends import Status
 from voxvm.config import VMConfig
@@ -35,15 +38,9 @@ from voxvm.traps import TrapKind
 
 U, I, F, S, A, D = (int(t) for t in (Tag.U64, Tag.I64, Tag.F64, Tag.STR, Tag.ADDR, Tag.DS_ADDR))
 MASK = (1 << 64) - 1
-CONFIG = VMConfig(init_heap=64 * 1024, max_heap=1 << 20)
 ALLOC_FAULT, FREE_FAULT, WRITE_FAULT, READ_FAULT = (int(Exc.HeapAllocationFault), int(Exc.HeapFreeFault),
                                                     int(Exc.HeapWriteFault), int(Exc.HeapReadFault))
 SEGM_FAULT, MAIN_SEGM_FAULT = int(Exc.HeapSegmFault), int(Exc.MainSegmFault)
-
-
-@pytest.fixture(params=DISPATCHES)
-def dispatch(request) -> str:
-    return request.param
 
 
 def fb(x: float) -> int:
@@ -317,7 +314,7 @@ def test_collections_run_on_allocation_pressure_and_free_garbage(dispatch):
     """Without --gc-stress a loop that drops every block runs in a heap that stays small."""
     program = build(("uload", 2, 0), ("uload", 3, 20000), "top:", ("alloc", 1, 1000), ("uinc", 2),
                     ("ucmp", 2, 3), ("jl", "@top"), ("halt",))
-    core, status = run(program, dispatch, VMConfig(init_heap=64 * 1024, max_heap=1 << 20))
+    core, status = run(program, dispatch, CONFIG)
     info = core.heap_info()
     assert status == Status.HALT and core.pending() == []
     assert info["collections"] > 0 and info["size"] <= 256 * 1024 and info["blocks"] < 200

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 
-from natives_support import VvsProgram
+from support.builders import VvsProgram
 
 NET_OPEN, NET_CLOSE, NET_ACCEPT, NET_WRITE, NET_READ, NET_ADDR = range(0x20, 0x26)
 CONNECT, LISTEN, UDP = 1, 2, 3

@@ -1,30 +1,97 @@
-"""A small builder for the .vvs programs of tests/test_natives_*.py.
+"""Program builders for the tests: the one place programs are made.
 
-Owns ``VvsProgram``: it collects text-section lines and data items, offers
-the few idioms the native tests repeat (copy a string into the heap, print a
-register or a heap string, report which exception an ncall raised) and runs
-the result with ``voxvm.machine.run_program`` on a named backend.
-Registers r25..r31 are the builder's scratch registers; tests use r10..r24.
+Two builders, for two layers:
+
+* ``build(...)`` encodes instructions directly with voxvm.isa (no voxasm), for
+  the VM, compiled-core, differential and heap tests;
+* ``VvsProgram`` writes .vvs source and runs it through voxasm and
+  voxvm.machine.run_program, for the host (native) tests. Registers r25..r31
+  are its scratch registers; tests use r10..r24.
+
+``build(...)`` takes instructions as tuples ``("uadd", 1, 2)``, label markers
+``"name:"`` and raw ``bytes``; an operand written ``"@name"`` is the address of
+that label. ``data`` items (made with ``item``) go after the code, and
+``data_base`` points at them; a data operand written ``"%name"`` is the offset of
+the named item inside the data segment.
 """
 
 from __future__ import annotations
 
 import io
+import struct
 
-import pytest
+from voxvm.isa import BY_MNEMONIC, encode
+from voxvm.program import Program
 
-from voxasm import assemble
-from voxvm.config import VMConfig
-from voxvm.machine import compiled_core_class, run_program
+
+def item(type_byte: int, payload: bytes, const: bool = False) -> bytes:
+    """A data-segment item: type byte, u64 BE length, payload (upstream §1.6)."""
+    return bytes([type_byte | (0x10 if const else 0)]) + len(payload).to_bytes(8, "big") + payload
+
+
+def u64s(*values: int) -> bytes:
+    return b"".join((v & (2**64 - 1)).to_bytes(8, "big") for v in values)
+
+
+def f64s(*values: float) -> bytes:
+    return b"".join(struct.pack(">d", v) for v in values)
+
+
+def utf16(text: str) -> bytes:
+    return text.encode("utf-16-be")
+
+
+def fbits(x: float) -> int:
+    return struct.unpack(">Q", struct.pack(">d", x))[0]
+
+
+def build(*code, data: dict[str, bytes] | None = None, functions: tuple[str, ...] = (),
+          entry: str | None = None) -> Program:
+    data = data or {}
+    offsets, position = {}, 0
+    for name, blob in data.items():
+        offsets[name] = position
+        position += len(blob)
+
+    def size(element) -> int:
+        if isinstance(element, bytes):
+            return len(element)
+        if isinstance(element, str):
+            return 0
+        return BY_MNEMONIC[element[0]].size
+
+    labels, address = {}, 0
+    for element in code:
+        if isinstance(element, str):
+            labels[element.rstrip(":")] = address
+        address += size(element)
+    image = bytearray()
+    for element in code:
+        if isinstance(element, bytes):
+            image += element
+        elif isinstance(element, tuple):
+            operands = []
+            for value in element[1:]:
+                if isinstance(value, str) and value.startswith("@"):
+                    value = labels[value[1:]]
+                elif isinstance(value, str) and value.startswith("%"):
+                    value = offsets[value[1:]]
+                elif isinstance(value, float):
+                    value = fbits(value)
+                operands.append(value & (2**64 - 1))
+            image += encode(BY_MNEMONIC[element[0]], operands)
+    data_base = len(image)
+    for blob in data.values():
+        image += blob
+    return Program(image=bytes(image), entry=labels[entry] if entry else 0, data_base=data_base,
+                   functions=tuple(labels[f] for f in functions))
+
+
+# ---------------------------------------------------------------- .vvs programs (host tests)
 
 # The exceptions a native can raise, in the order `outcome` tests them.
 EXCEPTIONS = ["nativefault", "heapreadfault", "heapwritefault", "invaliddatatype",
               "heapsegmfault"]
-
-
-def require_backend(backend: str) -> None:
-    if backend == "cython" and compiled_core_class() is None:
-        pytest.skip("the compiled backend is not built")
 
 
 class VvsProgram:
@@ -94,10 +161,16 @@ class VvsProgram:
 
     def run(self, backend: str, stdin: bytes = b"") -> tuple[int, list[str], list[str]]:
         """Exit status, stdout lines, and the VM's ``voxvm:`` stderr lines."""
+        from voxasm import assemble          # a broken voxasm fails the test, never skips it
+        from voxvm.machine import run_program
+
+        from .configs import config_for
+        from .machines import require_backend
+
         require_backend(backend)
         program = assemble(self.source(), "natives_test.vvs")
         out, err = io.BytesIO(), io.BytesIO()
-        rc = run_program(program, VMConfig(backend=backend, init_heap=1 << 20),
+        rc = run_program(program, config_for(backend, init_heap=1 << 20),
                          io.BytesIO(stdin), out, err)
         stderr = err.getvalue().decode()
         assert all(line.startswith("voxvm:") for line in stderr.splitlines()), stderr

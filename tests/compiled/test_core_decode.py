@@ -11,13 +11,19 @@ pairs), and the branch budget counts fused compare-and-branch as one event.
 from __future__ import annotations
 
 import pytest
-from core_support import CONFIG, DISPATCHES, Core
-from pyvm_support import build
+from support.builders import build
+from support.configs import CONFIG
+from support.machines import compiled, dispatches
+
 
 from voxvm.backends import Status
 from voxvm.isa import BY_MNEMONIC, OPS, Tag, encode
 from voxvm.program import Program
 from voxvm.traps import TrapKind
+
+core_module = compiled()          # skips the module only in a pure-Python install
+Core = core_module.Core
+DISPATCHES = dispatches()
 
 MASK = (1 << 64) - 1
 U = int(Tag.U64)

@@ -8,7 +8,7 @@ line plus the exception upstream §8.1 names.
 
 from __future__ import annotations
 
-from natives_support import VvsProgram
+from support.builders import VvsProgram
 
 FOPEN, FCLOSE, FWRITE, FREAD, FDELETE, FSEEKGET, FSEEKSET = range(0x10, 0x17)
 RUNCMD = 0x07

@@ -1,0 +1,152 @@
+"""The compiled core against the reference, instruction by instruction, on every dispatch loop.
+
+* a **matrix** against the reference backend: every register-only
+  instruction, and every pair the decoder fuses, runs over a grid of edge
+  values of every tag (zeros, 1, MIN, MAX, -1, NaN, +-inf, -0.0, subnormals,
+  address-like values); after each run the whole state (registers, tags,
+  flags, pending exceptions, ip, trap) must equal ``voxvm.backends.reference.core.PyCore``'s, on
+  every compiled dispatch loop (the counting loop decodes without fusion, so
+  fused and unfused execution are compared too);
+* the **fusion fallback**: a fused pair whose second half traps has done the first.
+
+The exact expectations of every backend are in tests/vm/test_semantics.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import struct
+
+import pytest
+from support.builders import build
+from support.configs import CONFIG
+from support.machines import compiled, differences, dispatches, state
+
+
+from voxvm.backends import Status
+from voxvm.isa import OPS, Flag, Operand, Tag
+from voxvm.backends.reference.core import PyCore
+from voxvm.traps import TrapKind
+
+core_module = compiled()          # skips the module only in a pure-Python install
+Core = core_module.Core
+DISPATCHES = dispatches()
+
+U, I, F, S, A, D = (int(t) for t in (Tag.U64, Tag.I64, Tag.F64, Tag.STR, Tag.ADDR, Tag.DS_ADDR))
+MASK = (1 << 64) - 1
+MIN = 1 << 63
+MAX = MIN - 1
+
+
+def fb(x: float) -> int:
+    return struct.unpack(">Q", struct.pack(">d", x))[0]
+
+
+# (bits, tag) edge values of every tag.
+GRID = ([(v, U) for v in (0, 1, 2, 7, MIN, MASK)]
+        + [(v & MASK, I) for v in (0, 1, -1, -7, 5, MIN, MAX)]
+        + [(fb(x), F) for x in (0.0, -0.0, 1.0, -1.5, 2.5, math.inf, -math.inf, math.nan, 1e300, 4e-320)]
+        + [(v, t) for t in (S, A, D) for v in (0, 16)])
+SMALL_GRID = [(0, U), (3, U), (MASK, U), (MIN, I), (MASK, I), (2, I), (fb(-0.0), F), (fb(2.5), F),
+              (fb(math.nan), F), (16, A), (0, S), (9, D)]
+
+_SKIP = Flag.JUMP | Flag.CALL | Flag.RETURN | Flag.NATIVE | Flag.HEAP | Flag.HALT | Flag.WRITES_MEMORY
+REGISTER_OPS = [op for op in OPS if op.operands and all(o is Operand.REG for o in op.operands)
+                and not (op.flags & _SKIP) and not op.mnemonic.startswith(("ds", "push", "pop", "gsf", "usf"))]
+
+
+class Pair:
+    """A reference PyCore and one compiled Core running the same program, compared after each run."""
+
+    def __init__(self, program, dispatch: str) -> None:
+        self.ref = PyCore(program, CONFIG)
+        self.core = Core(program, CONFIG, dispatch=dispatch)
+        self.dispatch = dispatch
+
+    def run(self, regs: dict[int, tuple[int, int]], what: str) -> None:
+        for core in (self.ref, self.core):
+            for index, (bits, tag) in regs.items():
+                core.set_reg(index, bits, tag)
+            core.ip = 0
+        expected = state(self.ref, self.ref.run())
+        got = state(self.core, self.core.run())
+        assert got == expected, f"{what} with {regs} on {self.dispatch}: {differences(got, expected)}"
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+@pytest.mark.parametrize("op", REGISTER_OPS, ids=lambda op: op.mnemonic)
+def test_register_instruction_matrix(op, dispatch):
+    registers = list(range(1, len(op.operands) + 1))
+    pair = Pair(build((op.mnemonic, *registers), ("halt",)), dispatch)
+    grid = GRID if len(registers) <= 2 else SMALL_GRID
+    for values in itertools.product(grid, repeat=len(registers)):
+        pair.run(dict(zip(registers, values)), op.mnemonic)
+    if len(registers) >= 2:  # the same register on both sides
+        same = Pair(build((op.mnemonic, *([1] * len(registers))), ("halt",)), dispatch)
+        for value in GRID:
+            same.run({1: value}, f"{op.mnemonic} r1 r1")
+
+
+FUSED_BINARY = ["uadd", "iadd", "fadd", "umul", "imul", "fmul", "usub", "isub", "fsub"]
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+@pytest.mark.parametrize("mnemonic", FUSED_BINARY)
+def test_fused_movr_binary_matrix(mnemonic, dispatch):
+    """movr d s + op d x (and op d d): the fused 3-operand form and its unfused fallback."""
+    other = Pair(build(("movr", 1, 2), (mnemonic, 1, 3), ("halt",)), dispatch)
+    itself = Pair(build(("movr", 1, 2), (mnemonic, 1, 1), ("halt",)), dispatch)
+    for left, right in itertools.product(GRID, repeat=2):
+        other.run({1: (5, U), 2: left, 3: right}, f"movr+{mnemonic}")
+    for value in GRID:
+        itself.run({1: (5, I), 2: value}, f"movr+{mnemonic} d d")
+
+
+JCC = ["jz", "jnz", "jl", "jg", "jge", "jle"]
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+@pytest.mark.parametrize("compare", ["ucmp", "icmp", "fcmp"])
+def test_fused_compare_jump_matrix(compare, dispatch):
+    for jump in JCC:
+        pair = Pair(build((compare, 1, 2), (jump, "@yes"), ("uload", 5, 1), ("halt",), "yes:", ("uload", 5, 2),
+                          ("halt",)), dispatch)
+        for left, right in itertools.product(GRID, repeat=2):
+            pair.run({1: left, 2: right}, f"{compare}+{jump}")
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+def test_fused_counted_loop_step_matrix(dispatch):
+    for compare, jump in itertools.product(["ucmp", "icmp", "fcmp"], JCC):
+        for left_reg, right_reg in ((1, 2), (2, 1), (1, 1), (3, 2)):   # the counted register on either side
+            pair = Pair(build(("uinc", 1), (compare, left_reg, right_reg), (jump, "@yes"), ("halt",), "yes:",
+                              ("uload", 5, 2), ("halt",)), dispatch)
+            for left, right in itertools.product(SMALL_GRID + [(MASK - 1, U), (1, U)], repeat=2):
+                pair.run({1: left, 2: right, 3: (MASK, U)}, f"uinc r1 + {compare} r{left_reg} r{right_reg} + {jump}")
+    pair = Pair(build(("udec", 1), ("jnz", "@yes"), ("halt",), "yes:", ("uload", 5, 2), ("halt",)), dispatch)
+    for value in GRID:
+        pair.run({1: value}, "udec+jnz")
+
+
+# ----------------------------------------------------------------------------- fusion fallback
+# The exact expectations (division by zero, MIN / -1, square roots, saturating
+# conversions, flags, popall, jexc, dssave, dsderef, fpow, trap arguments) are
+# written once for every backend in tests/vm/test_semantics.py.
+
+def run_one(*code, regs=None, dispatch=None, **kw):
+    """Run a program (built with support.builders.build) on the compiled core; returns (core, status)."""
+    core = Core(build(*code, **kw), CONFIG, dispatch=dispatch)
+    for index, (bits, tag) in (regs or {}).items():
+        core.set_reg(index, bits, tag)
+    return core, core.run()
+
+
+def reg(core, index):
+    return core.get_reg(index)
+
+
+def test_unfused_fallback_does_the_movr_then_traps_at_the_second_instruction():
+    core, status = run_one(("movr", 1, 2), ("fmul", 1, 3), ("halt",), regs={2: (4, U), 3: (fb(1.0), F)})
+    assert status == Status.TRAP and core.trap_ip == 3 and core.trap_kind == TrapKind.TYPE_MISMATCH
+    assert reg(core, 1) == (4, U)
