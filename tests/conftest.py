@@ -8,7 +8,7 @@ written once and runs on every available backend; compiled-only tests take
 The conformance vectors are the project's own test data in
 ``tests/conformance/`` (docs/conformance.md). They were copied from the shared
 vector set; when that set exists beside the checkout (``../shared/conformance``,
-as in CI), tests/test_conformance_copy.py checks that the copy holds every one
+as in CI), tests/conformance/test_conformance_copy.py checks that the copy holds every one
 of its files with identical bytes, so new upstream vectors are noticed.
 VOXVM_CONFORMANCE overrides the location the tests read.
 """

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
+
 PACKAGES = ("voxvm", "voxasm")
 
 # What the assembler may use of the VM package: the shared lower layers only.

@@ -18,7 +18,7 @@ Usage::
     python tools/gen_isa.py            # rewrite the generated files
     python tools/gen_isa.py --check    # exit 1 if any of them is stale
 
-The check runs in the test suite (tests/test_isa.py), modelled on CPython's
+The check runs in the test suite (tests/isa/test_isa.py), modelled on CPython's
 ``make regen-cases`` freshness check (design/anchors-style.md R1).
 """
 

@@ -5,7 +5,7 @@ semantics, property flags), the exception table, the register type tags and
 the operand decoder shared by the disassembler and the pure-Python backend.
 The assembler, the disassembler, ``docs/isa.md`` and the Cython opcode
 constants (``voxvm/backends/compiled/_opcodes.pxd``) are generated from it or checked against it
-(``tools/gen_isa.py``, ``tests/test_isa.py``). Imports nothing from voxvm.
+(``tools/gen_isa.py``, ``tests/isa/test_isa.py``). Imports nothing from voxvm.
 
 Numbers, mnemonics, sizes and encodings are upstream voxvm v8.03's
 (upstream spec §2, §3.10); every multi-byte operand is big-endian.

@@ -6,8 +6,8 @@ items 8-13, §4 and §6. It implements the same contract as the compiled heap
 growth and collection policy, so both backends hand out the same addresses
 and a differential test can compare them register for register. It is also
 usable as a model oracle for allocator fuzzing (see "API" below);
-tests/test_pyvm_heap.py runs it in lockstep with voxvm.backends.compiled._heap.HeapTester and
-tests/heap_model.py, and tests/test_heap_programs_fuzz.py compares whole
+tests/heap/test_heap_fuzz.py and tools/fuzz_heap.py use it as the oracle of
+voxvm.backends.compiled._heap.HeapTester, and tests/differential/test_heap_programs.py compares whole
 heap-heavy programs on both backends.
 
 Layout
