@@ -18,6 +18,7 @@ import struct
 import pytest
 
 from conftest import conformance_dir
+from support.machines import compiled
 from voxasm import assemble
 from voxvm.backends import Status
 from voxvm.config import VMConfig
@@ -26,7 +27,7 @@ from voxvm.machine import Machine, compiled_core_class
 from voxvm.traps import Trap, TrapKind
 from voxvm.values import format_f64
 
-pytestmark = pytest.mark.skipif(compiled_core_class() is None, reason="the compiled core is not built")
+compiled()          # the compiled core is required: skips only when VOXVM_PUREPYTHON=1
 
 MASK = (1 << 64) - 1
 
