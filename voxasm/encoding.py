@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Callable
 
-from voxvm.isa import BY_MNEMONIC, EXC_NAMES, OPS, Exc, Op, Operand
+from voxvm.isa import BY_MNEMONIC, EXC_NAMES, OPS, Exc, Flag, Op, Operand
 
 from .literals import (
     I64_MAX,
@@ -206,6 +206,7 @@ CONVERTERS: dict[Operand, Callable[[str, SymbolTable], int]] = {
     Operand.ADDR: conv_addr,
     Operand.FUNC: conv_func,
     Operand.EXC: conv_exc,
+    Operand.DITEM: conv_daddr,   # upstream §3.4(b): both data kinds take a data label or a number
     Operand.DADDR: conv_daddr,
 }
 
@@ -215,14 +216,15 @@ _FORMAT = {1: "B", 2: "H", 8: "Q"}
 # number of tokens and ignore the rest, so extra words there are harmless text
 # (a warning here); everywhere else an extra operand is an error.
 LENIENT_EXTRA_OPERANDS = frozenset(
-    op.code for op in OPS if op.mnemonic == "call" or 0x70 <= op.code <= 0x77)
+    op.code for op in OPS if op.mnemonic == "call" or Flag.DATA in op.flags)
 
 
 def operand_summary(op: Op) -> str:
     """``uadd r, r`` style: what the instruction takes, for messages."""
     names = {Operand.REG: "reg", Operand.IMM_U64: "uint", Operand.IMM_I64: "int",
              Operand.IMM_F64: "float", Operand.IMM16: "code", Operand.ADDR: "@label",
-             Operand.FUNC: "@function", Operand.EXC: "@exception", Operand.DADDR: "data"}
+             Operand.FUNC: "@function", Operand.EXC: "@exception", Operand.DITEM: "data",
+             Operand.DADDR: "data"}
     return " ".join([op.mnemonic] + [names[o] for o in op.operands])
 
 
@@ -262,6 +264,7 @@ _FAST: dict[Operand, str] = {
         v{i} = int(t{i})
         if v{i} > U64_MAX: return generic(toks, syms)""",
 }
+_FAST[Operand.DITEM] = _FAST[Operand.DADDR]  # the same spellings (CONVERTERS)
 _FAST_CACHE: dict[tuple[Operand, ...], Callable] = {}
 
 
@@ -304,7 +307,7 @@ def _make_encoder(op: Op) -> Callable[[list[str], SymbolTable], bytes]:
     return generic
 
 
-_SYMBOLIC = frozenset({Operand.ADDR, Operand.FUNC, Operand.DADDR})
+_SYMBOLIC = frozenset({Operand.ADDR, Operand.FUNC, Operand.DITEM, Operand.DADDR})
 
 
 def _encodable_early(op: Op) -> bool:

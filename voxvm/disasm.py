@@ -39,10 +39,6 @@ __all__ = ["DataItem", "disassemble", "float_literal", "get_data_items", "get_in
 _U64 = struct.Struct(">Q")
 _F64 = struct.Struct(">d")
 
-# The DADDR operand (by position) that names a data *item* (upstream §2.7 "rel");
-# the other DADDR operands are byte offsets and print as plain numbers.
-_ITEM_OPERAND = {"dsload": 1, "dssave": 1, "dslea": 1, "dsrload": 2, "dsrsave": 2, "dsrlea": 2}
-
 _SCALAR_TYPES = {isa.DataType.UINT: "uint", isa.DataType.INT: "int", isa.DataType.FLOAT: "float"}
 _ARRAY_TYPES = {isa.DataType.UINT_ARRAY: "uint", isa.DataType.INT_ARRAY: "int",
                 isa.DataType.FLOAT_ARRAY: "float"}
@@ -336,9 +332,9 @@ def _operand_text(ins: isa.Decoded, position: int, names: _Names) -> str:
             return f"@{isa.EXC_SPELLING[isa.Exc(value)]}"
         except ValueError:
             return str(value)
-    if kind is isa.Operand.DADDR and _ITEM_OPERAND.get(ins.op.mnemonic) == position:
+    if kind is isa.Operand.DITEM:  # names a data item (upstream §2.7 "rel"): its label
         return names.data.get(value, str(value))
-    return str(value)  # IMM_U64 and byte offsets
+    return str(value)  # IMM_U64 and DADDR byte offsets
 
 
 def _instruction_text(ins: isa.Decoded, names: _Names) -> str:

@@ -3,9 +3,11 @@
 Owns the opcode table (numbers, mnemonics, operand classes, sizes, one-line
 semantics, property flags), the exception table, the register type tags and
 the operand decoder shared by the disassembler and the pure-Python backend.
-The assembler, the disassembler, ``docs/isa.md`` and the Cython opcode
-constants (``voxvm/backends/compiled/_opcodes.pxd``) are generated from it or checked against it
-(``tools/gen_isa.py``, ``tests/isa/test_isa.py``). Imports nothing from voxvm.
+The assembler, the disassembler and the reference backend read it at import
+time; ``docs/isa.md`` and the compiled core's C header
+(``voxvm/backends/compiled/csrc/vv_tables.h``) are generated from it by
+``tools/gen_isa.py`` and checked for freshness by ``tests/isa/test_isa.py``.
+Imports nothing from voxvm.
 
 Numbers, mnemonics, sizes and encodings are upstream voxvm v8.03's
 (upstream spec §2, §3.10); every multi-byte operand is big-endian.
@@ -30,7 +32,11 @@ class Operand(enum.Enum):
     ADDR = ("addr", 8, "absolute code address (@label)")
     FUNC = ("func", 8, "function-table index (@function)")
     EXC = ("exc", 8, "exception number (@exception_name)")
-    DADDR = ("daddr", 8, "data-segment offset (bare data label or number)")
+    # A data-segment operand is one of two kinds: the item it names (upstream
+    # §2.7 "rel": the decoder adds data_base, the disassembler prints the
+    # item's label) or a byte offset (added to an item or an address as is).
+    DITEM = ("ditem", 8, "data item: its data-segment offset (bare data label or number)")
+    DADDR = ("daddr", 8, "data-segment byte offset (bare data label or number)")
 
     def __init__(self, short: str, width: int, description: str) -> None:
         self.short = short
@@ -55,10 +61,11 @@ class Flag(enum.Flag):
     SETS_FLAGS = enum.auto()
     READS_FLAGS = enum.auto()
     RAISES = enum.auto()        # may append to the pending-exception list
+    DATA = enum.auto()          # data-segment family: voxasm ignores extra operand tokens (upstream §3.4(b))
 
 
 R, U64, I64, F64, I16 = Operand.REG, Operand.IMM_U64, Operand.IMM_I64, Operand.IMM_F64, Operand.IMM16
-ADDR, FUNC, EXC, DADDR = Operand.ADDR, Operand.FUNC, Operand.EXC, Operand.DADDR
+ADDR, FUNC, EXC, DITEM, DADDR = Operand.ADDR, Operand.FUNC, Operand.EXC, Operand.DITEM, Operand.DADDR
 F = Flag
 
 
@@ -161,14 +168,14 @@ OPS: tuple[Op, ...] = (
     Op(0x67, "shl",    (R, R), "R[d] := R[d] << (R[s] mod 64); amount must be uint"),
     Op(0x68, "shr",    (R, R), "R[d] := R[d] >> (R[s] mod 64); arithmetic for int"),
 
-    Op(0x70, "dsload",   (R, DADDR, DADDR), "R[d] := element at data item REL, byte offset OFF (str: its address)"),
-    Op(0x71, "dsrload",  (R, R, DADDR), "as dsload with OFF := as_u64(R[o])"),
-    Op(0x72, "dssave",   (R, DADDR, DADDR), "write R[s] (8 bytes, by tag) into item REL at OFF; const item: trap", F.WRITES_MEMORY | F.RAISES),
-    Op(0x73, "dsrsave",  (R, R, DADDR), "as dssave with OFF := as_u64(R[o])", F.WRITES_MEMORY | F.RAISES),
-    Op(0x74, "dslea",    (R, DADDR, DADDR), "R[d] := D(data_base + REL + OFF)"),
-    Op(0x75, "dsderef",  (R, R, DADDR), "R[d] := first element of the item at as_u64(R[s]) - OFF"),
-    Op(0x76, "dsrlea",   (R, R, DADDR), "R[d] := D(data_base + REL + as_u64(R[o]))"),
-    Op(0x77, "dsrderef", (R, R, R), "as dsderef with OFF := as_u64(R[o])"),
+    Op(0x70, "dsload",   (R, DITEM, DADDR), "R[d] := element at data item REL, byte offset OFF (str: its address)", F.DATA),
+    Op(0x71, "dsrload",  (R, R, DITEM), "as dsload with OFF := as_u64(R[o])", F.DATA),
+    Op(0x72, "dssave",   (R, DITEM, DADDR), "write R[s] (8 bytes, by tag) into item REL at OFF; const item: trap", F.WRITES_MEMORY | F.RAISES | F.DATA),
+    Op(0x73, "dsrsave",  (R, R, DITEM), "as dssave with OFF := as_u64(R[o])", F.WRITES_MEMORY | F.RAISES | F.DATA),
+    Op(0x74, "dslea",    (R, DITEM, DADDR), "R[d] := D(data_base + REL + OFF)", F.DATA),
+    Op(0x75, "dsderef",  (R, R, DADDR), "R[d] := first element of the item at as_u64(R[s]) - OFF", F.DATA),
+    Op(0x76, "dsrlea",   (R, R, DITEM), "R[d] := D(data_base + REL + as_u64(R[o]))", F.DATA),
+    Op(0x77, "dsrderef", (R, R, R), "as dsderef with OFF := as_u64(R[o])", F.DATA),
 
     Op(0x80, "push",    (R,), "push (R[s], T[s]) on the data stack"),
     Op(0x81, "pop",     (R,), "pop the data stack into R[d]; empty: trap"),
@@ -201,17 +208,42 @@ MAX_SIZE: int = max(op.size for op in OPS)
 
 
 class Tag(enum.IntEnum):
-    """Register / data-stack / load-type tags (decisions §2)."""
+    """Register / data-stack / load-type tags (decisions §2), with their classes.
 
-    U64 = 1
-    I64 = 2
-    F64 = 3
-    STR = 4       # StrAddr: main-memory address of a str payload
-    ADDR = 8      # heap address (GC root)
-    DS_ADDR = 9   # main-memory address from dslea / dsrlea / dlbc
+    Each member carries ``display_name`` (how messages name it) and
+    ``address_like`` (StrAddr, address and ds_addr combine with a uint64 the
+    way upstream's ``address`` kind does). The derived classes below
+    (VALID_TAGS, ADDRESS_LIKE_TAGS, UINT_LIKE_TAGS) are what both backends and
+    the trap messages use; tools/gen_isa.py writes them into the C core as
+    bit masks, with static asserts on the numeric tricks the loop plays.
+    """
+
+    # value, display_name, address_like, meaning (docs/isa.md)
+    U64 = 1, "uint64", False, "unsigned 64-bit integer"
+    I64 = 2, "int64", False, "signed 64-bit integer"
+    F64 = 3, "float64", False, "IEEE-754 binary64"
+    STR = 4, "StrAddr", True, "main-memory address of a str payload (StrAddr)"
+    ADDR = 8, "address", True, "heap address (a garbage-collector root)"
+    DS_ADDR = 9, "ds_addr", True, "main-memory address from dslea / dsrlea / dlbc"
+
+    def __new__(cls, value: int, display_name: str, address_like: bool, meaning: str) -> "Tag":
+        member = int.__new__(cls, value)
+        member._value_ = value
+        member.display_name = display_name
+        member.address_like = address_like
+        member.meaning = meaning
+        return member
+
+    @property
+    def uint_like(self) -> bool:
+        """uint64 or address-like: "== U(0)" can hold, arithmetic is unsigned."""
+        return self is Tag.U64 or self.address_like
 
 
+# The classes as sets of plain ints (what registers hold), for membership tests.
 VALID_TAGS = frozenset(int(t) for t in Tag)
+ADDRESS_LIKE_TAGS = frozenset(int(t) for t in Tag if t.address_like)
+UINT_LIKE_TAGS = frozenset(int(t) for t in Tag if t.uint_like)
 
 
 class Exc(enum.IntEnum):
@@ -258,6 +290,20 @@ class DataType(enum.IntEnum):
     INT_ARRAY = 7
     FLOAT_ARRAY = 8
 
+    @property
+    def element(self) -> "DataType":
+        """The scalar type of one element (an array's element type; a scalar is its own)."""
+        return _ARRAY_ELEMENT.get(self, self)
+
+    @property
+    def tag(self) -> Tag:
+        """The register tag `dsload` / `dsderef` give an element of this type (decisions §2)."""
+        return _ELEMENT_TAG[self.element]
+
+
+_ARRAY_ELEMENT = {DataType.UINT_ARRAY: DataType.UINT, DataType.INT_ARRAY: DataType.INT,
+                  DataType.FLOAT_ARRAY: DataType.FLOAT}
+_ELEMENT_TAG = {DataType.UINT: Tag.U64, DataType.INT: Tag.I64, DataType.FLOAT: Tag.F64, DataType.STR: Tag.STR}
 
 DATA_CONST_BIT = 0x10
 DATA_HEADER_SIZE = 9  # type byte + u64 BE payload length

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import struct
 
-from .isa import Tag
+from .isa import ADDRESS_LIKE_TAGS, Tag
 from .traps import tag_name
 
 __all__ = [
@@ -32,8 +32,8 @@ INT64_MAX = (1 << 63) - 1
 TWO64 = 1 << 64
 
 # StrAddr, address and ds_addr behave like upstream's `address` kind when they
-# meet a uint64 (decisions §2).
-ADDRESS_TAGS = frozenset((Tag.STR, Tag.ADDR, Tag.DS_ADDR))
+# meet a uint64 (decisions §2): the address-like class of voxvm.isa.Tag.
+ADDRESS_TAGS = ADDRESS_LIKE_TAGS
 
 # The NaN the FPU produces for an invalid operation (0/0, inf-inf, fmod(x, 0),
 # sqrt(-1)): 0xFFF8000000000000 on x86-64. Computed, not spelled, so that this

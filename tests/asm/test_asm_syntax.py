@@ -130,7 +130,7 @@ def test_every_mnemonic_assembles_with_its_operands():
 
     sample = {Operand.REG: "r3", Operand.IMM_U64: "7", Operand.IMM_I64: "-7", Operand.IMM_F64: "1.5",
               Operand.IMM16: "1", Operand.ADDR: "@here", Operand.FUNC: "@f", Operand.EXC: "@nativefault",
-              Operand.DADDR: "item"}
+              Operand.DITEM: "item", Operand.DADDR: "item"}
     lines = ["section text", "func f", "label here"]
     for op in OPS:
         lines.append(" ".join([op.mnemonic] + [sample[o] for o in op.operands]))

@@ -118,7 +118,6 @@ def programs(draw, with_heap: bool = False) -> Program:
     for _ in range(count - len(code)):
         op = BY_MNEMONIC[draw(st.sampled_from(names))]
         operands = []
-        daddr_seen = 0
         for kind in op.operands:
             if kind is Operand.REG:
                 operands.append(("lit", draw(REGISTERS)))
@@ -137,10 +136,8 @@ def programs(draw, with_heap: bool = False) -> Program:
                 operands.append(("lit", draw(st.integers(0, 4))))
             elif kind is Operand.EXC:
                 operands.append(("lit", draw(st.integers(0, 12))))
-            else:  # DADDR: an item's offset (first) or a byte offset (second)
-                first = daddr_seen == 0 and op.mnemonic not in ("dsderef",)
-                daddr_seen += 1
-                if first and items and draw(st.integers(0, 9)):
+            else:  # DITEM: an item's offset; DADDR: a byte offset
+                if kind is Operand.DITEM and items and draw(st.integers(0, 9)):
                     operands.append(("item", draw(st.integers(0, len(items) - 1))))
                 else:
                     operands.append(("lit", draw(OFFSETS)))

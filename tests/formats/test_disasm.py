@@ -131,7 +131,7 @@ def valid_programs(draw) -> Program:
             return draw(st.one_of(st.integers(0, len(functions) + 1), U64))
         if kind is isa.Operand.EXC:
             return draw(st.one_of(st.integers(1, 11), st.integers(0, 20)))
-        if kind is isa.Operand.DADDR and item_offsets:
+        if kind in (isa.Operand.DITEM, isa.Operand.DADDR) and item_offsets:
             return draw(st.one_of(st.sampled_from(item_offsets), st.integers(0, 64), U64))
         return draw(U64)
 

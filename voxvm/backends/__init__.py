@@ -1,6 +1,7 @@
 """The contract between the machine driver and an execution backend.
 
-Owns the status codes a dispatch loop returns and the ``Core`` protocol that
+Owns the status codes a dispatch loop returns (generated into the C core's
+``vv_tables.h`` by tools/gen_isa.py) and the ``Core`` protocol that
 both backends implement: the compiled one (voxvm/backends/compiled/_core.pyx) and the
 pure-Python reference (voxvm/backends/reference/core.py). voxvm/machine.py drives a Core:
 it calls ``run()``, and whenever the loop leaves with a status other than
@@ -30,6 +31,9 @@ class Status(enum.IntEnum):
     TRAP = 1      # fatal error; see trap_kind / trap_ip / trap_a / trap_b
     NCALL = 2     # `ncall`: ip already points past it; ncall_code / ncall_ip say which
     BUDGET = 3    # the branch budget ran out (tests and tracing only)
+    # Internal to the compiled core, never returned by Core.run(): its loop
+    # left early only to flush the GC-event log, the instruction is complete.
+    FLUSH = 4
 
 
 class Core(Protocol):

@@ -22,22 +22,28 @@ import math
 
 from .. import Status
 from ...formats import Dump
-from ...isa import (BY_CODE, DATA_CONST_BIT, DATA_HEADER_SIZE, MAX_SIZE, NUM_REGISTERS,
-                  PUSHALL_COUNT, VALID_TAGS, Exc, Flag, Operand, Tag, decode_at)
+from ...isa import (BY_CODE, DATA_CONST_BIT, DATA_HEADER_SIZE, MAX_SIZE, NUM_REGISTERS, OPS,
+                  PUSHALL_COUNT, UINT_LIKE_TAGS, VALID_TAGS, Exc, Flag, Operand, Tag, decode_at)
 from .heap import PyHeap
-from ...traps import TrapKind
+from ...traps import ArithOp, TrapKind
 from ...values import (ADDRESS_TAGS, MASK64, as_f64, as_i64, as_u64, bits_from_f64, c_fmod,
                      c_pow, c_sqrt, f64_from_bits, f64_to_i64, ieee_div, to_signed)
 
 U64, I64, F64, STR, ADDR, DS_ADDR = (Tag.U64, Tag.I64, Tag.F64, Tag.STR, Tag.ADDR, Tag.DS_ADDR)
 
-# Operation numbers of the TYPE_MISMATCH trap argument (voxvm/traps.py:_mismatch).
-OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_REM, OP_AND, OP_OR, OP_XOR, OP_NOT, OP_SHL, OP_SHR, \
-    OP_INC, OP_DEC, OP_CMP = range(14)
+# Operation ids of the TYPE_MISMATCH trap argument (voxvm.traps.ArithOp), bound
+# to module names once: a global costs a tenth of an enum attribute lookup.
+OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_REM = ArithOp.ADD, ArithOp.SUB, ArithOp.MUL, ArithOp.DIV, ArithOp.REM
+OP_AND, OP_OR, OP_XOR, OP_NOT = ArithOp.AND, ArithOp.OR, ArithOp.XOR, ArithOp.NOT
+OP_SHL, OP_SHR, OP_INC, OP_DEC, OP_CMP = ArithOp.SHL, ArithOp.SHR, ArithOp.INC, ArithOp.DEC, ArithOp.CMP
+
+
+# Encoded size of each mnemonic (voxvm.isa): how far a handler advances ip.
+SIZE = {op.mnemonic: op.size for op in OPS}
 
 _EPSILON = 1e-10              # fcmp_eps tolerance (upstream §2.3)
 _OF, _ZF, _NF, _CF = range(4)
-_U_LIKE = frozenset((U64,)) | ADDRESS_TAGS  # tags for which "== U(0)" can hold
+_U_LIKE = UINT_LIKE_TAGS    # tags for which "== U(0)" can hold
 _I_ONLY = frozenset((I64,))
 _F_ONLY = frozenset((F64,))
 _BRANCH = Flag.JUMP | Flag.CALL | Flag.RETURN  # events counted by the run() budget
@@ -287,7 +293,7 @@ class PyCore:
                 self._raise(Exc.ZeroDivision)
             else:
                 self.regs[d], self.tags[d] = result
-        self.ip += 4
+        self.ip += SIZE["udiv"]  # every division and remainder has this size
 
     def _step(self, d: int, op: int, allowed: frozenset[int]) -> int:
         """inc/dec by one for the allowed register tags; returns the new bits."""
@@ -305,11 +311,11 @@ class PyCore:
 
     def _op_ncall(self, code: int, _register: int) -> int:
         self.ncall_code, self.ncall_ip = code, self.ip
-        self.ip += 4
+        self.ip += SIZE["ncall"]
         return Status.NCALL
 
     def _op_nop(self) -> None:
-        self.ip += 1                          # decisions §3.1
+        self.ip += SIZE["nop"]  # decisions §3.1
 
     def _op_halt(self) -> int:
         return Status.HALT                    # ip stays on the halt
@@ -318,20 +324,20 @@ class PyCore:
 
     def _op_uload(self, d: int, imm: int) -> None:
         self._set(d, imm, U64)
-        self.ip += 10
+        self.ip += SIZE["uload"]
 
     def _op_uadd(self, d: int, s: int) -> None:
         self._binary(d, s, OP_ADD)
-        self.ip += 3
+        self.ip += SIZE["uadd"]
 
     def _op_umul(self, d: int, s: int) -> None:
         self._binary(d, s, OP_MUL)
-        self.ip += 3
+        self.ip += SIZE["umul"]
 
     def _op_usub(self, d: int, s: int) -> None:
         self._binary(d, s, OP_SUB)
         self.flags[_ZF] = int(_is_u_zero(self.regs[d], self.tags[d]))
-        self.ip += 3
+        self.ip += SIZE["usub"]
 
     def _op_udiv(self, d: int, a: int, b: int) -> None:
         self._divide(d, a, b, OP_DIV)
@@ -342,36 +348,36 @@ class PyCore:
     def _op_ucmp(self, a: int, b: int) -> None:
         equal, less = compare(self.regs[a], self.tags[a], self.regs[b], self.tags[b])
         self.flags[_ZF], self.flags[_NF] = int(equal), int(less)
-        self.ip += 3
+        self.ip += SIZE["ucmp"]
 
     def _op_usqrt(self, d: int, s: int) -> None:
         root = math.isqrt(self._u(s))
         self._set(d, root, U64)
         self.flags[_ZF] = int(root == 0)
-        self.ip += 3
+        self.ip += SIZE["usqrt"]
 
     def _op_upow(self, d: int, s: int) -> None:
         exponent = self._u(s) & 0xFFFFFFFF
         result = pow(self._u(d), exponent, 1 << 64)
         self._set(d, result, U64)               # decisions §2: upow gives uint64
         self.flags[_ZF] = int(result == 0)
-        self.ip += 3
+        self.ip += SIZE["upow"]
 
     def _op_uinc(self, d: int) -> None:
         bits = self._step(d, OP_INC, _U_LIKE)
         self.flags[_OF] = int(bits == 0)       # upstream: uinc writes OF, not ZF
-        self.ip += 2
+        self.ip += SIZE["uinc"]
 
     def _op_udec(self, d: int) -> None:
         bits = self._step(d, OP_DEC, _U_LIKE)
         self.flags[_ZF] = int(bits == 0)
-        self.ip += 2
+        self.ip += SIZE["udec"]
 
     # ================================================================== 0x20 signed
 
     def _op_iload(self, d: int, imm: int) -> None:
         self._set(d, imm, I64)
-        self.ip += 10
+        self.ip += SIZE["iload"]
 
     # Upstream §1.3 / §11 item 6: the arithmetic is generic (tag-dispatched), so
     # the signed and float spellings are the same operations as the unsigned
@@ -384,7 +390,7 @@ class PyCore:
 
     def _op_isub(self, d: int, s: int) -> None:
         self._binary(d, s, OP_SUB)             # no flags (upstream §1.4)
-        self.ip += 3
+        self.ip += SIZE["isub"]
 
     _op_fsub = _op_isub
 
@@ -392,13 +398,13 @@ class PyCore:
         result = to_signed(abs(self._i(s)) & MASK64)   # abs(MIN) = MIN
         self._set(d, result, I64)
         self.flags[_ZF] = int(result == 0)
-        self.ip += 3
+        self.ip += SIZE["iabs"]
 
     def _op_ineg(self, d: int, s: int) -> None:
         result = to_signed(-self._i(s) & MASK64)       # decisions §2: int64 -as_i64(src)
         self._set(d, result, I64)
         self._int_flags(result)
-        self.ip += 3
+        self.ip += SIZE["ineg"]
 
     def _op_isqrt(self, d: int, s: int) -> None:
         if self.tags[s] == I64 and to_signed(self.regs[s]) < 0:
@@ -410,7 +416,7 @@ class PyCore:
             root = math.isqrt(value)
             self._set(d, root, I64)
             self.flags[_ZF] = int(root == 0)
-        self.ip += 3
+        self.ip += SIZE["isqrt"]
 
     def _op_ipow(self, d: int, s: int) -> None:
         exponent = self._i(s) & 0xFFFFFFFF     # low 32 bits, unsigned
@@ -418,21 +424,21 @@ class PyCore:
         self._set(d, result, I64)               # decisions §2: ipow gives int64
         self.flags[_ZF] = int(result == 0)
         self.flags[_NF] = int(result < 0)
-        self.ip += 3
+        self.ip += SIZE["ipow"]
 
     def _op_iinc(self, d: int) -> None:
         self._int_flags(to_signed(self._step(d, OP_INC, _I_ONLY)))
-        self.ip += 2
+        self.ip += SIZE["iinc"]
 
     def _op_idec(self, d: int) -> None:
         self._int_flags(to_signed(self._step(d, OP_DEC, _I_ONLY)))
-        self.ip += 2
+        self.ip += SIZE["idec"]
 
     # ================================================================== 0x30 float
 
     def _op_fload(self, d: int, imm: int) -> None:
         self._set(d, imm, F64)
-        self.ip += 10
+        self.ip += SIZE["fload"]
 
     def _op_fdiv(self, d: int, a: int, b: int) -> None:
         self._divide(d, a, b, OP_DIV, fdiv=True)
@@ -442,19 +448,19 @@ class PyCore:
         ba = arithmetic(OP_SUB, self.regs[b], self.tags[b], self.regs[a], self.tags[a])
         self.flags[_ZF] = int(abs(as_f64(*ab)) < _EPSILON)
         self.flags[_NF] = int(ba[1] == F64 and f64_from_bits(ba[0]) > _EPSILON)
-        self.ip += 3
+        self.ip += SIZE["fcmp_eps"]
 
     def _op_fabs(self, d: int, s: int) -> None:
         result = abs(self._f(s))
         self._set_f(d, result)
         self.flags[_ZF] = int(result == 0.0)
-        self.ip += 3
+        self.ip += SIZE["fabs"]
 
     def _op_fneg(self, d: int, s: int) -> None:
         result = -self._f(s)                   # decisions §2: float64 -as_f64(src)
         self._set_f(d, result)
         self._float_flags(result)
-        self.ip += 3
+        self.ip += SIZE["fneg"]
 
     def _op_fsqrt(self, d: int, s: int) -> None:
         if self.tags[s] == F64 and f64_from_bits(self.regs[s]) < 0.0:
@@ -464,26 +470,26 @@ class PyCore:
             result = c_sqrt(x)                 # a negative int64 gives NaN
             self._set_f(d, result)
             self.flags[_ZF] = int(result == 0.0)
-        self.ip += 3
+        self.ip += SIZE["fsqrt"]
 
     def _op_fpow(self, d: int, s: int) -> None:
         result = c_pow(self._f(d), self._f(s))  # silent (decisions §3.5)
         self._set_f(d, result)
         self.flags[_ZF] = int(result == 0.0)
-        self.ip += 3
+        self.ip += SIZE["fpow"]
 
     def _op_finc(self, d: int) -> None:
         self._float_flags(f64_from_bits(self._step(d, OP_INC, _F_ONLY)))
-        self.ip += 2
+        self.ip += SIZE["finc"]
 
     def _op_fdec(self, d: int) -> None:
         self._float_flags(f64_from_bits(self._step(d, OP_DEC, _F_ONLY)))
-        self.ip += 2
+        self.ip += SIZE["fdec"]
 
     # ================================================================== 0x40 jumps
 
     def _jump_if(self, condition: bool, address: int) -> None:
-        self.ip = address if condition else self.ip + 9
+        self.ip = address if condition else self.ip + SIZE["jz"]  # every conditional jump: one size
 
     def _op_jmp(self, address: int) -> None:
         self.ip = address
@@ -513,7 +519,7 @@ class PyCore:
             self.exceptions.remove(number)     # the first (oldest) occurrence
             self.ip = address
         else:
-            self.ip += 17
+            self.ip += SIZE["jexc"]
 
     def _op_jmpr(self, s: int) -> None:
         self.ip = self._u(s)
@@ -522,47 +528,47 @@ class PyCore:
 
     def _op_utoi(self, d: int, s: int) -> None:
         self._set(d, self._u(s), I64)
-        self.ip += 3
+        self.ip += SIZE["utoi"]
 
     def _op_itou(self, d: int, s: int) -> None:
         self._set(d, self._i(s), U64)
-        self.ip += 3
+        self.ip += SIZE["itou"]
 
     def _op_utof(self, d: int, s: int) -> None:
         self._set_f(d, float(self._u(s)))
-        self.ip += 3
+        self.ip += SIZE["utof"]
 
     def _op_itof(self, d: int, s: int) -> None:
         self._set_f(d, float(self._i(s)))
-        self.ip += 3
+        self.ip += SIZE["itof"]
 
     def _op_ftou(self, d: int, s: int) -> None:
         self._set(d, self._u(s), U64)          # saturating for floats
-        self.ip += 3
+        self.ip += SIZE["ftou"]
 
     def _op_ftoi(self, d: int, s: int) -> None:
         self._set(d, f64_to_i64(self._f(s)), I64)
-        self.ip += 3
+        self.ip += SIZE["ftoi"]
 
     def _op_ptou(self, d: int, s: int) -> None:
         self._set(d, self._u(s), U64)
-        self.ip += 3
+        self.ip += SIZE["ptou"]
 
     def _op_utop(self, d: int, s: int) -> None:
         self._set(d, self._u(s), ADDR)
-        self.ip += 3
+        self.ip += SIZE["utop"]
 
     # ================================================================== 0x60 moves, logic
 
     def _op_movr(self, d: int, s: int) -> None:
         self.regs[d], self.tags[d] = self.regs[s], self.tags[s]
-        self.ip += 3
+        self.ip += SIZE["movr"]
 
     def _logic(self, d: int, s: int, op: int) -> None:
         bits, tag = bitwise(op, self.regs[d], self.tags[d], self.regs[s], self.tags[s])
         self.regs[d], self.tags[d] = bits, tag  # the table's tag, not the source's (decisions §2)
         self.flags[_ZF] = int(bits == 0)
-        self.ip += 3
+        self.ip += SIZE["or"]  # or / and / xor: one size
 
     def _op_or(self, d: int, s: int) -> None:
         self._logic(d, s, OP_OR)
@@ -579,12 +585,12 @@ class PyCore:
             raise _mismatch(OP_NOT, tag)
         self._set(d, ~self.regs[s], tag)
         self.flags[_ZF] = int(self.regs[d] == 0)
-        self.ip += 3
+        self.ip += SIZE["not"]
 
     def _op_test(self, a: int, b: int) -> None:
         bits, _ = bitwise(OP_AND, self.regs[a], self.tags[a], self.regs[b], self.tags[b])
         self.flags[_ZF] = int(bits == 0)
-        self.ip += 3
+        self.ip += SIZE["test"]
 
     def _op_lnot(self, d: int, s: int) -> None:
         bits, tag = self.regs[s], self.tags[s]
@@ -594,7 +600,7 @@ class PyCore:
             result = 1 if bits == 0 else 0
         self._set(d, result, tag)
         self.flags[_ZF] = int(as_u64(result, tag) == 0)
-        self.ip += 3
+        self.ip += SIZE["lnot"]
 
     def _shift(self, d: int, s: int, op: int) -> None:
         tag, amount_tag = self.tags[d], self.tags[s]
@@ -608,7 +614,7 @@ class PyCore:
         else:
             result = self.regs[d] >> amount
         self._set(d, result, tag)
-        self.ip += 3
+        self.ip += SIZE["shl"]  # shl / shr: one size
 
     def _op_shl(self, d: int, s: int) -> None:
         self._shift(d, s, OP_SHL)
@@ -657,36 +663,36 @@ class PyCore:
 
     def _op_dsload(self, d: int, rel: int, offset: int) -> None:
         self._load_item(d, (self.data_base + rel) & MASK64, offset)
-        self.ip += 18
+        self.ip += SIZE["dsload"]
 
     def _op_dsrload(self, d: int, o: int, rel: int) -> None:
         self._load_item(d, (self.data_base + rel) & MASK64, self._u(o))
-        self.ip += 11
+        self.ip += SIZE["dsrload"]
 
     def _op_dssave(self, s: int, rel: int, offset: int) -> None:
         self._save_item(s, (self.data_base + rel) & MASK64, offset)
-        self.ip += 18
+        self.ip += SIZE["dssave"]
 
     def _op_dsrsave(self, s: int, o: int, rel: int) -> None:
         self._save_item(s, (self.data_base + rel) & MASK64, self._u(o))
-        self.ip += 11
+        self.ip += SIZE["dsrsave"]
 
     def _op_dslea(self, d: int, rel: int, offset: int) -> None:
         self._set(d, self.data_base + rel + offset, DS_ADDR)
-        self.ip += 18
+        self.ip += SIZE["dslea"]
 
     def _op_dsderef(self, s: int, d: int, offset: int) -> None:
         # decisions §2: the item's own type, like dsload at offset 0
         self._load_item(d, (self._u(s) - offset) & MASK64, 0)
-        self.ip += 11
+        self.ip += SIZE["dsderef"]
 
     def _op_dsrlea(self, d: int, o: int, rel: int) -> None:
         self._set(d, self.data_base + rel + self._u(o), DS_ADDR)
-        self.ip += 11
+        self.ip += SIZE["dsrlea"]
 
     def _op_dsrderef(self, s: int, d: int, o: int) -> None:
         self._load_item(d, (self._u(s) - self._u(o)) & MASK64, 0)
-        self.ip += 4
+        self.ip += SIZE["dsrderef"]
 
     # ================================================================== 0x80 data stack
 
@@ -694,19 +700,19 @@ class PyCore:
         if len(self.stack) >= self.stack_limit:
             raise _TrapSignal(TrapKind.STACK_OVERFLOW, self.stack_limit)
         self.stack.append((self.regs[s], self.tags[s]))
-        self.ip += 2
+        self.ip += SIZE["push"]
 
     def _op_pop(self, d: int) -> None:
         if not self.stack:
             raise _TrapSignal(TrapKind.STACK_UNDERFLOW)
         self.regs[d], self.tags[d] = self.stack.pop()
-        self.ip += 2
+        self.ip += SIZE["pop"]
 
     def _op_pushall(self) -> None:
         if len(self.stack) + PUSHALL_COUNT > self.stack_limit:
             raise _TrapSignal(TrapKind.STACK_OVERFLOW, self.stack_limit)
         self.stack.extend(zip(self.regs[:PUSHALL_COUNT], self.tags[:PUSHALL_COUNT]))
-        self.ip += 1
+        self.ip += SIZE["pushall"]
 
     def _op_popall(self) -> None:
         # decisions §3.2: pop the 31 pushall entries, restore r30..r1, keep r0.
@@ -716,19 +722,19 @@ class PyCore:
         del self.stack[-PUSHALL_COUNT:]
         for index in range(1, PUSHALL_COUNT):
             self.regs[index], self.tags[index] = saved[index]
-        self.ip += 1
+        self.ip += SIZE["popall"]
 
     def _op_gsf(self, d: int, s: int) -> None:
         index = self._u(s)
         if index < len(self.stack):            # out of range: nothing happens (upstream)
             self.regs[d], self.tags[d] = self.stack[index]
-        self.ip += 3
+        self.ip += SIZE["gsf"]
 
     def _op_usf(self, d: int, s: int) -> None:
         index = self._u(d)
         if index < len(self.stack):
             self.stack[index] = (self.regs[s], self.tags[s])
-        self.ip += 3
+        self.ip += SIZE["usf"]
 
     # ================================================================== 0x90 functions
 
@@ -741,7 +747,7 @@ class PyCore:
         self.ip = self.functions[index]
 
     def _op_call(self, index: int) -> None:
-        self._enter(index, self.ip + 9)
+        self._enter(index, self.ip + SIZE["call"])
 
     def _op_ret(self) -> None:
         if not self.calls:
@@ -750,10 +756,10 @@ class PyCore:
 
     def _op_fnstind(self, d: int, index: int) -> None:
         self._set(d, index, U64)
-        self.ip += 10
+        self.ip += SIZE["fnstind"]
 
     def _op_callr(self, s: int) -> None:
-        self._enter(self._u(s), self.ip + 2)
+        self._enter(self._u(s), self.ip + SIZE["callr"])
 
     # ================================================================== 0xA0 heap
 
@@ -771,20 +777,20 @@ class PyCore:
 
     def _op_alloc(self, d: int, size: int) -> None:
         self._allocate(d, size, True)
-        self.ip += 10
+        self.ip += SIZE["alloc"]
 
     def _op_allocr(self, d: int, n: int) -> None:
         self._allocate(d, self._u(n), True)
-        self.ip += 3
+        self.ip += SIZE["allocr"]
 
     def _op_allocr_nogc(self, d: int, n: int) -> None:
         self._allocate(d, self._u(n), False)
-        self.ip += 3
+        self.ip += SIZE["allocr_nogc"]
 
     def _op_free(self, s: int) -> None:
         if not self.heap.free(self._u(s)):
             self._raise(Exc.HeapFreeFault)
-        self.ip += 2
+        self.ip += SIZE["free"]
 
     def _op_store(self, p: int, v: int, c: int) -> None:
         count = _clamp_count(self._u(c))
@@ -792,7 +798,7 @@ class PyCore:
         pointer = count == 8 and self.tags[v] == ADDR         # a GC edge (decisions §3.8)
         if not self.heap.write(self._u(p), data, is_pointer=pointer):
             self._raise(Exc.HeapWriteFault)
-        self.ip += 4
+        self.ip += SIZE["store"]
 
     def _op_load(self, t: int, d: int, p: int, c: int) -> None:
         kind = self._u(t)
@@ -805,12 +811,12 @@ class PyCore:
             if kind not in VALID_TAGS:
                 raise _TrapSignal(TrapKind.BAD_LOAD_TYPE, kind)
             self._set(d, int.from_bytes(data, "big"), kind)
-        self.ip += 5
+        self.ip += SIZE["load"]
 
     def _op_memcpy(self, d: int, s: int, c: int) -> None:
         if not self.heap.copy(self._u(d), self._u(s), self._u(c)):
             self._raise(Exc.HeapSegmFault)
-        self.ip += 4
+        self.ip += SIZE["memcpy"]
 
     def _op_storedat(self, d: int, s: int, c: int) -> None:
         start, count = self._u(s), self._u(c)
@@ -818,7 +824,7 @@ class PyCore:
             self._raise(Exc.MainSegmFault)
         elif not self.heap.write(self._u(d), bytes(self.mem[start:start + count])):
             self._raise(Exc.HeapWriteFault)
-        self.ip += 4
+        self.ip += SIZE["storedat"]
 
     def _op_dlbc(self, d: int, s: int, c: int) -> None:
         count = self._u(c)
@@ -831,7 +837,7 @@ class PyCore:
             else:
                 self._set(d, len(self.mem), DS_ADDR)   # decisions §2: tag ds_addr
                 self.mem.extend(data)
-        self.ip += 4
+        self.ip += SIZE["dlbc"]
 
     def _op_ubd(self, s: int, c: int, d: int) -> None:
         data = self.heap.read(self._u(s), self._u(c))
@@ -841,7 +847,7 @@ class PyCore:
             text = data.decode("utf-8", "replace")     # Rust from_utf8_lossy
             if not self.heap.write(self._u(d), text.encode("utf-16-be")):
                 self._raise(Exc.HeapWriteFault)
-        self.ip += 4                           # always advances (decisions §3.7)
+        self.ip += SIZE["ubd"]  # always advances (decisions §3.7)
 
     # ================================================================== Core protocol
 

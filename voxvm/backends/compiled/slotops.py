@@ -1,0 +1,57 @@
+"""The slot operations of the compiled core's decoder: one numbering, declared here.
+
+Owns the ops a decoded slot (``vv_slot.op`` in csrc/vv_core.h) can hold. The
+decoder turns every instruction into a slot whose op is a *slot op*, not an
+opcode byte: each of the 95 opcodes has one (``VV_SOP_<MNEMONIC>``), and the
+decoder's internal ops below (fused pairs, the not-yet-decoded and trapping
+slots) have their own. Slot ops are numbered densely in their own space,
+internal ops first, then the opcodes in code order, so an internal op can
+never take a number an opcode needs: adding an opcode to voxvm/isa.py only
+shifts slot numbers, which nothing outside the C core ever sees.
+
+tools/gen_isa.py writes the numbering into csrc/vv_tables.h (``VV_SOP_*``,
+``VV_FOREACH_SLOT_OP``, ``VV_SLOT_OP_COUNT``) with static asserts that it
+fits the slot's byte and that X_DECODE is 0. Imports only voxvm.isa.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from voxvm import isa
+
+
+class SlotOp(NamedTuple):
+    """One internal slot op: its C name (after ``VV_SOP_``) and what the slot means."""
+
+    name: str
+    doc: str
+
+
+# Order matters only for X_DECODE, which must come first (number 0): fresh
+# slots are zero-filled and a zero slot must mean "decode me".
+INTERNAL: tuple[SlotOp, ...] = (
+    SlotOp("X_DECODE", "not decoded yet (zero: fresh slots are zero-filled)"),
+    SlotOp("X_TRAP", "a fetch here traps: a = trap kind, imm = argument a, x = argument b"),
+    SlotOp("X_OUTSIDE", "the sentinel slot at address len: a fetch there traps IP_OUTSIDE"),
+    SlotOp("X_UCJ", "ucmp a b + jcc imm (both uint64 fast path); d = condition mask"),
+    SlotOp("X_ICJ", "icmp a b + jcc imm (both int64 fast path); d = condition mask"),
+    SlotOp("X_FCJ", "fcmp a b + jcc imm (both float64 fast path); d = condition mask"),
+    SlotOp("X_INC_CJ", "uinc c + compare a b + jcc imm; d = condition mask"),
+    SlotOp("X_INC_SELF_CJ", "X_INC_CJ comparing the register it counts (a == c)"),
+    SlotOp("X_DEC_JNZ", "udec a + jnz imm"),
+    SlotOp("X_MOV_ADD", "movr a b + uadd/iadd a c: R[a] = R[b] + R[c]"),
+    SlotOp("X_MOV_MUL", "movr a b + umul/imul a c: R[a] = R[b] * R[c]"),
+    SlotOp("X_MOV_SUB", "movr a b + isub a c (no flags)"),
+    SlotOp("X_MOV_USUB", "movr a b + usub a c (sets ZF)"),
+    SlotOp("X_MOV_FADD", "movr a b + fadd a c (float64 fast path)"),
+    SlotOp("X_MOV_FMUL", "movr a b + fmul a c (float64 fast path)"),
+    SlotOp("X_MOV_FSUB", "movr a b + fsub a c (float64 fast path)"),
+)
+
+
+def numbering() -> dict[str, int]:
+    """Every slot op's C name (``X_DECODE``, ``UADD``, ...) and number, in number order."""
+    names = [op.name for op in INTERNAL]
+    names += [op.mnemonic.upper() for op in sorted(isa.OPS, key=lambda o: o.code)]
+    return {name: number for number, name in enumerate(names)}
