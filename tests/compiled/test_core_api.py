@@ -120,12 +120,6 @@ def test_instruction_counter():
     assert core.run() == Status.TRAP and core.executed == 1   # a trapping instruction is not counted
 
 
-def test_internal_opcodes_are_undefined_in_the_isa():
-    from voxvm.isa import BY_CODE
-
-    assert not set(core_module.internal_opcodes()) & set(BY_CODE)
-
-
 def test_cores_are_independent():
     program = build(("uinc", 1), ("push", 1), ("halt",))
     a, b = Core(program, CONFIG), Core(program, CONFIG)

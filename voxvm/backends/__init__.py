@@ -32,7 +32,8 @@ class Status(enum.IntEnum):
     NCALL = 2     # `ncall`: ip already points past it; ncall_code / ncall_ip say which
     BUDGET = 3    # the branch budget ran out (tests and tracing only)
     # Internal to the compiled core, never returned by Core.run(): its loop
-    # left early only to flush the GC-event log, the instruction is complete.
+    # left early only because the GC-event buffer is full or a C native
+    # yielded (vv_natives.h); the instruction is complete.
     FLUSH = 4
 
 

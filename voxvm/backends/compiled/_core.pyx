@@ -42,12 +42,10 @@ from voxvm.backends.compiled._heap cimport (Heap, HeapRootSpan, heap_alloc_auto,
                           heap_copy, heap_find, heap_forget_pointers, heap_free, heap_free_all,
                           heap_free_bytes, heap_init, heap_next_block, heap_record_pointer,
                           heap_write)
-from voxvm.backends.compiled._opcodes cimport EXC_COUNT, NUM_REGISTERS
 
 from .. import Status
 from ...formats import Dump
-from ...isa import BY_CODE, VALID_TAGS
-from ...traps import TrapKind
+from ...isa import VALID_TAGS
 
 cdef extern from *:
     """
@@ -114,46 +112,6 @@ cdef uint64_t MASK64 = 0xFFFFFFFFFFFFFFFF
 DISPATCH_VARIANTS = ("goto", "switch", "count") if VV_GOTO_AVAILABLE else ("switch", "count")
 
 
-def _check_tables():
-    """The C numbers must match the Python tables they mirror (import-time guard).
-
-    Kinds that only Python code raises (natives) need no C number.
-    """
-    c_status = {Status.HALT: VV_STATUS_HALT, Status.TRAP: VV_STATUS_TRAP,
-                Status.NCALL: VV_STATUS_NCALL, Status.BUDGET: VV_STATUS_BUDGET}
-    c_traps = {
-        "UNKNOWN_OPCODE": VV_TRAP_UNKNOWN_OPCODE, "IP_OUTSIDE": VV_TRAP_IP_OUTSIDE,
-        "TRUNCATED_INSTRUCTION": VV_TRAP_TRUNCATED_INSTRUCTION, "BAD_REGISTER": VV_TRAP_BAD_REGISTER,
-        "TYPE_MISMATCH": VV_TRAP_TYPE_MISMATCH, "STACK_UNDERFLOW": VV_TRAP_STACK_UNDERFLOW,
-        "CALL_STACK_UNDERFLOW": VV_TRAP_CALL_STACK_UNDERFLOW, "RECURSION_LIMIT": VV_TRAP_RECURSION_LIMIT,
-        "BAD_FUNCTION": VV_TRAP_BAD_FUNCTION, "BAD_LOAD_TYPE": VV_TRAP_BAD_LOAD_TYPE,
-        "CONST_WRITE": VV_TRAP_CONST_WRITE, "STACK_OVERFLOW": VV_TRAP_STACK_OVERFLOW,
-        "BAD_DATA_TYPE": VV_TRAP_BAD_DATA_TYPE, "DATA_OUT_OF_RANGE": VV_TRAP_DATA_OUT_OF_RANGE,
-        "BAD_EXCEPTION": VV_TRAP_BAD_EXCEPTION, "NEGATIVE_ISQRT": VV_TRAP_NEGATIVE_ISQRT,
-        "NATIVE_ERROR": VV_TRAP_NATIVE_ERROR, "HOST_MEMORY": VV_TRAP_HOST_MEMORY,
-    }
-    internal = internal_opcodes()
-    problems = [f"Status.{s.name}" for s, v in c_status.items() if int(s) != v]
-    problems += [f"TrapKind.{name}" for name, v in c_traps.items()
-                 if name not in TrapKind.__members__ or TrapKind[name] != v]
-    problems += [f"internal op 0x{op:02x} is a real opcode now" for op in internal if op in BY_CODE]
-    if problems:
-        raise ImportError("voxvm.backends.compiled._core is out of step with the Python tables: " + ", ".join(problems)
-                          + " (update voxvm/backends/compiled/csrc/vv_core.h)")
-
-
-
-def internal_opcodes():
-    """Slot op numbers the decoder uses internally (all undefined in voxvm.isa)."""
-    return (VV_OP_X_DECODE, VV_OP_X_TRAP, VV_OP_X_OUTSIDE, VV_OP_X_UCJ,
-            VV_OP_X_ICJ, VV_OP_X_FCJ, VV_OP_X_INC_CJ, VV_OP_X_INC_SELF_CJ, VV_OP_X_DEC_JNZ,
-            VV_OP_X_MOV_ADD, VV_OP_X_MOV_MUL, VV_OP_X_MOV_SUB, VV_OP_X_MOV_USUB,
-            VV_OP_X_MOV_FADD, VV_OP_X_MOV_FMUL, VV_OP_X_MOV_FSUB)
-
-
-_check_tables()
-
-
 # ---------------------------------------------------------------------------
 # The heap adapters: vm.hops (vv_core.h documents each one's contract).
 
@@ -206,7 +164,7 @@ cdef uint64_t _hx_alloc(vv_vm *vm, uint64_t n, int gc_managed) noexcept nogil:
     roots[0].value_stride = sizeof(uint64_t)
     roots[0].tags = vm.tags
     roots[0].tag_stride = 1
-    roots[0].count = NUM_REGISTERS
+    roots[0].count = VV_NUM_REGISTERS
     roots[1].count = vm.sp if vm.stack != NULL else 0
     roots[1].values = <const uint8_t *>vm.stack
     roots[1].value_stride = sizeof(vv_entry)
@@ -542,13 +500,13 @@ cdef class Core:
 
     def get_reg(self, int index):
         """``(bits, tag)`` of register ``index``."""
-        if not 0 <= index < NUM_REGISTERS:
+        if not 0 <= index < VV_NUM_REGISTERS:
             raise IndexError(f"register r{index} does not exist (r0..r31)")
         return (self.vm.regs[index], self.vm.tags[index])
 
     def set_reg(self, int index, bits, int tag):
         """Write register ``index``; ``bits`` is taken modulo 2^64 (so an int64 may be negative)."""
-        if not 0 <= index < NUM_REGISTERS:
+        if not 0 <= index < VV_NUM_REGISTERS:
             raise IndexError(f"register r{index} does not exist (r0..r31)")
         if tag not in VALID_TAGS:
             raise ValueError(f"tag {tag} is not a register tag")
@@ -557,7 +515,7 @@ cdef class Core:
 
     def raise_exception(self, int number):
         """Append voxvm exception ``number`` to the pending list."""
-        if not 1 <= number <= EXC_COUNT:
+        if not 1 <= number <= VV_EXC_COUNT:
             raise ValueError(f"{number} is not a voxvm exception number")
         if vv_raise(&self.vm, number) != 0:
             raise MemoryError("cannot grow the pending-exception list")
@@ -642,7 +600,7 @@ cdef class Core:
             trap=self.vm.trap_kind if reason else 0,
             ip=self.vm.ip,
             flags=self.flags,
-            registers=[(self.vm.regs[i], self.vm.tags[i]) for i in range(NUM_REGISTERS)],
+            registers=[(self.vm.regs[i], self.vm.tags[i]) for i in range(VV_NUM_REGISTERS)],
             data_stack=[(self.vm.stack[i].v, self.vm.stack[i].t) for i in range(self.vm.sp)],
             call_stack=[self.vm.calls[i] for i in range(self.vm.csp)],
             pending=self.pending(),

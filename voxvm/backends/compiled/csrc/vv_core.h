@@ -6,9 +6,11 @@
  * call stacks, pending exceptions), the out-of-line halves of the generic
  * (tag-dispatched) operations, and decoding of the big-endian voxvm bytecode
  * into fixed-width slots. The Python
- * face (`Core`, voxvm.backend protocol) is voxvm/backends/compiled/_core.pyx; the opcode
- * numbers and sizes come from the generated header vv_opcodes.h (tools/gen_isa.py
- * from voxvm/isa.py), never from a second hand-written table.
+ * face (`Core`, voxvm.backend protocol) is voxvm/backends/compiled/_core.pyx; every
+ * number shared with Python (opcodes, sizes, operand kinds, tags and tag
+ * classes, traps, statuses, TYPE_MISMATCH operation ids, slot ops) comes from
+ * the generated header vv_tables.h (tools/gen_isa.py), never from a second
+ * hand-written table.
  *
  * Semantics: decisions.md wins, upstream-voxvm-v8.md where it is silent;
  * voxvm/backends/reference/core.py is the readable reference and tests/test_differential.py
@@ -19,7 +21,7 @@
  * Decoding. Program-visible ip is a byte address, so there is one slot per
  * byte of main memory (plus a sentinel slot at index `len` whose op traps
  * IP_OUTSIDE, so falling off the end needs no check). Slots start as
- * VV_OP_X_DECODE (zero); executing one decodes the instruction at that address
+ * VV_SOP_X_DECODE (zero); executing one decodes the instruction at that address
  * into the slot (or into an X_TRAP slot carrying the trap a fetch there gives:
  * unknown opcode, truncated instruction, register byte >= 32) and dispatches
  * again. Handlers therefore never check register numbers. A write into main
@@ -34,7 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vv_opcodes.h"
+#include "vv_tables.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define VV_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -59,81 +61,17 @@
 #endif
 
 /* ------------------------------------------------------------------------
- * Numbers shared with Python. Status = voxvm.backend.Status, traps =
- * voxvm.traps.TrapKind; voxvm/backends/compiled/_core.pyx checks both at import time. */
-
-enum {
-    VV_STATUS_HALT = 0,
-    VV_STATUS_TRAP = 1,
-    VV_STATUS_NCALL = 2,
-    VV_STATUS_BUDGET = 3,
-    /* Internal, never seen by Python callers of Core.run(): the GC event
-     * buffer is full or a C native yielded (vv_natives.h); ip is past the
-     * instruction that did it and
-     * vm->budget_left holds the remaining branch budget. */
-    VV_STATUS_FLUSH = 4
-};
-
-enum {
-    VV_TRAP_UNKNOWN_OPCODE = 1,
-    VV_TRAP_IP_OUTSIDE = 2,
-    VV_TRAP_TRUNCATED_INSTRUCTION = 3,
-    VV_TRAP_BAD_REGISTER = 4,
-    VV_TRAP_TYPE_MISMATCH = 5,
-    VV_TRAP_STACK_UNDERFLOW = 6,
-    VV_TRAP_CALL_STACK_UNDERFLOW = 7,
-    VV_TRAP_RECURSION_LIMIT = 8,
-    VV_TRAP_BAD_FUNCTION = 9,
-    VV_TRAP_BAD_LOAD_TYPE = 10,
-    VV_TRAP_CONST_WRITE = 11,
-    VV_TRAP_STACK_OVERFLOW = 12,
-    VV_TRAP_BAD_DATA_TYPE = 13,
-    VV_TRAP_DATA_OUT_OF_RANGE = 14,
-    VV_TRAP_BAD_EXCEPTION = 15,
-    VV_TRAP_NEGATIVE_ISQRT = 16,
-    VV_TRAP_NATIVE_ERROR = 17,
-    VV_TRAP_HOST_MEMORY = 18
-};
-
-/* Operation numbers inside a TYPE_MISMATCH trap argument
- * (a = op << 16 | left tag << 8 | right tag; voxvm/traps.py _mismatch). */
-enum {
-    VV_AR_ADD = 0, VV_AR_SUB, VV_AR_MUL, VV_AR_DIV, VV_AR_REM,
-    VV_AR_AND, VV_AR_OR, VV_AR_XOR, VV_AR_NOT, VV_AR_SHL, VV_AR_SHR,
-    VV_AR_INC, VV_AR_DEC, VV_AR_CMP
-};
-
-/* Internal slot ops. They reuse opcode numbers upstream leaves undefined:
- * the decoder turns every undefined byte into X_TRAP, so these numbers only
- * ever come from the decoder (voxvm/backends/compiled/_core.pyx checks they stay undefined in
- * voxvm/isa.py). 0 must be X_DECODE: fresh slots are zero-filled. */
-#define VV_OP_X_DECODE 0x00   /* not decoded yet */
-#define VV_OP_X_TRAP 0x03     /* a fetch here traps: a = kind, imm = arg a, x = arg b */
-#define VV_OP_X_OUTSIDE 0x04  /* the sentinel slot at address len */
-/* Fused compare + conditional jump (12 bytes): a, b = compared registers,
- * imm = target (inside memory when decoded), d = condition mask: the jump is
- * taken iff bit (ZF | NF << 1) of d is set (VV_COND_*). One op per fast path:
- * both uint64 (from ucmp), both int64 (icmp), both float64 (fcmp). */
-#define VV_OP_X_UCJ 0x05
-#define VV_OP_X_ICJ 0x06
-#define VV_OP_X_FCJ 0x07
-#define VV_OP_X_INC_CJ 0x08   /* uinc c + compare a b + jcc (14 bytes), d = mask */
-#define VV_OP_X_DEC_JNZ 0x09  /* udec a + jnz imm (11 bytes) */
-/* Fused movr d s + binary op d x (6 bytes): R[a] = R[b] op R[c]. */
-#define VV_OP_X_MOV_ADD 0x0A  /* from uadd / iadd */
-#define VV_OP_X_MOV_MUL 0x0B  /* from umul / imul */
-#define VV_OP_X_MOV_SUB 0x0C  /* from isub (no flags) */
-#define VV_OP_X_MOV_USUB 0x0D /* from usub (ZF) */
-#define VV_OP_X_MOV_FADD 0x0E /* from fadd: float fast path */
-#define VV_OP_X_MOV_FMUL 0x0F
-#define VV_OP_X_MOV_FSUB 0x1B
-#define VV_OP_X_INC_SELF_CJ 0x1C /* uinc c + ucmp c b + jcc: X_INC_CJ comparing the register it counts */
-
-#define VV_FOREACH_INTERNAL(X) \
-    X(X_DECODE) X(X_TRAP) X(X_OUTSIDE) \
-    X(X_UCJ) X(X_ICJ) X(X_FCJ) X(X_INC_CJ) X(X_INC_SELF_CJ) X(X_DEC_JNZ) \
-    X(X_MOV_ADD) X(X_MOV_MUL) X(X_MOV_SUB) X(X_MOV_USUB) \
-    X(X_MOV_FADD) X(X_MOV_FMUL) X(X_MOV_FSUB)
+ * Decoded slots. A slot's op is a slot op (VV_SOP_*, vv_tables.h), not an
+ * opcode byte: the decoder maps each opcode to its own slot op and has
+ * internal ones (fused pairs, X_DECODE, X_TRAP, X_OUTSIDE) in the same dense
+ * numbering, so they can never collide with an opcode.
+ *
+ * Fused compare + conditional jump (X_UCJ / X_ICJ / X_FCJ, 12 bytes): a, b =
+ * compared registers, imm = target (inside memory when decoded), d =
+ * condition mask: the jump is taken iff bit (ZF | NF << 1) of d is set
+ * (VV_COND_*). X_INC_CJ adds a uinc c in front (14 bytes); X_DEC_JNZ is udec a
+ * + jnz imm (11 bytes); X_MOV_<op> is movr d s + op d x (6 bytes) computing
+ * R[a] = R[b] op R[c]. */
 
 /* Condition masks of the conditional jumps, indexed by ZF | NF << 1 (upstream §1.4). */
 #define VV_COND_JZ 0xAu   /* ZF */
@@ -298,13 +236,6 @@ static inline uint64_t vv_be64(const uint8_t *p) {
 static inline void vv_put_be64(uint8_t *p, uint64_t v) {
     for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
 }
-
-/* uint64 and the address-like tags (StrAddr, address, ds_addr): the tags for
- * which "== U(0)" can hold and that use unsigned arithmetic (decisions §2). */
-#define VV_UX_MASK ((1u << VV_TAG_U64) | (1u << VV_TAG_STR) | (1u << VV_TAG_ADDR) | (1u << VV_TAG_DS_ADDR))
-#define VV_X_MASK ((1u << VV_TAG_STR) | (1u << VV_TAG_ADDR) | (1u << VV_TAG_DS_ADDR))
-#define VV_IS_UX(t) ((VV_UX_MASK >> ((t) & 31u)) & 1u)
-#define VV_IS_X(t) ((VV_X_MASK >> ((t) & 31u)) & 1u)
 
 /* Rust `f as u64` / `f as i64`: truncation toward zero, NaN -> 0, saturating (upstream §1.2). */
 static inline uint64_t vv_f2u_sat(double f) {
@@ -479,16 +410,17 @@ static inline int vv_take_exception(vv_vm *vm, unsigned number) {
 
 typedef struct vv_opinfo {
     uint8_t size;          /* 0: undefined opcode */
-    char operands[5];      /* R register, H 16-bit, Q 64-bit (vv_opcodes.h) */
+    uint8_t sop;           /* its slot op (VV_SOP_<NAME>) */
+    char operands[5];      /* R register, H 16-bit, Q 64-bit, D data item (vv_tables.h) */
 } vv_opinfo;
 
-#define VV_OPINFO_ENTRY(NAME, CODE, SIZE, OPERANDS) [CODE] = {SIZE, OPERANDS},
+#define VV_OPINFO_ENTRY(NAME, CODE, SIZE, OPERANDS) [CODE] = {SIZE, VV_SOP_##NAME, OPERANDS},
 static const vv_opinfo vv_opinfo_table[256] = {VV_FOREACH_OP(VV_OPINFO_ENTRY)};
 #undef VV_OPINFO_ENTRY
 
 static inline void vv_trap_slot(vv_slot *s, int kind, uint64_t a, uint64_t b) {
     memset(s, 0, sizeof *s);
-    s->op = VV_OP_X_TRAP;
+    s->op = VV_SOP_X_TRAP;
     s->a = (uint8_t)kind;
     s->imm = a;
     s->x = (uint16_t)b;
@@ -504,7 +436,7 @@ static void vv_decode_one(const vv_vm *vm, uint64_t addr, vv_slot *s) {
     if (info->size > left) { vv_trap_slot(s, VV_TRAP_TRUNCATED_INSTRUCTION, info->size, left); return; }
     vv_slot out;
     memset(&out, 0, sizeof out);
-    out.op = (uint8_t)code;
+    out.op = info->sop;
     out.len = info->size;
     uint8_t regs[4] = {0, 0, 0, 0};
     unsigned nregs = 0, nimm = 0, pos = 1;
@@ -523,6 +455,7 @@ static void vv_decode_one(const vv_vm *vm, uint64_t addr, vv_slot *s) {
             pos += 2;
         } else {
             uint64_t v = vv_be64(m + pos);
+            if (*k == 'D') v += vm->data_base;        /* a data item: its address h (wrapping) */
             if (nimm++ == 0) out.imm = v; else imm2 = v;
             pos += 8;
         }
@@ -539,12 +472,8 @@ static void vv_decode_one(const vv_vm *vm, uint64_t addr, vv_slot *s) {
         out.a = (uint8_t)out.imm;
         out.imm = imm2;
         break;
-    case VV_OP_DSLOAD: case VV_OP_DSSAVE:
-    case VV_OP_DSRLOAD: case VV_OP_DSRSAVE: case VV_OP_DSRLEA:
-        out.imm = vm->data_base + out.imm;            /* item address h (wrapping) */
-        break;
     case VV_OP_DSLEA:
-        out.imm = vm->data_base + out.imm + imm2;     /* the final address */
+        out.imm += imm2;                              /* item address + offset: the final address */
         break;
     default:
         break;
@@ -581,32 +510,32 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
     const uint8_t *m = vm->mem + addr;
     const uint64_t left = vm->len - addr;
     vv_decode_one(vm, addr, s);
-    switch (vm->fuse ? s->op : VV_OP_X_DECODE) {
-    case VV_OP_UCMP: case VV_OP_ICMP: case VV_OP_FCMP:
+    switch (vm->fuse ? s->op : VV_SOP_X_DECODE) {
+    case VV_SOP_UCMP: case VV_SOP_ICMP: case VV_SOP_FCMP:
         /* compare a b; jcc L  ->  one compare-and-branch that still sets ZF and NF */
         if (left >= VV_FUSED_CMP_JCC_SIZE) {
             unsigned mask = vv_jcc_mask(m[VV_SIZE_UCMP]);
             uint64_t target = vv_be64(m + VV_SIZE_UCMP + 1);
             if (mask && target < vm->len) {
-                s->op = s->op == VV_OP_UCMP ? VV_OP_X_UCJ : s->op == VV_OP_ICMP ? VV_OP_X_ICJ : VV_OP_X_FCJ;
+                s->op = s->op == VV_SOP_UCMP ? VV_SOP_X_UCJ : s->op == VV_SOP_ICMP ? VV_SOP_X_ICJ : VV_SOP_X_FCJ;
                 s->len = VV_FUSED_CMP_JCC_SIZE;
                 s->d = (uint8_t)mask;
                 s->imm = target;
             }
         }
         break;
-    case VV_OP_MOVR:
+    case VV_SOP_MOVR:
         /* movr d s; op d x  ->  R[d] = R[s] op R[x] (2-operand code's usual pair) */
         if (left >= VV_FUSED_MOV_BINARY_SIZE && m[VV_SIZE_MOVR + 1] == s->a && m[VV_SIZE_MOVR + 2] < VV_NUM_REGISTERS) {
-            int fused = -1;
+            int fused = -1;   /* a slot op */
             switch (m[VV_SIZE_MOVR]) {
-            case VV_OP_UADD: case VV_OP_IADD: fused = VV_OP_X_MOV_ADD; break;
-            case VV_OP_UMUL: case VV_OP_IMUL: fused = VV_OP_X_MOV_MUL; break;
-            case VV_OP_ISUB: fused = VV_OP_X_MOV_SUB; break;
-            case VV_OP_USUB: fused = VV_OP_X_MOV_USUB; break;
-            case VV_OP_FADD: fused = VV_OP_X_MOV_FADD; break;
-            case VV_OP_FMUL: fused = VV_OP_X_MOV_FMUL; break;
-            case VV_OP_FSUB: fused = VV_OP_X_MOV_FSUB; break;
+            case VV_OP_UADD: case VV_OP_IADD: fused = VV_SOP_X_MOV_ADD; break;
+            case VV_OP_UMUL: case VV_OP_IMUL: fused = VV_SOP_X_MOV_MUL; break;
+            case VV_OP_ISUB: fused = VV_SOP_X_MOV_SUB; break;
+            case VV_OP_USUB: fused = VV_SOP_X_MOV_USUB; break;
+            case VV_OP_FADD: fused = VV_SOP_X_MOV_FADD; break;
+            case VV_OP_FMUL: fused = VV_SOP_X_MOV_FMUL; break;
+            case VV_OP_FSUB: fused = VV_SOP_X_MOV_FSUB; break;
             default: break;
             }
             if (fused >= 0) {
@@ -617,14 +546,14 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             }
         }
         break;
-    case VV_OP_UINC:
+    case VV_SOP_UINC:
         /* uinc c; compare a b; jcc L  ->  the counted-loop step */
         if (left >= VV_FUSED_INC_CMP_JCC_SIZE && vv_is_compare(m[VV_SIZE_UINC]) &&
             m[VV_SIZE_UINC + 1] < VV_NUM_REGISTERS && m[VV_SIZE_UINC + 2] < VV_NUM_REGISTERS) {
             unsigned mask = vv_jcc_mask(m[VV_SIZE_UINC + VV_SIZE_UCMP]);
             uint64_t target = vv_be64(m + VV_SIZE_UINC + VV_SIZE_UCMP + 1);
             if (mask && target < vm->len) {
-                s->op = m[VV_SIZE_UINC + 1] == s->a ? VV_OP_X_INC_SELF_CJ : VV_OP_X_INC_CJ;
+                s->op = m[VV_SIZE_UINC + 1] == s->a ? VV_SOP_X_INC_SELF_CJ : VV_SOP_X_INC_CJ;
                 s->len = VV_FUSED_INC_CMP_JCC_SIZE;
                 s->c = s->a;
                 s->a = m[VV_SIZE_UINC + 1];
@@ -634,12 +563,12 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             }
         }
         break;
-    case VV_OP_UDEC:
+    case VV_SOP_UDEC:
         /* udec a; jnz L  ->  the count-down step */
         if (left >= VV_FUSED_DEC_JNZ_SIZE && m[VV_SIZE_UDEC] == VV_OP_JNZ) {
             uint64_t target = vv_be64(m + VV_SIZE_UDEC + 1);
             if (target < vm->len) {
-                s->op = VV_OP_X_DEC_JNZ;
+                s->op = VV_SOP_X_DEC_JNZ;
                 s->len = VV_FUSED_DEC_JNZ_SIZE;
                 s->imm = target;
             }
@@ -661,7 +590,7 @@ static inline void vv_invalidate(vv_vm *vm, uint64_t addr, uint64_t n) {
     if (lo < vm->dec_lo) lo = vm->dec_lo;
     if (hi > vm->dec_hi) hi = vm->dec_hi;
     if (hi > vm->len) hi = vm->len;                     /* never the sentinel */
-    for (uint64_t i = lo; i < hi; i++) vm->code[i].op = VV_OP_X_DECODE;
+    for (uint64_t i = lo; i < hi; i++) vm->code[i].op = VV_SOP_X_DECODE;
 }
 
 /* Append n bytes to main memory (for dlbc): grows mem and the slot array and
@@ -687,7 +616,7 @@ static VV_COLD VV_MAYBE_UNUSED int vv_mem_append(vv_vm *vm, const uint8_t *bytes
     memset(&vm->code[vm->len], 0, sizeof(vv_slot));
     vm->len = new_len;
     memset(&vm->code[new_len], 0, sizeof(vv_slot));
-    vm->code[new_len].op = VV_OP_X_OUTSIDE;
+    vm->code[new_len].op = VV_SOP_X_OUTSIDE;
     return 0;
 }
 
@@ -720,7 +649,7 @@ static int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacit
     if (n) memcpy(vm->mem, image, (size_t)n);
     vm->len = n;
     vm->capacity = capacity;
-    vm->code[n].op = VV_OP_X_OUTSIDE;
+    vm->code[n].op = VV_SOP_X_OUTSIDE;
     vm->dec_lo = UINT64_MAX;
     vm->dec_hi = 0;
     vm->fuse = 1;

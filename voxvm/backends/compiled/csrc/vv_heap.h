@@ -20,11 +20,6 @@
 #ifndef VV_HEAP_H
 #define VV_HEAP_H
 
-/* Register tags a `load` may give (voxvm.isa.VALID_TAGS); any other type traps. */
-#define VV_VALID_TAG_MASK ((1u << VV_TAG_U64) | (1u << VV_TAG_I64) | (1u << VV_TAG_F64) | \
-                           (1u << VV_TAG_STR) | (1u << VV_TAG_ADDR) | (1u << VV_TAG_DS_ADDR))
-#define VV_IS_VALID_TAG(t) ((t) < 32u && ((VV_VALID_TAG_MASK >> (t)) & 1u))
-
 /* store/load byte count: clamp(count, 1, 8) (voxvm.isa, pyvm._clamp_count). */
 static inline unsigned vv_clamp_count(uint64_t count) {
     return count - 1 < 8 ? (unsigned)count : count == 0 ? 1u : 8u;

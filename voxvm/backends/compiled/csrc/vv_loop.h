@@ -42,7 +42,7 @@
 #define TARGET(name) L_##name:
 #define DISPATCH() do { COUNT_ONE(); goto *vv_labels[pc->op]; } while (0)
 #else
-#define TARGET(name) case VV_OP_##name:
+#define TARGET(name) case VV_SOP_##name:
 #define DISPATCH() goto vv_dispatch
 #endif
 
@@ -149,15 +149,12 @@
 
 static int VV_RUN_NAME(vv_vm *vm, int64_t budget) {
 #ifdef VV_COMPUTED_GOTO
-#define VV_LABEL_ENTRY(NAME, CODE, SIZE, OPERANDS) [CODE] = &&L_##NAME,
-#define VV_LABEL_INTERNAL(NAME) [VV_OP_##NAME] = &&L_##NAME,
+#define VV_LABEL_ENTRY(NAME) [VV_SOP_##NAME] = &&L_##NAME,
     static const void *const vv_labels[256] = {
         [0 ... 255] = &&vv_bad_op,
-        VV_FOREACH_OP(VV_LABEL_ENTRY)
-        VV_FOREACH_INTERNAL(VV_LABEL_INTERNAL)
+        VV_FOREACH_SLOT_OP(VV_LABEL_ENTRY)
     };
 #undef VV_LABEL_ENTRY
-#undef VV_LABEL_INTERNAL
 #endif
     vv_slot *code = vm->code;
     uint8_t *mem = vm->mem;
@@ -309,7 +306,7 @@ vv_dispatch:
         unsigned d = pc->a, s = pc->b;
         if (vv_arith(slow_op, R[d], T[d], R[s], T[s], &R[d], &T[d]) != VV_ARITH_OK)
             MISMATCH(slow_op, T[d], T[s]);
-        if (pc->op == VV_OP_USUB) goto vv_usub_flags;
+        if (pc->op == VV_SOP_USUB) goto vv_usub_flags;
         NEXT(VV_SIZE_UADD);
     }
 
@@ -573,7 +570,7 @@ vv_dispatch:
         VV_OPAQUE(pc);
         if (VV_UNLIKELY(ds_item >= len)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, ds_item, len);
         unsigned raw = mem[ds_item], kind = raw & ~(unsigned)VV_DATA_CONST_BIT & 0xFFu;
-        if (kind >= VV_DT_UINT_ARRAY && kind <= VV_DT_FLOAT_ARRAY) kind -= 5;   /* element type */
+        if (kind >= VV_DT_UINT_ARRAY && kind <= VV_DT_FLOAT_ARRAY) kind -= VV_DT_ARRAY_DELTA;   /* element type */
         uint64_t at = ds_item + VV_DATA_HEADER_SIZE + ds_off;                    /* wraps like upstream */
         if (kind == VV_DT_STR) {
             R[ds_reg] = at; T[ds_reg] = VV_TAG_STR;
@@ -774,7 +771,7 @@ vv_dispatch:
 #endif
 
 vv_bad_op:
-    /* Unreachable: the decoder only produces handled ops. Defensive. */
+    /* Unreachable: the decoder only produces handled slot ops. Defensive. */
     TRAP(VV_TRAP_UNKNOWN_OPCODE, pc->op, 0);
 
 vv_outside:
