@@ -672,7 +672,7 @@ vv_dispatch:
     }
     TARGET(FNSTIND) { R[pc->a] = pc->imm; T[pc->a] = VV_TAG_U64; NEXT(VV_SIZE_FNSTIND); }
 
-    /* ---------------------------------------------------------- heap (vv_heap.h) */
+    /* ---------------------------------------------------------- heap (heap/vh_vmops.h, heap/vh_heap.h) */
     /* The allocations: R[d] := A(block), or A(0) and HeapAllocationFault
      * (decisions §3.9). The collector may run (roots: registers and stack
      * entries tagged 8), so the stack depth is published first. */
@@ -685,28 +685,29 @@ vv_dispatch:
     vv_alloc: {
         VV_OPAQUE(pc);
         vm->sp = sp;
-        uint64_t address = vm->hops.alloc(vm, heap_n, (int)heap_gc);
+        uint64_t address = vv_heap_alloc(vm, heap_n, (int)heap_gc);
         if (VV_UNLIKELY(address == 0)) RAISE(VV_EXC_HEAPALLOCATIONFAULT);
         R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
         if (VV_UNLIKELY(vm->ngc_events >= VV_GC_EVENTS)) { next_ip = ADDR() + heap_size; goto vv_flush; }
         NEXT(heap_size);
     }
     TARGET(FREE) {
-        if (vm->hops.free(vm, vv_as_u64(R[pc->a], T[pc->a]))) RAISE(VV_EXC_HEAPFREEFAULT);
+        if (heap_free(&vm->heap, vv_as_u64(R[pc->a], T[pc->a]))) RAISE(VV_EXC_HEAPFREEFAULT);
         NEXT(VV_SIZE_FREE);
     }
-    /* store p v c / load t d p c: the block cache is the fast path (one
-     * block used over and over, e.g. a sieve's array). */
+    /* store p v c / load t d p c: the heap's block cache is the fast path
+     * (one block used over and over, e.g. a sieve's array); a pointer store
+     * sets its bit in the pointer map inline. */
     TARGET(STORE) {
         unsigned rv = pc->b;
         uint64_t address = vv_as_u64(R[pc->a], T[pc->a]), value = R[rv];
         unsigned k = vv_clamp_count(vv_as_u64(R[pc->c], T[pc->c]));
-        if (VV_LIKELY(vv_heap_cached(vm, address, k))) {
-            vv_put_be(vm->hmem + address, value, k);
+        if (VV_LIKELY(heap_cached(&vm->heap, address, k))) {
+            vh_put_be(vm->heap.mem + address, value, k);
             if (k == 8 && T[rv] == VV_TAG_ADDR) {       /* a GC edge (decisions §3.8) */
-                if (VV_UNLIKELY(vm->hops.record_pointer(vm, address))) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
-            } else if (VV_UNLIKELY(vm->hptrs)) {
-                vm->hops.wrote(vm, address, k);
+                if (VV_UNLIKELY(vh_record_pointer_in_block(&vm->heap, address))) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
+            } else if (VV_UNLIKELY(vm->heap.ptrmap != NULL)) {
+                heap_forget_pointers(&vm->heap, address, k);
             }
         } else {
             int rc = vv_heap_store_slow(vm, address, value, k, T[rv] == VV_TAG_ADDR);
@@ -718,9 +719,9 @@ vv_dispatch:
     TARGET(LOAD) {
         uint64_t kind = vv_as_u64(R[pc->a], T[pc->a]), address = vv_as_u64(R[pc->c], T[pc->c]), v;
         unsigned k = vv_clamp_count(vv_as_u64(R[pc->d], T[pc->d]));
-        if (VV_LIKELY(vv_heap_cached(vm, address, k))) {
-            v = vv_get_be(vm->hmem + address, k);
-        } else if (vv_heap_load_slow(vm, address, k, &v)) {
+        if (VV_LIKELY(heap_cached(&vm->heap, address, k))) {
+            v = vh_get_be(vm->heap.mem + address, k);
+        } else if (heap_load(&vm->heap, address, k, &v)) {
             RAISE(VV_EXC_HEAPREADFAULT);                 /* and no type check (upstream order) */
             NEXT(VV_SIZE_LOAD);
         }
@@ -729,8 +730,8 @@ vv_dispatch:
         NEXT(VV_SIZE_LOAD);
     }
     TARGET(MEMCPY) {
-        if (vm->hops.copy(vm, vv_as_u64(R[pc->a], T[pc->a]), vv_as_u64(R[pc->b], T[pc->b]),
-                          vv_as_u64(R[pc->c], T[pc->c])))
+        if (heap_copy(&vm->heap, vv_as_u64(R[pc->a], T[pc->a]), vv_as_u64(R[pc->b], T[pc->b]),
+                      vv_as_u64(R[pc->c], T[pc->c])))
             RAISE(VV_EXC_HEAPSEGMFAULT);                 /* decisions §3.13 */
         NEXT(VV_SIZE_MEMCPY);
     }
@@ -748,7 +749,7 @@ vv_dispatch:
         const uint8_t *bytes;
         if (len > vm->capacity || n > vm->capacity - len) {     /* len + n > capacity, as voxvm/backends/reference/core.py */
             RAISE(VV_EXC_MAINSEGMFAULT);
-        } else if (!(bytes = vm->hops.find(vm, vv_as_u64(R[pc->b], T[pc->b]), n))) {
+        } else if (!(bytes = heap_find(&vm->heap, vv_as_u64(R[pc->b], T[pc->b]), n))) {
             RAISE(VV_EXC_HEAPREADFAULT);
         } else {
             int rc = vv_mem_append(vm, bytes, n);

@@ -1,12 +1,12 @@
-/* vv_heap.h - the heap family (0xA0-0xA9) on the VM side, in C.
+/* vh_vmops.h - the heap family (0xA0-0xA9) on the VM side, in C.
  *
- * Owns what the dispatch loop (vv_loop.h) needs to run alloc, allocr,
- * allocr_nogc, free, store, load, memcpy, storedat, dlbc and ubd: the
- * block cache that makes load/store on the block used last a compare and a
- * memory access, the out-of-line halves of the heap instructions, and the
- * UTF-8 -> UTF-16BE conversion of `ubd`. The heap itself (allocator,
- * pointer tracking, collector) is voxvm.backends.compiled._heap, reached through the adapters
- * in vm->hops (vv_core.h explains why); voxvm/backends/compiled/_core.pyx fills them in.
+ * Owns what the dispatch loop (vv_loop.h) needs around the heap (vh_heap.h)
+ * to run alloc, allocr, allocr_nogc, free, store, load, memcpy, storedat,
+ * dlbc and ubd: the allocation with the VM's roots and its GC log events,
+ * the out-of-line halves of the heap instructions, and the UTF-8 ->
+ * UTF-16BE conversion of `ubd`. The loop calls the heap directly (the heap
+ * is compiled into the same extension); the load/store fast path (the
+ * heap's block cache, heap_cached) is written in the loop itself.
  *
  * Semantics (decisions.md §3 items 8-13, voxvm/backends/reference/core.py): an n-byte block has
  * exactly n accessible bytes; a range is valid iff it lies inside one live
@@ -17,99 +17,80 @@
  * Helper results: 0 = done, > 0 = the exception number to raise, < 0 = the
  * host ran out of memory (the loop traps HOST_MEMORY).
  */
-#ifndef VV_HEAP_H
-#define VV_HEAP_H
+#ifndef VH_VMOPS_H
+#define VH_VMOPS_H
 
 /* Register tags a `load` may give (voxvm.isa.VALID_TAGS); any other type traps. */
 #define VV_VALID_TAG_MASK ((1u << VV_TAG_U64) | (1u << VV_TAG_I64) | (1u << VV_TAG_F64) | \
                            (1u << VV_TAG_STR) | (1u << VV_TAG_ADDR) | (1u << VV_TAG_DS_ADDR))
 #define VV_IS_VALID_TAG(t) ((t) < 32u && ((VV_VALID_TAG_MASK >> (t)) & 1u))
 
-/* store/load byte count: clamp(count, 1, 8) (voxvm.isa, pyvm._clamp_count). */
+/* store/load byte count: clamp(count, 1, 8) (voxvm.isa, the reference core's _clamp_count). */
 static inline unsigned vv_clamp_count(uint64_t count) {
     return count - 1 < 8 ? (unsigned)count : count == 0 ? 1u : 8u;
 }
 
-static inline void vv_heap_cache_reset(vv_vm *vm) {
-    vm->hlo = 1;
-    vm->hhi = 0;
-    vm->hvlo[0] = vm->hvlo[1] = 1;
-    vm->hvhi[0] = vm->hvhi[1] = 0;
-}
-
-/* [addr, addr + n) inside the cached block? */
-static inline int vv_heap_cached(const vv_vm *vm, uint64_t addr, uint64_t n) {
-    return addr >= vm->hlo && addr <= vm->hhi && n <= vm->hhi - addr;
-}
-
-/* The live block [lo, hi) becomes the cached one; the one before moves
- * behind it (the oldest of the two behind is dropped). */
-static inline void vv_heap_cache_push(vv_vm *vm, uint64_t lo, uint64_t hi) {
-    vm->hvlo[1] = vm->hvlo[0]; vm->hvhi[1] = vm->hvhi[0];
-    vm->hvlo[0] = vm->hlo;     vm->hvhi[0] = vm->hhi;
-    vm->hlo = lo;              vm->hhi = hi;
-}
-
-/* After a miss of the cached block: is [addr, addr + n) inside one of the
- * blocks behind it? Then that block becomes the cached one (same test as
- * vv_heap_cached: the range is valid exactly when it is). */
-static inline int vv_heap_cache_retry(vv_vm *vm, uint64_t addr, uint64_t n) {
-    for (int i = 0; i < 2; i++) {
-        uint64_t lo = vm->hvlo[i], hi = vm->hvhi[i];
-        if (addr >= lo && addr <= hi && n <= hi - addr) {
-            if (i == 1) { vm->hvlo[1] = vm->hvlo[0]; vm->hvhi[1] = vm->hvhi[0]; }
-            vm->hvlo[0] = vm->hlo; vm->hvhi[0] = vm->hhi;
-            vm->hlo = lo; vm->hhi = hi;
-            return 1;
-        }
+/* Log what an allocation just did (when --gc-log asked): at most one
+ * collection (heap_alloc_auto collects at most once per call) and growth. */
+static void vv_record_gc_events(vv_vm *vm, uint64_t collections, uint64_t grows) {
+    const Heap *h = &vm->heap;
+    vv_gc_event *e;
+    if (h->stats.collections != collections && vm->ngc_events < VV_GC_EVENTS) {
+        e = &vm->gc_events[vm->ngc_events++];
+        e->kind = VV_GC_COLLECTION;
+        e->number = h->stats.collections;
+        e->freed_blocks = h->stats.last_freed_blocks;
+        e->freed_bytes = h->stats.last_freed_bytes;
+        e->live_blocks = h->stats.last_marked;   /* every block left after a collection is marked */
+        e->live_bytes = h->stats.last_live_bytes;
+        e->ns = h->stats.last_ns;
     }
-    return 0;
-}
-
-/* The k bytes (1..8) at p, big-endian, as the low bytes of a uint64. */
-static inline uint64_t vv_get_be(const uint8_t *p, unsigned k) {
-    if (k == 1) return p[0];                    /* bytes and words first: the usual counts */
-    if (k == 8) return vv_be64(p);
-    uint64_t v = 0;
-    for (unsigned i = 0; i < k; i++) v = v << 8 | p[i];
-    return v;
-}
-
-/* The low k bytes (1..8) of v at p, big-endian (decisions §3.11). */
-static inline void vv_put_be(uint8_t *p, uint64_t v, unsigned k) {
-    if (k == 1) { p[0] = (uint8_t)v; return; }
-    if (k == 8) { vv_put_be64(p, v); return; }
-    for (unsigned i = k; i-- > 0;) { p[i] = (uint8_t)v; v >>= 8; }
-}
-
-/* `store` outside the cached block, or of a pointer. */
-static VV_NOINLINE int vv_heap_store_slow(vv_vm *vm, uint64_t addr, uint64_t value, unsigned k, int pointer) {
-    uint8_t *p = vv_heap_cache_retry(vm, addr, k) ? vm->hmem + addr : vm->hops.find(vm, addr, k);
-    if (!p) return VV_EXC_HEAPWRITEFAULT;
-    vv_put_be(p, value, k);
-    if (pointer && k == 8) {                /* a GC edge (decisions §3.8) */
-        if (vm->hops.record_pointer(vm, addr)) return -1;
-    } else if (vm->hptrs) {
-        vm->hops.wrote(vm, addr, k);
+    if (h->stats.grows != grows && vm->ngc_events < VV_GC_EVENTS) {
+        e = &vm->gc_events[vm->ngc_events++];
+        e->kind = VV_GC_GROWTH;
+        e->number = h->stats.grows;
+        e->heap_size = h->capacity - 8;
     }
-    return 0;
 }
 
-/* `load` outside the cached block: the value into *out, or HeapReadFault. */
-static VV_NOINLINE int vv_heap_load_slow(vv_vm *vm, uint64_t addr, unsigned k, uint64_t *out) {
-    const uint8_t *p = vv_heap_cache_retry(vm, addr, k) ? vm->hmem + addr : vm->hops.find(vm, addr, k);
-    if (!p) return VV_EXC_HEAPREADFAULT;
-    *out = vv_get_be(p, k);
-    return 0;
+/* The whole collection policy: the roots (decisions §3.8) are every register
+ * and data-stack entry tagged 8, described here, only when a collection may
+ * run; the stack's 64-bit tags are read at their own width. */
+static VV_NOINLINE uint64_t vv_heap_alloc_slow(vv_vm *vm, uint64_t n, int gc_managed) {
+    Heap *h = &vm->heap;
+    uint64_t collections = h->stats.collections, grows = h->stats.grows;
+    const uint8_t *stack = (const uint8_t *)vm->stack;
+    HeapRootSpan roots[2] = {
+        {(const uint8_t *)vm->regs, sizeof vm->regs[0], vm->tags, sizeof vm->tags[0], sizeof vm->tags[0],
+         VV_NUM_REGISTERS},
+        {stack, sizeof(vv_entry), stack ? stack + offsetof(vv_entry, t) : NULL, sizeof(vv_entry),
+         sizeof(uint64_t), stack ? vm->sp : 0},
+    };
+    uint64_t address = heap_alloc_auto(h, n, gc_managed, roots, 2);
+    if (vm->gc_log) vv_record_gc_events(vm, collections, grows);
+    return address;
+}
+
+/* alloc / allocr / allocr_nogc: the block (zero-filled, now the cached one),
+ * or 0 (HeapAllocationFault). vm->sp must be current (the roots). */
+static inline uint64_t vv_heap_alloc(vv_vm *vm, uint64_t n, int gc_managed) {
+    uint64_t address = heap_alloc_quick(&vm->heap, n, gc_managed);
+    return VV_LIKELY(address != 0) ? address : vv_heap_alloc_slow(vm, n, gc_managed);
+}
+
+/* `store` outside the cached block (a HeapWriteFault, or another block). */
+static inline int vv_heap_store_slow(vv_vm *vm, uint64_t addr, uint64_t value, unsigned k, int pointer) {
+    int rc = heap_store(&vm->heap, addr, value, k, pointer);
+    return rc == 0 ? 0 : rc == -1 ? VV_EXC_HEAPWRITEFAULT : -1;
 }
 
 /* `storedat`: n bytes of main memory at `from` into the heap at dst. */
 static VV_NOINLINE int vv_heap_storedat(vv_vm *vm, uint64_t dst, uint64_t from, uint64_t n) {
     if (from > vm->len || n > vm->len - from) return VV_EXC_MAINSEGMFAULT;
-    uint8_t *p = vm->hops.find(vm, dst, n);
+    uint8_t *p = heap_find(&vm->heap, dst, n);
     if (!p) return VV_EXC_HEAPWRITEFAULT;
     if (n) memcpy(p, vm->mem + from, (size_t)n);   /* heap and main memory never overlap */
-    if (vm->hptrs) vm->hops.wrote(vm, dst, n);
+    heap_note_write(&vm->heap, dst, n);
     return 0;
 }
 
@@ -165,10 +146,10 @@ static uint64_t vv_utf8_to_utf16be(const uint8_t *s, uint64_t n, uint8_t *dst) {
 /* `ubd`: decode n UTF-8 bytes at heap src, write the UTF-16BE text at heap
  * dst (the ranges may overlap). Always advances (decisions §3.7). */
 static VV_NOINLINE int vv_heap_ubd(vv_vm *vm, uint64_t src, uint64_t n, uint64_t dst) {
-    const uint8_t *p = vm->hops.find(vm, src, n);
+    const uint8_t *p = heap_find(&vm->heap, src, n);
     if (!p) return VV_EXC_HEAPREADFAULT;
     uint64_t size = vv_utf8_to_utf16be(p, n, NULL);
-    uint8_t *q = vm->hops.find(vm, dst, size);      /* no allocation: p stays valid */
+    uint8_t *q = heap_find(&vm->heap, dst, size);   /* no allocation: p stays valid */
     if (!q) return VV_EXC_HEAPWRITEFAULT;
     if (size) {
         if (dst >= src + n || src >= dst + size) {
@@ -180,9 +161,9 @@ static VV_NOINLINE int vv_heap_ubd(vv_vm *vm, uint64_t src, uint64_t n, uint64_t
             memmove(q, text, (size_t)size);
             free(text);
         }
-        if (vm->hptrs) vm->hops.wrote(vm, dst, size);
+        heap_note_write(&vm->heap, dst, size);
     }
     return 0;
 }
 
-#endif /* VV_HEAP_H */
+#endif /* VH_VMOPS_H */
