@@ -696,35 +696,38 @@ vv_dispatch:
         NEXT(VV_SIZE_FREE);
     }
     /* store p v c / load t d p c: the heap's block cache is the fast path
-     * (one block used over and over, e.g. a sieve's array); a pointer store
-     * sets its bit in the pointer map inline. */
+     * (one block used over and over, e.g. a sieve's array); a miss resolves
+     * the block inline too (the level-0 block-start word and the header), and
+     * a pointer store sets its bit in the pointer map inline. */
     TARGET(STORE) {
         unsigned rv = pc->b;
         uint64_t address = vv_as_u64(R[pc->a], T[pc->a]), value = R[rv];
         unsigned k = vv_clamp_count(vv_as_u64(R[pc->c], T[pc->c]));
-        if (VV_LIKELY(heap_cached(&vm->heap, address, k))) {
-            vh_put_be(vm->heap.mem + address, value, k);
-            if (k == 8 && T[rv] == VV_TAG_ADDR) {       /* a GC edge (decisions §3.8) */
-                if (VV_UNLIKELY(vh_record_pointer_in_block(&vm->heap, address))) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
-            } else if (VV_UNLIKELY(vm->heap.ptrmap != NULL)) {
-                heap_forget_pointers(&vm->heap, address, k);
-            }
-        } else {
-            int rc = vv_heap_store_slow(vm, address, value, k, T[rv] == VV_TAG_ADDR);
-            if (VV_UNLIKELY(rc < 0)) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
-            if (rc) RAISE(rc);
+        Heap *hp = &vm->heap;
+        uint8_t *p = VV_LIKELY(heap_cached(hp, address, k)) ? hp->mem + address : heap_find_uncached(hp, address, k);
+        if (VV_UNLIKELY(p == NULL)) {
+            RAISE(VV_EXC_HEAPWRITEFAULT);
+            NEXT(VV_SIZE_STORE);
+        }
+        vh_put_be(p, value, k);
+        if (k == 8 && T[rv] == VV_TAG_ADDR) {           /* a GC edge (decisions §3.8) */
+            if (VV_UNLIKELY(vh_record_pointer_in_block(hp, address))) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
+        } else if (VV_UNLIKELY(hp->ptrmap != NULL)) {
+            heap_forget_pointers(hp, address, k);
         }
         NEXT(VV_SIZE_STORE);
     }
     TARGET(LOAD) {
         uint64_t kind = vv_as_u64(R[pc->a], T[pc->a]), address = vv_as_u64(R[pc->c], T[pc->c]), v;
         unsigned k = vv_clamp_count(vv_as_u64(R[pc->d], T[pc->d]));
-        if (VV_LIKELY(heap_cached(&vm->heap, address, k))) {
-            v = vh_get_be(vm->heap.mem + address, k);
-        } else if (heap_load(&vm->heap, address, k, &v)) {
+        Heap *hp = &vm->heap;
+        const uint8_t *p = VV_LIKELY(heap_cached(hp, address, k)) ? hp->mem + address
+                                                                  : heap_find_uncached(hp, address, k);
+        if (VV_UNLIKELY(p == NULL)) {
             RAISE(VV_EXC_HEAPREADFAULT);                 /* and no type check (upstream order) */
             NEXT(VV_SIZE_LOAD);
         }
+        v = vh_get_be(p, k);
         if (VV_UNLIKELY(!VV_IS_VALID_TAG(kind))) TRAP(VV_TRAP_BAD_LOAD_TYPE, kind, 0);
         R[pc->b] = v; T[pc->b] = (uint8_t)kind;          /* every tag takes the bits as they are */
         NEXT(VV_SIZE_LOAD);

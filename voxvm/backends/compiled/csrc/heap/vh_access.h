@@ -2,9 +2,8 @@
  * copies and pointer tracking.
  *
  * Owns the block lookup cache (the Heap's cache_* fields), heap_find ("which
- * live block holds [addr, addr+n)?": the cached block, then the blocks behind
- * it, then level 0 of the block-start bitmap and the header, then the upper
- * bitmap levels), the queries on blocks, the data accesses with the `store` /
+ * live block holds [addr, addr+n)?": the cached block, else level 0 of the
+ * block-start bitmap and the header, else the upper bitmap levels), the queries on blocks, the data accesses with the `store` /
  * `load` semantics of the VM, and the pointer map's bookkeeping (record,
  * forget, carry along on copies). Everything the VM's fast paths need is
  * static inline so the dispatch loop compiles it into its handlers.
@@ -15,12 +14,11 @@
 #include "vh_bitset.h"
 
 /* ------------------------------------------------------------------------
- * The block lookup cache */
+ * The block lookup cache and heap_find */
 
 static inline void heap_cache_reset(Heap *h) {
-    h->cache_lo = 1;
-    h->cache_hi = 0;
-    for (int i = 0; i < HEAP_CACHE_BEHIND; i++) { h->behind_lo[i] = 1; h->behind_hi[i] = 0; }
+    h->cache_lo = h->long_lo = 1;
+    h->cache_hi = h->long_hi = 0;
 }
 
 /* [addr, addr + n) inside the cached block? (The range test of the
@@ -29,59 +27,39 @@ static inline int heap_cached(const Heap *h, uint64_t addr, uint64_t n) {
     return addr >= h->cache_lo && addr <= h->cache_hi && n <= h->cache_hi - addr;
 }
 
-/* The live block [lo, hi) becomes the cached one; the one before moves
- * behind it (the oldest behind is dropped). */
-static inline void heap_cache_push(Heap *h, uint64_t lo, uint64_t hi) {
-    for (int i = HEAP_CACHE_BEHIND - 1; i > 0; i--) { h->behind_lo[i] = h->behind_lo[i - 1]; h->behind_hi[i] = h->behind_hi[i - 1]; }
-    h->behind_lo[0] = h->cache_lo; h->behind_hi[0] = h->cache_hi;
-    h->cache_lo = lo; h->cache_hi = hi;
-}
-
-/* After a miss of the cached block: is [addr, addr + n) inside one of the
- * blocks behind it? Then that block becomes the cached one. */
-static inline int vh_cache_retry(Heap *h, uint64_t addr, uint64_t n) {
-    for (int i = 0; i < HEAP_CACHE_BEHIND; i++) {
-        uint64_t lo = h->behind_lo[i], hi = h->behind_hi[i];
-        if (addr >= lo && addr <= hi && n <= hi - addr) {
-            for (int j = i; j > 0; j--) { h->behind_lo[j] = h->behind_lo[j - 1]; h->behind_hi[j] = h->behind_hi[j - 1]; }
-            h->behind_lo[0] = h->cache_lo; h->behind_hi[0] = h->cache_hi;
-            h->cache_lo = lo; h->cache_hi = hi;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* ------------------------------------------------------------------------
- * Lookups and queries */
-
-/* heap_find without the cached block: the blocks behind it, then the block
- * that starts last at or below addr. Usually that start is in the same
- * level-0 word of the block-start bitmap (64 granules), so the lookup is a
- * word, a bit scan and the header; only a longer block goes up the levels. */
-static inline uint8_t *heap_find_uncached(Heap *h, uint64_t addr, uint64_t n) {
-    if (vh_cache_retry(h, addr, n)) return h->mem + addr;
-    if (addr < HEAP_FIRST_ADDRESS || addr > h->capacity) return NULL;
+/* heap_find without the cached block: the block that starts last at or below
+ * addr. Usually that start is in the same level-0 word of the block-start
+ * bitmap (64 granules), so the lookup is a word, a bit scan and the header
+ * (inline in the VM's load/store); only a longer block needs the long-block
+ * entry of the cache or the upper levels. */
+static VH_ALWAYS_INLINE uint8_t *heap_find_uncached(Heap *h, uint64_t addr, uint64_t n) {
+    if (VH_UNLIKELY(addr < HEAP_FIRST_ADDRESS || addr > h->capacity)) return NULL;
     /* addr == capacity is the end of the last block (valid for a count of 0);
      * no block starts at granule capacity/8, so look from the one below */
     uint64_t g = addr < h->capacity ? addr >> 3 : (addr >> 3) - 1, start, end;
     uint64_t w = h->levels[0][g >> 6] & (VH_ALL >> (63 - (g & 63)));
     if (VH_LIKELY(w != 0)) {
         start = ((g & ~(uint64_t)63) | (uint64_t)(63 - vh_clz64(w))) << 3;
+    } else if (addr >= h->long_lo && addr <= h->long_hi && n <= h->long_hi - addr) {
+        start = h->long_lo;                     /* no start in this word: the long block found last? */
     } else {
         int64_t s = vh_bm_prev(h, g);
         if (s < 0) return NULL;
         start = (uint64_t)s << 3;
+        end = start + (*vh_hdr(h, start) & VH_HDR_SIZE_MASK);
+        h->long_lo = start;
+        h->long_hi = end;
     }
     end = start + (*vh_hdr(h, start) & VH_HDR_SIZE_MASK);
-    if (addr > end || n > end - addr) return NULL;
-    heap_cache_push(h, start, end);
+    if (VH_UNLIKELY(addr > end || n > end - addr)) return NULL;
+    h->cache_lo = start;
+    h->cache_hi = end;
     return h->mem + addr;
 }
 
 /* Pointer to the n bytes at addr if they lie inside one live block, else
  * NULL; the block becomes the cached one. */
-static inline uint8_t *heap_find(Heap *h, uint64_t addr, uint64_t n) {
+static VH_ALWAYS_INLINE uint8_t *heap_find(Heap *h, uint64_t addr, uint64_t n) {
     if (heap_cached(h, addr, n)) return h->mem + addr;
     return heap_find_uncached(h, addr, n);
 }
@@ -118,11 +96,19 @@ static inline int vh_pm_ensure(Heap *h) {
     return 0;
 }
 
+static VH_NOINLINE void vh_forget_pointers_in(Heap *h, uint64_t lo, uint64_t hi) {
+    h->ptr_count -= vh_bits_clear(h->ptrmap, lo, hi);
+}
+
 /* Drop the pointers a write of [addr, addr+n) overlaps: a pointer at p covers
  * [p, p+8), so it overlaps iff addr-7 <= p < addr+n. */
-static inline void heap_forget_pointers(Heap *h, uint64_t addr, uint64_t n) {
-    if (n != 0 && h->ptrmap != NULL)
-        h->ptr_count -= vh_bits_clear(h->ptrmap, addr >= 7 ? addr - 7 : 0, addr + n);
+static VH_ALWAYS_INLINE void heap_forget_pointers(Heap *h, uint64_t addr, uint64_t n) {
+    if (n == 0 || h->ptrmap == NULL) return;
+    uint64_t lo = addr >= 7 ? addr - 7 : 0, last = addr + n - 1;
+    /* every plain store comes here once a pointer exists anywhere, and there
+     * is usually none under it: one word answers that */
+    if ((lo >> 6) == (last >> 6) && (h->ptrmap[lo >> 6] & vh_word_mask(lo, last)) == 0) return;
+    vh_forget_pointers_in(h, lo, addr + n);
 }
 
 /* Call after writing [addr, addr+n) through a heap_find pointer. */
@@ -139,7 +125,7 @@ static VH_NOINLINE void vh_record_pointer_straddling(Heap *h, uint64_t addr) {
 
 /* Record a pointer at addr, whose 8 bytes the caller found inside a live
  * block (addr >= 16). 0, or -1 when the host cannot provide the map. */
-static inline int vh_record_pointer_in_block(Heap *h, uint64_t addr) {
+static VH_ALWAYS_INLINE int vh_record_pointer_in_block(Heap *h, uint64_t addr) {
     if (VH_UNLIKELY(h->ptrmap == NULL) && vh_pm_ensure(h) != 0) return -1;
     uint64_t lo = addr - 7, wi = lo >> 6;
     if (VH_UNLIKELY(wi != ((addr + 7) >> 6))) {

@@ -162,7 +162,7 @@ static inline void vh_sum_raise(Heap *h, uint64_t c, uint64_t length) {
 }
 
 /* Take the first `need` granules of the free region at g (`length` granules). */
-static inline void vh_carve(Heap *h, uint64_t g, uint64_t length, uint64_t need) {
+static VH_ALWAYS_INLINE void vh_carve(Heap *h, uint64_t g, uint64_t length, uint64_t need) {
     uint64_t rest = length - need;
     vh_bit_clear(h->rstarts, g);
     if (rest == 0) {
@@ -175,21 +175,13 @@ static inline void vh_carve(Heap *h, uint64_t g, uint64_t length, uint64_t need)
     }
 }
 
-/* Carve `need` granules from the front of the lowest-addressed region that
- * fits. Returns the granule where the carved tile starts, or 0. */
-static inline uint64_t vh_take(Heap *h, uint64_t need) {
-    uint64_t g = h->fit_hint, length;
-    if (g != 0 && need >= h->fit_hint_need && vh_bit_test(h->rstarts, g)) {
-        length = vh_rlen(h, g);
-        if (length >= need) {                   /* the lowest region that fits (see Heap.fit_hint) */
-            vh_carve(h, g, length, need);
-            h->fit_hint = g + need;             /* regions below it: all below g, all too short */
-            return g;
-        }
-    }
+/* The first-fit search of vh_take: descend the summary tree to the leftmost
+ * chunk whose bound fits, then scan its regions. Returns the granule where
+ * the carved tile starts, or 0 if no region fits. */
+static VH_NOINLINE uint64_t vh_take_search(Heap *h, uint64_t need) {
     for (;;) {
         int lv = h->nsums - 1;
-        uint64_t i = 0, w;
+        uint64_t i = 0, w, g, length;
         if (h->sums[lv][0] < need) return 0;
         while (lv > 0) {                        /* leftmost child whose bound fits */
             lv--;                               /* (one exists: the parent is their maximum) */
@@ -208,6 +200,23 @@ static inline uint64_t vh_take(Heap *h, uint64_t need) {
         vh_sum_recompute(h, i);                 /* the bound was stale: repair, search again */
         h->stats.repairs += 1;
     }
+}
+
+/* Carve `need` granules from the front of the lowest-addressed region that
+ * fits. Returns the granule where the carved tile starts, or 0. The
+ * shortcut is inline (it serves most allocations after a sweep), the search
+ * is not. */
+static VH_ALWAYS_INLINE uint64_t vh_take(Heap *h, uint64_t need) {
+    uint64_t g = h->fit_hint, length;
+    if (g != 0 && need >= h->fit_hint_need && vh_bit_test(h->rstarts, g)) {
+        length = vh_rlen(h, g);
+        if (length >= need) {                   /* the lowest region that fits (see Heap.fit_hint) */
+            vh_carve(h, g, length, need);
+            h->fit_hint = g + need;             /* regions below it: all below g, all too short */
+            return g;
+        }
+    }
+    return vh_take_search(h, need);
 }
 
 /* Start of the free region that ends exactly at granule g, or 0. */
@@ -340,15 +349,23 @@ static inline int vh_fail_injected(Heap *h) {
 }
 
 /* Allocate from the existing free regions only; 0 if none fits. The block is
- * zero-filled and becomes the cached one (it is usually initialised next). */
-static inline uint64_t vh_alloc_fit(Heap *h, uint64_t n, int gc_managed) {
+ * zero-filled and becomes the cached one. */
+static VH_ALWAYS_INLINE uint64_t vh_alloc_fit(Heap *h, uint64_t n, int gc_managed) {
     uint64_t need = vh_need_granules(n), g = vh_take(h, need), start, foot;
     if (g == 0) return 0;
     start = (g + 1) << 3;
     *vh_hdr(h, start) = n | (gc_managed ? VH_HDR_GC : 0);
-    memset(h->mem + start, 0, (size_t)n);
+    /* zero whole payload granules (the padding past n is never readable):
+     * small objects get a few word stores instead of a call to memset */
+    uint64_t *payload = (uint64_t *)(h->mem + start), words = need - 1;
+    if (words <= 8) {
+        for (uint64_t i = 0; i < words; i++) payload[i] = 0;
+    } else {
+        memset(payload, 0, (size_t)(words << 3));
+    }
     vh_bm_set(h, g + 1);
-    heap_cache_push(h, start, start + n);
+    h->cache_lo = start;                        /* a new block is usually initialised next */
+    h->cache_hi = start + n;
     foot = need << 3;
     h->nblocks += 1;
     h->used_bytes += foot;

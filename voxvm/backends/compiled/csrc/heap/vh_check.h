@@ -113,10 +113,10 @@ static int vh_check_indexes(Heap *h, char *buf, size_t buflen, uint64_t blocks, 
     return 0;
 }
 
-/* Every non-empty entry of the lookup cache names a live block exactly. */
+/* Both entries of the lookup cache, unless empty, name a live block exactly. */
 static int vh_check_cache(Heap *h, char *buf, size_t buflen) {
-    for (int i = -1; i < HEAP_CACHE_BEHIND; i++) {
-        uint64_t lo = i < 0 ? h->cache_lo : h->behind_lo[i], hi = i < 0 ? h->cache_hi : h->behind_hi[i];
+    for (int i = 0; i < 2; i++) {
+        uint64_t lo = i ? h->long_lo : h->cache_lo, hi = i ? h->long_hi : h->cache_hi;
         if (lo <= hi && (heap_block_size(h, lo) < 0 || lo + (uint64_t)heap_block_size(h, lo) != hi))
             VH_FAIL("lookup cache [0x%llx, 0x%llx) is not a live block", VH_ULL(lo), VH_ULL(hi));
     }

@@ -54,7 +54,7 @@ VH_API VH_NOINLINE uint64_t heap_alloc_auto(Heap *h, uint64_t n, int gc_managed,
  * the caller must run heap_alloc_auto (a collection is due, nothing fits, or
  * fault injection is on). Calling heap_alloc_auto after a 0 gives exactly its
  * result: this changed nothing but possibly repaired stale bounds. */
-static inline uint64_t heap_alloc_quick(Heap *h, uint64_t n, int gc_managed) {
+static VH_ALWAYS_INLINE uint64_t heap_alloc_quick(Heap *h, uint64_t n, int gc_managed) {
     if (h->gc_stress || h->gc_since >= h->gc_threshold || h->fail_after >= 0 || !vh_alloc_possible(h, n))
         return 0;
     return vh_alloc_fit(h, n, gc_managed);

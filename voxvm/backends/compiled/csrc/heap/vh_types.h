@@ -48,8 +48,10 @@
 #define VH_LIKELY(x) __builtin_expect(!!(x), 1)
 #define VH_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define VH_NOINLINE __attribute__((noinline))
+#define VH_ALWAYS_INLINE inline __attribute__((always_inline))
 #define VH_MAYBE_UNUSED __attribute__((unused))
 #else
+#define VH_ALWAYS_INLINE inline
 #define VH_LIKELY(x) (x)
 #define VH_UNLIKELY(x) (x)
 #define VH_NOINLINE
@@ -66,8 +68,7 @@ enum {
     HEAP_MAX_SUM_LEVELS = 10,    /* levels of the free-space summary tree */
     HEAP_SUM_FANOUT = 16,        /* summary entries per parent (one 64-byte cache line) */
     HEAP_TAG_ADDRESS = 8,        /* register / stack tag of a heap address (decisions §2) */
-    HEAP_MARK_STACK_MAX = 65536, /* entries; beyond it marking falls back to rescanning */
-    HEAP_CACHE_BEHIND = 2        /* blocks remembered behind the cached one (heap_find) */
+    HEAP_MARK_STACK_MAX = 65536  /* entries; beyond it marking falls back to rescanning */
 };
 
 /* Block header: the 8 bytes just below a live block's start. */
@@ -118,13 +119,13 @@ typedef struct Heap {
     uint64_t limit;              /* largest capacity allowed: 8 + max heap size */
     /* The block lookup cache (the only one: the VM's load/store fast path
      * tests it inline): the live block [cache_lo, cache_hi) found or
-     * allocated last (empty: lo > hi), and behind it the blocks before it,
-     * most recent first, tried on a miss: a loop that allocates and links
-     * objects into a long-lived block alternates between about three blocks.
-     * Emptied by every free and every collection (blocks may die); addresses
-     * survive an arena move. */
+     * allocated last (empty: lo > hi). Emptied by every free and every
+     * collection (blocks may die); addresses survive an arena move. A miss
+     * usually costs a bitmap word and a header (heap_find); only blocks longer
+     * than 64 granules need the upper bitmap levels, so the last such block
+     * found is kept too, [long_lo, long_hi), and emptied with the cache. */
     uint64_t cache_lo, cache_hi;
-    uint64_t behind_lo[HEAP_CACHE_BEHIND], behind_hi[HEAP_CACHE_BEHIND];
+    uint64_t long_lo, long_hi;
     /* Free space: bit g of rstarts set iff a free region starts at granule g
      * (8*g); the region's length in granules is the uint64 stored at 8*g.
      * sums[0][c] = longest region starting in chunk c (granules 64c..64c+63);

@@ -78,12 +78,6 @@ static inline uint64_t vv_heap_alloc(vv_vm *vm, uint64_t n, int gc_managed) {
     return VV_LIKELY(address != 0) ? address : vv_heap_alloc_slow(vm, n, gc_managed);
 }
 
-/* `store` outside the cached block (a HeapWriteFault, or another block). */
-static inline int vv_heap_store_slow(vv_vm *vm, uint64_t addr, uint64_t value, unsigned k, int pointer) {
-    int rc = heap_store(&vm->heap, addr, value, k, pointer);
-    return rc == 0 ? 0 : rc == -1 ? VV_EXC_HEAPWRITEFAULT : -1;
-}
-
 /* `storedat`: n bytes of main memory at `from` into the heap at dst. */
 static VV_NOINLINE int vv_heap_storedat(vv_vm *vm, uint64_t dst, uint64_t from, uint64_t n) {
     if (from > vm->len || n > vm->len - from) return VV_EXC_MAINSEGMFAULT;
