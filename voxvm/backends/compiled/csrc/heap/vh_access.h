@@ -198,7 +198,7 @@ static inline uint64_t vh_get_be(const uint8_t *p, unsigned k) {
     return v;
 }
 
-/* The low k bytes (1..8) of v at p, big-endian (decisions §3 item 11). */
+/* The low k bytes (1..8) of v at p, big-endian (semantics.md §3 item 11). */
 static inline void vh_put_be(uint8_t *p, uint64_t v, unsigned k) {
     if (k == 1) { p[0] = (uint8_t)v; return; }
     if (k == 8) { vh_store_be64(p, v); return; }

@@ -6,25 +6,26 @@
  * intrinsics (byte swaps, bit scans, popcount, clock) the other heap headers
  * use. docs/heap.md explains the design.
  *
- * Conventions (every heap header follows them):
+ * Conventions (every heap header follows them; "semantics.md" is
+ * docs/semantics.md):
  *
  * - Addresses are byte offsets into the arena `h->mem`; 0 is the null pointer
- *   and never a block; the first block starts at 16 (decisions §3 item 9).
+ *   and never a block; the first block starts at 16 (semantics.md §3 item 9).
  * - Results: functions returning int give 0 on success and -1 on a fault (the
  *   caller raises HeapReadFault / HeapWriteFault / HeapFreeFault /
  *   HeapSegmFault); heap_alloc* return the block address or 0.
  * - A range [addr, addr+n) is valid iff it lies inside ONE live block
  *   [start, start+size): so an n-byte block has exactly n accessible bytes
- *   (decisions §3 item 12); a count of 0 touches nothing but its address must
+ *   (semantics.md §3 item 12); a count of 0 touches nothing but its address must
  *   still lie inside a live block or at its end.
  * - Pointers returned by heap_find point into h->mem; they stay valid only
  *   until the next allocation (the arena may be moved by realloc). Whoever
  *   writes through such a pointer must call heap_note_write after.
- * - Pointer tracking (decisions §3 item 8): an 8-byte store of a value tagged
+ * - Pointer tracking (semantics.md §3 item 8): an 8-byte store of a value tagged
  *   8 records a pointer at that address; every other write that overlaps a
  *   recorded pointer removes it; heap_copy carries recorded pointers along;
  *   free drops them.
- * - Collection (decisions §3 item 8, §6): only heap_alloc_auto (the VM's
+ * - Collection (semantics.md §3 item 8, §6): only heap_alloc_auto (the VM's
  *   alloc/allocr/allocr_nogc) and heap_collect collect. Roots are the values
  *   tagged 8 in the HeapRootSpans the caller passes, plus every live manual
  *   (allocr_nogc) block; only a value equal to a live block's start counts.
@@ -62,12 +63,12 @@
 #define VH_API static VH_MAYBE_UNUSED
 
 enum {
-    HEAP_FIRST_ADDRESS = 16,     /* the lowest block address; 0 is null (decisions §3 item 9) */
+    HEAP_FIRST_ADDRESS = 16,     /* the lowest block address; 0 is null (semantics.md §3 item 9) */
     HEAP_GRANULE = 8,            /* block starts, headers and tiles are 8-byte aligned */
     HEAP_MAX_LEVELS = 8,         /* levels of the block-start bitmap hierarchy */
     HEAP_MAX_SUM_LEVELS = 10,    /* levels of the free-space summary tree */
     HEAP_SUM_FANOUT = 16,        /* summary entries per parent (one 64-byte cache line) */
-    HEAP_TAG_ADDRESS = 8,        /* register / stack tag of a heap address (decisions §2) */
+    HEAP_TAG_ADDRESS = 8,        /* register / stack tag of a heap address (semantics.md §2) */
     HEAP_MARK_STACK_MAX = 65536  /* entries; beyond it marking falls back to rescanning */
 };
 
@@ -182,7 +183,7 @@ static inline uint64_t vh_bswap64(uint64_t v) {
 #endif
 }
 
-/* Heap words are big-endian (decisions §3 item 11): the collector reads
+/* Heap words are big-endian (semantics.md §3 item 11): the collector reads
  * pointers back in the byte order `store` wrote them. */
 static inline uint64_t vh_load_be64(const uint8_t *p) {
     return ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) | ((uint64_t)p[2] << 40) |

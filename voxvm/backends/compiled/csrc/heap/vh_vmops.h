@@ -8,7 +8,7 @@
  * is compiled into the same extension); the load/store fast path (the
  * heap's block cache, heap_cached) is written in the loop itself.
  *
- * Semantics (decisions.md §3 items 8-13, voxvm/backends/reference/core.py): an n-byte block has
+ * Semantics (docs/semantics.md §3 items 8-13, voxvm/backends/reference/core.py): an n-byte block has
  * exactly n accessible bytes; a range is valid iff it lies inside one live
  * block; store/load move the LOW k bytes of the value, big-endian, with
  * k = clamp(count, 1, 8); an 8-byte store of a tag-8 value records a GC edge.
@@ -53,7 +53,7 @@ static void vv_record_gc_events(vv_vm *vm, uint64_t collections, uint64_t grows)
     }
 }
 
-/* The whole collection policy: the roots (decisions §3.8) are every register
+/* The whole collection policy: the roots (semantics.md §3.8) are every register
  * and data-stack entry tagged 8, described here, only when a collection may
  * run; the stack's 64-bit tags are read at their own width. */
 static VV_NOINLINE uint64_t vv_heap_alloc_slow(vv_vm *vm, uint64_t n, int gc_managed) {
@@ -138,7 +138,7 @@ static uint64_t vv_utf8_to_utf16be(const uint8_t *s, uint64_t n, uint8_t *dst) {
 }
 
 /* `ubd`: decode n UTF-8 bytes at heap src, write the UTF-16BE text at heap
- * dst (the ranges may overlap). Always advances (decisions §3.7). */
+ * dst (the ranges may overlap). Always advances (semantics.md §3.7). */
 static VV_NOINLINE int vv_heap_ubd(vv_vm *vm, uint64_t src, uint64_t n, uint64_t dst) {
     const uint8_t *p = heap_find(&vm->heap, src, n);
     if (!p) return VV_EXC_HEAPREADFAULT;
