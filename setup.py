@@ -1,9 +1,12 @@
 """Build the Cython extension(s); all metadata lives in pyproject.toml.
 
 ``pip install .`` compiles ``voxvm/backends/compiled/_core.pyx`` (with the C
-core in ``voxvm/backends/compiled/csrc``) at -O3 with the compiler directives of the dispatch loop (set
-once here). Set VOXVM_PUREPYTHON=1 to skip the extensions entirely: the
-pure-Python backend then runs everything.
+core in ``voxvm/backends/compiled/csrc``, the heap in ``csrc/heap``) at -O3 with
+the compiler directives of the dispatch loop (set once here), and the small
+test extension ``_heaptest.pyx`` (HeapTester over the same heap headers, for
+tests and tools; the production ``_core`` does not contain it). Set
+VOXVM_PUREPYTHON=1 to skip the extensions entirely: the pure-Python backend
+then runs everything.
 
 To add an extension, append one ``Extension`` to ``EXTENSIONS``; every entry
 gets the same flags and directives.
@@ -34,7 +37,8 @@ if not os.environ.get("VOXVM_PUREPYTHON"):
     EXTENSIONS = [
         Extension("voxvm.backends.compiled._core", [f"{COMPILED}/_core.pyx"], include_dirs=[CSRC], depends=c_headers(),
                   extra_compile_args=extra),
-        Extension("voxvm.backends.compiled._heap", [f"{COMPILED}/_heap.pyx"], extra_compile_args=extra),
+        Extension("voxvm.backends.compiled._heaptest", [f"{COMPILED}/_heaptest.pyx"], include_dirs=[CSRC],
+                  depends=c_headers(), extra_compile_args=extra),
     ]
     ext_modules = cythonize(
         EXTENSIONS,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Micro-benchmarks of voxvm.backends.compiled._heap (the numbers quoted in docs/heap.md).
+"""Micro-benchmarks of voxvm.backends.compiled._heaptest (the numbers quoted in docs/heap.md).
 
 Owns nothing the product uses. The timed loops run inside the extension
 (HeapTester.bench_*), so no Python call overhead is measured:
@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer operations (smoke test)")
     args = parser.parse_args(argv)
     try:
-        from voxvm.backends.compiled._heap import HeapTester
+        from voxvm.backends.compiled._heaptest import HeapTester
     except ImportError:
-        print("bench_heap: voxvm.backends.compiled._heap is not built", file=sys.stderr)
+        print("bench_heap: voxvm.backends.compiled._heaptest is not built", file=sys.stderr)
         return 2
 
     pairs = 200_000 if args.quick else 2_000_000

@@ -1,4 +1,4 @@
-"""The heap family and the collector in the compiled core (voxvm.backends.compiled._core over voxvm.backends.compiled._heap).
+"""The heap family and the collector in the compiled core (voxvm.backends.compiled._core with the C heap of csrc/heap).
 
 Three kinds of checks, each on every compiled dispatch loop:
 

@@ -1,4 +1,4 @@
-"""Deterministic tests of voxvm.backends.compiled._heap: layout, faults, pointers, the collector, policy.
+"""Deterministic tests of voxvm.backends.compiled._heaptest (the C heap): layout, faults, pointers, the collector, policy.
 
 Each test names the decisions.md item (or docs/heap.md rule) it pins down.
 The random differential tests (against PyHeap) live in tests/heap/test_heap_fuzz.py.

@@ -380,7 +380,7 @@ def test_count_zero_at_the_end_of_the_last_block_of_the_arena():
 
 
 def test_compiled_heap_count_zero_at_the_end_of_the_arena():
-    """Regression (fixed in voxvm.backends.compiled._heap 8cb468d): the answer once depended on the lookup cache."""
+    """Regression (fixed in the compiled heap 8cb468d): the answer once depended on the lookup cache."""
     heap = compiled_heap_tester()(4096, 4096)
     end = heap.alloc(4088) + 4088
     heap.collect([end - 4088])                          # empties the lookup cache

@@ -3,7 +3,7 @@
 Owns what tests/heap/, tests/differential/ and tools/fuzz_heap.py share:
 
 * ``compiled_heap_tester()`` / ``compiled_heap_module()``: THE import of the compiled heap's test wrapper
-  ``HeapTester`` (its module moves when the heap goes into ``_core``; only this
+  ``HeapTester`` (the test extension ``_heaptest``; if it moves, only this
   function changes then). It skips only in a pure-Python install;
 * ``PyHeapTester``: voxvm.backends.reference.heap.PyHeap behind the HeapTester
   interface (``alloc`` = first fit + growth, ``alloc_auto`` = the VM's policy,
@@ -40,9 +40,9 @@ def compiled_heap_module():
     from .machines import compiled
 
     compiled()                                   # the pure-Python skip, with its reason
-    from voxvm.backends.compiled import _heap
+    from voxvm.backends.compiled import _heaptest
 
-    return _heap
+    return _heaptest
 
 
 def compiled_heap_tester():

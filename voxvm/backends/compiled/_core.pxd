@@ -1,11 +1,11 @@
-# Declarations of the C execution core (voxvm/backends/compiled/csrc/vv_core.h, vv_heap.h) and
+# Declarations of the C execution core (voxvm/backends/compiled/csrc/vv_core.h, heap/) and
 # of the compiled ``Core`` class, so that other Cython modules (tools) can
 # cimport them. The semantics live in the C headers;
 # the Python face is voxvm/backends/compiled/_core.pyx.
 
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
-from voxvm.backends.compiled._heap cimport Heap
+from voxvm.backends.compiled._heap_api cimport Heap
 
 
 cdef extern from "vv_core.h" nogil:
@@ -17,14 +17,6 @@ cdef extern from "vv_core.h" nogil:
     ctypedef struct vv_entry:
         uint64_t v
         uint64_t t
-
-    ctypedef struct vv_heap_ops:
-        uint64_t (*alloc)(vv_vm *vm, uint64_t n, int gc_managed) noexcept nogil
-        int (*free)(vv_vm *vm, uint64_t addr) noexcept nogil
-        uint8_t *(*find)(vv_vm *vm, uint64_t addr, uint64_t n) noexcept nogil
-        void (*wrote)(vv_vm *vm, uint64_t addr, uint64_t n) noexcept nogil
-        int (*record_pointer)(vv_vm *vm, uint64_t addr) noexcept nogil
-        int (*copy)(vv_vm *vm, uint64_t dst, uint64_t src, uint64_t n) noexcept nogil
 
     ctypedef struct vv_gc_event:
         uint64_t kind
@@ -59,11 +51,7 @@ cdef extern from "vv_core.h" nogil:
         int trap_kind
         uint64_t trap_ip, trap_a, trap_b
         uint64_t ncall_code, ncall_ip
-        void *heap
-        vv_heap_ops hops
-        uint8_t *hmem
-        uint64_t hlo, hhi
-        int hptrs
+        Heap heap
         int gc_log
         uint32_t ngc_events
         vv_gc_event gc_events[64]
@@ -81,7 +69,6 @@ cdef extern from "vv_core.h" nogil:
     int vv_raise(vv_vm *vm, int number)
     void vv_invalidate(vv_vm *vm, uint64_t addr, uint64_t n)
     int vv_mem_append(vv_vm *vm, const uint8_t *data, uint64_t n)
-    void vv_heap_cache_reset(vv_vm *vm)
     uint64_t vv_utf8_to_utf16be(const uint8_t *s, uint64_t n, uint8_t *dst)
 
 
@@ -98,9 +85,8 @@ cdef extern from "vv_tables.h" nogil:
 
 cdef class Core:
     cdef vv_vm vm
-    cdef Heap heap           # the program's heap (voxvm.backends.compiled._heap); vm.heap points here
     cdef bint ready          # vv_init succeeded (else __dealloc__ frees a partial state)
-    cdef bint heap_ready     # heap_init ran: __dealloc__ frees the heap
+    cdef bint heap_ready     # heap_init ran on vm.heap: __dealloc__ frees the heap
     cdef object log          # where `gc: ...` lines go (set_log), or None
     cdef bint running        # inside run(): guards against use from another thread
     cdef int (*loop)(vv_vm *, int64_t) noexcept nogil

@@ -1,22 +1,19 @@
 # cython: language_level=3
 """The compiled execution backend: ``Core`` implements ``voxvm.backends.Core``.
 
-Owns the Python face of the C execution core in ``voxvm/csrc`` (machine
-state and decoder in ``vv_core.h``, the heap family in ``vv_heap.h``, the
-dispatch loop in ``vv_loop.h``): building a machine from a ``Program`` and
-``VMConfig``, running the loop without the GIL, and the
-register/exception/memory/heap/snapshot accessors the machine driver
-(voxvm/machine.py) and the natives use. Every instance owns its whole state
-in C memory, its heap included; nothing here is mutable module state, so
-several Cores can run at once, on several threads.
+Owns the Python face of the C execution core in ``csrc/`` (machine state and
+decoder in ``vv_core.h``, the dispatch loop in ``vv_loop.h``, the heap in
+``heap/``): building a machine from a ``Program`` and ``VMConfig``, running
+the loop without the GIL, and the register/exception/memory/heap/snapshot
+accessors the machine driver (voxvm/machine.py) and the natives use. Every
+instance owns its whole state in C memory, its heap included (``vm.heap``);
+nothing here is mutable module state, so several Cores can run at once, on
+several threads.
 
-The heap is voxvm.backends.compiled._heap's (allocator, pointer tracking, mark-sweep GC),
-one per Core. The C loop reaches it through ``vm.hops``, a table of the
-small ``_hx_*`` adapters below over the cimported _heap API (the loop's
-header is compiled before Cython's declarations and cannot call them by
-name). Collections and growths are logged, when asked (``set_log`` with
---gc-log or -v), after the loop returns: it records them in C and returns
-early only when its buffer is full.
+The heap (allocator, pointer tracking, mark-sweep GC) is plain C compiled
+into this extension, so the loop calls it directly. Collections and growths
+are logged, when asked (``set_log`` with --gc-log or -v), after the loop
+returns: it records them in C and returns early only when its buffer is full.
 
 Native calls: ``ncall`` first runs a C native of the VM's own table
 (csrc/vv_natives.h) without leaving the loop; only codes without one return
@@ -38,10 +35,9 @@ from cpython.exc cimport PyErr_CheckSignals
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc
 
-from voxvm.backends.compiled._heap cimport (Heap, HeapRootSpan, heap_alloc_auto, heap_block_gc, heap_block_size,
-                          heap_copy, heap_find, heap_forget_pointers, heap_free, heap_free_all,
-                          heap_free_bytes, heap_init, heap_next_block, heap_record_pointer,
-                          heap_write)
+from voxvm.backends.compiled._heap_api cimport (Heap, heap_block_gc, heap_block_size, heap_find,
+                                               heap_free_all, heap_free_bytes, heap_init, heap_next_block,
+                                               heap_write)
 
 from .. import Status
 from ...formats import Dump
@@ -112,105 +108,6 @@ cdef uint64_t MASK64 = 0xFFFFFFFFFFFFFFFF
 DISPATCH_VARIANTS = ("goto", "switch", "count") if VV_GOTO_AVAILABLE else ("switch", "count")
 
 
-# ---------------------------------------------------------------------------
-# The heap adapters: vm.hops (vv_core.h documents each one's contract).
-
-# Byte offset of the tag inside a data-stack entry's 64-bit `t` field, for
-# the collector's root scan (which compares one tag byte).
-cdef uint64_t _TAG_PROBE = 1
-cdef size_t STACK_TAG_BYTE = 0 if (<uint8_t *>&_TAG_PROBE)[0] == 1 else sizeof(uint64_t) - 1
-
-
-# The loop's block cache beyond vv_heap_cache_reset (vv_heap.h, included with the loop).
-cdef extern from *:
-    int vv_heap_cached(const vv_vm *vm, uint64_t addr, uint64_t n) nogil
-    void vv_heap_cache_push(vv_vm *vm, uint64_t lo, uint64_t hi) nogil
-
-
-cdef inline void _prime_cache(vv_vm *vm, Heap *h) noexcept nogil:
-    """Make the loop's block cache the heap's own (the block _heap found or allocated last)."""
-    vm.hmem = h.mem
-    vv_heap_cache_push(vm, h.cache_lo, h.cache_hi)
-
-
-cdef void _record_gc_events(vv_vm *vm, Heap *h, uint64_t collections, uint64_t grows) noexcept nogil:
-    """Log what the allocation just did: at most one collection (heap_alloc_auto's policy) and growth."""
-    cdef vv_gc_event *e
-    if h.stats.collections != collections and vm.ngc_events < VV_GC_EVENTS:
-        e = &vm.gc_events[vm.ngc_events]
-        vm.ngc_events += 1
-        e.kind = VV_GC_COLLECTION
-        e.number = h.stats.collections
-        e.freed_blocks = h.stats.last_freed_blocks
-        e.freed_bytes = h.stats.last_freed_bytes
-        e.live_blocks = h.stats.last_marked        # every block left after a collection is marked
-        e.live_bytes = h.stats.last_live_bytes
-        e.ns = h.stats.last_ns
-    if h.stats.grows != grows and vm.ngc_events < VV_GC_EVENTS:
-        e = &vm.gc_events[vm.ngc_events]
-        vm.ngc_events += 1
-        e.kind = VV_GC_GROWTH
-        e.number = h.stats.grows
-        e.heap_size = h.capacity - 8
-
-
-cdef uint64_t _hx_alloc(vv_vm *vm, uint64_t n, int gc_managed) noexcept nogil:
-    cdef Heap *h = <Heap *>vm.heap
-    cdef HeapRootSpan roots[2]
-    cdef uint64_t collections = h.stats.collections, grows = h.stats.grows
-    cdef uint64_t address
-    # Roots (decisions §3.8): every register and data-stack entry tagged 8.
-    roots[0].values = <const uint8_t *>vm.regs
-    roots[0].value_stride = sizeof(uint64_t)
-    roots[0].tags = vm.tags
-    roots[0].tag_stride = 1
-    roots[0].count = VV_NUM_REGISTERS
-    roots[1].count = vm.sp if vm.stack != NULL else 0
-    roots[1].values = <const uint8_t *>vm.stack
-    roots[1].value_stride = sizeof(vv_entry)
-    roots[1].tags = (<const uint8_t *>vm.stack) + sizeof(uint64_t) + STACK_TAG_BYTE if vm.stack != NULL else NULL
-    roots[1].tag_stride = sizeof(vv_entry)
-    address = heap_alloc_auto(h, n, gc_managed != 0, roots, 2)
-    vm.hmem = h.mem                     # the arena may have moved
-    if h.stats.collections != collections or address == 0:
-        vv_heap_cache_reset(vm)         # a collection may have freed the cached blocks
-    if address != 0:                    # a new block is usually initialised next: cache it
-        vv_heap_cache_push(vm, address, address + n)
-    if vm.gc_log:
-        _record_gc_events(vm, h, collections, grows)
-    return address
-
-
-cdef int _hx_free(vv_vm *vm, uint64_t address) noexcept nogil:
-    vv_heap_cache_reset(vm)
-    return heap_free(<Heap *>vm.heap, address)
-
-
-cdef uint8_t *_hx_find(vv_vm *vm, uint64_t address, uint64_t n) noexcept nogil:
-    cdef Heap *h = <Heap *>vm.heap
-    cdef uint8_t *p = heap_find(h, address, n)
-    if p != NULL:
-        _prime_cache(vm, h)             # heap_find leaves the containing block in h's cache
-    return p
-
-
-cdef void _hx_wrote(vv_vm *vm, uint64_t address, uint64_t n) noexcept nogil:
-    heap_forget_pointers(<Heap *>vm.heap, address, n)
-
-
-cdef int _hx_record_pointer(vv_vm *vm, uint64_t address) noexcept nogil:
-    cdef Heap *h = <Heap *>vm.heap
-    cdef int rc
-    if vv_heap_cached(vm, address, 8):  # the loop's cached block is live: spare heap_find a search
-        h.cache_lo = vm.hlo
-        h.cache_hi = vm.hhi
-    rc = heap_record_pointer(h, address)
-    vm.hptrs = h.ptrmap != NULL
-    return rc
-
-
-cdef int _hx_copy(vv_vm *vm, uint64_t dst, uint64_t src, uint64_t n) noexcept nogil:
-    return heap_copy(<Heap *>vm.heap, dst, src, n)
 
 
 cdef str _gc_line(const vv_gc_event *e):
@@ -276,26 +173,17 @@ cdef class Core:
             raise MemoryError(f"cannot allocate a {n}-byte machine")
         if dispatch == "count":
             self.vm.fuse = 0    # one slot = one instruction
-        rc = heap_init(&self.heap, max(int(config.init_heap), 0), max(int(config.max_heap), 0))
+        rc = heap_init(&self.vm.heap, max(int(config.init_heap), 0), max(int(config.max_heap), 0))
         self.heap_ready = True
         if rc != 0:
             raise MemoryError(f"cannot allocate a {config.init_heap}-byte heap")
-        self.heap.gc_stress = bool(config.gc_stress)
-        self.vm.heap = &self.heap
-        self.vm.hops.alloc = _hx_alloc
-        self.vm.hops.free = _hx_free
-        self.vm.hops.find = _hx_find
-        self.vm.hops.wrote = _hx_wrote
-        self.vm.hops.record_pointer = _hx_record_pointer
-        self.vm.hops.copy = _hx_copy
-        self.vm.hmem = self.heap.mem
-        vv_heap_cache_reset(&self.vm)
+        self.vm.heap.gc_stress = bool(config.gc_stress)
 
     def __dealloc__(self):
         if self.ready:
             vv_free(&self.vm)
         if self.heap_ready:
-            heap_free_all(&self.heap)
+            heap_free_all(&self.vm.heap)
 
     def set_log(self, log):
         """Where ``gc: ...`` lines go (a callable taking one str), when --gc-log or -v asked for them."""
@@ -542,7 +430,7 @@ cdef class Core:
         cdef uint8_t *p
         if not (0 <= address <= MASK64 and 0 <= count <= MASK64):
             return None
-        p = heap_find(&self.heap, address, count)
+        p = heap_find(&self.vm.heap, address, count)
         if p == NULL:
             return None
         return PyBytes_FromStringAndSize(<char *>p, count)
@@ -561,11 +449,11 @@ cdef class Core:
             src = &view[0]
         else:
             src = <const uint8_t *>b""
-        return heap_write(&self.heap, address, src, n) == 0
+        return heap_write(&self.vm.heap, address, src, n) == 0
 
     def heap_blocks(self):
         """Live heap blocks in address order: ``(address, size, kind, data)``, kind 0 GC, 1 nogc."""
-        cdef Heap *h = &self.heap
+        cdef Heap *h = &self.vm.heap
         cdef uint64_t address = heap_next_block(h, 0)
         cdef int64_t size
         blocks = []
@@ -578,7 +466,7 @@ cdef class Core:
 
     def heap_info(self):
         """Heap size and collector statistics (tests, tools, benchmarks)."""
-        cdef Heap *h = &self.heap
+        cdef Heap *h = &self.vm.heap
         return {
             "capacity": h.capacity, "limit": h.limit, "size": h.capacity - 8,
             "free_bytes": heap_free_bytes(h), "blocks": h.nblocks, "gc_blocks": h.gc_blocks,

@@ -2,12 +2,12 @@
 
 Owns the heap of the pure-Python backend (voxvm/backends/reference/core.py): decisions.md §3
 items 8-13, §4 and §6. It implements the same contract as the compiled heap
-(voxvm/backends/compiled/_heap.pyx, docs/heap.md): same layout, same first-fit choices, same
+(voxvm/backends/compiled/csrc/heap/, docs/heap.md): same layout, same first-fit choices, same
 growth and collection policy, so both backends hand out the same addresses
 and a differential test can compare them register for register. It is also
 usable as a model oracle for allocator fuzzing (see "API" below);
 tests/heap/test_heap_fuzz.py and tools/fuzz_heap.py use it as the oracle of
-voxvm.backends.compiled._heap.HeapTester, and tests/differential/test_heap_programs.py compares whole
+voxvm.backends.compiled._heaptest.HeapTester, and tests/differential/test_heap_programs.py compares whole
 heap-heavy programs on both backends.
 
 Layout

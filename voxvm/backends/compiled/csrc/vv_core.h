@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "vv_tables.h"
+#include "heap/vh_heap.h"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define VV_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -121,35 +122,6 @@ typedef struct vv_slot {
     uint64_t imm;
 } vv_slot;
 
-/* The heap interface. The heap itself (first-fit allocator, pointer
- * tracking, mark-sweep GC) is the separate extension voxvm.backends.compiled._heap, whose C
- * functions this header cannot name (it is included before Cython's own
- * declarations). voxvm/backends/compiled/_core.pyx therefore fills this table with small
- * adapters over the cimported _heap API; vv_heap.h has the semantics of the
- * heap family on top of it. Addresses are heap offsets; 0 is null. */
-struct vv_vm;
-typedef struct vv_heap_ops {
-    /* New block of n bytes with the collection policy (decisions §3.8, §6),
-     * the roots taken from the registers and vm->stack[0, vm->sp); the
-     * block cache is re-primed; GC events are recorded (vm->gc_events).
-     * Returns the address, or 0 when it cannot be had. */
-    uint64_t (*alloc)(struct vv_vm *vm, uint64_t n, int gc_managed);
-    /* Free the live block starting exactly at addr: 0, else -1 (HeapFreeFault). */
-    int (*free)(struct vv_vm *vm, uint64_t addr);
-    /* Pointer to [addr, addr + n) if it lies inside one live block (count 0:
-     * inside or at its end), else NULL; loads the block into the cache. The
-     * pointer is valid until the next allocation. */
-    uint8_t *(*find)(struct vv_vm *vm, uint64_t addr, uint64_t n);
-    /* After writing [addr, addr + n) through `find`: forget the recorded
-     * pointers the write overlapped (needed only while vm->hptrs). */
-    void (*wrote)(struct vv_vm *vm, uint64_t addr, uint64_t n);
-    /* The 8 bytes at addr (inside a live block) hold a pointer: a GC edge.
-     * 0, or -1 when the host cannot grow the pointer map. */
-    int (*record_pointer)(struct vv_vm *vm, uint64_t addr);
-    /* memmove n bytes between (or inside) live blocks, carrying pointers; 0 or -1. */
-    int (*copy)(struct vv_vm *vm, uint64_t dst, uint64_t src, uint64_t n);
-} vv_heap_ops;
-
 /* One collection or growth of the heap, reported through the Core's log
  * callback (--gc-log, -v) once the loop has returned (no Python in the loop). */
 enum { VV_GC_COLLECTION = 0, VV_GC_GROWTH = 1 };
@@ -201,19 +173,10 @@ typedef struct vv_vm {
     uint64_t trap_ip, trap_a, trap_b;
     uint64_t ncall_code, ncall_ip;
 
-    /* Heap state (vv_heap.h). The Heap itself is owned by the Core (voxvm/backends/compiled/_core.pyx). */
-    void *heap;                  /* the voxvm.backends.compiled._heap Heap, opaque here */
-    vv_heap_ops hops;            /* adapters over voxvm.backends.compiled._heap (filled by voxvm/backends/compiled/_core.pyx) */
-    /* The block cache of load/store: the live block [hlo, hhi) accessed
-     * last; its bytes are at hmem + address. Empty: hlo > hhi. Behind it two
-     * more recent blocks [hvlo[i], hvhi[i]) (most recent first), tried on a
-     * miss: a loop that allocates and links objects into a long-lived block
-     * alternates between about three blocks. Emptied by every free and every
-     * collection (blocks may die); addresses survive an arena move. */
-    uint8_t *hmem;
-    uint64_t hlo, hhi;
-    uint64_t hvlo[2], hvhi[2];
-    int hptrs;                   /* pointers were recorded: writes must call hops.wrote */
+    /* The program's heap (heap/vh_heap.h), compiled into this extension and
+     * called directly by the loop; heap_init / heap_free_all are the Core's
+     * (voxvm/backends/compiled/_core.pyx). Its block cache is the load/store fast path. */
+    Heap heap;
     int gc_log;                  /* record GC events for the log callback */
     uint32_t ngc_events;
     vv_gc_event gc_events[VV_GC_EVENTS];
@@ -653,10 +616,6 @@ static int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacit
     vm->dec_lo = UINT64_MAX;
     vm->dec_hi = 0;
     vm->fuse = 1;
-    vm->hlo = 1;                                  /* empty block cache (vv_heap.h) */
-    vm->hhi = 0;
-    vm->hvlo[0] = vm->hvlo[1] = 1;
-    vm->hvhi[0] = vm->hvhi[1] = 0;
     vm->data_base = data_base;
     if (nfuncs) memcpy(vm->funcs, funcs, (size_t)nfuncs * sizeof(uint64_t));
     vm->nfuncs = nfuncs;
@@ -673,7 +632,7 @@ static int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacit
     return 0;
 }
 
-#include "vv_heap.h"
+#include "heap/vh_vmops.h"
 #include "vv_natives.h"
 
 #endif /* VV_CORE_H */

@@ -669,7 +669,7 @@ vv_dispatch:
     }
     TARGET(FNSTIND) { R[pc->a] = pc->imm; T[pc->a] = VV_TAG_U64; NEXT(VV_SIZE_FNSTIND); }
 
-    /* ---------------------------------------------------------- heap (vv_heap.h) */
+    /* ---------------------------------------------------------- heap (heap/vh_vmops.h, heap/vh_heap.h) */
     /* The allocations: R[d] := A(block), or A(0) and HeapAllocationFault
      * (decisions §3.9). The collector may run (roots: registers and stack
      * entries tagged 8), so the stack depth is published first. */
@@ -682,52 +682,56 @@ vv_dispatch:
     vv_alloc: {
         VV_OPAQUE(pc);
         vm->sp = sp;
-        uint64_t address = vm->hops.alloc(vm, heap_n, (int)heap_gc);
+        uint64_t address = vv_heap_alloc(vm, heap_n, (int)heap_gc);
         if (VV_UNLIKELY(address == 0)) RAISE(VV_EXC_HEAPALLOCATIONFAULT);
         R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
         if (VV_UNLIKELY(vm->ngc_events >= VV_GC_EVENTS)) { next_ip = ADDR() + heap_size; goto vv_flush; }
         NEXT(heap_size);
     }
     TARGET(FREE) {
-        if (vm->hops.free(vm, vv_as_u64(R[pc->a], T[pc->a]))) RAISE(VV_EXC_HEAPFREEFAULT);
+        if (heap_free(&vm->heap, vv_as_u64(R[pc->a], T[pc->a]))) RAISE(VV_EXC_HEAPFREEFAULT);
         NEXT(VV_SIZE_FREE);
     }
-    /* store p v c / load t d p c: the block cache is the fast path (one
-     * block used over and over, e.g. a sieve's array). */
+    /* store p v c / load t d p c: the heap's block cache is the fast path
+     * (one block used over and over, e.g. a sieve's array); a miss resolves
+     * the block inline too (the level-0 block-start word and the header), and
+     * a pointer store sets its bit in the pointer map inline. */
     TARGET(STORE) {
         unsigned rv = pc->b;
         uint64_t address = vv_as_u64(R[pc->a], T[pc->a]), value = R[rv];
         unsigned k = vv_clamp_count(vv_as_u64(R[pc->c], T[pc->c]));
-        if (VV_LIKELY(vv_heap_cached(vm, address, k))) {
-            vv_put_be(vm->hmem + address, value, k);
-            if (k == 8 && T[rv] == VV_TAG_ADDR) {       /* a GC edge (decisions §3.8) */
-                if (VV_UNLIKELY(vm->hops.record_pointer(vm, address))) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
-            } else if (VV_UNLIKELY(vm->hptrs)) {
-                vm->hops.wrote(vm, address, k);
-            }
-        } else {
-            int rc = vv_heap_store_slow(vm, address, value, k, T[rv] == VV_TAG_ADDR);
-            if (VV_UNLIKELY(rc < 0)) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
-            if (rc) RAISE(rc);
+        Heap *hp = &vm->heap;
+        uint8_t *p = VV_LIKELY(heap_cached(hp, address, k)) ? hp->mem + address : heap_find_uncached(hp, address, k);
+        if (VV_UNLIKELY(p == NULL)) {
+            RAISE(VV_EXC_HEAPWRITEFAULT);
+            NEXT(VV_SIZE_STORE);
+        }
+        vh_put_be(p, value, k);
+        if (k == 8 && T[rv] == VV_TAG_ADDR) {           /* a GC edge (decisions §3.8) */
+            if (VV_UNLIKELY(vh_record_pointer_in_block(hp, address))) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
+        } else if (VV_UNLIKELY(hp->ptrmap != NULL)) {
+            heap_forget_pointers(hp, address, k);
         }
         NEXT(VV_SIZE_STORE);
     }
     TARGET(LOAD) {
         uint64_t kind = vv_as_u64(R[pc->a], T[pc->a]), address = vv_as_u64(R[pc->c], T[pc->c]), v;
         unsigned k = vv_clamp_count(vv_as_u64(R[pc->d], T[pc->d]));
-        if (VV_LIKELY(vv_heap_cached(vm, address, k))) {
-            v = vv_get_be(vm->hmem + address, k);
-        } else if (vv_heap_load_slow(vm, address, k, &v)) {
+        Heap *hp = &vm->heap;
+        const uint8_t *p = VV_LIKELY(heap_cached(hp, address, k)) ? hp->mem + address
+                                                                  : heap_find_uncached(hp, address, k);
+        if (VV_UNLIKELY(p == NULL)) {
             RAISE(VV_EXC_HEAPREADFAULT);                 /* and no type check (upstream order) */
             NEXT(VV_SIZE_LOAD);
         }
+        v = vh_get_be(p, k);
         if (VV_UNLIKELY(!VV_IS_VALID_TAG(kind))) TRAP(VV_TRAP_BAD_LOAD_TYPE, kind, 0);
         R[pc->b] = v; T[pc->b] = (uint8_t)kind;          /* every tag takes the bits as they are */
         NEXT(VV_SIZE_LOAD);
     }
     TARGET(MEMCPY) {
-        if (vm->hops.copy(vm, vv_as_u64(R[pc->a], T[pc->a]), vv_as_u64(R[pc->b], T[pc->b]),
-                          vv_as_u64(R[pc->c], T[pc->c])))
+        if (heap_copy(&vm->heap, vv_as_u64(R[pc->a], T[pc->a]), vv_as_u64(R[pc->b], T[pc->b]),
+                      vv_as_u64(R[pc->c], T[pc->c])))
             RAISE(VV_EXC_HEAPSEGMFAULT);                 /* decisions §3.13 */
         NEXT(VV_SIZE_MEMCPY);
     }
@@ -745,7 +749,7 @@ vv_dispatch:
         const uint8_t *bytes;
         if (len > vm->capacity || n > vm->capacity - len) {     /* len + n > capacity, as voxvm/backends/reference/core.py */
             RAISE(VV_EXC_MAINSEGMFAULT);
-        } else if (!(bytes = vm->hops.find(vm, vv_as_u64(R[pc->b], T[pc->b]), n))) {
+        } else if (!(bytes = heap_find(&vm->heap, vv_as_u64(R[pc->b], T[pc->b]), n))) {
             RAISE(VV_EXC_HEAPREADFAULT);
         } else {
             int rc = vv_mem_append(vm, bytes, n);

@@ -27,7 +27,7 @@
  *     for FFI functions; the result goes to r0 with the tag it should have);
  *   - flags in vm->flags (OF, ZF, NF, CF), the data stack in vm->stack[0, vm->sp),
  *     the call stack in vm->calls[0, vm->csp), main memory vm->mem[0, vm->len),
- *     the heap through vm->hops (find / wrote: read and write inside live blocks);
+ *     the heap through heap_find / heap_note_write on &vm->heap (read and write inside live blocks);
  *     the loop publishes its cached copies before the call and reloads them after;
  *   - vm->ncall_ip = the ncall's address, vm->ip = the next instruction's.
  * It returns one of:

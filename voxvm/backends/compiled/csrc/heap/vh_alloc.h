@@ -1,0 +1,421 @@
+/* vh_alloc.h - the allocator: free-space index, first fit, split/merge,
+ * arena life cycle and growth, explicit free.
+ *
+ * Owns the free-space index: the region-start bitmap (each free region keeps
+ * its length in its own first word) and, per 512-byte chunk (64 granules),
+ * an upper bound of the longest region starting there, under a 16-ary max
+ * tree scanned 16 entries at a time (SSE2, with a portable fallback). First
+ * fit = descend to the leftmost chunk whose bound fits, then scan its
+ * regions. Also owns heap_init / heap_free_all, growth of the arena and of
+ * every per-granule structure, heap_alloc (never collects: the policy that
+ * may collect is vh_policy.h) and heap_free.
+ *
+ * Nothing here allocates host memory per heap allocation: metadata grows only
+ * with the arena (about 4% for free space and block starts, plus 12.5% for
+ * the pointer map once a pointer is stored).
+ */
+#ifndef VH_ALLOC_H
+#define VH_ALLOC_H
+
+#include "vh_access.h"
+
+/* ------------------------------------------------------------------------
+ * 16-entry scans of the summary tree. The summary arrays are padded to whole
+ * groups of 16 entries, and entries are < 2^31 (the heap is < 16 GiB), so
+ * signed SIMD compares are exact. */
+
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+
+/* Index of the first of 16 entries >= need (need >= 1), or 16. */
+static inline int vh_first_ge16(const uint32_t *p, uint32_t need) {
+    const __m128i t = _mm_set1_epi32((int)(need - 1));
+    __m128i a = _mm_cmpgt_epi32(_mm_loadu_si128((const __m128i *)p), t);
+    __m128i b = _mm_cmpgt_epi32(_mm_loadu_si128((const __m128i *)(p + 4)), t);
+    __m128i c = _mm_cmpgt_epi32(_mm_loadu_si128((const __m128i *)(p + 8)), t);
+    __m128i d = _mm_cmpgt_epi32(_mm_loadu_si128((const __m128i *)(p + 12)), t);
+    int mask = _mm_movemask_epi8(_mm_packs_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d)));
+    return mask ? vh_ctz64((uint64_t)mask) : 16;
+}
+
+static inline __m128i vh_max4(__m128i a, __m128i b) {   /* SSE2 has no pmaxsd */
+    return _mm_xor_si128(b, _mm_and_si128(_mm_xor_si128(a, b), _mm_cmpgt_epi32(a, b)));
+}
+
+/* Largest of 16 entries. */
+static inline uint32_t vh_max16(const uint32_t *p) {
+    __m128i m = vh_max4(vh_max4(_mm_loadu_si128((const __m128i *)p), _mm_loadu_si128((const __m128i *)(p + 4))),
+                        vh_max4(_mm_loadu_si128((const __m128i *)(p + 8)), _mm_loadu_si128((const __m128i *)(p + 12))));
+    m = vh_max4(m, _mm_shuffle_epi32(m, 0x4E));
+    m = vh_max4(m, _mm_shuffle_epi32(m, 0xB1));
+    return (uint32_t)_mm_cvtsi128_si32(m);
+}
+#else
+static inline int vh_first_ge16(const uint32_t *p, uint32_t need) {
+    int k;
+    for (k = 0; k < 16 && p[k] < need; k++) {}
+    return k;
+}
+
+static inline uint32_t vh_max16(const uint32_t *p) {
+    uint32_t m = 0;
+    for (int k = 0; k < 16; k++) m = p[k] > m ? p[k] : m;
+    return m;
+}
+#endif
+
+/* Summary arrays hold whole groups of 16 entries (zeros past the end). */
+static inline uint64_t vh_pad16(uint64_t n) { return (n + 15) & ~(uint64_t)15; }
+
+/* ------------------------------------------------------------------------
+ * Per-granule structures */
+
+/* Size every per-granule structure for `granules` granules (never shrinks).
+ * Level 0 of both the block-start bitmap and the free-space summary keeps its
+ * contents; the upper levels are rebuilt from it. On failure (-1) the
+ * structures that were already enlarged stay valid for the old size. */
+static int vh_meta_resize(Heap *h, uint64_t granules) {
+    uint64_t words0 = (granules + 63) >> 6, old0 = h->level_words[0];
+    uint64_t bw[HEAP_MAX_LEVELS], sw[HEAP_MAX_SUM_LEVELS], n, j;
+    uint64_t *bfresh[HEAP_MAX_LEVELS] = {0};
+    uint32_t *sfresh[HEAP_MAX_SUM_LEVELS] = {0};
+    uint64_t *grown;
+    uint32_t *grown32;
+    int nb = 1, ns = 1, i, ok = 1;
+    if (words0 == 0) words0 = 1;
+    if (words0 < old0) words0 = old0;
+    /* level 0 arrays: grow in place (realloc keeps the contents) */
+    if ((grown = vh_words_grow(h->levels[0], old0, words0)) == NULL) return -1;
+    h->levels[0] = grown;
+    if ((grown = vh_words_grow(h->rstarts, old0, words0)) == NULL) return -1;
+    h->rstarts = grown;
+    if ((grown32 = (uint32_t *)realloc(h->sums[0], (size_t)(vh_pad16(words0) * 4))) == NULL) return -1;
+    if (words0 > old0) memset(grown32 + vh_pad16(old0), 0, (size_t)((vh_pad16(words0) - vh_pad16(old0)) * 4));
+    h->sums[0] = grown32;
+    /* upper levels: fresh arrays, filled from level 0 */
+    bw[0] = words0;
+    for (n = words0; n > 1; nb++) bw[nb] = n = (n + 63) >> 6;
+    sw[0] = words0;
+    for (n = words0; n > 1; ns++) sw[ns] = n = (n + HEAP_SUM_FANOUT - 1) >> 4;
+    for (i = 1; i < nb; i++) ok &= (bfresh[i] = (uint64_t *)calloc((size_t)bw[i], 8)) != NULL;
+    for (i = 1; i < ns; i++) ok &= (sfresh[i] = (uint32_t *)calloc((size_t)vh_pad16(sw[i]), 4)) != NULL;
+    if (!ok) {
+        for (i = 1; i < nb; i++) free(bfresh[i]);
+        for (i = 1; i < ns; i++) free(sfresh[i]);
+        return -1;
+    }
+    for (i = 1; i < nb; i++) {
+        const uint64_t *lower = i == 1 ? h->levels[0] : bfresh[i - 1];
+        for (j = 0; j < bw[i - 1]; j++)
+            if (lower[j] != 0) bfresh[i][j >> 6] |= (uint64_t)1 << (j & 63);
+    }
+    for (i = 1; i < ns; i++) {
+        const uint32_t *lower = i == 1 ? h->sums[0] : sfresh[i - 1];
+        for (j = 0; j < sw[i - 1]; j++)
+            if (lower[j] > sfresh[i][j >> 4]) sfresh[i][j >> 4] = lower[j];
+    }
+    for (i = 1; i < h->nlevels; i++) free(h->levels[i]);
+    for (i = 1; i < h->nsums; i++) free(h->sums[i]);
+    for (i = 1; i < nb; i++) { h->levels[i] = bfresh[i]; h->level_words[i] = bw[i]; }
+    for (i = 1; i < ns; i++) { h->sums[i] = sfresh[i]; h->sum_words[i] = sw[i]; }
+    h->level_words[0] = words0;
+    h->sum_words[0] = words0;
+    h->nlevels = nb;
+    h->nsums = ns;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Free space: region-start bitmap + per-chunk bounds under a 16-ary max tree.
+ *
+ * The summaries are upper bounds: sums[0][c] >= the longest region starting
+ * in chunk c, and every parent equals the maximum of its children. Lengths
+ * that grow are propagated at once (vh_sum_raise); lengths that shrink or
+ * regions that disappear are not, and a search that descends into a chunk
+ * whose bound turns out stale recomputes that chunk (vh_sum_recompute) and
+ * starts again. Each restart repairs one stale entry, so searches stay cheap
+ * on average while the common allocation (carving the lowest region) touches
+ * no summary at all. Chunks left of the one a search picks have bounds below
+ * the request, so they hold no fitting region: first fit stays exact. */
+
+/* Set chunk c's bound to its exact longest region; recompute its ancestors. */
+static void vh_sum_recompute(Heap *h, uint64_t c) {
+    uint64_t w = h->rstarts[c], m = 0;
+    for (; w != 0; w &= w - 1) {
+        uint64_t length = vh_rlen(h, (c << 6) | (uint64_t)vh_ctz64(w));
+        if (length > m) m = length;
+    }
+    uint32_t val = (uint32_t)m;
+    for (int lv = 0;; lv++) {
+        if (h->sums[lv][c] == val) return;      /* unchanged: every ancestor is still right */
+        h->sums[lv][c] = val;
+        if (lv == h->nsums - 1) return;
+        val = vh_max16(h->sums[lv] + ((c >> 4) << 4));   /* arrays are padded to 16 */
+        c >>= 4;
+    }
+}
+
+/* A region of `length` granules now starts in chunk c. */
+static inline void vh_sum_raise(Heap *h, uint64_t c, uint64_t length) {
+    uint32_t val = (uint32_t)length;
+    for (int lv = 0; lv < h->nsums && h->sums[lv][c] < val; lv++, c >>= 4) h->sums[lv][c] = val;
+}
+
+/* Take the first `need` granules of the free region at g (`length` granules). */
+static VH_ALWAYS_INLINE void vh_carve(Heap *h, uint64_t g, uint64_t length, uint64_t need) {
+    uint64_t rest = length - need;
+    vh_bit_clear(h->rstarts, g);
+    if (rest == 0) {
+        h->nfree -= 1;
+    } else {
+        uint64_t r = g + need;
+        vh_bit_set(h->rstarts, r);
+        vh_rlen_set(h, r, rest);
+        if ((r >> 6) != (g >> 6)) vh_sum_raise(h, r >> 6, rest);   /* the remainder starts in another chunk */
+    }
+}
+
+/* The first-fit search of vh_take: descend the summary tree to the leftmost
+ * chunk whose bound fits, then scan its regions. Returns the granule where
+ * the carved tile starts, or 0 if no region fits. */
+static VH_NOINLINE uint64_t vh_take_search(Heap *h, uint64_t need) {
+    for (;;) {
+        int lv = h->nsums - 1;
+        uint64_t i = 0, w, g, length;
+        if (h->sums[lv][0] < need) return 0;
+        while (lv > 0) {                        /* leftmost child whose bound fits */
+            lv--;                               /* (one exists: the parent is their maximum) */
+            i = (i << 4) + (uint64_t)vh_first_ge16(h->sums[lv] + (i << 4), (uint32_t)need);
+        }
+        for (w = h->rstarts[i]; w != 0; w &= w - 1) {   /* chunk i: its first region that fits */
+            g = (i << 6) | (uint64_t)vh_ctz64(w);
+            length = vh_rlen(h, g);
+            if (length >= need) {
+                vh_carve(h, g, length, need);
+                h->fit_hint = g + need;         /* first fit: every region below g is shorter than need */
+                h->fit_hint_need = need;
+                return g;
+            }
+        }
+        vh_sum_recompute(h, i);                 /* the bound was stale: repair, search again */
+        h->stats.repairs += 1;
+    }
+}
+
+/* Carve `need` granules from the front of the lowest-addressed region that
+ * fits. Returns the granule where the carved tile starts, or 0. The
+ * shortcut is inline (it serves most allocations after a sweep), the search
+ * is not. */
+static VH_ALWAYS_INLINE uint64_t vh_take(Heap *h, uint64_t need) {
+    uint64_t g = h->fit_hint, length;
+    if (g != 0 && need >= h->fit_hint_need && vh_bit_test(h->rstarts, g)) {
+        length = vh_rlen(h, g);
+        if (length >= need) {                   /* the lowest region that fits (see Heap.fit_hint) */
+            vh_carve(h, g, length, need);
+            h->fit_hint = g + need;             /* regions below it: all below g, all too short */
+            return g;
+        }
+    }
+    return vh_take_search(h, need);
+}
+
+/* Start of the free region that ends exactly at granule g, or 0. */
+static uint64_t vh_region_before(Heap *h, uint64_t g) {
+    uint64_t end;
+    if (g <= 1) return 0;
+    int64_t sp = vh_bm_prev(h, g - 1);          /* the last live block starting below g */
+    if (sp < 0) end = 1;                        /* no block below: free from the first granule */
+    else end = (uint64_t)sp - 1 + vh_hdr_foot(*vh_hdr(h, (uint64_t)sp << 3));
+    return end < g ? end : 0;
+}
+
+/* Granules [g, g+length) become free, merged with both neighbours. */
+static void vh_region_add(Heap *h, uint64_t g, uint64_t length) {
+    uint64_t end = g + length, G = h->capacity >> 3, p;
+    h->fit_hint = 0;                            /* a new or longer region: the shortcut no longer holds */
+    if (end < G && vh_bit_test(h->rstarts, end)) {   /* a free region starts right after */
+        length += vh_rlen(h, end);              /* (its chunk's bound just goes stale) */
+        vh_bit_clear(h->rstarts, end);
+        h->nfree -= 1;
+    }
+    p = vh_region_before(h, g);
+    if (p != 0) {                               /* ... and/or one ends right before */
+        length += vh_rlen(h, p);
+        g = p;
+    } else {
+        vh_bit_set(h->rstarts, g);
+        h->nfree += 1;
+    }
+    vh_rlen_set(h, g, length);
+    vh_sum_raise(h, g >> 6, length);
+}
+
+/* ------------------------------------------------------------------------
+ * Life cycle and growth */
+
+/* init_size: initial heap bytes; max_size: the heap never grows beyond it
+ * (clamped to 16 GiB). Returns 0, or -1 when the host cannot provide memory
+ * (the heap is then empty but safe to use and to free). */
+VH_API int heap_init(Heap *h, uint64_t init_size, uint64_t max_size) {
+    uint64_t lim = max_size & ~(uint64_t)7, size;
+    memset(h, 0, sizeof *h);
+    heap_cache_reset(h);
+    h->fail_after = -1;
+    if (lim > VH_HARD_LIMIT) lim = VH_HARD_LIMIT;
+    h->limit = 8 + lim;
+    size = (init_size < lim ? init_size : lim) & ~(uint64_t)7;
+    h->gc_floor = vh_max_u64(VH_MIN_GC_FLOOR, size >> 2);
+    h->gc_threshold = h->gc_floor;
+    h->mem = (uint8_t *)malloc((size_t)(8 + size));
+    if (h->mem == NULL) return -1;
+    if (vh_meta_resize(h, (8 + size) >> 3) != 0) {
+        free(h->mem);
+        h->mem = NULL;
+        return -1;
+    }
+    h->capacity = 8 + size;
+    h->stats.peak_capacity = h->capacity;
+    if (size != 0) vh_region_add(h, 1, size >> 3);
+    return 0;
+}
+
+VH_API void heap_free_all(Heap *h) {
+    free(h->mem);
+    for (int i = 0; i < h->nlevels; i++) free(h->levels[i]);
+    for (int i = 0; i < h->nsums; i++) free(h->sums[i]);
+    if (h->nlevels == 0) free(h->levels[0]);    /* level 0 may exist alone after a failed resize */
+    if (h->nsums == 0) free(h->sums[0]);
+    free(h->rstarts);
+    free(h->ptrmap);
+    free(h->mark_stack);
+    memset(h, 0, sizeof *h);
+    heap_cache_reset(h);
+}
+
+/* Length of the free region that ends the arena, or 0. */
+static uint64_t vh_tail_free_granules(Heap *h) {
+    uint64_t G = h->capacity >> 3, p;
+    if (G <= 1) return 0;
+    p = vh_region_before(h, G);
+    return p != 0 ? G - p : 0;
+}
+
+/* Enlarge the arena so that its last region holds need_g granules.
+ * New size = max(2 * size, size + deficit, 4096), capped at the limit.
+ * Returns 0, or -1 if the limit or the host forbids it (nothing changes). */
+static VH_NOINLINE int vh_grow(Heap *h, uint64_t need_g) {
+    uint64_t size, tail, deficit, new_size, lim, old_g, new_cap;
+    uint8_t *mem;
+    if (h->mem == NULL) return -1;
+    size = h->capacity - 8;
+    lim = h->limit - 8;
+    tail = vh_tail_free_granules(h);
+    deficit = need_g > tail ? (need_g - tail) << 3 : 0;
+    new_size = vh_max_u64(vh_max_u64(size << 1, size + deficit), VH_MIN_GROWTH);
+    if (new_size > lim) new_size = lim;
+    if (new_size <= size || new_size < size + deficit) return -1;
+    new_cap = 8 + new_size;
+    old_g = h->capacity >> 3;
+    if (vh_meta_resize(h, new_cap >> 3) != 0) return -1;
+    if (h->ptrmap != NULL) {
+        uint64_t *pm = vh_words_grow(h->ptrmap, (h->capacity + 63) >> 6, (new_cap + 63) >> 6);
+        if (pm == NULL) return -1;
+        h->ptrmap = pm;
+    }
+    if ((mem = (uint8_t *)realloc(h->mem, (size_t)new_cap)) == NULL) return -1;
+    h->mem = mem;
+    h->capacity = new_cap;
+    h->stats.grows += 1;
+    if (new_cap > h->stats.peak_capacity) h->stats.peak_capacity = new_cap;
+    vh_region_add(h, old_g, (new_cap >> 3) - old_g);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Allocation and free */
+
+/* False for sizes that can never fit under the limit (no overflow anywhere). */
+static inline int vh_alloc_possible(const Heap *h, uint64_t n) {
+    if (h->mem == NULL || n > h->limit) return 0;
+    return vh_need_granules(n) << 3 <= h->limit - 8;
+}
+
+/* Fault injection (tests): fail every allocation after fail_after more. */
+static inline int vh_fail_injected(Heap *h) {
+    if (h->fail_after < 0) return 0;
+    if (h->fail_after == 0) return 1;
+    h->fail_after -= 1;
+    return 0;
+}
+
+/* Allocate from the existing free regions only; 0 if none fits. The block is
+ * zero-filled and becomes the cached one. */
+static VH_ALWAYS_INLINE uint64_t vh_alloc_fit(Heap *h, uint64_t n, int gc_managed) {
+    uint64_t need = vh_need_granules(n), g = vh_take(h, need), start, foot;
+    if (g == 0) return 0;
+    start = (g + 1) << 3;
+    *vh_hdr(h, start) = n | (gc_managed ? VH_HDR_GC : 0);
+    /* zero whole payload granules (the padding past n is never readable):
+     * small objects get a few word stores instead of a call to memset */
+    uint64_t *payload = (uint64_t *)(h->mem + start), words = need - 1;
+    if (words <= 8) {
+        for (uint64_t i = 0; i < words; i++) payload[i] = 0;
+    } else {
+        memset(payload, 0, (size_t)(words << 3));
+    }
+    vh_bm_set(h, g + 1);
+    h->cache_lo = start;                        /* a new block is usually initialised next */
+    h->cache_hi = start + n;
+    foot = need << 3;
+    h->nblocks += 1;
+    h->used_bytes += foot;
+    h->payload_bytes += n;
+    if (gc_managed) {
+        h->gc_blocks += 1;
+        h->gc_bytes += foot;
+        h->gc_since += foot;
+    }
+    h->stats.allocs += 1;
+    return start;
+}
+
+/* First fit (lowest-addressed free region that fits), split, zero-filled;
+ * grows the arena when nothing fits; never collects. 0 on failure. */
+VH_API uint64_t heap_alloc(Heap *h, uint64_t n, int gc_managed) {
+    uint64_t a = 0;
+    if (vh_alloc_possible(h, n) && !vh_fail_injected(h)) {
+        a = vh_alloc_fit(h, n, gc_managed);
+        if (a == 0 && vh_grow(h, vh_need_granules(n)) == 0) a = vh_alloc_fit(h, n, gc_managed);
+    }
+    if (a == 0) h->stats.failed_allocs += 1;
+    return a;
+}
+
+/* Bookkeeping of a block leaving the live set (its tile is the caller's).
+ * forget_ptrs = 0: the caller drops the block's recorded pointers itself (the
+ * sweep clears a whole free run at once). */
+static inline void vh_release_block(Heap *h, uint64_t start, uint64_t hdr, int forget_ptrs) {
+    uint64_t n = hdr & VH_HDR_SIZE_MASK, foot = vh_hdr_foot(hdr) << 3;
+    vh_bm_clear(h, start >> 3);
+    if (forget_ptrs && h->ptrmap != NULL && n >= 8) h->ptr_count -= vh_bits_clear(h->ptrmap, start, start + n - 7);
+    h->nblocks -= 1;
+    h->used_bytes -= foot;
+    h->payload_bytes -= n;
+    if (hdr & VH_HDR_GC) {
+        h->gc_blocks -= 1;
+        h->gc_bytes -= foot;
+    }
+}
+
+/* Free a live block (GC-managed or not); anything else is a fault (-1). */
+VH_API int heap_free(Heap *h, uint64_t addr) {
+    if (!heap_is_block(h, addr)) return -1;     /* double free, interior pointer, 0, garbage */
+    uint64_t hdr = *vh_hdr(h, addr);
+    vh_release_block(h, addr, hdr, 1);
+    vh_region_add(h, (addr >> 3) - 1, vh_hdr_foot(hdr));
+    heap_cache_reset(h);                        /* the freed block may be cached */
+    h->stats.frees += 1;
+    return 0;
+}
+
+#endif /* VH_ALLOC_H */
