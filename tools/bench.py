@@ -3,11 +3,11 @@
 
 Owns the benchmark driver (not a test: timings depend on the machine). The
 programs live in ``tools/bench/`` as ``NAME.vvs`` / ``NAME.py`` / ``NAME.lua``,
-the same algorithm in each language (performance.md §1): ``loop``, ``fib``,
+the same algorithm in each language (docs/performance.md "Reference timings"): ``loop``, ``fib``,
 ``mandel`` and the two heap programs ``sieve`` (a byte array in one heap
 block) and ``alloc`` (GC-managed 16-byte objects kept alive in a ring).
 
-Method (design/performance.md "Caveats": the machine is noisy):
+Method (docs/performance.md "Method": the machine is noisy):
 
 * every measurement is a separate child process, and the runs are
   *interleaved*: repeat 1 of every (program, runner), then repeat 2, ...;

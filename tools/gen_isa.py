@@ -93,15 +93,15 @@ def render_doc() -> str:
         "# voxvm instruction set",
         "",
         f"{len(isa.OPS)} opcodes, numbered, named and encoded exactly as upstream voxvm v8.03 "
-        "(upstream spec §2, §3.10). Every instruction is one opcode byte followed by its operands; "
-        "every multi-byte operand is big-endian. Semantics follow `decisions.md` where it differs "
-        "from upstream (cited as `decisions §N`).",
+        "(upstream.md §2, §3.10). Every instruction is one opcode byte followed by its operands; "
+        "every multi-byte operand is big-endian. Semantics follow `docs/semantics.md` where it differs "
+        "from upstream (cited as `semantics.md §N`).",
         "",
         "Notation: `R[x]` is register x, `T[x]` its type tag, `U(v)`/`I(v)`/`F(v)`/`A(v)`/`D(v)` a value "
         "tagged uint64/int64/float64/address/ds_addr, *generic* the tag-dispatched arithmetic of "
-        "decisions §2 (upstream §1.3), `EXC(X)` appends exception X to the pending list. "
+        "semantics.md §2 (upstream.md §1.3), `EXC(X)` appends exception X to the pending list. "
         "Operations not listed as raising an exception stop the program with a *trap* where "
-        "upstream would panic (decisions §5).",
+        "upstream would panic (semantics.md §5).",
         "",
         "## Operand classes",
         "",
@@ -147,7 +147,7 @@ def render_doc() -> str:
     out += [
         "## Exceptions",
         "",
-        "Raised into the pending list and caught with `jexc` (upstream §7; all 11 are handled, decisions §3.4).",
+        "Raised into the pending list and caught with `jexc` (upstream.md §7; all 11 are handled, semantics.md §3.4).",
         "",
         "| number | name | `jexc` spelling |",
         "|---|---|---|",
@@ -158,11 +158,11 @@ def render_doc() -> str:
         "",
         "## Register tags",
         "",
-        "One tag per register and data-stack entry (decisions §2); also the type selector of `load`.",
+        "One tag per register and data-stack entry (semantics.md §2); also the type selector of `load`.",
         "",
         "Address-like tags combine with a uint64 the way upstream's `address` kind does; "
         "uint-like tags (uint64 and the address-like ones) use unsigned arithmetic and can "
-        "compare equal to `U(0)` (decisions §2).",
+        "compare equal to `U(0)` (semantics.md §2).",
         "",
         "| tag | name | printed as | meaning | address-like | uint-like |",
         "|---|---|---|---|---|---|",
@@ -176,7 +176,7 @@ def render_doc() -> str:
         "## Data-segment item types",
         "",
         f"An item is a type byte, a u64 payload length and the payload ({isa.DATA_HEADER_SIZE}-byte header, "
-        f"upstream §1.6). Bit 0x{isa.DATA_CONST_BIT:02X} of the type byte marks a `const` item.",
+        f"upstream.md §1.6). Bit 0x{isa.DATA_CONST_BIT:02X} of the type byte marks a `const` item.",
         "",
         "| type byte | name | `.vvs` type |",
         "|---|---|---|",
@@ -305,7 +305,7 @@ def render_c_header() -> str:
            " * (voxvm/backends/compiled/slotops.py), with static asserts on the numeric",
            " * tricks the loop plays with them. */",
            "#ifndef VV_TABLES_H", "#define VV_TABLES_H", ""]
-    out += ["/* Opcodes (upstream spec §2, §3.10). */"]
+    out += ["/* Opcodes (upstream.md §2, §3.10). */"]
     out += [f"#define VV_{op.const_name} 0x{op.code:02X}" for op in ops]
     out += ["", "/* Encoded sizes in bytes (opcode byte + operands). */"]
     out += [f"#define VV_SIZE_{op.mnemonic.upper()} {op.size}" for op in ops]
@@ -318,10 +318,10 @@ def render_c_header() -> str:
     for op in ops:
         letters = "".join(_operand_letter(o) for o in op.operands)
         out.append(f'    X({op.mnemonic.upper()}, 0x{op.code:02X}, {op.size}, "{letters}") \\')
-    out += ["", "/* voxvm exceptions (upstream §7): numbers in the pending list. */"]
+    out += ["", "/* voxvm exceptions (upstream.md §7): numbers in the pending list. */"]
     out += [f"#define VV_EXC_{upper_snake(e.name)} {int(e)}" for e in isa.Exc]
     out += [f"#define VV_EXC_COUNT {len(isa.Exc)}", ""]
-    out += ["/* Register tags (decisions §2) and their classes as bit masks (bit t = tag t). */"]
+    out += ["/* Register tags (semantics.md §2) and their classes as bit masks (bit t = tag t). */"]
     out += [f"#define VV_TAG_{t.name} {int(t)}" for t in isa.Tag]
     out += [f"#define VV_VALID_TAG_MASK {_mask(isa.VALID_TAGS)}",
             f"#define VV_X_MASK {_mask(isa.ADDRESS_LIKE_TAGS)}    /* address-like: "
@@ -330,7 +330,7 @@ def render_c_header() -> str:
             "#define VV_IS_VALID_TAG(t) ((t) < 32u && ((VV_VALID_TAG_MASK >> (t)) & 1u))",
             "#define VV_IS_X(t) ((VV_X_MASK >> ((t) & 31u)) & 1u)",
             "#define VV_IS_UX(t) ((VV_UX_MASK >> ((t) & 31u)) & 1u)", ""]
-    out += ["/* Data-segment items (upstream §1.6): type byte (low nibble), u64 BE length, payload. */"]
+    out += ["/* Data-segment items (upstream.md §1.6): type byte (low nibble), u64 BE length, payload. */"]
     out += [f"#define VV_DT_{d.name} {int(d)}" for d in isa.DataType]
     arrays = [d for d in isa.DataType if d.element is not d]
     out += [f"#define VV_DT_ARRAY_DELTA {int(arrays[0]) - int(arrays[0].element)}   /* array type - element type */",

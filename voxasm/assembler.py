@@ -8,7 +8,7 @@ symbol (registers and immediates: most lines). Pass 2 (encoding) turns the
 remaining instructions' operand tokens (``@label``, ``@function``, data
 labels) into bytes against the complete symbol table, so forward references
 work; it also produces every per-operand diagnostic. Data from every ``section data``
-is merged into one segment placed after all the code (decisions.md §3
+is merged into one segment placed after all the code (semantics.md §3
 item 21). Errors never stop the run: each becomes a ``Diagnostic`` and a bad
 instruction still occupies its table size, so later addresses stay sensible;
 at the end all errors are raised together as one ``AssemblyError``.
@@ -123,7 +123,7 @@ class _Assembler:
         self.check_code_addresses()
         code = self.code
         if not self.code_lines and not self.errors:
-            # decisions/upstream are silent; an image without code cannot run (docs/vvs-language.md).
+            # semantics.md and upstream.md are silent; an image without code cannot run (docs/vvs-language.md).
             self.errors.append(Diagnostic(
                 self.path, 1, 1, "no code to assemble: the file has no instructions",
                 hint="a program needs at least one instruction, e.g. 'halt'"))

@@ -1,7 +1,7 @@
 """The ``voxasm`` command line (typer): ``voxasm IN.vvs [-o OUT.vve]``.
 
 Owns argument parsing and turning errors into text and exit statuses
-(decisions.md §5): 0 success, 2 usage error, 65 assembly error (every error
+(semantics.md §5): 0 success, 2 usage error, 65 assembly error (every error
 of the file printed on stderr), 74 a file that cannot be read or written.
 The work is ``voxasm.driver.assemble_file`` / ``voxasm.assemble``.
 """

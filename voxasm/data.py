@@ -1,6 +1,6 @@
 """Data-segment items: ``NAME [const] TYPE VALUE`` lines -> item bytes.
 
-Owns the item syntax of upstream §3.7 with decisions.md §3 item 21's fixes:
+Owns the item syntax of upstream.md §3.7 with semantics.md §3 item 21's fixes:
 scalars ``uint``/``int``/``float``, ``str`` (text between the first and the
 last ``"`` on the line, verbatim, UTF-16BE with surrogate pairs for non-BMP
 characters), arrays ``uint[N]``/``int[N]``/``float[N]`` written ``[a, b, c]``
@@ -161,7 +161,7 @@ def _string_payload(code: str, q1: int, q2: int, values, item: DataItem) -> byte
         item.warnings.append((start, len(trailing.strip()),
                               "text after the string is ignored (start comments with ';' or '#')"))
     try:
-        # UTF-16BE: non-BMP characters become surrogate pairs (decisions.md §3 item 21).
+        # UTF-16BE: non-BMP characters become surrogate pairs (semantics.md §3 item 21).
         return code[q1 + 1:q2].encode("utf-16-be")
     except UnicodeEncodeError as exc:
         raise ItemError(q1 + 1 + exc.start, 1, "the string contains a lone surrogate code point") from None

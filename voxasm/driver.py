@@ -1,6 +1,6 @@
 """Assembling files: read a ``.vvs``, assemble it, write the output atomically.
 
-Owns the output name (decisions.md §3 item 23: ``x.vvs`` -> ``x.vve``, any
+Owns the output name (semantics.md §3 item 23: ``x.vvs`` -> ``x.vve``, any
 other name gets ``.vve`` appended, so the default output never equals the
 input), the output format (a name ending in ``.vvr`` gets the raw image,
 anything else a ``.vve``; upstream picked by substring, §11 item 47) and the

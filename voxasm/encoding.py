@@ -121,7 +121,7 @@ def conv_imm16(token: str, syms: SymbolTable) -> int:
         raise LiteralError(f"expected an ncall code (0..0xFFFF), found {show_token(token)}")
     value = parse_uint(token, "an ncall code (0..0xFFFF)")
     if value > 0xFFFF:
-        # decisions.md §3 item 22: upstream silently truncated the code mod 65536.
+        # semantics.md §3 item 22: upstream silently truncated the code mod 65536.
         raise LiteralError(f"ncall code {show_token(token)} does not fit in 16 bits (0..0xFFFF)")
     return value
 
@@ -152,7 +152,7 @@ def conv_func(token: str, syms: SymbolTable) -> int:
     return parse_uint(token, "a function ('@name' or a function-table index)")
 
 
-# jexc accepts upstream's @names and the enum spellings, case-insensitively (upstream §7).
+# jexc accepts upstream's @names and the enum spellings, case-insensitively (upstream.md §7).
 _EXCEPTIONS: dict[str, int] = {**{name: int(e) for name, e in EXC_NAMES.items()},
                                **{e.name.lower(): int(e) for e in Exc}}
 
@@ -206,13 +206,13 @@ CONVERTERS: dict[Operand, Callable[[str, SymbolTable], int]] = {
     Operand.ADDR: conv_addr,
     Operand.FUNC: conv_func,
     Operand.EXC: conv_exc,
-    Operand.DITEM: conv_daddr,   # upstream §3.4(b): both data kinds take a data label or a number
+    Operand.DITEM: conv_daddr,   # upstream.md §3.4(b): both data kinds take a data label or a number
     Operand.DADDR: conv_daddr,
 }
 
 _FORMAT = {1: "B", 2: "H", 8: "Q"}
 
-# upstream §3.4 (a)/(b): call and the data-segment instructions read a fixed
+# upstream.md §3.4 (a)/(b): call and the data-segment instructions read a fixed
 # number of tokens and ignore the rest, so extra words there are harmless text
 # (a warning here); everywhere else an extra operand is an error.
 LENIENT_EXTRA_OPERANDS = frozenset(

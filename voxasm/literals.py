@@ -2,7 +2,7 @@
 
 Owns what a single token may mean as a value: ``0x``/``0b``/decimal integers
 everywhere a number is allowed, ``-`` only where the value is signed
-(decisions.md §3 item 21), float syntax (Rust's ``f64`` grammar: ``1.5``,
+(semantics.md §3 item 21), float syntax (Rust's ``f64`` grammar: ``1.5``,
 ``-2.``, ``.5``, ``1e5``, ``inf``, ``nan``), registers exactly ``r0``..``r31``
 and symbol names. Every parser returns a Python int (floats as their IEEE-754
 bits) or raises ``LiteralError`` with a message for the user.
@@ -80,7 +80,7 @@ def parse_register(token: str) -> int:
 
     Leading zeros (``r07``) are accepted because upstream assembles them to
     the same register; anything else is an error (upstream treated any token
-    containing ``r`` as a register: decisions.md §3 item 21).
+    containing ``r`` as a register: semantics.md §3 item 21).
     """
     index = REGISTERS.get(token)
     if index is not None:
@@ -162,7 +162,7 @@ def parse_int(token: str, what: str = "a signed 64-bit integer") -> int:
 
 
 def parse_float(token: str, what: str = "a float") -> int:
-    """A float operand or data value, as IEEE bits (decisions.md §3 item 22).
+    """A float operand or data value, as IEEE bits (semantics.md §3 item 22).
 
     Float syntax and decimal integers give that number as a float (``2`` is
     2.0); an unsigned ``0x``/``0b`` literal is the raw bit pattern, which keeps
@@ -190,7 +190,7 @@ def parse_float(token: str, what: str = "a float") -> int:
 def parse_imm_float_compat(token: str) -> int | None:
     """Upstream compatibility: a token containing ``.`` is an f64 for any 8-byte immediate.
 
-    Upstream encodes ``uload r1 1.5`` as the bits of 1.5 (upstream §3.4 (c) 6);
+    Upstream encodes ``uload r1 1.5`` as the bits of 1.5 (upstream.md §3.4 (c) 6);
     returns those bits, or None if the token is not such a float.
     """
     if "." in token and _FLOAT_RE.match(token) is not None:

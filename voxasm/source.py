@@ -3,7 +3,7 @@
 Owns decoding the input (UTF-8 only; every undecodable line is reported),
 splitting a line into its code part, its optional string literal and its
 comment (a comment starts at ``;`` or ``#`` anywhere outside the string
-literal, glued or separate: decisions.md §3 item 21), and recovering the
+literal, glued or separate: semantics.md §3 item 21), and recovering the
 column of a token. Tokens are whitespace-separated words; the hot path uses
 ``str.split`` and columns are computed only when a diagnostic needs one.
 """
@@ -49,7 +49,7 @@ def split_comment(line: str) -> Split:
     """Cut ``line`` at its comment, keeping a ``"..."`` string literal intact.
 
     The string literal runs from the first ``"`` to the last ``"`` of the line,
-    verbatim (upstream §3.7), so ``;`` and ``#`` inside it are text.
+    verbatim (upstream.md §3.7), so ``;`` and ``#`` inside it are text.
 
     >>> split_comment('uload r2 1;stdout').code
     'uload r2 1'

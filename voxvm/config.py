@@ -1,6 +1,6 @@
 """Run-time configuration of one VM instance, and the one table of run options.
 
-Owns ``VMConfig`` (memory sizes, limits, debug switches; decisions.md §4 and
+Owns ``VMConfig`` (memory sizes, limits, debug switches; semantics.md §4 and
 §3 item 24), ``parse_size``, and ``RUN_OPTIONS``: every run-time flag once,
 with its spellings, the VMConfig field it sets, its value parser and its help.
 The typer-free fast path (voxvm/cli/__init__.py), the typer application

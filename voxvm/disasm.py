@@ -5,7 +5,7 @@ Owns the reading of an image as code plus data items (``get_instructions``,
 
 * ``disassemble(program)``: ``.vvs`` source that re-assembles to the identical
   image, entry point, data base and function table (``asm(dis(b)) == b``,
-  design/anchors-style.md R8). Anything that no source text can produce
+  docs/architecture.md "Encode and decode are symmetric"). Anything that no source text can produce
   (undecodable code bytes, a register >= 32, a string with a newline, a
   function table out of address order, ...) raises ``InputError`` naming
   the byte offset, rather than printing source that would assemble to
@@ -15,7 +15,7 @@ Owns the reading of an image as code plus data items (``get_instructions``,
   then the data items with their addresses. It never fails: bytes that are
   not instructions or items are shown as ``.byte`` comment lines.
 
-Operands are printed in the assembler's syntax (upstream spec §3.4, §3.6):
+Operands are printed in the assembler's syntax (upstream.md §3.4, §3.6):
 ``@label`` for jump targets that start an instruction (numbers otherwise),
 ``@function`` for ``call``/``fnstind``, ``@exception_name`` for ``jexc``,
 bare data labels for the item operand of data-segment instructions.
@@ -64,7 +64,7 @@ class _Unrepresentable(Exception):
 
 @dataclass(frozen=True)
 class DataItem:
-    """One data-segment item (upstream §1.6): type byte, u64 length, payload."""
+    """One data-segment item (upstream.md §1.6): type byte, u64 length, payload."""
 
     offset: int        # from the data base: the value of its data label
     address: int       # in main memory (data_base + offset)
@@ -85,7 +85,7 @@ def _code_end(program: Program) -> int:
 
     voxasm puts every data item after the code and points data_base at the
     first one. Without items, data_base is the address of the last
-    ``section data`` line, 0 without one (upstream §4.1, §3.3): a data base
+    ``section data`` line, 0 without one (upstream.md §4.1, §3.3): a data base
     inside the code whose tail is no clean item sequence is read as such an
     empty section. A data base of 0 means "all code" unless the image is not
     code but is a clean sequence of items (a data-only image).
@@ -196,7 +196,7 @@ def float_literal(bits: int) -> str:
 
     A decimal literal (shortest round trip, ``repr``) that always has a ``.``
     or is inf/nan, so upstream's float detection (§3.4 c 6) and the integer
-    rule of ``fload`` (decisions §3.22) cannot misread it; NaNs that no
+    rule of ``fload`` (semantics.md §3.22) cannot misread it; NaNs that no
     decimal literal produces (payload, sign) become a ``0x`` bit pattern,
     which voxasm reads as raw IEEE bits in float positions.
 
@@ -332,7 +332,7 @@ def _operand_text(ins: isa.Decoded, position: int, names: _Names) -> str:
             return f"@{isa.EXC_SPELLING[isa.Exc(value)]}"
         except ValueError:
             return str(value)
-    if kind is isa.Operand.DITEM:  # names a data item (upstream §2.7 "rel"): its label
+    if kind is isa.Operand.DITEM:  # names a data item (upstream.md §2.7 "rel"): its label
         return names.data.get(value, str(value))
     return str(value)  # IMM_U64 and DADDR byte offsets
 
@@ -374,7 +374,7 @@ def _check_placeable(program: Program, instructions: list[isa.Decoded], code_end
         if address not in places:
             raise _Unrepresentable(address, f"function {index} does not start at an instruction")
         if address < previous:
-            # Source order defines the indices (upstream §3.3), so addresses never decrease.
+            # Source order defines the indices (upstream.md §3.3), so addresses never decrease.
             raise _Unrepresentable(address, f"function {index} starts before function {index - 1} "
                                             "(the table is not in address order)")
         previous = address

@@ -1,7 +1,7 @@
 """Human-readable rendering of a core dump (``voxvm dump FILE``).
 
 Owns ``render_dump``: the text a person reads for a ``voxvm.dump`` or
-``voxvm_err.dump`` (decisions.md §3.26) already decoded by
+``voxvm_err.dump`` (semantics.md §3.26) already decoded by
 voxvm.formats.parse_dump. Pure formatting, no I/O.
 """
 

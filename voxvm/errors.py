@@ -1,7 +1,7 @@
 """Error types shared by the whole toolchain, and the exit status each maps to.
 
 Owns the exception tree (``VoxError`` and its subclasses) and the exit statuses
-of decisions.md §5. Every error a user can reach is one of these; the CLI
+of semantics.md §5. Every error a user can reach is one of these; the CLI
 prints ``render()`` and exits with ``exit_status`` (never a traceback).
 """
 
@@ -11,7 +11,7 @@ import enum
 
 
 class ExitStatus(enum.IntEnum):
-    """Process exit statuses (decisions.md §5, BSD sysexits)."""
+    """Process exit statuses (semantics.md §5, BSD sysexits)."""
 
     OK = 0
     USAGE = 2

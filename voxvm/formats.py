@@ -1,8 +1,8 @@
 """Binary file formats, described once with ``construct``.
 
-Owns the ``.vve`` v3 header and function table (upstream §4.1), the raw
-``.vvr`` image (§4.2, loadable here: decisions §3.14) and the structured core
-dump (decisions §3.26). ``load_vve``/``load_vvr``/``parse_dump`` validate
+Owns the ``.vve`` v3 header and function table (upstream.md §4.1), the raw
+``.vvr`` image (§4.2, loadable here: semantics.md §3.14) and the structured core
+dump (semantics.md §3.26). ``load_vve``/``load_vvr``/``parse_dump`` validate
 everything later stages rely on and raise ``FormatError`` naming the file, the
 field and the byte offset; ``build_vve``/``build_dump`` are their inverses.
 Instructions are never decoded here (see voxvm/isa.py and the loaders of the
@@ -124,14 +124,14 @@ def load_vve(data: bytes, path: str = "<memory>") -> Program:
 
 
 def load_vvr(data: bytes, path: str = "<memory>") -> Program:
-    """A raw image: loaded at address 0, ip 0, data base 0, no functions (decisions §3.14)."""
+    """A raw image: loaded at address 0, ip 0, data base 0, no functions (semantics.md §3.14)."""
     if not data:
         raise FormatError(path, "image", 0, "raw image is empty (nothing to execute)")
     return Program(image=bytes(data), path=path)
 
 
 # --------------------------------------------------------------------------
-# Core dump (decisions §3.26): written after `halt` with --coredump_exit as
+# Core dump (semantics.md §3.26): written after `halt` with --coredump_exit as
 # voxvm.dump, and as voxvm_err.dump when a trap stops the program.
 
 DUMP_MAGIC = b"VVDUMP\x00\x00"

@@ -10,7 +10,7 @@ time; ``docs/isa.md`` and the compiled core's C header
 Imports nothing from voxvm.
 
 Numbers, mnemonics, sizes and encodings are upstream voxvm v8.03's
-(upstream spec §2, §3.10); every multi-byte operand is big-endian.
+(upstream.md §2, §3.10); every multi-byte operand is big-endian.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class Flag(enum.Flag):
     SETS_FLAGS = enum.auto()
     READS_FLAGS = enum.auto()
     RAISES = enum.auto()        # may append to the pending-exception list
-    DATA = enum.auto()          # data-segment family: voxasm ignores extra operand tokens (upstream §3.4(b))
+    DATA = enum.auto()          # data-segment family: voxasm ignores extra operand tokens (upstream.md §3.4(b))
 
 
 R, U64, I64, F64, I16 = Operand.REG, Operand.IMM_U64, Operand.IMM_I64, Operand.IMM_F64, Operand.IMM16
@@ -92,10 +92,10 @@ class Op:
 
 # fmt: off
 # Notation: R[x] register x, T[x] its type tag, `generic` = kind-dispatched
-# arithmetic of decisions.md §2 / upstream §1.3, EXC(X) appends exception X.
+# arithmetic of semantics.md §2 / upstream.md §1.3, EXC(X) appends exception X.
 OPS: tuple[Op, ...] = (
     Op(0x01, "ncall",  (I16, R), "run built-in native or FFI function CODE (register byte ignored)", F.NATIVE | F.RAISES),
-    Op(0x02, "nop",    (), "do nothing, advance by 1 (decisions §3.1)"),
+    Op(0x02, "nop",    (), "do nothing, advance by 1 (semantics.md §3.1)"),
     Op(0xFF, "halt",   (), "stop the program normally", F.HALT),
 
     Op(0x10, "uload",  (R, U64), "R[d] := U(imm)"),
@@ -135,7 +135,7 @@ OPS: tuple[Op, ...] = (
     Op(0x38, "fabs",   (R, R), "R[d] := F(|as_f64(R[s])|); ZF := result == 0", F.SETS_FLAGS),
     Op(0x39, "fneg",   (R, R), "R[d] := F(-as_f64(R[s])); ZF, NF from the result", F.SETS_FLAGS),
     Op(0x3A, "fsqrt",  (R, R), "R[s] < F(0): EXC(NegativeSqrt); else R[d] := F(sqrt(as_f64(R[s]))); ZF", F.SETS_FLAGS | F.RAISES),
-    Op(0x3B, "fpow",   (R, R), "R[d] := F(as_f64(R[d]) ** as_f64(R[s])); ZF (prints nothing, decisions §3.5)", F.SETS_FLAGS),
+    Op(0x3B, "fpow",   (R, R), "R[d] := F(as_f64(R[d]) ** as_f64(R[s])); ZF (prints nothing, semantics.md §3.5)", F.SETS_FLAGS),
     Op(0x3C, "finc",   (R,), "R[d] := R[d] + F(1.0) (kind float only); ZF, NF", F.SETS_FLAGS),
     Op(0x3D, "fdec",   (R,), "R[d] := R[d] - F(1.0) (kind float only); ZF, NF", F.SETS_FLAGS),
 
@@ -180,7 +180,7 @@ OPS: tuple[Op, ...] = (
     Op(0x80, "push",    (R,), "push (R[s], T[s]) on the data stack"),
     Op(0x81, "pop",     (R,), "pop the data stack into R[d]; empty: trap"),
     Op(0x82, "pushall", (), "push r0..r30 (31 entries)"),
-    Op(0x83, "popall",  (), "pop 31 entries, restore r30..r1; r0 keeps its value (decisions §3.2)"),
+    Op(0x83, "popall",  (), "pop 31 entries, restore r30..r1; r0 keeps its value (semantics.md §3.2)"),
     Op(0x84, "gsf",     (R, R), "R[d] := stack[as_u64(R[s])] (0 = bottom) if in range"),
     Op(0x85, "usf",     (R, R), "stack[as_u64(R[d])] := R[s] if in range"),
 
@@ -208,7 +208,7 @@ MAX_SIZE: int = max(op.size for op in OPS)
 
 
 class Tag(enum.IntEnum):
-    """Register / data-stack / load-type tags (decisions §2), with their classes.
+    """Register / data-stack / load-type tags (semantics.md §2), with their classes.
 
     Each member carries ``display_name`` (how messages name it) and
     ``address_like`` (StrAddr, address and ds_addr combine with a uint64 the
@@ -247,7 +247,7 @@ UINT_LIKE_TAGS = frozenset(int(t) for t in Tag if t.uint_like)
 
 
 class Exc(enum.IntEnum):
-    """The 11 voxvm exceptions (upstream §7) with their numbers."""
+    """The 11 voxvm exceptions (upstream.md §7) with their numbers."""
 
     ZeroDivision = 1
     HeapAllocationFault = 2
@@ -262,7 +262,7 @@ class Exc(enum.IntEnum):
     MainSegmFault = 11
 
 
-# `@name` spellings accepted by `jexc` (case-insensitive; upstream §7).
+# `@name` spellings accepted by `jexc` (case-insensitive; upstream.md §7).
 EXC_NAMES: dict[str, Exc] = {
     "zero_division": Exc.ZeroDivision,
     "heap_allocation_fault": Exc.HeapAllocationFault,
@@ -280,7 +280,7 @@ EXC_SPELLING: dict[Exc, str] = {exc: name for name, exc in EXC_NAMES.items()}
 
 
 class DataType(enum.IntEnum):
-    """Type byte of a data-segment item (low nibble; upstream §1.6)."""
+    """Type byte of a data-segment item (low nibble; upstream.md §1.6)."""
 
     UINT = 1
     INT = 2
@@ -297,7 +297,7 @@ class DataType(enum.IntEnum):
 
     @property
     def tag(self) -> Tag:
-        """The register tag `dsload` / `dsderef` give an element of this type (decisions §2)."""
+        """The register tag `dsload` / `dsderef` give an element of this type (semantics.md §2)."""
         return _ELEMENT_TAG[self.element]
 
 
@@ -309,7 +309,7 @@ DATA_CONST_BIT = 0x10
 DATA_HEADER_SIZE = 9  # type byte + u64 BE payload length
 
 NUM_REGISTERS = 32
-PUSHALL_COUNT = 31  # r0..r30 (decisions §1)
+PUSHALL_COUNT = 31  # r0..r30 (semantics.md §1)
 
 
 class Decoded(NamedTuple):

@@ -6,9 +6,9 @@ reference), the loop around ``Core.run()`` (native calls the core does not run
 in its own C native table go to voxvm.host,
 traps turned into voxvm.traps.Trap), the exit status (0 halt, 70 trap, 74 when
 the program's output cannot be written), the trap line on stderr
-(decisions.md §5) and the core dumps of decisions §3.26 (``voxvm.dump`` after
+(semantics.md §5) and the core dumps of semantics.md §3.26 (``voxvm.dump`` after
 halt, ``voxvm_err.dump`` after a trap, both only with --coredump_exit).
-Nothing is written to stdout except the program's own output (decisions §3.24).
+Nothing is written to stdout except the program's own output (semantics.md §3.24).
 """
 
 from __future__ import annotations

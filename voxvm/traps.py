@@ -1,7 +1,7 @@
 """The trap table: every fatal run-time error, numbered once for both backends.
 
 Owns ``TrapKind`` (the numbers both the compiled core and the pure-Python
-backend return when a program must stop, decisions.md §5), ``ArithOp`` (the
+backend return when a program must stop, semantics.md §5), ``ArithOp`` (the
 operation ids inside a TYPE_MISMATCH argument), the message of each, and
 ``Trap``, the error raised at the one boundary where a backend's
 status code becomes a Python exception (voxvm/machine.py). Catchable
@@ -72,7 +72,7 @@ class ArithOp(enum.IntEnum):
 
 
 def tag_name(tag: int) -> str:
-    """Human name of a register tag (decisions §2)."""
+    """Human name of a register tag (semantics.md §2)."""
     try:
         return Tag(tag).display_name
     except ValueError:

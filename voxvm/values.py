@@ -1,11 +1,11 @@
 """Value semantics shared by the pure-Python backend, the natives and the tools.
 
-Owns the meaning of a register value ``(bits, tag)`` (decisions.md §2): the
-conversion helpers of upstream §1.2 (``as_u64``/``as_i64``/``as_f64``, all
+Owns the meaning of a register value ``(bits, tag)`` (semantics.md §2): the
+conversion helpers of upstream.md §1.2 (``as_u64``/``as_i64``/``as_f64``, all
 saturating for floats), two's-complement and IEEE bit casts, the C/Rust float
 operations Python does not offer directly (IEEE division by zero, ``fmod``
 with NaN instead of an error, C ``pow``), Rust ``Display`` formatting of
-``f64`` (used by ``print``, upstream §8.1) and lenient/strict UTF-16BE text
+``f64`` (used by ``print``, upstream.md §8.1) and lenient/strict UTF-16BE text
 helpers. Pure functions, no state; imports only the standard library and
 voxvm.isa / voxvm.traps tables.
 """
@@ -32,7 +32,7 @@ INT64_MAX = (1 << 63) - 1
 TWO64 = 1 << 64
 
 # StrAddr, address and ds_addr behave like upstream's `address` kind when they
-# meet a uint64 (decisions §2): the address-like class of voxvm.isa.Tag.
+# meet a uint64 (semantics.md §2): the address-like class of voxvm.isa.Tag.
 ADDRESS_TAGS = ADDRESS_LIKE_TAGS
 
 # The NaN the FPU produces for an invalid operation (0/0, inf-inf, fmod(x, 0),
@@ -251,7 +251,7 @@ def format_value(bits: int, tag: int) -> str:
 def decode_utf16be(data: bytes) -> str | None:
     """Strict UTF-16BE text (Rust ``String::from_utf16``), or None if a surrogate is unpaired.
 
-    A trailing odd byte is dropped, as upstream does (upstream §0).
+    A trailing odd byte is dropped, as upstream does (upstream.md §0).
     """
     if len(data) % 2:
         data = data[:-1]

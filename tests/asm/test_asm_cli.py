@@ -1,6 +1,6 @@
 """voxasm's file driver and command lines: output names and formats, atomic writes, exit statuses.
 
-Exit statuses (decisions §5): 0 ok, 2 usage, 65 assembly error, 74 I/O.
+Exit statuses (semantics.md §5): 0 ok, 2 usage, 65 assembly error, 74 I/O.
 Most cases call ``voxasm.cli.main`` in-process; a few run the real console
 entry points in a subprocess (``python -m voxasm``, ``voxvm --vas=``).
 """

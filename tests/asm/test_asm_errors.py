@@ -1,6 +1,6 @@
 """voxasm diagnostics: the asm-errors vectors, the rendered format, and hostile input.
 
-Every error of a file is reported (decisions §5) as ``file:LINE:COL: error:
+Every error of a file is reported (semantics.md §5) as ``file:LINE:COL: error:
 message`` plus the source line and a caret; bad input of any kind gives
 diagnostics (``AssemblyError``, exit status 65), never a traceback.
 """

@@ -1,8 +1,8 @@
-"""voxasm against golden bytes: the conformance programs and upstream §3.11's worked examples.
+"""voxasm against golden bytes: the conformance programs and upstream.md §3.11's worked examples.
 
 Every conformance ``NAME.vvs`` with a golden ``NAME.vve`` (what upstream v8.03
 writes) must assemble to identical bytes; the ones without a golden use the
-fixed syntax (decisions §3 items 21-22) and must assemble too.
+fixed syntax (semantics.md §3 items 21-22) and must assemble too.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def test_symbols_cover_every_instruction_and_item(path):
     assert sorted(symbols.functions) == list(range(len(program.functions)))
 
 
-# --- upstream §3.11 worked examples ------------------------------------------------------
+# --- upstream.md §3.11 worked examples ------------------------------------------------------
 
 def _hex(text: str) -> bytes:
     return bytes.fromhex(" ".join(text.split()))
@@ -172,7 +172,7 @@ def test_example_c():
 
 
 def test_example_d_with_the_fload_fix():
-    """Byte-exact except `fload r3 2`, which loads 2.0 here (decisions §3 item 22)."""
+    """Byte-exact except `fload r3 2`, which loads 2.0 here (semantics.md §3 item 22)."""
     upstream = _hex("""
         56 56 45 00 00 03 00 00 00 00 00 00 00 00 00 00
         00 00 00 00 00 43 00 00 00 00 00 00 00 00 00 00

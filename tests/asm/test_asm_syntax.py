@@ -1,7 +1,7 @@
 """The .vvs language as voxasm accepts it: literals, comments, sections, data items, symbols.
 
-Includes one test per upstream assembler bug that decisions §3 items 21-23
-fix (upstream §11 items 37-47), named ``test_bug_NN_...``.
+Includes one test per upstream assembler bug that semantics.md §3 items 21-23
+fix (upstream.md §11 items 37-47), named ``test_bug_NN_...``.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def test_float_nan_and_hex_bit_patterns():
 
 
 def test_float_token_in_an_integer_immediate_keeps_upstream_bits():
-    # upstream §3.4 (c) 6: a token with '.' is an f64 for any 8-byte immediate.
+    # upstream.md §3.4 (c) 6: a token with '.' is an f64 for any 8-byte immediate.
     assert image("uload r1 1.5\nhalt")[2:10] == f64(1.5)
     assert image("iload r1 -2.5\nhalt")[2:10] == f64(-2.5)
     assert image("alloc r1 0.5\nhalt")[2:10] == f64(0.5)
@@ -301,7 +301,7 @@ def test_bad_items_are_errors(text):
     assert error_lines(f"section text\nhalt\nsection data\n{text}\n") == [4]
 
 
-# --- the fixed upstream bugs (upstream §11 items 37-47) -----------------------------------
+# --- the fixed upstream bugs (upstream.md §11 items 37-47) -----------------------------------
 
 def test_bug_37_section_state_does_not_leak_between_passes():
     # Code before any `section text`, file ends inside `section data`: upstream

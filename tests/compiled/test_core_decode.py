@@ -3,7 +3,7 @@
 The core decodes lazily into one slot per byte address and fuses common pairs
 (voxvm/backends/compiled/csrc/vv_core.h). These tests pin down what must not be visible from
 outside: fetch traps happen exactly where and when upstream's fetch would
-fail (docs/semantics.md §4), jumps into the middle of a fused pair work,
+fail (docs/semantics.md §14), jumps into the middle of a fused pair work,
 writes into main memory are seen by later fetches (also inside fused
 pairs), and the branch budget counts fused compare-and-branch as one event.
 """

@@ -7,7 +7,7 @@ Three kinds of checks, each on every compiled dispatch loop:
   addresses at and past the ends of blocks, bad types, overlapping copies,
   invalid UTF-8); the whole state, heap blocks included, must equal
   ``voxvm.backends.reference.core.PyCore``'s;
-* **exact expectations** from decisions.md §3 items 8-13 and §4: the
+* **exact expectations** from semantics.md §3 items 8-13 and §4: the
   exception of every fault, the program running on after it, the low-bytes
   rule of store/load, dlbc's append and jmpr into it, the collector's roots
   and edges, --gc-stress, the gc log, --max-heap;

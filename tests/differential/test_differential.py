@@ -89,7 +89,7 @@ _PROLOGUE = {"uint": "uload", "int": "iload", "float": "fload"}
 
 @st.composite
 def data_items(draw) -> bytes:
-    """One data-segment item (upstream §1.6), sometimes const, sometimes with an odd type byte."""
+    """One data-segment item (upstream.md §1.6), sometimes const, sometimes with an odd type byte."""
     kind = draw(st.sampled_from([1, 2, 3, 4, 6, 7, 8, 1, 6, 0, 5, 9]))
     if kind in (1, 2, 6, 7, 0, 5, 9):
         count = 1 if kind in (1, 2) else draw(st.integers(0, 4))

@@ -130,7 +130,7 @@ class HeapProgramMaker:
     def address_into(self, register: int) -> None:
         """register := a pointer slot plus a field offset (often 0), by pointer arithmetic.
 
-        decisions §2: A+U, U+A, A-U and A*U keep the address tag.
+        semantics.md §2: A+U, U+A, A-U and A*U keep the address tag.
         """
         offset, slot = self.rng.choice(FIELD_OFFSETS), self.pointer()
         way = self.rng.random()
@@ -190,7 +190,7 @@ class HeapProgramMaker:
         r = self.rng.random()
         if r < 0.45:                          # a pointer: a GC edge when the count is 8
             value = self.pointer()
-        elif r < 0.5:                         # U - A: a plain uint (decisions §2)
+        elif r < 0.5:                         # U - A: a plain uint (semantics.md §2)
             value = VAL
             self.emit(("uload", VAL, self.rng.choice([0, 1 << 20, MASK])), ("usub", VAL, self.pointer()))
         else:
@@ -268,7 +268,7 @@ class HeapProgramMaker:
             self.live.add(slot)
 
     def s_pushall(self) -> None:
-        """pushall ... popall: 31 stack roots; r0 is not restored (decisions §3.2)."""
+        """pushall ... popall: 31 stack roots; r0 is not restored (semantics.md §3.2)."""
         live = set(self.live)
         self.emit(("pushall",))
         for slot in POINTERS:

@@ -1,6 +1,6 @@
 """The disassembler: source that re-assembles to the same bytes, listings, errors.
 
-The central property (design/anchors-style.md R8): for every program,
+The central property (docs/architecture.md "Encode and decode are symmetric"): for every program,
 ``build_vve(assemble(disassemble(p))) == build_vve(p)``. It is checked on
 every golden ``.vve`` of the conformance vectors and on random valid
 programs built straight from the ISA table.
@@ -169,7 +169,7 @@ def test_listing_never_fails(image, data):
 # --------------------------------------------------------------------------
 # The printed form
 
-EXAMPLE_B = Program(  # upstream spec §3.11, example B
+EXAMPLE_B = Program(  # upstream.md §3.11, example B
     image=bytes.fromhex(
         "900000000000000000ff" "700100000000000000000000000000000000" "10020000000000000001"
         "01000100" "10030000000000000003" "1a03" "480000000000000034" "91"

@@ -45,7 +45,7 @@ def test_vve_build_then_load_round_trips(program):
 
 
 def test_header_layout_is_upstreams():
-    # upstream §3.11 example A: 48-byte header, version 3, code/data size 0
+    # upstream.md §3.11 example A: 48-byte header, version 3, code/data size 0
     data = build_vve(Program(image=b"\xff"))
     assert data[:6] == b"VVE\x00\x00\x03"
     assert data[0x16:0x26] == bytes(16)

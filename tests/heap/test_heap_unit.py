@@ -1,6 +1,6 @@
 """Deterministic tests of voxvm.backends.compiled._heaptest (the C heap): layout, faults, pointers, the collector, policy.
 
-Each test names the decisions.md item (or docs/heap.md rule) it pins down.
+Each test names the docs/semantics.md item (or docs/heap.md rule) it pins down.
 The random differential tests (against PyHeap) live in tests/heap/test_heap_fuzz.py.
 """
 
@@ -26,7 +26,7 @@ def tile(n: int) -> int:
     return 8 + max(8, (n + 7) // 8 * 8)
 
 
-# ---- layout and first fit (decisions §3 items 9, 12) --------------------------------
+# ---- layout and first fit (semantics.md §3 items 9, 12) --------------------------------
 
 
 def test_first_block_is_at_16_and_null_is_never_a_block():
@@ -140,7 +140,7 @@ def test_zero_size_block_is_a_distinct_block_whose_accesses_of_count_1_fault():
     h.check()
 
 
-# ---- faults and absurd sizes (decisions §3 items 9, 10) --------------------------------
+# ---- faults and absurd sizes (semantics.md §3 items 9, 10) --------------------------------
 
 
 @pytest.mark.parametrize("bad", ["double", "interior", "zero", "header", "garbage", "huge", "odd"])
@@ -187,7 +187,7 @@ def test_fail_after_injects_allocation_failures():
     assert h.alloc(8)
 
 
-# ---- growth and limits (decisions §4) ---------------------------------------------------
+# ---- growth and limits (semantics.md §4) ---------------------------------------------------
 
 
 def test_heap_grows_by_doubling_and_addresses_and_contents_survive():
@@ -222,7 +222,7 @@ def test_empty_initial_heap_grows_on_demand():
     h.check()
 
 
-# ---- store / load (decisions §3 item 11) -------------------------------------------------
+# ---- store / load (semantics.md §3 item 11) -------------------------------------------------
 
 
 @pytest.mark.parametrize("k", range(1, 9))
@@ -237,7 +237,7 @@ def test_store_and_load_use_the_low_k_bytes_big_endian_and_round_trip(k):
     assert h.read(a + k, 8 - k) == bytes(8 - k)
 
 
-# ---- pointer tracking (decisions §3 item 8) -----------------------------------------------
+# ---- pointer tracking (semantics.md §3 item 8) -----------------------------------------------
 
 
 def test_pointer_store_records_and_plain_writes_remove():
@@ -294,7 +294,7 @@ def test_free_drops_the_pointers_inside_the_block():
     h.check()
 
 
-# ---- the collector (decisions §3 items 8, 10) ---------------------------------------------
+# ---- the collector (semantics.md §3 items 8, 10) ---------------------------------------------
 
 
 def test_collect_frees_exactly_the_unreachable_blocks():

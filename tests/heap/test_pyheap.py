@@ -158,7 +158,7 @@ def test_collect_frees_unreachable_and_keeps_roots():
 
 
 def test_only_block_starts_keep_blocks_alive():
-    # upstream §6: interior pointers do not keep a block alive
+    # upstream.md §6: interior pointers do not keep a block alive
     heap = PyHeap(4096, 4096)
     a = heap.alloc(24)
     b = heap.alloc(8)

@@ -1,9 +1,9 @@
 """The file natives 0x10-0x16 and runcmd 0x07, through real .vvs programs on both backends.
 
-Handles are stable and never reused (decisions §3.17), fopen's heap-read
+Handles are stable and never reused (semantics.md §3.17), fopen's heap-read
 failure is HeapReadFault (§3.18), fread reports the bytes read in r0 and
-writes only those (docs/semantics.md §8), and every failure is a ``voxvm:``
-line plus the exception upstream §8.1 names.
+writes only those (docs/semantics.md §18), and every failure is a ``voxvm:``
+line plus the exception upstream.md §8.1 names.
 """
 
 from __future__ import annotations

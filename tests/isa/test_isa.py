@@ -1,9 +1,9 @@
 """The ISA table (voxvm/isa.py) against upstream's numbering, and its generated files.
 
-The frozen maps below are written out by hand from upstream spec §3.10 (and
+The frozen maps below are written out by hand from upstream.md §3.10 (and
 §7 for the exceptions) on purpose: a change to isa.py that renumbers or
 resizes an opcode must fail here, because it breaks byte compatibility with
-voxvm v8.03 (decisions.md §1).
+voxvm v8.03 (semantics.md §1).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from voxvm import isa
 
 GEN_ISA = REPO / "tools" / "gen_isa.py"
 
-# upstream spec §3.10: mnemonic -> opcode
+# upstream.md §3.10: mnemonic -> opcode
 UPSTREAM_CODES = {
     "halt": 0xFF, "ncall": 0x01, "nop": 0x02,
     "uload": 0x10, "uadd": 0x11, "umul": 0x12, "usub": 0x13, "udiv": 0x14, "urem": 0x15,
@@ -44,7 +44,7 @@ UPSTREAM_CODES = {
     "memcpy": 0xA6, "storedat": 0xA7, "dlbc": 0xA8, "ubd": 0xA9,
 }
 
-# upstream spec §3.10: mnemonic -> instruction size in bytes
+# upstream.md §3.10: mnemonic -> instruction size in bytes
 UPSTREAM_SIZES = {
     "halt": 1, "ncall": 4, "nop": 1,
     "uload": 10, "uadd": 3, "umul": 3, "usub": 3, "udiv": 4, "urem": 4,
@@ -65,7 +65,7 @@ UPSTREAM_SIZES = {
     "memcpy": 4, "storedat": 4, "dlbc": 4, "ubd": 4,
 }
 
-# upstream spec §7: exception name -> number
+# upstream.md §7: exception name -> number
 UPSTREAM_EXCEPTIONS = {
     "ZeroDivision": 1, "HeapAllocationFault": 2, "HeapFreeFault": 3, "HeapWriteFault": 4,
     "HeapReadFault": 5, "NegativeSqrt": 6, "InvalidDataType": 7, "NativeFault": 8,
@@ -206,7 +206,7 @@ def test_truncated_instruction_is_a_decode_error(op):
 
 def test_unknown_opcode_is_a_decode_error():
     undefined = [code for code in range(256) if code not in isa.BY_CODE]
-    assert len(undefined) == 161  # upstream spec §2.11
+    assert len(undefined) == 161  # upstream.md §2.11
     for code in undefined:
         with pytest.raises(isa.DecodeError, match=f"unknown opcode 0x{code:02x}"):
             isa.decode_at(bytes([code, 0, 0]), 0)
@@ -306,7 +306,7 @@ def test_doc_lists_every_opcode_and_exception():
 
 
 def test_every_op_has_a_handler_in_the_python_backend():
-    """design/anchors-style.md R1: a row without a handler fails here, not at run time."""
+    """docs/architecture.md "One ISA table": a row without a handler fails here, not at run time."""
     from voxvm.backends.reference.core import PyCore
 
     missing = [op.mnemonic for op in isa.OPS if not callable(getattr(PyCore, f"_op_{op.mnemonic}", None))]

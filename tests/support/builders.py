@@ -25,7 +25,7 @@ from voxvm.program import Program
 
 
 def item(type_byte: int, payload: bytes, const: bool = False) -> bytes:
-    """A data-segment item: type byte, u64 BE length, payload (upstream §1.6)."""
+    """A data-segment item: type byte, u64 BE length, payload (upstream.md §1.6)."""
     return bytes([type_byte | (0x10 if const else 0)]) + len(payload).to_bytes(8, "big") + payload
 
 

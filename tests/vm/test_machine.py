@@ -2,7 +2,7 @@
 
 run_program's exit statuses and streams, the trap line, core dumps,
 backend selection, ``-v``/``--gc-log`` reports, every built-in native's
-register conventions and error paths (decisions §3 items 16 and 18), output
+register conventions and error paths (semantics.md §3 items 16 and 18), output
 buffering order, and ``render_dump``.
 """
 

@@ -2,11 +2,11 @@
 
 Each expectation is written once and runs on every available backend (the
 ``backend`` fixture of tests/conftest.py: the compiled core and the Python
-reference). Tag table of decisions §2, the generic operation tables of
-upstream §1.3, the flags of §1.4, saturating conversions, exact integer square
+reference). Tag table of semantics.md §2, the generic operation tables of
+upstream.md §1.3, the flags of §1.4, saturating conversions, exact integer square
 roots, shifts modulo 64, division edge cases (MIN / -1, division by zero),
 jexc with all eleven exceptions, pushall/popall, the data segment, the heap
-instructions, the run budget, trap arguments, and the fixed bugs of decisions
+instructions, the run budget, trap arguments, and the fixed bugs of semantics.md
 §3. See docs/semantics.md. The compiled core's instruction-by-instruction
 matrices against the reference live in tests/compiled/test_core_matrix.py.
 """
@@ -74,7 +74,7 @@ def test_binary_arithmetic_tag_table(left, right, op, mnemonic, backend):
 @pytest.mark.parametrize("left,right,expected", [
     (U, U, U), (I, I, I), (F, F, F), (A, U, A), (U, A, U), (S, U, S), (U, D, U), (D, D, D)])
 def test_division_result_tag_is_the_table_not_the_mnemonic(mnemonic, left, right, expected, backend):
-    # decisions §2: udiv/idiv/fdiv... give the §1.3 result type, not a forced 1/2/3.
+    # semantics.md §2: udiv/idiv/fdiv... give the §1.3 result type, not a forced 1/2/3.
     core = one(backend, mnemonic, 3, 1, 2, regs={1: (sample(left), left),
                                         2: (fbits(4.0) if right == F else 4, right)})
     assert core.get_reg(3)[1] == expected
@@ -155,7 +155,7 @@ def test_division_type_check_comes_before_the_zero_check(backend):
 
 @pytest.mark.parametrize("mnemonic", ["or", "and", "xor"])
 def test_bitwise_result_tag_is_the_table_not_the_source(mnemonic, backend):
-    # Upstream copies the source's tag; decisions §2 takes the §1.3 table's.
+    # Upstream copies the source's tag; semantics.md §2 takes the §1.3 table's.
     core = one(backend, mnemonic, 1, 2, regs={1: (0xF0, A), 2: (0x0F, U)})
     assert core.get_reg(1)[1] == A
     core = one(backend, mnemonic, 1, 2, regs={1: (0xF0, U), 2: (0x0F, A)})

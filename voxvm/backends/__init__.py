@@ -12,7 +12,7 @@ threads without the GIL).
 
 Register values cross this boundary as ``(bits, tag)``: ``bits`` is the
 unsigned 64-bit payload (an int64 as two's complement, a float64 as its IEEE
-bits) and ``tag`` one of voxvm.isa.Tag (decisions.md §2).
+bits) and ``tag`` one of voxvm.isa.Tag (semantics.md §2).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The ``voxvm`` typer application: every command and flag, with its help.
 
 Owns argument parsing and the mapping of ``VoxError`` to exit statuses
-(decisions.md §5); every command is a thin wrapper around a library call.
+(semantics.md §5); every command is a thin wrapper around a library call.
 Upstream's flag spellings work as they are (``voxvm --vas=IN.vvs
 --vas-out=OUT.vve``, ``voxvm --vve=p.vve --coredump_exit``), next to the
 subcommands ``run``, ``dis`` and ``dump``. Heavy modules are imported inside

@@ -18,7 +18,7 @@ from .registry import NativeFailure, native, reg_i, reg_u
 
 
 def printable(core, io: HostIO, bits: int, tag: int) -> str | None:
-    """The text ``print`` shows for a register value (upstream §8.1, by tag: decisions §2)."""
+    """The text ``print`` shows for a register value (upstream.md §8.1, by tag: semantics.md §2)."""
     if tag == Tag.U64:
         return str(bits)
     if tag == Tag.I64:
@@ -68,7 +68,7 @@ def _main_memory_string(core, io: HostIO, address: int) -> str | None:
 def _print(core, io: HostIO) -> None:
     """r1 = value, r2 = stream (1 stdout, 2 stderr), r3 = byte count for heap strings."""
     stream, _ = core.get_reg(2)
-    if stream not in (STDOUT, STDERR):   # decisions §3.18: NativeFault, not silence
+    if stream not in (STDOUT, STDERR):   # semantics.md §3.18: NativeFault, not silence
         raise NativeFailure(f"print: stream {stream} is neither 1 (stdout) nor 2 (stderr)")
     text = printable(core, io, *core.get_reg(1))
     if text is not None:
@@ -79,7 +79,7 @@ def _print(core, io: HostIO) -> None:
 
 @native(0x02, "input")
 def _input(core, io: HostIO) -> None:
-    """r1 = heap destination, r2 = byte limit; r0 = U(bytes written) (decisions §3.16).
+    """r1 = heap destination, r2 = byte limit; r0 = U(bytes written) (semantics.md §3.16).
 
     At most r2 bytes are read (the rest of a longer line stays for the next input).
     """

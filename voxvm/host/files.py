@@ -18,7 +18,7 @@ from .io import HostIO, reason
 from .registry import NativeFailure, lossy_text, native, read_heap, reg_u, require_room, write_heap
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_FILE_MODES = {           # upstream §8.1 fopen modes -> (open flags, readable, writable)
+_FILE_MODES = {           # upstream.md §8.1 fopen modes -> (open flags, readable, writable)
     1: (os.O_WRONLY | os.O_CREAT | os.O_TRUNC, False, True),    # write
     2: (os.O_RDONLY, True, False),                              # read
     3: (os.O_WRONLY | os.O_CREAT | os.O_APPEND, False, True),   # append
@@ -45,7 +45,7 @@ class OpenFile:
 def _fopen(core, io: HostIO) -> None:
     """r1/r2 = path (UTF-16BE, lossy), r3 = mode 1..5; r0 = U(file handle)."""
     address, count, mode = reg_u(core, 1), reg_u(core, 2), reg_u(core, 3)
-    path = lossy_text(core, address, count, "the path")   # decisions §3.18: HeapReadFault
+    path = lossy_text(core, address, count, "the path")   # semantics.md §3.18: HeapReadFault
     if mode not in _FILE_MODES:
         raise NativeFailure(f"mode {mode} is not 1 (write), 2 (read), 3 (append), "
                             f"4 (read+write) or 5 (read+append)")

@@ -18,7 +18,7 @@ from .registry import NativeFailure
 
 
 class HandleTable:
-    """Numbered host objects of one kind: stable numbers, never reused (decisions §3.17)."""
+    """Numbered host objects of one kind: stable numbers, never reused (semantics.md §3.17)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind                 # "file" or "connection", for messages

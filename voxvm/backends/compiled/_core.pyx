@@ -92,7 +92,7 @@ cdef extern from "vv_testnatives.h":
     int vv_test_yield(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
     int vv_test_set_zf(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
 
-# The ncall code of print (upstream §8.1).
+# The ncall code of print (upstream.md §8.1).
 cdef unsigned NATIVE_PRINT = 0x01
 
 # run() hands the loop at most this many branch events at a time, so that

@@ -2,8 +2,8 @@
 
 Owns the executable meaning of every opcode for the reference backend:
 decode (with traps for bad fetches and registers), the generic arithmetic,
-compare and bitwise tables (upstream §1.3 with decisions.md §2's one tag per
-register), the flag rules (upstream §1.4), data-segment items, the data and
+compare and bitwise tables (upstream.md §1.3 with semantics.md §2's one tag per
+register), the flag rules (upstream.md §1.4), data-segment items, the data and
 call stacks, the pending-exception list and the heap family (on
 voxvm/backends/reference/heap.py). It is written to be read: one small method per opcode, in
 ISA order, every decision cited. The compiled core (voxvm/backends/compiled/_core.pyx) must
@@ -41,7 +41,7 @@ OP_SHL, OP_SHR, OP_INC, OP_DEC, OP_CMP = ArithOp.SHL, ArithOp.SHR, ArithOp.INC, 
 # Encoded size of each mnemonic (voxvm.isa): how far a handler advances ip.
 SIZE = {op.mnemonic: op.size for op in OPS}
 
-_EPSILON = 1e-10              # fcmp_eps tolerance (upstream §2.3)
+_EPSILON = 1e-10              # fcmp_eps tolerance (upstream.md §2.3)
 _OF, _ZF, _NF, _CF = range(4)
 _U_LIKE = UINT_LIKE_TAGS    # tags for which "== U(0)" can hold
 _I_ONLY = frozenset((I64,))
@@ -64,7 +64,7 @@ def _mismatch(op: int, left: int, right: int = 0) -> _TrapSignal:
 def result_tag(op: int, left: int, right: int) -> int | None:
     """Result tag of a binary arithmetic or bitwise operation, or None if the pair traps.
 
-    Upstream §1.3 with decisions §2: equal tags give that tag; an address-like
+    Upstream §1.3 with semantics.md §2: equal tags give that tag; an address-like
     tag X (StrAddr, address, ds_addr) with uint64 gives X, except U-X, U/X and
     U%X, which give uint64. Float bitwise operations are rejected by the callers.
     """
@@ -78,11 +78,11 @@ def result_tag(op: int, left: int, right: int) -> int | None:
 
 
 def arithmetic(op: int, lbits: int, ltag: int, rbits: int, rtag: int) -> tuple[int, int] | None:
-    """Generic ``+ - * / %`` (upstream §1.3): ``(bits, tag)``, or None for an integer division by zero.
+    """Generic ``+ - * / %`` (upstream.md §1.3): ``(bits, tag)``, or None for an integer division by zero.
 
     Integers wrap modulo 2^64; int64 division truncates toward zero, the
     remainder takes the dividend's sign, MIN / -1 = MIN and MIN % -1 = 0
-    (decisions §3.3). Floats are IEEE: x / 0.0 is +-inf or NaN, x % 0.0 is NaN.
+    (semantics.md §3.3). Floats are IEEE: x / 0.0 is +-inf or NaN, x % 0.0 is NaN.
     """
     tag = result_tag(op, ltag, rtag)
     if tag is None:
@@ -121,7 +121,7 @@ def arithmetic(op: int, lbits: int, ltag: int, rbits: int, rtag: int) -> tuple[i
 
 
 def bitwise(op: int, lbits: int, ltag: int, rbits: int, rtag: int) -> tuple[int, int]:
-    """Generic ``& | ^`` (upstream §1.3): the arithmetic tag table; floats trap."""
+    """Generic ``& | ^`` (upstream.md §1.3): the arithmetic tag table; floats trap."""
     tag = result_tag(op, ltag, rtag)
     if tag is None or tag == F64:
         raise _mismatch(op, ltag, rtag)
@@ -133,7 +133,7 @@ def bitwise(op: int, lbits: int, ltag: int, rbits: int, rtag: int) -> tuple[int,
 
 
 def compare(lbits: int, ltag: int, rbits: int, rtag: int) -> tuple[bool, bool]:
-    """Generic ``(a == b, a < b)`` (upstream §1.3): unordered pairs give (False, False)."""
+    """Generic ``(a == b, a < b)`` (upstream.md §1.3): unordered pairs give (False, False)."""
     if ltag == rtag:
         if ltag == F64:
             x, y = f64_from_bits(lbits), f64_from_bits(rbits)
@@ -164,7 +164,7 @@ class PyCore:
         self.program = program
         self.config = config
         self.mem = bytearray(program.image)
-        self.capacity = config.init_ram        # only dlbc consults it (decisions §4)
+        self.capacity = config.init_ram        # only dlbc consults it (semantics.md §4)
         self.data_base = program.data_base
         self.functions = tuple(program.functions)
         self.regs = [0] * NUM_REGISTERS
@@ -227,7 +227,7 @@ class PyCore:
         if ip + op.size > len(mem):
             raise _TrapSignal(TrapKind.TRUNCATED_INSTRUCTION, op.size, len(mem) - ip)
         operands = decode_at(mem, ip).operands
-        # ncall's register byte is ignored by the VM (upstream §2.1), so it is not checked.
+        # ncall's register byte is ignored by the VM (upstream.md §2.1), so it is not checked.
         if op.mnemonic != "ncall":
             for kind, value in zip(op.operands, operands):
                 if kind is Operand.REG and value >= NUM_REGISTERS:
@@ -274,13 +274,13 @@ class PyCore:
         self.flags[_NF] = int(x < 0.0)
 
     def _binary(self, d: int, s: int, op: int) -> None:
-        """R[d] := R[d] op R[s] (generic); result tag from the §1.3 table (decisions §2)."""
+        """R[d] := R[d] op R[s] (generic); result tag from the §1.3 table (semantics.md §2)."""
         self.regs[d], self.tags[d] = arithmetic(op, self.regs[d], self.tags[d], self.regs[s], self.tags[s])
 
     def _divide(self, d: int, a: int, b: int, op: int, fdiv: bool = False) -> None:
         """udiv/urem/idiv/irem/fdiv/frem: R[d] := R[a] op R[b] (generic).
 
-        Integer division by zero raises ZeroDivision and leaves R[d] (decisions
+        Integer division by zero raises ZeroDivision and leaves R[d] (semantics.md
         §3.3). ``fdiv`` by a float +-0 does the same before any type check, as
         upstream does; the other mnemonics divide floats the IEEE way.
         """
@@ -315,7 +315,7 @@ class PyCore:
         return Status.NCALL
 
     def _op_nop(self) -> None:
-        self.ip += SIZE["nop"]  # decisions §3.1
+        self.ip += SIZE["nop"]  # semantics.md §3.1
 
     def _op_halt(self) -> int:
         return Status.HALT                    # ip stays on the halt
@@ -359,7 +359,7 @@ class PyCore:
     def _op_upow(self, d: int, s: int) -> None:
         exponent = self._u(s) & 0xFFFFFFFF
         result = pow(self._u(d), exponent, 1 << 64)
-        self._set(d, result, U64)               # decisions §2: upow gives uint64
+        self._set(d, result, U64)               # semantics.md §2: upow gives uint64
         self.flags[_ZF] = int(result == 0)
         self.ip += SIZE["upow"]
 
@@ -389,7 +389,7 @@ class PyCore:
     _op_icmp = _op_fcmp = _op_ucmp
 
     def _op_isub(self, d: int, s: int) -> None:
-        self._binary(d, s, OP_SUB)             # no flags (upstream §1.4)
+        self._binary(d, s, OP_SUB)             # no flags (upstream.md §1.4)
         self.ip += SIZE["isub"]
 
     _op_fsub = _op_isub
@@ -401,7 +401,7 @@ class PyCore:
         self.ip += SIZE["iabs"]
 
     def _op_ineg(self, d: int, s: int) -> None:
-        result = to_signed(-self._i(s) & MASK64)       # decisions §2: int64 -as_i64(src)
+        result = to_signed(-self._i(s) & MASK64)       # semantics.md §2: int64 -as_i64(src)
         self._set(d, result, I64)
         self._int_flags(result)
         self.ip += SIZE["ineg"]
@@ -421,7 +421,7 @@ class PyCore:
     def _op_ipow(self, d: int, s: int) -> None:
         exponent = self._i(s) & 0xFFFFFFFF     # low 32 bits, unsigned
         result = to_signed(pow(self._i(d), exponent, 1 << 64))
-        self._set(d, result, I64)               # decisions §2: ipow gives int64
+        self._set(d, result, I64)               # semantics.md §2: ipow gives int64
         self.flags[_ZF] = int(result == 0)
         self.flags[_NF] = int(result < 0)
         self.ip += SIZE["ipow"]
@@ -457,7 +457,7 @@ class PyCore:
         self.ip += SIZE["fabs"]
 
     def _op_fneg(self, d: int, s: int) -> None:
-        result = -self._f(s)                   # decisions §2: float64 -as_f64(src)
+        result = -self._f(s)                   # semantics.md §2: float64 -as_f64(src)
         self._set_f(d, result)
         self._float_flags(result)
         self.ip += SIZE["fneg"]
@@ -473,7 +473,7 @@ class PyCore:
         self.ip += SIZE["fsqrt"]
 
     def _op_fpow(self, d: int, s: int) -> None:
-        result = c_pow(self._f(d), self._f(s))  # silent (decisions §3.5)
+        result = c_pow(self._f(d), self._f(s))  # silent (semantics.md §3.5)
         self._set_f(d, result)
         self.flags[_ZF] = int(result == 0.0)
         self.ip += SIZE["fpow"]
@@ -513,7 +513,7 @@ class PyCore:
         self._jump_if(self.flags[_ZF] == 0, address)
 
     def _op_jexc(self, number: int, address: int) -> None:
-        if not 1 <= number <= len(Exc):        # all 11 are handled (decisions §3.4)
+        if not 1 <= number <= len(Exc):        # all 11 are handled (semantics.md §3.4)
             raise _TrapSignal(TrapKind.BAD_EXCEPTION, number)
         if number in self.exceptions:
             self.exceptions.remove(number)     # the first (oldest) occurrence
@@ -566,7 +566,7 @@ class PyCore:
 
     def _logic(self, d: int, s: int, op: int) -> None:
         bits, tag = bitwise(op, self.regs[d], self.tags[d], self.regs[s], self.tags[s])
-        self.regs[d], self.tags[d] = bits, tag  # the table's tag, not the source's (decisions §2)
+        self.regs[d], self.tags[d] = bits, tag  # the table's tag, not the source's (semantics.md §2)
         self.flags[_ZF] = int(bits == 0)
         self.ip += SIZE["or"]  # or / and / xor: one size
 
@@ -649,7 +649,7 @@ class PyCore:
             raise _TrapSignal(TrapKind.BAD_DATA_TYPE, item, raw)
 
     def _save_item(self, s: int, item: int, offset: int) -> None:
-        """Write R[s]'s 8 bits at byte ``offset`` of the item's payload (decisions §3.27)."""
+        """Write R[s]'s 8 bits at byte ``offset`` of the item's payload (semantics.md §3.27)."""
         raw = self._mem_byte(item)
         if raw & DATA_CONST_BIT:
             raise _TrapSignal(TrapKind.CONST_WRITE, item)
@@ -682,7 +682,7 @@ class PyCore:
         self.ip += SIZE["dslea"]
 
     def _op_dsderef(self, s: int, d: int, offset: int) -> None:
-        # decisions §2: the item's own type, like dsload at offset 0
+        # semantics.md §2: the item's own type, like dsload at offset 0
         self._load_item(d, (self._u(s) - offset) & MASK64, 0)
         self.ip += SIZE["dsderef"]
 
@@ -715,7 +715,7 @@ class PyCore:
         self.ip += SIZE["pushall"]
 
     def _op_popall(self) -> None:
-        # decisions §3.2: pop the 31 pushall entries, restore r30..r1, keep r0.
+        # semantics.md §3.2: pop the 31 pushall entries, restore r30..r1, keep r0.
         if len(self.stack) < PUSHALL_COUNT:
             raise _TrapSignal(TrapKind.STACK_UNDERFLOW)
         saved = self.stack[-PUSHALL_COUNT:]
@@ -739,7 +739,7 @@ class PyCore:
     # ================================================================== 0x90 functions
 
     def _enter(self, index: int, return_address: int) -> None:
-        if len(self.calls) + 1 > self.max_recursion:     # call and callr (decisions §3.6)
+        if len(self.calls) + 1 > self.max_recursion:     # call and callr (semantics.md §3.6)
             raise _TrapSignal(TrapKind.RECURSION_LIMIT, self.max_recursion)
         if index >= len(self.functions):
             raise _TrapSignal(TrapKind.BAD_FUNCTION, index, len(self.functions))
@@ -764,7 +764,7 @@ class PyCore:
     # ================================================================== 0xA0 heap
 
     def _roots(self) -> list[int]:
-        """GC roots: every register and data-stack entry tagged address (decisions §3.8)."""
+        """GC roots: every register and data-stack entry tagged address (semantics.md §3.8)."""
         roots = [bits for bits, tag in zip(self.regs, self.tags) if tag == ADDR]
         roots.extend(bits for bits, tag in self.stack if tag == ADDR)
         return roots
@@ -772,7 +772,7 @@ class PyCore:
     def _allocate(self, d: int, size: int, collectable: bool) -> None:
         address = self.heap.alloc(size, collectable, self._roots)
         if address == 0:
-            self._raise(Exc.HeapAllocationFault)   # and A(0), the null pointer (decisions §3.9)
+            self._raise(Exc.HeapAllocationFault)   # and A(0), the null pointer (semantics.md §3.9)
         self._set(d, address, ADDR)
 
     def _op_alloc(self, d: int, size: int) -> None:
@@ -794,8 +794,8 @@ class PyCore:
 
     def _op_store(self, p: int, v: int, c: int) -> None:
         count = _clamp_count(self._u(c))
-        data = self.regs[v].to_bytes(8, "big")[8 - count:]   # the LOW bytes (decisions §3.11)
-        pointer = count == 8 and self.tags[v] == ADDR         # a GC edge (decisions §3.8)
+        data = self.regs[v].to_bytes(8, "big")[8 - count:]   # the LOW bytes (semantics.md §3.11)
+        pointer = count == 8 and self.tags[v] == ADDR         # a GC edge (semantics.md §3.8)
         if not self.heap.write(self._u(p), data, is_pointer=pointer):
             self._raise(Exc.HeapWriteFault)
         self.ip += SIZE["store"]
@@ -835,7 +835,7 @@ class PyCore:
             if data is None:
                 self._raise(Exc.HeapReadFault)
             else:
-                self._set(d, len(self.mem), DS_ADDR)   # decisions §2: tag ds_addr
+                self._set(d, len(self.mem), DS_ADDR)   # semantics.md §2: tag ds_addr
                 self.mem.extend(data)
         self.ip += SIZE["dlbc"]
 
@@ -847,7 +847,7 @@ class PyCore:
             text = data.decode("utf-8", "replace")     # Rust from_utf8_lossy
             if not self.heap.write(self._u(d), text.encode("utf-16-be")):
                 self._raise(Exc.HeapWriteFault)
-        self.ip += SIZE["ubd"]  # always advances (decisions §3.7)
+        self.ip += SIZE["ubd"]  # always advances (semantics.md §3.7)
 
     # ================================================================== Core protocol
 

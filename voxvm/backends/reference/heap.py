@@ -1,6 +1,6 @@
 """The reference heap and garbage collector (pure Python, simple, obviously correct).
 
-Owns the heap of the pure-Python backend (voxvm/backends/reference/core.py): decisions.md §3
+Owns the heap of the pure-Python backend (voxvm/backends/reference/core.py): semantics.md §3
 items 8-13, §4 and §6. It implements the same contract as the compiled heap
 (voxvm/backends/compiled/csrc/heap/, docs/heap.md): same layout, same first-fit choices, same
 growth and collection policy, so both backends hand out the same addresses
@@ -12,13 +12,13 @@ heap-heavy programs on both backends.
 
 Layout
     Addresses are offsets in one arena of ``8 + size`` bytes; 0 is the null
-    pointer and never a block (decisions §3.9). From offset 8 to the end the
+    pointer and never a block (semantics.md §3.9). From offset 8 to the end the
     arena is tiled by whole 8-byte granules: a live block is an 8-byte header
     followed by its n bytes rounded up to 8 (at least 8), so a fresh n-byte
     block takes ``need_bytes(n)`` = 8 + max(8, ceil8(n)) bytes and never more
     (no slack); a free region is a maximal run of free granules (8 bytes or
     more). The first block therefore starts at address 16. Exactly n bytes are
-    accessible (decisions §3.12); they are zero-filled.
+    accessible (semantics.md §3.12); they are zero-filled.
 
 Allocation (first fit)
     The lowest-addressed free region whose length is >= need takes the block
@@ -50,11 +50,11 @@ Accesses
     a`` and ``a + n <= start + size``. A count of 0 touches nothing, but its
     address must still lie inside a live block or at its end.
 
-Garbage collection: precise mark-sweep (decisions §3.8, §3.10)
+Garbage collection: precise mark-sweep (semantics.md §3.8, §3.10)
     Roots: the values the caller passes (the VM: registers and data-stack
     entries tagged 8) and every live ``allocr_nogc`` block (never collected;
     the pointers stored in it are always traced). Only a value equal to a live
-    block's start refers to that block (upstream §6: interior pointers do not
+    block's start refers to that block (upstream.md §6: interior pointers do not
     keep a block alive). Edges: an 8-byte write flagged ``is_pointer`` (the VM's
     ``store`` of a tag-8 value with count 8) at any offset of a block records a
     pointer there; any later write overlapping those 8 bytes forgets it (a

@@ -12,9 +12,9 @@
  * the generated header vv_tables.h (tools/gen_isa.py), never from a second
  * hand-written table.
  *
- * Semantics: decisions.md wins, upstream-voxvm-v8.md where it is silent;
+ * Semantics: docs/semantics.md wins, upstream-voxvm-v8.md where it is silent;
  * voxvm/backends/reference/core.py is the readable reference and tests/test_differential.py
- * checks that the two agree. Design rules: /work/shared/design/performance.md
+ * checks that the two agree. Design rules: docs/performance.md "Design rules"
  * (one nogil function over C state, raw pointers, computed goto with a switch
  * fallback, compare+branch fusion, rare work out of line).
  *
@@ -74,7 +74,7 @@
  * + jnz imm (11 bytes); X_MOV_<op> is movr d s + op d x (6 bytes) computing
  * R[a] = R[b] op R[c]. */
 
-/* Condition masks of the conditional jumps, indexed by ZF | NF << 1 (upstream §1.4). */
+/* Condition masks of the conditional jumps, indexed by ZF | NF << 1 (upstream.md §1.4). */
 #define VV_COND_JZ 0xAu   /* ZF */
 #define VV_COND_JNZ 0x5u  /* !ZF */
 #define VV_COND_JL 0xCu   /* NF */
@@ -135,7 +135,7 @@ typedef struct vv_gc_event {
 } vv_gc_event;
 #define VV_GC_EVENTS 64      /* the loop returns to flush the log when they are all used */
 
-/* A data-stack entry: the 64 bits and the tag (upstream §1.7). */
+/* A data-stack entry: the 64 bits and the tag (upstream.md §1.7). */
 typedef struct vv_entry {
     uint64_t v;
     uint64_t t;
@@ -144,7 +144,7 @@ typedef struct vv_entry {
 typedef struct vv_vm {
     uint64_t regs[VV_NUM_REGISTERS];
     uint8_t tags[VV_NUM_REGISTERS];
-    uint8_t flags[4];            /* OF, ZF, NF, CF (upstream §1.4) */
+    uint8_t flags[4];            /* OF, ZF, NF, CF (upstream.md §1.4) */
     uint64_t ip;                 /* byte address of the next instruction */
 
     uint8_t *mem;                /* main memory: image + what dlbc appended */
@@ -200,7 +200,7 @@ static inline void vv_put_be64(uint8_t *p, uint64_t v) {
     for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
 }
 
-/* Rust `f as u64` / `f as i64`: truncation toward zero, NaN -> 0, saturating (upstream §1.2). */
+/* Rust `f as u64` / `f as i64`: truncation toward zero, NaN -> 0, saturating (upstream.md §1.2). */
 static inline uint64_t vv_f2u_sat(double f) {
     if (!(f > 0.0)) return 0;                       /* NaN, zero, negative */
     if (f >= 18446744073709551616.0) return UINT64_MAX;
@@ -250,8 +250,8 @@ static VV_NOINLINE uint64_t vv_pow_wrap(uint64_t base, uint32_t exponent) {
 }
 
 /* ------------------------------------------------------------------------
- * Generic (tag-dispatched) arithmetic: the full upstream §1.3 table with the
- * one-tag rules of decisions §2. The loop handles equal integer or float tags
+ * Generic (tag-dispatched) arithmetic: the full upstream.md §1.3 table with the
+ * one-tag rules of semantics.md §2. The loop handles equal integer or float tags
  * inline and calls these for everything else. */
 
 enum { VV_ARITH_OK = 0, VV_ARITH_ZERODIV = 1, VV_ARITH_MISMATCH = 2 };
@@ -291,7 +291,7 @@ static VV_NOINLINE int vv_arith(int op, uint64_t x, unsigned tx, uint64_t y, uns
         case VV_AR_XOR: r = x ^ y; break;
         case VV_AR_DIV:
         case VV_AR_REM:
-            if (y == 0) return VV_ARITH_ZERODIV;      /* decisions §3.3 */
+            if (y == 0) return VV_ARITH_ZERODIV;      /* semantics.md §3.3 */
             if (t == VV_TAG_I64) {
                 int64_t a = (int64_t)x, b = (int64_t)y;
                 if (b == -1) {                        /* MIN / -1 = MIN, MIN % -1 = 0 */
@@ -407,7 +407,7 @@ static void vv_decode_one(const vv_vm *vm, uint64_t addr, vv_slot *s) {
     for (const char *k = info->operands; *k; k++) {
         if (*k == 'R') {
             unsigned r = m[pos++];
-            /* ncall's register byte is ignored by the VM (upstream §2.1), so never checked. */
+            /* ncall's register byte is ignored by the VM (upstream.md §2.1), so never checked. */
             if (r >= VV_NUM_REGISTERS && code != VV_OP_NCALL) {
                 vv_trap_slot(s, VV_TRAP_BAD_REGISTER, r, 0);
                 return;
@@ -427,7 +427,7 @@ static void vv_decode_one(const vv_vm *vm, uint64_t addr, vv_slot *s) {
     /* Specialise immediates so that handlers do less. */
     switch (code) {
     case VV_OP_JEXC:
-        /* imm = exception number, imm2 = target; all 11 handled (decisions §3.4). */
+        /* imm = exception number, imm2 = target; all 11 handled (semantics.md §3.4). */
         if (out.imm < 1 || out.imm > VV_EXC_COUNT) {
             vv_trap_slot(s, VV_TRAP_BAD_EXCEPTION, out.imm, 0);
             return;
@@ -545,7 +545,7 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
 }
 
 /* Main memory [addr, addr + n) changed: forget every decoded slot that could
- * overlap it (decisions: decoding is free, but never stale). */
+ * overlap it (semantics.md §6: decoding is free, but never stale). */
 static inline void vv_invalidate(vv_vm *vm, uint64_t addr, uint64_t n) {
     uint64_t lo = addr >= VV_MAX_SPAN - 1 ? addr - (VV_MAX_SPAN - 1) : 0;
     uint64_t hi = addr + n;

@@ -79,7 +79,7 @@
 #define BOTH_U(ta, tb) (((ta) | (tb)) == VV_TAG_U64)
 #define BOTH_I(ta, tb) (((ta) | (tb)) == VV_TAG_I64)
 #define BOTH_F(ta, tb) (((ta) & (tb)) == VV_TAG_F64)
-/* An address-like value and a uint64 (pointer arithmetic, decisions §2):
+/* An address-like value and a uint64 (pointer arithmetic, semantics.md §2):
  * + - * keep the address's tag, the left one. */
 #define ADDRESS_U(tl, tr) ((tr) == VV_TAG_U64 && VV_IS_X(tl))
 #define U_OR_ADDRESS_U(tl, tr) (BOTH_U(tl, tr) || ADDRESS_U(tl, tr))
@@ -254,7 +254,7 @@ vv_dispatch:
     vv_unfuse_movr: { VV_OPAQUE(pc); R[pc->a] = R[pc->b]; T[pc->a] = T[pc->b]; NEXT(VV_SIZE_MOVR); }
 
     /* ---------------------------------------------------------- control */
-    TARGET(NOP) NEXT(VV_SIZE_NOP);                    /* advances (decisions §3.1) */
+    TARGET(NOP) NEXT(VV_SIZE_NOP);                    /* advances (semantics.md §3.1) */
     TARGET(HALT) { vm->ip = ADDR(); goto vv_exit_halt; }
     TARGET(NCALL) {
         vm->ncall_code = pc->x;
@@ -284,7 +284,7 @@ vv_dispatch:
     TARGET(FLOAD) { R[pc->a] = pc->imm; T[pc->a] = VV_TAG_F64; NEXT(VV_SIZE_FLOAD); }
 
     /* ---------------------------------------------------------- generic + - * */
-    /* The three spellings are one generic operation (upstream §1.3); each has
+    /* The three spellings are one generic operation (upstream.md §1.3); each has
      * the fast path of its own type, and all share the slow block. */
     TARGET(UADD) { BINARY_INT(VV_AR_ADD, U_OR_ADDRESS_U, +); NEXT(VV_SIZE_UADD); }
     TARGET(IADD) { BINARY_INT(VV_AR_ADD, BOTH_I, +); NEXT(VV_SIZE_IADD); }
@@ -302,7 +302,7 @@ vv_dispatch:
     }
     vv_binary_slow: {
         VV_OPAQUE(pc);
-        /* Every other tag pair of + - * (upstream §1.3 table, decisions §2). */
+        /* Every other tag pair of + - * (upstream.md §1.3 table, semantics.md §2). */
         unsigned d = pc->a, s = pc->b;
         if (vv_arith(slow_op, R[d], T[d], R[s], T[s], &R[d], &T[d]) != VV_ARITH_OK)
             MISMATCH(slow_op, T[d], T[s]);
@@ -312,7 +312,7 @@ vv_dispatch:
 
     /* ---------------------------------------------------------- / % */
     TARGET(FDIV) {
-        /* fdiv by a float +-0 raises ZeroDivision before any type check (decisions §3.3). */
+        /* fdiv by a float +-0 raises ZeroDivision before any type check (semantics.md §3.3). */
         unsigned y = pc->c;
         if (T[y] == VV_TAG_F64 && vv_f(R[y]) == 0.0) { RAISE(VV_EXC_ZERODIVISION); NEXT(VV_SIZE_FDIV); }
         goto vv_divide;
@@ -353,7 +353,7 @@ vv_dispatch:
     TARGET(ICMP) { COMPARE(pc->a, pc->b, BOTH_I, CMP_SIGNED); NEXT(VV_SIZE_ICMP); }
     TARGET(FCMP) { COMPARE(pc->a, pc->b, BOTH_F, CMP_FLOAT); NEXT(VV_SIZE_FCMP); }
     TARGET(FCMP_EPS) {
-        /* ZF := |as_f64(a - b)| < eps; NF := (b - a) > F(eps), typed (upstream §2.3). */
+        /* ZF := |as_f64(a - b)| < eps; NF := (b - a) > F(eps), typed (upstream.md §2.3). */
         unsigned a = pc->a, b = pc->b;
         uint64_t ab, ba; uint8_t tab, tba;
         if (vv_arith(VV_AR_SUB, R[a], T[a], R[b], T[b], &ab, &tab) != VV_ARITH_OK)
@@ -373,13 +373,13 @@ vv_dispatch:
     TARGET(UPOW) {
         unsigned d = pc->a, s = pc->b;
         uint64_t r = vv_pow_wrap(vv_as_u64(R[d], T[d]), (uint32_t)vv_as_u64(R[s], T[s]));
-        R[d] = r; T[d] = VV_TAG_U64; SET_ZF(r == 0);     /* decisions §2: upow gives uint64 */
+        R[d] = r; T[d] = VV_TAG_U64; SET_ZF(r == 0);     /* semantics.md §2: upow gives uint64 */
         NEXT(VV_SIZE_UPOW);
     }
     TARGET(UINC) {
         unsigned d = pc->a;
         if (VV_UNLIKELY(!VV_IS_UX(T[d]))) MISMATCH(VV_AR_INC, T[d], 0);
-        SET_OF(++R[d] == 0);                            /* uinc writes OF, not ZF (upstream §1.4) */
+        SET_OF(++R[d] == 0);                            /* uinc writes OF, not ZF (upstream.md §1.4) */
         NEXT(VV_SIZE_UINC);
     }
     TARGET(UDEC) {
@@ -397,7 +397,7 @@ vv_dispatch:
         NEXT(VV_SIZE_IABS);
     }
     TARGET(INEG) {
-        uint64_t r = (uint64_t)0 - (uint64_t)vv_as_i64(R[pc->b], T[pc->b]);  /* decisions §2 */
+        uint64_t r = (uint64_t)0 - (uint64_t)vv_as_i64(R[pc->b], T[pc->b]);  /* semantics.md §2 */
         R[pc->a] = r; T[pc->a] = VV_TAG_I64; SET_ZN(r == 0, (int64_t)r < 0);
         NEXT(VV_SIZE_INEG);
     }
@@ -416,7 +416,7 @@ vv_dispatch:
     TARGET(IPOW) {
         unsigned d = pc->a, s = pc->b;
         uint64_t r = vv_pow_wrap((uint64_t)vv_as_i64(R[d], T[d]), (uint32_t)(uint64_t)vv_as_i64(R[s], T[s]));
-        R[d] = r; T[d] = VV_TAG_I64; SET_ZN(r == 0, (int64_t)r < 0);   /* decisions §2 */
+        R[d] = r; T[d] = VV_TAG_I64; SET_ZN(r == 0, (int64_t)r < 0);   /* semantics.md §2 */
         NEXT(VV_SIZE_IPOW);
     }
     TARGET(IINC) {
@@ -441,7 +441,7 @@ vv_dispatch:
         NEXT(VV_SIZE_FABS);
     }
     TARGET(FNEG) {
-        double r = -vv_as_f64(R[pc->b], T[pc->b]);    /* decisions §2 */
+        double r = -vv_as_f64(R[pc->b], T[pc->b]);    /* semantics.md §2 */
         R[pc->a] = vv_b(r); T[pc->a] = VV_TAG_F64; SET_ZN(r == 0.0, r < 0.0);
         NEXT(VV_SIZE_FNEG);
     }
@@ -457,7 +457,7 @@ vv_dispatch:
     }
     TARGET(FPOW) {
         unsigned d = pc->a, s = pc->b;
-        double r = pow(vv_as_f64(R[d], T[d]), vv_as_f64(R[s], T[s]));   /* silent (decisions §3.5) */
+        double r = pow(vv_as_f64(R[d], T[d]), vv_as_f64(R[s], T[s]));   /* silent (semantics.md §3.5) */
         R[d] = vv_b(r); T[d] = VV_TAG_F64; SET_ZF(r == 0.0);
         NEXT(VV_SIZE_FPOW);
     }
@@ -503,7 +503,7 @@ vv_dispatch:
     TARGET(XOR) { op_logic = VV_AR_XOR; goto vv_logic; }
     vv_logic: {
         VV_OPAQUE(pc);
-        /* The result tag is the §1.3 table's, not the source's (decisions §2). */
+        /* The result tag is the §1.3 table's, not the source's (semantics.md §2). */
         unsigned d = pc->a, s = pc->b;
         uint64_t v; uint8_t t;
         if (vv_arith(op_logic, R[d], T[d], R[s], T[s], &v, &t) != VV_ARITH_OK || t == VV_TAG_F64)
@@ -557,7 +557,7 @@ vv_dispatch:
     TARGET(DSLOAD) { ds_item = pc->imm; ds_off = vv_be64(mem + ADDR() + 10); ds_reg = pc->a; ds_size = VV_SIZE_DSLOAD; goto vv_ds_load; }
     TARGET(DSRLOAD) { ds_item = pc->imm; ds_off = vv_as_u64(R[pc->b], T[pc->b]); ds_reg = pc->a; ds_size = VV_SIZE_DSRLOAD; goto vv_ds_load; }
     TARGET(DSDEREF) {
-        /* decisions §2: the item's own element type; always the first payload word. */
+        /* semantics.md §2: the item's own element type; always the first payload word. */
         ds_item = vv_as_u64(R[pc->a], T[pc->a]) - pc->imm; ds_off = 0; ds_reg = pc->b; ds_size = VV_SIZE_DSDEREF;
         goto vv_ds_load;
     }
@@ -591,7 +591,7 @@ vv_dispatch:
         if (VV_UNLIKELY(len - ds_item < VV_DATA_HEADER_SIZE)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, ds_item + 1, len);
         uint64_t length = vv_be64(mem + ds_item + 1);
         uint64_t at = ds_item + VV_DATA_HEADER_SIZE + ds_off;
-        /* Only inside the item's payload and inside memory (decisions §3.27). */
+        /* Only inside the item's payload and inside memory (semantics.md §3.27). */
         if (length < 8 || ds_off > length - 8 || ds_off > UINT64_MAX - VV_DATA_HEADER_SIZE - ds_item ||
             len < 8 || at > len - 8) {
             RAISE(VV_EXC_MAINSEGMFAULT);
@@ -622,13 +622,13 @@ vv_dispatch:
         NEXT(VV_SIZE_POP);
     }
     TARGET(PUSHALL) {
-        STACK_ROOM(VV_PUSHALL_COUNT);                 /* r0..r30 (decisions §1) */
+        STACK_ROOM(VV_PUSHALL_COUNT);                 /* r0..r30 (semantics.md §1) */
         for (int i = 0; i < VV_PUSHALL_COUNT; i++) { stack[sp + i].v = R[i]; stack[sp + i].t = T[i]; }
         sp += VV_PUSHALL_COUNT;
         NEXT(VV_SIZE_PUSHALL);
     }
     TARGET(POPALL) {
-        /* decisions §3.2: pop the 31 entries, restore r30..r1, r0 keeps its value. */
+        /* semantics.md §3.2: pop the 31 entries, restore r30..r1, r0 keeps its value. */
         if (VV_UNLIKELY(sp < VV_PUSHALL_COUNT)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
         sp -= VV_PUSHALL_COUNT;
         for (int i = 1; i < VV_PUSHALL_COUNT; i++) { R[i] = stack[sp + i].v; T[i] = (uint8_t)stack[sp + i].t; }
@@ -654,7 +654,7 @@ vv_dispatch:
         JUMP(vm->funcs[idx]);
     }
     TARGET(CALLR) {
-        CALL_ROOM();                                   /* callr checks the limit too (decisions §3.6) */
+        CALL_ROOM();                                   /* callr checks the limit too (semantics.md §3.6) */
         uint64_t idx = vv_as_u64(R[pc->a], T[pc->a]);
         if (VV_UNLIKELY(idx >= vm->nfuncs)) TRAP(VV_TRAP_BAD_FUNCTION, idx, vm->nfuncs);
         calls[csp++] = ADDR() + VV_SIZE_CALLR;
@@ -671,7 +671,7 @@ vv_dispatch:
 
     /* ---------------------------------------------------------- heap (heap/vh_vmops.h, heap/vh_heap.h) */
     /* The allocations: R[d] := A(block), or A(0) and HeapAllocationFault
-     * (decisions §3.9). The collector may run (roots: registers and stack
+     * (semantics.md §3.9). The collector may run (roots: registers and stack
      * entries tagged 8), so the stack depth is published first. */
     TARGET(ALLOC) { heap_n = pc->imm; heap_gc = 1; heap_size = VV_SIZE_ALLOC; goto vv_alloc; }
     TARGET(ALLOCR) { heap_n = vv_as_u64(R[pc->b], T[pc->b]); heap_gc = 1; heap_size = VV_SIZE_ALLOCR; goto vv_alloc; }
@@ -707,7 +707,7 @@ vv_dispatch:
             NEXT(VV_SIZE_STORE);
         }
         vh_put_be(p, value, k);
-        if (k == 8 && T[rv] == VV_TAG_ADDR) {           /* a GC edge (decisions §3.8) */
+        if (k == 8 && T[rv] == VV_TAG_ADDR) {           /* a GC edge (semantics.md §3.8) */
             if (VV_UNLIKELY(vh_record_pointer_in_block(hp, address))) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
         } else if (VV_UNLIKELY(hp->ptrmap != NULL)) {
             heap_forget_pointers(hp, address, k);
@@ -732,7 +732,7 @@ vv_dispatch:
     TARGET(MEMCPY) {
         if (heap_copy(&vm->heap, vv_as_u64(R[pc->a], T[pc->a]), vv_as_u64(R[pc->b], T[pc->b]),
                       vv_as_u64(R[pc->c], T[pc->c])))
-            RAISE(VV_EXC_HEAPSEGMFAULT);                 /* decisions §3.13 */
+            RAISE(VV_EXC_HEAPSEGMFAULT);                 /* semantics.md §3.13 */
         NEXT(VV_SIZE_MEMCPY);
     }
     TARGET(STOREDAT) {
@@ -742,8 +742,8 @@ vv_dispatch:
         NEXT(VV_SIZE_STOREDAT);
     }
     TARGET(DLBC) {
-        /* Append heap bytes to main memory, up to --init-ram (decisions §4);
-         * R[d] := the old length, tagged ds_addr (decisions §2). */
+        /* Append heap bytes to main memory, up to --init-ram (semantics.md §4);
+         * R[d] := the old length, tagged ds_addr (semantics.md §2). */
         uint64_t n = vv_as_u64(R[pc->c], T[pc->c]), old_len = len, here = ADDR();
         unsigned d = pc->a;
         const uint8_t *bytes;
@@ -765,7 +765,7 @@ vv_dispatch:
                              vv_as_u64(R[pc->c], T[pc->c]));
         if (VV_UNLIKELY(rc < 0)) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
         if (rc) RAISE(rc);
-        NEXT(VV_SIZE_UBD);                              /* also on error (decisions §3.7) */
+        NEXT(VV_SIZE_UBD);                              /* also on error (semantics.md §3.7) */
     }
 
 #ifndef VV_COMPUTED_GOTO

@@ -10,7 +10,7 @@
 #ifndef VV_TABLES_H
 #define VV_TABLES_H
 
-/* Opcodes (upstream spec §2, §3.10). */
+/* Opcodes (upstream.md §2, §3.10). */
 #define VV_OP_NCALL 0x01
 #define VV_OP_NOP 0x02
 #define VV_OP_ULOAD 0x10
@@ -306,7 +306,7 @@
     X(UBD, 0xA9, 4, "RRR") \
     X(HALT, 0xFF, 1, "") \
 
-/* voxvm exceptions (upstream §7): numbers in the pending list. */
+/* voxvm exceptions (upstream.md §7): numbers in the pending list. */
 #define VV_EXC_ZERODIVISION 1
 #define VV_EXC_HEAPALLOCATIONFAULT 2
 #define VV_EXC_HEAPFREEFAULT 3
@@ -320,7 +320,7 @@
 #define VV_EXC_MAINSEGMFAULT 11
 #define VV_EXC_COUNT 11
 
-/* Register tags (decisions §2) and their classes as bit masks (bit t = tag t). */
+/* Register tags (semantics.md §2) and their classes as bit masks (bit t = tag t). */
 #define VV_TAG_U64 1
 #define VV_TAG_I64 2
 #define VV_TAG_F64 3
@@ -334,7 +334,7 @@
 #define VV_IS_X(t) ((VV_X_MASK >> ((t) & 31u)) & 1u)
 #define VV_IS_UX(t) ((VV_UX_MASK >> ((t) & 31u)) & 1u)
 
-/* Data-segment items (upstream §1.6): type byte (low nibble), u64 BE length, payload. */
+/* Data-segment items (upstream.md §1.6): type byte (low nibble), u64 BE length, payload. */
 #define VV_DT_UINT 1
 #define VV_DT_INT 2
 #define VV_DT_FLOAT 3
