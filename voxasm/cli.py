@@ -8,13 +8,12 @@ The work is ``voxasm.driver.assemble_file`` / ``voxasm.assemble``.
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Optional
 
 import typer
 
 from voxvm.errors import UsageError, VoxError
-from voxvm.stdstreams import guard_standard_streams, say
+from voxvm.stdstreams import run_console, say
 
 from .diagnostics import DEFAULT_RENDER_LIMIT, AssemblyError, Diagnostic
 
@@ -89,12 +88,4 @@ def assemble_command(
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Console-script entry point (``voxasm``, ``python -m voxasm``)."""
-    guard_standard_streams()
-    try:
-        app(args=argv, prog_name="voxasm", standalone_mode=True)
-    except OSError as exc:       # typer's own output (help, usage) to a closed or broken stream
-        say(f"voxasm: error: cannot write: {exc.strerror or exc}")
-        sys.exit(74)
-    except KeyboardInterrupt:
-        say("voxasm: interrupted")
-        sys.exit(130)
+    run_console("voxasm", lambda: app(args=argv, prog_name="voxasm", standalone_mode=True))

@@ -1,8 +1,9 @@
 """Standard streams the caller closed (``>&-``, ``2>&-``, ``<&-``): never a traceback.
 
-Owns ``guard_standard_streams``, called first by the ``voxvm`` and ``voxasm``
-console scripts, and ``say``, the one way the command lines print their own
-messages on stderr. Python starts with ``sys.stdout`` (or stderr, stdin) set
+Owns ``run_console``, the frame of the ``voxvm`` and ``voxasm`` console
+scripts (streams guarded first; a stream that cannot be written is exit 74,
+Ctrl-C is 130), ``guard_standard_streams`` and ``say``, the one way the
+command lines print their own messages on stderr. Python starts with ``sys.stdout`` (or stderr, stdin) set
 to None when that descriptor is closed. Here such a stream becomes one whose
 writes fail with EBADF (so a program's output that cannot be written is the
 documented exit status 74 with one ``voxvm:`` line, docs/semantics.md §5) and
@@ -16,6 +17,7 @@ import errno
 import io
 import os
 import sys
+from typing import Callable, NoReturn
 
 
 def _closed() -> OSError:
@@ -99,3 +101,22 @@ def say(text: str) -> None:
         sys.stderr.flush()
     except (OSError, ValueError, AttributeError):
         pass
+
+
+def run_console(tool: str, body: Callable[[], int | None]) -> NoReturn:
+    """Run a console script's ``body`` and exit with its status.
+
+    A standard stream closed by the caller is guarded first; an OSError that
+    escapes (typer writing help or usage to a closed or broken stream) is exit
+    74 with one line; Ctrl-C is ``<tool>: interrupted`` and 130.
+    """
+    guard_standard_streams()
+    try:
+        status = body()
+    except OSError as exc:
+        say(f"{tool}: error: cannot write: {exc.strerror or exc}")
+        sys.exit(74)
+    except KeyboardInterrupt:
+        say(f"{tool}: interrupted")
+        sys.exit(130)
+    sys.exit(status or 0)

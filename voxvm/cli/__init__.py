@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from ..stdstreams import guard_standard_streams, say
+from ..stdstreams import run_console, say
 
 PROGRAM_FLAGS = {"--vve": "vve", "--vvr": "vvr"}   # the program of a plain run, by kind
 
@@ -62,17 +62,13 @@ def _run_plain(options: dict) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point of ``voxvm`` (and ``python -m voxvm``)."""
     args = sys.argv[1:] if argv is None else list(argv)
-    guard_standard_streams()
-    try:
+
+    def body() -> int | None:
         options = parse_plain_run(args)
         if options is not None:
-            sys.exit(_run_plain(options))
+            return _run_plain(options)
         from .app import app
 
-        app(args=args, prog_name="voxvm", standalone_mode=True)
-    except OSError as exc:       # typer's own output (help, usage) to a closed or broken stream
-        say(f"voxvm: error: cannot write: {exc.strerror or exc}")
-        sys.exit(74)
-    except KeyboardInterrupt:
-        say("voxvm: interrupted")
-        sys.exit(130)
+        return app(args=args, prog_name="voxvm", standalone_mode=True)
+
+    run_console("voxvm", body)
