@@ -89,6 +89,12 @@ class VMConfig:
     gc_log: bool = False
     verbose: bool = False
     backend: str | None = None       # "cython", "python" or None (default choice)
+    # Capabilities (semantics.md §8, voxvm/host/capabilities.py): the flags as given.
+    allow_run: bool = False
+    allow_net: str | None = None     # None: no network; "*": any address; else HOST:PORT,...
+    sandbox: bool = False
+    allow_read: str | None = None    # folders a sandboxed program may read, comma-separated
+    allow_write: str | None = None   # ... and write (fdelete counts as a write)
 
     def __post_init__(self) -> None:
         for flag, value, ceiling in (
@@ -106,6 +112,10 @@ class VMConfig:
                              f"--max-heap ({format_size(self.max_heap)})")
         if self.backend not in (None, "cython", "python"):
             raise UsageError(f"--backend: '{self.backend}' is not one of cython, python")
+        if self.sandbox and self.native_configs is not None:
+            # FFI libraries are native code with every access of the process (semantics.md §8).
+            raise UsageError("--sandbox refuses --native-configs: a native library could do "
+                             "anything the sandbox forbids")
 
     @property
     def stack_limit(self) -> int:
@@ -122,6 +132,7 @@ class RunOption:
     help: str
     metavar: str | None = None                 # None: a switch without a value
     parse: Callable[[str, str], object] | None = None   # (text, flag) -> value; None: the text
+    bare_value: str | None = None              # a value flag given without "=VALUE" means this
 
     @property
     def is_switch(self) -> bool:
@@ -151,6 +162,16 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption(("--backend",), "backend", metavar="NAME",
               help="Execution backend: cython (default) or python (the slow reference). "
                    "Also VOXVM_BACKEND=python."),
+    RunOption(("--allow-run",), "allow_run", help="Let the program run shell commands (runcmd)."),
+    RunOption(("--allow-net",), "allow_net", metavar="[=HOST:PORT,...]", bare_value="*",
+              help="Let the program use the network: every address, or only these "
+                   "(HOST:* for any port of a host; literal addresses or localhost)."),
+    RunOption(("--sandbox",), "sandbox",
+              help="No files (unless --allow-read/--allow-write), no commands, no network, no FFI."),
+    RunOption(("--allow-read",), "allow_read", metavar="DIR,...",
+              help="With --sandbox: folders the program may read files in."),
+    RunOption(("--allow-write",), "allow_write", metavar="DIR,...",
+              help="With --sandbox: folders the program may write (and delete) files in."),
 )
 RUN_OPTION_BY_FLAG: dict[str, RunOption] = {flag: o for o in RUN_OPTIONS for flag in o.flags}
 
@@ -176,10 +197,17 @@ def config_from_options(**options) -> VMConfig:
     return VMConfig(**settings)
 
 
+def with_bare_values(args: list[str]) -> list[str]:
+    """``args`` with every value flag that may stand alone (``--allow-net``) given its value."""
+    return [f"{arg}={RUN_OPTION_BY_FLAG[arg].bare_value}"
+            if arg in RUN_OPTION_BY_FLAG and RUN_OPTION_BY_FLAG[arg].bare_value is not None else arg
+            for arg in args]
+
+
 def config_from_args(args: list[str], **overrides) -> VMConfig:
     """A VMConfig from run flags as typed (``--init-ram=1MB``, ``--gc-stress``; a later one wins)."""
     options: dict = {}
-    for arg in args:
+    for arg in with_bare_values(args):
         name, eq, value = arg.partition("=")
         option = RUN_OPTION_BY_FLAG.get(name)
         if option is None or option.is_switch == bool(eq):

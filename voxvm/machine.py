@@ -22,6 +22,7 @@ from .errors import ExitStatus, UsageError, VoxError
 from .formats import build_dump
 from .isa import BY_CODE
 from .host import HostIO, OutputError, dispatch
+from .host.capabilities import Capabilities
 from .program import Program
 from .traps import Trap, TrapKind
 
@@ -74,6 +75,7 @@ class Machine:
         self.program = program
         self.config = config or VMConfig()
         self.io = HostIO(stdin, stdout, stderr)
+        self.io.capabilities = Capabilities.from_config(self.config)
         self.backend = select_backend(self.config)
         self.core = create_core(self.backend, program, self.config)
         self.core.set_log(self.io.diag)
@@ -85,6 +87,9 @@ class Machine:
         """Run until halt; raise Trap if the program traps."""
         if self.config.verbose:
             self._report_sizes()
+        if (self.config.allow_read or self.config.allow_write) and not self.config.sandbox:
+            self.io.diag("warning: --allow-read/--allow-write only matter with --sandbox "
+                         "(without it, file natives may use any file)")
         if self.config.native_configs is not None:
             # The flag is accepted (upstream spelling) but the FFI loader is not built yet:
             # say so instead of silently ignoring the user's libraries.

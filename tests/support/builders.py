@@ -159,8 +159,13 @@ class VvsProgram:
         return "\n".join(["section text", ".start", *self.text, "    halt",
                           "section data", *self.data]) + "\n"
 
-    def run(self, backend: str, stdin: bytes = b"") -> tuple[int, list[str], list[str]]:
-        """Exit status, stdout lines, and the VM's ``voxvm:`` stderr lines."""
+    def run(self, backend: str, stdin: bytes = b"", **grants) -> tuple[int, list[str], list[str]]:
+        """Exit status, stdout lines, and the VM's ``voxvm:`` stderr lines.
+
+        ``grants`` are capability fields of VMConfig; by default the program may run
+        commands and use the network (the natives' own tests), as with
+        ``--allow-run --allow-net``.
+        """
         from voxasm import assemble          # a broken voxasm fails the test, never skips it
         from voxvm.machine import run_program
 
@@ -170,7 +175,8 @@ class VvsProgram:
         require_backend(backend)
         program = assemble(self.source(), "natives_test.vvs")
         out, err = io.BytesIO(), io.BytesIO()
-        rc = run_program(program, config_for(backend, init_heap=1 << 20),
+        grants = {"allow_run": True, "allow_net": "*", **grants}
+        rc = run_program(program, config_for(backend, init_heap=1 << 20, **grants),
                          io.BytesIO(stdin), out, err)
         stderr = err.getvalue().decode()
         assert all(line.startswith("voxvm:") for line in stderr.splitlines()), stderr

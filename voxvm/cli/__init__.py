@@ -25,10 +25,10 @@ def parse_plain_run(args: list[str]) -> dict | None:
     voxvm.config.RUN_OPTIONS written as ``--flag=VALUE`` (or a bare switch);
     a later occurrence wins, as upstream.
     """
-    from ..config import RUN_OPTION_BY_FLAG
+    from ..config import RUN_OPTION_BY_FLAG, with_bare_values
 
     options: dict = {}
-    for arg in args:
+    for arg in with_bare_values(args):
         name, eq, value = arg.partition("=")
         if eq and name in PROGRAM_FLAGS:
             options[PROGRAM_FLAGS[name]] = value
@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> None:
         options = parse_plain_run(args)
         if options is not None:
             return _run_plain(options)
+        from ..config import with_bare_values
         from .app import app
 
-        return app(args=args, prog_name="voxvm", standalone_mode=True)
+        return app(args=with_bare_values(args), prog_name="voxvm", standalone_mode=True)
 
     run_console("voxvm", body)

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 
 from ..isa import Tag
+from .capabilities import granted
 from .handles import files_of
 from .io import HostIO, reason
 from .registry import NativeFailure, lossy_text, native, read_heap, reg_u, require_room, write_heap
@@ -50,6 +51,7 @@ def _fopen(core, io: HostIO) -> None:
         raise NativeFailure(f"mode {mode} is not 1 (write), 2 (read), 3 (append), "
                             f"4 (read+write) or 5 (read+append)")
     flags, readable, writable = _FILE_MODES[mode]
+    granted(io).check_file(io, "fopen", path, read=readable, write=writable)
     try:
         fd = os.open(path, flags | _O_CLOEXEC, 0o666)
     except (OSError, ValueError) as exc:
@@ -114,8 +116,10 @@ def _fread(core, io: HostIO) -> None:
 
 @native(0x14, "fdelete")
 def _fdelete(core, io: HostIO) -> None:
-    """r1 = file handle: closes it and deletes the file."""
-    entry = files_of(io).remove(reg_u(core, 1))
+    """r1 = file handle: closes it and deletes the file (deleting counts as writing)."""
+    entry = files_of(io).get(reg_u(core, 1))
+    granted(io).check_file(io, "fdelete", entry.path, read=False, write=True)
+    files_of(io).remove(reg_u(core, 1))
     try:
         entry.close()
         os.unlink(entry.path)

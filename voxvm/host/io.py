@@ -82,6 +82,9 @@ class HostIO:
             self._interactive = False
         self.rng = random.Random(seed)
         self.state: dict[str, object] = {}
+        # What host access the natives may use (voxvm/host/capabilities.py); the machine
+        # sets it from the run flags. None: nothing granted beyond the defaults.
+        self.capabilities = None
         self.extra_natives: dict[int, tuple[str, Callable]] = {}
 
     # -------------------------------------------------------------- output

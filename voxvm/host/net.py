@@ -11,6 +11,7 @@ import socket
 from dataclasses import dataclass, field
 
 from ..isa import Exc, Tag
+from .capabilities import granted
 from .handles import connections_of
 from .io import HostIO, reason
 from .registry import NativeFailure, lossy_text, native, read_heap, reg_u, require_room, write_heap
@@ -72,6 +73,7 @@ def _net_open(core, io: HostIO) -> None:
     except ValueError:
         raise NativeFailure(f"'{text}' is not a literal socket address "
                             f"(ip:port or [ipv6]:port; host names are not looked up)") from None
+    granted(io).check_net(io, "net_open", sockaddr)
     sock_type = socket.SOCK_DGRAM if kind == NET_UDP else socket.SOCK_STREAM
     try:
         sock = socket.socket(family, sock_type)

@@ -6,6 +6,7 @@ import subprocess
 
 from ..isa import Exc, Tag
 from ..values import decode_utf16be
+from .capabilities import granted
 from .io import HostIO, reason
 from .registry import NativeFailure, native, read_heap, reg_u, write_heap
 
@@ -23,6 +24,7 @@ def _runcmd(core, io: HostIO) -> None:
     command = decode_utf16be(read_heap(core, address, count, "the command"))
     if command is None:
         raise NativeFailure("the command is not valid UTF-16", Exc.HeapSegmFault)
+    granted(io).check_run(io)
     io.flush()          # the command's output must not overtake what the program printed
     try:
         completed = subprocess.run(["sh", "-c", command], stdin=subprocess.DEVNULL,

@@ -29,11 +29,16 @@ Handler = Callable[["object", HostIO], None]
 
 
 class NativeFailure(Exception):
-    """Raised by a handler: print ``voxvm: ncall ...: <message>`` and raise ``exception``."""
+    """Raised by a handler: print ``voxvm: ncall ...: <message>`` and raise ``exception``.
 
-    def __init__(self, message: str, exception: Exc = Exc.NativeFault) -> None:
+    ``quiet``: the handler has already said what went wrong (a denied call
+    says so once per run, voxvm/host/capabilities.py), so no line is printed.
+    """
+
+    def __init__(self, message: str, exception: Exc = Exc.NativeFault, *, quiet: bool = False) -> None:
         super().__init__(message)
         self.exception = exception
+        self.quiet = quiet
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,8 @@ def dispatch(core, code: int, io: HostIO) -> None:
     try:
         handler(core, io)
     except NativeFailure as failure:
-        io.diag(f"ncall 0x{code:x} ({name}): {failure}")
+        if not failure.quiet:
+            io.diag(f"ncall 0x{code:x} ({name}): {failure}")
         core.raise_exception(failure.exception)
     except OutputError:
         raise

@@ -1,0 +1,158 @@
+"""Capabilities (semantics.md §8): runcmd, the network and, under --sandbox, files need a grant.
+
+Every case runs a real .vvs program on both backends. A denied call raises
+NativeFault, leaves r0 unchanged and says once per native per run which flag
+would allow it; arguments are checked before permissions.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from support.builders import VvsProgram
+from voxvm.errors import UsageError
+from voxvm.host.capabilities import ANY_PORT, parse_net_rules
+
+RUNCMD, FOPEN, FDELETE = 0x07, 0x10, 0x14
+NET_OPEN, LISTEN = 0x20, 2
+NONE = {"allow_run": False, "allow_net": None}        # what a plain `voxvm` run grants
+
+
+def _runcmd_twice() -> VvsProgram:
+    p = VvsProgram()
+    n = p.heap_text("r10", "echo hi")
+    p.op("alloc r13 16", "uload r0 77")
+    p.ncall(RUNCMD, r1="r10", r2=n, r3="r13", r4=16).print_reg("r0")
+    p.ncall(RUNCMD, r1="r10", r2=n, r3="r13", r4=16)
+    return p
+
+
+def test_runcmd_needs_allow_run(backend):
+    rc, out, err = _runcmd_twice().run(backend, **NONE)
+    assert rc == 0
+    assert out == ["nativefault", "77", "nativefault"]          # r0 unchanged
+    assert err == ["voxvm: runcmd: denied: run with --allow-run to allow running commands"]
+
+
+def test_runcmd_with_allow_run(backend):
+    rc, out, err = _runcmd_twice().run(backend, allow_run=True)
+    assert (rc, out[:2], err) == (0, ["ok", "6"], [])
+
+
+def test_the_sandbox_overrides_allow_run_and_allow_net(backend):
+    rc, out, err = _runcmd_twice().run(backend, allow_run=True, sandbox=True)
+    assert out[0] == "nativefault"
+    assert err == ["voxvm: runcmd: denied: --sandbox forbids it (running commands is never granted)"]
+
+
+def _listen(address: str) -> VvsProgram:
+    p = VvsProgram()
+    n = p.heap_text("r10", address)
+    p.op("uload r0 55")
+    p.ncall(NET_OPEN, r1=LISTEN, r2="r10", r3=n).print_reg("r0")
+    return p
+
+
+def test_the_network_needs_allow_net(backend):
+    rc, out, err = _listen("127.0.0.1:0").run(backend, **NONE)
+    assert out == ["nativefault", "55"]
+    assert err == ["voxvm: net_open: denied: run with --allow-net=127.0.0.1:0 to allow network access"]
+
+
+@pytest.mark.parametrize("rules", ["*", "127.0.0.1:0", "127.0.0.1:*", "localhost:0"])
+def test_allow_net_grants_what_it_names(backend, rules):
+    rc, out, err = _listen("127.0.0.1:0").run(backend, allow_net=rules)
+    assert (out[0], err) == ("ok", [])
+
+
+@pytest.mark.parametrize("rules", ["127.0.0.2:*", "127.0.0.1:1", "[::1]:0"])
+def test_allow_net_grants_nothing_else(backend, rules):
+    rc, out, err = _listen("127.0.0.1:0").run(backend, allow_net=rules)
+    assert out[0] == "nativefault"
+
+
+def test_arguments_are_checked_before_permissions(backend):
+    p = VvsProgram()
+    n = p.heap_text("r10", "127.0.0.1:9")
+    p.ncall(NET_OPEN, r1=9, r2="r10", r3=n)               # kind 9: InvalidDataType either way
+    for grants in (NONE, {"allow_net": "*"}):
+        rc, out, err = p.run(backend, **grants)
+        assert out == ["invaliddatatype"]
+
+
+def _open(path, mode: int) -> VvsProgram:
+    p = VvsProgram()
+    n = p.heap_text("r10", str(path))
+    p.ncall(FOPEN, r1="r10", r2=n, r3=mode)
+    return p
+
+
+def test_files_are_allowed_without_the_sandbox(backend, tmp_path):
+    rc, out, err = _open(tmp_path / "f", 1).run(backend, **NONE)
+    assert (out, err) == (["ok"], [])
+
+
+def test_the_sandbox_denies_files_unless_a_folder_is_granted(backend, tmp_path):
+    inside = tmp_path / "in"
+    inside.mkdir()
+    (inside / "r.txt").write_bytes(b"")
+    rc, out, err = _open(inside / "r.txt", 2).run(backend, sandbox=True)
+    assert out == ["nativefault"] and "run with --allow-read=" in err[0]
+    rc, out, err = _open(inside / "r.txt", 2).run(backend, sandbox=True, allow_read=str(inside))
+    assert (out, err) == (["ok"], [])
+    rc, out, err = _open(inside / "w.txt", 1).run(backend, sandbox=True, allow_read=str(inside))
+    assert out == ["nativefault"] and "run with --allow-write=" in err[0]
+    rc, out, err = _open(inside / "w.txt", 4).run(backend, sandbox=True, allow_read=str(inside),
+                                                  allow_write=str(inside))
+    assert (out, err) == (["ok"], [])
+
+
+def test_paths_are_resolved_before_the_check(backend, tmp_path):
+    granted, secret = tmp_path / "granted", tmp_path / "secret"
+    granted.mkdir()
+    secret.mkdir()
+    (secret / "s.txt").write_bytes(b"")
+    os.symlink(secret / "s.txt", granted / "link.txt")
+    for path in (granted / "link.txt", granted / ".." / "secret" / "s.txt"):
+        rc, out, err = _open(path, 2).run(backend, sandbox=True, allow_read=str(granted))
+        assert out == ["nativefault"], path
+
+
+def test_fdelete_counts_as_a_write(backend, tmp_path):
+    (tmp_path / "d.txt").write_bytes(b"")
+    p = _open(tmp_path / "d.txt", 2).op("movr r12 r0")
+    p.ncall(FDELETE, r1="r12")
+    rc, out, err = p.run(backend, sandbox=True, allow_read=str(tmp_path))
+    assert out == ["ok", "nativefault"]
+    assert (tmp_path / "d.txt").exists()
+
+
+def test_net_rules_parse_literal_addresses_only():
+    assert parse_net_rules("*") is None
+    assert parse_net_rules("10.0.0.1:80,[::1]:*") == {("10.0.0.1", 80), ("::1", ANY_PORT)}
+    assert parse_net_rules("localhost:5") == {("127.0.0.1", 5), ("::1", 5)}
+    for bad in ("example.com:80", "10.0.0.1", "10.0.0.1:99999", ":80"):
+        with pytest.raises(UsageError):
+            parse_net_rules(bad)
+
+
+def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "voxvm", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_command_line_spellings(tmp_path):
+    (tmp_path / "p.vvs").write_text(_listen("127.0.0.1:0").source())
+    assert _cli("--vas=p.vvs", cwd=tmp_path).returncode == 0
+    assert _cli("--vve=p.vve", "--allow-net", cwd=tmp_path).stdout.split()[0] == "ok"
+    assert _cli("run", "p.vvs", "--allow-net", cwd=tmp_path).stdout.split()[0] == "ok"
+    assert _cli("run", "p.vvs", "--allow-net=127.0.0.1:*", cwd=tmp_path).stdout.split()[0] == "ok"
+    assert _cli("--vve=p.vve", cwd=tmp_path).stdout.split()[0] == "nativefault"
+    refused = _cli("--vve=p.vve", "--sandbox", "--native-configs=nconfigs", cwd=tmp_path)
+    assert refused.returncode == 2 and "--sandbox refuses --native-configs" in refused.stderr
+    bad = _cli("--vve=p.vve", "--allow-net=example.com:80", cwd=tmp_path)
+    assert bad.returncode == 2 and "not a literal IP address" in bad.stderr

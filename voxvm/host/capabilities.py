@@ -1,0 +1,138 @@
+"""What host access a program was granted: runcmd, the network, files (semantics.md §8).
+
+Owns ``Capabilities``, built once per run from the run flags
+(``--allow-run``, ``--allow-net[=HOST:PORT,...]``, ``--sandbox``,
+``--allow-read=DIR,...``, ``--allow-write=DIR,...``), and the checks the
+natives make *after* validating their arguments (so a malformed call raises
+the same exception with or without the permission). A denied call raises
+NativeFault, leaves r0 unchanged and prints one line per native per run
+naming the flag that would allow it.
+
+Network rules name literal addresses only (the natives never look up a host
+name): ``127.0.0.1:8080``, ``[::1]:53``, ``10.0.0.5:*`` (any port of that
+host), ``localhost:PORT`` (both loopback addresses). File rules name
+folders; a path is resolved (symlinks, ``..``) before it is compared, so a
+link out of an allowed folder does not escape it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+
+from ..errors import UsageError
+from .registry import NativeFailure
+
+ANY_PORT = -1
+_LOCALHOST = ("127.0.0.1", "::1")
+
+
+def parse_net_rules(text: str) -> frozenset[tuple[str, int]] | None:
+    """``--allow-net``'s value: None for every address, else ``{(ip, port or ANY_PORT)}``."""
+    if text in ("", "*"):
+        return None
+    rules = set()
+    for entry in text.split(","):
+        entry = entry.strip()
+        host, sep, port_text = entry.rpartition(":")
+        if not sep or not host:
+            raise UsageError(f"--allow-net: '{entry}' is not HOST:PORT or HOST:*")
+        if port_text == "*":
+            port = ANY_PORT
+        elif port_text.isascii() and port_text.isdigit() and int(port_text) <= 65535:
+            port = int(port_text)
+        else:
+            raise UsageError(f"--allow-net: '{entry}': the port must be 0-65535 or *")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        hosts = _LOCALHOST if host == "localhost" else (host,)
+        for name in hosts:
+            try:
+                rules.add((str(ipaddress.ip_address(name)), port))
+            except ValueError:
+                raise UsageError(f"--allow-net: '{entry}': {host} is not a literal IP address "
+                                 f"(or localhost); host names are never looked up") from None
+    return frozenset(rules)
+
+
+def parse_folders(flag: str, text: str | None) -> tuple[str, ...]:
+    """``--allow-read``/``--allow-write``'s value: the folders, resolved."""
+    if not text:
+        return ()
+    folders = []
+    for entry in text.split(","):
+        entry = entry.strip()
+        if not entry:
+            raise UsageError(f"{flag}: an empty folder name in '{text}'")
+        folders.append(os.path.realpath(entry))
+    return tuple(folders)
+
+
+@dataclass
+class Capabilities:
+    """The grants of one run; ``denied_once`` remembers which natives have said so already."""
+
+    allow_run: bool = False
+    net_rules: frozenset[tuple[str, int]] | None = frozenset()   # None: every address
+    sandbox: bool = False
+    read_folders: tuple[str, ...] = ()
+    write_folders: tuple[str, ...] = ()
+    denied_once: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_config(cls, config) -> "Capabilities":
+        net = parse_net_rules(config.allow_net) if config.allow_net is not None else frozenset()
+        return cls(allow_run=config.allow_run and not config.sandbox,
+                   net_rules=frozenset() if config.sandbox else net,
+                   sandbox=config.sandbox,
+                   read_folders=parse_folders("--allow-read", config.allow_read),
+                   write_folders=parse_folders("--allow-write", config.allow_write))
+
+    # ------------------------------------------------------------------ checks
+
+    def check_run(self, io) -> None:
+        if not self.allow_run:
+            self._deny(io, "runcmd", "--allow-run" if not self.sandbox else None,
+                       "to allow running commands")
+
+    def check_net(self, io, native: str, sockaddr: tuple) -> None:
+        if self.net_rules is None:
+            return
+        host = str(ipaddress.ip_address(sockaddr[0].partition("%")[0]))
+        port = sockaddr[1]
+        if (host, port) in self.net_rules or (host, ANY_PORT) in self.net_rules:
+            return
+        shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self._deny(io, native, f"--allow-net={shown}" if not self.sandbox else None,
+                   "to allow network access")
+
+    def check_file(self, io, native: str, path: str, *, read: bool, write: bool) -> None:
+        if not self.sandbox:
+            return
+        resolved = os.path.realpath(path)
+        if read and not _inside(resolved, self.read_folders):
+            self._deny(io, native, f"--allow-read={os.path.dirname(resolved) or '/'}",
+                       "to allow reading there")
+        if write and not _inside(resolved, self.write_folders):
+            self._deny(io, native, f"--allow-write={os.path.dirname(resolved) or '/'}",
+                       "to allow writing there")
+
+    def _deny(self, io, native: str, flag: str | None, purpose: str) -> None:
+        if native not in self.denied_once:
+            self.denied_once.add(native)
+            how = (f"run with {flag} {purpose}" if flag is not None
+                   else f"--sandbox forbids it ({purpose.removeprefix('to allow ')} is never granted)")
+            io.diag(f"{native}: denied: {how}")
+        raise NativeFailure("denied", quiet=True)
+
+
+def _inside(path: str, folders: tuple[str, ...]) -> bool:
+    return any(path == folder or path.startswith(folder.rstrip(os.sep) + os.sep) for folder in folders)
+
+
+def granted(io) -> Capabilities:
+    """The run's capabilities; a HostIO made without a machine (tests) gets the defaults."""
+    if io.capabilities is None:
+        io.capabilities = Capabilities()
+    return io.capabilities
