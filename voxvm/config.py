@@ -89,6 +89,7 @@ class VMConfig:
     gc_log: bool = False
     verbose: bool = False
     backend: str | None = None       # "cython", "python" or None (default choice)
+    seed: int | None = None          # randf/randint: a fixed seed makes runs reproducible
     # Capabilities (semantics.md §8, voxvm/host/capabilities.py): the flags as given.
     allow_run: bool = False
     allow_net: str | None = None     # None: no network; "*": any address; else HOST:PORT,...
@@ -102,9 +103,10 @@ class VMConfig:
                 ("--init-stack-size", self.init_stack, MAX_STACK_ENTRIES),
                 ("--init-heap-size", self.init_heap, MAX_HEAP_CEILING),
                 ("--max-heap", self.max_heap, MAX_HEAP_CEILING),
-                ("--max-recursion", self.max_recursion, MAX_RECURSION_CEILING)):
+                ("--max-recursion", self.max_recursion, MAX_RECURSION_CEILING),
+                ("--seed", self.seed or 0, (1 << 64) - 1)):
             if not 0 <= value <= ceiling:
-                limit = ceiling if flag in ("--init-stack-size", "--max-recursion") else format_size(ceiling)
+                limit = ceiling if flag in ("--init-stack-size", "--max-recursion", "--seed") else format_size(ceiling)
                 raise UsageError(f"{flag}: {value} is out of range (at most {limit}; "
                                  f"see docs/resource-limits.md)")
         if self.init_heap > self.max_heap:
@@ -162,6 +164,8 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption(("--backend",), "backend", metavar="NAME",
               help="Execution backend: cython (default) or python (the slow reference). "
                    "Also VOXVM_BACKEND=python."),
+    RunOption(("--seed",), "seed", metavar="N", parse=parse_count,
+              help="Seed randf/randint, so that two runs (on either backend) draw the same numbers."),
     RunOption(("--allow-run",), "allow_run", help="Let the program run shell commands (runcmd)."),
     RunOption(("--allow-net",), "allow_net", metavar="[=HOST:PORT,...]", bare_value="*",
               help="Let the program use the network: every address, or only these "

@@ -74,7 +74,7 @@ class Machine:
                  stdout=None, stderr=None) -> None:
         self.program = program
         self.config = config or VMConfig()
-        self.io = HostIO(stdin, stdout, stderr)
+        self.io = HostIO(stdin, stdout, stderr, seed=self.config.seed)
         self.io.capabilities = Capabilities.from_config(self.config)
         self.backend = select_backend(self.config)
         self.core = create_core(self.backend, program, self.config)
