@@ -101,7 +101,8 @@ _MESSAGES = {
     TrapKind.TYPE_MISMATCH: _mismatch,
     TrapKind.STACK_UNDERFLOW: lambda a, b: "pop from an empty data stack",
     TrapKind.CALL_STACK_UNDERFLOW: lambda a, b: "ret with an empty call stack",
-    TrapKind.RECURSION_LIMIT: lambda a, b: f"recursion limit exceeded ({a} frames)",
+    TrapKind.RECURSION_LIMIT: lambda a, b: (f"recursion limit exceeded ({a} frames; "
+                                            f"--max-recursion=N raises it)"),
     TrapKind.BAD_FUNCTION: lambda a, b: f"function index {a} is not in the function table ({b} entries)",
     TrapKind.BAD_LOAD_TYPE: lambda a, b: f"load type {a} is not one of {_VALID_TAG_LIST}",
     TrapKind.CONST_WRITE: lambda a, b: f"write to the const data item at 0x{a:x}",
