@@ -328,7 +328,7 @@ def test_input_respects_the_limit_and_flushes_stdout_first():
     machine = Machine(program, CONFIG, Stdin(b"abc\n"), out, io.BytesIO())
     machine.run()
     assert seen and set(seen) == {b"5\n"}       # stdout was flushed before any read
-    assert machine.core.get_reg(0) == (3, Tag.U64)
+    assert machine.core.get_reg(0) == (2, Tag.U64)             # limit 3: one whole character
     assert machine.core.heap_read(machine.core.get_reg(1)[0], 4) == b"\x00a\x00\x00"
 
 

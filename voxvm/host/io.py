@@ -153,34 +153,91 @@ class HostIO:
     def read_line(self, limit: int) -> bytes | None:
         """Up to ``limit`` bytes of UTF-16BE text from stdin's current line; None at end of input.
 
-        Reads only what fits (docs/resource-limits.md): UTF-8 bytes are taken a
-        few at a time, never past the newline, until ``limit`` UTF-16 bytes are
-        produced, so a 100 MB line or ``< /dev/zero`` costs ``limit`` bytes of
-        memory, not the line. What does not fit stays in stdin for the next
-        read, like C's ``fgets``. Invalid UTF-8 becomes U+FFFD.
+        Reads only what fits (docs/resource-limits.md), so a 100 MB line or
+        ``< /dev/zero`` costs ``limit`` bytes of memory, not the line, and
+        never past the newline. Only whole characters are taken: an odd limit
+        counts as one byte less, and a character that does not fit in the room
+        left (a surrogate pair needs 4 bytes) stays in stdin with the rest of
+        the line for the next read, like C's ``fgets``. A limit below 2 reads
+        nothing. Invalid UTF-8 becomes U+FFFD.
         """
         self.flush()
         if self.stdin is None:
             return None
-        decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        text: list[str] = []
-        produced = 0
-        raw_total = 0
-        while True:
-            # Every UTF-8 byte yields at most 2 UTF-16 bytes, so half the room is never too much.
-            want = max(1, (limit - produced) // 2)
-            chunk = self.stdin.readline(want)
-            raw_total += len(chunk)
-            piece = decoder.decode(chunk, final=not chunk)
-            text.append(piece)
-            produced += len(piece.encode("utf-16-be"))
-            if not chunk or chunk.endswith(b"\n"):
+        return read_utf16_line(self.stdin, limit - limit % 2)
+
+
+def read_utf16_line(stream, room: int) -> bytes | None:
+    """At most ``room`` (even) bytes of UTF-16BE from one UTF-8 line of ``stream``; None at EOF."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    text: list[str] = []
+    produced = taken = 0
+    while produced < room:
+        left = room - produced
+        if left >= 16 and not decoder.getstate()[0]:
+            # Bulk: a UTF-8 byte gives at most 2 UTF-16 bytes, and finishing a character
+            # cut at the chunk's end adds at most 6 more: (left - 8) // 2 bytes always fit.
+            chunk = stream.readline((left - 8) // 2)
+        else:
+            # The last few bytes: one byte at a time, each looked at before it is taken,
+            # so that a character starts only if all of it fits.
+            lead = _peek_byte(stream)
+            pending = decoder.getstate()[0]
+            if lead == _UNKNOWN:
+                chunk = stream.readline(1)     # cannot look ahead: take it (cut to the room below)
+            elif pending and (lead is None or not 0x80 <= lead <= 0xBF):
+                # A cut-off sequence: it becomes U+FFFD now, before the next character.
+                piece = decoder.decode(b"", final=True)
+                decoder.reset()
+                text.append(piece)
+                produced += 2 * len(piece)
+                continue
+            elif lead is None:
                 break
-            if produced >= limit and not decoder.getstate()[0]:
-                break          # full, and not inside a multi-byte character
-        if raw_total == 0:
-            return None
-        return "".join(text).encode("utf-16-be")[:limit]
+            elif not pending and _utf16_size(lead) > left and produced:
+                break                      # does not fit: it stays in stdin for the next read
+            else:
+                # It fits; or nothing was read yet and it never could (a surrogate pair in a
+                # 2-byte room): then it is taken and cut, so that every read makes progress.
+                chunk = stream.readline(1)
+        if not chunk:
+            break
+        taken += len(chunk)
+        piece = decoder.decode(chunk)
+        text.append(piece)
+        produced += 2 * len(piece) + 2 * sum(1 for ch in piece if ord(ch) > 0xFFFF)
+        if chunk.endswith(b"\n"):
+            break
+    if taken == 0:
+        return None if room and _peek_byte(stream) in (None, _UNKNOWN) else b""
+    text.append(decoder.decode(b"", final=True))
+    return "".join(text).encode("utf-16-be")[:room]
+
+
+def _utf16_size(lead: int) -> int:
+    """UTF-16 bytes of the character that starts with ``lead``: 4 for a surrogate pair."""
+    return 4 if 0xF0 <= lead <= 0xF4 else 2
+
+
+_UNKNOWN = -1      # _peek_byte: the stream cannot be looked into
+
+
+def _peek_byte(stream) -> int | None:
+    """The next byte of ``stream`` without taking it; None at end of input.
+
+    stdin is a buffered reader (``peek``); test streams are seekable. Any
+    other stream cannot be looked into: _UNKNOWN.
+    """
+    peek = getattr(stream, "peek", None)
+    if peek is not None:
+        data = peek(1)[:1]
+    elif getattr(stream, "seekable", lambda: False)():
+        position = stream.tell()
+        data = stream.read(1)
+        stream.seek(position)
+    else:
+        return _UNKNOWN
+    return data[0] if data else None
 
 
 def reason(exc: BaseException) -> str:
