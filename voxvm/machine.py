@@ -2,8 +2,9 @@
 
 Owns the choice of backend (``--backend``, else ``VOXVM_BACKEND``, else the
 compiled core when ``voxvm.backends.compiled._core`` provides ``Core``, else the pure-Python
-reference), the loop around ``Core.run()`` (native calls the core does not run
-in its own C native table go to voxvm.host,
+reference), the FFI libraries of ``--native-configs`` (loaded by
+voxvm/host/ffi.py, installed in the core), the loop around ``Core.run()``
+(native calls the core does not run in its own C native table go to voxvm.host,
 traps turned into voxvm.traps.Trap), the exit status (0 halt, 70 trap, 74 when
 the program's output cannot be written), the trap line on stderr
 (semantics.md §5) and the core dumps of semantics.md §3.26 (``voxvm.dump`` after
@@ -77,7 +78,16 @@ class Machine:
         self.io = HostIO(stdin, stdout, stderr, seed=self.config.seed)
         self.io.capabilities = Capabilities.from_config(self.config)
         self.backend = select_backend(self.config)
+        # FFI (docs/ffi.md): configs are checked before the core exists (a malformed one is
+        # ConfigError, exit 65, before anything runs); libraries that fail to load only warn.
+        self.ffi = None
+        if self.config.native_configs is not None:
+            from .host.ffi import load_native_configs
+
+            self.ffi = load_native_configs(self.config.native_configs, self.io.diag)
         self.core = create_core(self.backend, program, self.config)
+        if self.ffi is not None:
+            self.ffi.install(self.core, self.io)
         self.core.set_log(self.io.diag)
         # The compiled core prints numbers to stdout inside its loop (its C native
         # table) and hands the bytes to HostIO; the reference core always calls host/.
@@ -90,11 +100,6 @@ class Machine:
         if (self.config.allow_read or self.config.allow_write) and not self.config.sandbox:
             self.io.diag("warning: --allow-read/--allow-write only matter with --sandbox "
                          "(without it, file natives may use any file)")
-        if self.config.native_configs is not None:
-            # The flag is accepted (upstream spelling) but the FFI loader is not built yet:
-            # say so instead of silently ignoring the user's libraries.
-            self.io.diag(f"warning: --native-configs={self.config.native_configs}: FFI libraries "
-                         "are not supported yet; ncall codes outside the built-ins raise NativeFault")
         core, io = self.core, self.io
         while True:
             status = core.run()

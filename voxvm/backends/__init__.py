@@ -98,5 +98,13 @@ class Core(Protocol):
     def heap_write(self, address: int, data: bytes) -> bool:
         """Write inside one live heap block; False if it does not fit (HeapWriteFault)."""
 
+    def host_pointer(self, address: int, tag: int):
+        """For a foreign function's ``ptr`` argument (voxvm/host/ffi.py): ``(host address, keepalive)``.
+
+        None unless ``tag`` is ``address`` and ``address`` is inside a live heap
+        block, or ``tag`` is StrAddr/ds_addr and ``address`` inside main memory.
+        ``keepalive`` must be kept until the call returns.
+        """
+
     def snapshot(self, reason: int = 0) -> "Dump":
         """The whole machine state, for core dumps and differential tests."""

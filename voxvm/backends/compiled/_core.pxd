@@ -81,6 +81,9 @@ cdef extern from "vv_tables.h" nogil:
         VV_STATUS_FLUSH
         VV_EXC_COUNT
         VV_NUM_REGISTERS
+        VV_TAG_STR
+        VV_TAG_ADDR
+        VV_TAG_DS_ADDR
 
 
 cdef class Core:
@@ -94,6 +97,7 @@ cdef class Core:
     cdef readonly object config
     cdef readonly str dispatch
     cdef object stdout_sink  # the host's taker of C natives' stdout (set_stdout), or None
+    cdef object ffi_entries  # ncall code -> address of its malloc'd vv_ffi_entry (install_ffi)
 
     cdef _flush_gc_log(self)
     cdef int _hand_over_stdout(self, bint query) except -1

@@ -20,7 +20,9 @@ Native calls: ``ncall`` first runs a C native of the VM's own table
 Status.NCALL for the Python host. ``set_stdout`` installs the C half of
 ``print`` (csrc/vv_builtins.h: numbers to stdout), which writes into a
 per-VM buffer that ``run`` hands to the host at every return of the loop and
-whenever the buffer reaches the room the host grants.
+whenever the buffer reaches the room the host grants. ``install_ffi`` puts a
+foreign function resolved by voxvm/host/ffi.py into the table (csrc/vv_ffi.h),
+so FFI calls run in the loop too.
 
 The loop is compiled twice from one source: ``goto`` (computed goto,
 threaded dispatch; GCC and Clang) and ``switch`` (portable C switch). The
@@ -32,8 +34,8 @@ import os
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
-from libc.stdint cimport int64_t, uint8_t, uint64_t
-from libc.stdlib cimport free, malloc
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t, uintptr_t
+from libc.stdlib cimport calloc, free, malloc
 
 from voxvm.backends.compiled._heap_api cimport (Heap, heap_block_gc, heap_block_size, heap_find,
                                                heap_free_all, heap_free_bytes, heap_init, heap_next_block,
@@ -82,6 +84,20 @@ cdef extern from "vv_builtins.h":
     vv_outbuf *vv_native_out(vv_vm *vm) noexcept nogil
     int vv_native_print(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
     uint32_t VV_OUT_ROOM_MAX
+
+# The FFI native (csrc/vv_ffi.h): one C entry per code, the resolved function inside.
+cdef extern from "vv_ffi.h":
+    ctypedef struct vv_ffi_entry:
+        void *fn
+        int32_t ret
+        uint32_t argc
+        uint8_t nint
+        uint8_t nf64
+        uint8_t types[31]
+    int vv_native_ffi(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
+    int VV_FFI_TYPED_IN_C
+    int VV_FFI_T_F64
+    int VV_FFI_T_PTR
 
 cdef extern from "vv_testnatives.h":
     int vv_test_ffi_unsigned_add(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
@@ -138,6 +154,7 @@ cdef class Core:
         self.running = False
         self.log = None
         self.stdout_sink = None
+        self.ffi_entries = {}
         self.program = program
         self.config = config
         if dispatch is None:
@@ -181,7 +198,10 @@ cdef class Core:
 
     def __dealloc__(self):
         if self.ready:
-            vv_free(&self.vm)
+            vv_free(&self.vm)       # the native table first: it points at the FFI entries
+        if self.ffi_entries:
+            for entry in self.ffi_entries.values():
+                free(<void *><uintptr_t>entry)
         if self.heap_ready:
             heap_free_all(&self.vm.heap)
 
@@ -253,6 +273,63 @@ cdef class Core:
             self.set_stdout(None)
         elif vv_native_set(&self.vm, code, NULL, NULL) != 0:
             raise MemoryError("cannot update the native table")
+
+    def install_ffi(self, int code, address, int argc, int ret, bytes types):
+        """Run foreign function ``address`` for ``ncall code`` inside the loop (csrc/vv_ffi.h).
+
+        ``ret`` -1: upstream's VMValue ABI with ``argc`` arguments; otherwise a
+        typed signature: ``ret`` and ``types`` are voxvm.host.ffi.FfiType
+        numbers (checked there: at most 6 integer-class and 8 f64 arguments).
+        Returns False when this build cannot make the call in C (a typed
+        signature off x86-64/AArch64 System V): the host's handler then runs it.
+        The caller keeps the library loaded while the Core lives.
+        """
+        cdef vv_ffi_entry *e
+        cdef Py_ssize_t i
+        if self.running:
+            raise RuntimeError("Core.install_ffi() while the Core is running")
+        if not 0 <= code <= 0xFFFF or not 0 <= argc <= 31 or (ret >= 0 and len(types) != argc):
+            raise ValueError(f"bad FFI entry for code {code}")
+        if ret >= 0 and not VV_FFI_TYPED_IN_C:
+            return False
+        e = <vv_ffi_entry *>calloc(1, sizeof(vv_ffi_entry))
+        if e == NULL:
+            raise MemoryError("cannot allocate an FFI entry")
+        e.fn = <void *><uintptr_t>address
+        e.ret = ret
+        e.argc = argc
+        for i in range(len(types) if ret >= 0 else 0):
+            e.types[i] = types[i]
+            if types[i] == VV_FFI_T_F64:
+                e.nf64 += 1
+            else:
+                e.nint += 1
+        if code == NATIVE_PRINT:
+            self.set_stdout(None)
+        if vv_native_set(&self.vm, code, vv_native_ffi, e) != 0:
+            free(e)
+            raise MemoryError("cannot update the native table")
+        old = self.ffi_entries.pop(code, None)
+        if old is not None:
+            free(<void *><uintptr_t>old)
+        self.ffi_entries[code] = <uintptr_t>e
+        return True
+
+    def host_pointer(self, uint64_t address, int tag):
+        """A ``ptr`` argument's host address: ``(pointer, None)``, or None when it is no VM address.
+
+        A heap address must be inside a live block; a main-memory one
+        (StrAddr, ds_addr) inside main memory, whose decoded instructions from
+        there on are forgotten first, since the foreign function may write.
+        """
+        cdef uint8_t *p
+        if tag == VV_TAG_ADDR:
+            p = heap_find(&self.vm.heap, address, 1)
+            return None if p == NULL else (<uintptr_t>p, None)
+        if (tag == VV_TAG_STR or tag == VV_TAG_DS_ADDR) and address < self.vm.len:
+            vv_invalidate(&self.vm, address, self.vm.len - address)
+            return (<uintptr_t>(self.vm.mem + address), None)
+        return None
 
     def _install_test_native(self, int code, str name):
         """Tests only: put one of csrc/vv_testnatives.h's natives in the C table at ``code``."""

@@ -18,6 +18,7 @@ effect and ``ip`` stays on it. Handlers return None to continue, or a Status.
 
 from __future__ import annotations
 
+import ctypes
 import math
 
 from .. import Status
@@ -880,6 +881,28 @@ class PyCore:
 
     def heap_write(self, address: int, data: bytes) -> bool:
         return self.heap.write(address, bytes(data))
+
+    def host_pointer(self, address: int, tag: int):
+        """A foreign ``ptr`` argument's host address: ``(pointer, keepalive)``, or None.
+
+        The pointer is into this core's own bytearray (the heap's, or main
+        memory's), which must not be resized while the foreign call runs:
+        ``keepalive`` is the ctypes view that pins it; drop it after the call.
+        A heap address must be inside a live block; a main-memory address
+        (StrAddr, ds_addr) inside memory, whose decoded instructions from
+        there on are forgotten first, since the function may write.
+        """
+        if tag == Tag.ADDR:
+            if self.heap._find(address, 1) is None:
+                return None
+            buffer = self.heap.data
+        elif tag in (Tag.STR, Tag.DS_ADDR) and address < len(self.mem):
+            self._memory_changed(address, len(self.mem) - address)
+            buffer = self.mem
+        else:
+            return None
+        view = (ctypes.c_char * (len(buffer) - address)).from_buffer(buffer, address)
+        return ctypes.addressof(view), view
 
     def snapshot(self, reason: int = 0) -> Dump:
         return Dump(

@@ -3,8 +3,8 @@
  * Owns the C native ABI, the per-VM table from ncall code to C function that
  * `ncall` consults before it leaves the loop (vv_loop.h TARGET(NCALL)), the
  * per-VM stdout buffer that C natives write program output into, and the
- * upstream FFI value marshalling (docs/upstream.md §9.3) for the natives that will
- * call foreign functions. The built-in C natives themselves are in
+ * upstream FFI value marshalling (docs/upstream.md §9.3) that the FFI native
+ * (vv_ffi.h) uses. The built-in C natives themselves are in
  * vv_builtins.h; the Python face that fills the table is
  * voxvm/backends/compiled/_core.pyx. docs/architecture.md "Native calls"
  * describes both native paths.
@@ -165,14 +165,15 @@ typedef struct vv_ffi_value {
 
 typedef vv_ffi_value (*vv_ffi_fn)(const vv_ffi_value *args, uint32_t argc);
 
-/* Snapshot the 32 registers as upstream does before a foreign call:
- * data = the payload for uint64, as_u64 for every other tag (a float arrives
- * numerically truncated, an int64 as its two's-complement bits). The callee
- * gets &values[1]: args[0..argc-1] = r1..r(argc). */
+/* Snapshot the 32 registers as upstream does before a foreign call, with
+ * semantics.md §3.19's fix: data = the register's bits (the payload for
+ * integers and addresses, the IEEE bits for a float, where upstream truncates
+ * it). The callee gets &values[1]: args[0..argc-1] = r1..r(argc).
+ * vv_ffi.h's vv_native_ffi copies only r1..r(argc) the same way. */
 static inline void vv_ffi_args(const vv_vm *vm, vv_ffi_value values[VV_NUM_REGISTERS]) {
     for (int i = 0; i < VV_NUM_REGISTERS; i++) {
         values[i].typeind = vm->tags[i];
-        values[i].data = vv_as_u64(vm->regs[i], vm->tags[i]);
+        values[i].data = vm->regs[i];
     }
 }
 
