@@ -301,12 +301,12 @@ def test_c_entry_overrides_the_python_path():
 
 def test_ffi_marshalling_upstream_example():
     # nconfigs/test.toml: r1 = U(5), r2 = U(7), ncall 0x100 -> r0 = U(12); an F argument
-    # arrives as as_u64 (truncated), per docs/upstream.md §9.3.
+    # arrives as its IEEE bits (semantics.md §3.19; upstream.md §9.3 truncates it).
     core = _core("    uload r1 5\n    fload r2 7.9\n    iload r0 -1\n    ncall 0x100 r0")
     core._install_test_native(0x100, "ffi_unsigned_add")
     assert core.c_natives() == [0x100]
     assert core.run() == Status.HALT
-    assert core.get_reg(0) == (12, Tag.U64)
+    assert core.get_reg(0) == ((5 + f_bits(7.9)) & MASK, Tag.U64)
 
 
 def test_ffi_result_with_a_bad_type_raises_invaliddatatype():

@@ -191,15 +191,15 @@ def _expect(table: dict, key: str, kind: type, path: str, where: str, required: 
     full = f"{where}.{key}" if where else key
     if key not in table:
         if required:
-            raise ConfigError(path, full, f"missing (a {_KIND_NAMES[kind]} is required)")
+            raise ConfigError(path, full, f"missing ({_KIND_NAMES[kind]} is required)")
         return None
     value = table[key]
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise ConfigError(path, full, f"must be a {_KIND_NAMES[kind]}, not {_toml_kind(value)}")
+        raise ConfigError(path, full, f"must be {_KIND_NAMES[kind]}, not {_toml_kind(value)}")
     return value
 
 
-_KIND_NAMES = {str: "string", int: "integer", dict: "table"}
+_KIND_NAMES = {str: "a string", int: "an integer", dict: "a table"}
 
 
 def _toml_kind(value) -> str:

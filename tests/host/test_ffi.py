@@ -1,0 +1,458 @@
+"""FFI through --native-configs: the example configs on both backends, and every load error.
+
+Covers voxvm/host/ffi.py (configs, signatures, binding, the ctypes calls of
+the reference backend) and csrc/vv_ffi.h (the calls inside the compiled
+loop). The example libraries nconfigs/libs/*.c are compiled here with the
+system C compiler into a temporary copy of nconfigs/ (nothing binary is
+committed); every function of every example config is called on both
+backends and the machine states must be identical. docs/ffi.md is the guide.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from support.machines import backends
+from voxasm import assemble
+from voxvm.config import VMConfig
+from voxvm.host.ffi import (ConfigError, FfiType, Signature, host_library_name, library_key,
+                            load_native_configs, parse_config, parse_signature, read_configs)
+from voxvm.isa import Exc, Tag
+from voxvm.machine import Machine
+
+NCONFIGS = REPO / "nconfigs"
+MASK = (1 << 64) - 1
+CC = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+pytestmark = pytest.mark.skipif(CC is None or not sys.platform.startswith("linux"),
+                                reason="needs a C compiler and Linux (the example configs name .so files)")
+
+
+def f_bits(x: float) -> int:
+    return struct.unpack(">Q", struct.pack(">d", x))[0]
+
+
+def build_library(source: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / host_library_name(source.stem)
+    subprocess.run([CC, "-shared", "-fPIC", "-O2", "-o", str(target), str(source)], check=True)
+    return target
+
+
+@pytest.fixture(scope="module")
+def nconfigs(tmp_path_factory) -> Path:
+    """A copy of nconfigs/ with its libraries built into libs/."""
+    folder = tmp_path_factory.mktemp("nconfigs")
+    for config in NCONFIGS.glob("*.toml"):
+        shutil.copy(config, folder / config.name)
+    for source in (NCONFIGS / "libs").glob("*.c"):
+        build_library(source, folder / "libs")
+    return folder
+
+
+def run(source: str, backend: str, configs, **config):
+    """Run ``source`` with ``configs``; (machine, stdout, stderr)."""
+    out, err = io.BytesIO(), io.BytesIO()
+    machine = Machine(assemble(source, "t.vvs"),
+                      VMConfig(backend=backend, native_configs=str(configs), **config),
+                      stdin=io.BytesIO(), stdout=out, stderr=err)
+    machine.run()
+    machine.io.flush()
+    return machine, out.getvalue(), err.getvalue().decode()
+
+
+def observable(machine):
+    snap = machine.core.snapshot()
+    return snap.registers, snap.pending, snap.heap, snap.flags
+
+
+def run_both(source: str, configs, **config):
+    """Run on every backend; the states and outputs must be identical. Returns the last run."""
+    results = [run(source, backend, configs, **config) for backend in backends()]
+    first = results[0]
+    for other in results[1:]:
+        assert observable(other[0]) == observable(first[0])
+        assert other[1:] == first[1:]
+    return first
+
+
+# ---------------------------------------------------------------------- the example configs
+
+EVERY_FUNCTION = """
+section data
+    msg str "voxvm"
+section text
+.start
+    ; test.toml: upstream's example
+    uload r1 5
+    uload r2 7
+    ncall 0x100 r0
+    movr r20 r0
+    ; strings.toml, upstream ABI: floats arrive as IEEE bits, tags are visible
+    fload r1 2.5
+    iload r2 -4
+    ncall 0x110 r0
+    movr r21 r0
+    uload r1 1
+    fload r2 1.0
+    dslea r3 msg 0
+    ncall 0x111 r0
+    movr r22 r0
+    ; strings.toml, typed
+    fload r1 10.0
+    fload r2 20.0
+    fload r3 0.25
+    ncall 0x118 r0
+    movr r23 r0
+    uload r1 3
+    fload r2 1.5
+    iload r3 -10
+    ncall 0x119 r0
+    movr r24 r0
+    iload r1 7
+    ncall 0x11a r0
+    movr r25 r0
+    ; heap strings: "ab!" in UTF-16BE, upper-cased into a second block
+    alloc r10 6
+    alloc r11 6
+    uload r5 0x0061
+    uload r6 2
+    store r10 r5 r6
+    uload r7 2
+    movr r12 r10
+    uadd r12 r7
+    uload r5 0x0062
+    store r12 r5 r6
+    uadd r12 r7
+    uload r5 0x0021
+    store r12 r5 r6
+    movr r1 r11
+    movr r2 r10
+    uload r3 6
+    ncall 0x11b r0
+    movr r26 r0
+    movr r1 r11
+    uload r2 6
+    ncall 0x11c r0
+    movr r27 r0
+    movr r1 r10
+    uload r2 6
+    uload r3 0x7a
+    iload r0 -1
+    ncall 0x11d r0
+    movr r28 r0
+    uload r1 40
+    uload r2 2
+    ncall 0x11e r0
+    movr r29 r0
+    ; main memory: the payload of the str item (after its 9-byte header)
+    dslea r1 msg 9
+    uload r2 10
+    ncall 0x11c r0
+    movr r30 r0
+    halt
+"""
+
+
+def test_every_function_of_the_string_and_upstream_examples(nconfigs):
+    machine, out, err = run_both(EVERY_FUNCTION, nconfigs)
+    assert err == "" and out == b""
+    reg = machine.core.get_reg
+    assert reg(20) == (12, Tag.U64)
+    assert reg(21) == (f_bits(-10.0), Tag.F64)                 # 2.5 * -4: the float was not truncated
+    assert reg(22) == (0x9 << 8 | 0x3 << 4 | 0x1, Tag.U64)     # tags of r1..r3: uint64, float64, ds_addr
+    assert reg(23) == (f_bits(12.5), Tag.F64)
+    assert reg(24) == (f_bits(-5.5), Tag.F64)                  # 3 * 1.5 - 10: i64, f64, i64 interleaved
+    assert reg(25) == ((-7) & MASK, Tag.I64)
+    assert reg(26) == (2, Tag.U64)                             # two letters changed
+    assert machine.core.heap_read(reg(11)[0], 6) == "AB!".encode("utf-16-be")
+    assert reg(27) == (sum("AB!".encode("utf-16-be")), Tag.U64)
+    assert reg(28) == ((-1) & MASK, Tag.I64)                   # void: r0 unchanged
+    assert machine.core.heap_read(reg(10)[0], 6) == b"z" * 6
+    assert reg(29) == (42, Tag.U64)
+    assert reg(30) == (sum("voxvm".encode("utf-16-be")), Tag.U64)
+    assert machine.core.pending() == []
+
+
+LIBM_LIBC = """
+.start
+    fload r1 0.0
+    ncall 0x200 r0
+    movr r20 r0
+    fload r1 2.0
+    fload r2 10.0
+    ncall 0x201 r0
+    movr r21 r0
+    fload r1 1.5
+    iload r2 -3
+    ncall 0x202 r0
+    movr r22 r0
+    fload r1 0.001
+    ncall 0x203 r0
+    movr r23 r0
+    fload r1 -2.5
+    ncall 0x204 r0
+    movr r24 r0
+    alloc r10 8
+    uload r5 0x68692100
+    uload r6 4
+    store r10 r5 r6
+    movr r1 r10
+    ncall 0x210 r0
+    movr r25 r0
+    iload r1 -9
+    ncall 0x211 r0
+    movr r26 r0
+    uload r1 0xfffffffb
+    ncall 0x212 r0
+    movr r27 r0
+    uload r1 3
+    ncall 0x200 r0
+    movr r28 r0
+    halt
+"""
+
+
+def test_libm_and_libc_through_typed_signatures(nconfigs):
+    import math
+
+    machine, out, err = run_both(LIBM_LIBC, nconfigs)
+    assert err == ""
+    reg = machine.core.get_reg
+    assert reg(20) == (f_bits(1.0), Tag.F64)
+    assert reg(21) == (f_bits(1024.0), Tag.F64)
+    assert reg(22) == (f_bits(0.1875), Tag.F64)
+    assert reg(23) == ((-10) & MASK, Tag.I64)                  # i32 result, sign-extended
+    assert reg(24) == ((-3) & MASK, Tag.I64)
+    assert reg(25) == (3, Tag.U64)                             # strlen of "hi!" in a heap block
+    assert reg(26) == (9, Tag.I64)
+    assert reg(27) == (5, Tag.I64)                             # i32(-5) from the low 32 bits of a uint64
+    assert reg(28) == (f_bits(math.cos(3.0)), Tag.F64)         # a uint64 argument converted to f64
+
+
+def test_the_compiled_core_runs_every_ffi_code_in_its_c_table(nconfigs):
+    if "cython" not in backends():
+        pytest.skip("no compiled core")
+    machine, _, _ = run("    halt", "cython", nconfigs)
+    codes = set(machine.core.c_natives())
+    assert {0x100, 0x110, 0x111, 0x112, 0x118, 0x11b, 0x11e, 0x200, 0x210} <= codes
+
+
+@pytest.mark.parametrize("setup, exc, message", [
+    ("uload r1 4096", Exc.IncorrectRegType, "ptr argument r1 holds a uint64"),
+    ("alloc r1 4\n    uload r2 4\n    uadd r1 r2", Exc.HeapSegmFault, "is not inside a live block"),
+    ("alloc r1 4\n    free r1", Exc.HeapSegmFault, "is not inside a live block"),
+])
+def test_a_ptr_argument_must_be_a_live_vm_address(nconfigs, setup, exc, message):
+    machine, _, err = run_both(f".start\n    {setup}\n    iload r0 -2\n    ncall 0x210 r0\n    halt", nconfigs)
+    assert machine.core.pending() == [exc]
+    assert machine.core.get_reg(0) == ((-2) & MASK, Tag.I64)
+    assert err.count("\n") == 1 and "ncall 0x210 (strlen)" in err and message in err
+
+
+def test_a_result_type_that_is_no_tag_raises_invaliddatatype(nconfigs):
+    machine, _, _ = run_both(".start\n    iload r0 -3\n    ncall 0x112 r0\n    halt", nconfigs)
+    assert machine.core.pending() == [Exc.InvalidDataType]
+    assert machine.core.get_reg(0) == ((-3) & MASK, Tag.I64)
+
+
+def test_one_config_file_instead_of_a_folder(nconfigs):
+    machine, _, err = run_both(".start\n    uload r1 1\n    uload r2 2\n    ncall 0x100 r0\n    halt",
+                               nconfigs / "test.toml")
+    assert machine.core.get_reg(0) == (3, Tag.U64) and err == ""
+
+
+def test_an_unconfigured_code_is_still_no_such_callcode(nconfigs):
+    machine, _, err = run_both(".start\n    ncall 0x4321 r0\n    halt", nconfigs)
+    assert machine.core.pending() == [Exc.NativeFault] and "No such callcode" in err
+
+
+# ---------------------------------------------------------------------- libraries that fail
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_a_missing_library_warns_and_no_other_code_moves(nconfigs, tmp_path):
+    folder = tmp_path / "c"
+    shutil.copytree(nconfigs, folder)
+    # Sorted before test.toml: upstream would shift test.toml's codes onto this library number.
+    write(folder, "a_missing.toml", 'name = "gone"\nlib_filename_linux = "libs/libgone.so"\n'
+                                    '[functions.f]\nname = "f"\nncall_code = 0x300\nargc = 1\n')
+    source = (".start\n    uload r1 5\n    uload r2 7\n    ncall 0x100 r0\n    movr r20 r0\n"
+              "    ncall 0x300 r0\n    halt")
+    machine, _, err = run_both(source, folder)
+    lines = err.splitlines()
+    assert lines[0].startswith("voxvm: warning: library 'libs/libgone.so' of ") and "a_missing.toml" in lines[0]
+    assert "not found next to the config" in lines[0] and "ncall 0x300 stay unmapped" in lines[0]
+    assert machine.core.get_reg(20) == (12, Tag.U64)
+    assert machine.core.pending() == [Exc.NativeFault]
+    assert "ncall 0x300 (f): unmapped: library" in lines[1] and len(lines) == 2
+
+
+def test_a_missing_symbol_and_a_data_symbol_warn_and_stay_unmapped(tmp_path):
+    write(tmp_path, "libc.toml", 'name = "libc"\nlib_filename_linux = "libc.so.6"\n'
+          '[functions.a]\nname = "no_such_function_here"\nncall_code = 0x300\nsignature = "void()"\n'
+          '[functions.b]\nname = "environ"\nncall_code = 0x301\nsignature = "void()"\n'
+          '[functions.c]\nname = "labs"\nncall_code = 0x302\nsignature = "i64(i64)"\n')
+    source = ".start\n    iload r1 -4\n    ncall 0x302 r0\n    ncall 0x301 r0\n    halt"
+    machine, _, err = run_both(source, tmp_path)
+    lines = err.splitlines()
+    assert "functions.a.name: symbol 'no_such_function_here' is not in libc.so.6" in lines[0]
+    assert "ncall 0x300 stay unmapped" in lines[0]
+    assert "functions.b.name: 'environ' in libc.so.6 is a data object, not a function" in lines[1]
+    assert machine.core.get_reg(0) == (4, Tag.I64)
+    assert machine.core.pending() == [Exc.NativeFault]
+
+
+def test_a_library_that_is_not_a_library_warns(tmp_path):
+    write(tmp_path / "libs", "libjunk.so", "not an ELF file")
+    write(tmp_path, "junk.toml", 'name = "junk"\nlib_filename_linux = "libs/libjunk.so"\n'
+          '[functions.f]\nname = "f"\nncall_code = 0x300\nargc = 0\n')
+    warnings = []
+    runtime = load_native_configs(str(tmp_path), warnings.append)
+    assert len(warnings) == 1 and "cannot be loaded" in warnings[0] and runtime.bound == []
+
+
+def test_a_relative_library_is_found_next_to_the_config_then_in_the_working_directory(
+        nconfigs, tmp_path, monkeypatch):
+    configs = tmp_path / "configs"
+    write(configs, "t.toml", (nconfigs / "test.toml").read_text())
+    warnings = []
+    assert load_native_configs(str(configs), warnings.append).bound == []      # libs/ is nowhere yet
+    shutil.copytree(nconfigs / "libs", tmp_path / "libs")
+    monkeypatch.chdir(tmp_path)
+    runtime = load_native_configs(str(configs), warnings.append)
+    assert [b.function.symbol for b in runtime.bound] == ["unsigned_add"]
+    assert len(warnings) == 1
+
+
+# ---------------------------------------------------------------------- configs that are refused
+
+GOOD = 'name = "x"\nlib_filename_linux = "libx.so"\n'
+FUNC = '[functions.f]\nname = "f"\n'
+
+
+@pytest.mark.parametrize("text, key, message", [
+    (b"name = \"x\n", None, "malformed TOML"),
+    (b"name = \"x\"\n\xff\xfe\x00", None, "not UTF-8 text (byte offset 11)"),
+    (GOOD + FUNC + "ncall_code = 0x100\nargc = 2\n[functions.g]\nname = \"unsig", None, "malformed TOML"),
+    (GOOD + '[functions.f]\nname = "f"\nncall_co', None, "malformed TOML"),
+    (GOOD + FUNC, "functions.f.ncall_code", "missing"),
+    ('lib_filename_linux = "libx.so"\n', "name", "missing"),
+    ('name = 3\nlib_filename_linux = "libx.so"\n', "name", "must be a string, not the integer 3"),
+    ('name = "x"\n', "lib_filename_linux", "missing"),
+    ('name = "x"\nlib_filename_linux = ""\n', "lib_filename_linux", "must name a library file"),
+    ('name = "x"\nlib_filename_linux = "a"\nversion = 1.0\n', "version", "must be a string"),
+    (GOOD + "functions = 3\n", "functions", "must be a table"),
+    (GOOD + "[functions]\nf = 1\n", "functions.f", "must be a table"),
+    (GOOD + FUNC + 'ncall_code = "0x100"\nargc = 1\n', "functions.f.ncall_code", "must be an integer"),
+    (GOOD + FUNC + "ncall_code = true\nargc = 1\n", "functions.f.ncall_code", "not a boolean"),
+    (GOOD + FUNC + "ncall_code = 0x10000\nargc = 1\n", "functions.f.ncall_code", "outside 0..0xffff"),
+    (GOOD + FUNC + "ncall_code = -1\nargc = 1\n", "functions.f.ncall_code", "outside 0..0xffff"),
+    (GOOD + FUNC + "ncall_code = 0x05\nargc = 1\n", "functions.f.ncall_code", "0x5 is a built-in"),
+    (GOOD + FUNC + "ncall_code = 0x16\nargc = 1\n", "functions.f.ncall_code", "built-in"),
+    (GOOD + FUNC + "ncall_code = 0x20\nargc = 1\n", "functions.f.ncall_code", "built-in"),
+    (GOOD + FUNC + "ncall_code = 0x30\nargc = 1\n", "functions.f.ncall_code", "concurrency"),
+    (GOOD + FUNC + "ncall_code = 0x39\nargc = 1\n", "functions.f.ncall_code", "concurrency"),
+    (GOOD + FUNC + "ncall_code = 0x100\nargc = 32\n", "functions.f.argc", "32 is outside 0..31"),
+    (GOOD + FUNC + "ncall_code = 0x100\nargc = -1\n", "functions.f.argc", "outside 0..31"),
+    (GOOD + FUNC + "ncall_code = 0x100\nargc = 2.0\n", "functions.f.argc", "not the float 2.0"),
+    (GOOD + FUNC + "ncall_code = 0x100\n", "functions.f", "exactly one of argc"),
+    (GOOD + FUNC + 'ncall_code = 0x100\nargc = 1\nsignature = "void()"\n', "functions.f", "exactly one"),
+    (GOOD + FUNC + 'ncall_code = 0x100\nsignature = "f64(f32)"\n', "functions.f.signature", "argument 1 'f32'"),
+    (GOOD + FUNC + 'ncall_code = 0x100\nsignature = "ptr(u64)"\n', "functions.f.signature", "cannot be a ptr"),
+    (GOOD + FUNC + 'ncall_code = 0x100\nsignature = "f64"\n', "functions.f.signature", "is not RET(ARG, ...)"),
+    (GOOD + FUNC + 'ncall_code = 0x100\nsignature = "u64(u64,,u64)"\n', "functions.f.signature", "argument 2"),
+    (GOOD + FUNC + 'ncall_code = 0x100\nsignature = 3\n', "functions.f.signature", "must be a string"),
+    (GOOD + '[functions.f]\nname = ""\nncall_code = 0x100\nargc = 0\n', "functions.f.name", "exported C symbol"),
+])
+def test_malformed_configs_are_refused_naming_the_file_and_key(tmp_path, text, key, message):
+    path = tmp_path / "bad.toml"
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    with pytest.raises(ConfigError) as info:
+        read_configs(str(tmp_path))
+    error = info.value
+    assert error.path == str(path) and error.key == key
+    assert message in error.message, error.message
+    rendered = error.render()
+    assert rendered.startswith("voxvm: error: --native-configs: ") and "\n" not in rendered
+    assert int(error.exit_status) == 65
+
+
+def test_a_code_given_twice_is_refused_even_across_files(tmp_path):
+    write(tmp_path, "a.toml", GOOD + FUNC + "ncall_code = 0x100\nargc = 0\n")
+    write(tmp_path, "b.toml", GOOD + '[functions.g]\nname = "g"\nncall_code = 0x100\nargc = 1\n')
+    with pytest.raises(ConfigError, match=r"b\.toml: functions\.g\.ncall_code: 0x100 is already taken "
+                                          r"by functions\.f \(f\) in .*a\.toml"):
+        read_configs(str(tmp_path))
+
+
+def test_only_toml_files_are_read_and_a_missing_target_is_an_error(tmp_path):
+    write(tmp_path, "libfoo.so", "\x7fELF binary")
+    (tmp_path / "sub.toml").mkdir()
+    assert read_configs(str(tmp_path)) == []
+    with pytest.raises(ConfigError, match="no such file or folder"):
+        read_configs(str(tmp_path / "nowhere"))
+
+
+def test_the_library_field_of_the_running_os_is_used():
+    text = ('name = "x"\nlib_filename_linux = "l.so"\nlib_filename_macos = "l.dylib"\n'
+            'lib_filename_win = "l.dll"\n').encode()
+    assert parse_config("c.toml", text, "linux").library == "l.so"
+    assert parse_config("c.toml", text, "darwin").library == "l.dylib"
+    assert parse_config("c.toml", text, "win32").library == "l.dll"
+    assert library_key("sunos5") is None
+    with pytest.raises(ConfigError, match="lib_filename_macos: missing"):
+        parse_config("c.toml", b'name = "x"\nlib_filename_linux = "l.so"\n', "darwin")
+
+
+def test_the_command_line_refuses_a_bad_config_before_running_anything(tmp_path):
+    write(tmp_path / "cfg", "bad.toml", GOOD + FUNC + "ncall_code = 0x100\nargc = 40\n")
+    program = write(tmp_path, "p.vvs", ".start\n    uload r1 1\n    uload r2 1\n    ncall 1 r0\n    halt\n")
+    result = subprocess.run([sys.executable, "-m", "voxvm", "run", f"--native-configs={tmp_path / 'cfg'}",
+                             str(program)], capture_output=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 65 and result.stdout == b""
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and "bad.toml: functions.f.argc: 40 is outside 0..31" in lines[0]
+
+
+def test_the_upstream_flag_spelling_runs_ffi_without_a_warning(nconfigs, tmp_path):
+    program = write(tmp_path, "p.vvs", ".start\n    uload r1 40\n    uload r2 2\n    ncall 0x100 r0\n"
+                                       "    movr r1 r0\n    uload r2 1\n    ncall 1 r0\n    halt\n")
+    subprocess.run([sys.executable, "-m", "voxvm", "--vas=" + str(program)], check=True, cwd=tmp_path)
+    result = subprocess.run([sys.executable, "-m", "voxvm", f"--vve={tmp_path / 'p.vve'}",
+                             f"--native-configs={nconfigs}"], capture_output=True, timeout=60, cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"42\n", b"")
+
+
+# ---------------------------------------------------------------------- signatures
+
+
+def test_the_signature_grammar():
+    assert parse_signature("f64(f64)") == Signature(FfiType.F64, (FfiType.F64,))
+    assert parse_signature(" void ( ) ") == Signature(FfiType.VOID, ())
+    assert parse_signature("u64( ptr , u64 )") == Signature(FfiType.U64, (FfiType.PTR, FfiType.U64))
+    assert str(parse_signature("i32(i8,u16, f64)")) == "i32(i8,u16,f64)"
+    parse_signature("u64(" + ",".join(["u64"] * 6 + ["f64"] * 8) + ")")
+    for bad in ("u64(" + ",".join(["u64"] * 7) + ")", "f64(" + ",".join(["f64"] * 9) + ")",
+                "void(void)", "F64(f64)", "f64(f64", "f64(f64))", ""):
+        with pytest.raises(ValueError):
+            parse_signature(bad)
+
+
+def test_the_generated_call_shapes_are_fresh():
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "gen_ffi_shapes.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
