@@ -445,17 +445,23 @@ def test_heap_growth_failure_is_an_allocation_fault(monkeypatch):
     assert heap.size == 64
 
 
-def test_native_configs_is_reported_as_unsupported_not_silently_ignored():
+def test_native_configs_loads_ffi_libraries_before_the_run(tmp_path, backend):
+    # docs/ffi.md; tests/host/test_ffi.py has the details (examples, every load error).
     import io
+    import sys
 
     from voxasm import assemble
     from voxvm.config import VMConfig
     from voxvm.machine import run_program
 
-    program = assemble("section text\n.start\n  halt\n", "n.vvs")
-    err = io.BytesIO()
-    rc = run_program(program, VMConfig(native_configs="nconfigs", backend="python"),
-                     stdin=io.BytesIO(), stdout=io.BytesIO(), stderr=err)
-    assert rc == 0
-    line = err.getvalue().decode()
-    assert line.startswith("voxvm: warning: --native-configs=nconfigs:") and "not supported" in line
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the config names libc.so.6")
+    (tmp_path / "c.toml").write_text('name = "libc"\nlib_filename_linux = "libc.so.6"\n'
+                                     '[functions.labs]\nname = "labs"\nncall_code = 0x300\n'
+                                     'signature = "i64(i64)"\n')
+    program = assemble(".start\n  iload r1 -42\n  ncall 0x300 r0\n  movr r1 r0\n  uload r2 1\n"
+                       "  ncall 1 r0\n  halt\n", "n.vvs")
+    out, err = io.BytesIO(), io.BytesIO()
+    rc = run_program(program, VMConfig(native_configs=str(tmp_path), backend=backend),
+                     stdin=io.BytesIO(), stdout=out, stderr=err)
+    assert (rc, out.getvalue(), err.getvalue()) == (0, b"42\n", b"")
