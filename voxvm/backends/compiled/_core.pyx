@@ -91,13 +91,9 @@ cdef extern from "vv_ffi.h":
         void *fn
         int32_t ret
         uint32_t argc
-        uint8_t nint
-        uint8_t nf64
         uint8_t types[31]
     int vv_native_ffi(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
     int VV_FFI_TYPED_IN_C
-    int VV_FFI_T_F64
-    int VV_FFI_T_PTR
 
 cdef extern from "vv_testnatives.h":
     int vv_test_ffi_unsigned_add(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
@@ -300,10 +296,6 @@ cdef class Core:
         e.argc = argc
         for i in range(len(types) if ret >= 0 else 0):
             e.types[i] = types[i]
-            if types[i] == VV_FFI_T_F64:
-                e.nf64 += 1
-            else:
-                e.nint += 1
         if code == NATIVE_PRINT:
             self.set_stdout(None)
         if vv_native_set(&self.vm, code, vv_native_ffi, e) != 0:

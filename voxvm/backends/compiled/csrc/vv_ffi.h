@@ -40,7 +40,6 @@ typedef struct vv_ffi_entry {
     void *fn;                   /* the resolved symbol */
     int32_t ret;                /* -1: upstream's ABI; else the result's VV_FFI_T_* */
     uint32_t argc;              /* arguments r1..r(argc) */
-    uint8_t nint, nf64;         /* typed: integer-class and f64 argument counts */
     uint8_t types[31];          /* typed: VV_FFI_T_* of each argument */
 } vv_ffi_entry;
 
