@@ -41,6 +41,13 @@ The VM's allocation policy: ``alloc(n, collectable, roots)``
     5. if nothing fits, nothing was collected yet and GC blocks exist: collect
        and first fit again. Otherwise return 0 (the VM raises
        HeapAllocationFault and writes A(0)).
+    "Collect" skips a futile collection (except under gc_stress): after a
+    collection of the policy that freed nothing, while ``mutations`` (blocks
+    allocated or freed, pointers recorded, forgotten or moved) and the roots
+    (as a sequence) are unchanged, a collection would free nothing again and
+    change nothing, so it is not run and not counted; a program retrying a
+    failing allocation then costs O(roots) per retry (the compiled heap's
+    vh_policy.h has the same rule).
     ``gc_since`` counts the tile bytes of GC-managed allocations since the last
     collection; after a collection ``gc_threshold = max(gc_floor, tile bytes
     of the live GC blocks)`` with ``gc_floor = max(64 KiB, initial size / 4)``.
@@ -133,6 +140,8 @@ class PyHeap:
         self.gc_threshold = self.gc_floor
         self.gc_since = 0
         self.collections = 0
+        self.mutations = 0                       # see the policy in the module docstring
+        self._futile: tuple[int, list[int]] | None = None
 
     @property
     def capacity(self) -> int:
@@ -153,11 +162,11 @@ class PyHeap:
             return 0
         collected = False
         if self.gc_stress or self.gc_since >= self.gc_threshold:
-            self.collect(roots)
+            self._policy_collect(roots)
             collected = True
         address = self._fit(n, collectable)
         if not address and not collected and self.gc_since > 0:
-            self.collect(roots)
+            self._policy_collect(roots)
             collected = True
             if self.free_bytes * 4 < self.size:
                 self._grow(n)
@@ -165,9 +174,16 @@ class PyHeap:
         if not address and self._grow(n):
             address = self._fit(n, collectable)
         if not address and not collected and any(b.collectable for b in self._blocks.values()):
-            self.collect(roots)
+            self._policy_collect(roots)
             address = self._fit(n, collectable)
         return address
+
+    def _policy_collect(self, roots: Roots) -> None:
+        """A collection of the policy, unless it is futile (module docstring)."""
+        roots = list(roots() if callable(roots) else roots)
+        if not self.gc_stress and self._futile == (self.mutations, roots):
+            return
+        self._futile = (self.mutations, roots) if self.collect(roots) == 0 else None
 
     def alloc_raw(self, n: int, collectable: bool = True) -> int:
         """First fit, growing if nothing fits; never collects."""
@@ -190,6 +206,7 @@ class PyHeap:
                 self._blocks[start] = Block(start, n, collectable)
                 bisect.insort(self._starts, start)
                 self.data[start:start + n] = bytes(n)
+                self.mutations += 1
                 if collectable:
                     self.gc_since += need
                 return start
@@ -220,6 +237,7 @@ class PyHeap:
             return False
         del self._starts[bisect.bisect_left(self._starts, address)]
         self._release(address - GRANULE, block.foot)
+        self.mutations += 1
         return True
 
     # free regions ---------------------------------------------------------
@@ -269,9 +287,12 @@ class PyHeap:
             return False
         if count:
             self.data[address:address + count] = data
-            self._forget(block, address - block.start, count)
+            forgot = self._forget(block, address - block.start, count)
             if is_pointer and count == POINTER_SIZE:
                 block.edges[address - block.start] = int.from_bytes(data, "big")
+                self.mutations += 1
+            elif forgot:
+                self.mutations += 1
         return True
 
     def copy(self, dst: int, src: int, count: int) -> bool:
@@ -287,16 +308,18 @@ class PyHeap:
                    if low <= offset and offset + POINTER_SIZE <= low + count]
         self.data[dst:dst + count] = self.data[src:src + count]  # the slice is a copy
         base = dst - target.start
-        self._forget(target, base, count)
+        if self._forget(target, base, count) or carried:
+            self.mutations += 1
         for relative, value in carried:
             target.edges[base + relative] = value
         return True
 
     @staticmethod
-    def _forget(block: Block, offset: int, count: int) -> None:
-        """Forget the pointers whose 8 bytes overlap ``[offset, offset+count)`` of ``block``."""
+    def _forget(block: Block, offset: int, count: int) -> bool:
+        """Forget the pointers whose 8 bytes overlap ``[offset, offset+count)`` of ``block``; True if any."""
         if not block.edges:
-            return
+            return False
+        before = len(block.edges)
         first = offset - POINTER_SIZE + 1
         if count <= 4 * POINTER_SIZE:
             for candidate in range(max(first, 0), offset + count):
@@ -304,6 +327,7 @@ class PyHeap:
         else:
             for candidate in [o for o in block.edges if first <= o < offset + count]:
                 del block.edges[candidate]
+        return len(block.edges) != before
 
     # ------------------------------------------------------------------ collection
 

@@ -97,7 +97,9 @@ static inline int vh_pm_ensure(Heap *h) {
 }
 
 static VH_NOINLINE void vh_forget_pointers_in(Heap *h, uint64_t lo, uint64_t hi) {
-    h->ptr_count -= vh_bits_clear(h->ptrmap, lo, hi);
+    uint64_t cleared = vh_bits_clear(h->ptrmap, lo, hi);
+    h->ptr_count -= cleared;
+    h->mutations += cleared != 0;
 }
 
 /* Drop the pointers a write of [addr, addr+n) overlaps: a pointer at p covers
@@ -127,6 +129,7 @@ static VH_NOINLINE void vh_record_pointer_straddling(Heap *h, uint64_t addr) {
  * block (addr >= 16). 0, or -1 when the host cannot provide the map. */
 static VH_ALWAYS_INLINE int vh_record_pointer_in_block(Heap *h, uint64_t addr) {
     if (VH_UNLIKELY(h->ptrmap == NULL) && vh_pm_ensure(h) != 0) return -1;
+    h->mutations += 1;                          /* even the same value again: see vh_policy.h */
     uint64_t lo = addr - 7, wi = lo >> 6;
     if (VH_UNLIKELY(wi != ((addr + 7) >> 6))) {
         vh_record_pointer_straddling(h, addr);
@@ -165,6 +168,7 @@ static void vh_pm_move(Heap *h, uint64_t dst, uint64_t src, uint64_t n) {
     before = vh_bits_count(pm, lo, dst + n);
     m = n >= 8 ? n - 7 : 0;                     /* candidate pointer starts [src, src+m) */
     if (m != 0 && vh_bits_count(pm, src, src + m) == 0) m = 0;   /* nothing to carry */
+    h->mutations += before != 0 || m != 0;      /* a pointer forgotten, replaced or carried */
     if (m != 0 && src != dst) {
         if (dst < src) {
             for (off = 0; off < m; off += 64) {

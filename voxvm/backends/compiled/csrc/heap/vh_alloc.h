@@ -288,6 +288,7 @@ VH_API void heap_free_all(Heap *h) {
     free(h->rstarts);
     free(h->ptrmap);
     free(h->mark_stack);
+    free(h->futile_roots);
     memset(h, 0, sizeof *h);
     heap_cache_reset(h);
 }
@@ -376,6 +377,7 @@ static VH_ALWAYS_INLINE uint64_t vh_alloc_fit(Heap *h, uint64_t n, int gc_manage
         h->gc_since += foot;
     }
     h->stats.allocs += 1;
+    h->mutations += 1;
     return start;
 }
 
@@ -397,6 +399,7 @@ VH_API uint64_t heap_alloc(Heap *h, uint64_t n, int gc_managed) {
 static inline void vh_release_block(Heap *h, uint64_t start, uint64_t hdr, int forget_ptrs) {
     uint64_t n = hdr & VH_HDR_SIZE_MASK, foot = vh_hdr_foot(hdr) << 3;
     vh_bm_clear(h, start >> 3);
+    h->mutations += 1;
     if (forget_ptrs && h->ptrmap != NULL && n >= 8) h->ptr_count -= vh_bits_clear(h->ptrmap, start, start + n - 7);
     h->nblocks -= 1;
     h->used_bytes -= foot;

@@ -5,12 +5,76 @@
  * the allocator) and its inline first step heap_alloc_quick, which the VM
  * takes on every allocation: when no collection is due, fit in the existing
  * free space, and only when that fails describe the roots and run the whole
- * policy.
+ * policy. It also owns the rule that skips futile collections (a
+ * collection certain to free nothing, see below).
  */
 #ifndef VH_POLICY_H
 #define VH_POLICY_H
 
 #include "vh_gc.h"
+
+/* Futile collections. A collection frees a block only if the block became
+ * unreachable, which needs a changed root or a heap mutation (Heap.mutations:
+ * a block allocated or freed, a pointer recorded, forgotten or moved). After a
+ * policy collection that freed nothing, every GC block was reachable; while
+ * neither the roots (the values tagged 8, compared in span order) nor the
+ * mutation count has changed, the same collection would free nothing again,
+ * leave gc_since at 0 and gc_threshold as it is: skipping it changes nothing
+ * a program can observe, so the collector is exactly as precise, and a
+ * program that retries a failing allocation pays O(roots) per retry instead
+ * of a whole mark-sweep. The reference heap (voxvm/backends/reference/heap.py)
+ * applies the same rule, so both count the same collections. */
+
+/* Run BODY with V bound to every root value tagged 8, in span order. */
+#define VH_FOR_EACH_ROOT(roots, nroots, V, BODY) do { \
+        for (size_t r_ = 0; r_ < (nroots); r_++) { \
+            const HeapRootSpan *s_ = &(roots)[r_]; \
+            for (size_t i_ = 0; i_ < s_->count; i_++) { \
+                if (s_->tags != NULL && vh_root_tag(s_, i_) != HEAP_TAG_ADDRESS) continue; \
+                uint64_t V; \
+                memcpy(&V, s_->values + i_ * s_->value_stride, 8); \
+                BODY; \
+            } \
+        } \
+    } while (0)
+
+/* 1 if the roots and the heap are exactly as after the last futile collection. */
+static int vh_collection_futile(const Heap *h, const HeapRootSpan *roots, size_t nroots) {
+    size_t k = 0;
+    if (!h->futile_valid || h->mutations != h->futile_mutations) return 0;
+    VH_FOR_EACH_ROOT(roots, nroots, v, {
+        if (k == h->futile_nroots || h->futile_roots[k] != v) return 0;
+        k++;
+    });
+    return k == h->futile_nroots;
+}
+
+/* Remember the roots of a collection that freed nothing; without memory for
+ * them, remember nothing (the next collection simply runs). */
+static void vh_remember_futile(Heap *h, const HeapRootSpan *roots, size_t nroots) {
+    size_t k = 0;
+    h->futile_valid = 0;
+    VH_FOR_EACH_ROOT(roots, nroots, v, { (void)v; k++; });
+    if (k > h->futile_cap) {
+        uint64_t *p = (uint64_t *)realloc(h->futile_roots, (k > 16 ? k : 16) * sizeof(uint64_t));
+        if (p == NULL) return;
+        h->futile_roots = p;
+        h->futile_cap = k > 16 ? k : 16;
+    }
+    k = 0;
+    VH_FOR_EACH_ROOT(roots, nroots, v, { h->futile_roots[k++] = v; });
+    h->futile_nroots = k;
+    h->futile_mutations = h->mutations;
+    h->futile_valid = 1;
+}
+
+/* A collection of the policy, unless it is futile (gc_stress always collects:
+ * it exists to exercise the collector). */
+static void vh_policy_collect(Heap *h, const HeapRootSpan *roots, size_t nroots) {
+    if (!h->gc_stress && vh_collection_futile(h, roots, nroots)) return;
+    if (heap_collect(h, roots, nroots) == 0) vh_remember_futile(h, roots, nroots);
+    else h->futile_valid = 0;
+}
 
 /* The VM's allocation with the collection policy:
  * 1. gc_stress, or gc_since >= gc_threshold: collect.
@@ -20,7 +84,7 @@
  *    grow too (avoids collecting on every allocation); fit.
  * 4. Else grow and fit.
  * 5. Else, if no collection ran yet and GC-managed blocks exist: collect, fit.
- * Returns the block address, or 0. */
+ * "Collect" skips a futile collection (above). Returns the block address, or 0. */
 VH_API VH_NOINLINE uint64_t heap_alloc_auto(Heap *h, uint64_t n, int gc_managed,
                                             const HeapRootSpan *roots, size_t nroots) {
     uint64_t a = 0, need;
@@ -31,19 +95,19 @@ VH_API VH_NOINLINE uint64_t heap_alloc_auto(Heap *h, uint64_t n, int gc_managed,
     }
     need = vh_need_granules(n);
     if (h->gc_stress || h->gc_since >= h->gc_threshold) {
-        heap_collect(h, roots, nroots);
+        vh_policy_collect(h, roots, nroots);
         collected = 1;
     }
     a = vh_alloc_fit(h, n, gc_managed);
     if (a == 0 && !collected && h->gc_since > 0) {
-        heap_collect(h, roots, nroots);
+        vh_policy_collect(h, roots, nroots);
         collected = 1;
         if (heap_free_bytes(h) * 4 < h->capacity - 8) vh_grow(h, need);
         a = vh_alloc_fit(h, n, gc_managed);
     }
     if (a == 0 && vh_grow(h, need) == 0) a = vh_alloc_fit(h, n, gc_managed);
     if (a == 0 && !collected && h->gc_blocks > 0) {
-        heap_collect(h, roots, nroots);
+        vh_policy_collect(h, roots, nroots);
         a = vh_alloc_fit(h, n, gc_managed);
     }
     if (a == 0) h->stats.failed_allocs += 1;

@@ -162,6 +162,18 @@ typedef struct Heap {
     uint64_t gc_floor;           /* lower bound of gc_threshold */
     int gc_stress;               /* collect before every allocation */
     int64_t fail_after;          /* fault injection: fail allocations after this many (-1 = off) */
+    /* What a collection could change (vh_policy.h, "futile collections"):
+     * `mutations` counts every event that can make a live block unreachable
+     * later: a block allocated or freed, a pointer recorded, a recorded
+     * pointer forgotten or moved. After a collection of the policy freed
+     * nothing, `futile_mutations` and the root values tagged 8 (in span order)
+     * are remembered; while both are unchanged, a collection would free
+     * nothing again, so the policy does not run it. */
+    uint64_t mutations;
+    int futile_valid;
+    uint64_t futile_mutations;
+    uint64_t *futile_roots;
+    size_t futile_nroots, futile_cap;
     /* mark stack (grown up to HEAP_MARK_STACK_MAX entries) */
     uint64_t *mark_stack;
     uint64_t mark_top;
