@@ -76,7 +76,8 @@ def render_dump(dump: Dump) -> str:
         out.append(f"  #{depth} return to 0x{address:x}")
 
     if dump.pending:
-        out.append("pending exceptions: " + ", ".join(_exception_name(n) for n in dump.pending))
+        out.append("pending exceptions: " + ", ".join(
+            f"{_exception_name(n)} x{count}" for n, count in sorted(dump.pending.items())))
     else:
         out.append("pending exceptions: none")
 

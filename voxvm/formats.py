@@ -135,7 +135,8 @@ def load_vvr(data: bytes, path: str = "<memory>") -> Program:
 # voxvm.dump, and as voxvm_err.dump when a trap stops the program.
 
 DUMP_MAGIC = b"VVDUMP\x00\x00"
-DUMP_VERSION = 1
+DUMP_VERSION = 2              # 2: pending exceptions as 11 counts (1: a list of numbers)
+EXCEPTION_KINDS = 11          # voxvm.isa.Exc, numbers 1..11
 
 TaggedValue = Struct("value" / Int64ub, "tag" / Int8ub)
 HeapBlock = Struct(
@@ -144,20 +145,29 @@ HeapBlock = Struct(
     "kind" / Int8ub,          # 0 = collected by the GC, 1 = allocr_nogc (never collected)
     "data" / Bytes(this.size),
 )
-DumpFile = Struct(
-    "magic" / Const(DUMP_MAGIC),
-    "version" / Const(DUMP_VERSION, Int16ub),
-    "reason" / Int8ub,        # 0 = halt, 1 = trap
-    "trap" / Int16ub,         # trap kind number (voxvm.traps.TrapKind), 0 after halt
-    "ip" / Int64ub,
-    "flags" / Array(4, Int8ub),  # OF, ZF, NF, CF
-    "registers" / Array(32, TaggedValue),
-    "data_stack" / PrefixedArray(Int64ub, TaggedValue),   # bottom first
-    "call_stack" / PrefixedArray(Int64ub, Int64ub),       # return addresses, oldest first
-    "pending" / PrefixedArray(Int64ub, Int8ub),           # exception numbers, oldest first
-    "memory" / Prefixed(Int64ub, GreedyBytes),
-    "heap" / PrefixedArray(Int64ub, HeapBlock),
-)
+
+
+def _dump_file(version: int, pending) -> Struct:
+    return Struct(
+        "magic" / Const(DUMP_MAGIC),
+        "version" / Const(version, Int16ub),
+        "reason" / Int8ub,        # 0 = halt, 1 = trap
+        "trap" / Int16ub,         # trap kind number (voxvm.traps.TrapKind), 0 after halt
+        "ip" / Int64ub,
+        "flags" / Array(4, Int8ub),  # OF, ZF, NF, CF
+        "registers" / Array(32, TaggedValue),
+        "data_stack" / PrefixedArray(Int64ub, TaggedValue),   # bottom first
+        "call_stack" / PrefixedArray(Int64ub, Int64ub),       # return addresses, oldest first
+        "pending" / pending,
+        "memory" / Prefixed(Int64ub, GreedyBytes),
+        "heap" / PrefixedArray(Int64ub, HeapBlock),
+    )
+
+
+# Version 2: pending[N - 1] = how many exceptions N are pending (semantics.md §9).
+DumpFile = _dump_file(DUMP_VERSION, Array(EXCEPTION_KINDS, Int64ub))
+# Version 1 (read only): the pending exception numbers, oldest first.
+DumpFileV1 = _dump_file(1, PrefixedArray(Int64ub, Int8ub))
 
 
 @dataclass
@@ -171,7 +181,7 @@ class Dump:
     registers: list[tuple[int, int]]          # (value bits, tag) x 32
     data_stack: list[tuple[int, int]]
     call_stack: list[int]
-    pending: list[int]
+    pending: dict[int, int]                   # exception number -> count, only counts > 0
     memory: bytes
     heap: list[tuple[int, int, int, bytes]]   # (address, size, kind, data)
 
@@ -182,7 +192,8 @@ def build_dump(dump: Dump) -> bytes:
         reason=dump.reason, trap=dump.trap, ip=dump.ip, flags=list(dump.flags),
         registers=[dict(value=v, tag=t) for v, t in dump.registers],
         data_stack=[dict(value=v, tag=t) for v, t in dump.data_stack],
-        call_stack=list(dump.call_stack), pending=list(dump.pending),
+        call_stack=list(dump.call_stack),
+        pending=[dump.pending.get(number, 0) for number in range(1, EXCEPTION_KINDS + 1)],
         memory=bytes(dump.memory),
         heap=[dict(address=a, size=n, kind=k, data=bytes(d)) for a, n, k, d in dump.heap]))
 
@@ -191,15 +202,24 @@ def parse_dump(data: bytes, path: str = "<memory>") -> Dump:
     """Decode a core dump; raise FormatError if it is not one."""
     if data[:len(DUMP_MAGIC)] != DUMP_MAGIC:
         raise FormatError(path, "magic", 0, f"expected {DUMP_MAGIC!r} (not a voxvm core dump)")
+    version = int.from_bytes(data[len(DUMP_MAGIC):len(DUMP_MAGIC) + 2], "big")
     try:
-        parsed = DumpFile.parse(data)
+        if version == 1:
+            parsed = DumpFileV1.parse(data)
+            pending: dict[int, int] = {}
+            for number in parsed.pending:
+                pending[number] = pending.get(number, 0) + 1
+            pending = dict(sorted(pending.items()))
+        else:
+            parsed = DumpFile.parse(data)
+            pending = {number: count for number, count in enumerate(parsed.pending, 1) if count}
     except ConstructError as exc:
         raise FormatError(path, "dump", 0, f"malformed core dump: {exc}") from None
     return Dump(
         reason=parsed.reason, trap=parsed.trap, ip=parsed.ip, flags=tuple(parsed.flags),
         registers=[(r.value, r.tag) for r in parsed.registers],
         data_stack=[(e.value, e.tag) for e in parsed.data_stack],
-        call_stack=list(parsed.call_stack), pending=list(parsed.pending),
+        call_stack=list(parsed.call_stack), pending=pending,
         memory=bytes(parsed.memory),
         heap=[(b.address, b.size, b.kind, bytes(b.data)) for b in parsed.heap])
 

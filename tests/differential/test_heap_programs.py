@@ -503,7 +503,7 @@ def test_gc_keeps_a_list_reachable_only_through_the_heap_and_the_stack():
     core = reference_core(program, VMConfig(init_heap=1024, max_heap=1 << 20, gc_stress=True))
     states = run_slices(core, budget=-1)
     last = states[-1]
-    assert last["status"] == Status.HALT and last["pending"] == []
+    assert last["status"] == Status.HALT and last["pending"] == {}
     assert last["registers"][2] == (0, int(Tag.ADDR))   # walked 20 nodes to the null pointer
     assert last["registers"][VAL] == (20, int(Tag.U64))
     # the 20 nodes survive, and the last two 24-byte junk blocks (the collection before the

@@ -115,7 +115,7 @@ def dumps(draw) -> Dump:
         registers=draw(st.lists(tagged, min_size=32, max_size=32)),
         data_stack=draw(st.lists(tagged, max_size=5)),
         call_stack=draw(st.lists(u64, max_size=5)),
-        pending=draw(st.lists(st.integers(1, 11), max_size=5)),
+        pending=draw(st.dictionaries(st.integers(1, 11), st.integers(1, (1 << 64) - 1), max_size=5)),
         memory=draw(st.binary(max_size=64)),
         heap=[(16 + 64 * i, len(b), i % 2, b) for i, b in enumerate(blocks)])
 
@@ -132,3 +132,25 @@ def test_parse_dump_rejects_other_files():
         parse_dump(b"VVE\x00" + bytes(60), "p.vve")
     with pytest.raises(FormatError):
         parse_dump(DUMP_MAGIC + b"\x00", "cut.dump")
+
+
+def test_dump_version_1_is_still_read():
+    """Version 1 stored the pending numbers oldest first; they are read back as counts."""
+    from voxvm.formats import DumpFileV1
+
+    data = DumpFileV1.build(dict(
+        reason=0, trap=0, ip=4, flags=[0, 1, 0, 0], registers=[dict(value=0, tag=1)] * 32,
+        data_stack=[], call_stack=[], pending=[3, 1, 3, 11], memory=b"\x00", heap=[]))
+    dump = parse_dump(data)
+    assert dump.pending == {1: 1, 3: 2, 11: 1} and dump.ip == 4
+    assert parse_dump(build_dump(dump)) == dump          # written again as version 2
+
+
+def test_dump_records_counts_not_entries():
+    """semantics.md §9: the dump's size does not depend on how many exceptions are pending."""
+    base = dict(reason=0, trap=0, ip=0, flags=(0, 0, 0, 0), registers=[(0, 1)] * 32,
+                data_stack=[], call_stack=[], memory=b"", heap=[])
+    few = build_dump(Dump(pending={1: 1}, **base))
+    many = build_dump(Dump(pending={1: 10**12, 11: 5}, **base))
+    assert len(few) == len(many)
+    assert parse_dump(many).pending == {1: 10**12, 11: 5}

@@ -313,7 +313,7 @@ def test_ffi_result_with_a_bad_type_raises_invaliddatatype():
     core = _core("    iload r0 -3\n    ncall 0x101 r0")
     core._install_test_native(0x101, "ffi_bad_type")
     assert core.run() == Status.HALT
-    assert core.pending() == [Exc.InvalidDataType]
+    assert core.pending() == {Exc.InvalidDataType: 1}
     assert core.get_reg(0) == ((-3) & MASK, Tag.I64)
 
 
@@ -329,7 +329,7 @@ label caught
 """)
     core._install_test_native(0x300, "raise")
     assert core.run() == Status.HALT
-    assert core.get_reg(9) == (1, Tag.U64) and core.pending() == []
+    assert core.get_reg(9) == (1, Tag.U64) and core.pending() == {}
 
 
 def test_host_return_goes_to_python_with_nothing_changed():

@@ -136,7 +136,7 @@ def state(core, status: int) -> dict:
         "status": int(status), "ip": core.ip, "flags": tuple(dump.flags),
         "registers": [(int(v), int(t)) for v, t in dump.registers],
         "data_stack": [(int(v), int(t)) for v, t in dump.data_stack],
-        "call_stack": list(dump.call_stack), "pending": list(dump.pending),
+        "call_stack": list(dump.call_stack), "pending": dict(dump.pending),
         "memory": bytes(dump.memory),
         "heap": [(int(a), int(n), int(k), bytes(d)) for a, n, k, d in dump.heap],
     }

@@ -128,7 +128,7 @@ def test_coredump_after_trap(tmp_path, monkeypatch):
     assert rc == 70
     dump = parse_dump((tmp_path / "voxvm_err.dump").read_bytes())
     assert (dump.reason, dump.trap, dump.ip) == (1, TrapKind.STACK_UNDERFLOW, 12)
-    assert dump.pending == [Exc.HeapFreeFault]
+    assert dump.pending == {Exc.HeapFreeFault: 1}
     text = render_dump(dump)
     assert "STACK_UNDERFLOW" in text and "HeapFreeFault (3)" in text and "ip: 0xc (pop)" in text
 
@@ -246,7 +246,7 @@ def test_print_to_stderr_and_bad_streams():
     assert len(vm_lines(err)) == 2
     machine = Machine(program, CONFIG, io.BytesIO(), io.BytesIO(), io.BytesIO())
     machine.run()
-    assert machine.core.pending() == [Exc.NativeFault, Exc.NativeFault]
+    assert machine.core.pending() == {Exc.NativeFault: 2}
 
 
 @pytest.mark.parametrize("address", [5000, 3, 12])
@@ -259,7 +259,7 @@ def test_print_string_outside_memory_is_a_native_fault(address):
     err = io.BytesIO()
     machine = Machine(program, CONFIG, io.BytesIO(), out := io.BytesIO(), err)
     machine.run()
-    assert machine.core.pending() == [Exc.NativeFault]
+    assert machine.core.pending() == {Exc.NativeFault: 1}
     assert out.getvalue() == b""
     assert err.getvalue().startswith(b"voxvm: ncall 0x1 (print): print: ")
 
@@ -373,7 +373,7 @@ def test_input_write_failure():
                       io.BytesIO())
     machine.run()
     assert machine.core.get_reg(20) == (0, Tag.U64)
-    assert machine.core.pending() == [Exc.HeapWriteFault]
+    assert machine.core.pending() == {Exc.HeapWriteFault: 1}
 
 
 def test_random_and_time_natives_tag_their_results():
@@ -393,7 +393,7 @@ def test_randint_with_an_empty_range_is_a_native_fault():
     machine = Machine(program, CONFIG, io.BytesIO(), io.BytesIO(), err := io.BytesIO())
     machine.run()
     assert machine.core.get_reg(0) == (77, Tag.U64)
-    assert machine.core.pending() == [Exc.NativeFault]
+    assert machine.core.pending() == {Exc.NativeFault: 1}
     assert err.getvalue().startswith(b"voxvm: ncall 0x4 (randint): ")
 
 
@@ -407,7 +407,7 @@ def test_unknown_ncall_and_internal_native_errors():
 
     machine.io.extra_natives[0x4242] = ("broken", broken)
     machine.run()
-    assert machine.core.pending() == [Exc.NativeFault, Exc.NativeFault]
+    assert machine.core.pending() == {Exc.NativeFault: 2}
     lines = err.getvalue().decode().splitlines()
     assert "No such callcode!" in lines[0] and lines[0].startswith("voxvm: ncall 0x7777")
     assert lines[1] == "voxvm: ncall 0x4242 (broken): internal error: ZeroDivisionError: oops"

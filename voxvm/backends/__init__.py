@@ -69,10 +69,14 @@ class Core(Protocol):
         """Write register ``index`` (natives return results this way)."""
 
     def raise_exception(self, number: int) -> None:
-        """Append voxvm exception ``number`` (voxvm.isa.Exc) to the pending list."""
+        """Count one more pending voxvm exception ``number`` (voxvm.isa.Exc)."""
 
-    def pending(self) -> list[int]:
-        """The pending exception numbers, oldest first."""
+    def pending(self) -> dict[int, int]:
+        """The pending exceptions as ``{number: count}``: only kinds with a count, by number.
+
+        A count per kind is all `jexc` can observe (semantics.md §9), so it is
+        all a Core keeps: pending exceptions take constant memory.
+        """
 
     def memory(self) -> bytes:
         """A copy of main memory (image plus what dlbc appended, with dssave writes)."""

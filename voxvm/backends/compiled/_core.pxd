@@ -44,8 +44,7 @@ cdef extern from "vv_core.h" nogil:
         uint64_t sp, stack_alloc, stack_limit
         uint64_t *calls
         uint64_t csp, calls_alloc, call_limit
-        uint8_t *pending
-        uint64_t npending, pending_alloc
+        uint64_t pending[11]
         int fuse
         uint64_t executed
         int trap_kind
@@ -66,7 +65,7 @@ cdef extern from "vv_core.h" nogil:
                 uint64_t entry, uint64_t data_base, const uint64_t *funcs, uint64_t nfuncs,
                 uint64_t init_stack, uint64_t stack_limit, uint64_t call_limit)
     void vv_free(vv_vm *vm)
-    int vv_raise(vv_vm *vm, int number)
+    void vv_raise(vv_vm *vm, int number)
     void vv_invalidate(vv_vm *vm, uint64_t addr, uint64_t n)
     int vv_mem_append(vv_vm *vm, const uint8_t *data, uint64_t n)
     uint64_t vv_utf8_to_utf16be(const uint8_t *s, uint64_t n, uint8_t *dst)

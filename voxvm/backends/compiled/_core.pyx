@@ -471,16 +471,15 @@ cdef class Core:
         self.vm.tags[index] = tag
 
     def raise_exception(self, int number):
-        """Append voxvm exception ``number`` to the pending list."""
+        """Count one more pending voxvm exception ``number``."""
         if not 1 <= number <= VV_EXC_COUNT:
             raise ValueError(f"{number} is not a voxvm exception number")
-        if vv_raise(&self.vm, number) != 0:
-            raise MemoryError("cannot grow the pending-exception list")
+        vv_raise(&self.vm, number)
 
     def pending(self):
-        """The pending exception numbers, oldest first."""
-        cdef uint64_t i
-        return [self.vm.pending[i] for i in range(self.vm.npending)]
+        """The pending exceptions as ``{number: count}``, only kinds with a count, by number."""
+        cdef int i
+        return {i + 1: self.vm.pending[i] for i in range(VV_EXC_COUNT) if self.vm.pending[i]}
 
     # ------------------------------------------------------------------ memory
 

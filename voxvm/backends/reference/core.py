@@ -175,7 +175,8 @@ class PyCore:
         self.stack_limit = config.stack_limit
         self.calls: list[int] = []
         self.max_recursion = config.max_recursion
-        self.exceptions: list[int] = []
+        # Pending exceptions: a count per kind, exceptions[N - 1] for N (semantics.md §9).
+        self.exceptions: list[int] = [0] * len(Exc)
         self.heap = PyHeap(config.init_heap, config.max_heap, gc_stress=config.gc_stress)
         self.set_log(log)
         self.ip = program.entry
@@ -262,7 +263,7 @@ class PyCore:
         self.tags[r] = F64
 
     def _raise(self, exc: Exc) -> None:
-        self.exceptions.append(int(exc))
+        self.exceptions[int(exc) - 1] += 1
 
     def _int_flags(self, value: int) -> None:
         """ZF/NF against I(0) for an int64 result."""
@@ -516,8 +517,8 @@ class PyCore:
     def _op_jexc(self, number: int, address: int) -> None:
         if not 1 <= number <= len(Exc):        # all 11 are handled (semantics.md §3.4)
             raise _TrapSignal(TrapKind.BAD_EXCEPTION, number)
-        if number in self.exceptions:
-            self.exceptions.remove(number)     # the first (oldest) occurrence
+        if self.exceptions[number - 1]:
+            self.exceptions[number - 1] -= 1
             self.ip = address
         else:
             self.ip += SIZE["jexc"]
@@ -863,10 +864,10 @@ class PyCore:
     def raise_exception(self, number: int) -> None:
         if not 1 <= number <= len(Exc):
             raise ValueError(f"{number} is not a voxvm exception number")
-        self.exceptions.append(int(number))
+        self.exceptions[number - 1] += 1
 
-    def pending(self) -> list[int]:
-        return list(self.exceptions)
+    def pending(self) -> dict[int, int]:
+        return {number: count for number, count in enumerate(self.exceptions, 1) if count}
 
     def memory(self) -> bytes:
         return bytes(self.mem)
@@ -909,7 +910,7 @@ class PyCore:
             reason=reason, trap=self.trap_kind if reason else 0, ip=self.ip,
             flags=tuple(self.flags), registers=list(zip(self.regs, self.tags)),
             data_stack=list(self.stack), call_stack=list(self.calls),
-            pending=list(self.exceptions), memory=bytes(self.mem), heap=self.heap.blocks())
+            pending=self.pending(), memory=bytes(self.mem), heap=self.heap.blocks())
 
 
 Core = PyCore

@@ -163,8 +163,11 @@ typedef struct vv_vm {
     uint64_t sp, stack_alloc, stack_limit;
     uint64_t *calls;             /* call stack of return addresses */
     uint64_t csp, calls_alloc, call_limit;
-    uint8_t *pending;            /* pending exception numbers, oldest first */
-    uint64_t npending, pending_alloc;
+    /* Pending exceptions (semantics.md §9): a count per kind, pending[N - 1]
+     * for exception N. `jexc` only asks whether one of a kind is pending and
+     * removes one, so counts are exact; a program raising forever never grows
+     * the host. */
+    uint64_t pending[VV_EXC_COUNT];
 
     int fuse;                    /* decoder may fuse pairs (off for instruction counting) */
     uint64_t executed;           /* instructions counted by the VV_LOOP_COUNT loop */
@@ -345,27 +348,19 @@ static VV_COLD int vv_grow(void **array, uint64_t *alloc, uint64_t need, uint64_
     return 0;
 }
 
-/* Append exception `number` to the pending list. */
-static VV_COLD int vv_raise(vv_vm *vm, int number) {
-    if (vm->npending >= vm->pending_alloc &&
-        vv_grow((void **)&vm->pending, &vm->pending_alloc, vm->npending + 1, UINT64_MAX, 1))
-        return -1;
-    vm->pending[vm->npending++] = (uint8_t)number;
-    return 0;
+/* Record one more pending exception `number` (1..VV_EXC_COUNT). A count
+ * cannot realistically wrap (2^64 raises); it saturates rather than lose them. */
+static inline void vv_raise(vv_vm *vm, int number) {
+    uint64_t *c = &vm->pending[number - 1];
+    *c += *c != UINT64_MAX;
 }
 
-/* Remove the first pending `number`; 1 if there was one. */
+/* Remove one pending `number` (1..VV_EXC_COUNT); 1 if there was one. O(1). */
 static inline int vv_take_exception(vv_vm *vm, unsigned number) {
-    uint8_t *p = vm->pending;
-    uint64_t n = vm->npending;
-    for (uint64_t i = 0; i < n; i++) {
-        if (p[i] == number) {
-            memmove(p + i, p + i + 1, (size_t)(n - i - 1));
-            vm->npending = n - 1;
-            return 1;
-        }
-    }
-    return 0;
+    uint64_t *c = &vm->pending[number - 1];
+    if (*c == 0) return 0;
+    *c -= 1;
+    return 1;
 }
 
 /* ------------------------------------------------------------------------
@@ -591,9 +586,9 @@ static void vv_natives_free(vv_vm *vm);
 static void vv_free(vv_vm *vm) {
     vv_natives_free(vm);
     free(vm->mem); free(vm->code); free(vm->funcs);
-    free(vm->stack); free(vm->calls); free(vm->pending);
+    free(vm->stack); free(vm->calls);
     vm->mem = NULL; vm->code = NULL; vm->funcs = NULL;
-    vm->stack = NULL; vm->calls = NULL; vm->pending = NULL;
+    vm->stack = NULL; vm->calls = NULL;
 }
 
 /* Returns 0, or -1 when memory cannot be allocated (the caller frees). */

@@ -50,7 +50,7 @@
 #define NEXT(n) do { pc += (n); DISPATCH(); } while (0)
 #define TRAP(kind, a_, b_) do { trap_kind = (kind); trap_a = (uint64_t)(a_); trap_b = (uint64_t)(b_); goto vv_trap; } while (0)
 #define MISMATCH(op, l, r) TRAP(VV_TRAP_TYPE_MISMATCH, (uint64_t)(op) << 16 | (uint64_t)(l) << 8 | (uint64_t)(r), 0)
-#define RAISE(exc) do { if (VV_UNLIKELY(vv_raise(vm, (exc)))) TRAP(VV_TRAP_HOST_MEMORY, 0, 0); } while (0)
+#define RAISE(exc) vv_raise(vm, (exc))
 /* A taken branch to `target`: count it, then fetch there (a fetch outside
  * memory traps IP_OUTSIDE, as in voxvm/backends/reference/core.py). */
 #define JUMP(target) do { uint64_t t_ = (target); \

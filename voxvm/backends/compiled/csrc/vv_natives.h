@@ -145,13 +145,19 @@ static void vv_natives_free(vv_vm *vm) {
     vm->natives = NULL;
 }
 
-/* Raise voxvm exception `number` from a native: VV_NATIVE_DONE, or
- * VV_NATIVE_TRAP (HOST_MEMORY) when the pending list cannot grow. */
+/* Raise voxvm exception `number` from a native: VV_NATIVE_DONE (the
+ * pending counts take no memory, so raising cannot fail); a number outside
+ * 1..VV_EXC_COUNT is a bug of the native and stops the program as a
+ * BAD_EXCEPTION trap instead of writing outside the counts. */
 static inline int vv_native_raise(vv_vm *vm, int number) {
-    if (vv_raise(vm, number) == 0) return VV_NATIVE_DONE;
-    vm->trap_kind = VV_TRAP_HOST_MEMORY;
-    vm->trap_a = vm->trap_b = 0;
-    return VV_NATIVE_TRAP;
+    if (number < 1 || number > VV_EXC_COUNT) {
+        vm->trap_kind = VV_TRAP_BAD_EXCEPTION;
+        vm->trap_a = (uint64_t)number;
+        vm->trap_b = 0;
+        return VV_NATIVE_TRAP;
+    }
+    vv_raise(vm, number);
+    return VV_NATIVE_DONE;
 }
 
 /* ------------------------------------------------------------------------
