@@ -18,6 +18,7 @@ class ExitStatus(enum.IntEnum):
     DATAERR = 65    # malformed input: assembly error, bad .vve/.vvr
     SOFTWARE = 70   # the program trapped
     IOERR = 74      # a file could not be read or written
+    INTERRUPTED = 130   # Ctrl-C (128 + SIGINT, as shells report it; docs/resource-limits.md)
 
 
 class VoxError(Exception):

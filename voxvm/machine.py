@@ -9,12 +9,19 @@ traps turned into voxvm.traps.Trap), the exit status (0 halt, 70 trap, 74 when
 the program's output cannot be written), the trap line on stderr
 (semantics.md §5) and the core dumps of semantics.md §3.26 (``voxvm.dump`` after
 halt, ``voxvm_err.dump`` after a trap, both only with --coredump_exit).
+Ctrl-C: while a run is in progress on the main thread, SIGINT asks the Core to
+stop (``Core.request_stop``, which also stops its loop when the loop runs on
+another thread) and raises KeyboardInterrupt, which interrupts a native that
+blocks (``sleep``, ``input``); the console script turns it into
+``voxvm: interrupted`` and exit status 130 (docs/resource-limits.md).
 Nothing is written to stdout except the program's own output (semantics.md §3.24).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import traceback
 
 from .backends import Status
@@ -101,16 +108,41 @@ class Machine:
             self.io.diag("warning: --allow-read/--allow-write only matter with --sandbox "
                          "(without it, file natives may use any file)")
         core, io = self.core, self.io
-        while True:
-            status = core.run()
-            if status == Status.NCALL:
-                dispatch(core, core.ncall_code, io)
-            elif status == Status.HALT:
-                return
-            elif status == Status.TRAP:
-                raise self.trap()
-            else:
-                raise RuntimeError(f"backend returned unexpected status {status!r}")
+        previous = self._catch_sigint()
+        try:
+            while True:
+                status = core.run()
+                if status == Status.NCALL:
+                    dispatch(core, core.ncall_code, io)
+                elif status == Status.HALT:
+                    return
+                elif status == Status.TRAP:
+                    raise self.trap()
+                elif status == Status.STOP:
+                    raise KeyboardInterrupt
+                else:
+                    raise RuntimeError(f"backend returned unexpected status {status!r}")
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    def _catch_sigint(self):
+        """Route SIGINT to this machine's Core for the run (module docstring); the handler replaced, or None.
+
+        Only on the main thread (the only one Python delivers signals to) and only
+        when SIGINT has Python's default handler: an embedding program's own
+        handler is left alone.
+        """
+        if (threading.current_thread() is not threading.main_thread()
+                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+            return None
+        core = self.core
+
+        def interrupt(signum, frame):
+            core.request_stop()      # a loop running without the GIL stops at its next poll
+            raise KeyboardInterrupt  # and a blocking native (sleep, input) stops now
+
+        return signal.signal(signal.SIGINT, interrupt)
 
     def trap(self) -> Trap:
         """The Trap describing the core's current trap, with names and lines where known."""

@@ -32,9 +32,11 @@ class Status(enum.IntEnum):
     NCALL = 2     # `ncall`: ip already points past it; ncall_code / ncall_ip say which
     BUDGET = 3    # the branch budget ran out (tests and tracing only)
     # Internal to the compiled core, never returned by Core.run(): its loop
-    # left early only because the GC-event buffer is full or a C native
-    # yielded (vv_natives.h); the instruction is complete.
+    # left early only because the GC-event buffer is full, a C native
+    # yielded (vv_natives.h), or it polled (time slice over, stop requested);
+    # the instruction is complete.
     FLUSH = 4
+    STOP = 5      # request_stop() was called; run() may be called again to go on
 
 
 class Core(Protocol):
@@ -59,7 +61,18 @@ class Core(Protocol):
         (every executed jump whether taken or not, call, callr, ret, jmpr,
         jexc); when it reaches 0 the loop returns BUDGET before the next
         instruction. Both backends count identically, so differential tests
-        can stop them at the same point.
+        can stop them at the same point. It returns STOP, between two
+        instructions, after ``request_stop()``; a signal handler that raises
+        (Ctrl-C's KeyboardInterrupt) raises out of it, also within
+        milliseconds of the signal.
+        """
+
+    def request_stop(self) -> None:
+        """Make ``run()`` return STOP soon (within milliseconds); callable from any thread.
+
+        The request stays until ``run()`` has returned STOP for it (so a request
+        made just before ``run()`` starts is not lost). The machine driver calls
+        it from its SIGINT handler (docs/resource-limits.md "Interrupting a run").
         """
 
     def get_reg(self, index: int) -> tuple[int, int]:

@@ -76,7 +76,13 @@ def _run(path: str, kind: Optional[str], config: cfg.VMConfig) -> int:
     from .loading import load_path
     from ..machine import run_program
 
-    return run_program(load_path(path, kind), config)
+    try:
+        return run_program(load_path(path, kind), config)
+    except KeyboardInterrupt:
+        # typer would turn Ctrl-C into a silent exit 130; say it the way the plain
+        # path does (voxvm/stdstreams.py, run_console).
+        say("voxvm: interrupted")
+        return int(ExitStatus.INTERRUPTED)
 
 
 @app.callback(invoke_without_command=True)

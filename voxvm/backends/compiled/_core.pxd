@@ -55,6 +55,9 @@ cdef extern from "vv_core.h" nogil:
         uint32_t ngc_events
         vv_gc_event gc_events[64]
         int64_t budget_left
+        int stop
+        int flush_due
+        uint64_t deadline
 
     enum:
         VV_GC_COLLECTION
@@ -65,6 +68,9 @@ cdef extern from "vv_core.h" nogil:
                 uint64_t entry, uint64_t data_base, const uint64_t *funcs, uint64_t nfuncs,
                 uint64_t init_stack, uint64_t stack_limit, uint64_t call_limit)
     void vv_free(vv_vm *vm)
+    void vv_request_stop(vv_vm *vm)
+    int vv_take_stop(vv_vm *vm)
+    uint64_t vh_now_ns()
     void vv_raise(vv_vm *vm, int number)
     void vv_invalidate(vv_vm *vm, uint64_t addr, uint64_t n)
     int vv_mem_append(vv_vm *vm, const uint8_t *data, uint64_t n)

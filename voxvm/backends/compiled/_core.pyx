@@ -107,10 +107,12 @@ cdef extern from "vv_testnatives.h":
 # The ncall code of print (upstream.md §8.1).
 cdef unsigned NATIVE_PRINT = 0x01
 
-# run() hands the loop at most this many branch events at a time, so that
-# Ctrl-C (and other signals) are noticed within milliseconds even when the
-# caller asked for an unlimited budget.
-cdef int64_t SIGNAL_CHECK_BRANCHES = 1 << 22
+# run() gives the loop time slices of this length: the loop polls its clock
+# every 1024 branch events and after every long instruction (vv_core.h,
+# vv_poll) and returns when the slice is over, so that run() looks at signals
+# (Ctrl-C) and at request_stop() at least this often, however long the
+# branches take (docs/resource-limits.md "Interrupting a run").
+cdef uint64_t SLICE_NS = 10 * 1000 * 1000
 cdef object _STATUS = tuple(Status)
 cdef uint64_t MASK64 = 0xFFFFFFFFFFFFFFFF
 
@@ -354,9 +356,8 @@ cdef class Core:
     # ------------------------------------------------------------------ run
 
     def run(self, long long budget=-1):
-        """Execute until halt, trap, ncall or budget exhaustion; return a Status."""
+        """Execute until halt, trap, ncall, budget exhaustion or a stop request; return a Status."""
         cdef int status
-        cdef int64_t chunk
         cdef int64_t remaining = budget
         if self.running:
             raise RuntimeError("Core.run() is already running (a Core belongs to one thread at a time)")
@@ -364,30 +365,34 @@ cdef class Core:
         try:
             self._hand_over_stdout(True)    # the room: the host may have buffered output since
             while True:
-                chunk = SIGNAL_CHECK_BRANCHES if remaining < 0 or remaining > SIGNAL_CHECK_BRANCHES else remaining
+                if vv_take_stop(&self.vm):
+                    return Status.STOP
                 with nogil:
-                    status = self.loop(&self.vm, chunk)
+                    self.vm.deadline = vh_now_ns() + SLICE_NS
+                    status = self.loop(&self.vm, remaining)
                 # Printed stdout first: the C print leaves a line to the host while GC
                 # log lines wait (vv_builtins.h), so these bytes came before them.
                 if self.stdout_sink is not None:
                     self._hand_over_stdout(False)
                 if self.vm.ngc_events:
                     self._flush_gc_log()
-                if status == VV_STATUS_FLUSH:
-                    # Only the log or a C native made the loop return; the instruction is complete.
-                    if remaining > 0:
-                        remaining -= chunk - self.vm.budget_left
-                    continue
-                if status != VV_STATUS_BUDGET or chunk == remaining:
+                if status != VV_STATUS_FLUSH:
                     return _STATUS[status]
+                # The log, a C native or a poll made the loop return; the instruction
+                # is complete. Run the Python signal handlers (Ctrl-C raises here)
+                # and look at the stop flag, then go on with the budget that is left.
                 if remaining > 0:
-                    remaining -= chunk
+                    remaining = self.vm.budget_left
                 PyErr_CheckSignals()
         finally:
             self.running = False
             if self.stdout_sink is not None:
                 # An exception (Ctrl-C) must not lose what was printed: HostIO keeps it.
                 self._hand_over_stdout(False)
+
+    def request_stop(self):
+        """Make run() return Status.STOP within milliseconds; safe from any thread (no GIL needed)."""
+        vv_request_stop(&self.vm)
 
     cdef _flush_gc_log(self):
         cdef uint32_t i

@@ -178,6 +178,7 @@ class PyCore:
         # Pending exceptions: a count per kind, exceptions[N - 1] for N (semantics.md §9).
         self.exceptions: list[int] = [0] * len(Exc)
         self.heap = PyHeap(config.init_heap, config.max_heap, gc_stress=config.gc_stress)
+        self._stop = False                     # request_stop(): honoured at the next branch event
         self.set_log(log)
         self.ip = program.entry
         self.trap_kind = self.trap_ip = self.trap_a = self.trap_b = 0
@@ -199,6 +200,9 @@ class PyCore:
         """Execute until halt, trap, ncall or budget exhaustion (voxvm.backends.Core.run)."""
         if budget == 0:
             return Status.BUDGET
+        if self._stop:
+            self._stop = False
+            return Status.STOP
         decoded = self._decoded
         try:
             while True:
@@ -209,10 +213,16 @@ class PyCore:
                 status = handler(*operands)
                 if status is not None:
                     return status
-                if is_branch and budget > 0:
-                    budget -= 1
-                    if budget == 0:
-                        return Status.BUDGET
+                if is_branch:
+                    if budget > 0:
+                        budget -= 1
+                        if budget == 0:
+                            return Status.BUDGET
+                    # A loop always branches, so a stop is seen within one
+                    # iteration (Python's own signal handlers run between bytecodes).
+                    if self._stop:
+                        self._stop = False
+                        return Status.STOP
         except _TrapSignal as trap:
             self.trap_kind, self.trap_a, self.trap_b = int(trap.kind), trap.a, trap.b
             self.trap_ip = self.ip
@@ -860,6 +870,10 @@ class PyCore:
         if tag not in VALID_TAGS:
             raise ValueError(f"tag {tag} is not a register tag")
         self._set(index, bits, tag)
+
+    def request_stop(self) -> None:
+        """Make run() return Status.STOP at its next branch event (an attribute store: any thread)."""
+        self._stop = True
 
     def raise_exception(self, number: int) -> None:
         if not 1 <= number <= len(Exc):

@@ -184,8 +184,50 @@ typedef struct vv_vm {
     uint32_t ngc_events;
     vv_gc_event gc_events[VV_GC_EVENTS];
     int64_t budget_left;         /* branch budget left when the loop returned VV_STATUS_FLUSH */
+    /* Interruption (docs/resource-limits.md "Interrupting a run"): the loop
+     * polls (vv_poll) every VV_POLL_BRANCHES branch events and after every
+     * instruction that may take long, and returns VV_STATUS_FLUSH when a stop
+     * was requested (from any thread: vv_request_stop) or the time slice that
+     * run() granted is over, so that run() can look at signals and the flag. */
+    int stop;                    /* set atomically by vv_request_stop, cleared by the owner */
+    int flush_due;               /* a slow path polled and asks the loop to return after this instruction */
+    uint64_t deadline;           /* vh_now_ns() after which the loop returns; 0: never */
     struct vv_natives *natives;  /* C natives `ncall` runs in the loop, and their stdout (vv_natives.h); NULL: none */
 } vv_vm;
+
+/* ------------------------------------------------------------------------
+ * Interruption */
+
+/* Every this many branch events the loop polls (a relaxed atomic load and a
+ * clock read, ~20 ns per 1024 branches); one power of two less than 2^k. */
+#define VV_POLL_MASK 1023
+/* Instructions whose cost grows with a byte count (memcpy, storedat, ubd,
+ * dlbc, alloc) poll after running when the count is at least this. */
+#define VV_POLL_BYTES (64u << 10)
+
+#if defined(__GNUC__) || defined(__clang__)
+#define VV_ATOMIC_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define VV_ATOMIC_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define VV_ATOMIC_TAKE(p) __atomic_exchange_n((p), 0, __ATOMIC_RELAXED)
+#else
+#define VV_ATOMIC_TAKE(p) vv_take_volatile((volatile int *)(p))
+static inline int vv_take_volatile(volatile int *p) { int v = *p; if (v) *p = 0; return v; }
+#define VV_ATOMIC_LOAD(p) (*(volatile int *)(p))
+#define VV_ATOMIC_STORE(p, v) (*(volatile int *)(p) = (v))
+#endif
+
+/* Ask the VM's loop to return at its next poll; safe from any thread (the
+ * owner's run() turns it into a stop). */
+static inline void vv_request_stop(vv_vm *vm) { VV_ATOMIC_STORE(&vm->stop, 1); }
+
+/* The owner consumes a stop request: 1 if there was one (it is cleared). */
+static inline int vv_take_stop(vv_vm *vm) { return VV_ATOMIC_TAKE(&vm->stop); }
+
+/* 1 if the loop should return now: a stop was requested or the slice is over. */
+static VV_COLD int vv_poll(vv_vm *vm) {
+    if (VV_ATOMIC_LOAD(&vm->stop)) return 1;
+    return vm->deadline != 0 && vh_now_ns() >= vm->deadline;
+}
 
 /* ------------------------------------------------------------------------
  * Small helpers */

@@ -52,17 +52,19 @@
 #define MISMATCH(op, l, r) TRAP(VV_TRAP_TYPE_MISMATCH, (uint64_t)(op) << 16 | (uint64_t)(l) << 8 | (uint64_t)(r), 0)
 #define RAISE(exc) vv_raise(vm, (exc))
 /* A taken branch to `target`: count it, then fetch there (a fetch outside
- * memory traps IP_OUTSIDE, as in voxvm/backends/reference/core.py). */
+ * memory traps IP_OUTSIDE, as in voxvm/backends/reference/core.py). Every
+ * VV_POLL_MASK + 1 branch events (and at the budget's end, a multiple of
+ * it) the branch goes through vv_branch_poll. */
 #define JUMP(target) do { uint64_t t_ = (target); \
-        if (VV_UNLIKELY(--budget == 0)) { next_ip = t_; goto vv_budget; } \
+        if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = t_; goto vv_branch_poll; } \
         if (VV_UNLIKELY(t_ >= len)) { next_ip = t_; goto vv_outside; } \
         pc = code + t_; DISPATCH(); } while (0)
 /* A taken branch to a target the decoder found inside memory. */
 #define JUMP_INSIDE(target) do { uint64_t t_ = (target); \
-        if (VV_UNLIKELY(--budget == 0)) { next_ip = t_; goto vv_budget; } \
+        if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = t_; goto vv_branch_poll; } \
         pc = code + t_; DISPATCH(); } while (0)
 #define NOT_TAKEN(n) do { pc += (n); \
-        if (VV_UNLIKELY(--budget == 0)) { next_ip = ADDR(); goto vv_budget; } \
+        if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = ADDR(); goto vv_branch_poll; } \
         DISPATCH(); } while (0)
 #define BRANCH_IF(cond, target, n) do { if (cond) JUMP(target); NOT_TAKEN(n); } while (0)
 /* The end of a fused compare-and-branch: the slot's condition mask decides. */
@@ -125,6 +127,12 @@
         unsigned d_ = pc->a, s_ = pc->b, x_ = pc->c; \
         if (VV_UNLIKELY(!BOTH_F(T[s_], T[x_]))) goto vv_unfuse_movr; \
         R[d_] = vv_b(vv_f(R[s_]) OP vv_f(R[x_])); T[d_] = VV_TAG_F64; \
+    } while (0)
+/* After an instruction of `size` bytes whose cost grew with `n` bytes: poll
+ * (vv_core.h) and return if asked, so no run of such instructions outlasts
+ * a time slice by more than one of them. */
+#define POLL_AFTER(n, size) do { \
+        if (VV_UNLIKELY((n) >= VV_POLL_BYTES) && vv_poll(vm)) { next_ip = ADDR() + (size); goto vv_flush; } \
     } while (0)
 /* Data stack / call stack room for `n` more entries (grow or trap). */
 #define STACK_ROOM(n) do { if (VV_UNLIKELY(sp + (n) > stack_cap)) { \
@@ -685,7 +693,9 @@ vv_dispatch:
         uint64_t address = vv_heap_alloc(vm, heap_n, (int)heap_gc);
         if (VV_UNLIKELY(address == 0)) RAISE(VV_EXC_HEAPALLOCATIONFAULT);
         R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
-        if (VV_UNLIKELY(vm->ngc_events >= VV_GC_EVENTS)) { next_ip = ADDR() + heap_size; goto vv_flush; }
+        /* the log is full, or a collection or growth ran and the slice is over (vh_vmops.h) */
+        if (VV_UNLIKELY(vm->ngc_events >= VV_GC_EVENTS || vm->flush_due)) { next_ip = ADDR() + heap_size; goto vv_flush; }
+        POLL_AFTER(heap_n, heap_size);
         NEXT(heap_size);
     }
     TARGET(FREE) {
@@ -733,12 +743,14 @@ vv_dispatch:
         if (heap_copy(&vm->heap, vv_as_u64(R[pc->a], T[pc->a]), vv_as_u64(R[pc->b], T[pc->b]),
                       vv_as_u64(R[pc->c], T[pc->c])))
             RAISE(VV_EXC_HEAPSEGMFAULT);                 /* semantics.md §3.13 */
+        POLL_AFTER(vv_as_u64(R[pc->c], T[pc->c]), VV_SIZE_MEMCPY);
         NEXT(VV_SIZE_MEMCPY);
     }
     TARGET(STOREDAT) {
         int rc = vv_heap_storedat(vm, vv_as_u64(R[pc->a], T[pc->a]), vv_as_u64(R[pc->b], T[pc->b]),
                                   vv_as_u64(R[pc->c], T[pc->c]));
         if (rc) RAISE(rc);
+        POLL_AFTER(vv_as_u64(R[pc->c], T[pc->c]), VV_SIZE_STOREDAT);
         NEXT(VV_SIZE_STOREDAT);
     }
     TARGET(DLBC) {
@@ -758,6 +770,7 @@ vv_dispatch:
             if (VV_UNLIKELY(rc)) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
             R[d] = old_len; T[d] = VV_TAG_DS_ADDR;
         }
+        POLL_AFTER(n, VV_SIZE_DLBC);
         NEXT(VV_SIZE_DLBC);
     }
     TARGET(UBD) {
@@ -765,6 +778,7 @@ vv_dispatch:
                              vv_as_u64(R[pc->c], T[pc->c]));
         if (VV_UNLIKELY(rc < 0)) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
         if (rc) RAISE(rc);
+        POLL_AFTER(vv_as_u64(R[pc->b], T[pc->b]), VV_SIZE_UBD);
         NEXT(VV_SIZE_UBD);                              /* also on error (semantics.md §3.7) */
     }
 
@@ -796,6 +810,17 @@ vv_trap:
     vm->ip = ADDR();                                   /* ip stays on the trapping instruction */
     goto vv_save;
 
+vv_branch_poll:
+    /* a branch event whose count is a multiple of VV_POLL_MASK + 1: the budget's
+     * end, or time to poll (the branch itself is complete; resume at next_ip) */
+    if (budget == 0) goto vv_budget;
+    if (!vv_poll(vm)) {
+        if (VV_UNLIKELY(next_ip >= len)) goto vv_outside;
+        pc = code + next_ip;
+        DISPATCH();
+    }
+    goto vv_flush;
+
 vv_budget:
     SAVE_COUNT();
     vm->ip = next_ip;
@@ -820,6 +845,7 @@ vv_flush:
      * can log the events or take the native's output; the instruction is
      * complete and the loop resumes at next_ip. */
     SAVE_COUNT();
+    vm->flush_due = 0;
     vm->ip = next_ip;
     vm->budget_left = budget;
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
@@ -847,6 +873,7 @@ vv_save:
 #undef MISMATCH
 #undef RAISE
 #undef JUMP
+#undef POLL_AFTER
 #undef NOT_TAKEN
 #undef BRANCH_IF
 #undef COMPARE

@@ -357,6 +357,7 @@ enum {
     VV_STATUS_NCALL = 2,
     VV_STATUS_BUDGET = 3,
     VV_STATUS_FLUSH = 4,
+    VV_STATUS_STOP = 5,
 };
 
 /* Trap kinds (voxvm.traps.TrapKind). */

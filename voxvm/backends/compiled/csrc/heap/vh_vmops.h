@@ -67,6 +67,10 @@ static VV_NOINLINE uint64_t vv_heap_alloc_slow(vv_vm *vm, uint64_t n, int gc_man
     };
     uint64_t address = heap_alloc_auto(h, n, gc_managed, roots, 2);
     if (vm->gc_log) vv_record_gc_events(vm, collections, grows);
+    /* a collection or growth costs up to the whole heap: let the loop return if
+     * the slice is over or a stop was requested (a retried failing allocation
+     * must not keep Ctrl-C waiting) */
+    if ((h->stats.collections != collections || h->stats.grows != grows) && vv_poll(vm)) vm->flush_due = 1;
     return address;
 }
 
