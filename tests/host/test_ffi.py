@@ -178,7 +178,7 @@ def test_every_function_of_the_string_and_upstream_examples(nconfigs):
     assert machine.core.heap_read(reg(10)[0], 6) == b"z" * 6
     assert reg(29) == (42, Tag.U64)
     assert reg(30) == (sum("voxvm".encode("utf-16-be")), Tag.U64)
-    assert machine.core.pending() == []
+    assert machine.core.pending() == {}
 
 
 LIBM_LIBC = """
@@ -252,14 +252,14 @@ def test_the_compiled_core_runs_every_ffi_code_in_its_c_table(nconfigs):
 ])
 def test_a_ptr_argument_must_be_a_live_vm_address(nconfigs, setup, exc, message):
     machine, _, err = run_both(f".start\n    {setup}\n    iload r0 -2\n    ncall 0x210 r0\n    halt", nconfigs)
-    assert machine.core.pending() == [exc]
+    assert machine.core.pending() == {exc: 1}
     assert machine.core.get_reg(0) == ((-2) & MASK, Tag.I64)
     assert err.count("\n") == 1 and "ncall 0x210 (strlen)" in err and message in err
 
 
 def test_a_result_type_that_is_no_tag_raises_invaliddatatype(nconfigs):
     machine, _, _ = run_both(".start\n    iload r0 -3\n    ncall 0x112 r0\n    halt", nconfigs)
-    assert machine.core.pending() == [Exc.InvalidDataType]
+    assert machine.core.pending() == {Exc.InvalidDataType: 1}
     assert machine.core.get_reg(0) == ((-3) & MASK, Tag.I64)
 
 
@@ -271,7 +271,7 @@ def test_one_config_file_instead_of_a_folder(nconfigs):
 
 def test_an_unconfigured_code_is_still_no_such_callcode(nconfigs):
     machine, _, err = run_both(".start\n    ncall 0x4321 r0\n    halt", nconfigs)
-    assert machine.core.pending() == [Exc.NativeFault] and "No such callcode" in err
+    assert machine.core.pending() == {Exc.NativeFault: 1} and "No such callcode" in err
 
 
 # ---------------------------------------------------------------------- libraries that fail
@@ -297,7 +297,7 @@ def test_a_missing_library_warns_and_no_other_code_moves(nconfigs, tmp_path):
     assert lines[0].startswith("voxvm: warning: library 'libs/libgone.so' of ") and "a_missing.toml" in lines[0]
     assert "not found next to the config" in lines[0] and "ncall 0x300 stay unmapped" in lines[0]
     assert machine.core.get_reg(20) == (12, Tag.U64)
-    assert machine.core.pending() == [Exc.NativeFault]
+    assert machine.core.pending() == {Exc.NativeFault: 1}
     assert "ncall 0x300 (f): unmapped: library" in lines[1] and len(lines) == 2
 
 
@@ -313,7 +313,7 @@ def test_a_missing_symbol_and_a_data_symbol_warn_and_stay_unmapped(tmp_path):
     assert "ncall 0x300 stay unmapped" in lines[0]
     assert "functions.b.name: 'environ' in libc.so.6 is a data object, not a function" in lines[1]
     assert machine.core.get_reg(0) == (4, Tag.I64)
-    assert machine.core.pending() == [Exc.NativeFault]
+    assert machine.core.pending() == {Exc.NativeFault: 1}
 
 
 def test_a_library_that_is_not_a_library_warns(tmp_path):
