@@ -572,3 +572,15 @@ cdef class Core:
         if address > self.vm.len:
             raise IndexError(f"address {address} is outside the {self.vm.len}-byte memory")
         return self.vm.code[address].op
+
+    def decoded_bytes(self):
+        """Host bytes that decoded slots may occupy now (live slot pages), and the most
+        they may (the budget): ``(live, budget)``; for tests of the memory bound."""
+        cdef uint64_t page = sizeof(vv_slot) << self.vm.slot_shift
+        return self.vm.slots_live * page, self.vm.slot_budget * page
+
+    def _limit_decoded_pages(self, uint64_t pages):
+        """Tests only: keep at most ``pages`` pages of decoded slots (0: the default
+        budget), so that small programs exercise dropping and re-decoding."""
+        self.vm.slot_budget_max = pages
+        vv_slot_set_budget(&self.vm)
