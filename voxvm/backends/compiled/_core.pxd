@@ -73,6 +73,7 @@ cdef extern from "vv_core.h" nogil:
     void vv_invalidate(vv_vm *vm, uint64_t addr, uint64_t n)
     int vv_mem_append(vv_vm *vm, const uint8_t *data, uint64_t n)
     void vv_slot_set_budget(vv_vm *vm)
+    void vv_put_be64(uint8_t *p, uint64_t v)
     uint64_t vv_utf8_to_utf16be(const uint8_t *s, uint64_t n, uint8_t *dst)
 
 
