@@ -43,8 +43,7 @@ from voxvm.backends.compiled._heap_api cimport (Heap, heap_block_gc, heap_block_
                                                heap_write)
 
 from .. import Status
-from ...formats import (DUMP_COUNT, HEAP_BLOCK_HEAD_SIZE, RETURN_ADDRESS_SIZE, TAGGED_VALUE_SIZE, Dump,
-                        DumpHead)
+from ...formats import DUMP_COUNT, HEAP_BLOCK_HEAD_SIZE, RETURN_ADDRESS_SIZE, TAGGED_VALUE_SIZE, Dump, DumpHead
 from ...isa import VALID_TAGS
 
 cdef extern from *:
