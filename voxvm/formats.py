@@ -5,13 +5,17 @@ Owns the ``.vve`` v3 header and function table (upstream.md §4.1), the raw
 dump (semantics.md §3.26). ``load_vve``/``load_vvr``/``parse_dump`` validate
 everything later stages rely on and raise ``FormatError`` naming the file, the
 field and the byte offset; ``build_vve``/``build_dump`` are their inverses.
+``DumpWriter`` writes the same dump bytes as ``build_dump`` section by
+section through a bounded buffer, for dumps too large to build in memory.
 Instructions are never decoded here (see voxvm/isa.py and the loaders of the
 backends): construct costs microseconds per field.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
+from itertools import chain, islice
 
 from construct import (
     Array,
@@ -139,16 +143,18 @@ DUMP_VERSION = 2              # 2: pending exceptions as 11 counts (1: a list of
 EXCEPTION_KINDS = 11          # voxvm.isa.Exc, numbers 1..11
 
 TaggedValue = Struct("value" / Int64ub, "tag" / Int8ub)
-HeapBlock = Struct(
+_HEAP_BLOCK_HEAD = (
     "address" / Int64ub,
     "size" / Int64ub,
     "kind" / Int8ub,          # 0 = collected by the GC, 1 = allocr_nogc (never collected)
-    "data" / Bytes(this.size),
 )
+HeapBlockHead = Struct(*_HEAP_BLOCK_HEAD)
+HeapBlock = Struct(*_HEAP_BLOCK_HEAD, "data" / Bytes(this.size))
 
 
-def _dump_file(version: int, pending) -> Struct:
-    return Struct(
+def _dump_head(version: int) -> tuple:
+    """Everything before the first variable-length section (DumpWriter builds it alone)."""
+    return (
         "magic" / Const(DUMP_MAGIC),
         "version" / Const(version, Int16ub),
         "reason" / Int8ub,        # 0 = halt, 1 = trap
@@ -156,6 +162,12 @@ def _dump_file(version: int, pending) -> Struct:
         "ip" / Int64ub,
         "flags" / Array(4, Int8ub),  # OF, ZF, NF, CF
         "registers" / Array(32, TaggedValue),
+    )
+
+
+def _dump_file(version: int, pending) -> Struct:
+    return Struct(
+        *_dump_head(version),
         "data_stack" / PrefixedArray(Int64ub, TaggedValue),   # bottom first
         "call_stack" / PrefixedArray(Int64ub, Int64ub),       # return addresses, oldest first
         "pending" / pending,
@@ -164,8 +176,10 @@ def _dump_file(version: int, pending) -> Struct:
     )
 
 
+DumpHead = Struct(*_dump_head(DUMP_VERSION))
 # Version 2: pending[N - 1] = how many exceptions N are pending (semantics.md §9).
-DumpFile = _dump_file(DUMP_VERSION, Array(EXCEPTION_KINDS, Int64ub))
+PendingCounts = Array(EXCEPTION_KINDS, Int64ub)
+DumpFile = _dump_file(DUMP_VERSION, PendingCounts)
 # Version 1 (read only): the pending exception numbers, oldest first.
 DumpFileV1 = _dump_file(1, PrefixedArray(Int64ub, Int8ub))
 
@@ -196,6 +210,95 @@ def build_dump(dump: Dump) -> bytes:
         pending=[dump.pending.get(number, 0) for number in range(1, EXCEPTION_KINDS + 1)],
         memory=bytes(dump.memory),
         heap=[dict(address=a, size=n, kind=k, data=bytes(d)) for a, n, k, d in dump.heap]))
+
+
+# Every variable-length section is an Int64ub count (entries, or bytes for
+# memory) followed by the entries; the fixed-size entries in bytes:
+DUMP_COUNT = Int64ub
+TAGGED_VALUE_SIZE = TaggedValue.sizeof()        # data stack entry: value (8), tag (1)
+RETURN_ADDRESS_SIZE = Int64ub.sizeof()          # call stack entry
+HEAP_BLOCK_HEAD_SIZE = HeapBlockHead.sizeof()   # heap block: address, size, kind, then size bytes
+
+
+class DumpWriter:
+    """Writes one core dump to a binary file in DumpFile's layout, section by section.
+
+    Call ``head``, then each section in file order: ``data_stack``,
+    ``call_stack``, ``pending`` (11 counts, not prefixed), ``memory``, ``heap``. Sections with many
+    entries are packed a chunk at a time into a buffer of about
+    ``buffer_size`` bytes, so writing costs that buffer, not a Python object
+    per entry (the compiled core has its own C writer, ``Core.write_dump``;
+    tests check that both produce ``build_dump``'s bytes).
+    """
+
+    _CHUNK = 4096   # entries packed per struct call
+
+    def __init__(self, f, buffer_size: int = 1 << 18) -> None:
+        self._f = f
+        self._buffer = bytearray()
+        self._limit = buffer_size
+
+    def _put(self, data) -> None:
+        self._buffer += data
+        if len(self._buffer) >= self._limit:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._f.write(self._buffer)
+            self._buffer = bytearray()
+
+    def head(self, reason: int, trap: int, ip: int, flags, registers) -> None:
+        self._put(DumpHead.build(dict(reason=reason, trap=trap, ip=ip, flags=list(flags),
+                                      registers=[dict(value=v, tag=t) for v, t in registers])))
+
+    def count(self, n: int) -> None:
+        self._put(DUMP_COUNT.build(n))
+
+    def _packed(self, entries, count: int, fmt: str, per_entry: int) -> None:
+        """``count`` entries of ``per_entry`` fields each, packed ``_CHUNK`` at a time."""
+        self.count(count)
+        iterator = iter(entries)
+        left = count
+        while left:
+            n = min(left, self._CHUNK)
+            fields = list(islice(iterator, n)) if per_entry == 1 else list(chain.from_iterable(islice(iterator, n)))
+            if len(fields) != n * per_entry:
+                raise ValueError(f"dump section ended after {count - left + len(fields) // per_entry} of {count} entries")
+            self._put(struct.pack(">" + fmt * n, *fields))
+            left -= n
+
+    def data_stack(self, entries, count: int) -> None:
+        """``count`` (value, tag) pairs, bottom first."""
+        self._packed(entries, count, "QB", 2)
+
+    def call_stack(self, addresses, count: int) -> None:
+        self._packed(addresses, count, "Q", 1)
+
+    def pending(self, counts: dict[int, int]) -> None:
+        """The pending exceptions, ``{number: count}``: one count per kind (version 2)."""
+        self._put(PendingCounts.build([counts.get(number, 0)
+                                       for number in range(1, EXCEPTION_KINDS + 1)]))
+
+    def memory(self, data) -> None:
+        view = memoryview(data)
+        self.count(len(view))
+        for start in range(0, len(view), self._limit):
+            self._put(view[start:start + self._limit])
+
+    def heap(self, blocks, count: int) -> None:
+        """``count`` blocks (address, size, kind, data), in address order."""
+        self.count(count)
+        written = 0
+        for address, size, kind, data in blocks:
+            self._put(HeapBlockHead.build(dict(address=address, size=size, kind=kind)))
+            view = memoryview(data)
+            for start in range(0, len(view), self._limit):
+                self._put(view[start:start + self._limit])
+            written += 1
+        if written != count:
+            raise ValueError(f"dump heap section: {written} blocks, announced {count}")
+        self.flush()
 
 
 def parse_dump(data: bytes, path: str = "<memory>") -> Dump:

@@ -27,7 +27,6 @@ import traceback
 from .backends import Status
 from .config import VMConfig, format_size
 from .errors import ExitStatus, UsageError, VoxError
-from .formats import build_dump
 from .isa import BY_CODE
 from .host import HostIO, OutputError, dispatch
 from .host.capabilities import Capabilities
@@ -162,12 +161,21 @@ class Machine:
                     function=function, line=line, source=source)
 
     def write_dump(self, path: str, reason: int) -> None:
-        """Write a core dump; a failure is a warning, never a crash."""
+        """Write a core dump; a failure is a warning, never a crash.
+
+        The core streams it (``Core.write_dump``: memory of one buffer, not of the
+        dump) into ``path + ".part"``, renamed to ``path`` once complete, so a
+        failure midway never leaves a truncated dump under the real name."""
+        partial = path + ".part"
         try:
-            data = build_dump(self.core.snapshot(reason))
-            with open(path, "wb") as f:
-                f.write(data)
+            with open(partial, "wb") as f:
+                self.core.write_dump(f, reason)
+            os.replace(partial, path)
         except Exception as exc:  # unwritable directory, full disk, ...
+            try:
+                os.unlink(partial)
+            except OSError:
+                pass
             self.io.diag(f"warning: cannot write core dump {path}: "
                          f"{getattr(exc, 'strerror', None) or exc}")
             return

@@ -215,3 +215,110 @@ def test_every_branch_kind_counts(dispatch):
         events += 1
     assert status == Status.HALT
     assert events == 9  # jmp jz jnz jexc call ret jmpr callr ret
+
+
+# ----------------------------------------------------------------------------- slot storage
+# Decoded slots live in pages of 256 slots (one per byte of main memory); at most a
+# budget of pages stays resident and the others are dropped and decoded again when
+# executed (vv_core.h "Slot storage"). Core._limit_decoded_pages(2) makes every
+# page-in drop a page, so these programs spread their code over several pages.
+
+SLOT_PAGE = 256            # bytes of main memory per page of slots (4 KiB of 16-byte slots)
+NOPS = bytes([BY_MNEMONIC["nop"].code]) * (2 * SLOT_PAGE)
+
+
+def _limited(core, pages: int = 2):
+    core._limit_decoded_pages(pages)
+    return core
+
+
+def test_fused_loop_over_dropped_pages(dispatch):
+    program = build(("uload", 1, 0), ("uload", 2, 40), ("uload", 4, 0),
+                    "top:", ("jmp", "@a"), bytes(SLOT_PAGE * 2),
+                    "a:", ("movr", 3, 1), ("uadd", 3, 2), ("uadd", 4, 3), ("jmp", "@b"), bytes(SLOT_PAGE * 2),
+                    "b:", NOPS, ("uinc", 1), ("ucmp", 1, 2), ("jl", "@top"),
+                    ("halt",))
+    core = _limited(Core(program, CONFIG, dispatch=dispatch))
+    assert core.run() == Status.HALT
+    assert core.get_reg(4) == (sum(i + 40 for i in range(40)), U)
+    live, budget = core.decoded_bytes()
+    assert budget == 2 * SLOT_PAGE * 16 and live <= budget
+
+
+def test_jump_into_the_middle_of_a_fused_pair_after_its_page_was_dropped(dispatch):
+    program = build(("uload", 1, 1), ("uload", 2, 2), ("ucmp", 1, 2), "mid:", ("jl", "@yes"), ("halt",),
+                    "yes:", ("jmp", "@far"), bytes(SLOT_PAGE * 2),
+                    "far:", NOPS, ("uload", 3, 7), ("ucmp", 2, 1), ("jmp", "@mid"))
+    core = _limited(Core(program, CONFIG, dispatch=dispatch))
+    assert core.run() == Status.HALT
+    assert core.get_reg(3) == (7, U) and core.ip == 32
+
+
+def test_dssave_into_code_whose_slots_were_dropped(dispatch):
+    # The nops between the two calls run over two pages: f's page is dropped before the patch.
+    core = _limited(_self_modifying(dispatch, [("uload", 1, 1), ("ret",)], 2, 0x42, [("movr", 2, 1), NOPS]))
+    assert core.run() == Status.HALT
+    assert core.get_reg(2) == (1, U) and core.get_reg(1) == (0x42, U)
+
+
+def test_decoded_slots_stay_within_twice_main_memory():
+    """Executing every byte of main memory keeps at most 2 bytes of slots per byte (floor 4 MiB)."""
+    size = 1 << 21                      # 2 MiB of nops, ending in halt: 32 MiB of slots unbounded
+    program = Program(image=bytes([BY_MNEMONIC["nop"].code]) * (size - 1) + bytes([BY_MNEMONIC["halt"].code]))
+    core = Core(program, CONFIG)
+    assert core.run() == Status.HALT
+    live, budget = core.decoded_bytes()
+    assert budget == max(4 << 20, 2 * size) and 0 < live <= budget
+
+
+def test_dlbc_filling_main_memory_costs_at_most_three_times_it(tmp_path):
+    """The issue's case: dlbc appends code up to --init-ram and all of it runs.
+
+    Measured in a child process as the growth of its peak RSS over the run
+    (before: about 17x --init-ram)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    nop = BY_MNEMONIC["nop"].code
+    source = textwrap.dedent(f"""
+        section text
+        .start
+            alloc r10 65536
+            uload r1 0
+            uload r2 {int.from_bytes(bytes([nop]) * 8, "big")}
+            uload r3 8
+            uload r4 65536
+        label fill
+            movr r5 r10
+            uadd r5 r1
+            store r5 r2 r3
+            uadd r1 r3
+            ucmp r1 r4
+            jl @fill
+            dlbc r8 r10 r4
+        label grow
+            dlbc r7 r10 r4
+            jexc @mainsegmfault @full
+            jmp @grow
+        label full
+            jmpr r8
+        """)
+    (tmp_path / "fill.vvs").write_text(source)
+    ram = 16 << 20
+    child = textwrap.dedent(f"""
+        import resource, sys
+        from voxasm.assembler import assemble
+        from voxvm.config import VMConfig
+        from voxvm.backends.compiled._core import Core
+        from voxvm.traps import TrapKind
+        program = assemble(open(sys.argv[1]).read(), sys.argv[1])
+        core = Core(program, VMConfig(init_ram={ram}))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        core.run()
+        assert core.trap_kind == TrapKind.IP_OUTSIDE and core.trap_ip >= {ram} - 65536, core.trap_ip
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+        """)
+    out = subprocess.run([sys.executable, "-c", child, str(tmp_path / "fill.vvs")], capture_output=True,
+                         text=True, check=True).stdout
+    assert int(out) <= 3 * ram

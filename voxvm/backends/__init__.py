@@ -125,3 +125,7 @@ class Core(Protocol):
 
     def snapshot(self, reason: int = 0) -> "Dump":
         """The whole machine state, for core dumps and differential tests."""
+
+    def write_dump(self, f, reason: int = 0) -> None:
+        """Write ``voxvm.formats.build_dump(snapshot(reason))``'s bytes to the binary file ``f``,
+        streaming: host memory of a bounded buffer, never a Python object per entry."""

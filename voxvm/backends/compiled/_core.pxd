@@ -36,6 +36,9 @@ cdef extern from "vv_core.h" nogil:
         uint64_t capacity
         vv_slot *code
         uint64_t code_alloc
+        uint8_t *slot_live
+        uint64_t slot_pages, slots_live, slot_budget, slot_budget_max
+        unsigned slot_shift
         uint64_t dec_lo, dec_hi
         uint64_t data_base
         uint64_t *funcs
@@ -74,6 +77,8 @@ cdef extern from "vv_core.h" nogil:
     void vv_raise(vv_vm *vm, int number)
     void vv_invalidate(vv_vm *vm, uint64_t addr, uint64_t n)
     int vv_mem_append(vv_vm *vm, const uint8_t *data, uint64_t n)
+    void vv_slot_set_budget(vv_vm *vm)
+    void vv_put_be64(uint8_t *p, uint64_t v)
     uint64_t vv_utf8_to_utf16be(const uint8_t *s, uint64_t n, uint8_t *dst)
 
 

@@ -36,13 +36,14 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy
 
 from voxvm.backends.compiled._heap_api cimport (Heap, heap_block_gc, heap_block_size, heap_find,
                                                heap_free_all, heap_free_bytes, heap_init, heap_next_block,
                                                heap_write)
 
 from .. import Status
-from ...formats import Dump
+from ...formats import DUMP_COUNT, HEAP_BLOCK_HEAD_SIZE, RETURN_ADDRESS_SIZE, TAGGED_VALUE_SIZE, Dump, DumpHead
 from ...isa import VALID_TAGS
 
 cdef extern from *:
@@ -135,6 +136,44 @@ cdef str _gc_line(const vv_gc_event *e):
 def core_available():
     """True: the compiled extension was built and imports."""
     return True
+
+
+# Core.write_dump: the buffer it writes through, and the sizes of voxvm.formats'
+# dump entries as C constants (checked against the schema at import).
+cdef enum:
+    DUMP_BUFFER = 1 << 20
+    DUMP_TAGGED_VALUE = 9        # TaggedValue: value, tag
+    DUMP_HEAP_BLOCK_HEAD = 17    # HeapBlockHead: address, size, kind
+assert (DUMP_COUNT.sizeof() == RETURN_ADDRESS_SIZE == 8 and TAGGED_VALUE_SIZE == DUMP_TAGGED_VALUE
+        and HEAP_BLOCK_HEAD_SIZE == DUMP_HEAP_BLOCK_HEAD), "voxvm.formats' dump layout changed: update Core.write_dump"
+
+
+cdef uint64_t _dump_room(f, uint8_t *buf, uint64_t pos, uint64_t need) except? 1:
+    """Room for ``need`` more bytes: hand the buffer to ``f`` if they would not fit."""
+    if pos + need > DUMP_BUFFER:
+        f.write(PyBytes_FromStringAndSize(<char *>buf, pos))
+        return 0
+    return pos
+
+
+cdef uint64_t _dump_u64(f, uint8_t *buf, uint64_t pos, uint64_t v) except? 1:
+    pos = _dump_room(f, buf, pos, 8)
+    vv_put_be64(buf + pos, v)
+    return pos + 8
+
+
+cdef uint64_t _dump_bytes(f, uint8_t *buf, uint64_t pos, const uint8_t *src, uint64_t n) except? 1:
+    cdef uint64_t chunk
+    while n:
+        pos = _dump_room(f, buf, pos, 1)
+        chunk = DUMP_BUFFER - pos
+        if chunk > n:
+            chunk = n
+        memcpy(buf + pos, src, chunk)
+        pos += chunk
+        src += chunk
+        n -= chunk
+    return pos
 
 
 cdef class Core:
@@ -569,6 +608,60 @@ cdef class Core:
             heap=self.heap_blocks(),
         )
 
+    def write_dump(self, f, int reason=0):
+        """Write ``snapshot(reason)``'s core dump to the binary file ``f`` without building it.
+
+        The layout is voxvm.formats.DumpFile's: the fixed head is built with
+        its ``DumpHead``; the sections (data stack, call stack, pending, main
+        memory, heap blocks) are packed by C loops into one buffer of
+        DUMP_BUFFER bytes that goes to ``f.write`` whenever it is full, so the
+        cost is the buffer, whatever the sizes (tests compare the bytes with
+        ``build_dump``)."""
+        cdef uint64_t pos = 0, i, n, address
+        cdef int64_t size
+        cdef Heap *h = &self.vm.heap
+        cdef uint8_t *buf = <uint8_t *>malloc(DUMP_BUFFER)
+        if buf == NULL:
+            raise MemoryError("cannot allocate the core dump buffer")
+        try:
+            f.write(DumpHead.build(dict(
+                reason=reason, trap=self.vm.trap_kind if reason else 0, ip=self.vm.ip, flags=list(self.flags),
+                registers=[dict(value=self.vm.regs[i], tag=self.vm.tags[i]) for i in range(VV_NUM_REGISTERS)])))
+            n = self.vm.sp
+            pos = _dump_u64(f, buf, pos, n)
+            for i in range(n):
+                pos = _dump_room(f, buf, pos, DUMP_TAGGED_VALUE)
+                vv_put_be64(buf + pos, self.vm.stack[i].v)
+                buf[pos + 8] = <uint8_t>self.vm.stack[i].t
+                pos += DUMP_TAGGED_VALUE
+            n = self.vm.csp
+            pos = _dump_u64(f, buf, pos, n)
+            for i in range(n):
+                pos = _dump_u64(f, buf, pos, self.vm.calls[i])
+            for i in range(VV_EXC_COUNT):            # version 2: one count per kind
+                pos = _dump_u64(f, buf, pos, self.vm.pending[i])
+            pos = _dump_u64(f, buf, pos, self.vm.len)
+            pos = _dump_bytes(f, buf, pos, self.vm.mem, self.vm.len)
+            n = 0
+            address = heap_next_block(h, 0)
+            while address != 0:
+                n += 1
+                address = heap_next_block(h, address)
+            pos = _dump_u64(f, buf, pos, n)
+            address = heap_next_block(h, 0)
+            while address != 0:
+                size = heap_block_size(h, address)
+                pos = _dump_room(f, buf, pos, DUMP_HEAP_BLOCK_HEAD)
+                vv_put_be64(buf + pos, address)
+                vv_put_be64(buf + pos + 8, <uint64_t>size)
+                buf[pos + 16] = 0 if heap_block_gc(h, address) else 1
+                pos += DUMP_HEAP_BLOCK_HEAD
+                pos = _dump_bytes(f, buf, pos, h.mem + address, <uint64_t>size)
+                address = heap_next_block(h, address)
+            if pos:
+                f.write(PyBytes_FromStringAndSize(<char *>buf, pos))
+        finally:
+            free(buf)
     # ------------------------------------------------------------------ introspection (tests, tools)
 
     def decoded_op(self, uint64_t address):
@@ -576,3 +669,15 @@ cdef class Core:
         if address > self.vm.len:
             raise IndexError(f"address {address} is outside the {self.vm.len}-byte memory")
         return self.vm.code[address].op
+
+    def decoded_bytes(self):
+        """Host bytes that decoded slots may occupy now (live slot pages), and the most
+        they may (the budget): ``(live, budget)``; for tests of the memory bound."""
+        cdef uint64_t page = sizeof(vv_slot) << self.vm.slot_shift
+        return self.vm.slots_live * page, self.vm.slot_budget * page
+
+    def _limit_decoded_pages(self, uint64_t pages):
+        """Tests only: keep at most ``pages`` pages of decoded slots (0: the default
+        budget), so that small programs exercise dropping and re-decoding."""
+        self.vm.slot_budget_max = pages
+        vv_slot_set_budget(&self.vm)

@@ -22,7 +22,7 @@ import ctypes
 import math
 
 from .. import Status
-from ...formats import Dump
+from ...formats import Dump, DumpWriter
 from ...isa import (BY_CODE, DATA_CONST_BIT, DATA_HEADER_SIZE, MAX_SIZE, NUM_REGISTERS, OPS,
                   PUSHALL_COUNT, UINT_LIKE_TAGS, VALID_TAGS, Exc, Flag, Operand, Tag, decode_at)
 from .heap import PyHeap
@@ -925,6 +925,17 @@ class PyCore:
             flags=tuple(self.flags), registers=list(zip(self.regs, self.tags)),
             data_stack=list(self.stack), call_stack=list(self.calls),
             pending=self.pending(), memory=bytes(self.mem), heap=self.heap.blocks())
+
+    def write_dump(self, f, reason: int = 0) -> None:
+        """Write ``snapshot(reason)``'s core dump to the binary file ``f`` without building it:
+        the state is packed a chunk at a time (voxvm.formats.DumpWriter)."""
+        writer = DumpWriter(f)
+        writer.head(reason, self.trap_kind if reason else 0, self.ip, self.flags, zip(self.regs, self.tags))
+        writer.data_stack(self.stack, len(self.stack))
+        writer.call_stack(self.calls, len(self.calls))
+        writer.pending(self.pending())
+        writer.memory(self.mem)
+        writer.heap(self.heap.iter_blocks(), self.heap.block_count())
 
 
 Core = PyCore

@@ -363,12 +363,18 @@ class PyHeap:
 
     def blocks(self) -> list[tuple[int, int, int, bytes]]:
         """Live blocks in address order: ``(address, size, kind, data)``, kind 1 = nogc."""
-        result = []
+        return [(start, size, kind, bytes(data)) for start, size, kind, data in self.iter_blocks()]
+
+    def iter_blocks(self):
+        """``blocks()`` one at a time, each block's data a view into the arena (core dumps:
+        nothing is copied). The heap must not change while the views are in use."""
+        view = memoryview(self.data)
         for start in self._starts:
             block = self._blocks[start]
-            result.append((start, block.size, 0 if block.collectable else 1,
-                           bytes(self.data[start:start + block.size])))
-        return result
+            yield start, block.size, 0 if block.collectable else 1, view[start:start + block.size]
+
+    def block_count(self) -> int:
+        return len(self._starts)
 
     def regions(self) -> list[tuple[int, int]]:
         """The free regions ``(start, length)`` in address order."""

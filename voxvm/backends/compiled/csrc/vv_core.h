@@ -26,6 +26,18 @@
  * unknown opcode, truncated instruction, register byte >= 32) and dispatches
  * again. Handlers therefore never check register numbers. A write into main
  * memory resets every slot whose instruction could overlap the written bytes.
+ *
+ * Slot storage (docs/architecture.md "Slot storage"). The slot array is one
+ * virtual reservation for every byte main memory may ever hold, so the loop
+ * keeps `pc += size` and `pc = code + target`; host memory is only spent on
+ * the pages of slots that were decoded. A page of slots costs memory once a
+ * slot in it is written (a read of an untouched page sees zeros, X_DECODE).
+ * At most `slot_budget` pages are resident, 2 bytes per byte of main memory
+ * (at least VV_SLOT_FLOOR_BYTES): beyond that, decoding a slot in a new page
+ * first drops another page (a clock hand over the pages), which the OS
+ * returns as zeros, i.e. X_DECODE, so its slots are decoded again when next
+ * executed. Decoding is a function of memory alone, so a dropped slot is
+ * never wrong, only slower the next time.
  */
 #ifndef VV_CORE_H
 #define VV_CORE_H
@@ -35,6 +47,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#include <unistd.h>
+#define VV_SLOTS_MMAP 1
+#endif
 
 #include "vv_tables.h"
 #include "heap/vh_heap.h"
@@ -151,8 +169,15 @@ typedef struct vv_vm {
     uint64_t len;                /* bytes in use */
     uint64_t mem_alloc;          /* bytes allocated for mem */
     uint64_t capacity;           /* --init-ram: dlbc's limit (an image may be larger; then dlbc always fails) */
-    vv_slot *code;               /* len + 1 slots; code[len] is the X_OUTSIDE sentinel */
-    uint64_t code_alloc;         /* slots allocated */
+    vv_slot *code;               /* len + 1 slots used; code[len] is the X_OUTSIDE sentinel */
+    uint64_t code_alloc;         /* slots reserved (address space; see "Slot storage") */
+    uint8_t *slot_live;          /* one byte per page of slots: 1 if it may hold decoded slots */
+    uint64_t slot_pages;         /* pages reserved (entries of slot_live) */
+    uint64_t slots_live;         /* pages marked live */
+    uint64_t slot_budget;        /* at most this many live pages */
+    uint64_t slot_hand;          /* the next page the clock looks at when one must go */
+    uint64_t slot_budget_max;    /* 0, or a lower budget in pages (tests: Core._limit_decoded_pages) */
+    unsigned slot_shift;         /* log2(slots per page) */
     uint64_t dec_lo, dec_hi;     /* slots outside [dec_lo, dec_hi) were never decoded */
     uint64_t data_base;
 
@@ -406,6 +431,137 @@ static inline int vv_take_exception(vv_vm *vm, unsigned number) {
 }
 
 /* ------------------------------------------------------------------------
+ * Slot storage (see the top of this file) */
+
+/* Decoded slots a program may keep resident: 2 bytes per byte of main memory
+ * (main memory plus its slots stay within 3x its size), never fewer than a
+ * floor that keeps small programs' hot code decoded (4 MiB: 262144 slots). */
+#define VV_SLOT_BYTES_PER_MEM_BYTE 2u
+#define VV_SLOT_FLOOR_BYTES ((uint64_t)4 << 20)
+#define VV_SLOT_PAGE_MIN 4096u
+
+static uint64_t vv_slot_page_bytes(void) {
+    uint64_t page = VV_SLOT_PAGE_MIN;
+#ifdef VV_SLOTS_MMAP
+    long os = sysconf(_SC_PAGESIZE);
+    /* Pages are dropped one OS page at a time, so a slot page is at least one. */
+    if (os > 0 && (uint64_t)os > page && ((uint64_t)os & ((uint64_t)os - 1)) == 0) page = (uint64_t)os;
+#endif
+    return page;
+}
+
+/* Zero-filled address space for `bytes` of slots (a multiple of the page
+ * size): untouched pages cost no host memory. NULL if it cannot be had. */
+static vv_slot *vv_slots_map(uint64_t bytes) {
+    if (bytes > SIZE_MAX) return NULL;
+#ifdef VV_SLOTS_MMAP
+#ifdef MAP_NORESERVE
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+#else
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+#endif
+    void *p = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_NOHUGEPAGE
+    /* A transparent huge page would make one decoded slot cost 2 MiB and
+     * could not be dropped a page at a time. */
+    madvise(p, (size_t)bytes, MADV_NOHUGEPAGE);
+#endif
+    return (vv_slot *)p;
+#else
+    /* Without mmap the reservation is ordinary memory: correct, not bounded
+     * (dropping a page only zeroes it). */
+    return (vv_slot *)calloc((size_t)bytes, 1);
+#endif
+}
+
+static void vv_slots_unmap(vv_slot *p, uint64_t bytes) {
+    if (!p) return;
+#ifdef VV_SLOTS_MMAP
+    munmap((void *)p, (size_t)bytes);
+#else
+    (void)bytes;
+    free(p);
+#endif
+}
+
+/* Give page `page` back to the host; afterwards it reads as zeros (X_DECODE). */
+static VV_COLD void vv_slots_drop(vv_vm *vm, uint64_t page) {
+    size_t bytes = (size_t)sizeof(vv_slot) << vm->slot_shift;
+    void *p = (void *)(vm->code + (page << vm->slot_shift));
+#if defined(VV_SLOTS_MMAP) && defined(__linux__) && defined(MADV_DONTNEED)
+    /* Linux: private anonymous pages read as zeros after MADV_DONTNEED. */
+    if (madvise(p, bytes, MADV_DONTNEED) == 0) return;
+#elif defined(VV_SLOTS_MMAP)
+    /* Elsewhere MADV_DONTNEED may keep the contents: map fresh zero pages over it. */
+#ifdef MAP_NORESERVE
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
+#else
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+#endif
+    if (mmap(p, bytes, PROT_READ | PROT_WRITE, flags, -1, 0) != MAP_FAILED) return;
+#endif
+    memset(p, 0, bytes);   /* the contract (zeros) holds even if the host refused */
+}
+
+/* The page of slot `addr` becomes live; if that would exceed the budget,
+ * another live page is dropped first (never this one, never the sentinel's:
+ * with a budget below three pages, as tests may set, one sweep gives up). */
+static VV_COLD void vv_slot_page_in(vv_vm *vm, uint64_t page) {
+    const uint64_t sentinel = vm->len >> vm->slot_shift;   /* no page beyond it is live */
+    for (uint64_t looked = 0; vm->slots_live >= vm->slot_budget && looked <= sentinel + 1; looked++) {
+        uint64_t h = vm->slot_hand > sentinel ? 0 : vm->slot_hand;
+        vm->slot_hand = h + 1;
+        if (vm->slot_live[h] && h != page && h != sentinel) {
+            vv_slots_drop(vm, h);
+            vm->slot_live[h] = 0;
+            vm->slots_live--;
+        }
+    }
+    vm->slot_live[page] = 1;
+    vm->slots_live++;
+}
+
+/* Slot `addr` is about to be written (decoded or made the sentinel). */
+static inline void vv_slot_touch(vv_vm *vm, uint64_t addr) {
+    uint64_t page = addr >> vm->slot_shift;
+    if (VV_UNLIKELY(!vm->slot_live[page])) vv_slot_page_in(vm, page);
+}
+
+/* The budget follows the size of main memory (it grows with dlbc). */
+static VV_MAYBE_UNUSED void vv_slot_set_budget(vv_vm *vm) {
+    uint64_t bytes = vm->len <= UINT64_MAX / VV_SLOT_BYTES_PER_MEM_BYTE ? vm->len * VV_SLOT_BYTES_PER_MEM_BYTE : UINT64_MAX;
+    if (bytes < VV_SLOT_FLOOR_BYTES) bytes = VV_SLOT_FLOOR_BYTES;
+    vm->slot_budget = bytes / (sizeof(vv_slot) << vm->slot_shift);
+    if (vm->slot_budget_max && vm->slot_budget > vm->slot_budget_max) vm->slot_budget = vm->slot_budget_max;
+}
+
+/* Reserve room for `nslots` slots (at init, or when an image larger than
+ * --init-ram grows and the first reservation was only its size): live pages
+ * are copied over, the rest stays untouched. 0, or -1 (host refused). */
+static VV_COLD int vv_slots_reserve(vv_vm *vm, uint64_t nslots) {
+    const uint64_t per_page = (uint64_t)1 << vm->slot_shift;
+    if (nslots > (UINT64_MAX >> 5) - per_page) return -1;
+    uint64_t pages = (nslots + per_page - 1) >> vm->slot_shift;
+    uint64_t bytes = pages * per_page * sizeof(vv_slot);
+    vv_slot *code = vv_slots_map(bytes);
+    uint8_t *live = code ? (uint8_t *)calloc((size_t)pages, 1) : NULL;
+    if (!live) { vv_slots_unmap(code, bytes); return -1; }
+    for (uint64_t p = 0; p < vm->slot_pages && p < pages; p++) {
+        if (!vm->slot_live[p]) continue;
+        memcpy(code + (p << vm->slot_shift), vm->code + (p << vm->slot_shift), (size_t)(per_page * sizeof(vv_slot)));
+        live[p] = 1;
+    }
+    vv_slots_unmap(vm->code, (vm->slot_pages * per_page) * sizeof(vv_slot));
+    free(vm->slot_live);
+    vm->code = code;
+    vm->slot_live = live;
+    vm->slot_pages = pages;
+    vm->code_alloc = pages * per_page;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
  * Decoding */
 
 typedef struct vv_opinfo {
@@ -509,6 +665,7 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
     vv_slot *s = vm->code + addr;
     const uint8_t *m = vm->mem + addr;
     const uint64_t left = vm->len - addr;
+    vv_slot_touch(vm, addr);                       /* may drop another page, never this one */
     vv_decode_one(vm, addr, s);
     switch (vm->fuse ? s->op : VV_SOP_X_DECODE) {
     case VV_SOP_UCMP: case VV_SOP_ICMP: case VV_SOP_FCMP:
@@ -582,7 +739,8 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
 }
 
 /* Main memory [addr, addr + n) changed: forget every decoded slot that could
- * overlap it (semantics.md §6: decoding is free, but never stale). */
+ * overlap it (semantics.md §6: decoding is free, but never stale). Pages that
+ * are not live hold no decoded slot and are not written (that would cost a page). */
 static inline void vv_invalidate(vv_vm *vm, uint64_t addr, uint64_t n) {
     uint64_t lo = addr >= VV_MAX_SPAN - 1 ? addr - (VV_MAX_SPAN - 1) : 0;
     uint64_t hi = addr + n;
@@ -590,31 +748,35 @@ static inline void vv_invalidate(vv_vm *vm, uint64_t addr, uint64_t n) {
     if (lo < vm->dec_lo) lo = vm->dec_lo;
     if (hi > vm->dec_hi) hi = vm->dec_hi;
     if (hi > vm->len) hi = vm->len;                     /* never the sentinel */
-    for (uint64_t i = lo; i < hi; i++) vm->code[i].op = VV_SOP_X_DECODE;
+    for (uint64_t i = lo; i < hi; i++)
+        if (vm->slot_live[i >> vm->slot_shift]) vm->code[i].op = VV_SOP_X_DECODE;
 }
 
-/* Append n bytes to main memory (for dlbc): grows mem and the slot array and
- * moves the sentinel. The caller checks the capacity (MainSegmFault) first.
- * Returns 0, or -1 when the host is out of memory. The dispatch loop must
- * reload its code/mem/len locals after calling this. */
+/* Append n bytes to main memory (for dlbc): grows mem (the slot array is
+ * reserved up to --init-ram already) and moves the sentinel. The caller
+ * checks the capacity (MainSegmFault) first. Returns 0, or -1 when the host
+ * is out of memory. The dispatch loop must reload its code/mem/len locals
+ * after calling this, and must not rely on any slot it held: the page of
+ * the new sentinel may have dropped another page. */
 static VV_COLD VV_MAYBE_UNUSED int vv_mem_append(vv_vm *vm, const uint8_t *bytes, uint64_t n) {
     uint64_t new_len = vm->len + n;
-    if (new_len < vm->len) return -1;
+    if (new_len < vm->len || new_len == UINT64_MAX) return -1;
+    /* Grow toward --init-ram, never past what dlbc may fill. */
     if (new_len > vm->mem_alloc &&
-        vv_grow((void **)&vm->mem, &vm->mem_alloc, new_len, UINT64_MAX, 1))
+        vv_grow((void **)&vm->mem, &vm->mem_alloc, new_len, vm->capacity > new_len ? vm->capacity : new_len, 1))
         return -1;
     if (new_len + 1 > vm->code_alloc) {
-        uint64_t old = vm->code_alloc;
-        if (vv_grow((void **)&vm->code, &vm->code_alloc, new_len + 1, UINT64_MAX, sizeof(vv_slot)))
-            return -1;
-        memset(vm->code + old, 0, (size_t)((vm->code_alloc - old) * sizeof(vv_slot)));
+        uint64_t want = vm->code_alloc * 2 > new_len + 1 ? vm->code_alloc * 2 : new_len + 1;
+        if (vv_slots_reserve(vm, want) && vv_slots_reserve(vm, new_len + 1)) return -1;
     }
     if (n) memcpy(vm->mem + vm->len, bytes, (size_t)n);
     /* Slots that decoded as truncated before the append, and the old
      * sentinel, must be decoded again. */
     vv_invalidate(vm, vm->len, 1);
-    memset(&vm->code[vm->len], 0, sizeof(vv_slot));
+    vm->code[vm->len].op = VV_SOP_X_DECODE;          /* its page is live: it held the sentinel */
     vm->len = new_len;
+    vv_slot_set_budget(vm);
+    vv_slot_touch(vm, new_len);
     memset(&vm->code[new_len], 0, sizeof(vv_slot));
     vm->code[new_len].op = VV_SOP_X_OUTSIDE;
     return 0;
@@ -627,9 +789,12 @@ static void vv_natives_free(vv_vm *vm);
 
 static void vv_free(vv_vm *vm) {
     vv_natives_free(vm);
-    free(vm->mem); free(vm->code); free(vm->funcs);
+    vv_slots_unmap(vm->code, vm->code_alloc * sizeof(vv_slot));
+    free(vm->slot_live);
+    free(vm->mem); free(vm->funcs);
     free(vm->stack); free(vm->calls);
-    vm->mem = NULL; vm->code = NULL; vm->funcs = NULL;
+    vm->mem = NULL; vm->code = NULL; vm->slot_live = NULL; vm->funcs = NULL;
+    vm->code_alloc = vm->slot_pages = vm->slots_live = 0;
     vm->stack = NULL; vm->calls = NULL;
 }
 
@@ -642,13 +807,19 @@ static int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacit
     if (n >= SIZE_MAX / sizeof(vv_slot) - 1) return -1;
     vm->mem_alloc = n ? n : 1;
     vm->mem = (uint8_t *)malloc((size_t)vm->mem_alloc);
-    vm->code_alloc = n + 1;
-    vm->code = (vv_slot *)calloc((size_t)vm->code_alloc, sizeof(vv_slot));
     vm->funcs = (uint64_t *)malloc((size_t)(nfuncs ? nfuncs : 1) * sizeof(uint64_t));
-    if (!vm->mem || !vm->code || !vm->funcs) return -1;
+    if (!vm->mem || !vm->funcs) return -1;
+    /* Slots for everything dlbc may append, so that the array never moves;
+     * if the host will not give that much address space, the image's size. */
+    uint64_t per_page = vv_slot_page_bytes() / sizeof(vv_slot);
+    while (((uint64_t)1 << vm->slot_shift) < per_page) vm->slot_shift++;
+    uint64_t most = capacity > n ? capacity : n;
+    if (vv_slots_reserve(vm, most + 1) && vv_slots_reserve(vm, n + 1)) return -1;
     if (n) memcpy(vm->mem, image, (size_t)n);
     vm->len = n;
     vm->capacity = capacity;
+    vv_slot_set_budget(vm);
+    vv_slot_touch(vm, n);
     vm->code[n].op = VV_SOP_X_OUTSIDE;
     vm->dec_lo = UINT64_MAX;
     vm->dec_hi = 0;
