@@ -137,10 +137,18 @@ static inline void heap_note_write(Heap *h, uint64_t addr, uint64_t n) {
     if (h->ptrmap != NULL) heap_forget_pointers(h, addr, n);
 }
 
-/* A pointer whose overlap range [addr-7, addr+8) spans two map words. */
+/* A pointer whose overlap range [addr-7, addr+8) spans two map words (one
+ * store in eight): the same as the one-word case of
+ * vh_record_pointer_in_block, on the two words. */
 static VH_NOINLINE void vh_record_pointer_straddling(Heap *h, uint64_t addr) {
-    h->ptr_count -= vh_bits_clear(h->ptrmap, addr - 7, addr + 8);
-    vh_bit_set(h->ptrmap, addr);
+    uint64_t wi = (addr - 7) >> 6, *pm = h->ptrmap;
+    uint64_t m0 = VH_ALL << ((addr - 7) & 63), m1 = VH_ALL >> (63 - ((addr + 7) & 63));
+    uint64_t old0 = pm[wi] & m0, old1 = pm[wi + 1] & m1;
+    if (old0 != 0) h->ptr_count -= (uint64_t)vh_popcount64(old0);
+    if (old1 != 0) h->ptr_count -= (uint64_t)vh_popcount64(old1);
+    pm[wi] &= ~m0;
+    pm[wi + 1] &= ~m1;
+    vh_bit_set(pm, addr);
     h->ptr_count += 1;
 }
 
@@ -156,7 +164,7 @@ static VH_ALWAYS_INLINE int vh_record_pointer_in_block(Heap *h, uint64_t addr) {
     /* The usual case, one word of the map: clear the pointers the 8 bytes
      * overlap and set ours in one read and write (a pointer stored over the
      * same pointer slot changes nothing). */
-    uint64_t m = vh_word_mask(lo, addr + 7), bit = (uint64_t)1 << (addr & 63);
+    uint64_t m = (uint64_t)0x7FFF << (lo & 63), bit = (uint64_t)1 << (addr & 63);   /* [addr-7, addr+8) */
     uint64_t w = h->ptrmap[wi], old = w & m;
     if (old != bit) {
         if (old != 0) h->ptr_count -= (uint64_t)vh_popcount64(old);
