@@ -705,40 +705,49 @@ vv_dispatch:
     /* store p v c / load t d p c: the heap's block cache is the fast path
      * (one block used over and over, e.g. a sieve's array); a miss resolves
      * the block inline too (the level-0 block-start word and the header), and
-     * a pointer store sets its bit in the pointer map inline. */
+     * a pointer store sets its bit in the pointer map inline. A count register
+     * holding uint64 8 (a whole word, the usual count) is tested first, so
+     * that the lookup, the byte order and the pointer test are compiled for a
+     * constant k = 8; any other count goes through vv_clamp_count. */
+#define HEAP_STORE(K) do { \
+        unsigned k_ = (K); \
+        Heap *hp_ = &vm->heap; \
+        uint8_t *p_ = VV_LIKELY(heap_cached(hp_, address, k_)) ? hp_->mem + address \
+                                                                : heap_find_uncached(hp_, address, k_); \
+        if (VV_UNLIKELY(p_ == NULL)) { RAISE(VV_EXC_HEAPWRITEFAULT); NEXT(VV_SIZE_STORE); } \
+        vh_put_be(p_, R[rv], k_); \
+        if (k_ == 8 && T[rv] == VV_TAG_ADDR) {           /* a GC edge (semantics.md §3.8) */ \
+            if (VV_UNLIKELY(vh_record_pointer_in_block(hp_, address))) TRAP(VV_TRAP_HOST_MEMORY, 0, 0); \
+        } else if (VV_UNLIKELY(hp_->ptrmap != NULL)) { \
+            heap_forget_pointers(hp_, address, k_); \
+        } \
+        NEXT(VV_SIZE_STORE); \
+    } while (0)
+#define HEAP_LOAD(K) do { \
+        unsigned k_ = (K); \
+        Heap *hp_ = &vm->heap; \
+        const uint8_t *p_ = VV_LIKELY(heap_cached(hp_, address, k_)) ? hp_->mem + address \
+                                                                      : heap_find_uncached(hp_, address, k_); \
+        if (VV_UNLIKELY(p_ == NULL)) { RAISE(VV_EXC_HEAPREADFAULT); NEXT(VV_SIZE_LOAD); }   /* and no type check (upstream order) */ \
+        uint64_t v_ = vh_get_be(p_, k_); \
+        if (VV_UNLIKELY(!VV_IS_VALID_TAG(kind))) TRAP(VV_TRAP_BAD_LOAD_TYPE, kind, 0); \
+        R[pc->b] = v_; T[pc->b] = (uint8_t)kind;        /* every tag takes the bits as they are */ \
+        NEXT(VV_SIZE_LOAD); \
+    } while (0)
     TARGET(STORE) {
-        unsigned rv = pc->b;
-        uint64_t address = vv_as_u64(R[pc->a], T[pc->a]), value = R[rv];
-        unsigned k = vv_clamp_count(vv_as_u64(R[pc->c], T[pc->c]));
-        Heap *hp = &vm->heap;
-        uint8_t *p = VV_LIKELY(heap_cached(hp, address, k)) ? hp->mem + address : heap_find_uncached(hp, address, k);
-        if (VV_UNLIKELY(p == NULL)) {
-            RAISE(VV_EXC_HEAPWRITEFAULT);
-            NEXT(VV_SIZE_STORE);
-        }
-        vh_put_be(p, value, k);
-        if (k == 8 && T[rv] == VV_TAG_ADDR) {           /* a GC edge (semantics.md §3.8) */
-            if (VV_UNLIKELY(vh_record_pointer_in_block(hp, address))) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
-        } else if (VV_UNLIKELY(hp->ptrmap != NULL)) {
-            heap_forget_pointers(hp, address, k);
-        }
-        NEXT(VV_SIZE_STORE);
+        unsigned rv = pc->b, rc = pc->c;
+        uint64_t address = vv_as_u64(R[pc->a], T[pc->a]);
+        if (VV_LIKELY(T[rc] == VV_TAG_U64 && R[rc] == 8)) HEAP_STORE(8);
+        HEAP_STORE(vv_clamp_count(vv_as_u64(R[rc], T[rc])));
     }
     TARGET(LOAD) {
-        uint64_t kind = vv_as_u64(R[pc->a], T[pc->a]), address = vv_as_u64(R[pc->c], T[pc->c]), v;
-        unsigned k = vv_clamp_count(vv_as_u64(R[pc->d], T[pc->d]));
-        Heap *hp = &vm->heap;
-        const uint8_t *p = VV_LIKELY(heap_cached(hp, address, k)) ? hp->mem + address
-                                                                  : heap_find_uncached(hp, address, k);
-        if (VV_UNLIKELY(p == NULL)) {
-            RAISE(VV_EXC_HEAPREADFAULT);                 /* and no type check (upstream order) */
-            NEXT(VV_SIZE_LOAD);
-        }
-        v = vh_get_be(p, k);
-        if (VV_UNLIKELY(!VV_IS_VALID_TAG(kind))) TRAP(VV_TRAP_BAD_LOAD_TYPE, kind, 0);
-        R[pc->b] = v; T[pc->b] = (uint8_t)kind;          /* every tag takes the bits as they are */
-        NEXT(VV_SIZE_LOAD);
+        unsigned rc = pc->d;
+        uint64_t kind = vv_as_u64(R[pc->a], T[pc->a]), address = vv_as_u64(R[pc->c], T[pc->c]);
+        if (VV_LIKELY(T[rc] == VV_TAG_U64 && R[rc] == 8)) HEAP_LOAD(8);
+        HEAP_LOAD(vv_clamp_count(vv_as_u64(R[rc], T[rc])));
     }
+#undef HEAP_STORE
+#undef HEAP_LOAD
     TARGET(MEMCPY) {
         if (heap_copy(&vm->heap, vv_as_u64(R[pc->a], T[pc->a]), vv_as_u64(R[pc->b], T[pc->b]),
                       vv_as_u64(R[pc->c], T[pc->c])))

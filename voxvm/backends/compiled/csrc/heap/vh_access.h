@@ -27,34 +27,55 @@ static inline int heap_cached(const Heap *h, uint64_t addr, uint64_t n) {
     return addr >= h->cache_lo && addr <= h->cache_hi && n <= h->cache_hi - addr;
 }
 
-/* heap_find without the cached block: the block that starts last at or below
- * addr. Usually that start is in the same level-0 word of the block-start
- * bitmap (64 granules), so the lookup is a word, a bit scan and the header
- * (inline in the VM's load/store); only a longer block needs the long-block
- * entry of the cache or the upper levels. */
-static VH_ALWAYS_INLINE uint8_t *heap_find_uncached(Heap *h, uint64_t addr, uint64_t n) {
-    if (VH_UNLIKELY(addr < HEAP_FIRST_ADDRESS || addr > h->capacity)) return NULL;
+/* The rest of heap_find_uncached, out of line: addresses outside
+ * [16, capacity) (faults, and the end of the last block, valid for a count of
+ * 0) and blocks whose start is not in addr's level-0 word and that are not the
+ * long block found last (the upper bitmap levels). */
+static VH_NOINLINE uint8_t *vh_find_far(Heap *h, uint64_t addr, uint64_t n) {
+    if (addr < HEAP_FIRST_ADDRESS || addr > h->capacity) return NULL;
     /* addr == capacity is the end of the last block (valid for a count of 0);
      * no block starts at granule capacity/8, so look from the one below */
     uint64_t g = addr < h->capacity ? addr >> 3 : (addr >> 3) - 1, start, end;
-    uint64_t w = h->levels[0][g >> 6] & (VH_ALL >> (63 - (g & 63)));
-    if (VH_LIKELY(w != 0)) {
-        start = ((g & ~(uint64_t)63) | (uint64_t)(63 - vh_clz64(w))) << 3;
-    } else if (addr >= h->long_lo && addr <= h->long_hi && n <= h->long_hi - addr) {
-        start = h->long_lo;                     /* no start in this word: the long block found last? */
-    } else {
-        int64_t s = vh_bm_prev(h, g);
-        if (s < 0) return NULL;
-        start = (uint64_t)s << 3;
-        end = start + (*vh_hdr(h, start) & VH_HDR_SIZE_MASK);
+    int64_t s = vh_bm_prev(h, g);
+    if (s < 0) return NULL;
+    start = (uint64_t)s << 3;
+    end = start + (*vh_hdr(h, start) & VH_HDR_SIZE_MASK);
+    if ((g >> 6) != ((uint64_t)s >> 6)) {       /* a start in another word: a long block */
         h->long_lo = start;
         h->long_hi = end;
     }
-    end = start + (*vh_hdr(h, start) & VH_HDR_SIZE_MASK);
-    if (VH_UNLIKELY(addr > end || n > end - addr)) return NULL;
+    if (addr > end || n > end - addr) return NULL;
     h->cache_lo = start;
     h->cache_hi = end;
     return h->mem + addr;
+}
+
+/* heap_find without the cached block: the block that starts last at or below
+ * addr. Usually that start is in the same level-0 word of the block-start
+ * bitmap (64 granules): shifting the word so that addr's granule is its top
+ * bit, the leading zeros are the distance from addr's granule down to the
+ * start, so the lookup is a word, a bit scan and the header (inline in the
+ * VM's load/store). A longer block is usually the long one found last (e.g.
+ * an array walked slot by slot between other accesses); everything else is
+ * vh_find_far. */
+static VH_ALWAYS_INLINE uint8_t *heap_find_uncached(Heap *h, uint64_t addr, uint64_t n) {
+    if (VH_LIKELY(addr >= HEAP_FIRST_ADDRESS && addr < h->capacity)) {
+        uint64_t g = addr >> 3, w = h->levels[0][g >> 6] << (63 - (g & 63)), start, end;
+        if (VH_LIKELY(w != 0)) {
+            start = (g - (uint64_t)vh_clz64(w)) << 3;
+            end = start + (*vh_hdr(h, start) & VH_HDR_SIZE_MASK);
+            if (VH_UNLIKELY(addr > end || n > end - addr)) return NULL;   /* not inside the block that holds addr */
+            h->cache_lo = start;
+            h->cache_hi = end;
+            return h->mem + addr;
+        }
+        if (addr >= h->long_lo && addr <= h->long_hi && n <= h->long_hi - addr) {
+            h->cache_lo = h->long_lo;
+            h->cache_hi = h->long_hi;
+            return h->mem + addr;
+        }
+    }
+    return vh_find_far(h, addr, n);
 }
 
 /* Pointer to the n bytes at addr if they lie inside one live block, else
@@ -118,10 +139,18 @@ static inline void heap_note_write(Heap *h, uint64_t addr, uint64_t n) {
     if (h->ptrmap != NULL) heap_forget_pointers(h, addr, n);
 }
 
-/* A pointer whose overlap range [addr-7, addr+8) spans two map words. */
+/* A pointer whose overlap range [addr-7, addr+8) spans two map words (one
+ * store in eight): the same as the one-word case of
+ * vh_record_pointer_in_block, on the two words. */
 static VH_NOINLINE void vh_record_pointer_straddling(Heap *h, uint64_t addr) {
-    h->ptr_count -= vh_bits_clear(h->ptrmap, addr - 7, addr + 8);
-    vh_bit_set(h->ptrmap, addr);
+    uint64_t wi = (addr - 7) >> 6, *pm = h->ptrmap;
+    uint64_t m0 = VH_ALL << ((addr - 7) & 63), m1 = VH_ALL >> (63 - ((addr + 7) & 63));
+    uint64_t old0 = pm[wi] & m0, old1 = pm[wi + 1] & m1;
+    if (old0 != 0) h->ptr_count -= (uint64_t)vh_popcount64(old0);
+    if (old1 != 0) h->ptr_count -= (uint64_t)vh_popcount64(old1);
+    pm[wi] &= ~m0;
+    pm[wi + 1] &= ~m1;
+    vh_bit_set(pm, addr);
     h->ptr_count += 1;
 }
 
@@ -138,7 +167,7 @@ static VH_ALWAYS_INLINE int vh_record_pointer_in_block(Heap *h, uint64_t addr) {
     /* The usual case, one word of the map: clear the pointers the 8 bytes
      * overlap and set ours in one read and write (a pointer stored over the
      * same pointer slot changes nothing). */
-    uint64_t m = vh_word_mask(lo, addr + 7), bit = (uint64_t)1 << (addr & 63);
+    uint64_t m = (uint64_t)0x7FFF << (lo & 63), bit = (uint64_t)1 << (addr & 63);   /* [addr-7, addr+8) */
     uint64_t w = h->ptrmap[wi], old = w & m;
     if (old != bit) {
         if (old != 0) h->ptr_count -= (uint64_t)vh_popcount64(old);

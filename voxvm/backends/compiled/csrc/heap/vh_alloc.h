@@ -356,13 +356,20 @@ static VH_ALWAYS_INLINE uint64_t vh_alloc_fit(Heap *h, uint64_t n, int gc_manage
     if (g == 0) return 0;
     start = (g + 1) << 3;
     *vh_hdr(h, start) = n | (gc_managed ? VH_HDR_GC : 0);
-    /* zero whole payload granules (the padding past n is never readable):
-     * small objects get a few word stores instead of a call to memset */
+    /* zero whole payload granules (the padding past n is never readable).
+     * Small objects get straight word stores: GCC turns a loop here into
+     * `rep stos`, whose start-up costs more than a 16-byte object. */
     uint64_t *payload = (uint64_t *)(h->mem + start), words = need - 1;
-    if (words <= 8) {
-        for (uint64_t i = 0; i < words; i++) payload[i] = 0;
-    } else {
-        memset(payload, 0, (size_t)(words << 3));
+    switch (words) {
+    case 8: payload[7] = 0; /* fall through */
+    case 7: payload[6] = 0; /* fall through */
+    case 6: payload[5] = 0; /* fall through */
+    case 5: payload[4] = 0; /* fall through */
+    case 4: payload[3] = 0; /* fall through */
+    case 3: payload[2] = 0; /* fall through */
+    case 2: payload[1] = 0; /* fall through */
+    case 1: payload[0] = 0; break;
+    default: memset(payload, 0, (size_t)(words << 3));
     }
     vh_bm_set(h, g + 1);
     h->cache_lo = start;                        /* a new block is usually initialised next */
@@ -393,14 +400,13 @@ VH_API uint64_t heap_alloc(Heap *h, uint64_t n, int gc_managed) {
     return a;
 }
 
-/* Bookkeeping of a block leaving the live set (its tile is the caller's).
- * forget_ptrs = 0: the caller drops the block's recorded pointers itself (the
- * sweep clears a whole free run at once). */
-static inline void vh_release_block(Heap *h, uint64_t start, uint64_t hdr, int forget_ptrs) {
+/* Bookkeeping of a block leaving the live set by `free` (its tile is the
+ * caller's; the sweep does the same for many blocks at once, vh_sweep). */
+static inline void vh_release_block(Heap *h, uint64_t start, uint64_t hdr) {
     uint64_t n = hdr & VH_HDR_SIZE_MASK, foot = vh_hdr_foot(hdr) << 3;
     vh_bm_clear(h, start >> 3);
     h->mutations += 1;
-    if (forget_ptrs && h->ptrmap != NULL && n >= 8) h->ptr_count -= vh_bits_clear(h->ptrmap, start, start + n - 7);
+    if (h->ptrmap != NULL && n >= 8) h->ptr_count -= vh_bits_clear(h->ptrmap, start, start + n - 7);
     h->nblocks -= 1;
     h->used_bytes -= foot;
     h->payload_bytes -= n;
@@ -414,7 +420,7 @@ static inline void vh_release_block(Heap *h, uint64_t start, uint64_t hdr, int f
 VH_API int heap_free(Heap *h, uint64_t addr) {
     if (!heap_is_block(h, addr)) return -1;     /* double free, interior pointer, 0, garbage */
     uint64_t hdr = *vh_hdr(h, addr);
-    vh_release_block(h, addr, hdr, 1);
+    vh_release_block(h, addr, hdr);
     vh_region_add(h, (addr >> 3) - 1, vh_hdr_foot(hdr));
     heap_cache_reset(h);                        /* the freed block may be cached */
     h->stats.frees += 1;

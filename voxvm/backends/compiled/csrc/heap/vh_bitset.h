@@ -113,6 +113,19 @@ static inline void vh_bm_clear(Heap *h, uint64_t g) {
     }
 }
 
+/* Clear the level-0 bits `mask` of word wi at once (the sweep's dead blocks
+ * of one word), then the levels above as vh_bm_clear does. */
+static inline void vh_bm_clear_word(Heap *h, uint64_t wi, uint64_t mask) {
+    uint64_t *w = &h->levels[0][wi];
+    if ((*w &= ~mask) != 0) return;
+    for (int lv = 1; lv < h->nlevels; lv++) {
+        w = &h->levels[lv][wi >> 6];
+        *w &= ~((uint64_t)1 << (wi & 63));
+        if (*w != 0) return;
+        wi >>= 6;
+    }
+}
+
 /* Largest set bit <= g at level 0, or -1. */
 static VH_NOINLINE int64_t vh_bm_prev(const Heap *h, uint64_t g) {
     int lv = 0;

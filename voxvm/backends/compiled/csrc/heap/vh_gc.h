@@ -109,9 +109,15 @@ static inline void vh_sweep_emit(Heap *h, uint64_t g, uint64_t length) {
 }
 
 /* Sweep in address order, merging free runs as it goes; the number of
- * blocks and payload bytes freed, and the blocks left marked. */
+ * blocks and payload bytes freed, and the blocks left marked. A dead block's
+ * bookkeeping is batched: its block-start bit is gathered per level-0 word
+ * and cleared with the word's other dead blocks, and the heap's counters are
+ * updated once at the end (nothing reads them during the sweep). Only
+ * GC-managed blocks die here. */
 static void vh_sweep(Heap *h, uint64_t *freed_blocks, uint64_t *freed_bytes, uint64_t *marked) {
     uint64_t G = h->capacity >> 3, g = 1, run_start = 0, run_len = 0;
+    uint64_t dead = 0, dead_bytes = 0, dead_granules = 0, live_marked = 0;
+    uint64_t clear_word = 0, clear_mask = 0;    /* dead starts of level-0 word clear_word, not yet cleared */
     while (g < G) {
         if (vh_bit_test(h->rstarts, g)) {       /* a free region */
             uint64_t fl = vh_rlen(h, g);
@@ -126,11 +132,18 @@ static void vh_sweep(Heap *h, uint64_t *freed_blocks, uint64_t *freed_bytes, uin
             g += fl;
             continue;
         }
-        uint64_t start = (g + 1) << 3, hdr = *vh_hdr(h, start), fg = vh_hdr_foot(hdr);
-        if ((hdr & VH_HDR_GC) && !(hdr & VH_HDR_MARK)) {
-            vh_release_block(h, start, hdr, 0);
-            *freed_blocks += 1;
-            *freed_bytes += hdr & VH_HDR_SIZE_MASK;
+        uint64_t *hp = (uint64_t *)(h->mem + (g << 3)), hdr = *hp, fg = vh_hdr_foot(hdr);   /* the header of the block at g+1 */
+        if ((hdr & (VH_HDR_GC | VH_HDR_MARK)) == VH_HDR_GC) {   /* unreached: dead */
+            uint64_t b = g + 1;
+            if ((b >> 6) != clear_word) {
+                if (clear_mask != 0) vh_bm_clear_word(h, clear_word, clear_mask);
+                clear_word = b >> 6;
+                clear_mask = 0;
+            }
+            clear_mask |= (uint64_t)1 << (b & 63);
+            dead += 1;
+            dead_bytes += hdr & VH_HDR_SIZE_MASK;
+            dead_granules += fg;
             if (run_start == 0) {
                 run_start = g;
                 run_len = 0;
@@ -138,8 +151,8 @@ static void vh_sweep(Heap *h, uint64_t *freed_blocks, uint64_t *freed_bytes, uin
             run_len += fg;
         } else {
             if (hdr & VH_HDR_MARK) {
-                *marked += 1;
-                *vh_hdr(h, start) = hdr & ~VH_HDR_MARK;
+                live_marked += 1;
+                *hp = hdr & ~VH_HDR_MARK;
             }
             if (run_start != 0) {
                 vh_sweep_emit(h, run_start, run_len);
@@ -149,6 +162,16 @@ static void vh_sweep(Heap *h, uint64_t *freed_blocks, uint64_t *freed_bytes, uin
         g += fg;
     }
     if (run_start != 0) vh_sweep_emit(h, run_start, run_len);
+    if (clear_mask != 0) vh_bm_clear_word(h, clear_word, clear_mask);
+    /* vh_release_block's counters, for all of them */
+    h->nblocks -= dead;
+    h->gc_blocks -= dead;
+    h->used_bytes -= dead_granules << 3;
+    h->gc_bytes -= dead_granules << 3;
+    h->payload_bytes -= dead_bytes;
+    *freed_blocks += dead;
+    *freed_bytes += dead_bytes;
+    *marked += live_marked;
 }
 
 /* Precise mark-sweep from the given roots (plus every live allocr_nogc

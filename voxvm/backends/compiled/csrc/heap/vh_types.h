@@ -196,7 +196,26 @@ static inline uint64_t vh_bswap64(uint64_t v) {
 }
 
 /* Heap words are big-endian (semantics.md §3 item 11): the collector reads
- * pointers back in the byte order `store` wrote them. */
+ * pointers back in the byte order `store` wrote them. With GCC/Clang a word
+ * is one unaligned load or store plus a byte swap (the byte-by-byte form was
+ * not always inlined: a call per 8-byte `load`); elsewhere, byte by byte. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__)
+static inline uint64_t vh_load_be64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+static inline void vh_store_be64(uint8_t *p, uint64_t v) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    memcpy(p, &v, 8);
+}
+#else
 static inline uint64_t vh_load_be64(const uint8_t *p) {
     return ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) | ((uint64_t)p[2] << 40) |
            ((uint64_t)p[3] << 32) | ((uint64_t)p[4] << 24) | ((uint64_t)p[5] << 16) |
@@ -206,6 +225,7 @@ static inline uint64_t vh_load_be64(const uint8_t *p) {
 static inline void vh_store_be64(uint8_t *p, uint64_t v) {
     for (int i = 7; i >= 0; i--) { p[i] = (uint8_t)v; v >>= 8; }
 }
+#endif
 
 static inline int vh_ctz64(uint64_t x) {   /* x != 0 */
 #if defined(__GNUC__) || defined(__clang__)
