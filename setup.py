@@ -6,7 +6,9 @@ the compiler directives of the dispatch loop (set once here), and the small
 test extension ``_heaptest.pyx`` (HeapTester over the same heap headers, for
 tests and tools; the production ``_core`` does not contain it). Set
 VOXVM_PUREPYTHON=1 to skip the extensions entirely: the pure-Python backend
-then runs everything.
+then runs everything. VOXVM_SANITIZE=address,undefined builds both with
+AddressSanitizer and UndefinedBehaviorSanitizer instead (docs/reliability.md
+"Sanitizers"; for the tests and the fuzzers, never a release).
 
 To add an extension, append one ``Extension`` to ``EXTENSIONS``; every entry
 gets the same flags and directives.
@@ -34,11 +36,19 @@ if not os.environ.get("VOXVM_PUREPYTHON"):
     # setuptools puts ours after the interpreter's CFLAGS (Debian: -O2), so -O3 wins.
     # No -march=native: wheels must run on every x86-64 (performance.md rule 7).
     extra = ["-O3"]
+    link = []
+    # VOXVM_SANITIZE=address,undefined builds the core with those sanitizers for the test
+    # suite and the fuzzers (docs/reliability.md "Sanitizers"); never for a release.
+    sanitize = os.environ.get("VOXVM_SANITIZE", "").strip()
+    if sanitize:
+        extra = ["-O1", "-g", "-fno-omit-frame-pointer", f"-fsanitize={sanitize}",
+                 "-fno-sanitize-recover=all"]
+        link = [f"-fsanitize={sanitize}"]
     EXTENSIONS = [
         Extension("voxvm.backends.compiled._core", [f"{COMPILED}/_core.pyx"], include_dirs=[CSRC], depends=c_headers(),
-                  extra_compile_args=extra),
+                  extra_compile_args=extra, extra_link_args=link),
         Extension("voxvm.backends.compiled._heaptest", [f"{COMPILED}/_heaptest.pyx"], include_dirs=[CSRC],
-                  depends=c_headers(), extra_compile_args=extra),
+                  depends=c_headers(), extra_compile_args=extra, extra_link_args=link),
     ]
     ext_modules = cythonize(
         EXTENSIONS,
