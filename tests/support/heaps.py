@@ -62,12 +62,13 @@ class PyHeapTester:
 
     @property
     def blocks(self) -> dict[int, int]:
-        """Live blocks: start -> size (read from PyHeap's table: no byte copies)."""
-        return {start: block.size for start, block in self.heap._blocks.items()}
+        """Live blocks in address order: start -> size (``PyHeap.block_sizes``: no byte copies)."""
+        return self.heap.block_sizes()
 
     @property
     def starts(self) -> list[int]:
-        return self.heap._starts
+        """Live block starts in address order."""
+        return list(self.heap.block_sizes())
 
     @property
     def limit_size(self) -> int:
