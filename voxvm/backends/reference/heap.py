@@ -107,6 +107,7 @@ GC_BIT = 1 << 62               # header: the block is GC-managed (not allocr_nog
 MARK_BIT = 1 << 63             # header: reached by the collection under way
 
 CHUNK = 64                     # granules per first-fit bound (one leaf of the bound tree)
+NO_HINT = 1 << 40             # a _hint_need no request reaches
 MARK_STACK_LIMIT = 1 << 16     # mark stack entries; beyond it the collector rescans
 ZERO_CHUNK = 1 << 16           # zero-filling and moving go in pieces of this many bytes
 
@@ -159,6 +160,7 @@ class PyHeap:
         self._blocks = 0                                      # live blocks
         self._gc_blocks = 0                                   # live GC-managed blocks
         self._last = (0, 0)                                   # _find's cache: [start, end) of a live block
+        self._hint_need, self._hint = NO_HINT, 0              # see _first_fit
         if self.size:
             self._add_region(1, self.size // GRANULE)
         self.gc_floor = gc_floor if gc_floor is not None else max(MIN_GC_FLOOR, self.size >> 2)
@@ -294,6 +296,8 @@ class PyHeap:
             self._set_word(granule + length - 1, granule)
         self._free_granules += length
         self._raise_bound(granule, length)
+        if granule < self._hint and length >= self._hint_need:
+            self._hint_need = NO_HINT
 
     def _remove_region(self, granule: int) -> int:
         """Forget the free region at ``granule``; returns its length in granules."""
@@ -364,8 +368,28 @@ class PyHeap:
             yield granule, length
             granule = self._codes.find(REGION, granule + length, end)
 
+    # The shortcut: every free region starting below granule _hint is shorter
+    # than _hint_need granules. A search that returns region g for n granules
+    # proves it for (n, g + n) once the block is carved; taking the region at
+    # _hint for a request of >= _hint_need granules keeps it true for what is
+    # left. _add_region drops the shortcut if a region below _hint reaches
+    # _hint_need (regions only shrink or vanish otherwise). So consecutive
+    # allocations of equal or growing sizes carve one region without a search.
+
     def _first_fit(self, need: int) -> int:
         """The first granule of the lowest-addressed free region of >= ``need`` granules, or -1."""
+        hint = self._hint
+        if need >= self._hint_need and hint < len(self._codes) and self._codes[hint] == REGION \
+                and self._word(hint) >= need:
+            self._hint = hint + need
+            return hint
+        granule = self._search(need)
+        if granule >= 0:
+            self._hint_need, self._hint = need, granule + need
+        return granule
+
+    def _search(self, need: int) -> int:
+        """First fit through the bound tree: the granule of the region, or -1."""
         bounds, leaves = self._bounds, self._leaves
         while bounds[1] >= need:
             node = 1
@@ -643,6 +667,7 @@ class PyHeap:
                 inner = codes[granule + 1:granule + length - 1]
                 assert inner.count(INSIDE) == len(inner), f"codes inside region {granule * GRANULE}"
                 free += length
+                assert granule >= self._hint or length < self._hint_need, "first-fit shortcut unsound"
                 chunk = granule // CHUNK
                 exact[chunk] = max(exact.get(chunk, 0), length)
             else:
