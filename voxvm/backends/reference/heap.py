@@ -63,6 +63,40 @@ Garbage collection: precise mark-sweep (semantics.md §3.8, §3.10)
     The sweep frees every unmarked GC-managed block. Collections are reported
     through ``log`` as ``gc: ...`` lines.
 
+Representation (host memory: the arena plus about 1/7 of it, whatever the block count)
+    Everything lives in three flat buffers; no Python object exists per block,
+    per free region or per pointer, so filling the heap with the smallest
+    blocks costs what filling it with one big block costs
+    (tests/heap/test_host_memory.py, docs/resource-limits.md):
+
+    * ``data``, the arena (``capacity`` bytes). A block's header word (the 8
+      bytes below its start, little-endian) holds its size (bits 0-39), the
+      GC-managed bit (62) and the mark bit (63, set only during a collection).
+      A free region's first word holds its length in granules and, if it is
+      2+ granules long, its last word holds its first granule (so the region
+      that ends before a tile is found without a search when a block is freed).
+    * ``_codes``, one byte per granule (1/8 of the arena): BLOCK on a block's
+      header granule, REGION / REGION_END on a free region's first / last
+      granule, POINTER + k on a payload granule where a recorded pointer starts
+      at byte k, INSIDE elsewhere. Recorded pointers never overlap, so at most
+      one starts in a granule; its value is the 8 arena bytes there (a write
+      that changes them forgets it). Searches are ``bytearray.find`` / ``rfind``
+      (which block contains an address: the last BLOCK code before it) and a
+      regular expression over the POINTER codes.
+    * ``_bounds``, a tree of upper bounds on the longest free region starting
+      in each 64-granule chunk (4 bytes per chunk and per inner node: 1/64 of
+      the arena), searched for first fit; plus a shortcut that lets
+      consecutive allocations carve one region without a search.
+
+    Growing extends ``data`` and ``_codes`` from a zero mapping (no temporary
+    copy of the new part); zero-filling and ``copy`` work in 64 KiB pieces; a
+    collection's mark stack is capped at 65536 entries (on overflow the marked
+    blocks are rescanned). Transients: ``copy`` of k bytes whose source holds
+    pointers keeps a copy of their k/8 codes; ``read`` returns a k-byte copy
+    and the inspection methods build lists. CPython may over-allocate a
+    bytearray by up to 1/8 when one growth step adds less than 1/8 (only the
+    last step before ``limit`` can); those pages are never written.
+
 API
     ``PyHeap(init_size, max_size, *, gc_stress=False, log=None, gc_floor=None)``
     ``alloc(n, collectable=True, roots=()) -> address or 0``   the VM's policy
@@ -73,6 +107,7 @@ API
     ``copy(dst, src, count) -> bool``    memmove semantics
     ``collect(roots) -> int``            number of blocks freed
     ``blocks() -> list[(address, size, kind, data)]``  kind 0 GC, 1 nogc; by address
+    ``block_sizes() -> dict[address, size]``  by address, without the bytes
     ``regions() -> list[(start, length)]``; ``pointers() -> list[address]``;
     ``capacity``, ``size``, ``free_bytes``, ``gc_since``, ``gc_threshold``,
     ``collections``; ``check()`` asserts every invariant.
