@@ -196,6 +196,8 @@ class PyHeap:
         self._gc_blocks = 0                                   # live GC-managed blocks
         self._last = (0, 0)                                   # _find's cache: [start, end) of a live block
         self._hint_need, self._hint = NO_HINT, 0              # see _first_fit
+        self._stack = array("Q")                              # a collection's mark stack (granules)
+        self._overflowed = False                              # a marked block did not fit on it
         if self.size:
             self._add_region(1, self.size // GRANULE)
         self.gc_floor = gc_floor if gc_floor is not None else max(MIN_GC_FLOOR, self.size >> 2)
@@ -456,7 +458,7 @@ class PyHeap:
 
     def _is_block(self, value: int) -> bool:
         """Is ``value`` the start of a live block?"""
-        return (value % GRANULE == 0 and FIRST_BLOCK <= value < self.capacity
+        return (value % GRANULE == 0 and FIRST_BLOCK <= value < len(self.data)
                 and self._codes[value // GRANULE - 1] == BLOCK)
 
     def _find(self, address: int, count: int) -> int:
@@ -564,7 +566,6 @@ class PyHeap:
                 if self._word(granule) & MARK_BIT:
                     self._scan(granule)
                     self._drain()
-        del self._stack
         freed, freed_bytes, live_gc = self._sweep()
         self.gc_since = 0
         self.gc_threshold = max(self.gc_floor, live_gc)
