@@ -69,16 +69,19 @@ class PyHeapTester:
         The driver asks several times per operation; the answer is kept until an
         allocation, a free or a collection (the only calls that change the block set).
         """
-        if self._sizes is None:
-            self._sizes = self.heap.block_sizes()
-            self._starts = list(self._sizes)
+        self._refresh()
         return self._sizes
 
     @property
     def starts(self) -> list[int]:
         """Live block starts in address order."""
-        self.blocks                                  # refreshes the cache
+        self._refresh()
         return self._starts
+
+    def _refresh(self) -> None:
+        if self._sizes is None:
+            self._sizes = self.heap.block_sizes()
+            self._starts = list(self._sizes)
 
     @property
     def limit_size(self) -> int:
