@@ -731,5 +731,7 @@ class PyHeap:
             assert bounds[leaves + chunk] >= exact.get(chunk, 0), f"bound of chunk {chunk} too low"
         for node in range(1, leaves):
             assert bounds[node] >= max(bounds[2 * node], bounds[2 * node + 1])
-        start, end = self._last
-        assert not start or (self._is_block(start) and end == start + (self._word(start // GRANULE - 1) & SIZE_MASK))
+        start, end = self._last                   # the lookup cache names a live block exactly
+        if start:
+            assert self._is_block(start), f"cached block {start} is not live"
+            assert end == start + (self._word(start // GRANULE - 1) & SIZE_MASK)
