@@ -461,33 +461,36 @@ class PyHeap:
         return (value % GRANULE == 0 and FIRST_BLOCK <= value < len(self.data)
                 and self._codes[value // GRANULE - 1] == BLOCK)
 
-    def _find(self, address: int, count: int) -> int:
-        """The start of the live block whose bytes contain ``[address, address+count)``, or 0."""
+    def _find(self, address: int, count: int) -> int | None:
+        """The start of the live block whose bytes contain ``[address, address+count)``, or None.
+
+        (voxvm/backends/reference/core.py's ``host_pointer`` calls it too.)
+        """
         start, end = self._last
         if start and start <= address and address + count <= end:
             return start
         if address < FIRST_BLOCK:
-            return 0
+            return None
         granule = self._codes.rfind(BLOCK, 0, address // GRANULE)   # the last block starting <= address
         if granule < 0:
-            return 0
+            return None
         start = (granule + 1) * GRANULE
         end = start + (self._word(granule) & SIZE_MASK)
         if address + count > end:
-            return 0
+            return None
         self._last = (start, end)
         return start
 
     def read(self, address: int, count: int) -> bytes | None:
         """``count`` bytes at ``address`` inside one live block, or None."""
-        if not self._find(address, count):
+        if self._find(address, count) is None:
             return None
         return bytes(self.data[address:address + count])
 
     def write(self, address: int, data: bytes, *, is_pointer: bool = False) -> bool:
         """Write ``data`` inside one live block; ``is_pointer`` records an 8-byte pointer."""
         count = len(data)
-        if not self._find(address, count):
+        if self._find(address, count) is None:
             return False
         if count:
             self.data[address:address + count] = data
@@ -498,7 +501,7 @@ class PyHeap:
 
     def copy(self, dst: int, src: int, count: int) -> bool:
         """memmove ``count`` bytes from ``src`` to ``dst`` (each range inside one live block)."""
-        if not self._find(src, count) or not self._find(dst, count):
+        if self._find(src, count) is None or self._find(dst, count) is None:
             return False
         if count == 0:
             return True
