@@ -41,6 +41,13 @@ The VM's allocation policy: ``alloc(n, collectable, roots)``
     5. if nothing fits, nothing was collected yet and GC blocks exist: collect
        and first fit again. Otherwise return 0 (the VM raises
        HeapAllocationFault and writes A(0)).
+    "Collect" skips a futile collection (except under gc_stress): after a
+    collection of the policy that freed nothing, while ``mutations`` (blocks
+    allocated or freed, pointers recorded, forgotten or moved) and the roots
+    (as a sequence) are unchanged, a collection would free nothing again and
+    change nothing, so it is not run and not counted; a program retrying a
+    failing allocation then costs O(roots) per retry (the compiled heap's
+    vh_policy.h has the same rule).
     ``gc_since`` counts the tile bytes of GC-managed allocations since the last
     collection; after a collection ``gc_threshold = max(gc_floor, tile bytes
     of the live GC blocks)`` with ``gc_floor = max(64 KiB, initial size / 4)``.
@@ -204,6 +211,8 @@ class PyHeap:
         self.gc_threshold = self.gc_floor
         self.gc_since = 0
         self.collections = 0
+        self.mutations = 0                       # see the policy in the module docstring
+        self._futile: tuple[int, list[int]] | None = None
 
     @property
     def capacity(self) -> int:
@@ -233,11 +242,11 @@ class PyHeap:
             return 0
         collected = False
         if self.gc_stress or self.gc_since >= self.gc_threshold:
-            self.collect(roots)
+            self._policy_collect(roots)
             collected = True
         address = self._fit(n, collectable)
         if not address and not collected and self.gc_since > 0:
-            self.collect(roots)
+            self._policy_collect(roots)
             collected = True
             if self.free_bytes * 4 < self.size:
                 self._grow(n)
@@ -245,9 +254,16 @@ class PyHeap:
         if not address and self._grow(n):
             address = self._fit(n, collectable)
         if not address and not collected and self._gc_blocks:
-            self.collect(roots)
+            self._policy_collect(roots)
             address = self._fit(n, collectable)
         return address
+
+    def _policy_collect(self, roots: Roots) -> None:
+        """A collection of the policy, unless it is futile (module docstring)."""
+        roots = list(roots() if callable(roots) else roots)
+        if not self.gc_stress and self._futile == (self.mutations, roots):
+            return
+        self._futile = (self.mutations, roots) if self.collect(roots) == 0 else None
 
     def alloc_raw(self, n: int, collectable: bool = True) -> int:
         """First fit, growing if nothing fits; never collects."""
@@ -272,6 +288,7 @@ class PyHeap:
         start = (granule + 1) * GRANULE
         _fill_zero(self.data, start, start + n)
         self._blocks += 1
+        self.mutations += 1
         if collectable:
             self._gc_blocks += 1
             self.gc_since += need * GRANULE
@@ -316,6 +333,7 @@ class PyHeap:
             self._gc_blocks -= 1
         self._last = (0, 0)
         self._release(granule, tile)
+        self.mutations += 1
         return True
 
     # free regions ---------------------------------------------------------
@@ -494,9 +512,12 @@ class PyHeap:
             return False
         if count:
             self.data[address:address + count] = data
-            self._forget(address, count)
+            forgot = self._forget(address, count)
             if is_pointer and count == POINTER_SIZE:
                 self._codes[address // GRANULE] = POINTER + address % GRANULE
+                self.mutations += 1
+            elif forgot:
+                self.mutations += 1
         return True
 
     def copy(self, dst: int, src: int, count: int) -> bool:
@@ -511,13 +532,16 @@ class PyHeap:
         if count >= POINTER_SIZE and _POINTER_CODES.search(self._codes, first, last + 1):
             carried = self._codes[first:last + 1]
         self._move(dst, src, count)
-        self._forget(dst, count)
+        changed = self._forget(dst, count)
         if carried:
             for match in _POINTER_CODES.finditer(carried):
                 where = (first + match.start()) * GRANULE + carried[match.start()] - POINTER
                 if src <= where and where + POINTER_SIZE <= src + count:
                     target = where - src + dst
                     self._codes[target // GRANULE] = POINTER + target % GRANULE
+                    changed = True
+        if changed:
+            self.mutations += 1
         return True
 
     def _move(self, dst: int, src: int, count: int) -> None:
@@ -528,8 +552,8 @@ class PyHeap:
             piece = min(ZERO_CHUNK, count - offset)
             data[dst + offset:dst + offset + piece] = data[src + offset:src + offset + piece]
 
-    def _forget(self, address: int, count: int) -> None:
-        """Forget the pointers whose 8 bytes overlap ``[address, address+count)`` (count >= 1).
+    def _forget(self, address: int, count: int) -> bool:
+        """Forget the pointers whose 8 bytes overlap ``[address, address+count)`` (count >= 1); True if any.
 
         Those are the pointers starting in ``[address-7, address+count)``. The
         granules strictly between the first and the last one of that range lie
@@ -540,12 +564,16 @@ class PyHeap:
         codes = self._codes
         low, high = address - POINTER_SIZE + 1, address + count
         first, last = low // GRANULE, (high - 1) // GRANULE
+        forgot = False
         for granule in {first, last}:
             code = codes[granule]
             if code >= POINTER and low <= granule * GRANULE + code - POINTER < high:
                 codes[granule] = INSIDE
-        if last - first > 1:
+                forgot = True
+        if last - first > 1 and _POINTER_CODES.search(codes, first + 1, last):
             _fill_zero(codes, first + 1, last)
+            forgot = True
+        return forgot
 
     # ------------------------------------------------------------------ collection
 
@@ -570,6 +598,7 @@ class PyHeap:
                     self._scan(granule)
                     self._drain()
         freed, freed_bytes, live_gc = self._sweep()
+        self.mutations += freed                   # each freed block, as free() counts it
         self.gc_since = 0
         self.gc_threshold = max(self.gc_floor, live_gc)
         self.collections += 1
