@@ -386,3 +386,22 @@ def test_compiled_heap_count_zero_at_the_end_of_the_arena():
     heap.collect([end - 4088])                          # empties the lookup cache
     assert heap.read(end, 0) == b"" and heap.write(end, b"") and heap.copy(end, end, 0)
     assert heap.read(end, 1) is None
+
+
+def test_mark_stack_overflow_still_marks_everything(monkeypatch):
+    """With a mark stack of 2 entries, the rescans after an overflow reach every block."""
+    from voxvm.backends.reference import heap as pyheap
+
+    monkeypatch.setattr(pyheap, "MARK_STACK_LIMIT", 2)
+    heap = PyHeap(1 << 16, 1 << 16)
+    root = heap.alloc(8 * 40)
+    fan = [heap.alloc(16) for _ in range(40)]           # a wide fan-out from the root ...
+    chain = [heap.alloc(16) for _ in range(30)]         # ... and a long list from its last entry
+    garbage = [heap.alloc(16) for _ in range(10)]
+    for slot, block in enumerate(fan):
+        heap.write(root + 8 * slot, ptr(block), is_pointer=True)
+    for source, target in zip([fan[-1]] + chain, chain):
+        heap.write(source + 8, ptr(target), is_pointer=True)
+    assert heap.collect([root]) == len(garbage)
+    assert {blk[0] for blk in heap.blocks()} == {root, *fan, *chain}
+    heap.check()

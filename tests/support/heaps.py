@@ -57,17 +57,31 @@ class PyHeapTester:
                  gc_floor: int | None = None, fail_after: int = -1) -> None:
         self.heap = PyHeap(init_size, max_size, gc_stress=gc_stress, gc_floor=gc_floor)
         self.fail_after = fail_after
+        self._sizes: dict[int, int] | None = None    # block_sizes() until the block set changes
+        self._starts: list[int] = []
 
     # ---- what the driver aims at -------------------------------------------------
 
     @property
     def blocks(self) -> dict[int, int]:
-        """Live blocks: start -> size (read from PyHeap's table: no byte copies)."""
-        return {start: block.size for start, block in self.heap._blocks.items()}
+        """Live blocks in address order: start -> size (``PyHeap.block_sizes``: no byte copies).
+
+        The driver asks several times per operation; the answer is kept until an
+        allocation, a free or a collection (the only calls that change the block set).
+        """
+        self._refresh()
+        return self._sizes
 
     @property
     def starts(self) -> list[int]:
-        return self.heap._starts
+        """Live block starts in address order."""
+        self._refresh()
+        return self._starts
+
+    def _refresh(self) -> None:
+        if self._sizes is None:
+            self._sizes = self.heap.block_sizes()
+            self._starts = list(self._sizes)
 
     @property
     def limit_size(self) -> int:
@@ -87,12 +101,15 @@ class PyHeapTester:
         return False
 
     def alloc(self, n, gc=True):
+        self._sizes = None
         return 0 if self._refused(n) else self.heap.alloc_raw(n, gc)
 
     def alloc_auto(self, n, gc=True, roots=(), tags=None):
+        self._sizes = None
         return 0 if self._refused(n) else self.heap.alloc(n, gc, _tagged(roots, tags))
 
     def free(self, address):
+        self._sizes = None
         return self.heap.free(address)
 
     def read(self, address, n):
@@ -116,6 +133,7 @@ class PyHeapTester:
         return self.heap.copy(dst, src, n)
 
     def collect(self, roots=(), tags=None):
+        self._sizes = None
         return self.heap.collect(_tagged(roots, tags))
 
     def check(self):
