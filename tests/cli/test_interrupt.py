@@ -78,7 +78,7 @@ def _start(tmp_path, name: str, backend: str) -> subprocess.Popen:
     path.write_text(source)
     # Python ignores SIGINT in a child whose parent ignored it: give the child the default.
     return subprocess.Popen([sys.executable, "-m", "voxvm", "run", f"--backend={backend}", *flags, str(path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 

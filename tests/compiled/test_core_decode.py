@@ -319,6 +319,7 @@ def test_dlbc_filling_main_memory_costs_at_most_three_times_it(tmp_path):
         assert core.trap_kind == TrapKind.IP_OUTSIDE and core.trap_ip >= {ram} - 65536, core.trap_ip
         print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
         """)
+    # From a scratch folder: the installed package, never the source tree (no compiled core there).
     out = subprocess.run([sys.executable, "-c", child, str(tmp_path / "fill.vvs")], capture_output=True,
-                         text=True, check=True).stdout
+                         text=True, check=True, cwd=tmp_path).stdout
     assert int(out) <= 3 * ram
