@@ -25,6 +25,7 @@ the first failure: the summary lists every failing case with its replay id.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -188,6 +189,9 @@ def _worker(target: Target, seed: int, conn, progress) -> None:
     except (ImportError, ValueError, OSError):
         pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides when to stop
+    # The parent reports a crash with its replay id; a fault handler inherited
+    # from the parent (pytest's) would only add the worker loop's stack.
+    faulthandler.disable()
     target.corpus()
     while True:
         job = conn.recv()
