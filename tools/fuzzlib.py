@@ -193,21 +193,30 @@ def _worker(target: Target, seed: int, conn, progress) -> None:
     # from the parent (pytest's) would only add the worker loop's stack.
     faulthandler.disable()
     target.corpus()
+    parent = os.getppid()
     while True:
-        job = conn.recv()
+        try:
+            job = conn.recv()
+        except EOFError:          # the parent is gone
+            return
         if job is None:
             return
         start, stop = job
         counts: Counter[str] = Counter()
         failures = []
         for index in range(start, stop):
+            if os.getppid() != parent:   # orphaned (the parent was killed): stop working
+                return
             progress.value = index
             tags, failure = target.run_case(seed, index)
             counts.update(tags)
             if failure is not None:
                 failures.append(failure)
         progress.value = -1
-        conn.send((start, stop, counts, failures))
+        try:
+            conn.send((start, stop, counts, failures))
+        except (BrokenPipeError, ConnectionResetError):
+            return
 
 
 class _Worker:
