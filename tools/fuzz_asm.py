@@ -50,6 +50,7 @@ TOKENS = [
     b'"', b'""', b'"a"', b'"\\"', b'"\\n"', b'"\\u{10ffff}"', b'"\\u{110000}"', b'"\\x"', b'"\\u{d800}"',
     b'"\xf0\x9f\x98\x80"', b"\xff\xfe", b"\x00", b"\t", b";", b"#", b"section", b"text", b"data",
     b"section text", b"section data", b"const", b"\\",
+    b"!zeros=1", b"!zeros=0", b"!zeros=4096", b"!zeros=33554432", b"!zeros=33554433",
 ]
 LINES = [b"", b"section text", b"section data", b".start", b"halt", b"main:", b"main:", b"ret",
          b"    x uint 5", b"    x str \"\"", b"    x float[2] [1.0, nan]", b"    jmp @main", b"    call @main",

@@ -100,7 +100,7 @@ def generate(rng: random.Random, corpus: list[bytes]) -> bytes:
 
 
 def _state(core, status: int) -> dict:
-    """Everything observable about a stopped Core (as tests/core_support.py compares it)."""
+    """Everything observable about a stopped Core (as tests/support/machines.py compares it)."""
     dump = core.snapshot(1 if status == Status.TRAP else 0)
     result = {
         "status": int(status), "ip": core.ip, "flags": tuple(dump.flags),

@@ -26,7 +26,7 @@ import gc
 from voxvm.isa import BY_MNEMONIC
 from voxvm.program import Program, Symbols
 
-from .data import ItemError, looks_like_item, parse_item
+from .data import ITEM_HEADER_SIZE, MAX_DATA_PAYLOAD, ItemError, looks_like_item, parse_item
 from .diagnostics import AssemblyError, Diagnostic
 from .encoding import (
     ENCODERS,
@@ -215,7 +215,7 @@ class _Assembler:
         self.entry = 0
         self.start_line: int | None = None
         self.last_data_section_address = 0
-        data_offset = 0
+        data_offset = data_payload = 0
         address = 0
         in_text = True  # every file starts in the text section (upstream bug 37 fixed)
         for index, line in enumerate(lines):
@@ -293,6 +293,14 @@ class _Assembler:
             except ItemError as exc:
                 self.error(index, exc.column, exc.length, exc.message, exc.hint)
                 continue
+            payload = len(item.encoded) - ITEM_HEADER_SIZE
+            if data_payload + payload > MAX_DATA_PAYLOAD:
+                self.error(index, item.name_column, len(item.name),
+                           f"data item {show_token(item.name)} takes the data items past "
+                           f"{MAX_DATA_PAYLOAD >> 20} MiB ({data_payload} bytes before it, {payload} in it)",
+                           "all items together may hold at most as much as one item")
+                continue
+            data_payload += payload
             for column, length, message in item.warnings:
                 self.warn(index, column, length, message)
             if self.define(index, item.name, "data item", item.name_column):

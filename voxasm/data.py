@@ -34,6 +34,9 @@ from .source import Split, token_spans
 
 # A single item may not exceed this payload (a typo in !zeros= must not eat the host's memory).
 MAX_ITEM_PAYLOAD = 1 << 28
+# Nor may the payloads of all items together: a few !zeros= lines at the item
+# limit would otherwise ask for gigabytes (docs/reliability.md, findings).
+MAX_DATA_PAYLOAD = 1 << 28
 
 
 class ItemError(Exception):
@@ -79,6 +82,7 @@ TYPE_NAMES = ["uint", "int", "float", "str", "uint[N]", "int[N]", "float[N]"]
 _ARRAY_TYPE_RE = re.compile(r"(uint|int|float)\[([0-9]*)\]\Z")
 _ZEROS = "!zeros="
 _HEADER = struct.Struct(">BQ")
+ITEM_HEADER_SIZE = _HEADER.size      # type byte + u64 payload length
 
 
 def looks_like_item(tokens: list[str]) -> bool:
