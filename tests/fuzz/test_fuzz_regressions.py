@@ -47,3 +47,40 @@ def test_data_items_up_to_the_total_limit_still_assemble(small_limits):
     assert len(program.image) - program.data_base == SMALL + 3 * 9     # payloads + item headers
     with pytest.raises(AssemblyError, match="'one_more'"):
         assemble(_HEAD + items + "    one_more uint 1\n")
+
+
+# ---------------------------------------------------------------- reported, not fixed here
+
+# fload r4 0x7ff8000000000001 (a quiet NaN); fload r9 0x7ff8000000000002; OP r4 r9; halt
+# (OP 0x31 fadd, 0x32 fmul). Reduced from tools/fuzz_vve.py case 1:584316 (seed 1 of
+# the long run in docs/reliability.md), where `fadd r4 r9` met two NaNs in a loop.
+TWO_NANS = "30047ff800000000000130097ff8000000000002{op}0409ff"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "With two NaN operands the result of fadd/fmul is not determined: semantics.md §12 says a "
+    "NaN operand propagates 'as the C operation propagates it', but C leaves open which of two "
+    "NaNs comes back. The compiled core returns R[b]'s NaN (GCC puts b in the destination "
+    "register of addsd/mulsd); the reference returns R[a]'s for fmul, and for fadd R[b]'s until "
+    "CPython 3.11 specializes its float add (after ~8 executions), then R[a]'s: the reference "
+    "core is not even consistent with itself. Needs a decision (e.g. R[a]'s NaN, as x86 with a in the "
+    "destination) and the same explicit rule in both cores (reported to the integrator)."))
+@pytest.mark.parametrize("op", ["31", "32"], ids=["fadd", "fmul"])
+def test_two_nan_operands_give_the_same_nan_on_both_cores(op):
+    core_module = pytest.importorskip("voxvm.backends.compiled._core")
+    from voxvm.backends.reference.core import PyCore
+    from voxvm.config import VMConfig
+    from voxvm.program import Program
+
+    image = bytes.fromhex(TWO_NANS.format(op=op))
+    program = Program(image=image, entry=0, data_base=len(image))
+    config = VMConfig(init_heap=4096)
+    compiled = core_module.Core(program, config)
+    compiled.run(-1)
+    want = compiled.get_reg(4)
+    got = set()
+    for _ in range(20):          # long enough for CPython's adaptive interpreter to specialize
+        reference = PyCore(program, config)
+        reference.run(-1)
+        got.add(reference.get_reg(4))
+    assert got == {want}
