@@ -365,7 +365,7 @@ def run_cases(target: Target, seed: int, cases: int, *, start: int = 0, workers:
 
     try:
         while queue or any(w.job for w in pool):
-            for i, worker in enumerate(pool):
+            for worker in pool:
                 if worker.job is None and queue:
                     worker.send(queue.pop())
             busy = [w for w in pool if w.job is not None]
