@@ -100,6 +100,8 @@ def arithmetic(op: int, lbits: int, ltag: int, rbits: int, rtag: int) -> tuple[i
             r = ieee_div(x, y)
         else:
             r = c_fmod(x, y)
+        if r != r:
+            return nan_result(lbits, rbits, bits_from_f64(r)), F64
         return bits_from_f64(r), F64
     if tag == I64:
         x, y = to_signed(lbits), to_signed(rbits)
@@ -939,3 +941,12 @@ class PyCore:
 
 
 Core = PyCore
+
+
+def nan_result(lbits: int, rbits: int, rbits_result: int) -> int:
+    """A binary float operation's NaN result (semantics.md §12): a NaN operand's bits,
+    quieted, the first operand's when both are NaN; a NaN the operation created stays."""
+    for bits in (lbits, rbits):
+        if (bits & 0x7FFFFFFFFFFFFFFF) > 0x7FF0000000000000:
+            return bits | 0x0008000000000000
+    return rbits_result

@@ -260,6 +260,18 @@ static VV_COLD int vv_poll(vv_vm *vm) {
 static inline double vv_f(uint64_t bits) { double d; memcpy(&d, &bits, 8); return d; }
 static inline uint64_t vv_b(double d) { uint64_t bits; memcpy(&bits, &d, 8); return bits; }
 
+/* The result of a binary float operation whose result r is a NaN (semantics.md §12):
+ * with a NaN operand, that NaN quieted, the first operand's when both are NaN (C and
+ * the hardware leave that choice open, and compilers swap operands of + and *); a NaN
+ * the operation created (inf - inf) stays the FPU's default NaN. Called only when the
+ * result is a NaN, so the fast paths pay one compare. */
+#define VV_QUIET_NAN_BIT 0x0008000000000000ull
+static inline uint64_t vv_nan_result(uint64_t x, uint64_t y, uint64_t r) {
+    if ((x << 1) > 0xFFE0000000000000ull) return x | VV_QUIET_NAN_BIT;
+    if ((y << 1) > 0xFFE0000000000000ull) return y | VV_QUIET_NAN_BIT;
+    return r;
+}
+
 static inline uint64_t vv_be64(const uint8_t *p) {
     return ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) | ((uint64_t)p[2] << 40) |
            ((uint64_t)p[3] << 32) | ((uint64_t)p[4] << 24) | ((uint64_t)p[5] << 16) |
@@ -349,7 +361,7 @@ static VV_NOINLINE int vv_arith(int op, uint64_t x, unsigned tx, uint64_t y, uns
         case VV_AR_REM: r = fmod(a, b); break;       /* x % 0.0 is NaN */
         default: return VV_ARITH_MISMATCH;           /* bitwise on floats */
         }
-        *out = vv_b(r);
+        *out = r != r ? vv_nan_result(x, y, vv_b(r)) : vv_b(r);
     } else {
         uint64_t r;
         switch (op) {

@@ -114,7 +114,8 @@
 #define BINARY_FLOAT(OPNUM, FOP) do { \
         unsigned d_ = pc->a, s_ = pc->b; \
         if (VV_UNLIKELY(!BOTH_F(T[d_], T[s_]))) { slow_op = (OPNUM); goto vv_binary_slow; } \
-        R[d_] = vv_b(vv_f(R[d_]) FOP vv_f(R[s_])); \
+        double r_ = vv_f(R[d_]) FOP vv_f(R[s_]); \
+        R[d_] = VV_UNLIKELY(r_ != r_) ? vv_nan_result(R[d_], R[s_], vv_b(r_)) : vv_b(r_); \
     } while (0)
 /* Fused movr d s + op d x (the decoder already replaced x == d by s); any
  * tag pair but the fast one takes the unfused path. */
@@ -126,7 +127,9 @@
 #define MOV_BINARY_FLOAT(OP) do { \
         unsigned d_ = pc->a, s_ = pc->b, x_ = pc->c; \
         if (VV_UNLIKELY(!BOTH_F(T[s_], T[x_]))) goto vv_unfuse_movr; \
-        R[d_] = vv_b(vv_f(R[s_]) OP vv_f(R[x_])); T[d_] = VV_TAG_F64; \
+        double r_ = vv_f(R[s_]) OP vv_f(R[x_]); \
+        R[d_] = VV_UNLIKELY(r_ != r_) ? vv_nan_result(R[s_], R[x_], vv_b(r_)) : vv_b(r_); \
+        T[d_] = VV_TAG_F64; \
     } while (0)
 /* After an instruction of `size` bytes whose cost grew with `n` bytes: poll
  * (vv_core.h) and return if asked, so no run of such instructions outlasts
