@@ -46,7 +46,7 @@ import fuzzlib  # noqa: E402
 from fuzzlib import Failure, Target  # noqa: E402
 
 from voxasm import AssemblyError, assemble  # noqa: E402
-from voxvm.backends import Status  # noqa: E402
+from voxvm.backends import Status, observable_state  # noqa: E402
 from voxvm.backends.reference.core import PyCore  # noqa: E402
 from voxvm.config import VMConfig  # noqa: E402
 from voxvm.disasm import disassemble  # noqa: E402
@@ -99,24 +99,6 @@ def generate(rng: random.Random, corpus: list[bytes]) -> bytes:
 # ---------------------------------------------------------------- running
 
 
-def _state(core, status: int) -> dict:
-    """Everything observable about a stopped Core (as tests/support/machines.py compares it)."""
-    dump = core.snapshot(1 if status == Status.TRAP else 0)
-    result = {
-        "status": int(status), "ip": core.ip, "flags": tuple(dump.flags),
-        "registers": [(int(v), int(t)) for v, t in dump.registers],
-        "data_stack": [(int(v), int(t)) for v, t in dump.data_stack],
-        "call_stack": list(dump.call_stack), "pending": list(dump.pending),
-        "memory": bytes(dump.memory),
-        "heap": [(int(a), int(n), int(k), bytes(d)) for a, n, k, d in dump.heap],
-    }
-    if status == Status.TRAP:
-        result["trap"] = (core.trap_kind, core.trap_ip, core.trap_a, core.trap_b)
-    if status == Status.NCALL:
-        result["ncall"] = (core.ncall_code, core.ncall_ip)
-    return result
-
-
 def _differences(a: dict, b: dict) -> str:
     keys = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     return "; ".join(f"{k}: compiled {a.get(k)!r:.300} != reference {b.get(k)!r:.300}" for k in keys)
@@ -137,7 +119,7 @@ def execute(core, budget: int, max_runs: int, c_print: bool = False) -> tuple[li
     outcome = "budget exhausted"
     for _ in range(max_runs):
         status = core.run(budget)
-        states.append(_state(core, status))
+        states.append(observable_state(core, status))
         if status == Status.HALT:
             outcome = "halted"
             break

@@ -19,7 +19,7 @@ import os
 
 import pytest
 
-from voxvm.backends import Status
+from voxvm.backends import Status, observable_state
 from voxvm.backends.reference.core import PyCore
 from voxvm.config import VMConfig
 
@@ -131,20 +131,7 @@ def run(core, budget: int = -1, max_ncalls: int = 10_000) -> tuple[int, list[tup
 
 def state(core, status: int) -> dict:
     """Everything observable about a stopped core, heap blocks included."""
-    dump = core.snapshot(1 if status == Status.TRAP else 0)
-    result = {
-        "status": int(status), "ip": core.ip, "flags": tuple(dump.flags),
-        "registers": [(int(v), int(t)) for v, t in dump.registers],
-        "data_stack": [(int(v), int(t)) for v, t in dump.data_stack],
-        "call_stack": list(dump.call_stack), "pending": dict(dump.pending),
-        "memory": bytes(dump.memory),
-        "heap": [(int(a), int(n), int(k), bytes(d)) for a, n, k, d in dump.heap],
-    }
-    if status == Status.TRAP:
-        result["trap"] = (int(core.trap_kind), core.trap_ip, core.trap_a, core.trap_b)
-    if status == Status.NCALL:
-        result["ncall"] = (core.ncall_code, core.ncall_ip)
-    return result
+    return observable_state(core, status)
 
 
 def differences(a: dict, b: dict) -> dict:

@@ -129,3 +129,25 @@ class Core(Protocol):
     def write_dump(self, f, reason: int = 0) -> None:
         """Write ``voxvm.formats.build_dump(snapshot(reason))``'s bytes to the binary file ``f``,
         streaming: host memory of a bounded buffer, never a Python object per entry."""
+
+
+def observable_state(core: Core, status: int) -> dict:
+    """Everything a program could observe about a stopped core, heap blocks included.
+
+    The one definition the differential tests and the fuzzers compare two
+    backends with (tests/support/machines.py, tools/fuzz_vve.py).
+    """
+    dump = core.snapshot(1 if status == Status.TRAP else 0)
+    result = {
+        "status": int(status), "ip": core.ip, "flags": tuple(dump.flags),
+        "registers": [(int(v), int(t)) for v, t in dump.registers],
+        "data_stack": [(int(v), int(t)) for v, t in dump.data_stack],
+        "call_stack": list(dump.call_stack), "pending": dict(dump.pending),
+        "memory": bytes(dump.memory),
+        "heap": [(int(a), int(n), int(k), bytes(d)) for a, n, k, d in dump.heap],
+    }
+    if status == Status.TRAP:
+        result["trap"] = (int(core.trap_kind), core.trap_ip, core.trap_a, core.trap_b)
+    if status == Status.NCALL:
+        result["ncall"] = (core.ncall_code, core.ncall_ip)
+    return result
