@@ -182,12 +182,18 @@ class Target:
 WORKER_ADDRESS_SPACE = 4 << 30
 
 
+def _under_address_sanitizer() -> bool:
+    """ASan reserves terabytes of shadow address space: no RLIMIT_AS can be set under it."""
+    return "libasan" in os.environ.get("LD_PRELOAD", "")
+
+
 def _worker(target: Target, seed: int, conn, progress) -> None:
-    try:
-        import resource
-        resource.setrlimit(resource.RLIMIT_AS, (WORKER_ADDRESS_SPACE, WORKER_ADDRESS_SPACE))
-    except (ImportError, ValueError, OSError):
-        pass
+    if not _under_address_sanitizer():
+        try:
+            import resource
+            resource.setrlimit(resource.RLIMIT_AS, (WORKER_ADDRESS_SPACE, WORKER_ADDRESS_SPACE))
+        except (ImportError, ValueError, OSError):
+            pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides when to stop
     # The parent reports a crash with its replay id; a fault handler inherited
     # from the parent (pytest's) would only add the worker loop's stack.
