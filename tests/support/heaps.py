@@ -153,8 +153,13 @@ class PyHeapTester:
     def stats(self):
         return {"collections": self.heap.collections}
 
-    def __getattr__(self, name):       # capacity, free_bytes, gc_since, gc_threshold
-        return getattr(self.heap, name)
+    # The counters HeapTester exposes, forwarded by name. (A __getattr__ fallback once
+    # did this, and turned any AttributeError inside a property above into a confusing
+    # "missing attribute" on PyHeap: docs/reliability.md "Sanitizers".)
+    capacity = property(lambda self: self.heap.capacity)
+    free_bytes = property(lambda self: self.heap.free_bytes)
+    gc_since = property(lambda self: self.heap.gc_since)
+    gc_threshold = property(lambda self: self.heap.gc_threshold)
 
 
 def _tagged(roots, tags) -> list[int]:
