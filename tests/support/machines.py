@@ -27,6 +27,9 @@ from .builders import build
 from .configs import CONFIG
 
 PUREPYTHON = bool(os.environ.get("VOXVM_PUREPYTHON"))
+# The sanitizer run (docs/reliability.md "Sanitizers") preloads ASan: it keeps freed memory
+# in quarantine and turns a crash into an abort, so RSS and signal checks mean nothing there.
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 NO_COMPILED_CORE = "pure-Python install (VOXVM_PUREPYTHON=1): there is no compiled core"
 
 
