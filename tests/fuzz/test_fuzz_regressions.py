@@ -62,7 +62,7 @@ def test_two_nan_operands_give_the_same_nan_on_both_cores(op):
     """With two NaN operands the first one's NaN comes back, quieted (semantics.md §12):
     once the compiled core returned R[b]'s and the reference R[a]'s, or R[b]'s until
     CPython specialized its float add."""
-    from voxvm.backends.compiled import _core as core_module
+    from support.machines import PUREPYTHON
     from voxvm.backends.reference.core import PyCore
     from voxvm.config import VMConfig
     from voxvm.program import Program
@@ -70,12 +70,16 @@ def test_two_nan_operands_give_the_same_nan_on_both_cores(op):
     image = bytes.fromhex(TWO_NANS.format(op=op))
     program = Program(image=image, entry=0, data_base=len(image))
     config = VMConfig(init_heap=4096)
-    compiled = core_module.Core(program, config)
-    compiled.run(-1)
-    want = compiled.get_reg(4)
+    first_operands_nan = (0x7FF8000000000001, 3)
     got = set()
     for _ in range(20):          # long enough for CPython's adaptive interpreter to specialize
         reference = PyCore(program, config)
         reference.run(-1)
         got.add(reference.get_reg(4))
-    assert got == {want} == {(0x7FF8000000000001, 3)}
+    assert got == {first_operands_nan}
+    if not PUREPYTHON:           # a pure-Python install has only the reference to check
+        from voxvm.backends.compiled import _core
+
+        compiled = _core.Core(program, config)
+        compiled.run(-1)
+        assert compiled.get_reg(4) == first_operands_nan
