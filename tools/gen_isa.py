@@ -7,7 +7,8 @@ Writes (deterministically, so a regenerated file is byte-identical):
   core shares with Python, from ``voxvm/isa.py`` (opcodes, sizes, operand
   kinds as the ``VV_FOREACH_OP`` X-macro, exceptions, tags and tag classes,
   data-item types), ``voxvm/traps.py`` (trap kinds, TYPE_MISMATCH operation
-  ids), ``voxvm/backends/__init__.py`` (run statuses) and
+  ids), ``voxvm/diagnostics.py`` (how many events of a kind a run reports
+  one by one, the usf event code), ``voxvm/backends/__init__.py`` (run statuses) and
   ``voxvm/backends/compiled/slotops.py`` (the decoder's slot ops), ending in
   ``_Static_assert``s on the numeric tricks the loop plays with them;
 * ``docs/isa.md``: the opcode reference, grouped by family, with the
@@ -34,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Always generate from this checkout's isa.py, never from an installed copy.
 sys.path.insert(0, str(REPO))
 
-from voxvm import isa  # noqa: E402
+from voxvm import diagnostics, isa  # noqa: E402
 
 DOC_PATH = REPO / "docs" / "isa.md"
 
@@ -196,7 +197,7 @@ def render_doc() -> str:
 # voxvm/backends/compiled/csrc/vv_tables.h
 
 C_HEADER_PATH = REPO / "voxvm" / "backends" / "compiled" / "csrc" / "vv_tables.h"
-C_SOURCES = ("voxvm/isa.py", "voxvm/traps.py", "voxvm/backends/__init__.py",
+C_SOURCES = ("voxvm/isa.py", "voxvm/traps.py", "voxvm/diagnostics.py", "voxvm/backends/__init__.py",
              "voxvm/backends/compiled/slotops.py")
 
 
@@ -300,7 +301,8 @@ def render_c_header() -> str:
            " *",
            " * Owns every number the C execution core shares with Python: opcodes, sizes",
            " * and operand kinds (voxvm.isa), exceptions, tags and tag classes, data-item",
-           " * types, trap kinds and TYPE_MISMATCH operation ids (voxvm.traps), run",
+           " * types, trap kinds and TYPE_MISMATCH operation ids (voxvm.traps), the",
+           " * diagnostics limits (voxvm.diagnostics), run",
            " * statuses (voxvm.backends.Status) and the decoder's slot ops",
            " * (voxvm/backends/compiled/slotops.py), with static asserts on the numeric",
            " * tricks the loop plays with them. */",
@@ -321,6 +323,10 @@ def render_c_header() -> str:
     out += ["", "/* voxvm exceptions (upstream.md §7): numbers in the pending list. */"]
     out += [f"#define VV_EXC_{upper_snake(e.name)} {int(e)}" for e in isa.Exc]
     out += [f"#define VV_EXC_COUNT {len(isa.Exc)}", ""]
+    out += ["/* Diagnostics (semantics.md §9, voxvm/diagnostics.py): the events a run reports",
+            " * one by one per kind, and the event code of an out-of-range usf. */",
+            f"#define VV_DIAG_SHOWN {diagnostics.SHOWN}",
+            f"#define VV_DIAG_USF {diagnostics.USF_EVENT}", ""]
     out += ["/* Register tags (semantics.md §2) and their classes as bit masks (bit t = tag t). */"]
     out += [f"#define VV_TAG_{t.name} {int(t)}" for t in isa.Tag]
     out += [f"#define VV_VALID_TAG_MASK {_mask(isa.VALID_TAGS)}",

@@ -90,6 +90,8 @@ class VMConfig:
     verbose: bool = False
     backend: str | None = None       # "cython", "python" or None (default choice)
     seed: int | None = None          # randf/randint: a fixed seed makes runs reproducible
+    quiet_exceptions: bool = False   # no stderr line per raised exception (semantics.md §9)
+    strict: bool = False             # exceptions still pending at halt: exit status 70
     # Capabilities (semantics.md §8, voxvm/host/capabilities.py): the flags as given.
     allow_run: bool = False
     allow_net: str | None = None     # None: no network; "*": any address; else HOST:PORT,...
@@ -166,6 +168,10 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
                    "Also VOXVM_BACKEND=python."),
     RunOption(("--seed",), "seed", metavar="N", parse=parse_count,
               help="Seed randf/randint, so that two runs (on either backend) draw the same numbers."),
+    RunOption(("--quiet-exceptions",), "quiet_exceptions",
+              help="Do not print a line on stderr for each raised voxvm exception."),
+    RunOption(("--strict",), "strict",
+              help="Exit with status 70 when exceptions are still pending at halt."),
     RunOption(("--allow-run",), "allow_run", help="Let the program run shell commands (runcmd)."),
     RunOption(("--allow-net",), "allow_net", metavar="[=HOST:PORT,...]", bare_value="*",
               help="Let the program use the network: every address, or only these "

@@ -7,7 +7,9 @@ voxvm/host/ffi.py, installed in the core), the loop around ``Core.run()``
 (native calls the core does not run in its own C native table go to voxvm.host,
 traps turned into voxvm.traps.Trap), the exit status (0 halt, 70 trap, 74 when
 the program's output cannot be written), the trap line on stderr
-(semantics.md §5) and the core dumps of semantics.md §3.26 (``voxvm.dump`` after
+(semantics.md §5), the exception diagnostics and the summary at halt of
+semantics.md §9 (voxvm/diagnostics.py; ``--strict`` makes pending exceptions
+at halt exit status 70) and the core dumps of semantics.md §3.26 (``voxvm.dump`` after
 halt, ``voxvm_err.dump`` after a trap, both only with --coredump_exit).
 Ctrl-C: while a run is in progress on the main thread, SIGINT asks the Core to
 stop (``Core.request_stop``, which also stops its loop when the loop runs on
@@ -26,6 +28,7 @@ import traceback
 
 from .backends import Status
 from .config import VMConfig, format_size
+from .diagnostics import Diagnostics, location
 from .errors import ExitStatus, UsageError, VoxError
 from .isa import BY_CODE
 from .host import HostIO, OutputError, dispatch
@@ -95,6 +98,9 @@ class Machine:
         if self.ffi is not None:
             self.ffi.install(self.core, self.io)
         self.core.set_log(self.io.diag)
+        self.diagnostics = Diagnostics(self.io.diag, self.locate, quiet=self.config.quiet_exceptions,
+                                       strict=self.config.strict)
+        self.core.set_diagnostics(self.diagnostics.event)
         # The compiled core prints numbers to stdout inside its loop (its C native
         # table) and hands the bytes to HostIO; the reference core always calls host/.
         self.core.set_stdout(self.io.take_stdout)
@@ -145,10 +151,21 @@ class Machine:
 
     def trap(self) -> Trap:
         """The Trap describing the core's current trap, with names and lines where known."""
-        core, program = self.core, self.program
+        core = self.core
         ip = core.trap_ip
+        mnemonic, function, source, line = self._place(ip, core.trap_kind != TrapKind.IP_OUTSIDE)
+        return Trap(core.trap_kind, ip, mnemonic, core.trap_a, core.trap_b,
+                    function=function, line=line, source=source)
+
+    def locate(self, ip: int) -> str:
+        """``at 0x<ip> (<mnemonic>) in <function>, <file>:<line>`` for a code address."""
+        return location(ip, *self._place(ip, True))
+
+    def _place(self, ip: int, has_instruction: bool):
+        """``(mnemonic, function, source, line)`` of ``ip``, each None where unknown."""
+        program = self.program
         mnemonic = function = line = source = None
-        opcode = core.read_memory(ip, 1) if core.trap_kind != TrapKind.IP_OUTSIDE else None
+        opcode = self.core.read_memory(ip, 1) if has_instruction else None
         if opcode:
             op = BY_CODE.get(opcode[0])
             mnemonic = op.mnemonic if op else None
@@ -157,8 +174,7 @@ class Machine:
             if program.symbols is not None:
                 line = program.symbols.line_at(ip)
                 source = program.symbols.source_path
-        return Trap(core.trap_kind, ip, mnemonic, core.trap_a, core.trap_b,
-                    function=function, line=line, source=source)
+        return mnemonic, function, source, line
 
     def write_dump(self, path: str, reason: int) -> None:
         """Write a core dump; a failure is a warning, never a crash.
@@ -199,18 +215,22 @@ def run_program(program: Program, config: VMConfig | None = None, stdin=None, st
     file objects (e.g. io.BytesIO) are used as they are.
     """
     machine = Machine(program, config, stdin, stdout, stderr)
-    config, io = machine.config, machine.io
+    config, io, diagnostics = machine.config, machine.io, machine.diagnostics
     status = int(ExitStatus.OK)
     try:
         try:
             machine.run()
         except Trap as trap:
             io.flush()
+            diagnostics.finish(machine.core.diagnostic_totals())
             io.report(trap.render())
             status = int(trap.exit_status)
             if config.coredump_exit:
                 machine.write_dump(DUMP_AFTER_TRAP, 1)
         else:
+            diagnostics.finish(machine.core.diagnostic_totals())
+            if diagnostics.at_halt(machine.core.pending()):
+                status = int(ExitStatus.SOFTWARE)      # --strict (semantics.md §9)
             if config.coredump_exit:
                 machine.write_dump(DUMP_AFTER_HALT, 0)
         io.flush()
@@ -220,6 +240,7 @@ def run_program(program: Program, config: VMConfig | None = None, stdin=None, st
     except KeyboardInterrupt:
         try:
             io.flush()               # keep the output produced so far
+            diagnostics.finish(machine.core.diagnostic_totals())
         except OutputError:
             pass
         raise

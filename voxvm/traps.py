@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 
+from .diagnostics import location
 from .errors import ExitStatus, VoxError
 from .isa import VALID_TAGS, Tag
 
@@ -143,11 +144,5 @@ class Trap(VoxError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        text = f"voxvm: trap: {self.what} at 0x{self.ip:x}"
-        if self.mnemonic:
-            text += f" ({self.mnemonic})"
-        if self.function:
-            text += f" in {self.function}"
-        if self.line is not None:
-            text += f", {self.source or 'line'}:{self.line}" if self.source else f", line {self.line}"
-        return text
+        return (f"voxvm: trap: {self.what} "
+                f"{location(self.ip, self.mnemonic, self.function, self.source, self.line)}")

@@ -254,7 +254,9 @@ def test_a_ptr_argument_must_be_a_live_vm_address(nconfigs, setup, exc, message)
     machine, _, err = run_both(f".start\n    {setup}\n    iload r0 -2\n    ncall 0x210 r0\n    halt", nconfigs)
     assert machine.core.pending() == {exc: 1}
     assert machine.core.get_reg(0) == ((-2) & MASK, Tag.I64)
-    assert err.count("\n") == 1 and "ncall 0x210 (strlen)" in err and message in err
+    reason, raised = err.splitlines()
+    assert "ncall 0x210 (strlen)" in reason and message in reason
+    assert raised.startswith(f"voxvm: exception: {exc.name} at 0x") and raised.endswith(f"(ncall), t.vvs:{setup.count(chr(10)) + 4}")
 
 
 def test_a_result_type_that_is_no_tag_raises_invaliddatatype(nconfigs):
@@ -298,7 +300,8 @@ def test_a_missing_library_warns_and_no_other_code_moves(nconfigs, tmp_path):
     assert "not found next to the config" in lines[0] and "ncall 0x300 stay unmapped" in lines[0]
     assert machine.core.get_reg(20) == (12, Tag.U64)
     assert machine.core.pending() == {Exc.NativeFault: 1}
-    assert "ncall 0x300 (f): unmapped: library" in lines[1] and len(lines) == 2
+    assert "ncall 0x300 (f): unmapped: library" in lines[1]
+    assert lines[2:] == ["voxvm: exception: NativeFault at 0x1b (ncall), t.vvs:6"]
 
 
 def test_a_missing_symbol_and_a_data_symbol_warn_and_stay_unmapped(tmp_path):

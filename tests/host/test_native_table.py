@@ -201,7 +201,8 @@ def test_strings_and_stderr_keep_their_order_with_c_prints():
     assert merged[3] == ("err", "3.5\n")
     assert merged[4] == ("out", "4\n")
     assert merged[5][0] == "err" and "stream 7" in merged[5][1]   # NativeFault diagnostic
-    assert merged[6] == ("out", "5\n")
+    assert merged[6][0] == "err" and merged[6][1].startswith("voxvm: exception: NativeFault at ")
+    assert merged[7] == ("out", "5\n")       # a C print never overtakes an exception line
 
 
 LOTS = """

@@ -243,7 +243,9 @@ def test_print_to_stderr_and_bad_streams():
                     ("halt",))
     core_rc, out, err = run(program)
     assert out == "" and program_lines(err) == ["7"]
-    assert len(vm_lines(err)) == 2
+    reasons = [line for line in vm_lines(err) if not line.startswith("voxvm: exception")]
+    assert len(reasons) == 2 and "stream 3" in reasons[0]
+    assert vm_lines(err)[-1] == "voxvm: exceptions pending at halt: NativeFault 2"
     machine = Machine(program, CONFIG, io.BytesIO(), io.BytesIO(), io.BytesIO())
     machine.run()
     assert machine.core.pending() == {Exc.NativeFault: 2}
@@ -410,7 +412,9 @@ def test_unknown_ncall_and_internal_native_errors():
     assert machine.core.pending() == {Exc.NativeFault: 2}
     lines = err.getvalue().decode().splitlines()
     assert "No such callcode!" in lines[0] and lines[0].startswith("voxvm: ncall 0x7777")
-    assert lines[1] == "voxvm: ncall 0x4242 (broken): internal error: ZeroDivisionError: oops"
+    assert lines[1:] == ["voxvm: exception: NativeFault at 0x0 (ncall)",       # each reason, then its raise
+                         "voxvm: ncall 0x4242 (broken): internal error: ZeroDivisionError: oops",
+                         "voxvm: exception: NativeFault at 0x4 (ncall)"]
 
 
 def test_runs_are_independent(tmp_path):

@@ -91,6 +91,21 @@ class Core(Protocol):
         all a Core keeps: pending exceptions take constant memory.
         """
 
+    def set_diagnostics(self, sink) -> None:
+        """Where the events of semantics.md §9 go (voxvm/diagnostics.py), or None.
+
+        ``sink(code, ip, a, b)`` hears, in program order and interleaved with
+        the ``gc: ...`` log as they happened, each of the first
+        ``diagnostics.SHOWN`` raised exceptions (``code`` = its number, ``ip``
+        = the raising instruction, or the ``ncall`` for a native) and of the
+        first ``SHOWN`` out-of-range ``usf`` writes (``code`` =
+        ``diagnostics.USF_EVENT``, ``a`` = the index, ``b`` = the stack depth).
+        A C print does not get ahead of an event it follows.
+        """
+
+    def diagnostic_totals(self) -> tuple[int, int]:
+        """``(raised, usf_missed)``: how many exceptions and out-of-range usf writes the run has had."""
+
     def memory(self) -> bytes:
         """A copy of main memory (image plus what dlbc appended, with dssave writes)."""
 

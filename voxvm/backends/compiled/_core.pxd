@@ -25,6 +25,10 @@ cdef extern from "vv_core.h" nogil:
         uint64_t heap_size
         uint64_t ns
 
+    ctypedef struct vv_diag:
+        uint32_t code, gc_mark
+        uint64_t ip, a, b
+
     ctypedef struct vv_vm:
         uint64_t regs[32]
         uint8_t tags[32]
@@ -48,6 +52,9 @@ cdef extern from "vv_core.h" nogil:
         uint64_t *calls
         uint64_t csp, calls_alloc, call_limit
         uint64_t pending[11]
+        uint64_t raised_total, usf_total
+        uint32_t ndiags
+        vv_diag diags[20]
         int fuse
         uint64_t executed
         int trap_kind
@@ -74,7 +81,7 @@ cdef extern from "vv_core.h" nogil:
     void vv_request_stop(vv_vm *vm)
     int vv_take_stop(vv_vm *vm)
     uint64_t vh_now_ns()
-    void vv_raise(vv_vm *vm, int number)
+    void vv_raise_at(vv_vm *vm, int number, uint64_t ip)
     void vv_invalidate(vv_vm *vm, uint64_t addr, uint64_t n)
     int vv_mem_append(vv_vm *vm, const uint8_t *data, uint64_t n)
     void vv_slot_set_budget(vv_vm *vm)
@@ -107,7 +114,9 @@ cdef class Core:
     cdef readonly object config
     cdef readonly str dispatch
     cdef object stdout_sink  # the host's taker of C natives' stdout (set_stdout), or None
+    cdef object diag_sink    # the host's taker of semantics.md §9 events (set_diagnostics), or None
     cdef object ffi_entries  # ncall code -> address of its malloc'd vv_ffi_entry (install_ffi)
 
-    cdef _flush_gc_log(self)
+    cdef _flush_stderr_events(self)
+    cdef _log_gc_events(self, uint32_t start, uint32_t end)
     cdef int _hand_over_stdout(self, bint query) except -1

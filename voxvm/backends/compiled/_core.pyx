@@ -191,6 +191,7 @@ cdef class Core:
         self.running = False
         self.log = None
         self.stdout_sink = None
+        self.diag_sink = None
         self.ffi_entries = {}
         self.program = program
         self.config = config
@@ -246,6 +247,14 @@ cdef class Core:
         """Where ``gc: ...`` lines go (a callable taking one str), when --gc-log or -v asked for them."""
         self.log = log
         self.vm.gc_log = 1 if log is not None and (self.config.gc_log or self.config.verbose) else 0
+
+    def set_diagnostics(self, sink):
+        """Where semantics.md §9 events go: ``sink(code, ip, a, b)`` (voxvm/diagnostics.py), or None."""
+        self.diag_sink = sink
+
+    def diagnostic_totals(self):
+        """``(raised, usf_missed)``: every exception raised and out-of-range usf of the run so far."""
+        return self.vm.raised_total, self.vm.usf_total
 
     # ------------------------------------------------------------------ natives in the loop
 
@@ -413,8 +422,8 @@ cdef class Core:
                 # log lines wait (vv_builtins.h), so these bytes came before them.
                 if self.stdout_sink is not None:
                     self._hand_over_stdout(False)
-                if self.vm.ngc_events:
-                    self._flush_gc_log()
+                if self.vm.ngc_events or self.vm.ndiags:
+                    self._flush_stderr_events()
                 if status != VV_STATUS_FLUSH:
                     return _STATUS[status]
                 # The log, a C native or a poll made the loop return; the instruction
@@ -433,16 +442,31 @@ cdef class Core:
         """Make run() return Status.STOP within milliseconds; safe from any thread (no GIL needed)."""
         vv_request_stop(&self.vm)
 
-    cdef _flush_gc_log(self):
-        cdef uint32_t i
-        cdef vv_gc_event *e
-        cdef uint32_t count = self.vm.ngc_events
+    cdef _flush_stderr_events(self):
+        """GC log lines and diagnostic events the loop recorded, in the order they happened.
+
+        Each diagnostic remembers how many GC events came before it (gc_mark),
+        so the two streams merge back into program order. Cleared first: a
+        sink that raises (an unwritable stderr) must not see them twice."""
+        cdef uint32_t i, nd = self.vm.ndiags, ngc = self.vm.ngc_events, gc_done = 0
+        cdef vv_diag *d
+        self.vm.ndiags = 0              # the arrays stay intact: the loop is not running
         self.vm.ngc_events = 0
+        for i in range(nd):
+            d = &self.vm.diags[i]
+            if d.gc_mark > gc_done:
+                self._log_gc_events(gc_done, d.gc_mark)
+                gc_done = d.gc_mark
+            if self.diag_sink is not None:
+                self.diag_sink(d.code, d.ip, d.a, d.b)
+        self._log_gc_events(gc_done, ngc)
+
+    cdef _log_gc_events(self, uint32_t start, uint32_t end):
+        cdef uint32_t i
         if self.log is None:
             return
-        for i in range(count):
-            e = &self.vm.gc_events[i]
-            self.log(_gc_line(e))
+        for i in range(start, end):
+            self.log(_gc_line(&self.vm.gc_events[i]))
 
     # ------------------------------------------------------------------ state after run()
 
@@ -518,7 +542,9 @@ cdef class Core:
         """Count one more pending voxvm exception ``number``."""
         if not 1 <= number <= VV_EXC_COUNT:
             raise ValueError(f"{number} is not a voxvm exception number")
-        vv_raise(&self.vm, number)
+        vv_raise_at(&self.vm, number, self.vm.ncall_ip)   # natives raise; the ncall is the place
+        if self.vm.ndiags:
+            self._flush_stderr_events()
 
     def pending(self):
         """The pending exceptions as ``{number: count}``, only kinds with a count, by number."""

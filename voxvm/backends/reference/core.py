@@ -22,6 +22,7 @@ import ctypes
 import math
 
 from .. import Status
+from ...diagnostics import SHOWN as DIAG_SHOWN, USF_EVENT as DIAG_USF
 from ...formats import Dump, DumpWriter
 from ...isa import (BY_CODE, DATA_CONST_BIT, DATA_HEADER_SIZE, MAX_SIZE, NUM_REGISTERS, OPS,
                   PUSHALL_COUNT, UINT_LIKE_TAGS, VALID_TAGS, Exc, Flag, Operand, Tag, decode_at)
@@ -179,6 +180,10 @@ class PyCore:
         self.max_recursion = config.max_recursion
         # Pending exceptions: a count per kind, exceptions[N - 1] for N (semantics.md §9).
         self.exceptions: list[int] = [0] * len(Exc)
+        # Diagnostics (semantics.md §9, voxvm/diagnostics.py): totals, and the sink that
+        # hears the first SHOWN events of each kind as they happen.
+        self.raised_total = self.usf_total = 0
+        self.diag_sink = None
         self.heap = PyHeap(config.init_heap, config.max_heap, gc_stress=config.gc_stress)
         self._stop = False                     # request_stop(): honoured at the next branch event
         self.set_log(log)
@@ -192,6 +197,18 @@ class PyCore:
         """Where ``gc: ...`` reports go when --gc-log or -v asked for them."""
         wanted = self.config.gc_log or self.config.verbose
         self.heap.log = log if wanted else None
+
+    def set_diagnostics(self, sink) -> None:
+        """Where semantics.md §9 events go: ``sink(code, ip, a, b)``, or None."""
+        self.diag_sink = sink
+
+    def diagnostic_totals(self) -> tuple[int, int]:
+        return self.raised_total, self.usf_total
+
+    def _diagnostic(self, seen: int, code: int, ip: int, a: int = 0, b: int = 0) -> None:
+        """Report an event to the sink if it is among the first SHOWN of its kind."""
+        if seen < DIAG_SHOWN and self.diag_sink is not None:
+            self.diag_sink(code, ip, a, b)
 
     def set_stdout(self, sink) -> None:
         """Nothing to hand over: every native of this core runs in the Python host (voxvm/host/)."""
@@ -274,8 +291,11 @@ class PyCore:
         self.regs[r] = bits_from_f64(x)
         self.tags[r] = F64
 
-    def _raise(self, exc: Exc) -> None:
+    def _raise(self, exc: Exc, ip: int | None = None) -> None:
+        """Raise ``exc`` from the instruction at ``ip`` (default: the one running)."""
         self.exceptions[int(exc) - 1] += 1
+        self.raised_total += 1
+        self._diagnostic(self.raised_total - 1, int(exc), self.ip if ip is None else ip)
 
     def _int_flags(self, value: int) -> None:
         """ZF/NF against I(0) for an int64 result."""
@@ -748,6 +768,9 @@ class PyCore:
         index = self._u(d)
         if index < len(self.stack):
             self.stack[index] = (self.regs[s], self.tags[s])
+        else:                                  # nothing written (upstream), but a warning
+            self.usf_total += 1
+            self._diagnostic(self.usf_total - 1, DIAG_USF, self.ip, index, len(self.stack))
         self.ip += SIZE["usf"]
 
     # ================================================================== 0x90 functions
@@ -880,7 +903,7 @@ class PyCore:
     def raise_exception(self, number: int) -> None:
         if not 1 <= number <= len(Exc):
             raise ValueError(f"{number} is not a voxvm exception number")
-        self.exceptions[number - 1] += 1
+        self._raise(Exc(number), self.ncall_ip)           # natives raise; the ncall is the place
 
     def pending(self) -> dict[int, int]:
         return {number: count for number, count in enumerate(self.exceptions, 1) if count}

@@ -25,10 +25,10 @@ static int vv_native_print(vv_vm *vm, void *ctx, unsigned code) {
     unsigned tag = vm->tags[1];
     if (vm->regs[2] != 1 || (tag != VV_TAG_U64 && tag != VV_TAG_I64 && tag != VV_TAG_F64))
         return VV_NATIVE_HOST;
-    /* GC log lines recorded since the loop started go to stderr when it
-     * returns, after this buffer: a line printed now would come out before
-     * them, so let the host print it in order. */
-    if (vm->ngc_events || out->len > VV_OUT_CAPACITY - (VV_NUMTEXT_MAX + 1))
+    /* GC log lines and exception diagnostics recorded since the loop started
+     * go to stderr when it returns, after this buffer: a line printed now
+     * would come out before them, so let the host print it in order. */
+    if (vm->ngc_events || vm->ndiags || out->len > VV_OUT_CAPACITY - (VV_NUMTEXT_MAX + 1))
         return VV_NATIVE_HOST;
     char *p = (char *)out->data + out->len;
     uint64_t bits = vm->regs[1];

@@ -151,6 +151,15 @@ typedef struct vv_gc_event {
     uint64_t heap_size;      /* growth: the new heap size in bytes */
     uint64_t ns;             /* collection: the pause */
 } vv_gc_event;
+
+/* One event of semantics.md §9 waiting for run() to report it (voxvm/diagnostics.py):
+ * code = an exception number, or VV_DIAG_USF for an out-of-range usf (a = the
+ * index, b = the stack depth). gc_mark = how many GC events were recorded
+ * before it, so that run() prints both kinds of line in the order they happened. */
+typedef struct vv_diag {
+    uint32_t code, gc_mark;
+    uint64_t ip, a, b;
+} vv_diag;
 #define VV_GC_EVENTS 64      /* the loop returns to flush the log when they are all used */
 
 /* A data-stack entry: the 64 bits and the tag (upstream.md §1.7). */
@@ -193,6 +202,13 @@ typedef struct vv_vm {
      * removes one, so counts are exact; a program raising forever never grows
      * the host. */
     uint64_t pending[VV_EXC_COUNT];
+    /* Diagnostics (semantics.md §9): every raise and out-of-range usf is
+     * counted; the first VV_DIAG_SHOWN of each kind are also kept in diags
+     * until run() hands them to the host (a C print defers to the host while
+     * any wait, so its line keeps its place among them). */
+    uint64_t raised_total, usf_total;
+    uint32_t ndiags;
+    vv_diag diags[2 * VV_DIAG_SHOWN];
 
     int fuse;                    /* decoder may fuse pairs (off for instruction counting) */
     uint64_t executed;           /* instructions counted by the VV_LOOP_COUNT loop */
@@ -427,11 +443,31 @@ static VV_COLD int vv_grow(void **array, uint64_t *alloc, uint64_t need, uint64_
     return 0;
 }
 
-/* Record one more pending exception `number` (1..VV_EXC_COUNT). A count
- * cannot realistically wrap (2^64 raises); it saturates rather than lose them. */
-static inline void vv_raise(vv_vm *vm, int number) {
+/* Keep a diagnostic event for run() to report (the first VV_DIAG_SHOWN of its
+ * kind; `seen` is how many of that kind came before it). */
+static inline void vv_diag_keep(vv_vm *vm, uint64_t seen, uint32_t code, uint64_t ip,
+                                uint64_t a, uint64_t b) {
+    if (seen >= VV_DIAG_SHOWN || vm->ndiags >= 2 * VV_DIAG_SHOWN) return;
+    vv_diag *d = &vm->diags[vm->ndiags++];
+    d->code = code; d->gc_mark = vm->ngc_events;
+    d->ip = ip; d->a = a; d->b = b;
+}
+
+/* Record one more pending exception `number` (1..VV_EXC_COUNT), raised by the
+ * instruction at `ip`. A count cannot realistically wrap (2^64 raises); it
+ * saturates rather than lose them. */
+static inline void vv_raise_at(vv_vm *vm, int number, uint64_t ip) {
     uint64_t *c = &vm->pending[number - 1];
     *c += *c != UINT64_MAX;
+    vv_diag_keep(vm, vm->raised_total, (uint32_t)number, ip, 0, 0);
+    vm->raised_total += vm->raised_total != UINT64_MAX;
+}
+
+/* A usf at `ip` whose index is not below the stack depth: nothing is written
+ * (upstream), but the host warns (semantics.md §9). */
+static inline void vv_usf_missed(vv_vm *vm, uint64_t ip, uint64_t index, uint64_t depth) {
+    vv_diag_keep(vm, vm->usf_total, VV_DIAG_USF, ip, index, depth);
+    vm->usf_total += vm->usf_total != UINT64_MAX;
 }
 
 /* Remove one pending `number` (1..VV_EXC_COUNT); 1 if there was one. O(1). */

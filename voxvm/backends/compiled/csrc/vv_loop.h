@@ -50,7 +50,7 @@
 #define NEXT(n) do { pc += (n); DISPATCH(); } while (0)
 #define TRAP(kind, a_, b_) do { trap_kind = (kind); trap_a = (uint64_t)(a_); trap_b = (uint64_t)(b_); goto vv_trap; } while (0)
 #define MISMATCH(op, l, r) TRAP(VV_TRAP_TYPE_MISMATCH, (uint64_t)(op) << 16 | (uint64_t)(l) << 8 | (uint64_t)(r), 0)
-#define RAISE(exc) vv_raise(vm, (exc))
+#define RAISE(exc) vv_raise_at(vm, (exc), ADDR())
 /* A taken branch to `target`: count it, then fetch there (a fetch outside
  * memory traps IP_OUTSIDE, as in voxvm/backends/reference/core.py). Every
  * VV_POLL_MASK + 1 branch events (and at the budget's end, a multiple of
@@ -652,7 +652,8 @@ vv_dispatch:
     }
     TARGET(USF) {
         uint64_t i = vv_as_u64(R[pc->a], T[pc->a]);
-        if (i < sp) { stack[i].v = R[pc->b]; stack[i].t = T[pc->b]; }
+        if (VV_LIKELY(i < sp)) { stack[i].v = R[pc->b]; stack[i].t = T[pc->b]; }
+        else vv_usf_missed(vm, ADDR(), i, sp);
         NEXT(VV_SIZE_USF);
     }
 

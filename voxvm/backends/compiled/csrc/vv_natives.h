@@ -156,7 +156,7 @@ static inline int vv_native_raise(vv_vm *vm, int number) {
         vm->trap_b = 0;
         return VV_NATIVE_TRAP;
     }
-    vv_raise(vm, number);
+    vv_raise_at(vm, number, vm->ncall_ip);
     return VV_NATIVE_DONE;
 }
 
