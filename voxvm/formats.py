@@ -1,10 +1,11 @@
 """Binary file formats, described once with ``construct``.
 
-Owns the ``.vve`` v3 header and function table (upstream.md §4.1), the raw
-``.vvr`` image (§4.2, loadable here: semantics.md §3.14) and the structured core
-dump (semantics.md §3.26). ``load_vve``/``load_vvr``/``parse_dump`` validate
+Owns the ``.vve`` v3 header and function table (upstream.md §4.1) and the
+structured core dump (semantics.md §3.26). ``load_vve``/``parse_dump`` validate
 everything later stages rely on and raise ``FormatError`` naming the file, the
 field and the byte offset; ``build_vve``/``build_dump`` are their inverses.
+The checks of a ``.vve``, the raw ``.vvr`` image (§4.2, semantics.md §3.14)
+and the ``construct``-free reader a run uses live in voxvm/vvefile.py.
 ``DumpWriter`` writes the same dump bytes as ``build_dump`` section by
 section through a bounded buffer, for dumps too large to build in memory.
 Instructions are never decoded here (see voxvm/isa.py and the loaders of the
@@ -32,12 +33,10 @@ from construct import (
     this,
 )
 
-from .errors import FormatError, VoxIOError
+from .errors import FormatError
 from .program import Program
-
-VVE_MAGIC = b"VVE\x00"
-VVE_VERSION = 3
-VVE_HEADER_SIZE = 0x30  # 46 bytes of fields + 2 bytes of padding
+from .vvefile import (FUNC_ENTRY_SIZE, VVE_HEADER_SIZE, VVE_MAGIC, VVE_VERSION,  # noqa: F401 (re-exported)
+                      check_header_length, check_vve, load_vvr, read_bytes)
 
 VveHeader = Struct(
     "magic" / Bytes(4),
@@ -52,11 +51,7 @@ VveHeader = Struct(
 assert VveHeader.sizeof() == VVE_HEADER_SIZE
 
 FuncEntry = Struct("index" / Int64ub, "address" / Int64ub)
-FUNC_ENTRY_SIZE = FuncEntry.sizeof()
-
-# Offsets of header fields, for error messages.
-_FIELD_OFFSET = {"magic": 0x00, "version": 0x04, "entry": 0x06, "data_base": 0x0E,
-                 "code_size": 0x16, "data_size": 0x1E, "func_count": 0x26}
+assert FuncEntry.sizeof() == FUNC_ENTRY_SIZE
 
 
 def build_vve(program: Program) -> bytes:
@@ -75,63 +70,23 @@ def build_vve(program: Program) -> bytes:
 
 
 def load_vve(data: bytes, path: str = "<memory>") -> Program:
-    """Parse and validate a .vve file's bytes; raise FormatError if malformed."""
+    """Parse (with the schema above) and validate a .vve file's bytes; FormatError if malformed.
 
-    def fail(field: str, offset: int, message: str) -> FormatError:
-        return FormatError(path, field, offset, message)
-
-    if len(data) < VVE_HEADER_SIZE:
-        field = "header"
-        for name, off in _FIELD_OFFSET.items():
-            if off <= len(data):
-                field = name
-        raise fail(field, len(data),
-                   f"file is {len(data)} bytes, shorter than the {VVE_HEADER_SIZE}-byte .vve header")
+    The definition of the format; runs read files with voxvm/vvefile.py's
+    ``struct`` reader, which shares the checks and is tested against this one.
+    """
+    check_header_length(data, path)
     try:
         header = VveHeader.parse(data)
     except ConstructError as exc:  # pragma: no cover - length was checked above
-        raise fail("header", 0, str(exc)) from None
-    if header.magic != VVE_MAGIC:
-        raise fail("magic", 0, f"expected {VVE_MAGIC!r}, found {header.magic!r} (not a .vve file)")
-    if header.version != VVE_VERSION:
-        raise fail("version", _FIELD_OFFSET["version"],
-                   f"format version {header.version} is not supported (this voxvm reads version {VVE_VERSION})")
-    count = header.func_count
-    table_end = VVE_HEADER_SIZE + count * FUNC_ENTRY_SIZE
-    if table_end > len(data):
-        present = (len(data) - VVE_HEADER_SIZE) // FUNC_ENTRY_SIZE
-        raise fail("function table", VVE_HEADER_SIZE + present * FUNC_ENTRY_SIZE,
-                   f"header announces {count} entries but the file ends after {present}")
-    image = data[table_end:]
-    functions: list[int | None] = [None] * count
-    for n in range(count):
-        offset = VVE_HEADER_SIZE + n * FUNC_ENTRY_SIZE
+        raise FormatError(path, "header", 0, str(exc)) from None
+
+    def table_entry(offset: int) -> tuple[int, int]:
         entry = FuncEntry.parse(data[offset:offset + FUNC_ENTRY_SIZE])
-        if entry.index >= count:
-            raise fail(f"function table entry {n} index", offset,
-                       f"index {entry.index} is not below the entry count {count}")
-        if functions[entry.index] is not None:
-            raise fail(f"function table entry {n} index", offset,
-                       f"index {entry.index} appears twice")
-        if entry.address >= len(image):
-            raise fail(f"function table entry {n} address", offset + 8,
-                       f"function {entry.index} starts at {entry.address}, outside the {len(image)}-byte image")
-        functions[entry.index] = entry.address
-    if header.entry >= len(image):
-        raise fail("entry", _FIELD_OFFSET["entry"],
-                   f"entry point {header.entry} lies outside the {len(image)}-byte image")
-    if header.data_base > len(image):
-        raise fail("data_base", _FIELD_OFFSET["data_base"],
-                   f"data base {header.data_base} lies outside the {len(image)}-byte image")
-    return Program(image=bytes(image), entry=header.entry, data_base=header.data_base,
-                   functions=tuple(functions), path=path)  # type: ignore[arg-type]
+        return entry.index, entry.address
 
-
-def load_vvr(data: bytes, path: str = "<memory>") -> Program:
-    """A raw image: loaded at address 0, ip 0, data base 0, no functions (semantics.md §3.14)."""
-    if not data:
-        raise FormatError(path, "image", 0, "raw image is empty (nothing to execute)")
-    return Program(image=bytes(data), path=path)
+    return check_vve(data, path, header.magic, header.version, header.entry, header.data_base,
+                     header.func_count, table_entry)
 
 
 # --------------------------------------------------------------------------
@@ -325,14 +280,3 @@ def parse_dump(data: bytes, path: str = "<memory>") -> Dump:
         call_stack=list(parsed.call_stack), pending=pending,
         memory=bytes(parsed.memory),
         heap=[(b.address, b.size, b.kind, bytes(b.data)) for b in parsed.heap])
-
-
-def read_bytes(path: str) -> bytes:
-    """The whole file, or a one-line VoxIOError naming it."""
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except IsADirectoryError:
-        raise VoxIOError(f"{path}: is a directory, not a file") from None
-    except OSError as exc:
-        raise VoxIOError(f"{path}: cannot read: {exc.strerror or exc}") from None

@@ -2,7 +2,7 @@
 
 Owns the choice of format by file name (``.vvs`` source is assembled in
 memory, ``.vvr`` is a raw image, anything else is read as ``.vve``) and turns
-the file into a Program. Reading and parsing are voxvm.formats' and voxasm's;
+the file into a Program. Reading and parsing are voxvm.vvefile's (no ``construct``: start-up) and voxasm's;
 only the command line imports this module, so the runtime never reaches up
 into the assembler.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from ..formats import load_vve, load_vvr, read_bytes
+from ..vvefile import load_vve, load_vvr, read_bytes
 from ..program import Program
 
 

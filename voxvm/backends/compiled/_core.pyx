@@ -43,7 +43,6 @@ from voxvm.backends.compiled._heap_api cimport (Heap, heap_block_gc, heap_block_
                                                heap_write)
 
 from .. import Status
-from ...formats import DUMP_COUNT, HEAP_BLOCK_HEAD_SIZE, RETURN_ADDRESS_SIZE, TAGGED_VALUE_SIZE, Dump, DumpHead
 from ...isa import VALID_TAGS
 
 cdef extern from *:
@@ -139,13 +138,22 @@ def core_available():
 
 
 # Core.write_dump: the buffer it writes through, and the sizes of voxvm.formats'
-# dump entries as C constants (checked against the schema at import).
+# dump entries as C constants (checked against the schema by _dump_formats).
 cdef enum:
     DUMP_BUFFER = 1 << 20
     DUMP_TAGGED_VALUE = 9        # TaggedValue: value, tag
     DUMP_HEAP_BLOCK_HEAD = 17    # HeapBlockHead: address, size, kind
-assert (DUMP_COUNT.sizeof() == RETURN_ADDRESS_SIZE == 8 and TAGGED_VALUE_SIZE == DUMP_TAGGED_VALUE
-        and HEAP_BLOCK_HEAD_SIZE == DUMP_HEAP_BLOCK_HEAD), "voxvm.formats' dump layout changed: update Core.write_dump"
+
+
+def _dump_formats():
+    """voxvm.formats, imported when a dump is made (it imports construct: start-up),
+    after checking that its dump layout is still the one write_dump packs."""
+    from ... import formats
+    assert (formats.DUMP_COUNT.sizeof() == formats.RETURN_ADDRESS_SIZE == 8
+            and formats.TAGGED_VALUE_SIZE == DUMP_TAGGED_VALUE
+            and formats.HEAP_BLOCK_HEAD_SIZE == DUMP_HEAP_BLOCK_HEAD), \
+        "voxvm.formats' dump layout changed: update Core.write_dump"
+    return formats
 
 
 cdef uint64_t _dump_room(f, uint8_t *buf, uint64_t pos, uint64_t need) except? 1:
@@ -621,7 +629,7 @@ cdef class Core:
     def snapshot(self, int reason=0):
         """The whole machine state as a voxvm.formats.Dump."""
         cdef uint64_t i
-        return Dump(
+        return _dump_formats().Dump(
             reason=reason,
             trap=self.vm.trap_kind if reason else 0,
             ip=self.vm.ip,
@@ -650,7 +658,7 @@ cdef class Core:
         if buf == NULL:
             raise MemoryError("cannot allocate the core dump buffer")
         try:
-            f.write(DumpHead.build(dict(
+            f.write(_dump_formats().DumpHead.build(dict(
                 reason=reason, trap=self.vm.trap_kind if reason else 0, ip=self.vm.ip, flags=list(self.flags),
                 registers=[dict(value=self.vm.regs[i], tag=self.vm.tags[i]) for i in range(VV_NUM_REGISTERS)])))
             n = self.vm.sp

@@ -23,7 +23,6 @@ import math
 
 from .. import Status
 from ...diagnostics import SHOWN as DIAG_SHOWN, USF_EVENT as DIAG_USF
-from ...formats import Dump, DumpWriter
 from ...isa import (BY_CODE, DATA_CONST_BIT, DATA_HEADER_SIZE, MAX_SIZE, NUM_REGISTERS, OPS,
                   PUSHALL_COUNT, UINT_LIKE_TAGS, VALID_TAGS, Exc, Flag, Operand, Tag, decode_at)
 from .heap import PyHeap
@@ -944,7 +943,9 @@ class PyCore:
         view = (ctypes.c_char * (len(buffer) - address)).from_buffer(buffer, address)
         return ctypes.addressof(view), view
 
-    def snapshot(self, reason: int = 0) -> Dump:
+    def snapshot(self, reason: int = 0):
+        from ...formats import Dump             # construct: only when a dump is made (start-up)
+
         return Dump(
             reason=reason, trap=self.trap_kind if reason else 0, ip=self.ip,
             flags=tuple(self.flags), registers=list(zip(self.regs, self.tags)),
@@ -954,6 +955,8 @@ class PyCore:
     def write_dump(self, f, reason: int = 0) -> None:
         """Write ``snapshot(reason)``'s core dump to the binary file ``f`` without building it:
         the state is packed a chunk at a time (voxvm.formats.DumpWriter)."""
+        from ...formats import DumpWriter
+
         writer = DumpWriter(f)
         writer.head(reason, self.trap_kind if reason else 0, self.ip, self.flags, zip(self.regs, self.tags))
         writer.data_stack(self.stack, len(self.stack))

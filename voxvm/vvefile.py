@@ -1,0 +1,115 @@
+"""Reading program files on the run path, without ``construct``.
+
+Owns ``load_vve`` for the command line's runs: the ``.vve`` v3 header and
+function table (upstream.md §4.1) read with ``struct``, and the checks every
+later stage relies on (``check_vve``), which voxvm/formats.py's
+construct-based reader shares. The construct schema in voxvm/formats.py stays
+the definition of the format; tests/formats/test_fast_reader.py proves that
+both readers give the same Program, or the same FormatError, for every golden
+file and for fuzzed ones. Importing ``construct`` costs more start-up time than
+a whole run of a small program (docs/performance.md "Start-up"), so a plain
+``voxvm --vve=p.vve`` never does.
+
+Also owns ``load_vvr`` (a raw image, semantics.md §3.14) and ``read_bytes``.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .errors import FormatError, VoxIOError
+from .program import Program
+
+VVE_MAGIC = b"VVE\x00"
+VVE_VERSION = 3
+VVE_HEADER_SIZE = 0x30  # 46 bytes of fields + 2 bytes of padding
+FUNC_ENTRY_SIZE = 16    # index, address: two big-endian uint64
+
+# Offsets of header fields, for error messages (voxvm.formats.VveHeader lays them out).
+FIELD_OFFSET = {"magic": 0x00, "version": 0x04, "entry": 0x06, "data_base": 0x0E,
+                "code_size": 0x16, "data_size": 0x1E, "func_count": 0x26}
+
+_HEADER = struct.Struct(">4sHQQQQQ2s")   # magic, version, entry, data_base, code_size, data_size, func_count, padding
+_ENTRY = struct.Struct(">QQ")
+
+
+def check_header_length(data: bytes, path: str) -> None:
+    """FormatError naming the last field that starts inside ``data`` if the header is cut short."""
+    if len(data) < VVE_HEADER_SIZE:
+        field = "header"
+        for name, offset in FIELD_OFFSET.items():
+            if offset <= len(data):
+                field = name
+        raise FormatError(path, field, len(data),
+                          f"file is {len(data)} bytes, shorter than the {VVE_HEADER_SIZE}-byte .vve header")
+
+
+def check_vve(data: bytes, path: str, magic: bytes, version: int, entry: int, data_base: int,
+              count: int, table_entry) -> Program:
+    """Validate parsed header fields and build the Program (shared by both readers).
+
+    ``table_entry(offset)`` parses the 16-byte function-table entry at byte
+    ``offset`` of ``data`` into ``(index, address)``.
+    """
+
+    def fail(field: str, offset: int, message: str) -> FormatError:
+        return FormatError(path, field, offset, message)
+
+    if magic != VVE_MAGIC:
+        raise fail("magic", 0, f"expected {VVE_MAGIC!r}, found {magic!r} (not a .vve file)")
+    if version != VVE_VERSION:
+        raise fail("version", FIELD_OFFSET["version"],
+                   f"format version {version} is not supported (this voxvm reads version {VVE_VERSION})")
+    table_end = VVE_HEADER_SIZE + count * FUNC_ENTRY_SIZE
+    if table_end > len(data):
+        present = (len(data) - VVE_HEADER_SIZE) // FUNC_ENTRY_SIZE
+        raise fail("function table", VVE_HEADER_SIZE + present * FUNC_ENTRY_SIZE,
+                   f"header announces {count} entries but the file ends after {present}")
+    image_size = len(data) - table_end
+    functions: list[int | None] = [None] * count
+    for n in range(count):
+        offset = VVE_HEADER_SIZE + n * FUNC_ENTRY_SIZE
+        index, address = table_entry(offset)
+        if index >= count:
+            raise fail(f"function table entry {n} index", offset,
+                       f"index {index} is not below the entry count {count}")
+        if functions[index] is not None:
+            raise fail(f"function table entry {n} index", offset, f"index {index} appears twice")
+        if address >= image_size:
+            raise fail(f"function table entry {n} address", offset + 8,
+                       f"function {index} starts at {address}, outside the {image_size}-byte image")
+        functions[index] = address
+    if entry >= image_size:
+        raise fail("entry", FIELD_OFFSET["entry"],
+                   f"entry point {entry} lies outside the {image_size}-byte image")
+    if data_base > image_size:
+        raise fail("data_base", FIELD_OFFSET["data_base"],
+                   f"data base {data_base} lies outside the {image_size}-byte image")
+    return Program(image=bytes(data[table_end:]), entry=entry, data_base=data_base,
+                   functions=tuple(functions), path=path)  # type: ignore[arg-type]
+
+
+def load_vve(data: bytes, path: str = "<memory>") -> Program:
+    """Parse and validate a .vve file's bytes; raise FormatError if malformed."""
+    check_header_length(data, path)
+    magic, version, entry, data_base, _code, _data, count, _pad = _HEADER.unpack_from(data)
+    return check_vve(data, path, magic, version, entry, data_base, count,
+                     lambda offset: _ENTRY.unpack_from(data, offset))
+
+
+def load_vvr(data: bytes, path: str = "<memory>") -> Program:
+    """A raw image: loaded at address 0, ip 0, data base 0, no functions (semantics.md §3.14)."""
+    if not data:
+        raise FormatError(path, "image", 0, "raw image is empty (nothing to execute)")
+    return Program(image=bytes(data), path=path)
+
+
+def read_bytes(path: str) -> bytes:
+    """The whole file, or a one-line VoxIOError naming it."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except IsADirectoryError:
+        raise VoxIOError(f"{path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise VoxIOError(f"{path}: cannot read: {exc.strerror or exc}") from None
