@@ -52,7 +52,7 @@ from voxvm.config import VMConfig  # noqa: E402
 from voxvm.disasm import disassemble  # noqa: E402
 from voxvm.errors import FormatError, InputError  # noqa: E402
 from voxvm.formats import FUNC_ENTRY_SIZE, VVE_HEADER_SIZE, build_vve, load_vve  # noqa: E402
-from voxvm.host import NATIVES, HostIO, dispatch  # noqa: E402
+from voxvm.host import HostIO, dispatch, load_all_natives  # noqa: E402
 from voxvm.traps import TrapKind  # noqa: E402
 
 try:
@@ -133,7 +133,7 @@ def execute(core, budget: int, max_runs: int, c_print: bool = False) -> tuple[li
             code = core.ncall_code
             # A built-in outside RUN_NATIVES may touch the host: stop there. An
             # unknown code only raises NativeFault, so it is dispatched.
-            if code in HOST_NATIVES or (code in NATIVES and code not in RUN_NATIVES):
+            if code in HOST_NATIVES or (code in load_all_natives() and code not in RUN_NATIVES):
                 outcome = f"native stop: 0x{code:02x}"
                 break
             dispatch(core, code, host)

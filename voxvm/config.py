@@ -11,9 +11,7 @@ and are shown in ``voxvm --help``.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Callable
+from collections import namedtuple
 
 from .errors import UsageError
 
@@ -35,7 +33,7 @@ MAX_HEAP_CEILING = 16 * GIB          # the heap clamps itself to 16 GiB - 8 (gra
 MAX_RECURSION_CEILING = 16 * MIB     # call-stack frames (8 bytes each: 128 MiB)
 
 _UNITS = {"": 1, "b": 1, "kb": KIB, "k": KIB, "mb": MIB, "m": MIB, "gb": GIB, "g": GIB}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
+_DIGITS = frozenset("0123456789")
 
 
 def parse_size(text: str, flag: str = "size") -> int:
@@ -46,11 +44,17 @@ def parse_size(text: str, flag: str = "size") -> int:
     >>> parse_size("4096")
     4096
     """
-    match = _SIZE_RE.match(text)
-    unit = match.group(2).lower() if match else None
-    if match is None or unit not in _UNITS:
+    # NUMBER[.FRACTION] [UNIT], ASCII only (no regular expression: start-up, issue #11)
+    body = text.strip()
+    split = len(body)
+    while split and body[split - 1].isascii() and body[split - 1].isalpha():
+        split -= 1
+    number, unit = body[:split].rstrip(), body[split:].lower()
+    whole, dot, fraction = number.partition(".")
+    if (not whole or not _DIGITS.issuperset(whole) or (dot and (not fraction or not _DIGITS.issuperset(fraction)))
+            or unit not in _UNITS):
         raise UsageError(f"{flag}: '{text}' is not a size (examples: 4096, 64KB, 1.5MB, 1GB)")
-    value = round(float(match.group(1)) * _UNITS[unit])
+    value = round(float(number) * _UNITS[unit])
     if value >= 1 << 63:
         raise UsageError(f"{flag}: '{text}' is too large")
     return value
@@ -73,33 +77,48 @@ def format_size(n: int) -> str:
     return f"{n}B"
 
 
-@dataclass(frozen=True)
-class VMConfig:
-    """Everything that shapes one VM run. Each VM instance owns its own copy."""
-
-    init_ram: int = DEFAULT_INIT_RAM
-    init_stack: int = DEFAULT_INIT_STACK
-    max_stack: int = MAX_STACK_ENTRIES
-    init_heap: int = DEFAULT_INIT_HEAP
-    max_heap: int = DEFAULT_MAX_HEAP
-    max_recursion: int = DEFAULT_MAX_RECURSION
-    native_configs: str | None = None
-    coredump_exit: bool = False
-    gc_stress: bool = False
-    gc_log: bool = False
-    verbose: bool = False
-    backend: str | None = None       # "cython", "python" or None (default choice)
-    seed: int | None = None          # randf/randint: a fixed seed makes runs reproducible
-    quiet_exceptions: bool = False   # no stderr line per raised exception (semantics.md §9)
-    strict: bool = False             # exceptions still pending at halt: exit status 70
+# VMConfig's fields and defaults, in order. A namedtuple, not a dataclass: the dataclass
+# machinery (inspect, ast, ...) costs more start-up time than a whole small run (issue #11).
+_CONFIG_FIELDS = {
+    "init_ram": DEFAULT_INIT_RAM,
+    "init_stack": DEFAULT_INIT_STACK,
+    "max_stack": MAX_STACK_ENTRIES,
+    "init_heap": DEFAULT_INIT_HEAP,
+    "max_heap": DEFAULT_MAX_HEAP,
+    "max_recursion": DEFAULT_MAX_RECURSION,
+    "native_configs": None,          # a folder or one .toml file (docs/ffi.md)
+    "coredump_exit": False,
+    "gc_stress": False,
+    "gc_log": False,
+    "verbose": False,
+    "backend": None,                 # "cython", "python" or None (default choice)
+    "seed": None,                    # randf/randint: a fixed seed makes runs reproducible
+    "quiet_exceptions": False,       # no stderr line per raised exception (semantics.md §9)
+    "strict": False,                 # exceptions still pending at halt: exit status 70
     # Capabilities (semantics.md §8, voxvm/host/capabilities.py): the flags as given.
-    allow_run: bool = False
-    allow_net: str | None = None     # None: no network; "*": any address; else HOST:PORT,...
-    sandbox: bool = False
-    allow_read: str | None = None    # folders a sandboxed program may read, comma-separated
-    allow_write: str | None = None   # ... and write (fdelete counts as a write)
+    "allow_run": False,
+    "allow_net": None,               # None: no network; "*": any address; else HOST:PORT,...
+    "sandbox": False,
+    "allow_read": None,              # folders a sandboxed program may read, comma-separated
+    "allow_write": None,             # ... and write (fdelete counts as a write)
+}
 
-    def __post_init__(self) -> None:
+
+class VMConfig(namedtuple("VMConfig", _CONFIG_FIELDS, defaults=_CONFIG_FIELDS.values())):
+    """Everything that shapes one VM run: ``VMConfig(init_heap=..., ...)``, immutable.
+
+    Each VM instance owns its own copy; out-of-range values are a UsageError
+    naming the flag.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args, **fields):
+        config = super().__new__(cls, *args, **fields)
+        config._check()
+        return config
+
+    def _check(self) -> None:
         for flag, value, ceiling in (
                 ("--init-ram", self.init_ram, MAX_INIT_RAM),
                 ("--init-stack-size", self.init_stack, MAX_STACK_ENTRIES),
@@ -127,16 +146,16 @@ class VMConfig:
         return min(max(self.max_stack, self.init_stack), MAX_STACK_ENTRIES)
 
 
-@dataclass(frozen=True)
-class RunOption:
-    """One run-time flag: ``--flag=VALUE`` (``metavar`` set) or a switch (``metavar`` None)."""
+class RunOption(namedtuple("RunOption", "flags field help metavar parse bare_value",
+                           defaults=(None, None, None))):
+    """One run-time flag: ``--flag=VALUE`` (``metavar`` set) or a switch (``metavar`` None).
 
-    flags: tuple[str, ...]                     # accepted spellings, the canonical one first
-    field: str                                 # the VMConfig field it sets
-    help: str
-    metavar: str | None = None                 # None: a switch without a value
-    parse: Callable[[str, str], object] | None = None   # (text, flag) -> value; None: the text
-    bare_value: str | None = None              # a value flag given without "=VALUE" means this
+    ``flags``: the accepted spellings, the canonical one first; ``field``: the
+    VMConfig field it sets; ``parse(text, flag) -> value`` (None: the text is the
+    value); ``bare_value``: what a value flag given without ``=VALUE`` means.
+    """
+
+    __slots__ = ()
 
     @property
     def is_switch(self) -> bool:

@@ -16,7 +16,9 @@ core through ``vv_tables.h`` (tools/gen_isa.py).
 
 from __future__ import annotations
 
-from typing import Callable
+TYPE_CHECKING = False     # typing costs start-up time; annotations are strings here
+if TYPE_CHECKING:
+    from typing import Callable
 
 from .isa import Exc
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
-from typing import NamedTuple
+from collections import namedtuple
 
 
 class Operand(enum.Enum):
@@ -69,15 +68,15 @@ ADDR, FUNC, EXC, DITEM, DADDR = Operand.ADDR, Operand.FUNC, Operand.EXC, Operand
 F = Flag
 
 
-@dataclass(frozen=True)
-class Op:
-    """One opcode row."""
+class Op(namedtuple("Op", "code mnemonic operands semantics flags", defaults=(Flag.NONE,))):
+    """One opcode row: ``code``, ``mnemonic``, ``operands`` (a tuple of Operand),
+    ``semantics`` (the table's text) and ``flags`` (Flag).
 
-    code: int
-    mnemonic: str
-    operands: tuple[Operand, ...]
-    semantics: str
-    flags: Flag = Flag.NONE
+    A namedtuple, not a dataclass: the dataclass machinery costs more start-up
+    time than a whole small run (docs/performance.md "Start-up").
+    """
+
+    __slots__ = ()
 
     @property
     def size(self) -> int:
@@ -312,12 +311,11 @@ NUM_REGISTERS = 32
 PUSHALL_COUNT = 31  # r0..r30 (semantics.md §1)
 
 
-class Decoded(NamedTuple):
-    """One decoded instruction: operand values are plain ints (floats as bits)."""
+class Decoded(namedtuple("Decoded", "address op operands")):
+    """One decoded instruction at ``address``: its Op and its ``operands`` as plain
+    ints (floats as bits)."""
 
-    address: int
-    op: Op
-    operands: tuple[int, ...]
+    __slots__ = ()
 
     @property
     def size(self) -> int:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import traceback
 
 from .backends import Status
 from .config import VMConfig, format_size
@@ -245,6 +244,8 @@ def run_program(program: Program, config: VMConfig | None = None, stdin=None, st
             pass
         raise
     except Exception as exc:  # a bug in a backend: report it in one line, no traceback
+        import traceback              # only on this path (start-up)
+
         where = traceback.extract_tb(exc.__traceback__)[-1]
         io.diag(f"internal error: {type(exc).__name__}: {exc} "
                 f"({os.path.basename(where.filename)}:{where.lineno}); please report this")

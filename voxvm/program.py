@@ -8,20 +8,24 @@ from ``.vvs`` source). Pure data: no I/O, no parsing.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from collections import namedtuple
+
+# Both are namedtuples, not dataclasses: the dataclass machinery costs more
+# start-up time than a whole small run (docs/performance.md "Start-up").
 
 
-@dataclass(frozen=True)
-class Symbols:
+class Symbols(namedtuple("Symbols", "functions lines source_path", defaults=(None, (), None))):
     """What the assembler knows about addresses; used for trap messages.
 
-    ``functions`` maps function-table index -> name, ``lines`` is a sorted list
-    of ``(address, line)`` pairs, one per emitted instruction or data item.
+    ``functions`` maps function-table index -> name (dict[int, str]), ``lines``
+    is a sorted tuple of ``(address, line)`` pairs, one per emitted instruction
+    or data item, ``source_path`` the file they come from (str or None).
     """
 
-    functions: dict[int, str] = field(default_factory=dict)
-    lines: tuple[tuple[int, int], ...] = ()
-    source_path: str | None = None
+    __slots__ = ()
+
+    def __new__(cls, functions=None, lines=(), source_path=None):
+        return super().__new__(cls, {} if functions is None else functions, lines, source_path)
 
     def line_at(self, address: int) -> int | None:
         """Source line of the instruction that starts at or covers ``address``."""
@@ -29,16 +33,17 @@ class Symbols:
         return self.lines[i][1] if i >= 0 else None
 
 
-@dataclass(frozen=True)
-class Program:
-    """A program ready to run: what a .vve (or .vvr) file holds."""
+class Program(namedtuple("Program", "image entry data_base functions path symbols",
+                         defaults=(0, 0, (), "<memory>", None))):
+    """A program ready to run: what a .vve (or .vvr) file holds.
 
-    image: bytes
-    entry: int = 0
-    data_base: int = 0
-    functions: tuple[int, ...] = ()
-    path: str = "<memory>"
-    symbols: Symbols | None = None
+    ``image`` (bytes), ``entry`` and ``data_base`` (addresses in it),
+    ``functions`` (tuple of start addresses, by function-table index),
+    ``path`` (where it came from, for messages) and ``symbols`` (Symbols, or
+    None when it came from a binary file).
+    """
+
+    __slots__ = ()
 
     def function_at(self, address: int) -> str | None:
         """Name of the function whose body encloses ``address`` (nearest start below)."""

@@ -17,7 +17,9 @@ import errno
 import io
 import os
 import sys
-from typing import Callable, NoReturn
+TYPE_CHECKING = False     # typing costs start-up time; annotations are strings here
+if TYPE_CHECKING:
+    from typing import Callable, NoReturn
 
 
 def _closed() -> OSError:

@@ -35,7 +35,7 @@ def test_the_typer_app_offers_exactly_the_run_options_of_the_table():
 
 def test_every_run_option_sets_a_config_field_through_the_fast_path():
     for option in RUN_OPTIONS:
-        assert option.field in VMConfig.__dataclass_fields__
+        assert option.field in VMConfig._fields
         for flag in option.flags:
             arg = flag if option.is_switch else f"{flag}=1"
             assert parse_plain_run(["--vve=p.vve", arg]) == {"vve": "p.vve",

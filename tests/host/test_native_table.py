@@ -73,7 +73,7 @@ def run(prog, variant: str, config: VMConfig | None = None, tty: bool = False, s
     log: list = []
     out, err = Recorder(tty, log, "out"), Recorder(False, log, "err")
     config = config or VMConfig()
-    config = VMConfig(**{**config.__dict__, "backend": backend})
+    config = config._replace(backend=backend)
     machine = Machine(prog, config, io.BytesIO(), out, err)
     if variant == "host":
         machine.core.remove_native(0x01)

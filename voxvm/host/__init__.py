@@ -1,14 +1,15 @@
 """The host side of the VM, in Python: streams, the native registry and the built-in natives.
 
-Importing this package registers every built-in native (basic, proc, files,
-net) with voxvm/host/registry.py; ``dispatch`` then serves Status.NCALL exits
-of either backend. Natives that need to run inside the compiled loop (the C
-native table) are filled in by the compiled backend, not here.
+``dispatch`` (voxvm/host/registry.py) serves Status.NCALL exits of either
+backend; it imports the module of a built-in native family (basic, proc,
+files, net) the first time the program calls one of its natives, so a run
+imports only what it uses (``load_all_natives`` imports them all). Natives
+that need to run inside the compiled loop (the C native table) are filled in
+by the compiled backend, not here.
 """
 
-from . import basic, files, net, proc  # noqa: F401  (registers the handlers)
 from .io import STDERR, STDOUT, HostIO, OutputError, binary_stream
-from .registry import NATIVES, Native, NativeFailure, dispatch, native
+from .registry import FAMILY_OF, NATIVES, Native, NativeFailure, dispatch, load_all_natives, native
 
-__all__ = ["HostIO", "OutputError", "binary_stream", "STDOUT", "STDERR",
-           "NATIVES", "Native", "NativeFailure", "dispatch", "native"]
+__all__ = ["HostIO", "OutputError", "binary_stream", "STDOUT", "STDERR", "FAMILY_OF",
+           "NATIVES", "Native", "NativeFailure", "dispatch", "load_all_natives", "native"]

@@ -17,9 +17,7 @@ link out of an allowed folder does not escape it.
 
 from __future__ import annotations
 
-import ipaddress
 import os
-from dataclasses import dataclass, field
 
 from ..errors import UsageError
 from .registry import NativeFailure
@@ -47,6 +45,8 @@ def parse_net_rules(text: str) -> frozenset[tuple[str, int]] | None:
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
         hosts = _LOCALHOST if host == "localhost" else (host,)
+        import ipaddress                  # only with --allow-net=... (start-up)
+
         for name in hosts:
             try:
                 rules.add((str(ipaddress.ip_address(name)), port))
@@ -69,16 +69,26 @@ def parse_folders(flag: str, text: str | None) -> tuple[str, ...]:
     return tuple(folders)
 
 
-@dataclass
 class Capabilities:
-    """The grants of one run; ``denied_once`` remembers which natives have said so already."""
+    """The grants of one run; ``denied_once`` remembers which natives have said so already.
 
-    allow_run: bool = False
-    net_rules: frozenset[tuple[str, int]] | None = frozenset()   # None: every address
-    sandbox: bool = False
-    read_folders: tuple[str, ...] = ()
-    write_folders: tuple[str, ...] = ()
-    denied_once: set[str] = field(default_factory=set)
+    ``net_rules``: the (host, port) pairs the network natives may use, None for
+    every address. (A plain class: a dataclass would cost start-up time.)
+    """
+
+    def __init__(self, *, allow_run: bool = False,
+                 net_rules: frozenset[tuple[str, int]] | None = frozenset(), sandbox: bool = False,
+                 read_folders: tuple[str, ...] = (), write_folders: tuple[str, ...] = ()) -> None:
+        self.allow_run = allow_run
+        self.net_rules = net_rules
+        self.sandbox = sandbox
+        self.read_folders = read_folders
+        self.write_folders = write_folders
+        self.denied_once: set[str] = set()
+
+    def __repr__(self) -> str:
+        return (f"Capabilities(allow_run={self.allow_run}, net_rules={self.net_rules}, sandbox={self.sandbox}, "
+                f"read_folders={self.read_folders}, write_folders={self.write_folders})")
 
     @classmethod
     def from_config(cls, config) -> "Capabilities":
@@ -99,6 +109,8 @@ class Capabilities:
     def check_net(self, io, native: str, sockaddr: tuple) -> None:
         if self.net_rules is None:
             return
+        import ipaddress                  # only when the network is used (start-up)
+
         host = str(ipaddress.ip_address(sockaddr[0].partition("%")[0]))
         port = sockaddr[1]
         if (host, port) in self.net_rules or (host, ANY_PORT) in self.net_rules:

@@ -36,7 +36,7 @@ from typing import Callable
 from ..errors import InputError
 from ..isa import VALID_TAGS, Exc, Tag
 from ..values import as_f64, as_i64, as_u64, bits_from_f64
-from .registry import NativeFailure
+from .registry import FAMILY_OF, NativeFailure
 
 MAX_ARGC = 31                   # r1..r31 (semantics.md §3.19)
 MAX_INT_ARGS = 6                # typed calls: every argument in a register (x86-64 SysV: 6 GPRs)
@@ -45,7 +45,7 @@ MAX_CODE = 0xFFFF
 # Codes no config may take: the built-ins (upstream.md §8.1) and the concurrency
 # natives (semantics.md §7.1). Upstream lets a config name them and then never calls
 # the library; here the config is refused, so nobody wonders why a function is silent.
-BUILTIN_CODES = frozenset([*range(0x01, 0x08), *range(0x10, 0x17), *range(0x20, 0x26)])
+BUILTIN_CODES = frozenset(FAMILY_OF)
 CONCURRENCY_CODES = frozenset(range(0x30, 0x3A))
 # The field that names the library, per running OS (semantics.md §3.20).
 LIBRARY_KEYS = {"linux": "lib_filename_linux", "darwin": "lib_filename_macos", "win32": "lib_filename_win"}

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import codecs
 import io as _io
-import random
 import sys
-from typing import BinaryIO, Callable
+
+TYPE_CHECKING = False     # typing costs start-up time; annotations are strings here
+if TYPE_CHECKING:
+    import random
+    from typing import BinaryIO, Callable
 
 STDOUT, STDERR = 1, 2
 _FLUSH_AT = 1 << 16       # buffered stdout is written out at this size
-
-Handler = Callable[["object", "HostIO"], None]
 
 
 class OutputError(Exception):
@@ -80,12 +81,22 @@ class HostIO:
             self._interactive = bool(self.stdout.isatty())
         except (AttributeError, OSError, ValueError):
             self._interactive = False
-        self.rng = random.Random(seed)
+        self._seed = seed
+        self._rng: random.Random | None = None
         self.state: dict[str, object] = {}
         # What host access the natives may use (voxvm/host/capabilities.py); the machine
         # sets it from the run flags. None: nothing granted beyond the defaults.
         self.capabilities = None
         self.extra_natives: dict[int, tuple[str, Callable]] = {}
+
+    @property
+    def rng(self) -> random.Random:
+        """The run's random generator (randf, randint), seeded by --seed; made on first use."""
+        if self._rng is None:
+            import random                 # only programs that draw numbers pay for it (start-up)
+
+            self._rng = random.Random(self._seed)
+        return self._rng
 
     # -------------------------------------------------------------- output
 

@@ -1,11 +1,14 @@
 """The native-call registry: code -> handler, and ``dispatch``.
 
 Owns ``NATIVES`` (filled by ``@native(code, name)`` in the handler modules
-voxvm/host/basic.py, proc.py, files.py and net.py, which voxvm/host/__init__.py
-imports), ``NativeFailure`` and ``dispatch``, which voxvm/machine.py calls when
-a Core returns Status.NCALL: it finds the handler, runs it, and turns anything
-unexpected into a ``voxvm:`` diagnostic plus the NativeFault exception (never
-a traceback).
+voxvm/host/basic.py, proc.py, files.py and net.py), ``FAMILY_OF`` (which of
+those modules holds each built-in code: ``dispatch`` imports a module the
+first time one of its codes is called, so a run imports only the natives it
+uses; tests/host/test_registry.py checks the table against the
+registrations), ``NativeFailure`` and ``dispatch``, which voxvm/machine.py
+calls when a Core returns Status.NCALL: it finds the handler, runs it, and
+turns anything unexpected into a ``voxvm:`` diagnostic plus the NativeFault
+exception (never a traceback).
 
 A handler is ``handler(core, io) -> None``. It reads its arguments with
 ``core.get_reg`` (r1..r4, docs/semantics.md "Natives"), writes results with
@@ -18,14 +21,26 @@ sockets) in ``HostIO.state``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from collections import namedtuple
+from importlib import import_module
 
 from ..isa import Exc
 from ..values import as_i64, as_u64
 from .io import HostIO, OutputError
 
-Handler = Callable[["object", HostIO], None]
+TYPE_CHECKING = False     # typing costs start-up time; annotations are strings here
+if TYPE_CHECKING:
+    from typing import Callable
+
+    Handler = Callable[[object, HostIO], None]
+
+# The module of voxvm/host/ that registers each built-in native (upstream.md §8.1).
+FAMILY_OF: dict[int, str] = {
+    **dict.fromkeys(range(0x01, 0x07), "basic"),    # print, input, randf, randint, unixtime, sleep
+    0x07: "proc",                                   # runcmd
+    **dict.fromkeys(range(0x10, 0x17), "files"),    # fopen ... fseekset
+    **dict.fromkeys(range(0x20, 0x26), "net"),      # net_open ... net_addr
+}
 
 
 class NativeFailure(Exception):
@@ -41,11 +56,7 @@ class NativeFailure(Exception):
         self.quiet = quiet
 
 
-@dataclass(frozen=True)
-class Native:
-    code: int
-    name: str
-    handler: Handler
+Native = namedtuple("Native", "code name handler")
 
 
 NATIVES: dict[int, Native] = {}
@@ -66,6 +77,9 @@ def native(code: int, name: str):
 def dispatch(core, code: int, io: HostIO) -> None:
     """Run native ``code`` against ``core``; failures become voxvm exceptions."""
     entry = NATIVES.get(code)
+    if entry is None and code in FAMILY_OF:
+        import_module(f"{__package__}.{FAMILY_OF[code]}")    # registers the family's natives
+        entry = NATIVES.get(code)
     if entry is not None:
         name, handler = entry.name, entry.handler
     elif code in io.extra_natives:
@@ -86,6 +100,13 @@ def dispatch(core, code: int, io: HostIO) -> None:
     except Exception as exc:  # a bug or an unexpected host error: never a traceback
         io.diag(f"ncall 0x{code:x} ({name}): internal error: {type(exc).__name__}: {exc}")
         core.raise_exception(Exc.NativeFault)
+
+
+def load_all_natives() -> dict[int, Native]:
+    """Import every family of FAMILY_OF (tools and tests that list the natives); NATIVES."""
+    for family in sorted(set(FAMILY_OF.values())):
+        import_module(f"{__package__}.{family}")
+    return NATIVES
 
 
 def reg_u(core, index: int) -> int:
