@@ -151,16 +151,30 @@ def run_command(
 def dis_command(
     file: Annotated[str, typer.Argument(metavar="FILE", help="A .vve or .vvr file.")],
     listing: Annotated[bool, typer.Option("--listing", help="Show addresses and raw bytes.")] = False,
+    color: Annotated[str, typer.Option(
+        "--color", metavar="auto|always|never",
+        help="Highlight the source: auto (default) only on a terminal and without NO_COLOR.")] = "auto",
 ) -> None:
     """Disassemble a program into .vvs source that re-assembles to the same bytes."""
     try:
+        if color not in ("auto", "always", "never"):
+            raise UsageError(f"--color: '{color}' is not one of auto, always, never")
         from ..disasm import disassemble
         from .loading import load_path
 
         program = load_path(file)
-        sys.stdout.write(disassemble(program, listing=listing))
+        sys.stdout.write(_maybe_colored(disassemble(program, listing=listing), color))
     except VoxError as error:
         raise _fail(error) from None
+
+
+def _maybe_colored(text: str, choice: str) -> str:
+    """``text`` highlighted (voxvm/highlight.py) when it goes to a terminal or ``always``."""
+    if choice == "never" or (choice == "auto" and not sys.stdout.isatty()):
+        return text                  # pipes and files get the plain text, without importing Pygments
+    from ..highlight import colorize, wants_color
+
+    return colorize(text) if wants_color(sys.stdout, choice) else text
 
 
 @app.command("dump")
