@@ -104,9 +104,17 @@ class Machine:
         # The compiled core prints numbers to stdout inside its loop (its C native
         # table) and hands the bytes to HostIO; the reference core always calls host/.
         self.core.set_stdout(self.io.take_stdout)
+        self.stop_reason: str | None = None
 
-    def run(self) -> None:
-        """Run until halt; raise Trap if the program traps."""
+    def run(self, budget: int = -1) -> bool:
+        """Run until halt (True); raise Trap if the program traps.
+
+        ``budget`` > 0 bounds the run to that many branch events (semantics.md
+        §20), counted across native calls: False when it ran out first. After
+        ``request_stop(reason)`` the run returns False as well (the embedding
+        API's timeout, voxvm/embed.py); any other stop (Ctrl-C) raises
+        KeyboardInterrupt. ``run`` may be called again to go on.
+        """
         if self.config.verbose:
             self._report_sizes()
         if (self.config.allow_read or self.config.allow_write) and not self.config.sandbox:
@@ -116,20 +124,32 @@ class Machine:
         previous = self._catch_sigint()
         try:
             while True:
-                status = core.run()
+                status = core.run(budget)
                 if status == Status.NCALL:
+                    if budget > 0:
+                        budget = core.budget_left
                     dispatch(core, core.ncall_code, io)
                 elif status == Status.HALT:
-                    return
+                    return True
                 elif status == Status.TRAP:
                     raise self.trap()
+                elif status == Status.BUDGET:
+                    return False
                 elif status == Status.STOP:
+                    if self.stop_reason is not None:
+                        return False
                     raise KeyboardInterrupt
                 else:
                     raise RuntimeError(f"backend returned unexpected status {status!r}")
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+
+    def request_stop(self, reason: str) -> None:
+        """Make a ``run`` in progress (on any thread) return False soon, for ``reason`` (kept in
+        ``stop_reason``); unlike Ctrl-C, this is not an interruption of the process."""
+        self.stop_reason = reason
+        self.core.request_stop()
 
     def _catch_sigint(self):
         """Route SIGINT to this machine's Core for the run (module docstring); the handler replaced, or None.

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import conformance_dir
 from support.machines import compiled
-from voxasm import assemble
+from voxasm import assemble_program as assemble
 from voxvm.backends import Status
 from voxvm.config import VMConfig
 from voxvm.isa import Exc, Tag

@@ -505,6 +505,11 @@ cdef class Core:
         return self.vm.executed
 
     @property
+    def budget_left(self):
+        """After ``run(budget)`` with budget > 0 returned NCALL: the branch budget left."""
+        return self.vm.budget_left
+
+    @property
     def ncall_code(self):
         return self.vm.ncall_code
 
