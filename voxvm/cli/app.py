@@ -177,6 +177,24 @@ def _maybe_colored(text: str, choice: str) -> str:
     return colorize(text) if wants_color(sys.stdout, choice) else text
 
 
+@app.command("test", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def test_command(
+    ctx: typer.Context,
+    paths: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[DIR|FILE]... [PYTEST OPTIONS]",
+        help="Folders or files of programs with '; expect:' headers (default: the current folder). "
+             "Anything else is passed to pytest: -k, -x, -n auto, --junitxml=FILE ...")] = None,
+) -> None:
+    """Run expectation tests (docs/testing.md): a thin front end to pytest and voxvm's plugin."""
+    try:
+        import pytest
+    except ImportError:
+        raise _fail(UsageError("'voxvm test' needs pytest: pip install pytest (or voxvm[test])")) from None
+    args = [*(paths or []), *ctx.args]
+    # -p voxvm: the plugin by its entry-point name (a no-op when pytest loaded it already).
+    raise typer.Exit(int(pytest.main(["-p", "voxvm", "--voxvm-tests", *args])))
+
+
 @app.command("dump")
 def dump_command(
     file: Annotated[str, typer.Argument(metavar="FILE", help="A voxvm.dump or voxvm_err.dump file.")],
