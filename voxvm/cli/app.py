@@ -190,9 +190,12 @@ def test_command(
         import pytest
     except ImportError:
         raise _fail(UsageError("'voxvm test' needs pytest: pip install pytest (or voxvm[test])")) from None
+    import os
+
     args = [*(paths or []), *ctx.args]
-    # -p voxvm: the plugin by its entry-point name (a no-op when pytest loaded it already).
-    raise typer.Exit(int(pytest.main(["-p", "voxvm", "--voxvm-tests", *args])))
+    # pytest loads the plugin through its entry point, unless plugin autoloading is off.
+    load = ["-p", "voxvm"] if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") else []
+    raise typer.Exit(int(pytest.main([*load, "--voxvm-tests", *args])))
 
 
 @app.command("dump")
