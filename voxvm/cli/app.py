@@ -24,13 +24,14 @@ from ..stdstreams import say
 
 app = typer.Typer(
     name="voxvm",
-    add_completion=False,
+    add_completion=True,            # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
-    help="voxvm: run .vve/.vvr programs (or .vvs source), assemble with --vas, "
-         "disassemble with 'dis', inspect core dumps with 'dump'.",
+    help="voxvm: run .vve/.vvr programs (or .vvs source): 'voxvm FILE' or 'voxvm run FILE'; "
+         "assemble with --vas, disassemble with 'dis', inspect core dumps with 'dump', "
+         "run expectation tests with 'test'.",
 )
 
 
