@@ -71,7 +71,7 @@ def load(source: ProgramSource, *, kind: str | None = None, filename: str | None
     if isinstance(source, Program):
         return source
     if isinstance(source, (bytes, bytearray, memoryview)):
-        from .formats import load_vve, load_vvr
+        from .vvefile import load_vve, load_vvr
 
         data, name = bytes(source), filename or "<bytes>"
         if kind == "vvs":
@@ -392,28 +392,25 @@ class Machine:
             timer.daemon = True
             timer.start()
         trap: Trap | None = None
-        status = int(ExitStatus.OK)
         try:
             finished = driver.run(-1 if max_steps is None else max_steps)
         except Trap as raised:
             trap, finished = raised, True
-            driver.io.flush()
-            driver.io.report(trap.render())
-            status = int(trap.exit_status)
         except _NativeRaised as wrapped:
             raise wrapped.error from None
         finally:
             if timer is not None:
                 timer.cancel()
-        driver.io.flush()
-        if finished and self.config.coredump_exit:
-            from .machine import DUMP_AFTER_HALT, DUMP_AFTER_TRAP
-
-            driver.write_dump(DUMP_AFTER_TRAP if trap else DUMP_AFTER_HALT, 1 if trap else 0)
+        if finished:        # the command line's ending: diagnostics, trap line, dump (machine.py)
+            status = driver.conclude(trap)
+        else:
+            status = _TIMED_OUT
+            driver.io.flush()
+            driver.diagnostics.finish(driver.core.diagnostic_totals())
         backtrace = _backtrace(driver, trap) if trap is not None else ()
         if trap is not None and getattr(trap, "backtrace", None) is None:
             trap.backtrace = backtrace          # type: ignore[attr-defined]
-        result = self._result(driver, status if finished else _TIMED_OUT, out, err, trap, backtrace)
+        result = self._result(driver, status, out, err, trap, backtrace)
         if not finished:
             reason = driver.stop_reason or "max_steps"
             limit = f"{timeout} s" if reason == "timeout" else f"{max_steps} branch events"

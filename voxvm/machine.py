@@ -196,6 +196,31 @@ class Machine:
                 source = program.symbols.source_path
         return mnemonic, function, source, line
 
+    def conclude(self, trap: Trap | None) -> int:
+        """After ``run()`` halted (``trap`` None) or trapped: the diagnostics that close a run
+        (semantics.md §9), the trap line, the core dump of --coredump_exit; the exit status.
+
+        The one ending of a run, for the command line (``run_program``) and the
+        embedding API (voxvm/embed.py). Raises OutputError if stdout fails.
+        """
+        io, diagnostics, config = self.io, self.diagnostics, self.config
+        status = int(ExitStatus.OK)
+        if trap is not None:
+            io.flush()
+            diagnostics.finish(self.core.diagnostic_totals())
+            io.report(trap.render())
+            status = int(trap.exit_status)
+            if config.coredump_exit:
+                self.write_dump(DUMP_AFTER_TRAP, 1)
+        else:
+            diagnostics.finish(self.core.diagnostic_totals())
+            if diagnostics.at_halt(self.core.pending()):
+                status = int(ExitStatus.SOFTWARE)      # --strict (semantics.md §9)
+            if config.coredump_exit:
+                self.write_dump(DUMP_AFTER_HALT, 0)
+        io.flush()
+        return status
+
     def write_dump(self, path: str, reason: int) -> None:
         """Write a core dump; a failure is a warning, never a crash.
 
@@ -235,25 +260,14 @@ def run_program(program: Program, config: VMConfig | None = None, stdin=None, st
     file objects (e.g. io.BytesIO) are used as they are.
     """
     machine = Machine(program, config, stdin, stdout, stderr)
-    config, io, diagnostics = machine.config, machine.io, machine.diagnostics
-    status = int(ExitStatus.OK)
+    io, diagnostics = machine.io, machine.diagnostics
     try:
         try:
             machine.run()
         except Trap as trap:
-            io.flush()
-            diagnostics.finish(machine.core.diagnostic_totals())
-            io.report(trap.render())
-            status = int(trap.exit_status)
-            if config.coredump_exit:
-                machine.write_dump(DUMP_AFTER_TRAP, 1)
+            status = machine.conclude(trap)
         else:
-            diagnostics.finish(machine.core.diagnostic_totals())
-            if diagnostics.at_halt(machine.core.pending()):
-                status = int(ExitStatus.SOFTWARE)      # --strict (semantics.md §9)
-            if config.coredump_exit:
-                machine.write_dump(DUMP_AFTER_HALT, 0)
-        io.flush()
+            status = machine.conclude(None)
     except OutputError as error:
         io.diag(f"error: {error}")
         return int(ExitStatus.IOERR)
