@@ -8,6 +8,10 @@ error types ``VoxError``, ``UsageError``, ``FormatError``, ``AssemblyError``,
 use, so that ``import voxvm`` (and the command line's start-up) stays fast.
 Submodules: ``isa`` (instruction set), ``formats`` (.vve/.vvr/dump),
 ``program``, ``errors``, ``traps``.
+
+PYTEST_DONT_REWRITE: voxvm ships a pytest plugin (voxvm/pytest_plugin.py), so
+pytest would rewrite this package's asserts, and warns that it cannot when
+``voxvm test`` has imported it before pytest starts; there is nothing to rewrite.
 """
 
 from __future__ import annotations
