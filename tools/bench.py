@@ -60,7 +60,7 @@ MARKER = "@@bench"
 def child(program: str, dispatch: str) -> int:
     """Assemble and run tools/bench/PROGRAM.vvs; print its output, then the measurement line."""
     sys.path.insert(0, str(REPO))
-    from voxasm import assemble
+    from voxasm import assemble_program as assemble
     from voxvm.backends.compiled._core import Core
     from voxvm.backends import Status
     from voxvm.config import VMConfig

@@ -5,7 +5,7 @@ Generates a deterministic ~100k-line ``.vvs`` file with a realistic mix
 (functions, labels, forward and backward jumps, register arithmetic, loads
 of every immediate kind, calls, data-segment accesses, comments, blank lines
 and a data section with scalars, strings and arrays), assembles it several
-times in memory with ``voxasm.assemble`` and reports the median. The target
+times in memory with ``voxasm.assemble_program`` and reports the median. The target
 is >= 200k lines/s (upstream's Rust assembler does about 450k).
 
     python tools/bench_asm.py [--lines N] [--runs K] [--write FILE] [--profile]
@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voxasm import AssemblyError, assemble  # noqa: E402
+from voxasm import AssemblyError, assemble_program as assemble  # noqa: E402
 
 REG_OPS = ["uadd", "usub", "umul", "ucmp", "iadd", "isub", "imul", "icmp", "fadd", "fmul",
            "movr", "and", "or", "xor", "shl", "shr", "utoi", "itof", "push", "pop", "uinc", "udec"]
@@ -158,7 +158,7 @@ def main() -> None:
         assemble(source, "bench.vvs", pause_gc=True)
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
-    # pause_gc: what the command lines do (voxasm.assemble's docstring).
+    # pause_gc: what the command lines do (voxasm.assembler.assemble's docstring).
     times = time_runs(args.runs, lambda: assemble(source, "bench.vvs", pause_gc=True))
     median = statistics.median(times)
     print(f"{count} lines, {len(source)} bytes -> image {len(program.image)} bytes, "

@@ -73,7 +73,7 @@ def build_nconfigs(folder: Path) -> Path:
 def time_case(name: str, backend: str, configs: Path) -> float:
     import io
 
-    from voxasm import assemble
+    from voxasm import assemble_program as assemble
     from voxvm.config import VMConfig
     from voxvm.machine import Machine
 

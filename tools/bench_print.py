@@ -40,7 +40,7 @@ MARKER = "@@bench"
 
 def child(program: str, path: str) -> int:
     sys.path.insert(0, str(REPO))
-    from voxasm import assemble
+    from voxasm import assemble_program as assemble
     from voxvm.config import VMConfig
     from voxvm.machine import Machine
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fuzzer of the assembler: mutated .vvs sources through ``voxasm.assemble``.
+"""Fuzzer of the assembler: mutated .vvs sources through ``voxasm.assemble_program``.
 
 Owns the ``.vvs`` target of tools/fuzzlib.py. Seeds are the conformance
 sources (``tests/conformance/programs``, ``asm-errors`` and ``concurrency``).
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fuzzlib  # noqa: E402
 from fuzzlib import Failure, Target  # noqa: E402
 
-from voxasm import AssemblyError, assemble  # noqa: E402
+from voxasm import AssemblyError, assemble_program as assemble  # noqa: E402
 from voxvm.errors import FormatError  # noqa: E402
 from voxvm.formats import build_vve, load_vve  # noqa: E402
 from voxvm.isa import OPS  # noqa: E402

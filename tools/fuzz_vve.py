@@ -7,7 +7,7 @@ makes from their ``.vvs``, and ``tests/conformance/bad-vve/``) and:
 
 1. loads it with ``voxvm.formats.load_vve``: ``FormatError`` is a clean
    rejection, any other exception a finding;
-2. for what loads: ``voxvm.disasm.disassemble`` then ``voxasm.assemble``
+2. for what loads: ``voxvm.disasm.disassemble`` then ``voxasm.assemble_program``
    must give the same program (``build_vve`` of both identical), unless the
    disassembler says no source can express it (``InputError``); the listing
    form (checked on an eighth of the cases: it is slow) must never fail;
@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fuzzlib  # noqa: E402
 from fuzzlib import Failure, Target  # noqa: E402
 
-from voxasm import AssemblyError, assemble  # noqa: E402
+from voxasm import AssemblyError, assemble_program as assemble  # noqa: E402
 from voxvm.backends import Status, observable_state  # noqa: E402
 from voxvm.backends.reference.core import PyCore  # noqa: E402
 from voxvm.config import VMConfig  # noqa: E402

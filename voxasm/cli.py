@@ -88,4 +88,6 @@ def assemble_command(
 
 def main(argv: Optional[list[str]] = None) -> None:
     """Console-script entry point (``voxasm``, ``python -m voxasm``)."""
-    run_console("voxasm", lambda: app(args=argv, prog_name="voxasm", standalone_mode=True))
+    from voxvm.stdstreams import run_app
+
+    run_console("voxasm", lambda: run_app("voxasm", app, argv))

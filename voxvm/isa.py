@@ -201,6 +201,42 @@ OPS: tuple[Op, ...] = (
 )
 # fmt: on
 
+# Operand names in source order, for people: `load TYPE DEST PTR COUNT` (docs/vvs-language.md
+# "Operand order"). The reference backend's handlers take the operands in the same order
+# (tests/isa/test_operand_order.py checks both, and the table in the docs).
+_NAMES_BY_GROUP: dict[tuple[str, ...], str] = {
+    ("uadd", "umul", "usub", "usqrt", "upow", "iadd", "imul", "isub", "iabs", "ineg", "isqrt", "ipow",
+     "fadd", "fmul", "fsub", "fabs", "fneg", "fsqrt", "fpow", "utoi", "itou", "utof", "itof", "ftou",
+     "ftoi", "ptou", "utop", "movr", "or", "and", "not", "xor", "lnot", "shl", "shr"): "DEST SRC",
+    ("udiv", "urem", "idiv", "irem", "fdiv", "frem"): "DEST A B",
+    ("ucmp", "icmp", "fcmp", "fcmp_eps", "test"): "A B",
+    ("uinc", "udec", "iinc", "idec", "finc", "fdec", "pop"): "DEST",
+    ("jmpr", "push", "callr", "free"): "SRC",
+    ("uload", "iload", "fload"): "DEST VALUE",
+    ("jmp", "jz", "jl", "jg", "jge", "jle", "jnz"): "@LABEL",
+    ("nop", "halt", "pushall", "popall", "ret"): "",
+    ("dsload", "dslea"): "DEST ITEM OFFSET",
+    ("dssave",): "SRC ITEM OFFSET",
+    ("dsrload", "dsrlea"): "DEST OFFSET_REG ITEM",
+    ("dsrsave",): "SRC OFFSET_REG ITEM",
+    ("dsderef",): "SRC DEST OFFSET",
+    ("dsrderef",): "SRC DEST OFFSET_REG",
+    ("gsf",): "DEST INDEX",
+    ("usf",): "INDEX SRC",
+    ("allocr", "allocr_nogc"): "DEST SIZE",
+    ("memcpy", "storedat", "dlbc"): "DEST SRC COUNT",
+    ("ncall",): "CODE REG",
+    ("jexc",): "@EXCEPTION @LABEL",
+    ("call",): "@FUNCTION",
+    ("fnstind",): "DEST @FUNCTION",
+    ("alloc",): "DEST SIZE",
+    ("store",): "PTR VALUE COUNT",
+    ("load",): "TYPE DEST PTR COUNT",
+    ("ubd",): "SRC COUNT DEST",
+}
+OPERAND_NAMES: dict[str, tuple[str, ...]] = {
+    mnemonic: tuple(names.split()) for group, names in _NAMES_BY_GROUP.items() for mnemonic in group}
+
 BY_CODE: dict[int, Op] = {op.code: op for op in OPS}
 BY_MNEMONIC: dict[str, Op] = {op.mnemonic: op for op in OPS}
 MAX_SIZE: int = max(op.size for op in OPS)

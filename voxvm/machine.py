@@ -103,9 +103,17 @@ class Machine:
         # The compiled core prints numbers to stdout inside its loop (its C native
         # table) and hands the bytes to HostIO; the reference core always calls host/.
         self.core.set_stdout(self.io.take_stdout)
+        self.stop_reason: str | None = None
 
-    def run(self) -> None:
-        """Run until halt; raise Trap if the program traps."""
+    def run(self, budget: int = -1) -> bool:
+        """Run until halt (True); raise Trap if the program traps.
+
+        ``budget`` > 0 bounds the run to that many branch events (semantics.md
+        §20), counted across native calls: False when it ran out first. After
+        ``request_stop(reason)`` the run returns False as well (the embedding
+        API's timeout, voxvm/embed.py); any other stop (Ctrl-C) raises
+        KeyboardInterrupt. ``run`` may be called again to go on.
+        """
         if self.config.verbose:
             self._report_sizes()
         if (self.config.allow_read or self.config.allow_write) and not self.config.sandbox:
@@ -115,20 +123,32 @@ class Machine:
         previous = self._catch_sigint()
         try:
             while True:
-                status = core.run()
+                status = core.run(budget)
                 if status == Status.NCALL:
+                    if budget > 0:
+                        budget = core.budget_left
                     dispatch(core, core.ncall_code, io)
                 elif status == Status.HALT:
-                    return
+                    return True
                 elif status == Status.TRAP:
                     raise self.trap()
+                elif status == Status.BUDGET:
+                    return False
                 elif status == Status.STOP:
+                    if self.stop_reason is not None:
+                        return False
                     raise KeyboardInterrupt
                 else:
                     raise RuntimeError(f"backend returned unexpected status {status!r}")
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+
+    def request_stop(self, reason: str) -> None:
+        """Make a ``run`` in progress (on any thread) return False soon, for ``reason`` (kept in
+        ``stop_reason``); unlike Ctrl-C, this is not an interruption of the process."""
+        self.stop_reason = reason
+        self.core.request_stop()
 
     def _catch_sigint(self):
         """Route SIGINT to this machine's Core for the run (module docstring); the handler replaced, or None.
@@ -175,6 +195,31 @@ class Machine:
                 source = program.symbols.source_path
         return mnemonic, function, source, line
 
+    def conclude(self, trap: Trap | None) -> int:
+        """After ``run()`` halted (``trap`` None) or trapped: the diagnostics that close a run
+        (semantics.md §9), the trap line, the core dump of --coredump_exit; the exit status.
+
+        The one ending of a run, for the command line (``run_program``) and the
+        embedding API (voxvm/embed.py). Raises OutputError if stdout fails.
+        """
+        io, diagnostics, config = self.io, self.diagnostics, self.config
+        status = int(ExitStatus.OK)
+        if trap is not None:
+            io.flush()
+            diagnostics.finish(self.core.diagnostic_totals())
+            io.report(trap.render())
+            status = int(trap.exit_status)
+            if config.coredump_exit:
+                self.write_dump(DUMP_AFTER_TRAP, 1)
+        else:
+            diagnostics.finish(self.core.diagnostic_totals())
+            if diagnostics.at_halt(self.core.pending()):
+                status = int(ExitStatus.SOFTWARE)      # --strict (semantics.md §9)
+            if config.coredump_exit:
+                self.write_dump(DUMP_AFTER_HALT, 0)
+        io.flush()
+        return status
+
     def write_dump(self, path: str, reason: int) -> None:
         """Write a core dump; a failure is a warning, never a crash.
 
@@ -214,25 +259,14 @@ def run_program(program: Program, config: VMConfig | None = None, stdin=None, st
     file objects (e.g. io.BytesIO) are used as they are.
     """
     machine = Machine(program, config, stdin, stdout, stderr)
-    config, io, diagnostics = machine.config, machine.io, machine.diagnostics
-    status = int(ExitStatus.OK)
+    io, diagnostics = machine.io, machine.diagnostics
     try:
         try:
             machine.run()
         except Trap as trap:
-            io.flush()
-            diagnostics.finish(machine.core.diagnostic_totals())
-            io.report(trap.render())
-            status = int(trap.exit_status)
-            if config.coredump_exit:
-                machine.write_dump(DUMP_AFTER_TRAP, 1)
+            status = machine.conclude(trap)
         else:
-            diagnostics.finish(machine.core.diagnostic_totals())
-            if diagnostics.at_halt(machine.core.pending()):
-                status = int(ExitStatus.SOFTWARE)      # --strict (semantics.md §9)
-            if config.coredump_exit:
-                machine.write_dump(DUMP_AFTER_HALT, 0)
-        io.flush()
+            status = machine.conclude(None)
     except OutputError as error:
         io.diag(f"error: {error}")
         return int(ExitStatus.IOERR)

@@ -2,7 +2,9 @@
 
 Owns ``run_console``, the frame of the ``voxvm`` and ``voxasm`` console
 scripts (streams guarded first; a stream that cannot be written is exit 74,
-Ctrl-C is 130), ``guard_standard_streams`` and ``say``, the one way the
+Ctrl-C is 130), ``run_app`` (a typer application whose usage errors are one
+``<tool>: error: …`` line and exit status 2, not click's usage block),
+``guard_standard_streams`` and ``say``, the one way the
 command lines print their own messages on stderr. Python starts with ``sys.stdout`` (or stderr, stdin) set
 to None when that descriptor is closed. Here such a stream becomes one whose
 writes fail with EBADF (so a program's output that cannot be written is the
@@ -16,6 +18,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import sys
 TYPE_CHECKING = False     # typing costs start-up time; annotations are strings here
 if TYPE_CHECKING:
@@ -122,3 +125,32 @@ def run_console(tool: str, body: Callable[[], int | None]) -> NoReturn:
         say(f"{tool}: interrupted")
         sys.exit(130)
     sys.exit(status or 0)
+
+
+def run_app(tool: str, app, args: list[str] | None) -> int:
+    """Run a typer/click application; its usage errors become one ``<tool>: error: …`` line, status 2.
+
+    click's own report is three or four lines (usage, a hint, a blank line,
+    the error); every other message of the toolchain is one line
+    (docs/semantics.md §5), so the error is reworded here, with where to get
+    help, e.g. ``voxvm: error: no such option: --bogus (see 'voxvm --help')``.
+    """
+    try:
+        result = app(args=args, prog_name=tool, standalone_mode=False)
+    except Exception as error:      # click's exception classes (typer >= 0.20 vendors its own click)
+        kind = type(error).__name__
+        if kind == "Abort":
+            raise KeyboardInterrupt from None
+        if kind == "Exit" and hasattr(error, "exit_code"):
+            return int(error.exit_code)
+        if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
+            raise
+        message = error.format_message().rstrip(".")
+        message = re.sub(r" \(Possible options: ([^)]*)\)$", r" (did you mean \1?)", message)
+        if message[:1].isupper() and message[1:2].islower():
+            message = message[0].lower() + message[1:]
+        ctx = getattr(error, "ctx", None)
+        where = ctx.command_path if ctx is not None else tool
+        say(f"{tool}: error: {message} (see '{where} --help')")
+        return int(error.exit_code)
+    return result if isinstance(result, int) else 0

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from conftest import conformance_dir
-from voxasm import AssemblyError, assemble
+from voxasm import AssemblyError, assemble_program as assemble
 from voxvm.errors import ExitStatus, InputError
 
 CASES = sorted(conformance_dir("asm-errors").glob("*.vvs"))

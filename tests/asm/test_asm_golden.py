@@ -12,7 +12,7 @@ import struct
 import pytest
 
 from conftest import conformance_dir
-from voxasm import assemble
+from voxasm import assemble_program as assemble
 from voxvm.formats import build_vve, load_vve
 from voxvm.isa import BY_CODE, decode_at
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voxasm import AssemblyError, assemble
+from voxasm import AssemblyError, assemble_program as assemble
 from voxasm import encoding
 from voxasm.source import token_spans
 from voxvm.formats import build_vve, load_vve

@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-from voxasm import AssemblyError, assemble
+from voxasm import AssemblyError, assemble_program as assemble
 from voxvm.formats import build_vve
 
 

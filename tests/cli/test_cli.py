@@ -13,7 +13,8 @@ from voxvm.cli.app import app
 from voxvm.config import RUN_OPTION_BY_FLAG, RUN_OPTIONS, VMConfig, config_from_args, config_from_options
 from voxvm.errors import UsageError
 
-NOT_RUN_OPTIONS = {"--vas", "--vas-out", "--version", "-h", "--help"}
+NOT_RUN_OPTIONS = {"--vas", "--vas-out", "--version", "-h", "--help", "--install-completion",
+                   "--show-completion"}
 
 
 def _option_names(command) -> set[str]:
@@ -89,3 +90,52 @@ def test_exit_statuses_are_the_same_on_both_paths(args, status, tmp_path):
     assert b"Traceback" not in result.stderr
     if status not in (0, 2):
         assert result.stderr.startswith(b"voxvm: error: ")
+
+
+# ------------------------------------------------------------------ conventions (issue 13 item 7)
+
+PROGRAM = "section text\n.start\n    uload r1 7\n    uload r2 1\n    ncall 0x01 r0\n    halt\n"
+
+
+def _cli(tmp_path, *args: str, tool: str = "voxvm") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", tool, *args], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_a_program_file_given_alone_runs(tmp_path):
+    (tmp_path / "p.vvs").write_text(PROGRAM)
+    assert _cli(tmp_path, "--vas=p.vvs").returncode == 0
+    for args in (["p.vvs"], ["p.vve"], ["--seed=3", "p.vvs"], ["p.vvs", "--init-ram", "1MB"]):
+        result = _cli(tmp_path, *args)
+        assert (result.returncode, result.stdout, result.stderr) == (0, "7\n", ""), args
+    missing = _cli(tmp_path, "missing.vvs")
+    assert (missing.returncode, missing.stderr) == (74, "voxvm: error: missing.vvs: cannot read: "
+                                                        "No such file or directory\n")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--bogus"], "voxvm: error: no such option: --bogus"),
+    (["run"], "voxvm: error: missing argument 'FILE' (see 'voxvm run --help')"),
+    (["frob"], "voxvm: error: no such command 'frob' (see 'voxvm --help')"),
+    (["run", "p.vvs", "--max-heap"], "voxvm: error: option '--max-heap' requires an argument"),
+    (["dis"], "voxvm: error: missing argument 'FILE' (see 'voxvm dis --help')"),
+])
+def test_every_usage_error_is_one_voxvm_line_with_status_2(tmp_path, args, message):
+    result = _cli(tmp_path, *args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(message), result.stderr
+
+
+def test_voxasm_usage_errors_are_one_line_too(tmp_path):
+    result = _cli(tmp_path, "--bogus", tool="voxasm")
+    assert (result.returncode, result.stderr) == (2, "voxasm: error: no such option: --bogus "
+                                                     "(see 'voxasm --help')\n")
+
+
+def test_shell_completion_is_offered(tmp_path):
+    result = _cli(tmp_path, "--show-completion", "bash")
+    assert result.returncode == 0 and "_VOXVM_COMPLETE" in result.stdout
+    completion = subprocess.run([sys.executable, "-m", "voxvm"], cwd=tmp_path, capture_output=True, text=True,
+                                timeout=60, env={**__import__("os").environ, "_VOXVM_COMPLETE": "complete_bash",
+                                                 "COMP_WORDS": "voxvm di", "COMP_CWORD": "1"})
+    assert "dis" in completion.stdout.split()

@@ -4,7 +4,7 @@ Follows docs/conformance.md: assemble NAME.vvs (byte-identical
 to NAME.vve where that exists), run with ``--init-ram=16MB
 --init-stack-size=8MB --init-heap-size=8MB`` plus NAME.args and an empty
 stdin, then compare stdout exactly, stderr without the ``voxvm:`` lines, and
-the exit status. Most cases run in-process through ``run_program`` with
+the exit status. Most cases run in-process through the embedding API (``voxvm.Machine``) with
 BytesIO streams (fast); a handful go through the real ``voxvm`` command line
 in a subprocess; the heap programs also run with ``--gc-stress``.
 """
@@ -12,7 +12,6 @@ in a subprocess; the heap programs also run with ``--gc-stress``.
 from __future__ import annotations
 
 import functools
-import io
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +23,8 @@ from voxvm import config as cfg
 from voxvm.config import VMConfig
 from voxvm.errors import VoxError
 from voxvm.formats import load_vve
-from voxasm import assemble        # a broken voxasm fails the suite, never skips tests
-from voxvm.machine import run_program
+from voxasm import assemble_program as assemble        # a broken voxasm fails the suite, never skips tests
+import voxvm
 
 PROGRAMS = conformance_dir("programs")
 BAD_VVE = conformance_dir("bad-vve")
@@ -91,9 +90,11 @@ def strip_vm_lines(stderr: bytes) -> bytes:
 
 
 def run_in_process(program, config: VMConfig) -> tuple[int, bytes, bytes]:
-    out, err = io.BytesIO(), io.BytesIO()
-    rc = run_program(program, config, io.BytesIO(b""), out, err)
-    return rc, out.getvalue(), err.getvalue()
+    """One run through the embedding API (voxvm.Machine), which must print what the command line prints."""
+    machine = voxvm.Machine(program)
+    machine.config = config
+    result = machine.run(b"")
+    return result.exit_status, result.stdout, result.stderr
 
 
 def check_outcome(folder: Path, name: str, rc: int, stdout: bytes, stderr: bytes) -> None:

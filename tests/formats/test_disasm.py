@@ -24,7 +24,7 @@ from voxvm.program import Program, Symbols
 
 
 def reassemble(source: str, warnings: list | None = None) -> Program:
-    from voxasm import assemble
+    from voxasm import assemble_program as assemble
 
     return assemble(source, "<disassembly>", warnings=warnings)
 

@@ -10,7 +10,7 @@ import pytest
 
 import voxasm.assembler
 import voxasm.data
-from voxasm import AssemblyError, assemble
+from voxasm import AssemblyError, assemble_program as assemble
 
 _HEAD = "section text\n.start\n    halt\nsection data\n"
 SMALL = 4096

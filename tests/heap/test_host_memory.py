@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import tracemalloc
 
-from voxasm import assemble
+from voxasm import assemble_program as assemble
 from voxvm.backends.reference.heap import FIRST_BLOCK, PyHeap, need_bytes
 from voxvm.config import VMConfig
 from voxvm.machine import run_program

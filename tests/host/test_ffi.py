@@ -21,7 +21,7 @@ import pytest
 
 from conftest import REPO
 from support.machines import backends
-from voxasm import assemble
+from voxasm import assemble_program as assemble
 from voxvm.config import VMConfig
 from voxvm.host.ffi import (ConfigError, FfiType, Signature, host_library_name, library_key,
                             load_native_configs, parse_config, parse_signature, read_configs)

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import conformance_dir
 from support.machines import compiled
-from voxasm import assemble
+from voxasm import assemble_program as assemble
 from voxvm.backends import Status
 from voxvm.config import VMConfig
 from voxvm.isa import Exc, Tag
@@ -390,3 +390,56 @@ def test_several_cores_have_their_own_tables():
     b = _core("    uload r1 5\n    uload r2 7\n    ncall 0x100 r0")
     a._install_test_native(0x100, "ffi_unsigned_add")
     assert a.run() == Status.HALT and b.run() == Status.NCALL
+
+
+# ---------------------------------------------------------------- put (0x08): print without the newline
+
+PUT_LINE = """
+    dsload r1 xeq 0
+    uload r2 1
+    ncall 0x08 r0
+    iload r1 -5
+    ncall 0x08 r0
+    dsload r1 sep 0
+    ncall 0x08 r0
+    fload r1 2.5
+    ncall 0x08 r0
+    dsload r1 sep 0
+    ncall 0x08 r0
+    uload r1 7
+    ncall 0x01 r0
+"""
+
+
+def test_put_writes_one_line_from_several_values_on_every_path():
+    prog = program(PUT_LINE, '    xeq str "x = "\n    sep str ", "')
+    out, err, _ = same_everywhere(prog)
+    assert out == [b"x = -5, 2.5, 7\n"] and err == []
+
+
+def test_put_numbers_run_in_c_and_print_and_put_codes_match_the_host():
+    from voxvm.host.basic import PRINT, PUT
+    from voxvm.host.registry import NATIVES
+
+    assert (NATIVES[PRINT].name, NATIVES[PUT].name) == ("print", "put")
+    machine = Machine(program("    uload r2 1\n    uload r1 12\n    ncall 0x08 r0\n    ncall 0x08 r0"),
+                      VMConfig(backend="cython"), io.BytesIO(), io.BytesIO(), io.BytesIO())
+    assert {PRINT, PUT} <= set(machine.core.c_natives())
+    assert machine.core.run() == Status.HALT          # no NCALL exit: both puts ran in C
+    machine.io.flush()
+    assert machine.io.stdout.getvalue() == b"1212"
+
+
+def test_put_on_a_terminal_is_flushed_at_once():
+    writes, _, _, _ = run(program("    uload r2 1\n    uload r1 1\n    ncall 0x08 r0\n    ncall 0x08 r0"),
+                          "c", tty=True)
+    assert writes == [b"1", b"1"]
+
+
+def test_put_with_a_bad_stream_is_a_native_fault_named_put():
+    prog = program("    uload r2 3\n    uload r1 1\n    ncall 0x08 r0")
+    for variant in ("c", "python"):
+        out, err, _, machine = run(prog, variant)
+        assert out == [] and b"".join(err).splitlines()[0] == (
+            b"voxvm: ncall 0x8 (put): put: stream 3 is neither 1 (stdout) nor 2 (stderr)")
+        assert machine.core.pending() == {int(Exc.NativeFault): 1}

@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from conftest import REPO
-from voxasm import assemble
+from voxasm import assemble_program as assemble
 from voxvm.config import VMConfig
 from voxvm.machine import run_program
 

@@ -170,7 +170,7 @@ class VvsProgram:
         commands and use the network (the natives' own tests), as with
         ``--allow-run --allow-net``.
         """
-        from voxasm import assemble          # a broken voxasm fails the test, never skips it
+        from voxasm import assemble_program as assemble          # a broken voxasm fails the test, never skips it
         from voxvm.machine import run_program
 
         from .configs import config_for

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from voxasm import assemble
+from voxasm import assemble_program as assemble
 from voxvm.machine import run_program
 
 from support.configs import config_for

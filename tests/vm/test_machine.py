@@ -80,7 +80,7 @@ def test_trap_line_from_assembled_source():
     voxasm = pytest.importorskip("voxasm")
     source = ("section text\n.start\n    call @main\n    halt\nfunc main\n"
               "    uload r1 1\n    pop r2\n    ret\n")
-    program = voxasm.assemble(source, "t.vvs")
+    program = voxasm.assemble_program(source, "t.vvs")
     rc, _, err = run(program)
     assert rc == 70
     assert err.strip() == "voxvm: trap: pop from an empty data stack at 0x14 (pop) in main, t.vvs:7"
@@ -454,7 +454,7 @@ def test_native_configs_loads_ffi_libraries_before_the_run(tmp_path, backend):
     import io
     import sys
 
-    from voxasm import assemble
+    from voxasm import assemble_program as assemble
     from voxvm.config import VMConfig
     from voxvm.machine import run_program
 

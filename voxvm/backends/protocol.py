@@ -27,6 +27,9 @@ class Core(Protocol):
     # After run() returned NCALL: the 16-bit code and the ncall's own address.
     ncall_code: int
     ncall_ip: int
+    # After run(budget) with budget > 0 returned NCALL: the branch budget left, so
+    # that a caller's budget spans native calls (voxvm/machine.py Machine.run).
+    budget_left: int
     # Current instruction address (byte offset into main memory).
     ip: int
 

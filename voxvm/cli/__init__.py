@@ -16,14 +16,17 @@ import sys
 from ..stdstreams import run_console, say
 
 PROGRAM_FLAGS = {"--vve": "vve", "--vvr": "vvr"}   # the program of a plain run, by kind
+PROGRAM_SUFFIXES = (".vvs", ".vve", ".vvr")        # `voxvm FILE` runs a program file given alone
 
 
 def parse_plain_run(args: list[str]) -> dict | None:
     """The options of a plain upstream-style run, or None if typer must look at ``args``.
 
-    Every argument must be ``--vve=FILE``/``--vvr=FILE`` or a run option of
-    voxvm.config.RUN_OPTIONS written as ``--flag=VALUE`` (or a bare switch);
-    a later occurrence wins, as upstream.
+    Every argument must be ``--vve=FILE``/``--vvr=FILE``, a program file
+    ending in ``.vvs``/``.vve``/``.vvr`` (``voxvm prog.vvs``, the same as
+    ``voxvm run prog.vvs``), or a run option of voxvm.config.RUN_OPTIONS
+    written as ``--flag=VALUE`` (or a bare switch); a later occurrence wins,
+    as upstream.
     """
     from ..config import RUN_OPTION_BY_FLAG, with_bare_values
 
@@ -33,12 +36,15 @@ def parse_plain_run(args: list[str]) -> dict | None:
         if eq and name in PROGRAM_FLAGS:
             options[PROGRAM_FLAGS[name]] = value
             continue
+        if not arg.startswith("-") and arg.lower().endswith(PROGRAM_SUFFIXES) and "file" not in options:
+            options["file"] = arg           # `voxvm prog.vvs`, as `lua prog.lua`
+            continue
         option = RUN_OPTION_BY_FLAG.get(name)
         if option is None or option.is_switch == bool(eq):
             return None
         options[option.field] = True if option.is_switch else value
-    if ("vve" in options) == ("vvr" in options):
-        return None  # neither or both: typer explains
+    if sum(kind in options for kind in ("vve", "vvr", "file")) != 1:
+        return None  # none or several: typer explains
     return options
 
 
@@ -47,8 +53,9 @@ def _run_plain(options: dict) -> int:
     from ..errors import VoxError
 
     try:
-        kind = "vve" if "vve" in options else "vvr"
+        kind = next(k for k in ("vve", "vvr", "file") if k in options)
         path = options.pop(kind)
+        kind = None if kind == "file" else kind      # by its suffix, as `voxvm run FILE`
         config = config_from_options(**options)
         from .loading import load_path
         from ..machine import run_program
@@ -57,6 +64,24 @@ def _run_plain(options: dict) -> int:
     except VoxError as error:
         say(error.render())
         return int(error.exit_status)
+
+
+def _program_file_means_run(args: list[str]) -> list[str]:
+    """``voxvm prog.vvs --init-ram 1MB`` is ``voxvm run prog.vvs --init-ram 1MB``: the first
+    argument that is not an option, when it names a program file, gets ``run`` before it."""
+    from ..config import RUN_OPTION_BY_FLAG
+
+    takes_value = {*PROGRAM_FLAGS, "--vas", "--vas-out",
+                   *(flag for flag, o in RUN_OPTION_BY_FLAG.items() if not o.is_switch)}
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if not arg.startswith("-"):
+            if arg.lower().endswith(PROGRAM_SUFFIXES):
+                return [*args[:index], "run", *args[index:]]
+            break
+        index += 2 if arg in takes_value else 1      # `--vve FILE`: FILE is the flag's value
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,8 +93,9 @@ def main(argv: list[str] | None = None) -> None:
         if options is not None:
             return _run_plain(options)
         from ..config import with_bare_values
+        from ..stdstreams import run_app
         from .app import app
 
-        return app(args=with_bare_values(args), prog_name="voxvm", standalone_mode=True)
+        return run_app("voxvm", app, _program_file_means_run(with_bare_values(args)))
 
     run_console("voxvm", body)

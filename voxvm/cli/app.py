@@ -24,13 +24,14 @@ from ..stdstreams import say
 
 app = typer.Typer(
     name="voxvm",
-    add_completion=False,
+    add_completion=True,            # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
-    help="voxvm: run .vve/.vvr programs (or .vvs source), assemble with --vas, "
-         "disassemble with 'dis', inspect core dumps with 'dump'.",
+    help="voxvm: run .vve/.vvr programs (or .vvs source): 'voxvm FILE' or 'voxvm run FILE'; "
+         "assemble with --vas, disassemble with 'dis', inspect core dumps with 'dump', "
+         "run expectation tests with 'test'.",
 )
 
 
@@ -151,16 +152,51 @@ def run_command(
 def dis_command(
     file: Annotated[str, typer.Argument(metavar="FILE", help="A .vve or .vvr file.")],
     listing: Annotated[bool, typer.Option("--listing", help="Show addresses and raw bytes.")] = False,
+    color: Annotated[str, typer.Option(
+        "--color", metavar="auto|always|never",
+        help="Highlight the source: auto (default) only on a terminal and without NO_COLOR.")] = "auto",
 ) -> None:
     """Disassemble a program into .vvs source that re-assembles to the same bytes."""
     try:
+        if color not in ("auto", "always", "never"):
+            raise UsageError(f"--color: '{color}' is not one of auto, always, never")
         from ..disasm import disassemble
         from .loading import load_path
 
         program = load_path(file)
-        sys.stdout.write(disassemble(program, listing=listing))
+        sys.stdout.write(_maybe_colored(disassemble(program, listing=listing), color))
     except VoxError as error:
         raise _fail(error) from None
+
+
+def _maybe_colored(text: str, choice: str) -> str:
+    """``text`` highlighted (voxvm/highlight.py) when it goes to a terminal or ``always``."""
+    if choice == "never" or (choice == "auto" and not sys.stdout.isatty()):
+        return text                  # pipes and files get the plain text, without importing Pygments
+    from ..highlight import colorize, wants_color
+
+    return colorize(text) if wants_color(sys.stdout, choice) else text
+
+
+@app.command("test", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def test_command(
+    ctx: typer.Context,
+    paths: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[DIR|FILE]... [PYTEST OPTIONS]",
+        help="Folders or files of programs with '; expect:' headers (default: the current folder). "
+             "Anything else is passed to pytest: -k, -x, -n auto, --junitxml=FILE ...")] = None,
+) -> None:
+    """Run expectation tests (docs/testing.md): a thin front end to pytest and voxvm's plugin."""
+    try:
+        import pytest
+    except ImportError:
+        raise _fail(UsageError("'voxvm test' needs pytest: pip install pytest (or voxvm[test])")) from None
+    import os
+
+    args = [*(paths or []), *ctx.args]
+    # pytest loads the plugin through its entry point, unless plugin autoloading is off.
+    load = ["-p", "voxvm"] if os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD") else []
+    raise typer.Exit(int(pytest.main([*load, "--voxvm-tests", *args])))
 
 
 @app.command("dump")

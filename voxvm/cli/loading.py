@@ -22,7 +22,7 @@ def load_path(path: str, kind: str | None = None) -> Program:
         kind = {".vvs": "vvs", ".vvr": "vvr"}.get(suffix, "vve")
     data = read_bytes(path)
     if kind == "vvs":
-        from voxasm import assemble  # the only runtime use of the assembler
+        from voxasm import assemble_program as assemble  # the only runtime use of the assembler
 
         return assemble(data, path, pause_gc=True)   # only the command line loads files here
     return load_vvr(data, path) if kind == "vvr" else load_vve(data, path)

@@ -1,8 +1,9 @@
-"""The basic natives: print (0x01), input, randf, randint, unixtime, sleep (0x02-0x06).
+"""The basic natives: print (0x01), input, randf, randint, unixtime, sleep (0x02-0x06), put (0x08).
 
 Owns those handlers (upstream's built-ins with the fixes listed in
-docs/semantics.md "Natives") and ``printable``, the text ``print`` shows for a
-register value.
+docs/semantics.md "Natives"; ``put``, print without the newline, is the
+extension of semantics.md §7.2) and ``printable``, the text ``print`` and
+``put`` show for a register value.
 """
 
 from __future__ import annotations
@@ -64,15 +65,30 @@ def _main_memory_string(core, io: HostIO, address: int) -> str | None:
     return text
 
 
-@native(0x01, "print")
-def _print(core, io: HostIO) -> None:
-    """r1 = value, r2 = stream (1 stdout, 2 stderr), r3 = byte count for heap strings."""
+PRINT = 0x01
+PUT = 0x08      # an extension (semantics.md §7.2): a code upstream v8.03 leaves undefined
+
+
+def _show(core, io: HostIO, name: str, end: bytes) -> None:
+    """print and put: r1 = value, r2 = stream (1 stdout, 2 stderr), r3 = byte count for heap strings."""
     stream, _ = core.get_reg(2)
     if stream not in (STDOUT, STDERR):   # semantics.md §3.18: NativeFault, not silence
-        raise NativeFailure(f"print: stream {stream} is neither 1 (stdout) nor 2 (stderr)")
+        raise NativeFailure(f"{name}: stream {stream} is neither 1 (stdout) nor 2 (stderr)")
     text = printable(core, io, *core.get_reg(1))
     if text is not None:
-        io.emit(stream, text.encode("utf-8") + b"\n")
+        io.emit(stream, text.encode("utf-8") + end)
+
+
+@native(PRINT, "print")
+def _print(core, io: HostIO) -> None:
+    """The value's text and a newline."""
+    _show(core, io, "print", b"\n")
+
+
+@native(PUT, "put")
+def _put(core, io: HostIO) -> None:
+    """The value's text alone, so that a program can build one line from several values."""
+    _show(core, io, "put", b"")
 
 
 # ====================================================================== 0x02-0x06

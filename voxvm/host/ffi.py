@@ -42,7 +42,7 @@ MAX_ARGC = 31                   # r1..r31 (semantics.md §3.19)
 MAX_INT_ARGS = 6                # typed calls: every argument in a register (x86-64 SysV: 6 GPRs)
 MAX_F64_ARGS = 8                # ... and 8 vector registers
 MAX_CODE = 0xFFFF
-# Codes no config may take: the built-ins (upstream.md §8.1) and the concurrency
+# Codes no config may take: the built-ins (upstream.md §8.1, and put, semantics.md §7.2) and the concurrency
 # natives (semantics.md §7.1). Upstream lets a config name them and then never calls
 # the library; here the config is refused, so nobody wonders why a function is silent.
 BUILTIN_CODES = frozenset(FAMILY_OF)
@@ -252,7 +252,7 @@ def parse_config(path: str, data: bytes, platform: str = sys.platform) -> FfiCon
             raise ConfigError(path, f"{where}.ncall_code", f"{code} is outside 0..0xffff")
         if code in BUILTIN_CODES:
             raise ConfigError(path, f"{where}.ncall_code", f"0x{code:x} is a built-in native "
-                              "(0x01-0x07, 0x10-0x16, 0x20-0x25 are reserved)")
+                              "(0x01-0x08, 0x10-0x16, 0x20-0x25 are reserved)")
         if code in CONCURRENCY_CODES:
             raise ConfigError(path, f"{where}.ncall_code", f"0x{code:x} is a concurrency native "
                               "(0x30-0x39 are reserved)")

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 FAMILY_OF: dict[int, str] = {
     **dict.fromkeys(range(0x01, 0x07), "basic"),    # print, input, randf, randint, unixtime, sleep
     0x07: "proc",                                   # runcmd
+    0x08: "basic",                                  # put (print without a newline; semantics.md §7.2)
     **dict.fromkeys(range(0x10, 0x17), "files"),    # fopen ... fseekset
     **dict.fromkeys(range(0x20, 0x26), "net"),      # net_open ... net_addr
 }

@@ -83,6 +83,7 @@ cdef extern from "vv_builtins.h":
     const void *vv_native_find(const vv_vm *vm, unsigned code) noexcept nogil
     vv_outbuf *vv_native_out(vv_vm *vm) noexcept nogil
     int vv_native_print(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
+    int vv_native_put(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
     uint32_t VV_OUT_ROOM_MAX
 
 # The FFI native (csrc/vv_ffi.h): one C entry per code, the resolved function inside.
@@ -104,8 +105,10 @@ cdef extern from "vv_testnatives.h":
     int vv_test_yield(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
     int vv_test_set_zf(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
 
-# The ncall code of print (upstream.md §8.1).
+# The ncall codes of print (upstream.md §8.1) and put (docs/semantics.md §7.2); the
+# same numbers as voxvm/host/basic.py PRINT and PUT (tests/host/test_native_table.py).
 cdef unsigned NATIVE_PRINT = 0x01
+cdef unsigned NATIVE_PUT = 0x08
 
 # run() gives the loop time slices of this length: the loop polls its clock
 # every 1024 branch events and after every long instruction (vv_core.h,
@@ -267,28 +270,30 @@ cdef class Core:
     # ------------------------------------------------------------------ natives in the loop
 
     def set_stdout(self, sink):
-        """Run ``print`` of numbers to stdout in C, inside the loop, when ``sink`` is not None.
+        """Run ``print`` and ``put`` of numbers to stdout in C, inside the loop, when ``sink`` is not None.
 
         ``sink(data: bytes) -> int`` takes the program's stdout bytes that the C
-        print buffered (whole lines, in program order) and returns how many
+        print and put buffered (in program order) and returns how many
         bytes the Core may buffer before handing them over again (at most
         64 KiB; 1 means after every print). ``run`` calls it at its start
         with ``b""`` (to learn the room), whenever the buffer reaches the room,
         and before it returns, so the bytes always reach the host before
-        anything the host writes next. ``None`` takes print out of the table:
-        every print goes to the Python host again.
+        anything the host writes next. ``None`` takes print and put out of the
+        table: every print goes to the Python host again.
         """
         cdef vv_outbuf *out
         if self.running:
             raise RuntimeError("Core.set_stdout() while the Core is running")
         self._hand_over_stdout(False)
         self.stdout_sink = None
-        if vv_native_set(&self.vm, NATIVE_PRINT, NULL, NULL) != 0:
+        if (vv_native_set(&self.vm, NATIVE_PRINT, NULL, NULL) != 0
+                or vv_native_set(&self.vm, NATIVE_PUT, NULL, NULL) != 0):
             raise MemoryError("cannot update the native table")
         if sink is None:
             return
         out = vv_native_out(&self.vm)
-        if out == NULL or vv_native_set(&self.vm, NATIVE_PRINT, vv_native_print, out) != 0:
+        if (out == NULL or vv_native_set(&self.vm, NATIVE_PRINT, vv_native_print, out) != 0
+                or vv_native_set(&self.vm, NATIVE_PUT, vv_native_put, out) != 0):
             raise MemoryError("cannot allocate the native table")
         self.stdout_sink = sink
 
@@ -498,6 +503,11 @@ cdef class Core:
     def executed(self):
         """Instructions completed so far; counted only with ``dispatch="count"`` (else 0)."""
         return self.vm.executed
+
+    @property
+    def budget_left(self):
+        """After ``run(budget)`` with budget > 0 returned NCALL: the branch budget left."""
+        return self.vm.budget_left
 
     @property
     def ncall_code(self):

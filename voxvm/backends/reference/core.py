@@ -189,6 +189,7 @@ class PyCore:
         self.ip = program.entry
         self.trap_kind = self.trap_ip = self.trap_a = self.trap_b = 0
         self.ncall_code = self.ncall_ip = 0
+        self.budget_left = -1
         self._decoded: dict[int, tuple] = {}
         self._handlers = {op.code: getattr(self, "_op_" + op.mnemonic) for op in BY_CODE.values()}
 
@@ -230,6 +231,7 @@ class PyCore:
                 handler, operands, is_branch = entry
                 status = handler(*operands)
                 if status is not None:
+                    self.budget_left = budget      # after NCALL, what a caller's budget has left
                     return status
                 if is_branch:
                     if budget > 0:

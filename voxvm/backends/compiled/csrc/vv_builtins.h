@@ -16,12 +16,11 @@
 #include "vv_core.h"
 #include "vv_numtext.h"
 
-/* 0x01 print, numbers to stdout: r1 = U, I or F value, r2 = 1 (stdout).
- * ctx is the VM's vv_outbuf. Strings, addresses, stream 2 and bad streams
- * (NativeFault and its diagnostic) stay with voxvm/host/basic.py. */
-static int vv_native_print(vv_vm *vm, void *ctx, unsigned code) {
-    (void)code;
-    vv_outbuf *out = (vv_outbuf *)ctx;
+/* 0x01 print and 0x08 put (print without the newline, docs/semantics.md §7.2),
+ * numbers to stdout: r1 = U, I or F value, r2 = 1 (stdout). ctx is the VM's
+ * vv_outbuf. Strings, addresses, stream 2 and bad streams (NativeFault and its
+ * diagnostic) stay with voxvm/host/basic.py. */
+static inline int vv_native_show(vv_vm *vm, vv_outbuf *out, int newline) {
     unsigned tag = vm->tags[1];
     if (vm->regs[2] != 1 || (tag != VV_TAG_U64 && tag != VV_TAG_I64 && tag != VV_TAG_F64))
         return VV_NATIVE_HOST;
@@ -34,9 +33,19 @@ static int vv_native_print(vv_vm *vm, void *ctx, unsigned code) {
     uint64_t bits = vm->regs[1];
     unsigned n = tag == VV_TAG_U64 ? vv_text_u64(bits, p)
                : tag == VV_TAG_I64 ? vv_text_i64(bits, p) : vv_text_f64(bits, p);
-    p[n++] = '\n';
+    if (newline) p[n++] = '\n';
     out->len += n;
     return out->len >= out->room ? VV_NATIVE_YIELD : VV_NATIVE_DONE;
+}
+
+static int vv_native_print(vv_vm *vm, void *ctx, unsigned code) {
+    (void)code;
+    return vv_native_show(vm, (vv_outbuf *)ctx, 1);
+}
+
+static int vv_native_put(vv_vm *vm, void *ctx, unsigned code) {
+    (void)code;
+    return vv_native_show(vm, (vv_outbuf *)ctx, 0);
 }
 
 #endif /* VV_BUILTINS_H */

@@ -224,7 +224,7 @@ typedef struct vv_vm {
     int gc_log;                  /* record GC events for the log callback */
     uint32_t ngc_events;
     vv_gc_event gc_events[VV_GC_EVENTS];
-    int64_t budget_left;         /* branch budget left when the loop returned VV_STATUS_FLUSH */
+    int64_t budget_left;         /* branch budget left when the loop returned VV_STATUS_FLUSH or _NCALL */
     /* Interruption (docs/resource-limits.md "Interrupting a run"): the loop
      * polls (vv_poll) every VV_POLL_BRANCHES branch events and after every
      * instruction that may take long, and returns VV_STATUS_FLUSH when a stop

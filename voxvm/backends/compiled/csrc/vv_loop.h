@@ -849,6 +849,7 @@ vv_exit_halt:
 
 vv_exit_ncall:
     SAVE_COUNT();
+    vm->budget_left = budget;    /* Core.budget_left: a caller's budget goes on after the native */
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
     vm->sp = sp; vm->csp = csp;
     return VV_STATUS_NCALL;

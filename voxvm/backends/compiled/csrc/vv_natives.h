@@ -44,7 +44,7 @@
  *                    (e.g. VV_TRAP_HOST_MEMORY); ip stays on the ncall.
  * voxvm exceptions are raised with vv_native_raise (the pending list), then
  * VV_NATIVE_DONE: ip advances past the ncall in every case, as docs/upstream.md §8.0.
- * `ctx` is the entry's own pointer (the stdout buffer for print, a resolved
+ * `ctx` is the entry's own pointer (the stdout buffer for print and put, a resolved
  * foreign function for FFI, a shared segment for atomics); the table does not
  * own it: whoever registers an entry keeps ctx alive while it is registered.
  */

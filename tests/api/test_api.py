@@ -1,0 +1,255 @@
+"""The Python embedding API (voxvm/embed.py, voxasm.assemble; docs/api.md).
+
+Every expectation runs on every backend. The API must say what the command
+line says: the same diagnostics, the same trap line, the same bytes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import voxasm
+import voxvm
+from voxvm import Exc, Tag
+
+HELLO = """\
+section text
+.start
+    dsload r1 msg 0
+    uload r2 1
+    ncall 0x01 r0
+    iload r5 -7
+    fload r6 2.5
+    halt
+section data
+    msg str "hello"
+"""
+
+NESTED_TRAP = """\
+section text
+.start
+    call @outer
+    halt
+func outer
+    call @inner
+    ret
+func inner
+    uload r1 1
+    fload r2 1.5
+    iload r3 2
+    uadd r3 r2
+    ret
+"""
+
+LOOP = """\
+section text
+.start
+    uload r10 0
+label again
+    dsload r1 dot 0
+    uload r2 1
+    ncall 0x08 r0
+    jmp @again
+section data
+    dot str "."
+"""
+
+
+def test_assemble_returns_the_bytes_voxasm_writes(tmp_path):
+    data = voxasm.assemble(HELLO, filename="hello.vvs")
+    src = tmp_path / "hello.vvs"
+    src.write_text(HELLO)
+    subprocess.run([sys.executable, "-m", "voxasm", "hello.vvs"], cwd=tmp_path, check=True, timeout=60)
+    assert data == (tmp_path / "hello.vve").read_bytes()
+    assert voxasm.assemble(HELLO, format="vvr") == voxvm.load(data).image
+
+
+def test_an_assembly_error_carries_the_command_line_diagnostics(tmp_path):
+    source = "section text\n.start\n    uloda r1 5\n    uload r99 1\n"
+    with pytest.raises(voxvm.AssemblyError) as caught:
+        voxasm.assemble(source, filename="bad.vvs")
+    error = caught.value
+    assert isinstance(error, voxvm.VoxError) and error.exit_status == 65
+    assert [d.headline for d in error.diagnostics] == [
+        "bad.vvs:3:5: error: unknown mnemonic 'uloda'",
+        "bad.vvs:4:11: error: 'r99' is not a register (r0..r31)"] or len(error.diagnostics) == 2
+    assert str(error).startswith("bad.vvs:3:5: error: unknown mnemonic 'uloda'")
+    (tmp_path / "bad.vvs").write_text(source)
+    cli = subprocess.run([sys.executable, "-m", "voxasm", "bad.vvs"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert cli.returncode == 65 and cli.stderr == error.render() + "\n"
+    assert [line for line in cli.stderr.splitlines() if ": error: " in line] == [
+        d.headline for d in error.diagnostics]
+
+
+def test_load_takes_bytes_paths_and_source_files(tmp_path):
+    data = voxasm.assemble(HELLO, filename="hello.vvs")
+    (tmp_path / "hello.vve").write_bytes(data)
+    (tmp_path / "hello.vvs").write_text(HELLO)
+    from_bytes, from_vve, from_vvs = (voxvm.load(data), voxvm.load(tmp_path / "hello.vve"),
+                                      voxvm.load(str(tmp_path / "hello.vvs")))
+    assert from_bytes.image == from_vve.image == from_vvs.image
+    assert voxvm.load(from_vvs) is from_vvs
+    assert from_vvs.symbols is not None          # source gives lines for trap messages
+
+
+def test_load_refuses_malformed_bytes_with_the_format_error_of_the_command_line(tmp_path):
+    with pytest.raises(voxvm.FormatError) as caught:
+        voxvm.load(b"VVE\x00garbage", filename="bad.vve")
+    assert caught.value.exit_status == 65 and str(caught.value).startswith("bad.vve: ")
+    (tmp_path / "bad.vve").write_bytes(b"VVE\x00garbage")
+    cli = subprocess.run([sys.executable, "-m", "voxvm", "--vve=bad.vve"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)
+    assert cli.returncode == 65 and cli.stderr == caught.value.render() + "\n"
+    with pytest.raises(voxvm.UsageError):
+        voxvm.load(12)          # type: ignore[arg-type]
+    with pytest.raises(voxvm.VoxError) as missing:
+        voxvm.load(tmp_path / "missing.vve")
+    assert missing.value.exit_status == 74
+
+
+def test_a_run_captures_output_registers_and_pending(backend):
+    result = voxvm.Machine(voxasm.assemble(HELLO, filename="hello.vvs"), backend=backend).run()
+    assert (result.exit_status, result.stdout, result.stderr, result.trap) == (0, b"hello\n", b"", None)
+    assert result.ok and result.check() is result
+    assert result.registers[5] == voxvm.Value((1 << 64) - 7, Tag.I64) and result.registers[5].value == -7
+    assert result.registers[6].tag == Tag.F64 and result.registers[6].value == 2.5
+    assert result.registers[1].tag == Tag.STR and len(result.registers) == 32
+    assert result.pending == {}
+
+
+def test_a_trap_is_in_the_result_with_the_command_line_line_and_a_backtrace(backend, tmp_path, monkeypatch):
+    (tmp_path / "t.vvs").write_text(NESTED_TRAP)
+    monkeypatch.chdir(tmp_path)
+    result = voxvm.Machine("t.vvs", backend=backend).run()
+    assert result.exit_status == 70 and not result.ok
+    trap = result.trap
+    assert isinstance(trap, voxvm.Trap)
+    cli = subprocess.run([sys.executable, "-m", "voxvm", "run", "t.vvs", f"--backend={backend}"],
+                         cwd=tmp_path, capture_output=True, timeout=60)
+    assert cli.returncode == 70 and result.stderr == cli.stderr
+    assert [(f.function, f.line) for f in result.backtrace] == [("inner", 12), ("outer", 6), (None, 3)]
+    assert trap.backtrace == result.backtrace
+    with pytest.raises(voxvm.Trap):
+        result.check()
+
+
+def test_stdin_and_pending_exceptions(backend):
+    source = """\
+section text
+.start
+    alloc r10 16
+    movr r1 r10
+    uload r2 16
+    ncall 0x02 r0
+    movr r1 r10
+    movr r3 r0
+    uload r2 1
+    ncall 0x08 r0
+    uload r1 0
+    uload r2 0
+    udiv r3 r1 r2
+    halt
+"""
+    machine = voxvm.Machine(voxasm.assemble(source), backend=backend)
+    first, second = machine.run(stdin=b"hi\n"), machine.run(stdin="yo\n")
+    assert (first.stdout, second.stdout) == (b"hi\n", b"yo\n")      # each run is a fresh VM
+    assert first.pending == {Exc.ZeroDivision: 1}
+
+
+def test_max_steps_counts_branch_events_across_native_calls(backend):
+    machine = voxvm.Machine(voxasm.assemble(LOOP), backend=backend)
+    with pytest.raises(voxvm.RunLimitExceeded) as caught:
+        machine.run(max_steps=5)
+    assert caught.value.reason == "max_steps"
+    # put, jmp five times: the run stops right after the fifth jump (semantics.md §20), and the
+    # budget is not restarted by the five native calls in between.
+    assert caught.value.result.stdout == b"....."
+    assert "did not halt within 5 branch events" in str(caught.value)
+
+
+def test_timeout_stops_an_endless_program(backend):
+    machine = voxvm.Machine(voxasm.assemble("section text\n.start\nlabel l\n    jmp @l\n"), backend=backend)
+    with pytest.raises(voxvm.RunLimitExceeded) as caught:
+        machine.run(timeout=0.2)
+    assert caught.value.reason == "timeout" and caught.value.result.exit_status == 124
+
+
+CALLS_NATIVE = """\
+section text
+.start
+    uload r1 40
+    iload r2 2
+    ncall 0x300 r0
+    movr r1 r0
+    uload r2 1
+    ncall 0x01 r0
+    dsload r1 name 0
+    ncall 0x301 r0
+    jexc @nativefault @failed
+    halt
+label failed
+    ncall 0x302 r0
+    halt
+section data
+    name str "world"
+"""
+
+
+def test_python_natives(backend):
+    machine = voxvm.Machine(voxasm.assemble(CALLS_NATIVE), backend=backend)
+    seen: list[str] = []
+
+    @machine.native(0x300)
+    def add(call: voxvm.NativeCall):
+        a, b = call.args[:2]
+        return a.value + b.value
+
+    @machine.native(0x301)
+    def greet(call):
+        seen.append(call.string(1))
+        raise voxvm.NativeError(f"no greeting for {call.string(1)}")
+
+    @machine.native(0x302, name="report")
+    def report(call):
+        call.write("caught\n")
+
+    result = machine.run()
+    assert result.stdout == b"42\ncaught\n" and seen == ["world"]
+    assert result.stderr == (b"voxvm: ncall 0x301 (greet): no greeting for world\n"
+                             b"voxvm: exception: NativeFault at 0x3b (ncall)\n")    # semantics.md §9
+    assert result.registers[0] == voxvm.Value(42, Tag.U64)
+
+
+def test_an_exception_in_a_python_native_propagates(backend):
+    machine = voxvm.Machine(voxasm.assemble(CALLS_NATIVE), backend=backend)
+    machine.native(0x300)(lambda call: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        machine.run()
+
+
+def test_usage_errors_have_the_command_line_messages():
+    program = voxasm.assemble(HELLO)
+    with pytest.raises(voxvm.UsageError, match="unknown run option 'init_rma'"):
+        voxvm.Machine(program, init_rma="1MB")
+    with pytest.raises(voxvm.UsageError) as bad_size:
+        voxvm.Machine(program, init_ram="lots")
+    assert str(bad_size.value) == "--init-ram: 'lots' is not a size (examples: 4096, 64KB, 1.5MB, 1GB)"
+    machine = voxvm.Machine(program)
+    for code in (0x01, 0x08, 0x30, 0x10000):
+        with pytest.raises(voxvm.UsageError):
+            machine.native(code)
+    with pytest.raises(voxvm.UsageError):
+        machine.run(max_steps=0)
+    assert voxvm.Machine.from_flags(program, ["--seed=3", "--init-ram=1MB"]).config.init_ram == 1 << 20
+    with pytest.raises(voxvm.UsageError):
+        voxvm.Machine.from_flags(program, ["--bogus"])
+
+
+def test_the_package_is_typed():
+    root = Path(voxvm.__file__).parent
+    assert (root / "py.typed").exists() and (Path(voxasm.__file__).parent / "py.typed").exists()

@@ -1,0 +1,145 @@
+"""The pytest plugin (voxvm/pytest_plugin.py) and ``voxvm test``, through real pytest runs.
+
+Each test writes a small project into tmp_path and runs pytest (or ``voxvm
+test``) there in a subprocess, so the ``pytest11`` entry point, collection,
+reporting and exit statuses are the real ones.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import voxasm
+from voxvm.pytest_plugin import HeaderError, parse_headers
+
+PASSING = """\
+; expect: x = 5
+; expect: 7
+section text
+.start
+    uload r2 1
+    dsload r1 xeq 0
+    ncall 0x08 r0
+    uload r1 5
+    ncall 0x01 r0
+    uload r1 7
+    ncall 0x01 r0
+    halt
+section data
+    xeq str "x = "
+"""
+
+TRAPPING = """\
+; expect-rc: 70
+; expect-stderr: voxvm: trap: type mismatch: uint64 + float64 at 0x14 (uadd), trap.vvs:7
+section text
+.start
+    uload r1 1
+    fload r2 1.5
+    uadd r1 r2
+    halt
+"""
+
+ECHO = """\
+; args: --seed=1 --backend=python
+; stdin: hi
+; expect: hi
+section text
+.start
+    alloc r10 16
+    movr r1 r10
+    uload r2 16
+    ncall 0x02 r0
+    movr r1 r10
+    movr r3 r0
+    uload r2 1
+    ncall 0x08 r0
+    halt
+"""
+
+WRONG = PASSING.replace("; expect: 7", "; expect: 8")
+
+
+def pytest_run(cwd: Path, *args: str, command: list[str] | None = None) -> subprocess.CompletedProcess:
+    argv = command or [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
+    return subprocess.run([*argv, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def write(folder: Path, files: dict[str, str | bytes]) -> Path:
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
+    return folder
+
+
+def test_nothing_is_collected_unless_switched_on(tmp_path):
+    write(tmp_path, {"ok.vvs": PASSING})
+    assert "no tests ran" in pytest_run(tmp_path, "-q").stdout
+
+
+def test_programs_pass_and_fail_like_pytest_tests(tmp_path):
+    write(tmp_path, {"ok.vvs": PASSING, "trap.vvs": TRAPPING, "echo.vvs": ECHO, "wrong.vvs": WRONG,
+                     "plain.vvs": "section text\n.start\n    halt\n"})
+    result = pytest_run(tmp_path, "-q", "--voxvm-tests", "-rN")
+    assert result.returncode == 1, result.stdout
+    assert "1 failed, 3 passed" in result.stdout           # plain.vvs has no headers: not a test
+    assert "-8\n+7" in result.stdout.replace("\r", "") and "stdout differs" in result.stdout
+    assert "Traceback" not in result.stdout
+    only = pytest_run(tmp_path, "-q", "--voxvm-tests", "-k", "echo")
+    assert only.returncode == 0 and "1 passed" in only.stdout
+
+
+def test_the_ini_option_switches_it_on_and_junit_xml_reports_each_program(tmp_path):
+    write(tmp_path, {"pytest.ini": "[pytest]\nvoxvm_tests = true\n", "t/ok.vvs": PASSING})
+    result = pytest_run(tmp_path, "-q", "--junitxml=out.xml")
+    assert result.returncode == 0 and "1 passed" in result.stdout
+    assert 'name="ok.vvs"' in (tmp_path / "out.xml").read_text()
+
+
+def test_a_vve_takes_its_headers_from_a_sidecar(tmp_path):
+    write(tmp_path, {"p.vve": voxasm.assemble(PASSING), "p.expect": "; expect: x = 5\n; expect: 7\n",
+                     "lone.vve": voxasm.assemble(PASSING)})
+    result = pytest_run(tmp_path, "-q", "--voxvm-tests")
+    assert result.returncode == 0 and "1 passed" in result.stdout
+
+
+def test_a_malformed_header_is_a_collection_error_naming_file_and_line(tmp_path):
+    write(tmp_path, {"bad.vvs": "section text\n.start\n; expect-stdrr: x\n    halt\n", "ok.vvs": PASSING})
+    result = pytest_run(tmp_path, "-q", "--voxvm-tests")
+    assert result.returncode == 2
+    assert f"{tmp_path / 'bad.vvs'}:3: unknown header 'expect-stdrr:' (did you mean 'expect-stderr'?)" \
+        in result.stdout
+
+
+@pytest.mark.parametrize("text, message", [
+    ("; expect-rc: seventy\n", "2: expect-rc: 'seventy' is not an exit status (0-255)"),
+    ("; expect-rc: 0\n; expect-rc: 1\n", "3: expect-rc given twice (first on line 2)"),
+    ("; args: --init-ram=lots\n", "2: args: --init-ram: 'lots' is not a size"),
+    ("; args: --no-such-flag\n", "2: args: --no-such-flag: not a run option"),
+    ("; args: 'unclosed\n", "2: args: No closing quotation"),
+])
+def test_header_errors(text, message):
+    with pytest.raises(HeaderError) as caught:
+        parse_headers("section text\n" + text, Path("h.vvs"))
+    assert str(caught.value).startswith(f"h.vvs:{message}")
+
+
+def test_voxvm_test_is_a_front_end_with_pytest_options(tmp_path):
+    write(tmp_path, {"suite/ok.vvs": PASSING, "suite/wrong.vvs": WRONG})
+    voxvm_test = [sys.executable, "-m", "voxvm", "test"]
+    result = pytest_run(tmp_path, "suite", "-q", "-p", "no:cacheprovider", command=voxvm_test)
+    assert result.returncode == 1 and "1 failed, 1 passed" in result.stdout
+    passing = pytest_run(tmp_path, "suite", "-q", "-p", "no:cacheprovider", "-k", "ok", command=voxvm_test)
+    assert passing.returncode == 0, passing.stdout
+
+
+def test_the_plugin_runs_under_xdist(tmp_path):
+    pytest.importorskip("xdist", reason="pytest-xdist is not installed")
+    write(tmp_path, {f"p{i}.vvs": PASSING for i in range(4)})
+    result = pytest_run(tmp_path, "-q", "--voxvm-tests", "-n", "2")
+    assert result.returncode == 0 and "4 passed" in result.stdout

@@ -1,0 +1,273 @@
+"""The pytest plugin: programs whose comments state their expected output become pytest tests.
+
+Owns collecting ``.vvs``/``.vve`` files (and the source files of languages
+that compile to ``.vvs``, given by ``voxvm_compilers``), reading their
+expectation headers, running them through the embedding API (voxvm/embed.py)
+and reporting a mismatch as a readable diff. Registered through the
+``pytest11`` entry point, so installing voxvm makes it available; it collects
+nothing until it is switched on, with the ini option ``voxvm_tests = true``
+or the flag ``--voxvm-tests`` (``voxvm test DIR`` passes the flag), so it
+never adds tests to a suite that did not ask for them. docs/testing.md is the
+user's guide.
+
+Headers are comment lines (``;`` or ``#``, alone on their line) anywhere in
+the file::
+
+    ; expect: x = 5              one line of stdout (repeat for more lines)
+    ; expect-stderr: oops        one line of stderr (voxvm: lines included)
+    ; expect-rc: 70              the exit status (default 0)
+    ; args: --seed=3 --allow-run run flags, as `voxvm run` takes them
+    ; stdin: 12                  one line of stdin (repeat for more lines)
+
+stdout and stderr are compared only when the file has ``expect`` or
+``expect-stderr`` lines; the exit status always (0 unless stated). A file
+without any header is not a test. A malformed header (unknown key, bad
+number, bad flag) is a collection error naming the file and the line.
+A ``.vve`` has no comments: its headers go in ``NAME.expect`` beside it.
+Programs are named by their file name alone in messages (a trap line reads
+``prog.vvs:6``), as when ``voxvm run prog.vvs`` runs in the file's folder.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+KEYS = ("expect", "expect-stderr", "expect-rc", "args", "stdin")
+# A header: a comment line whose first word is a key-like word followed by ':'.
+_HEADER = re.compile(r"^\s*[;#]\s*(expect[\w-]*|args|stdin)\s*:(.*?)\r?$")
+DEFAULT_TIMEOUT = 60.0
+
+
+class HeaderError(Exception):
+    """A malformed expectation header: ``path:line: message``."""
+
+    def __init__(self, path: Path, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+
+
+@dataclass
+class Expectations:
+    """What one test file states about its run."""
+
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    check_stdout: bool = False
+    check_stderr: bool = False
+    rc: int = 0
+    args: list[str] = field(default_factory=list)
+    stdin: list[str] | None = None
+    headers: int = 0
+
+    @property
+    def stdin_bytes(self) -> bytes:
+        return "".join(line + "\n" for line in self.stdin).encode() if self.stdin is not None else b""
+
+
+def parse_headers(text: str, path: Path) -> Expectations:
+    """The expectations stated in ``text``; HeaderError on a malformed header."""
+    from .config import config_from_args
+    from .errors import UsageError
+
+    found = Expectations()
+    rc_line = args_line = None
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _HEADER.match(line)
+        if match is None:
+            continue
+        key, value = match.group(1), match.group(2)
+        value = value[1:] if value.startswith(" ") else value      # one space separates key and text
+        if key not in KEYS:
+            close = difflib.get_close_matches(key, KEYS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise HeaderError(path, number, f"unknown header '{key}:'{hint}; headers are "
+                                            f"{', '.join(k + ':' for k in KEYS)}")
+        found.headers += 1
+        if key == "expect":
+            found.stdout.append(value)
+            found.check_stdout = True
+        elif key == "expect-stderr":
+            found.stderr.append(value)
+            found.check_stderr = True
+        elif key == "stdin":
+            found.stdin = (found.stdin or []) + [value]
+        elif key == "expect-rc":
+            if rc_line is not None:
+                raise HeaderError(path, number, f"expect-rc given twice (first on line {rc_line})")
+            rc_line = number
+            if not value.strip().isdigit() or int(value) > 255:
+                raise HeaderError(path, number, f"expect-rc: '{value.strip()}' is not an exit status (0-255)")
+            found.rc = int(value)
+        else:   # args
+            if args_line is not None:
+                raise HeaderError(path, number, f"args given twice (first on line {args_line})")
+            args_line = number
+            try:
+                found.args = shlex.split(value)
+                config_from_args(found.args)
+            except ValueError as error:
+                raise HeaderError(path, number, f"args: {error}") from None
+            except UsageError as error:
+                raise HeaderError(path, number, f"args: {error}") from None
+    return found
+
+
+# ====================================================================== pytest hooks
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("voxvm", "voxvm expectation tests (docs/testing.md)")
+    group.addoption("--voxvm-tests", action="store_true", default=None,
+                    help="collect .vvs/.vve files with '; expect:' headers as tests")
+    parser.addini("voxvm_tests", type="bool", default=False,
+                  help="collect .vvs/.vve files with '; expect:' headers as tests")
+    parser.addini("voxvm_compilers", type="linelist", default=[],
+                  help="'SUFFIX: COMMAND' per line: compile SUFFIX files to .vvs with COMMAND "
+                       "({src}, {out}, {python} are replaced) and test them too")
+    parser.addini("voxvm_timeout", default=str(DEFAULT_TIMEOUT),
+                  help=f"seconds one test program may run (default {DEFAULT_TIMEOUT:g})")
+
+
+def _enabled(config: pytest.Config) -> bool:
+    flag = config.getoption("voxvm_tests", default=None)
+    return bool(flag) or bool(config.getini("voxvm_tests"))
+
+
+def _compilers(config: pytest.Config) -> dict[str, str]:
+    compilers = {}
+    for entry in config.getini("voxvm_compilers"):
+        suffix, sep, command = entry.partition(":")
+        if not sep or not suffix.strip().startswith(".") or "{src}" not in command or "{out}" not in command:
+            raise pytest.UsageError(f"voxvm_compilers: '{entry}' is not 'SUFFIX: COMMAND' with "
+                                    f"{{src}} and {{out}} in COMMAND")
+        compilers[suffix.strip()] = command.strip()
+    return compilers
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    config = parent.config
+    if not _enabled(config):
+        return None
+    suffix = file_path.suffix
+    if suffix in (".vvs", ".vve") or suffix in _compilers(config):
+        return VoxvmFile.from_parent(parent, path=file_path)
+    return None
+
+
+class VoxvmFile(pytest.File):
+    """One program file: one test if it states expectations, none otherwise."""
+
+    def collect(self):
+        path = self.path
+        if path.suffix == ".vve":
+            sidecar = path.with_suffix(".expect")
+            if not sidecar.exists():
+                return
+            text, header_path = sidecar.read_text(encoding="utf-8", errors="replace"), sidecar
+        else:
+            text, header_path = path.read_text(encoding="utf-8", errors="replace"), path
+        expectations = parse_headers(text, header_path)
+        if expectations.headers == 0:
+            return
+        yield VoxvmItem.from_parent(self, name=path.name, expectations=expectations)
+
+    def repr_failure(self, excinfo, style=None):
+        if excinfo.errisinstance(HeaderError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
+
+
+class Mismatch(Exception):
+    """The run did not do what the headers say; the message is the report."""
+
+
+class VoxvmItem(pytest.Item):
+    def __init__(self, *, expectations: Expectations, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.expectations = expectations
+
+    def runtest(self) -> None:
+        import voxvm
+
+        want = self.expectations
+        program = self._program()
+        if not isinstance(program, voxvm.Program):   # did not assemble / compile: (rc, stderr)
+            rc, stdout, stderr = program[0], b"", program[1]
+        else:
+            timeout = float(self.config.getini("voxvm_timeout"))
+            machine = voxvm.Machine.from_flags(program, want.args)
+            try:
+                result = machine.run(want.stdin_bytes, timeout=timeout)
+            except voxvm.RunLimitExceeded as error:
+                raise Mismatch(f"{self.path.name}: did not halt within {timeout:g} s "
+                               f"(voxvm_timeout); stdout so far:\n"
+                               f"{error.result.stdout.decode('utf-8', 'replace')}") from None
+            rc, stdout, stderr = result.exit_status, result.stdout, result.stderr
+        problems = []
+        if want.check_stdout:
+            problems += _diff("stdout", "".join(s + "\n" for s in want.stdout), stdout)
+        if want.check_stderr:
+            problems += _diff("stderr", "".join(s + "\n" for s in want.stderr), stderr)
+        if rc != want.rc:
+            problems.append(f"exit status {rc}, expected {want.rc}")
+            if not want.check_stderr and stderr:
+                problems.append("stderr:\n" + stderr.decode("utf-8", "replace").rstrip("\n"))
+        if problems:
+            raise Mismatch("\n".join(problems))
+
+    def _program(self):
+        """The Program to run, or (exit status, stderr) when it cannot be built (as voxvm run reports it)."""
+        import voxvm
+
+        path = self.path
+        try:
+            if path.suffix in (".vvs", ".vve"):
+                # Named as in the file's own folder, so that messages read as `voxvm run NAME` there.
+                return voxvm.load(path.read_bytes(), kind=path.suffix[1:], filename=path.name)
+            return self._compile(path)
+        except voxvm.VoxError as error:
+            return int(error.exit_status), (error.render() + "\n").encode()
+
+    def _compile(self, path: Path):
+        import voxvm
+
+        command = _compilers(self.config)[path.suffix]
+        with tempfile.TemporaryDirectory(prefix="voxvm-test-") as tmp:
+            out = os.path.join(tmp, path.stem + ".vvs")
+            argv = [part.replace("{src}", str(path)).replace("{out}", out).replace("{python}", sys.executable)
+                    for part in shlex.split(command)]
+            done = subprocess.run(argv, capture_output=True, cwd=self.config.rootpath,
+                                  timeout=float(self.config.getini("voxvm_timeout")))
+            if done.returncode != 0:
+                raise Mismatch(f"the compiler failed (exit status {done.returncode}): {shlex.join(argv)}\n"
+                               f"{done.stderr.decode('utf-8', 'replace')}")
+            return voxvm.load(Path(out).read_bytes(), kind="vvs", filename=Path(out).name)
+
+    def repr_failure(self, excinfo, style=None):
+        if excinfo.errisinstance(Mismatch):
+            return f"{self.path}:\n{excinfo.value}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self):
+        return self.path, 0, f"voxvm: {self.path.name}"
+
+
+def _diff(what: str, expected: str, actual_bytes: bytes) -> list[str]:
+    actual = actual_bytes.decode("utf-8", "replace")
+    if actual == expected:
+        return []
+    lines = difflib.unified_diff(expected.splitlines(keepends=True), actual.splitlines(keepends=True),
+                                 f"expected {what}", f"actual {what}", lineterm="")
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    if not expected.endswith("\n") or not actual.endswith("\n"):
+        text += f"(expected {expected[-20:]!r} at the end, got {actual[-20:]!r})\n"
+    return [f"{what} differs:\n{text.rstrip()}"]
