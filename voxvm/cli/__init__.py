@@ -1,12 +1,15 @@
 """The ``voxvm`` console script: the fast path for a plain run, typer for everything else.
 
 Owns ``main()``. The invocation users type most, upstream's
-``voxvm --vve=p.vve [--init-ram=16MB ...] [--coredump_exit]``, is recognised
-here with a few string comparisons and run without importing typer (which
-alone costs ~50 ms of start-up; issue: start-up <= 100 ms). Anything else
-(subcommands, ``--help``, ``--vas``, space-separated values, errors in the
-flags themselves) goes to the typer application in voxvm/cli/app.py. Both
-read their run flags from the one table voxvm.config.RUN_OPTIONS.
+``voxvm --vve=p.vve [--init-ram=16MB ...] [--coredump_exit]``, and its
+spellings ``voxvm FILE`` and ``voxvm run FILE`` with ``--flag=VALUE`` options,
+are recognised here with a few string comparisons and run without importing
+typer (which alone costs several times the rest of a small run's start-up:
+docs/performance.md "Start-up"; tests/cli/test_startup_imports.py pins what a
+plain run imports). Anything else (other subcommands, ``--help``, ``--vas``,
+space-separated values, errors in the flags themselves) goes to the typer
+application in voxvm/cli/app.py. Both read their run flags from the one table
+voxvm.config.RUN_OPTIONS.
 """
 
 from __future__ import annotations
@@ -90,6 +93,11 @@ def main(argv: list[str] | None = None) -> None:
 
     def body() -> int | None:
         options = parse_plain_run(args)
+        if options is None and args[:1] == ["run"]:
+            # `voxvm run FILE [--flag=VALUE ...]` too, when it names its file the same way
+            options = parse_plain_run(args[1:])
+            if options is not None and "file" not in options:
+                options = None           # `run --vve=...` is not a spelling `run` accepts
         if options is not None:
             return _run_plain(options)
         from ..config import with_bare_values

@@ -1,0 +1,58 @@
+"""A plain run imports only what it needs (start-up; docs/performance.md "Start-up").
+
+Start-up time is measured by tools/bench_startup.py, never asserted; what these
+tests pin is the cause: the modules a run imports beyond the interpreter's
+own start-up. Each heavy module listed here once cost milliseconds per run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from voxvm.formats import build_vve
+from voxvm.isa import BY_MNEMONIC
+from voxvm.program import Program
+
+# Modules a run of a .vve must not import (unless the interpreter's start-up already did).
+HEAVY = ["typer", "click", "construct", "dataclasses", "typing", "re", "inspect", "ast", "random",
+         "socket", "ipaddress", "subprocess", "traceback", "pygments", "tomllib", "ctypes",
+         "voxvm.host.files", "voxvm.host.net", "voxvm.host.proc", "voxvm.host.ffi", "voxasm"]
+# ... and a run of a .vvs source (which needs the assembler) must not import either.
+HEAVY_FOR_SOURCE = ["typer", "click", "construct", "pygments", "voxvm.host.files", "voxvm.host.net"]
+
+PROBE = """\
+import sys
+before = set(sys.modules)
+from voxvm.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(" ".join(sorted(set(sys.modules) - before)))
+"""
+
+
+def imported_by(tmp_path, *args: str) -> set[str]:
+    halt = bytes([BY_MNEMONIC["halt"].code])
+    (tmp_path / "p.vve").write_bytes(build_vve(Program(image=halt)))
+    (tmp_path / "p.vvs").write_text("section text\n.start\n    halt\n")
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return set(done.stdout.split())
+
+
+@pytest.mark.parametrize("args", [["--vve=p.vve"], ["p.vve"], ["--vve=p.vve", "--init-heap-size=64KB"]])
+def test_a_plain_run_of_a_vve_imports_nothing_heavy(tmp_path, args):
+    imported = imported_by(tmp_path, *args)
+    assert "voxvm.machine" in imported                    # the probe saw the run
+    assert sorted(imported & set(HEAVY)) == []
+
+
+@pytest.mark.parametrize("args", [["p.vvs"], ["run", "p.vvs"]])
+def test_running_source_imports_the_assembler_but_not_the_command_line_toolkit(tmp_path, args):
+    imported = imported_by(tmp_path, *args)
+    assert "voxasm" in imported
+    assert sorted(imported & set(HEAVY_FOR_SOURCE)) == []
