@@ -23,7 +23,9 @@ def parse_plain_run(args: list[str]) -> dict | None:
 
     Every argument must be ``--vve=FILE``/``--vvr=FILE`` or a run option of
     voxvm.config.RUN_OPTIONS written as ``--flag=VALUE`` (or a bare switch);
-    a later occurrence wins, as upstream.
+    a later occurrence wins, as upstream, except for the programs (each
+    ``--vve`` adds one: they run together, docs/concurrency.md) and repeatable
+    options (``--shm``), whose values are kept in order as lists.
     """
     from ..config import RUN_OPTION_BY_FLAG, with_bare_values
 
@@ -31,12 +33,15 @@ def parse_plain_run(args: list[str]) -> dict | None:
     for arg in with_bare_values(args):
         name, eq, value = arg.partition("=")
         if eq and name in PROGRAM_FLAGS:
-            options[PROGRAM_FLAGS[name]] = value
+            options.setdefault(PROGRAM_FLAGS[name], []).append(value)
             continue
         option = RUN_OPTION_BY_FLAG.get(name)
         if option is None or option.is_switch == bool(eq):
             return None
-        options[option.field] = True if option.is_switch else value
+        if option.repeat:
+            options.setdefault(option.field, []).append(value)
+        else:
+            options[option.field] = True if option.is_switch else value
     if ("vve" in options) == ("vvr" in options):
         return None  # neither or both: typer explains
     return options
@@ -48,12 +53,12 @@ def _run_plain(options: dict) -> int:
 
     try:
         kind = "vve" if "vve" in options else "vvr"
-        path = options.pop(kind)
+        paths = options.pop(kind)
         config = config_from_options(**options)
-        from .loading import load_path
-        from ..machine import run_program
+        from .loading import load_paths
+        from ..machine import run_programs
 
-        return run_program(load_path(path, kind), config)
+        return run_programs(load_paths(paths, kind), config)
     except VoxError as error:
         say(error.render())
         return int(error.exit_status)
