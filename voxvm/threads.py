@@ -250,9 +250,11 @@ class RunThreads:
             if me is not None:
                 me.waiting_for = target
             try:
-                while not record.done:
+                while not record.done or self.stop_event.is_set():
                     if self.stop_event.is_set():
-                        raise KeyboardInterrupt     # the run is stopping: so does this thread
+                        # The run is stopping (Ctrl-C): so does this thread, whether or not
+                        # the other one ended first, and without a message of its own.
+                        raise KeyboardInterrupt
                     self._cond.wait()
             finally:
                 if me is not None:
