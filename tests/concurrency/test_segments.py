@@ -338,3 +338,32 @@ def test_shm_natives_without_segments_raise_nativefault(backend) -> None:
     rc, out, err = run_sources([STORE_AT.format(segment=0, offset=0)], backend)
     assert (rc, out) == (0, b"NativeFault\n"), err
     assert any("no segment 0" in line for line in vm_lines(err))
+
+
+def test_the_c_natives_and_their_python_handlers_agree() -> None:
+    """The compiled core runs 0x32-0x39 in C (csrc/vv_shm.h); taken out of its table, the
+    Python handlers (voxvm/host/shm.py) must give the same bytes, flags and exceptions."""
+    import io
+
+    from support.machines import compiled
+
+    compiled()
+    from conftest import conformance_dir
+    from voxasm import assemble
+    from voxvm.config import VMConfig
+    from voxvm.machine import Machine
+
+    source = conformance_dir("concurrency") / "conc_shm_ops.vvs"
+    program = assemble(source.read_bytes(), str(source))
+    results = []
+    for in_c in (True, False):
+        out, err = io.BytesIO(), io.BytesIO()
+        machine = Machine(program, VMConfig(backend="cython", shm=("4096",)), io.BytesIO(), out, err)
+        assert set(range(0x32, 0x3A)) <= set(machine.core.c_natives())
+        if not in_c:
+            for code in range(0x32, 0x3A):
+                machine.core.remove_native(code)
+        rc = machine.run_to_status()
+        results.append((rc, out.getvalue(), err.getvalue(), machine.core.flags))
+    assert results[0] == results[1]
+    assert results[0][0] == 0 and results[0][1].endswith(b"errors caught\n")
