@@ -141,7 +141,7 @@ def main_callback(
 def run_command(
     ctx: typer.Context,
     files: Annotated[List[str], typer.Argument(
-        metavar="FILE...", help="A .vvs (assembled in memory), .vve or .vvr file; several run at "
+        metavar="FILE", help="A .vvs (assembled in memory), .vve or .vvr file; several run at "
                                 "once, one thread each (docs/concurrency.md).")],
     run_options: dict | None = None,
 ) -> None:
