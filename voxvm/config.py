@@ -1,7 +1,8 @@
 """Run-time configuration of one VM instance, and the one table of run options.
 
 Owns ``VMConfig`` (memory sizes, limits, debug switches; semantics.md §4 and
-§3 item 24), ``parse_size``, and ``RUN_OPTIONS``: every run-time flag once,
+§3 item 24; the shared segments of ``--shm``, ``SegmentSpec``), ``parse_size``,
+``parse_segment`` and ``RUN_OPTIONS``: every run-time flag once,
 with its spellings, the VMConfig field it sets, its value parser and its help.
 The typer-free fast path (voxvm/cli/__init__.py), the typer application
 (voxvm/cli/app.py) and the tests all read that table, so a new flag is added
@@ -31,6 +32,8 @@ DEFAULT_MAX_RECURSION = 1000
 MAX_INIT_RAM = 4 * GIB               # main memory (the image + what dlbc appends)
 MAX_HEAP_CEILING = 16 * GIB          # the heap clamps itself to 16 GiB - 8 (granule counts < 2^31)
 MAX_RECURSION_CEILING = 16 * MIB     # call-stack frames (8 bytes each: 128 MiB)
+MAX_SEGMENT_SIZE = 16 * GIB          # one --shm segment (docs/concurrency.md)
+MAX_SEGMENTS = 64                    # --shm flags in one run
 
 _UNITS = {"": 1, "b": 1, "kb": KIB, "k": KIB, "mb": MIB, "m": MIB, "gb": GIB, "g": GIB}
 _DIGITS = frozenset("0123456789")
@@ -68,6 +71,48 @@ def parse_count(text: str, flag: str) -> int:
     return int(text)
 
 
+class SegmentSpec(namedtuple("SegmentSpec", "size path", defaults=(None,))):
+    """One ``--shm`` flag: a shared segment of ``size`` bytes, anonymous (``path`` None) or
+    backed by the file ``path``."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return f"{self.size}" + (f":{self.path}" if self.path is not None else "")
+
+
+def parse_segment(text: str, flag: str = "--shm") -> SegmentSpec:
+    """``SIZE`` or ``SIZE:PATH`` (the path is everything after the first colon).
+
+    >>> parse_segment("64KB:/tmp/x:y")
+    SegmentSpec(size=65536, path='/tmp/x:y')
+    """
+    if text.startswith("="):           # `-m=4096`: a short option's value keeps the "="
+        text = text[1:]
+    size_text, colon, path = text.partition(":")
+    size = parse_size(size_text, flag)
+    if not 0 < size <= MAX_SEGMENT_SIZE:
+        raise UsageError(f"{flag}: '{text}': a segment is 1 byte to {format_size(MAX_SEGMENT_SIZE)} "
+                         f"(see docs/concurrency.md)")
+    if colon and not path:
+        raise UsageError(f"{flag}: '{text}': the file name after ':' is missing")
+    if "\0" in path:
+        raise UsageError(f"{flag}: '{text}': a file name cannot contain a NUL byte")
+    return SegmentSpec(size, path if colon else None)
+
+
+def parse_segments(values, flag: str = "--shm") -> tuple[SegmentSpec, ...]:
+    """Every ``--shm`` value of a run, in flag order (a str or SegmentSpec each)."""
+    if values is None:
+        return ()
+    if isinstance(values, (str, SegmentSpec)):
+        values = [values]
+    specs = tuple(v if isinstance(v, SegmentSpec) else parse_segment(v, flag) for v in values)
+    if len(specs) > MAX_SEGMENTS:
+        raise UsageError(f"{flag}: {len(specs)} segments; at most {MAX_SEGMENTS} per run")
+    return specs
+
+
 def format_size(n: int) -> str:
     """Human form of a byte count, e.g. ``16MB``, ``1.5KB``, ``100B``."""
     for unit, scale in (("GB", GIB), ("MB", MIB), ("KB", KIB)):
@@ -101,6 +146,8 @@ _CONFIG_FIELDS = {
     "sandbox": False,
     "allow_read": None,              # folders a sandboxed program may read, comma-separated
     "allow_write": None,             # ... and write (fdelete counts as a write)
+    # Shared segments (--shm, docs/concurrency.md): SegmentSpecs, numbered 0, 1, ... in flag order.
+    "shm": (),
 }
 
 
@@ -115,6 +162,10 @@ class VMConfig(namedtuple("VMConfig", _CONFIG_FIELDS, defaults=_CONFIG_FIELDS.va
 
     def __new__(cls, *args, **fields):
         config = super().__new__(cls, *args, **fields)
+        shm = config.shm
+        if (not isinstance(shm, tuple) or isinstance(shm, SegmentSpec)
+                or not all(isinstance(spec, SegmentSpec) for spec in shm)):
+            config = config._replace(shm=parse_segments(shm))   # texts (--shm values) or one spec
         config._check()
         return config
 
@@ -146,13 +197,15 @@ class VMConfig(namedtuple("VMConfig", _CONFIG_FIELDS, defaults=_CONFIG_FIELDS.va
         return min(max(self.max_stack, self.init_stack), MAX_STACK_ENTRIES)
 
 
-class RunOption(namedtuple("RunOption", "flags field help metavar parse bare_value",
-                           defaults=(None, None, None))):
+class RunOption(namedtuple("RunOption", "flags field help metavar parse bare_value repeat",
+                           defaults=(None, None, None, False))):
     """One run-time flag: ``--flag=VALUE`` (``metavar`` set) or a switch (``metavar`` None).
 
     ``flags``: the accepted spellings, the canonical one first; ``field``: the
     VMConfig field it sets; ``parse(text, flag) -> value`` (None: the text is the
-    value); ``bare_value``: what a value flag given without ``=VALUE`` means.
+    value); ``bare_value``: what a value flag given without ``=VALUE`` means;
+    ``repeat``: the flag may be given several times and every value counts, in order
+    (``parse`` then gets the list).
     """
 
     __slots__ = ()
@@ -201,6 +254,10 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
               help="With --sandbox: folders the program may read files in."),
     RunOption(("--allow-write",), "allow_write", metavar="DIR,...",
               help="With --sandbox: folders the program may write (and delete) files in."),
+    RunOption(("--shm", "-m"), "shm", metavar="SIZE[:PATH]", parse=parse_segments, repeat=True,
+              help="Add a shared segment, numbered 0, 1, ... in flag order (ncalls 0x33-0x39): "
+                   "SIZE zero-filled bytes, or the file PATH mapped (created or zero-extended to "
+                   "SIZE, never shrunk, kept). Repeatable; -m is avmir's spelling."),
 )
 RUN_OPTION_BY_FLAG: dict[str, RunOption] = {flag: o for o in RUN_OPTIONS for flag in o.flags}
 
@@ -220,7 +277,9 @@ def config_from_options(**options) -> VMConfig:
             raise TypeError(f"config_from_options: unknown run option {name!r}")
         if value is None:
             continue
-        if option.parse is not None and isinstance(value, str):
+        if option.repeat and isinstance(value, str):
+            value = [value]
+        if option.parse is not None and (isinstance(value, str) or option.repeat):
             value = option.parse(value, option.flags[0])
         settings[name] = value
     return VMConfig(**settings)
@@ -242,6 +301,9 @@ def config_from_args(args: list[str], **overrides) -> VMConfig:
         if option is None or option.is_switch == bool(eq):
             raise UsageError(f"{arg}: not a run option" if option is None else
                              f"{arg}: {'takes no value' if option.is_switch else 'needs =VALUE'}")
-        options[option.field] = True if option.is_switch else value
+        if option.repeat:
+            options.setdefault(option.field, []).append(value)
+        else:
+            options[option.field] = True if option.is_switch else value
     options.update(overrides)
     return config_from_options(**options)

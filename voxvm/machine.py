@@ -1,4 +1,4 @@
-"""The machine driver: one program run from start to exit status.
+"""The machine driver: the programs of a run, from start to exit status.
 
 Owns the choice of backend (``--backend``, else ``VOXVM_BACKEND``, else the
 compiled core when ``voxvm.backends.compiled._core`` provides ``Core``, else the pure-Python
@@ -17,18 +17,24 @@ another thread) and raises KeyboardInterrupt, which interrupts a native that
 blocks (``sleep``, ``input``); the console script turns it into
 ``voxvm: interrupted`` and exit status 130 (docs/resource-limits.md).
 Nothing is written to stdout except the program's own output (semantics.md §3.24).
+
+Every Machine belongs to a run (voxvm/threads.py ``RunThreads``: thread ids, spawn,
+join, the shared segments, one output lock). ``run_programs`` runs several
+programs at once, each on its own OS thread (the first on the caller's), and
+returns the run's exit status (docs/concurrency.md); ``run_program`` is the
+one-program case.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import threading
 
 from .backends import Status
 from .config import VMConfig, format_size
 from .diagnostics import Diagnostics, location
 from .errors import ExitStatus, UsageError, VoxError
+from .threads import STOP_GRACE_SECONDS, RunThreads
 from .isa import BY_CODE
 from .host import HostIO, OutputError, dispatch
 from .host.capabilities import Capabilities
@@ -80,19 +86,35 @@ class Machine:
     """A program, its Core and its host streams. ``run()`` raises Trap on a trap."""
 
     def __init__(self, program: Program, config: VMConfig | None = None, stdin=None,
-                 stdout=None, stderr=None) -> None:
+                 stdout=None, stderr=None, *, group: RunThreads | None = None,
+                 thread_id: int | None = None, argument: tuple[int, int] | None = None) -> None:
+        """``group``: the run it belongs to (None: a run of its own, registered as thread 0).
+        ``argument``: a spawned thread's r1 ``(bits, tag)``; its first ``ret`` then ends it."""
         self.program = program
         self.config = config or VMConfig()
-        self.io = HostIO(stdin, stdout, stderr, seed=self.config.seed)
+        own_group = group is None
+        if own_group:
+            group = RunThreads(self.config)
+        self.group = group
+        self.thread_id = group.reserve_id() if thread_id is None else thread_id
+        seed = self.config.seed
+        if seed is not None and self.thread_id:
+            seed = f"{seed}:{self.thread_id}"        # each thread its own reproducible generator
+        self.io = HostIO(stdin, stdout, stderr, seed=seed, lock=group.output_lock,
+                         input_lock=group.input_lock)
+        self.io.group, self.io.thread_id, self.io.stop_event = group, self.thread_id, group.stop_event
+        if argument is not None:
+            self.io.label = f"thread {self.thread_id}: "
         self.io.capabilities = Capabilities.from_config(self.config)
         self.backend = select_backend(self.config)
         # FFI (docs/ffi.md): configs are checked before the core exists (a malformed one is
         # ConfigError, exit 65, before anything runs); libraries that fail to load only warn.
-        self.ffi = None
-        if self.config.native_configs is not None:
+        # Loaded once per run; every thread's Core gets every function.
+        if self.config.native_configs is not None and group.ffi is None:
             from .host.ffi import load_native_configs
 
-            self.ffi = load_native_configs(self.config.native_configs, self.io.diag)
+            group.ffi = load_native_configs(self.config.native_configs, self.io.diag)
+        self.ffi = group.ffi
         self.core = create_core(self.backend, program, self.config)
         if self.ffi is not None:
             self.ffi.install(self.core, self.io)
@@ -104,6 +126,17 @@ class Machine:
         # table) and hands the bytes to HostIO; the reference core always calls host/.
         self.core.set_stdout(self.io.take_stdout)
         self.stop_reason: str | None = None
+        # thread_id and the shared-memory natives run in the compiled core's C table
+        # (csrc/vv_shm.h); the reference core calls voxvm/host/shm.py.
+        install_shm = getattr(self.core, "install_shm", None)
+        if install_shm is not None:
+            install_shm(self.thread_id, [segment.mapping for segment in group.segments])
+        if argument is not None:
+            self.core.set_reg(1, *argument)
+            self.core.end_on_return()
+        if own_group:
+            connect_spawning(group, self.config, self.io)
+            group.register(self)
 
     def run(self, budget: int = -1) -> bool:
         """Run until halt (True); raise Trap if the program traps.
@@ -116,7 +149,8 @@ class Machine:
         """
         if self.config.verbose:
             self._report_sizes()
-        if (self.config.allow_read or self.config.allow_write) and not self.config.sandbox:
+        if (self.config.allow_read or self.config.allow_write) and not self.config.sandbox \
+                and self.thread_id == 0:
             self.io.diag("warning: --allow-read/--allow-write only matter with --sandbox "
                          "(without it, file natives may use any file)")
         core, io = self.core, self.io
@@ -151,22 +185,57 @@ class Machine:
         self.core.request_stop()
 
     def _catch_sigint(self):
-        """Route SIGINT to this machine's Core for the run (module docstring); the handler replaced, or None.
+        """Route SIGINT to every Core of the run (module docstring); the handler replaced, or None.
 
         Only on the main thread (the only one Python delivers signals to) and only
         when SIGINT has Python's default handler: an embedding program's own
-        handler is left alone.
+        handler (or the run's, installed by run_programs) is left alone.
         """
-        if (threading.current_thread() is not threading.main_thread()
-                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-            return None
-        core = self.core
+        return self.group.catch_sigint()
 
-        def interrupt(signum, frame):
-            core.request_stop()      # a loop running without the GIL stops at its next poll
-            raise KeyboardInterrupt  # and a blocking native (sleep, input) stops now
+    def dump_name(self, name: str) -> str:
+        """``voxvm.dump`` for thread 0; ``voxvm.N.dump`` for thread N, so dumps never clobber."""
+        if not self.thread_id:
+            return name
+        stem, dot, suffix = name.rpartition(".")
+        return f"{stem}.{self.thread_id}.{suffix}"
 
-        return signal.signal(signal.SIGINT, interrupt)
+    def run_to_status(self, interruptible: bool = True) -> int:
+        """Run, report a trap (and write dumps), flush; return the exit status.
+
+        KeyboardInterrupt (Ctrl-C, or the run stopping) propagates when
+        ``interruptible``, else it is status 130 with no message (another thread says it).
+        """
+        io, diagnostics = self.io, self.diagnostics
+        try:
+            try:
+                self.run()
+            except Trap as trap:
+                status = self.conclude(trap)
+            else:
+                status = self.conclude(None)
+        except OutputError as error:
+            io.diag(f"error: {error}")
+            return int(ExitStatus.IOERR)
+        except KeyboardInterrupt:
+            try:
+                io.flush()               # keep the output produced so far
+                diagnostics.finish(self.core.diagnostic_totals())
+            except OutputError:
+                pass
+            if interruptible:
+                raise
+            return int(ExitStatus.INTERRUPTED)
+        except Exception as exc:  # a bug in a backend: report it in one line, no traceback
+            import traceback              # only on this path (start-up)
+
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            io.diag(f"internal error: {type(exc).__name__}: {exc} "
+                    f"({os.path.basename(where.filename)}:{where.lineno}); please report this")
+            if os.environ.get("VOXVM_DEBUG"):
+                raise
+            return int(ExitStatus.SOFTWARE)
+        return status
 
     def trap(self) -> Trap:
         """The Trap describing the core's current trap, with names and lines where known."""
@@ -199,8 +268,9 @@ class Machine:
         """After ``run()`` halted (``trap`` None) or trapped: the diagnostics that close a run
         (semantics.md §9), the trap line, the core dump of --coredump_exit; the exit status.
 
-        The one ending of a run, for the command line (``run_program``) and the
-        embedding API (voxvm/embed.py). Raises OutputError if stdout fails.
+        The one ending of a run, for the command line (``run_to_status``, on
+        every thread of the run) and the embedding API (voxvm/embed.py). Raises
+        OutputError if stdout fails.
         """
         io, diagnostics, config = self.io, self.diagnostics, self.config
         status = int(ExitStatus.OK)
@@ -210,13 +280,13 @@ class Machine:
             io.report(trap.render())
             status = int(trap.exit_status)
             if config.coredump_exit:
-                self.write_dump(DUMP_AFTER_TRAP, 1)
+                self.write_dump(self.dump_name(DUMP_AFTER_TRAP), 1)
         else:
             diagnostics.finish(self.core.diagnostic_totals())
             if diagnostics.at_halt(self.core.pending()):
                 status = int(ExitStatus.SOFTWARE)      # --strict (semantics.md §9)
             if config.coredump_exit:
-                self.write_dump(DUMP_AFTER_HALT, 0)
+                self.write_dump(self.dump_name(DUMP_AFTER_HALT), 0)
         io.flush()
         return status
 
@@ -251,39 +321,66 @@ class Machine:
             f"(max {format_size(c.max_heap)}), max recursion {c.max_recursion}")
 
 
+def connect_spawning(group: RunThreads, config: VMConfig, io: HostIO) -> None:
+    """Let ``group`` build spawned threads' machines: same config, the same streams as ``io``."""
+    stdin, stdout, stderr = io.stdin, io.stdout, io.stderr
+
+    def factory(program: Program, thread_id: int, argument: tuple[int, int]) -> Machine:
+        return Machine(program, config, stdin, stdout, stderr, group=group, thread_id=thread_id,
+                       argument=argument)
+
+    group.factory = factory
+
+
+def run_programs(programs: list[Program], config: VMConfig | None = None, stdin=None,
+                 stdout=None, stderr=None) -> int:
+    """Run ``programs`` at once, one OS thread each, and return the run's exit status.
+
+    Thread ids 0, 1, ... in list order; the first runs on the calling thread.
+    The status is 0 when every thread (spawned ones included) halted, else
+    that of the lowest-numbered one that did not (docs/concurrency.md). The
+    segments of ``config.shm`` are mapped first (a VoxError if one cannot be;
+    nothing runs). Ctrl-C stops every thread, waits briefly for their output,
+    and raises KeyboardInterrupt once.
+    """
+    config = config or VMConfig()
+    if not programs:
+        raise UsageError("no program to run")
+    group = RunThreads(config)
+    try:
+        machines = [Machine(program, config, stdin, stdout, stderr, group=group)
+                    for program in programs]
+        connect_spawning(group, config, machines[0].io)
+        records = [group.register(machine) for machine in machines]
+        if len(machines) > 1:
+            group.labelled = True
+            for machine in machines:
+                machine.io.label = f"thread {machine.thread_id}: "
+        machines = None                       # a finished thread's Core goes with its record
+        previous = group.catch_sigint()
+        try:
+            for record in records[1:]:
+                group.start(record)
+            group.run_here(records[0])
+            group.wait_all()
+        except KeyboardInterrupt:
+            group.request_stop()
+            group.wait_all(STOP_GRACE_SECONDS)
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        return group.status()
+    finally:
+        group.close()
+
+
 def run_program(program: Program, config: VMConfig | None = None, stdin=None, stdout=None,
                 stderr=None) -> int:
     """Run ``program`` to completion and return its exit status.
 
     ``stdin``/``stdout``/``stderr`` default to the process's streams; binary
-    file objects (e.g. io.BytesIO) are used as they are.
+    file objects (e.g. io.BytesIO) are used as they are. Threads it spawns
+    run to their end too.
     """
-    machine = Machine(program, config, stdin, stdout, stderr)
-    io, diagnostics = machine.io, machine.diagnostics
-    try:
-        try:
-            machine.run()
-        except Trap as trap:
-            status = machine.conclude(trap)
-        else:
-            status = machine.conclude(None)
-    except OutputError as error:
-        io.diag(f"error: {error}")
-        return int(ExitStatus.IOERR)
-    except KeyboardInterrupt:
-        try:
-            io.flush()               # keep the output produced so far
-            diagnostics.finish(machine.core.diagnostic_totals())
-        except OutputError:
-            pass
-        raise
-    except Exception as exc:  # a bug in a backend: report it in one line, no traceback
-        import traceback              # only on this path (start-up)
-
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        io.diag(f"internal error: {type(exc).__name__}: {exc} "
-                f"({os.path.basename(where.filename)}:{where.lineno}); please report this")
-        if os.environ.get("VOXVM_DEBUG"):
-            raise
-        return int(ExitStatus.SOFTWARE)
-    return status
+    return run_programs([program], config, stdin, stdout, stderr)

@@ -39,8 +39,8 @@ def test_every_run_option_sets_a_config_field_through_the_fast_path():
         assert option.field in VMConfig._fields
         for flag in option.flags:
             arg = flag if option.is_switch else f"{flag}=1"
-            assert parse_plain_run(["--vve=p.vve", arg]) == {"vve": "p.vve",
-                                                             option.field: True if option.is_switch else "1"}
+            value = True if option.is_switch else ["1"] if option.repeat else "1"
+            assert parse_plain_run(["--vve=p.vve", arg]) == {"vve": ["p.vve"], option.field: value}
 
 
 def test_config_from_args_reads_the_table_and_rejects_strangers():
@@ -67,7 +67,7 @@ def test_anything_unusual_goes_to_typer(args):
 def test_plain_run_options_build_the_same_config_as_typer_would():
     options = parse_plain_run(["--vve=p.vve", "--init-ram=1MB", "--max-recursion=50",
                                "--coredump_exit", "-v", "--init-ram=2MB"])
-    assert options.pop("vve") == "p.vve"
+    assert options.pop("vve") == ["p.vve"]
     config = config_from_options(**options)
     assert config == VMConfig(init_ram=2 * 1024 * 1024, max_recursion=50, coredump_exit=True,
                               verbose=True)

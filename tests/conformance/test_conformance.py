@@ -1,4 +1,4 @@
-"""The conformance vectors (tests/conformance/programs and bad-vve) on every available backend.
+"""The conformance vectors (tests/conformance/programs, bad-vve and concurrency) on every available backend.
 
 Follows docs/conformance.md: assemble NAME.vvs (byte-identical
 to NAME.vve where that exists), run with ``--init-ram=16MB
@@ -6,7 +6,10 @@ to NAME.vve where that exists), run with ``--init-ram=16MB
 stdin, then compare stdout exactly, stderr without the ``voxvm:`` lines, and
 the exit status. Most cases run in-process through the embedding API (``voxvm.Machine``) with
 BytesIO streams (fast); a handful go through the real ``voxvm`` command line
-in a subprocess; the heap programs also run with ``--gc-stress``.
+in a subprocess; the heap programs also run with ``--gc-stress``. The
+concurrency cases (threads and shared segments, docs/concurrency.md) run the
+same three ways: in process from the golden .vve and from source, and through
+the real command line (``--vve=`` and ``voxvm run NAME.vvs``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import voxvm
 
 PROGRAMS = conformance_dir("programs")
 BAD_VVE = conformance_dir("bad-vve")
+CONCURRENCY = conformance_dir("concurrency")
 BASE_ARGS = ["--init-ram=16MB", "--init-stack-size=8MB", "--init-heap-size=8MB"]
 
 # Programs that need natives of a later issue (files, network, runcmd, FFI,
@@ -68,18 +72,18 @@ def config_from_args(args: list[str], backend: str) -> VMConfig:
     return cfg.config_from_args(args, backend=backend)
 
 
-def case_args(name: str) -> list[str]:
-    path = PROGRAMS / f"{name}.args"
+def case_args(name: str, folder: Path = PROGRAMS) -> list[str]:
+    path = folder / f"{name}.args"
     return BASE_ARGS + (path.read_text().split() if path.exists() else [])
 
 
 @functools.lru_cache(maxsize=None)
-def case_program(name: str):
+def case_program(name: str, folder: Path = PROGRAMS):
     """The program to run: the golden .vve if there is one, else NAME.vvs assembled."""
-    golden = PROGRAMS / f"{name}.vve"
+    golden = folder / f"{name}.vve"
     if golden.exists():
         return load_vve(golden.read_bytes(), str(golden))
-    source = PROGRAMS / f"{name}.vvs"
+    source = folder / f"{name}.vvs"
     return assemble(source.read_bytes(), str(source))
 
 
@@ -151,6 +155,54 @@ def test_program_from_source(name: str, backend: str) -> None:
     program = assemble(source.read_bytes(), str(source))
     rc, stdout, stderr = run_in_process(program, config_from_args(case_args(name), backend))
     check_outcome(PROGRAMS, name, rc, stdout, stderr)
+
+
+# ---------------------------------------------------------------- concurrency/
+
+def concurrency_names() -> list[str]:
+    return sorted(p.stem for p in CONCURRENCY.glob("*.vvs"))
+
+
+def test_concurrency_cases_exist() -> None:
+    assert {"conc_counter", "conc_shm_ops"} <= set(concurrency_names())
+
+
+@pytest.mark.parametrize("name", concurrency_names())
+def test_concurrency_assembles_to_golden(name: str) -> None:
+    from voxvm.formats import build_vve
+
+    source = CONCURRENCY / f"{name}.vvs"
+    program = assemble(source.read_bytes(), str(source))
+    golden = CONCURRENCY / f"{name}.vve"
+    if golden.exists():
+        assert build_vve(program) == golden.read_bytes()
+
+
+@pytest.mark.parametrize("name", concurrency_names())
+def test_concurrency_program(name: str, backend: str) -> None:
+    program = case_program(name, CONCURRENCY)
+    rc, stdout, stderr = run_in_process(program, config_from_args(case_args(name, CONCURRENCY), backend))
+    check_outcome(CONCURRENCY, name, rc, stdout, stderr)
+
+
+@pytest.mark.parametrize("name", concurrency_names())
+def test_concurrency_program_from_source(name: str, backend: str) -> None:
+    source = CONCURRENCY / f"{name}.vvs"
+    program = assemble(source.read_bytes(), str(source))
+    rc, stdout, stderr = run_in_process(program, config_from_args(case_args(name, CONCURRENCY), backend))
+    check_outcome(CONCURRENCY, name, rc, stdout, stderr)
+
+
+@pytest.mark.parametrize("how", ["vve", "run-vvs"])
+@pytest.mark.parametrize("name", concurrency_names())
+def test_concurrency_via_cli(name: str, how: str, backend: str, tmp_path: Path) -> None:
+    args = case_args(name, CONCURRENCY) + [f"--backend={backend}"]
+    golden = CONCURRENCY / f"{name}.vve"
+    if how == "vve" and golden.exists():
+        run = _cli([f"--vve={golden}", *args], tmp_path)
+    else:
+        run = _cli(["run", str(CONCURRENCY / f"{name}.vvs"), *args], tmp_path)
+    check_outcome(CONCURRENCY, name, run.returncode, run.stdout, run.stderr)
 
 
 # ---------------------------------------------------------------- bad-vve/

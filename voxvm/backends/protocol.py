@@ -51,8 +51,13 @@ class Core(Protocol):
 
         The request stays until ``run()`` has returned STOP for it (so a request
         made just before ``run()`` starts is not lost). The machine driver calls
-        it from its SIGINT handler (docs/resource-limits.md "Interrupting a run").
+        it from its SIGINT handler (docs/resource-limits.md "Interrupting a run"),
+        for every Core of the run.
         """
+
+    def end_on_return(self) -> None:
+        """Make ``ret`` on an empty call stack end the program like ``halt`` (it would
+        trap otherwise): a spawned thread's first frame (docs/concurrency.md)."""
 
     def get_reg(self, index: int) -> tuple[int, int]:
         """``(bits, tag)`` of register ``index``."""

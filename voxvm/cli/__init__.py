@@ -29,7 +29,9 @@ def parse_plain_run(args: list[str]) -> dict | None:
     ending in ``.vvs``/``.vve``/``.vvr`` (``voxvm prog.vvs``, the same as
     ``voxvm run prog.vvs``), or a run option of voxvm.config.RUN_OPTIONS
     written as ``--flag=VALUE`` (or a bare switch); a later occurrence wins,
-    as upstream.
+    as upstream, except for the programs (each ``--vve`` or file adds one:
+    they run together, docs/concurrency.md) and repeatable options
+    (``--shm``), whose values are kept in order as lists.
     """
     from ..config import RUN_OPTION_BY_FLAG, with_bare_values
 
@@ -37,17 +39,20 @@ def parse_plain_run(args: list[str]) -> dict | None:
     for arg in with_bare_values(args):
         name, eq, value = arg.partition("=")
         if eq and name in PROGRAM_FLAGS:
-            options[PROGRAM_FLAGS[name]] = value
+            options.setdefault(PROGRAM_FLAGS[name], []).append(value)
             continue
-        if not arg.startswith("-") and arg.lower().endswith(PROGRAM_SUFFIXES) and "file" not in options:
-            options["file"] = arg           # `voxvm prog.vvs`, as `lua prog.lua`
+        if not arg.startswith("-") and arg.lower().endswith(PROGRAM_SUFFIXES):
+            options.setdefault("file", []).append(arg)     # `voxvm prog.vvs`, as `lua prog.lua`
             continue
         option = RUN_OPTION_BY_FLAG.get(name)
         if option is None or option.is_switch == bool(eq):
             return None
-        options[option.field] = True if option.is_switch else value
+        if option.repeat:
+            options.setdefault(option.field, []).append(value)
+        else:
+            options[option.field] = True if option.is_switch else value
     if sum(kind in options for kind in ("vve", "vvr", "file")) != 1:
-        return None  # none or several: typer explains
+        return None  # no program, or programs of several spellings: typer explains
     return options
 
 
@@ -57,13 +62,13 @@ def _run_plain(options: dict) -> int:
 
     try:
         kind = next(k for k in ("vve", "vvr", "file") if k in options)
-        path = options.pop(kind)
+        paths = options.pop(kind)
         kind = None if kind == "file" else kind      # by its suffix, as `voxvm run FILE`
         config = config_from_options(**options)
-        from .loading import load_path
-        from ..machine import run_program
+        from .loading import load_paths
+        from ..machine import run_programs
 
-        return run_program(load_path(path, kind), config)
+        return run_programs(load_paths(paths, kind), config)
     except VoxError as error:
         say(error.render())
         return int(error.exit_status)

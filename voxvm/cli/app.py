@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from typing import Annotated, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -56,6 +56,9 @@ def with_run_options(command):
         if option.is_switch:
             default = typer.Option(False, *option.flags, help=option.help)
             annotation = bool
+        elif option.repeat:
+            default = typer.Option(None, *option.flags, metavar=option.metavar, help=option.help)
+            annotation = Optional[List[str]]
         else:
             default = typer.Option(None, *option.flags, metavar=option.metavar, help=option.help)
             annotation = Optional[str]
@@ -73,12 +76,12 @@ def with_run_options(command):
     return wrapper
 
 
-def _run(path: str, kind: Optional[str], config: cfg.VMConfig) -> int:
-    from .loading import load_path
-    from ..machine import run_program
+def _run(paths: list[str], kind: Optional[str], config: cfg.VMConfig) -> int:
+    from .loading import load_paths
+    from ..machine import run_programs
 
     try:
-        return run_program(load_path(path, kind), config)
+        return run_programs(load_paths(paths, kind), config)
     except KeyboardInterrupt:
         # typer would turn Ctrl-C into a silent exit 130; say it the way the plain
         # path does (voxvm/stdstreams.py, run_console).
@@ -90,8 +93,11 @@ def _run(path: str, kind: Optional[str], config: cfg.VMConfig) -> int:
 @with_run_options
 def main_callback(
     ctx: typer.Context,
-    vve: Annotated[Optional[str], typer.Option("--vve", metavar="FILE", help="Load and run a .vve executable.")] = None,
-    vvr: Annotated[Optional[str], typer.Option("--vvr", metavar="FILE", help="Load and run a raw .vvr image (at address 0).")] = None,
+    vve: Annotated[Optional[List[str]], typer.Option(
+        "--vve", metavar="FILE",
+        help="Load and run a .vve executable; several run at once, one thread each.")] = None,
+    vvr: Annotated[Optional[List[str]], typer.Option(
+        "--vvr", metavar="FILE", help="Load and run a raw .vvr image (at address 0); repeatable.")] = None,
     vas: Annotated[Optional[str], typer.Option("--vas", metavar="FILE", help="Assemble a .vvs file and exit (runs nothing).")] = None,
     vas_out: Annotated[Optional[str], typer.Option(
         "--vas-out", metavar="FILE",
@@ -119,13 +125,14 @@ def main_callback(
             raise typer.Exit(0)
         if vas_out is not None:
             raise UsageError("--vas-out needs --vas")
-        if vve is None and vvr is None:
+        if not vve and not vvr:
             print(ctx.get_help())
             raise typer.Exit(int(ExitStatus.USAGE))
-        if vve is not None and vvr is not None:
-            raise UsageError("give either --vve or --vvr, not both")
+        if vve and vvr:
+            raise UsageError("give either --vve or --vvr files, not both (voxvm run FILE... "
+                             "takes any mix, in order)")
         config = cfg.config_from_options(**run_options)
-        raise typer.Exit(_run(vve or vvr, "vve" if vve else "vvr", config))
+        raise typer.Exit(_run(list(vve or vvr), "vve" if vve else "vvr", config))
     except VoxError as error:
         raise _fail(error) from None
 
@@ -134,16 +141,19 @@ def main_callback(
 @with_run_options
 def run_command(
     ctx: typer.Context,
-    file: Annotated[str, typer.Argument(metavar="FILE", help="A .vvs (assembled in memory), .vve or .vvr file.")],
+    files: Annotated[List[str], typer.Argument(
+        metavar="FILE", help="A .vvs (assembled in memory), .vve or .vvr file; several run at "
+                                "once, one thread each (docs/concurrency.md).")],
     run_options: dict | None = None,
 ) -> None:
-    """Run a program; .vvs source is assembled in memory first."""
+    """Run programs; .vvs source is assembled in memory first."""
     # Options given before the subcommand (voxvm --gc-log run x.vvs) count too; after it, they win.
     outer = ctx.obj or {}
-    merged = {k: (v if v not in (None, False) else outer.get(k, v)) for k, v in run_options.items()}
+    merged = {k: (v if v not in (None, False, [], ()) else outer.get(k, v))
+              for k, v in run_options.items()}
     try:
         config = cfg.config_from_options(**merged)
-        raise typer.Exit(_run(file, None, config))
+        raise typer.Exit(_run(list(files), None, config))
     except VoxError as error:
         raise _fail(error) from None
 

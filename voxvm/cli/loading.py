@@ -26,3 +26,8 @@ def load_path(path: str, kind: str | None = None) -> Program:
 
         return assemble(data, path, pause_gc=True)   # only the command line loads files here
     return load_vvr(data, path) if kind == "vvr" else load_vve(data, path)
+
+
+def load_paths(paths: list[str], kind: str | None = None) -> list[Program]:
+    """Every program of a run, loaded and validated before any of them runs (docs/concurrency.md)."""
+    return [load_path(path, kind) for path in paths]

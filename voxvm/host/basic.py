@@ -146,7 +146,9 @@ def _sleep(core, io: HostIO) -> None:
     remaining = reg_u(core, 1) / 1000.0
     while remaining > 0:
         chunk = min(remaining, _MAX_SLEEP_CHUNK)
-        time.sleep(chunk)
+        io.pause(chunk)
         remaining -= chunk
+        if io.stop_event is not None and io.stop_event.is_set():
+            return                 # the run is stopping (Ctrl-C): the loop stops next
 
 

@@ -45,8 +45,8 @@ MAX_CODE = 0xFFFF
 # Codes no config may take: the built-ins (upstream.md §8.1, and put, semantics.md §7.2) and the concurrency
 # natives (semantics.md §7.1). Upstream lets a config name them and then never calls
 # the library; here the config is refused, so nobody wonders why a function is silent.
-BUILTIN_CODES = frozenset(FAMILY_OF)
 CONCURRENCY_CODES = frozenset(range(0x30, 0x3A))
+BUILTIN_CODES = frozenset(FAMILY_OF) - CONCURRENCY_CODES
 # The field that names the library, per running OS (semantics.md §3.20).
 LIBRARY_KEYS = {"linux": "lib_filename_linux", "darwin": "lib_filename_macos", "win32": "lib_filename_win"}
 

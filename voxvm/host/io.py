@@ -1,8 +1,12 @@
 """The program's standard streams: ``HostIO``, one per run.
 
 Owns the buffered binary stdout, the written-through stderr, stdin, the
-``voxvm:`` diagnostic lines, and per-run native state (``HostIO.state``, e.g.
-the open-file table, and the random generator). Natives write program output
+``voxvm:`` diagnostic lines, and per-program native state (``HostIO.state``, e.g.
+the open-file table, and the random generator). When several programs run at
+once (docs/concurrency.md), each has its own HostIO over the same streams and
+one shared lock: every write is whole lines (the buffer only ever holds whole
+``print`` lines), taken under the lock, so lines of concurrent programs never
+interleave; ``group`` and ``thread_id`` connect the thread natives to the run. Natives write program output
 through ``emit``; the compiled core hands over what its C natives printed
 through ``take_stdout``; the machine flushes at exit and trap.
 """
@@ -12,6 +16,8 @@ from __future__ import annotations
 import codecs
 import io as _io
 import sys
+import threading
+import time
 
 TYPE_CHECKING = False     # typing costs start-up time; annotations are strings here
 if TYPE_CHECKING:
@@ -72,7 +78,8 @@ class HostIO:
     """
 
     def __init__(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
-                 stderr: BinaryIO | None = None, *, seed: int | None = None) -> None:
+                 stderr: BinaryIO | None = None, *, seed: int | None = None,
+                 lock: threading.RLock | None = None, input_lock: threading.Lock | None = None) -> None:
         self.stdin = binary_stream(stdin, sys.stdin)
         self.stdout = binary_stream(stdout, sys.stdout)
         self.stderr = binary_stream(stderr, sys.stderr)
@@ -88,6 +95,16 @@ class HostIO:
         # sets it from the run flags. None: nothing granted beyond the defaults.
         self.capabilities = None
         self.extra_natives: dict[int, tuple[str, Callable]] = {}
+        # Shared by every program of a run (voxvm/threads.py): output and input locks.
+        self._lock = lock if lock is not None else threading.RLock()
+        self._input_lock = input_lock if input_lock is not None else threading.Lock()
+        # The run this program belongs to (spawn, join, segments) and its thread id; the
+        # label goes after "voxvm: " in the VM's own lines when several programs run.
+        self.group = None
+        self.thread_id = 0
+        self.label = ""
+        # Set when the run is stopping (Ctrl-C): a sleeping native wakes up at once.
+        self.stop_event: threading.Event | None = None
 
     @property
     def rng(self) -> random.Random:
@@ -131,15 +148,17 @@ class HostIO:
             data = bytes(self._buffer)
             self._buffer.clear()
             try:
-                self.stdout.write(data)
-                self.stdout.flush()
+                with self._lock:
+                    self.stdout.write(data)
+                    self.stdout.flush()
             except (OSError, ValueError) as exc:
                 raise OutputError(f"cannot write to stdout: {reason(exc)}") from None
 
     def _write_err(self, data: bytes) -> None:
         try:
-            self.stderr.write(data)
-            self.stderr.flush()
+            with self._lock:
+                self.stderr.write(data)
+                self.stderr.flush()
         except (OSError, ValueError) as exc:
             raise OutputError(f"cannot write to stderr: {reason(exc)}") from None
 
@@ -148,16 +167,29 @@ class HostIO:
         self.report(f"voxvm: {message}")
 
     def report(self, line: str) -> None:
-        """Write one complete line (already starting with ``voxvm:``) on stderr."""
-        try:
-            self.flush()
-        except OutputError:
-            pass
-        try:
-            self.stderr.write(f"{line}\n".encode("utf-8", "replace"))
-            self.stderr.flush()
-        except (OSError, ValueError):
-            pass  # nowhere left to report it
+        """Write one complete line (already starting with ``voxvm:``) on stderr.
+
+        With a label (several programs run), it names the thread: ``voxvm: thread 1: ...``.
+        """
+        if self.label and line.startswith("voxvm: "):
+            line = f"voxvm: {self.label}{line[7:]}"
+        with self._lock:
+            try:
+                self.flush()
+            except OutputError:
+                pass
+            try:
+                self.stderr.write(f"{line}\n".encode("utf-8", "replace"))
+                self.stderr.flush()
+            except (OSError, ValueError):
+                pass  # nowhere left to report it
+
+    def pause(self, seconds: float) -> None:
+        """Sleep (the ``sleep`` native); a run that is stopping wakes every sleeper at once."""
+        if self.stop_event is None:
+            time.sleep(seconds)
+        else:
+            self.stop_event.wait(seconds)
 
     # -------------------------------------------------------------- input
 
@@ -175,7 +207,8 @@ class HostIO:
         self.flush()
         if self.stdin is None:
             return None
-        return read_utf16_line(self.stdin, limit - limit % 2)
+        with self._input_lock:      # programs of one run share stdin: one line each at a time
+            return read_utf16_line(self.stdin, limit - limit % 2)
 
 
 def read_utf16_line(stream, room: int) -> bytes | None:

@@ -1,7 +1,7 @@
 """The native-call registry: code -> handler, and ``dispatch``.
 
 Owns ``NATIVES`` (filled by ``@native(code, name)`` in the handler modules
-voxvm/host/basic.py, proc.py, files.py and net.py), ``FAMILY_OF`` (which of
+voxvm/host/basic.py, proc.py, files.py, net.py, threads.py and shm.py), ``FAMILY_OF`` (which of
 those modules holds each built-in code: ``dispatch`` imports a module the
 first time one of its codes is called, so a run imports only the natives it
 uses; tests/host/test_registry.py checks the table against the
@@ -41,6 +41,8 @@ FAMILY_OF: dict[int, str] = {
     0x08: "basic",                                  # put (print without a newline; semantics.md §7.2)
     **dict.fromkeys(range(0x10, 0x17), "files"),    # fopen ... fseekset
     **dict.fromkeys(range(0x20, 0x26), "net"),      # net_open ... net_addr
+    **dict.fromkeys(range(0x30, 0x33), "threads"),  # spawn, join, thread_id (docs/concurrency.md)
+    **dict.fromkeys(range(0x33, 0x3A), "shm"),      # shm_size ... shm_write
 }
 
 

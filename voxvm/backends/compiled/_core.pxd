@@ -68,6 +68,7 @@ cdef extern from "vv_core.h" nogil:
         int stop
         int flush_due
         uint64_t deadline
+        int ret_ends
 
     enum:
         VV_GC_COLLECTION
@@ -116,6 +117,8 @@ cdef class Core:
     cdef object stdout_sink  # the host's taker of C natives' stdout (set_stdout), or None
     cdef object diag_sink    # the host's taker of semantics.md §9 events (set_diagnostics), or None
     cdef object ffi_entries  # ncall code -> address of its malloc'd vv_ffi_entry (install_ffi)
+    cdef void *conc          # the vv_conc of the thread and shm natives (install_shm), or NULL
+    cdef object shm_views    # the segments' buffers, held while ``conc`` points into them
 
     cdef _flush_stderr_events(self)
     cdef _log_gc_events(self, uint32_t start, uint32_t end)

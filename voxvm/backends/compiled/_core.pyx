@@ -22,7 +22,10 @@ Status.NCALL for the Python host. ``set_stdout`` installs the C half of
 per-VM buffer that ``run`` hands to the host at every return of the loop and
 whenever the buffer reaches the room the host grants. ``install_ffi`` puts a
 foreign function resolved by voxvm/host/ffi.py into the table (csrc/vv_ffi.h),
-so FFI calls run in the loop too.
+so FFI calls run in the loop too. ``install_shm`` puts thread_id and the
+shared-memory natives (csrc/vv_shm.h: C11 atomics on the run's mapped
+segments) there; ``end_on_return`` makes a spawned thread's first ``ret`` end
+it (docs/concurrency.md).
 
 The loop is compiled twice from one source: ``goto`` (computed goto,
 threaded dispatch; GCC and Clang) and ``switch`` (portable C switch). The
@@ -95,6 +98,18 @@ cdef extern from "vv_ffi.h":
         uint8_t types[31]
     int vv_native_ffi(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
     int VV_FFI_TYPED_IN_C
+
+# Thread id and shared segments (csrc/vv_shm.h): one vv_conc per VM, ctx of codes 0x32-0x39.
+cdef extern from "vv_shm.h":
+    ctypedef struct vv_segment:
+        uint8_t *base
+        uint64_t size
+    ctypedef struct vv_conc:
+        uint64_t thread_id
+        uint64_t nseg
+        vv_segment *seg
+    int vv_native_shm(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
+    vv_conc *vv_conc_new(uint64_t thread_id, uint64_t nseg) noexcept nogil
 
 cdef extern from "vv_testnatives.h":
     int vv_test_ffi_unsigned_add(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
@@ -204,6 +219,8 @@ cdef class Core:
         self.stdout_sink = None
         self.diag_sink = None
         self.ffi_entries = {}
+        self.conc = NULL
+        self.shm_views = None
         self.program = program
         self.config = config
         if dispatch is None:
@@ -251,6 +268,7 @@ cdef class Core:
         if self.ffi_entries:
             for entry in self.ffi_entries.values():
                 free(<void *><uintptr_t>entry)
+        free(self.conc)            # after vv_free: the table pointed at it
         if self.heap_ready:
             heap_free_all(&self.vm.heap)
 
@@ -369,6 +387,44 @@ cdef class Core:
             free(<void *><uintptr_t>old)
         self.ffi_entries[code] = <uintptr_t>e
         return True
+
+    def install_shm(self, uint64_t thread_id, segments):
+        """Run thread_id (0x32) and the shared-memory natives (0x33-0x39) in C (csrc/vv_shm.h).
+
+        ``segments``: writable buffers (the run's ``mmap`` objects, voxvm/host/shm.py),
+        segment 0 first. The Core holds a view of each while it lives, so a mapping
+        cannot be closed under the loop. Error paths go to the Python handlers.
+        """
+        cdef vv_conc *c
+        cdef uint8_t[::1] view
+        cdef Py_ssize_t i
+        cdef unsigned code
+        if self.running:
+            raise RuntimeError("Core.install_shm() while the Core is running")
+        views = [memoryview(s).cast("B") for s in segments]
+        c = vv_conc_new(thread_id, len(views))
+        if c == NULL:
+            raise MemoryError("cannot allocate the shared-segment table")
+        for i in range(len(views)):
+            if views[i].readonly or len(views[i]) == 0:
+                free(c)
+                raise ValueError(f"segment {i} is not a writable, non-empty buffer")
+            view = views[i]
+            c.seg[i].base = &view[0]
+            c.seg[i].size = len(views[i])
+        for code in range(0x32, 0x3A):
+            if vv_native_set(&self.vm, code, vv_native_shm, c) != 0:
+                for code in range(0x32, 0x3A):
+                    vv_native_set(&self.vm, code, NULL, NULL)
+                free(c)
+                raise MemoryError("cannot update the native table")
+        free(self.conc)
+        self.conc = c
+        self.shm_views = views
+
+    def end_on_return(self):
+        """Make ``ret`` on an empty call stack end the program like ``halt`` (a spawned thread's first frame)."""
+        self.vm.ret_ends = 1
 
     def host_pointer(self, uint64_t address, int tag):
         """A ``ptr`` argument's host address: ``(pointer, None)``, or None when it is no VM address.

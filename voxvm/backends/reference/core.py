@@ -185,6 +185,7 @@ class PyCore:
         self.diag_sink = None
         self.heap = PyHeap(config.init_heap, config.max_heap, gc_stress=config.gc_stress)
         self._stop = False                     # request_stop(): honoured at the next branch event
+        self._ret_ends = False                 # end_on_return(): a spawned thread's first frame
         self.set_log(log)
         self.ip = program.entry
         self.trap_kind = self.trap_ip = self.trap_a = self.trap_b = 0
@@ -787,8 +788,10 @@ class PyCore:
     def _op_call(self, index: int) -> None:
         self._enter(index, self.ip + SIZE["call"])
 
-    def _op_ret(self) -> None:
+    def _op_ret(self) -> int | None:
         if not self.calls:
+            if self._ret_ends:                 # a spawned thread returns from its first frame
+                return Status.HALT             # and ends like `halt`, ip on the ret (docs/concurrency.md)
             raise _TrapSignal(TrapKind.CALL_STACK_UNDERFLOW)
         self.ip = self.calls.pop()
 
@@ -896,6 +899,10 @@ class PyCore:
         if tag not in VALID_TAGS:
             raise ValueError(f"tag {tag} is not a register tag")
         self._set(index, bits, tag)
+
+    def end_on_return(self) -> None:
+        """Make ``ret`` on an empty call stack end the program like ``halt`` (a spawned thread)."""
+        self._ret_ends = True
 
     def request_stop(self) -> None:
         """Make run() return Status.STOP at its next branch event (an attribute store: any thread)."""

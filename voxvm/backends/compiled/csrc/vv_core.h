@@ -234,6 +234,7 @@ typedef struct vv_vm {
     int flush_due;               /* a slow path polled and asks the loop to return after this instruction */
     uint64_t deadline;           /* vh_now_ns() after which the loop returns; 0: never */
     struct vv_natives *natives;  /* C natives `ncall` runs in the loop, and their stdout (vv_natives.h); NULL: none */
+    int ret_ends;                /* a spawned thread (docs/concurrency.md): `ret` on an empty call stack ends it like `halt` */
 } vv_vm;
 
 /* ------------------------------------------------------------------------

@@ -673,7 +673,11 @@ vv_dispatch:
         JUMP(vm->funcs[idx]);
     }
     TARGET(RET) {
-        if (VV_UNLIKELY(csp == 0)) TRAP(VV_TRAP_CALL_STACK_UNDERFLOW, 0, 0);
+        if (VV_UNLIKELY(csp == 0)) {
+            /* A spawned thread returning from its first frame ends (docs/concurrency.md). */
+            if (vm->ret_ends) { vm->ip = ADDR(); goto vv_exit_halt; }
+            TRAP(VV_TRAP_CALL_STACK_UNDERFLOW, 0, 0);
+        }
         /* Return addresses were pushed by call/callr as the end of an instruction
          * inside memory, and memory never shrinks: at most len, where the sentinel
          * slot traps IP_OUTSIDE like the check would. */
