@@ -197,7 +197,7 @@ def render_doc() -> str:
 # voxvm/backends/compiled/csrc/vv_tables.h
 
 C_HEADER_PATH = REPO / "voxvm" / "backends" / "compiled" / "csrc" / "vv_tables.h"
-C_SOURCES = ("voxvm/isa.py", "voxvm/traps.py", "voxvm/diagnostics.py", "voxvm/backends/__init__.py",
+C_SOURCES = ("voxvm/isa.py", "voxvm/tags.py", "voxvm/traps.py", "voxvm/diagnostics.py", "voxvm/backends/__init__.py",
              "voxvm/backends/compiled/slotops.py")
 
 

@@ -20,7 +20,7 @@ TYPE_CHECKING = False     # typing costs start-up time; annotations are strings 
 if TYPE_CHECKING:
     from typing import Callable
 
-from .isa import Exc
+from .tags import Exc
 
 SHOWN = 10          # lines per kind of event a run prints before it only counts
 USF_EVENT = 0       # the event code of an out-of-range usf (exceptions are 1..11)

@@ -1,13 +1,14 @@
 """The voxvm instruction set: the one hand-written source of truth.
 
 Owns the opcode table (numbers, mnemonics, operand classes, sizes, one-line
-semantics, property flags), the exception table, the register type tags and
-the operand decoder shared by the disassembler and the pure-Python backend.
+semantics, property flags) and the operand decoder shared by the disassembler
+and the pure-Python backend; it re-exports voxvm/tags.py (the register type
+tags, the exception table, data-item types), which a run imports alone.
 The assembler, the disassembler and the reference backend read it at import
 time; ``docs/isa.md`` and the compiled core's C header
 (``voxvm/backends/compiled/csrc/vv_tables.h``) are generated from it by
 ``tools/gen_isa.py`` and checked for freshness by ``tests/isa/test_isa.py``.
-Imports nothing from voxvm.
+Imports nothing from voxvm but voxvm.tags.
 
 Numbers, mnemonics, sizes and encodings are upstream voxvm v8.03's
 (upstream.md §2, §3.10); every multi-byte operand is big-endian.
@@ -18,6 +19,10 @@ from __future__ import annotations
 import enum
 import struct
 from collections import namedtuple
+
+from .tags import (  # noqa: F401  (re-exported: the ISA's tags, exceptions and data types)
+    ADDRESS_LIKE_TAGS, DATA_CONST_BIT, DATA_HEADER_SIZE, EXC_NAMES, EXC_SPELLING, NUM_REGISTERS,
+    PUSHALL_COUNT, UINT_LIKE_TAGS, VALID_TAGS, DataType, Exc, Tag)
 
 
 class Operand(enum.Enum):
@@ -240,111 +245,6 @@ OPERAND_NAMES: dict[str, tuple[str, ...]] = {
 BY_CODE: dict[int, Op] = {op.code: op for op in OPS}
 BY_MNEMONIC: dict[str, Op] = {op.mnemonic: op for op in OPS}
 MAX_SIZE: int = max(op.size for op in OPS)
-
-
-class Tag(enum.IntEnum):
-    """Register / data-stack / load-type tags (semantics.md §2), with their classes.
-
-    Each member carries ``display_name`` (how messages name it) and
-    ``address_like`` (StrAddr, address and ds_addr combine with a uint64 the
-    way upstream's ``address`` kind does). The derived classes below
-    (VALID_TAGS, ADDRESS_LIKE_TAGS, UINT_LIKE_TAGS) are what both backends and
-    the trap messages use; tools/gen_isa.py writes them into the C core as
-    bit masks, with static asserts on the numeric tricks the loop plays.
-    """
-
-    # value, display_name, address_like, meaning (docs/isa.md)
-    U64 = 1, "uint64", False, "unsigned 64-bit integer"
-    I64 = 2, "int64", False, "signed 64-bit integer"
-    F64 = 3, "float64", False, "IEEE-754 binary64"
-    STR = 4, "StrAddr", True, "main-memory address of a str payload (StrAddr)"
-    ADDR = 8, "address", True, "heap address (a garbage-collector root)"
-    DS_ADDR = 9, "ds_addr", True, "main-memory address from dslea / dsrlea / dlbc"
-
-    def __new__(cls, value: int, display_name: str, address_like: bool, meaning: str) -> "Tag":
-        member = int.__new__(cls, value)
-        member._value_ = value
-        member.display_name = display_name
-        member.address_like = address_like
-        member.meaning = meaning
-        return member
-
-    @property
-    def uint_like(self) -> bool:
-        """uint64 or address-like: "== U(0)" can hold, arithmetic is unsigned."""
-        return self is Tag.U64 or self.address_like
-
-
-# The classes as sets of plain ints (what registers hold), for membership tests.
-VALID_TAGS = frozenset(int(t) for t in Tag)
-ADDRESS_LIKE_TAGS = frozenset(int(t) for t in Tag if t.address_like)
-UINT_LIKE_TAGS = frozenset(int(t) for t in Tag if t.uint_like)
-
-
-class Exc(enum.IntEnum):
-    """The 11 voxvm exceptions (upstream.md §7) with their numbers."""
-
-    ZeroDivision = 1
-    HeapAllocationFault = 2
-    HeapFreeFault = 3
-    HeapWriteFault = 4
-    HeapReadFault = 5
-    NegativeSqrt = 6
-    InvalidDataType = 7
-    NativeFault = 8
-    IncorrectRegType = 9
-    HeapSegmFault = 10
-    MainSegmFault = 11
-
-
-# `@name` spellings accepted by `jexc` (case-insensitive; upstream.md §7).
-EXC_NAMES: dict[str, Exc] = {
-    "zero_division": Exc.ZeroDivision,
-    "heap_allocation_fault": Exc.HeapAllocationFault,
-    "heap_free_fault": Exc.HeapFreeFault,
-    "heap_write_fault": Exc.HeapWriteFault,
-    "heap_read_fault": Exc.HeapReadFault,
-    "negative_sqrt": Exc.NegativeSqrt,
-    "invaliddatatype": Exc.InvalidDataType,
-    "nativefault": Exc.NativeFault,
-    "incorrectregtype": Exc.IncorrectRegType,
-    "heapsegmfault": Exc.HeapSegmFault,
-    "mainsegmfault": Exc.MainSegmFault,
-}
-EXC_SPELLING: dict[Exc, str] = {exc: name for name, exc in EXC_NAMES.items()}
-
-
-class DataType(enum.IntEnum):
-    """Type byte of a data-segment item (low nibble; upstream.md §1.6)."""
-
-    UINT = 1
-    INT = 2
-    FLOAT = 3
-    STR = 4
-    UINT_ARRAY = 6
-    INT_ARRAY = 7
-    FLOAT_ARRAY = 8
-
-    @property
-    def element(self) -> "DataType":
-        """The scalar type of one element (an array's element type; a scalar is its own)."""
-        return _ARRAY_ELEMENT.get(self, self)
-
-    @property
-    def tag(self) -> Tag:
-        """The register tag `dsload` / `dsderef` give an element of this type (semantics.md §2)."""
-        return _ELEMENT_TAG[self.element]
-
-
-_ARRAY_ELEMENT = {DataType.UINT_ARRAY: DataType.UINT, DataType.INT_ARRAY: DataType.INT,
-                  DataType.FLOAT_ARRAY: DataType.FLOAT}
-_ELEMENT_TAG = {DataType.UINT: Tag.U64, DataType.INT: Tag.I64, DataType.FLOAT: Tag.F64, DataType.STR: Tag.STR}
-
-DATA_CONST_BIT = 0x10
-DATA_HEADER_SIZE = 9  # type byte + u64 BE payload length
-
-NUM_REGISTERS = 32
-PUSHALL_COUNT = 31  # r0..r30 (semantics.md §1)
 
 
 class Decoded(namedtuple("Decoded", "address op operands")):

@@ -35,7 +35,6 @@ from .config import VMConfig, format_size
 from .diagnostics import Diagnostics, location
 from .errors import ExitStatus, UsageError, VoxError
 from .threads import STOP_GRACE_SECONDS, RunThreads
-from .isa import BY_CODE
 from .host import HostIO, OutputError, dispatch
 from .host.capabilities import Capabilities
 from .program import Program
@@ -255,6 +254,8 @@ class Machine:
         mnemonic = function = line = source = None
         opcode = self.core.read_memory(ip, 1) if has_instruction else None
         if opcode:
+            from .isa import BY_CODE              # the opcode table: only to name a place (start-up)
+
             op = BY_CODE.get(opcode[0])
             mnemonic = op.mnemonic if op else None
         if ip < len(program.image):

@@ -20,7 +20,7 @@ import time
 
 from .errors import VoxError
 from .host.registry import NativeFailure
-from .isa import Tag
+from .tags import Tag
 
 TYPE_CHECKING = False     # typing costs start-up time; annotations are strings here
 if TYPE_CHECKING:

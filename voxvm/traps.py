@@ -16,7 +16,7 @@ import enum
 
 from .diagnostics import location
 from .errors import ExitStatus, VoxError
-from .isa import VALID_TAGS, Tag
+from .tags import VALID_TAGS, Tag
 
 
 class TrapKind(enum.IntEnum):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import struct
 
-from .isa import ADDRESS_LIKE_TAGS, Tag
+from .tags import ADDRESS_LIKE_TAGS, Tag
 from .traps import tag_name
 
 __all__ = [

@@ -56,3 +56,9 @@ def test_running_source_imports_the_assembler_but_not_the_command_line_toolkit(t
     imported = imported_by(tmp_path, *args)
     assert "voxasm" in imported
     assert sorted(imported & set(HEAVY_FOR_SOURCE)) == []
+
+
+def test_a_run_of_a_vve_never_builds_the_opcode_table(tmp_path):
+    # voxvm/tags.py holds what a run needs; voxvm.isa (the opcode table) is imported only
+    # to name an instruction in a trap or exception line.
+    assert "voxvm.isa" not in imported_by(tmp_path, "--vve=p.vve")

@@ -84,7 +84,7 @@ def test_generated_files_are_fresh():
 
 
 # Everything tools/gen_isa.py reads and writes, copied into a private tree by the staleness tests.
-_GENERATOR_FILES = ("tools/gen_isa.py", "voxvm/__init__.py", "voxvm/_version.py", "voxvm/isa.py",
+_GENERATOR_FILES = ("tools/gen_isa.py", "voxvm/__init__.py", "voxvm/_version.py", "voxvm/isa.py", "voxvm/tags.py",
                     "voxvm/errors.py", "voxvm/traps.py", "voxvm/diagnostics.py", "voxvm/backends/__init__.py",
                     "voxvm/backends/compiled/slotops.py", "docs/isa.md", "voxvm/backends/compiled/csrc/vv_tables.h")
 TABLES_H = REPO / "voxvm" / "backends" / "compiled" / "csrc" / "vv_tables.h"
@@ -117,7 +117,7 @@ def test_check_detects_an_edited_header(tmp_path):
     ("voxvm/traps.py", "    HOST_MEMORY = 18", "    HOST_MEMORY = 18\n    NEW_KIND = 19"),
     ("voxvm/backends/__init__.py", "    FLUSH = 4", "    FLUSH = 4\n    NEW_STATUS = 5"),
     ("voxvm/backends/compiled/slotops.py", '    SlotOp("X_MOV_FSUB"', '    SlotOp("X_NEW", "new"),\n    SlotOp("X_MOV_FSUB"'),
-    ("voxvm/isa.py", '    DS_ADDR = 9, "ds_addr", True', '    DS_ADDR = 9, "ds_addr", False'),  # not address-like
+    ("voxvm/tags.py", '    DS_ADDR = 9, "ds_addr", True', '    DS_ADDR = 9, "ds_addr", False'),  # not address-like
 ], ids=["trap kind", "status", "slot op", "tag class"])
 def test_check_detects_a_changed_source(tmp_path, source, old, new):
     """Each Python source of the header, changed, makes --check fail until regenerated."""
@@ -288,7 +288,7 @@ def test_generated_header_compiles_and_its_static_asserts_hold(tmp_path):
 def test_static_asserts_catch_a_tag_that_breaks_the_loop_tricks(tmp_path):
     """A new tag 7 (bits 0b111) would make BOTH_F's (ta & tb) == 3 true for (7, 3): the build must fail."""
     tree = _private_tree(tmp_path / "tree")
-    path = tree / "voxvm" / "isa.py"
+    path = tree / "voxvm" / "tags.py"
     path.write_text(path.read_text().replace('    DS_ADDR = 9, "ds_addr", True,',
                                              '    WIDE = 7, "wide", False, "a new tag"\n    DS_ADDR = 9, "ds_addr", True,', 1))
     assert _run_gen(cwd=tree).returncode == 0

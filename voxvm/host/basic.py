@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from ..isa import Exc, Tag
+from ..tags import Exc, Tag
 from ..values import bits_from_f64, decode_utf16be, f64_from_bits, format_f64, to_signed
 from .io import STDERR, STDOUT, HostIO, reason
 from .registry import NativeFailure, native, reg_i, reg_u

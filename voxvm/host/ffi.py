@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError
-from ..isa import VALID_TAGS, Exc, Tag
+from ..tags import VALID_TAGS, Exc, Tag
 from ..values import as_f64, as_i64, as_u64, bits_from_f64
 from .registry import FAMILY_OF, NativeFailure
 

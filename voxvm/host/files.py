@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..isa import Tag
+from ..tags import Tag
 from .capabilities import granted
 from .handles import files_of
 from .io import HostIO, reason

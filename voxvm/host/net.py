@@ -10,7 +10,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass, field
 
-from ..isa import Exc, Tag
+from ..tags import Exc, Tag
 from .capabilities import granted
 from .handles import connections_of
 from .io import HostIO, reason

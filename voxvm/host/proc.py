@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from ..isa import Exc, Tag
+from ..tags import Exc, Tag
 from ..values import decode_utf16be
 from .capabilities import granted
 from .io import HostIO, reason

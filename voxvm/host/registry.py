@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import namedtuple
 from importlib import import_module
 
-from ..isa import Exc
+from ..tags import Exc
 from ..values import as_i64, as_u64
 from .io import HostIO, OutputError
 

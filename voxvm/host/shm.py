@@ -29,7 +29,7 @@ import stat
 import threading
 
 from ..errors import VoxError, VoxIOError
-from ..isa import Exc, Tag
+from ..tags import Exc, Tag
 from ..values import MASK64
 from .io import HostIO, reason
 from .registry import NativeFailure, native, read_heap, reg_u, require_room, write_heap

@@ -10,7 +10,7 @@ here, since a new thread needs a new Core and join blocks.
 
 from __future__ import annotations
 
-from ..isa import Tag
+from ..tags import Tag
 from .io import HostIO
 from .registry import NativeFailure, native, reg_u
 

@@ -46,7 +46,7 @@ from voxvm.backends.compiled._heap_api cimport (Heap, heap_block_gc, heap_block_
                                                heap_write)
 
 from .. import Status
-from ...isa import VALID_TAGS
+from ...tags import VALID_TAGS
 
 cdef extern from *:
     """
