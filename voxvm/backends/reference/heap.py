@@ -35,12 +35,14 @@ The VM's allocation policy: ``alloc(n, collectable, roots)``
     1. impossible request (need > limit): return 0 without collecting.
     2. if gc_stress, or ``gc_since >= gc_threshold``: collect.
     3. first fit. If nothing fits and nothing was collected yet and GC blocks
-       were allocated since the last collection: collect; if then less than a
-       quarter of the heap is free, grow; first fit again.
+       were allocated since the last collection: collect; first fit again.
     4. if nothing fits: grow if possible and first fit again.
     5. if nothing fits, nothing was collected yet and GC blocks exist: collect
        and first fit again. Otherwise return 0 (the VM raises
        HeapAllocationFault and writes A(0)).
+    After every collection of the policy the heap grows with the live set
+    (``_grow_for_live``): while fewer bytes are free than live, to
+    max(2 * live, 1.5 * size) (a multiple of 8, at most ``limit``).
     "Collect" skips a futile collection (except under gc_stress): after a
     collection of the policy that freed nothing, while ``mutations`` (blocks
     allocated or freed, pointers recorded, forgotten or moved) and the roots
@@ -248,8 +250,6 @@ class PyHeap:
         if not address and not collected and self.gc_since > 0:
             self._policy_collect(roots)
             collected = True
-            if self.free_bytes * 4 < self.size:
-                self._grow(n)
             address = self._fit(n, collectable)
         if not address and self._grow(n):
             address = self._fit(n, collectable)
@@ -259,11 +259,28 @@ class PyHeap:
         return address
 
     def _policy_collect(self, roots: Roots) -> None:
-        """A collection of the policy, unless it is futile (module docstring)."""
+        """A collection of the policy, unless it is futile (module docstring), then growth."""
         roots = list(roots() if callable(roots) else roots)
         if not self.gc_stress and self._futile == (self.mutations, roots):
             return
         self._futile = (self.mutations, roots) if self.collect(roots) == 0 else None
+        self._grow_for_live()
+
+    def _grow_for_live(self) -> None:
+        """Growth with the live set after a collection of the policy (docs/heap.md).
+
+        While fewer bytes are free than live (tiles of every live block), grow to
+        max(2 * live, 1.5 * size) rounded down to 8, at most ``limit``: the heap is
+        then at most about half full, so the next collection (due when the GC
+        bytes allocated since reach the live GC bytes) frees about as much as is
+        live. The compiled heap's vh_grow_for_live (vh_policy.h) is the same rule.
+        """
+        live = self.size - self.free_bytes
+        if self.free_bytes >= live:
+            return
+        target = min(max(2 * live, (self.size + (self.size >> 1)) & ~7), self.limit)
+        if target > self.size:
+            self._grow_to(target)
 
     def alloc_raw(self, n: int, collectable: bool = True) -> int:
         """First fit, growing if nothing fits; never collects."""
@@ -295,13 +312,17 @@ class PyHeap:
         return start
 
     def _grow(self, n: int | None) -> bool:
-        capacity = self.capacity
         tail_start = self._region_before(len(self._codes))
         tail = (len(self._codes) - tail_start) * GRANULE if tail_start >= 0 else 0
         deficit = max(0, (need_bytes(n) if n is not None else 0) - tail)
         new_size = min(max(2 * self.size, self.size + deficit, MIN_GROWTH), self.limit)
         if new_size <= self.size or new_size < self.size + deficit:
             return False
+        return self._grow_to(new_size)
+
+    def _grow_to(self, new_size: int) -> bool:
+        """Enlarge the arena to ``new_size`` bytes (a multiple of 8 above the size, at most ``limit``)."""
+        capacity = self.capacity
         added = new_size - self.size
         codes_before = len(self._codes)
         try:
