@@ -26,7 +26,7 @@ def test_after_every_collection_at_least_as_much_is_free_as_live(make):
     # a live list growing next to garbage: after every collection of the policy
     # the heap is at most about half full, so the next one frees about as much
     # as is live
-    h = make(64 * KB, 64 * MB, gc_floor=16 * KB)
+    h = make(16 * KB, 64 * MB, gc_floor=4 * KB)
     live: list[int] = []
     collections = 0
     for i in range(3000):
@@ -38,7 +38,7 @@ def test_after_every_collection_at_least_as_much_is_free_as_live(make):
             collections = h.stats["collections"]
             used = h.capacity - 8 - h.free_bytes
             assert h.free_bytes >= used - 16               # minus the block allocated after the collection
-    assert collections >= 3 and h.capacity > 8 + 64 * KB
+    assert collections >= 3 and h.capacity > 8 + 32 * KB     # it grew with the list
 
 
 @pytest.mark.parametrize("make", HEAPS)
