@@ -70,3 +70,12 @@ def test_growth_steps_by_half_the_size_when_the_live_set_creeps_up(make):
     assert h.stats["collections"] == 1000
     assert len(sizes) <= 8                                 # geometric: 4 KiB -> 32 KiB in steps of >= 1.5x
     assert h.capacity - 8 >= 2 * (1000 - 1) * 16           # and at most half full after the last collection
+
+
+@pytest.mark.parametrize("make", HEAPS)
+def test_manual_blocks_count_as_used_but_ask_for_no_room(make):
+    h = make(8192, MB, gc_floor=1 << 30)
+    h.alloc(4096 - 8, gc=False)                            # a manual block: half the heap
+    live = [h.alloc_auto(8, True, []) for _ in range(4096 // 16)]   # GC blocks fill the rest
+    h.alloc_auto(8, True, live)                            # collect: 4096 GC bytes live, 0 free
+    assert h.capacity == 8 + 8192 + 4096                   # room for the live GC bytes only

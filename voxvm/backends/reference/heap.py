@@ -41,8 +41,8 @@ The VM's allocation policy: ``alloc(n, collectable, roots)``
        and first fit again. Otherwise return 0 (the VM raises
        HeapAllocationFault and writes A(0)).
     After every collection of the policy the heap grows with the live set
-    (``_grow_for_live``): while fewer bytes are free than live, to
-    max(2 * live, 1.5 * size) (a multiple of 8, at most ``limit``).
+    (``_grow_for_live``): while fewer bytes are free than the live GC blocks
+    take, to max(used + live GC, 1.5 * size) (a multiple of 8, at most ``limit``).
     "Collect" skips a futile collection (except under gc_stress): after a
     collection of the policy that freed nothing, while ``mutations`` (blocks
     allocated or freed, pointers recorded, forgotten or moved) and the roots
@@ -215,6 +215,7 @@ class PyHeap:
         self.collections = 0
         self.mutations = 0                       # see the policy in the module docstring
         self._futile: tuple[int, list[int]] | None = None
+        self._live_gc = 0                        # tile bytes of the live GC blocks after the last collection
 
     @property
     def capacity(self) -> int:
@@ -269,16 +270,19 @@ class PyHeap:
     def _grow_for_live(self) -> None:
         """Growth with the live set after a collection of the policy (docs/heap.md).
 
-        While fewer bytes are free than live (tiles of every live block), grow to
-        max(2 * live, 1.5 * size) rounded down to 8, at most ``limit``: the heap is
-        then at most about half full, so the next collection (due when the GC
-        bytes allocated since reach the live GC bytes) frees about as much as is
-        live. The compiled heap's vh_grow_for_live (vh_policy.h) is the same rule.
+        While fewer bytes are free than the live GC blocks take (tiles, headers
+        included), grow to max(used + live GC, 1.5 * size) rounded down to 8, at
+        most ``limit``: the next collection, due when the GC bytes allocated since
+        reach the live GC bytes, then frees about as much as is live instead of
+        running early on a full heap. Manual blocks count as used but ask for no
+        room (they are never collected). The compiled heap's vh_grow_for_live
+        (vh_policy.h) is the same rule.
         """
-        live = self.size - self.free_bytes
-        if self.free_bytes >= live:
+        live_gc = self._live_gc
+        if self.free_bytes >= live_gc:
             return
-        target = min(max(2 * live, (self.size + (self.size >> 1)) & ~7), self.limit)
+        used = self.size - self.free_bytes
+        target = min(max(used + live_gc, (self.size + (self.size >> 1)) & ~7), self.limit)
         if target > self.size:
             self._grow_to(target)
 
@@ -622,6 +626,7 @@ class PyHeap:
         self.mutations += freed                   # each freed block, as free() counts it
         self.gc_since = 0
         self.gc_threshold = max(self.gc_floor, live_gc)
+        self._live_gc = live_gc                   # for _grow_for_live
         self.collections += 1
         if self.log:
             self.log(f"gc: collection {self.collections}: freed {freed} blocks "

@@ -69,24 +69,26 @@ static void vh_remember_futile(Heap *h, const HeapRootSpan *roots, size_t nroots
 }
 
 /* Growth with the live set (docs/heap.md "Growth after a collection"): after
- * a collection of the policy, while the free bytes are fewer than the live
- * bytes (tiles of every live block, headers included), the arena grows to
- * max(2 x live, 1.5 x size) (a multiple of 8), at most the limit; when the host
- * has no memory it stays as it is. The heap is then at most about half
- * full, so the next collection, due once the GC-managed bytes allocated
- * since reach the live GC-managed bytes (gc_threshold), frees about as much
- * as is live: the work per allocated byte stays constant however large the
- * live set. The 1.5 x size step keeps growth geometric when the live set
- * creeps up a block at a time (--gc-stress collects before every
- * allocation). A futile collection needs no growth here: the one it repeats
- * already grew, and nothing live changed since. The reference heap
- * (voxvm/backends/reference/heap.py, PyHeap._grow_for_live) applies the same
- * rule. */
+ * a collection of the policy, while fewer bytes are free than the live
+ * GC-managed blocks take (their tiles, headers included: gc_bytes), the arena
+ * grows to max(used + live GC, 1.5 x size) (a multiple of 8), at most the
+ * limit; when the host has no memory it stays as it is. The next collection
+ * is due once the GC-managed bytes allocated since reach the live GC bytes
+ * (gc_threshold), so it then finds about as much garbage as is live instead
+ * of running early because the heap is full: the work per allocated byte
+ * stays constant however large the live set (a heap of GC objects only is
+ * then at most about half full). Manual (allocr_nogc) blocks count as used
+ * but ask for no room: the collector never frees them. The 1.5 x size step
+ * keeps growth geometric when the live set creeps up a block at a time
+ * (--gc-stress collects before every allocation). A futile collection needs
+ * no growth here: the one it repeats already grew, and nothing live changed
+ * since. The reference heap (voxvm/backends/reference/heap.py,
+ * PyHeap._grow_for_live) applies the same rule. */
 static void vh_grow_for_live(Heap *h) {
-    uint64_t size, live = h->used_bytes, lim = h->limit - 8, target;
-    if (h->mem == NULL || heap_free_bytes(h) >= live) return;
+    uint64_t size, lim = h->limit - 8, target;
+    if (h->mem == NULL || heap_free_bytes(h) >= h->gc_bytes) return;
     size = h->capacity - 8;
-    target = vh_max_u64(live << 1, (size + (size >> 1)) & ~(uint64_t)7);
+    target = vh_max_u64(h->used_bytes + h->gc_bytes, (size + (size >> 1)) & ~(uint64_t)7);
     if (target > lim) target = lim;
     if (target > size) vh_grow_to(h, target);
 }
