@@ -35,12 +35,14 @@ The VM's allocation policy: ``alloc(n, collectable, roots)``
     1. impossible request (need > limit): return 0 without collecting.
     2. if gc_stress, or ``gc_since >= gc_threshold``: collect.
     3. first fit. If nothing fits and nothing was collected yet and GC blocks
-       were allocated since the last collection: collect; if then less than a
-       quarter of the heap is free, grow; first fit again.
+       were allocated since the last collection: collect; first fit again.
     4. if nothing fits: grow if possible and first fit again.
     5. if nothing fits, nothing was collected yet and GC blocks exist: collect
        and first fit again. Otherwise return 0 (the VM raises
        HeapAllocationFault and writes A(0)).
+    After every collection of the policy the heap grows with the live set
+    (``_grow_for_live``): while fewer bytes are free than the live GC blocks
+    take, to max(used + live GC, 1.5 * size) (a multiple of 8, at most ``limit``).
     "Collect" skips a futile collection (except under gc_stress): after a
     collection of the policy that freed nothing, while ``mutations`` (blocks
     allocated or freed, pointers recorded, forgotten or moved) and the roots
@@ -213,6 +215,7 @@ class PyHeap:
         self.collections = 0
         self.mutations = 0                       # see the policy in the module docstring
         self._futile: tuple[int, list[int]] | None = None
+        self._live_gc = 0                        # tile bytes of the live GC blocks after the last collection
 
     @property
     def capacity(self) -> int:
@@ -248,8 +251,6 @@ class PyHeap:
         if not address and not collected and self.gc_since > 0:
             self._policy_collect(roots)
             collected = True
-            if self.free_bytes * 4 < self.size:
-                self._grow(n)
             address = self._fit(n, collectable)
         if not address and self._grow(n):
             address = self._fit(n, collectable)
@@ -259,11 +260,31 @@ class PyHeap:
         return address
 
     def _policy_collect(self, roots: Roots) -> None:
-        """A collection of the policy, unless it is futile (module docstring)."""
+        """A collection of the policy, unless it is futile (module docstring), then growth."""
         roots = list(roots() if callable(roots) else roots)
         if not self.gc_stress and self._futile == (self.mutations, roots):
             return
         self._futile = (self.mutations, roots) if self.collect(roots) == 0 else None
+        self._grow_for_live()
+
+    def _grow_for_live(self) -> None:
+        """Growth with the live set after a collection of the policy (docs/heap.md).
+
+        While fewer bytes are free than the live GC blocks take (tiles, headers
+        included), grow to max(used + live GC, 1.5 * size) rounded down to 8, at
+        most ``limit``: the next collection, due when the GC bytes allocated since
+        reach the live GC bytes, then frees about as much as is live instead of
+        running early on a full heap. Manual blocks count as used but ask for no
+        room (they are never collected). The compiled heap's vh_grow_for_live
+        (vh_policy.h) is the same rule.
+        """
+        live_gc = self._live_gc
+        if self.free_bytes >= live_gc:
+            return
+        used = self.size - self.free_bytes
+        target = min(max(used + live_gc, (self.size + (self.size >> 1)) & ~7), self.limit)
+        if target > self.size:
+            self._grow_to(target)
 
     def alloc_raw(self, n: int, collectable: bool = True) -> int:
         """First fit, growing if nothing fits; never collects."""
@@ -295,13 +316,17 @@ class PyHeap:
         return start
 
     def _grow(self, n: int | None) -> bool:
-        capacity = self.capacity
         tail_start = self._region_before(len(self._codes))
         tail = (len(self._codes) - tail_start) * GRANULE if tail_start >= 0 else 0
         deficit = max(0, (need_bytes(n) if n is not None else 0) - tail)
         new_size = min(max(2 * self.size, self.size + deficit, MIN_GROWTH), self.limit)
         if new_size <= self.size or new_size < self.size + deficit:
             return False
+        return self._grow_to(new_size)
+
+    def _grow_to(self, new_size: int) -> bool:
+        """Enlarge the arena to ``new_size`` bytes (a multiple of 8 above the size, at most ``limit``)."""
+        capacity = self.capacity
         added = new_size - self.size
         codes_before = len(self._codes)
         try:
@@ -601,6 +626,7 @@ class PyHeap:
         self.mutations += freed                   # each freed block, as free() counts it
         self.gc_since = 0
         self.gc_threshold = max(self.gc_floor, live_gc)
+        self._live_gc = live_gc                   # for _grow_for_live
         self.collections += 1
         if self.log:
             self.log(f"gc: collection {self.collections}: freed {freed} blocks "

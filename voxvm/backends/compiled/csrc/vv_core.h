@@ -410,6 +410,20 @@ static VV_NOINLINE int vv_arith(int op, uint64_t x, unsigned tx, uint64_t y, uns
     return VV_ARITH_OK;
 }
 
+/* The tag pairs vv_compare compares as unsigned payloads, as a table for the
+ * loop's fast path of ucmp (vv_loop.h UNSIGNED_PAIR): bit u of row t is set
+ * iff (t, u) is uint64 with uint64, or an address-like tag with itself or
+ * with uint64. Registers only ever hold valid tags (< 32). */
+#define VV_UPAIR_ROW(t) ((t) == VV_TAG_U64 ? (1u << VV_TAG_U64) | VV_X_MASK \
+                         : VV_IS_X(t) ? (1u << (t)) | (1u << VV_TAG_U64) : 0u)
+#define VV_UPAIR_ROWS4(t) VV_UPAIR_ROW(t), VV_UPAIR_ROW((t) + 1), VV_UPAIR_ROW((t) + 2), VV_UPAIR_ROW((t) + 3)
+static const uint32_t vv_unsigned_pairs[32] = {
+    VV_UPAIR_ROWS4(0), VV_UPAIR_ROWS4(4), VV_UPAIR_ROWS4(8), VV_UPAIR_ROWS4(12),
+    VV_UPAIR_ROWS4(16), VV_UPAIR_ROWS4(20), VV_UPAIR_ROWS4(24), VV_UPAIR_ROWS4(28),
+};
+#undef VV_UPAIR_ROWS4
+#undef VV_UPAIR_ROW
+
 /* Generic compare: returns ZF | NF << 1 (a == b, a < b); unordered pairs give 0. */
 static VV_NOINLINE unsigned vv_compare(uint64_t x, unsigned tx, uint64_t y, unsigned ty) {
     if (tx == ty) {

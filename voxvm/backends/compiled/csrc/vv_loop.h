@@ -86,9 +86,10 @@
 #define ADDRESS_U(tl, tr) ((tr) == VV_TAG_U64 && VV_IS_X(tl))
 #define U_OR_ADDRESS_U(tl, tr) (BOTH_U(tl, tr) || ADDRESS_U(tl, tr))
 /* Pairs that compare as unsigned payloads (vv_compare): uint64 with uint64,
- * an address-like tag with itself or with uint64 (pointer loops, null checks). */
-#define UNSIGNED_PAIR(ta, tb) (BOTH_U(ta, tb) || \
-        ((ta) == (tb) ? VV_IS_UX(ta) : (ADDRESS_U(ta, tb) || ADDRESS_U(tb, ta))))
+ * an address-like tag with itself or with uint64 (pointer loops, null checks).
+ * Both uint64 is one test; the others one row of a table (vv_core.h
+ * vv_unsigned_pairs) and one bit test instead of a chain of tag tests. */
+#define UNSIGNED_PAIR(ta, tb) (BOTH_U(ta, tb) || ((vv_unsigned_pairs[(ta) & 31u] >> ((tb) & 31u)) & 1u))
 /* Generic compare of registers a and b into ZF/NF: the fast path FAST,
  * everything else out of line (vv_compare implements the whole table). */
 #define COMPARE(ra, rb, FAST, FASTOP) do { \

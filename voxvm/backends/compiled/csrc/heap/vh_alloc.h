@@ -301,20 +301,13 @@ static uint64_t vh_tail_free_granules(Heap *h) {
     return p != 0 ? G - p : 0;
 }
 
-/* Enlarge the arena so that its last region holds need_g granules.
- * New size = max(2 * size, size + deficit, 4096), capped at the limit.
- * Returns 0, or -1 if the limit or the host forbids it (nothing changes). */
-static VH_NOINLINE int vh_grow(Heap *h, uint64_t need_g) {
-    uint64_t size, tail, deficit, new_size, lim, old_g, new_cap;
+/* Enlarge the arena to new_size bytes (a multiple of 8, above the current
+ * size and at most the limit; the new space joins the free region at the
+ * end). Returns 0, or -1 if the host cannot provide the memory (nothing
+ * changes). */
+static VH_NOINLINE int vh_grow_to(Heap *h, uint64_t new_size) {
+    uint64_t old_g, new_cap;
     uint8_t *mem;
-    if (h->mem == NULL) return -1;
-    size = h->capacity - 8;
-    lim = h->limit - 8;
-    tail = vh_tail_free_granules(h);
-    deficit = need_g > tail ? (need_g - tail) << 3 : 0;
-    new_size = vh_max_u64(vh_max_u64(size << 1, size + deficit), VH_MIN_GROWTH);
-    if (new_size > lim) new_size = lim;
-    if (new_size <= size || new_size < size + deficit) return -1;
     new_cap = 8 + new_size;
     old_g = h->capacity >> 3;
     if (vh_meta_resize(h, new_cap >> 3) != 0) return -1;
@@ -330,6 +323,22 @@ static VH_NOINLINE int vh_grow(Heap *h, uint64_t need_g) {
     if (new_cap > h->stats.peak_capacity) h->stats.peak_capacity = new_cap;
     vh_region_add(h, old_g, (new_cap >> 3) - old_g);
     return 0;
+}
+
+/* Enlarge the arena so that its last region holds need_g granules.
+ * New size = max(2 * size, size + deficit, 4096), capped at the limit.
+ * Returns 0, or -1 if the limit or the host forbids it (nothing changes). */
+static int vh_grow(Heap *h, uint64_t need_g) {
+    uint64_t size, tail, deficit, new_size, lim;
+    if (h->mem == NULL) return -1;
+    size = h->capacity - 8;
+    lim = h->limit - 8;
+    tail = vh_tail_free_granules(h);
+    deficit = need_g > tail ? (need_g - tail) << 3 : 0;
+    new_size = vh_max_u64(vh_max_u64(size << 1, size + deficit), VH_MIN_GROWTH);
+    if (new_size > lim) new_size = lim;
+    if (new_size <= size || new_size < size + deficit) return -1;
+    return vh_grow_to(h, new_size);
 }
 
 /* ------------------------------------------------------------------------

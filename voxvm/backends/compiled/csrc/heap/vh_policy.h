@@ -68,23 +68,49 @@ static void vh_remember_futile(Heap *h, const HeapRootSpan *roots, size_t nroots
     h->futile_valid = 1;
 }
 
+/* Growth with the live set (docs/heap.md "Growth after a collection"): after
+ * a collection of the policy, while fewer bytes are free than the live
+ * GC-managed blocks take (their tiles, headers included: gc_bytes), the arena
+ * grows to max(used + live GC, 1.5 x size) (a multiple of 8), at most the
+ * limit; when the host has no memory it stays as it is. The next collection
+ * is due once the GC-managed bytes allocated since reach the live GC bytes
+ * (gc_threshold), so it then finds about as much garbage as is live instead
+ * of running early because the heap is full: the work per allocated byte
+ * stays constant however large the live set (a heap of GC objects only is
+ * then at most about half full). Manual (allocr_nogc) blocks count as used
+ * but ask for no room: the collector never frees them. The 1.5 x size step
+ * keeps growth geometric when the live set creeps up a block at a time
+ * (--gc-stress collects before every allocation). A futile collection needs
+ * no growth here: the one it repeats already grew, and nothing live changed
+ * since. The reference heap (voxvm/backends/reference/heap.py,
+ * PyHeap._grow_for_live) applies the same rule. */
+static void vh_grow_for_live(Heap *h) {
+    uint64_t size, lim = h->limit - 8, target;
+    if (h->mem == NULL || heap_free_bytes(h) >= h->gc_bytes) return;
+    size = h->capacity - 8;
+    target = vh_max_u64(h->used_bytes + h->gc_bytes, (size + (size >> 1)) & ~(uint64_t)7);
+    if (target > lim) target = lim;
+    if (target > size) vh_grow_to(h, target);
+}
+
 /* A collection of the policy, unless it is futile (gc_stress always collects:
- * it exists to exercise the collector). */
+ * it exists to exercise the collector), then growth with the live set. */
 static void vh_policy_collect(Heap *h, const HeapRootSpan *roots, size_t nroots) {
     if (!h->gc_stress && vh_collection_futile(h, roots, nroots)) return;
     if (heap_collect(h, roots, nroots) == 0) vh_remember_futile(h, roots, nroots);
     else h->futile_valid = 0;
+    vh_grow_for_live(h);
 }
 
 /* The VM's allocation with the collection policy:
  * 1. gc_stress, or gc_since >= gc_threshold: collect.
  * 2. Fit in the existing free regions.
  * 3. Else, if no collection ran yet and GC-managed bytes were allocated since
- *    the last one: collect; if less than a quarter of the heap is then free,
- *    grow too (avoids collecting on every allocation); fit.
+ *    the last one: collect; fit.
  * 4. Else grow and fit.
  * 5. Else, if no collection ran yet and GC-managed blocks exist: collect, fit.
- * "Collect" skips a futile collection (above). Returns the block address, or 0. */
+ * "Collect" skips a futile collection and is followed by growth with the live
+ * set (both above). Returns the block address, or 0. */
 VH_API VH_NOINLINE uint64_t heap_alloc_auto(Heap *h, uint64_t n, int gc_managed,
                                             const HeapRootSpan *roots, size_t nroots) {
     uint64_t a = 0, need;
@@ -102,7 +128,6 @@ VH_API VH_NOINLINE uint64_t heap_alloc_auto(Heap *h, uint64_t n, int gc_managed,
     if (a == 0 && !collected && h->gc_since > 0) {
         vh_policy_collect(h, roots, nroots);
         collected = 1;
-        if (heap_free_bytes(h) * 4 < h->capacity - 8) vh_grow(h, need);
         a = vh_alloc_fit(h, n, gc_managed);
     }
     if (a == 0 && vh_grow(h, need) == 0) a = vh_alloc_fit(h, n, gc_managed);
