@@ -169,6 +169,10 @@ class VMConfig(namedtuple("VMConfig", _CONFIG_FIELDS, defaults=_CONFIG_FIELDS.va
         config._check()
         return config
 
+    def _replace(self, **changes) -> "VMConfig":
+        """A copy with ``changes``, checked like a new one (namedtuple's own skips __new__)."""
+        return VMConfig(**{**self._asdict(), **changes})
+
     def _check(self) -> None:
         for flag, value, ceiling in (
                 ("--init-ram", self.init_ram, MAX_INIT_RAM),
