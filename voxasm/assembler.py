@@ -143,7 +143,8 @@ class _Assembler:
         lines_table = tuple(self.code_lines) + tuple(
             (code_size + offset, line) for offset, line in self.data_lines)
         names = {index: name for name, index in self.syms.functions.items()}
-        symbols = Symbols(functions=names, lines=lines_table, source_path=self.path)
+        symbols = Symbols(functions=names, lines=lines_table, source_path=self.path,
+                          labels=self.syms.labels, data=self.syms.data)
         return Program(image=image, entry=self.entry, data_base=data_base,
                        functions=tuple(self.function_addresses), path=self.path, symbols=symbols)
 

@@ -57,6 +57,12 @@ def assemble_command(
         help="Print at most N errors (all are counted); 0 prints all.")]
         = DEFAULT_RENDER_LIMIT,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Do not print warnings.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "-g", "--debug",
+        help="Also write a debug map (source lines, names; docs/debug-maps.md) next to the "
+             "output, named OUT.map (prog.vve.map). voxvm and 'voxvm dis' load it from there.")] = False,
+    debug_map: Annotated[Optional[str], typer.Option(
+        "--debug-map", metavar="PATH", help="Write the debug map to PATH (implies -g).")] = None,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version_callback, is_eager=True,
         help="Print the version and exit.")] = False,
@@ -69,15 +75,19 @@ def assemble_command(
         if fmt is not None and fmt not in ("vve", "vvr"):
             raise UsageError(f"--format must be 'vve' or 'vvr', not {fmt!r}")
         if check:
-            if output is not None or fmt is not None:
-                raise UsageError("--check writes nothing; it cannot be combined with -o or --format")
+            if output is not None or fmt is not None or debug or debug_map is not None:
+                raise UsageError("--check writes nothing; it cannot be combined with -o, --format, "
+                                 "-g or --debug-map")
             from .driver import assemble_path
 
             assemble_path(source, warn=warn)
             return
         from .driver import assemble_file
 
-        assemble_file(source, output, fmt=fmt, warn=warn)
+        if debug_map == "":
+            raise UsageError("--debug-map needs a file name")
+        assemble_file(source, output, fmt=fmt, warn=warn,
+                      debug_map=debug_map if debug_map is not None else ("" if debug else None))
     except AssemblyError as error:
         say(error.render(limit=max_errors))
         raise typer.Exit(int(error.exit_status)) from None

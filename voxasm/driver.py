@@ -17,6 +17,7 @@ from typing import Callable
 
 from voxvm.errors import UsageError, VoxIOError
 from voxvm.stdstreams import say
+from voxvm.debugmap import build_map, default_map_path
 from voxvm.formats import build_vve
 from voxvm.formats import read_bytes
 from voxvm.program import Program
@@ -50,13 +51,16 @@ def _print_warning(diagnostic: Diagnostic) -> None:
 
 
 def assemble_file(src_path: str, out_path: str | None = None, *, fmt: str | None = None,
-                  warn: Callable[[Diagnostic], None] | None = _print_warning) -> str:
+                  warn: Callable[[Diagnostic], None] | None = _print_warning,
+                  debug_map: str | None = None) -> str:
     """Assemble ``src_path`` into ``out_path`` (default: ``default_output_path``); return the output path.
 
     ``fmt`` ("vve" or "vvr") overrides the format chosen from the output
     name. Warnings go to ``warn`` (default: printed on stderr; None drops
-    them). Raises ``AssemblyError``, ``VoxIOError`` or ``UsageError``; in
-    every error case the output file is left exactly as it was.
+    them). ``debug_map`` also writes a debug map (docs/debug-maps.md): "" to
+    the default name ``OUT.map``, anything else to that path. Raises
+    ``AssemblyError``, ``VoxIOError`` or ``UsageError``; in every error case
+    the output file is left exactly as it was.
     """
     if fmt is not None and fmt not in FORMATS:
         raise UsageError(f"unknown output format {fmt!r}: expected one of {', '.join(FORMATS)}")
@@ -66,20 +70,32 @@ def assemble_file(src_path: str, out_path: str | None = None, *, fmt: str | None
         raise UsageError("the output file name is empty")
     if _same_file(src_path, out_path):
         raise UsageError(f"refusing to write the output over the source file {src_path}")
-    program = assemble_path(src_path, warn=warn)
+    map_path = None
+    if debug_map is not None:
+        map_path = debug_map or default_map_path(out_path)
+        if _same_file(src_path, map_path) or _same_file(out_path, map_path):
+            raise UsageError(f"refusing to write the debug map over {map_path}")
+    program, source = _assemble(src_path, warn)
     data = program.image if (fmt or output_format(out_path)) == "vvr" else build_vve(program)
     write_atomically(out_path, data)
+    if map_path is not None:
+        write_atomically(map_path, build_map(program, data, source))
     return out_path
 
 
 def assemble_path(src_path: str, *,
                   warn: Callable[[Diagnostic], None] | None = _print_warning) -> Program:
     """Read and assemble ``src_path`` without writing anything (``voxasm --check``)."""
+    return _assemble(src_path, warn)[0]
+
+
+def _assemble(src_path: str, warn: Callable[[Diagnostic], None] | None) -> tuple[Program, bytes]:
+    """The program and the source bytes it came from."""
     _check_size(src_path)
     source = read_bytes(src_path)
     warnings: list[Diagnostic] = []
     try:
-        return assemble(source, src_path, warnings=warnings, pause_gc=True)   # a command-line process
+        return assemble(source, src_path, warnings=warnings, pause_gc=True), source   # a command-line process
     finally:
         if warn is not None:
             for diagnostic in warnings:

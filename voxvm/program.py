@@ -1,8 +1,9 @@
 """The in-memory form of a loaded program, shared by loader, assembler and VM.
 
 Owns ``Program`` (the image plus entry point, data base and function table)
-and ``Symbols`` (names and source lines, known only when the program came
-from ``.vvs`` source). Pure data: no I/O, no parsing.
+and ``Symbols`` (names, source lines and columns: what a debug map holds,
+docs/debug-maps.md; known when the program came from ``.vvs`` source or a
+map was loaded next to its file). Pure data: no I/O, no parsing.
 """
 
 from __future__ import annotations
@@ -14,23 +15,52 @@ from collections import namedtuple
 # start-up time than a whole small run (docs/performance.md "Start-up").
 
 
-class Symbols(namedtuple("Symbols", "functions lines source_path", defaults=(None, (), None))):
-    """What the assembler knows about addresses; used for trap messages.
+class Symbols(namedtuple("Symbols", "functions lines source_path labels data columns source_sha256",
+                         defaults=(None, (), None, None, None, (), None))):
+    """What the assembler knows about addresses: names for people, lines for messages.
 
-    ``functions`` maps function-table index -> name (dict[int, str]), ``lines``
+    ``functions`` maps function-table index -> name (dict[int, str]); ``lines``
     is a sorted tuple of ``(address, line)`` pairs, one per emitted instruction
-    or data item, ``source_path`` the file they come from (str or None).
+    or data item, and ``columns`` (when known: empty otherwise) the 1-based
+    column of each of them; ``source_path`` the file they come from (str or
+    None). ``labels`` maps a code label to its address, ``data`` a data label
+    to its offset from the data base. ``source_sha256`` is the hash of the
+    source file the lines refer to (None when unknown), so that a tool showing
+    source text can tell that the file changed since.
     """
 
     __slots__ = ()
 
-    def __new__(cls, functions=None, lines=(), source_path=None):
-        return super().__new__(cls, {} if functions is None else functions, lines, source_path)
+    def __new__(cls, functions=None, lines=(), source_path=None, labels=None, data=None, columns=(),
+                source_sha256=None):
+        return super().__new__(cls, {} if functions is None else functions, lines, source_path,
+                               {} if labels is None else labels, {} if data is None else data,
+                               columns, source_sha256)
+
+    def _index_at(self, address: int) -> int:
+        return bisect.bisect_right(self.lines, (address, float("inf"))) - 1
 
     def line_at(self, address: int) -> int | None:
         """Source line of the instruction that starts at or covers ``address``."""
-        i = bisect.bisect_right(self.lines, (address, float("inf"))) - 1
+        i = self._index_at(address)
         return self.lines[i][1] if i >= 0 else None
+
+    def exact_line(self, address: int) -> int | None:
+        """Source line of the instruction or item that starts exactly at ``address``."""
+        i = self._index_at(address)
+        return self.lines[i][1] if i >= 0 and self.lines[i][0] == address else None
+
+    def column_at(self, address: int) -> int | None:
+        """1-based column of the instruction covering ``address``, when columns are known."""
+        i = self._index_at(address)
+        return self.columns[i] if 0 <= i < len(self.columns) else None
+
+    def where(self, address: int) -> str | None:
+        """``FILE:LINE`` of ``address`` (``line N`` without a file), or None when unknown."""
+        line = self.line_at(address)
+        if line is None:
+            return None
+        return f"{self.source_path}:{line}" if self.source_path else f"line {line}"
 
 
 class Program(namedtuple("Program", "image entry data_base functions path symbols",
@@ -40,19 +70,49 @@ class Program(namedtuple("Program", "image entry data_base functions path symbol
     ``image`` (bytes), ``entry`` and ``data_base`` (addresses in it),
     ``functions`` (tuple of start addresses, by function-table index),
     ``path`` (where it came from, for messages) and ``symbols`` (Symbols, or
-    None when it came from a binary file).
+    None when it came from a binary file without a debug map).
     """
 
     __slots__ = ()
 
-    def function_at(self, address: int) -> str | None:
-        """Name of the function whose body encloses ``address`` (nearest start below)."""
+    def function_index_at(self, address: int) -> int | None:
+        """Index of the function whose body encloses ``address`` (nearest start at or below it)."""
         best_index, best_addr = None, -1
         for index, start in enumerate(self.functions):
             if best_addr < start <= address:
                 best_index, best_addr = index, start
-        if best_index is None:
+        return best_index
+
+    def function_name(self, index: int) -> str:
+        """The source name of function ``index``, else ``func#N``."""
+        if self.symbols and index in self.symbols.functions:
+            return self.symbols.functions[index]
+        return f"func#{index}"
+
+    def function_at(self, address: int) -> str | None:
+        """Name of the function whose body encloses ``address`` (nearest start below)."""
+        index = self.function_index_at(address)
+        return None if index is None else self.function_name(index)
+
+    def where(self, address: int) -> str | None:
+        """``FILE:LINE`` of ``address`` when the symbols know it (an address inside the image)."""
+        if self.symbols is None or address >= len(self.image):
             return None
-        if self.symbols and best_index in self.symbols.functions:
-            return self.symbols.functions[best_index]
-        return f"func#{best_index}"
+        return self.symbols.where(address)
+
+    def address_of(self, name: str) -> int | None:
+        """The code address a name stands for: a label, a function (by name or ``func#N``),
+        or a number (``0x1a``, ``26``); None when nothing has that name."""
+        symbols = self.symbols
+        if symbols is not None:
+            if name in symbols.labels:
+                return symbols.labels[name]
+            for index, fname in symbols.functions.items():
+                if fname == name and index < len(self.functions):
+                    return self.functions[index]
+        if name.startswith("func#") and name[5:].isdigit() and int(name[5:]) < len(self.functions):
+            return self.functions[int(name[5:])]
+        try:
+            return int(name, 0)
+        except ValueError:
+            return None

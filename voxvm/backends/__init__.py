@@ -39,6 +39,7 @@ class Status(enum.IntEnum):
     # the instruction is complete.
     FLUSH = 4
     STOP = 5      # request_stop() was called; run() may be called again to go on
+    BREAK = 6     # ip reached a breakpoint (set_breakpoint); the instruction there has not run
 
 
 def observable_state(core: Core, status: int) -> dict:

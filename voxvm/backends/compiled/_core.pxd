@@ -18,6 +18,19 @@ cdef extern from "vv_core.h" nogil:
         uint64_t v
         uint64_t t
 
+    ctypedef struct vv_prof_node:
+        uint64_t entry
+        uint32_t parent
+        uint64_t calls, count, ticks
+
+    ctypedef struct vv_prof:
+        uint64_t n
+        uint64_t *count
+        uint64_t *ticks
+        vv_prof_node *nodes
+        uint32_t nnodes
+        uint64_t ticks0, ns0, last
+
     ctypedef struct vv_gc_event:
         uint64_t kind
         uint64_t number
@@ -65,6 +78,8 @@ cdef extern from "vv_core.h" nogil:
         uint32_t ngc_events
         vv_gc_event gc_events[64]
         int64_t budget_left
+        uint8_t *breaks
+        vv_prof *prof
         int stop
         int flush_due
         uint64_t deadline
@@ -84,6 +99,11 @@ cdef extern from "vv_core.h" nogil:
     uint64_t vh_now_ns()
     void vv_raise_at(vv_vm *vm, int number, uint64_t ip)
     void vv_invalidate(vv_vm *vm, uint64_t addr, uint64_t n)
+    int vv_break_at(const vv_vm *vm, uint64_t addr)
+    int vv_break_set(vv_vm *vm, uint64_t addr, int on)
+    vv_prof *vv_prof_new(const vv_vm *vm)
+    void vv_prof_settle(vv_prof *p)
+    uint64_t vv_ticks()
     int vv_mem_append(vv_vm *vm, const uint8_t *data, uint64_t n)
     void vv_slot_set_budget(vv_vm *vm)
     void vv_put_be64(uint8_t *p, uint64_t v)
@@ -97,6 +117,7 @@ cdef extern from "vv_tables.h" nogil:
     enum:
         VV_STATUS_BUDGET
         VV_STATUS_FLUSH
+        VV_STATUS_STOP
         VV_EXC_COUNT
         VV_NUM_REGISTERS
         VV_TAG_STR
@@ -122,4 +143,7 @@ cdef class Core:
 
     cdef _flush_stderr_events(self)
     cdef _log_gc_events(self, uint32_t start, uint32_t end)
+    cdef bint profiling      # the loop is vv_run_profile (enable_profile)
+
+    cdef _debug_mode(self)
     cdef int _hand_over_stdout(self, bint query) except -1

@@ -63,6 +63,17 @@ cdef extern from *:
     #include "vv_loop.h"
     #undef VV_RUN_NAME
     #undef VV_LOOP_COUNT
+    /* The debugging variants (docs/debugging.md): one instruction per call, and the profiler. */
+    #define VV_RUN_NAME vv_run_step
+    #define VV_LOOP_STEP 1
+    #include "vv_loop.h"
+    #undef VV_RUN_NAME
+    #undef VV_LOOP_STEP
+    #define VV_RUN_NAME vv_run_profile
+    #define VV_LOOP_PROFILE 1
+    #include "vv_loop.h"
+    #undef VV_RUN_NAME
+    #undef VV_LOOP_PROFILE
     #undef VV_LOOP_SWITCH
     #ifdef VV_HAVE_COMPUTED_GOTO
     #define VV_GOTO_AVAILABLE 1
@@ -73,6 +84,8 @@ cdef extern from *:
     int vv_run_goto(vv_vm *vm, int64_t budget) noexcept nogil
     int vv_run_switch(vv_vm *vm, int64_t budget) noexcept nogil
     int vv_run_count(vv_vm *vm, int64_t budget) noexcept nogil
+    int vv_run_step(vv_vm *vm, int64_t budget) noexcept nogil
+    int vv_run_profile(vv_vm *vm, int64_t budget) noexcept nogil
     int VV_GOTO_AVAILABLE
 
 # The C natives (csrc/vv_natives.h ABI, csrc/vv_builtins.h) and the test-only ones.
@@ -213,6 +226,7 @@ cdef class Core:
         cdef uint64_t *funcs = NULL
         cdef int rc
         self.ready = False
+        self.profiling = False
         self.heap_ready = False
         self.running = False
         self.log = None
@@ -510,6 +524,100 @@ cdef class Core:
     def request_stop(self):
         """Make run() return Status.STOP within milliseconds; safe from any thread (no GIL needed)."""
         vv_request_stop(&self.vm)
+
+    # ------------------------------------------------------------------ debugging (csrc/vv_debug.h)
+
+    cdef _debug_mode(self):
+        """One slot per instruction from now on (no fused pairs), so that steps, breakpoints
+        and profile counts see every instruction; the slots decoded so far decode again."""
+        if self.vm.fuse:
+            self.vm.fuse = 0
+            vv_invalidate(&self.vm, 0, self.vm.len)
+
+    def step(self):
+        """Execute one instruction; return Status.BUDGET when it completed (ip is the next one),
+        else what run() would have returned for it (HALT, TRAP, NCALL, STOP).
+
+        A breakpoint at ip does not stop it: stepping is how a debugger leaves a breakpoint.
+        """
+        cdef int status
+        cdef uint64_t ip
+        cdef bint had_break
+        if self.running:
+            raise RuntimeError("Core.step() while the Core is running")
+        self._debug_mode()
+        if vv_take_stop(&self.vm):
+            return Status.STOP
+        self.running = True
+        try:
+            self._hand_over_stdout(True)
+            ip = self.vm.ip
+            had_break = vv_break_at(&self.vm, ip)
+            if had_break:
+                vv_break_set(&self.vm, ip, 0)
+            with nogil:
+                self.vm.deadline = 0
+                status = vv_run_step(&self.vm, -1)
+            if had_break:
+                vv_break_set(&self.vm, ip, 1)
+            if self.stdout_sink is not None:
+                self._hand_over_stdout(False)
+            if self.vm.ngc_events or self.vm.ndiags:
+                self._flush_stderr_events()
+            if status == VV_STATUS_FLUSH:        # the instruction is complete (a C native yielded, ...)
+                return Status.BUDGET
+            return _STATUS[status]
+        finally:
+            self.running = False
+
+    def set_breakpoint(self, uint64_t address, bint on=True):
+        """Make run() return Status.BREAK whenever ip reaches ``address`` (or stop doing so)."""
+        if self.running:
+            raise RuntimeError("Core.set_breakpoint() while the Core is running")
+        self._debug_mode()
+        if vv_break_set(&self.vm, address, on) != 0:
+            raise ValueError(f"no breakpoint can be set at 0x{address:x} (outside main memory)")
+
+    def enable_profile(self):
+        """Run the profiling loop from now on (counts and clock ticks per address and calling context)."""
+        if self.running:
+            raise RuntimeError("Core.enable_profile() while the Core is running")
+        if self.vm.prof != NULL:
+            return
+        self._debug_mode()
+        self.vm.prof = vv_prof_new(&self.vm)
+        if self.vm.prof == NULL:
+            raise MemoryError("cannot allocate the profile counters")
+        self.profiling = True
+        self.loop = vv_run_profile
+
+    def profile_data(self):
+        """The profile so far (voxvm/profiler.py reads it), or None when not profiling:
+        ``{"addresses": [(address, count, ns)], "nodes": [(entry, parent, calls, count, ns)],
+        "buckets": n}`` (addresses >= n - 1 share the last bucket)."""
+        cdef vv_prof *p = self.vm.prof
+        cdef uint64_t i, now_ns, now_ticks
+        cdef double scale
+        if p == NULL:
+            return None
+        vv_prof_settle(p)
+        now_ns = vh_now_ns()
+        now_ticks = p.last
+        scale = (<double>(now_ns - p.ns0)) / (now_ticks - p.ticks0) if now_ticks > p.ticks0 else 1.0
+        addresses = [(i, p.count[i], int(p.ticks[i] * scale)) for i in range(p.n) if p.count[i] or p.ticks[i]]
+        nodes = [(p.nodes[i].entry, p.nodes[i].parent, p.nodes[i].calls, p.nodes[i].count,
+                  int(p.nodes[i].ticks * scale)) for i in range(p.nnodes)]
+        return {"addresses": addresses, "nodes": nodes, "buckets": p.n}
+
+    def call_stack(self):
+        """The return addresses on the call stack, oldest first."""
+        cdef uint64_t i
+        return [self.vm.calls[i] for i in range(self.vm.csp)]
+
+    def registers(self):
+        """``(bits, tag)`` of every register, r0 first."""
+        cdef int i
+        return [(self.vm.regs[i], self.vm.tags[i]) for i in range(VV_NUM_REGISTERS)]
 
     cdef _flush_stderr_events(self):
         """GC log lines and diagnostic events the loop recorded, in the order they happened.

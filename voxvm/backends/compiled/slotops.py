@@ -34,6 +34,7 @@ INTERNAL: tuple[SlotOp, ...] = (
     SlotOp("X_DECODE", "not decoded yet (zero: fresh slots are zero-filled)"),
     SlotOp("X_TRAP", "a fetch here traps: a = trap kind, imm = argument a, x = argument b"),
     SlotOp("X_OUTSIDE", "the sentinel slot at address len: a fetch there traps IP_OUTSIDE"),
+    SlotOp("X_BREAK", "a breakpoint (csrc/vv_debug.h): the loop returns BREAK before the instruction here"),
     SlotOp("X_UCJ", "ucmp a b + jcc imm (both uint64 fast path); d = condition mask"),
     SlotOp("X_ICJ", "icmp a b + jcc imm (both int64 fast path); d = condition mask"),
     SlotOp("X_FCJ", "fcmp a b + jcc imm (both float64 fast path); d = condition mask"),

@@ -26,6 +26,7 @@ from ...diagnostics import SHOWN as DIAG_SHOWN, USF_EVENT as DIAG_USF
 from ...isa import (BY_CODE, DATA_CONST_BIT, DATA_HEADER_SIZE, MAX_SIZE, NUM_REGISTERS, OPS,
                   PUSHALL_COUNT, UINT_LIKE_TAGS, VALID_TAGS, Exc, Flag, Operand, Tag, decode_at)
 from .heap import PyHeap
+from .profile import ProfileCounters
 from ...traps import ArithOp, TrapKind
 from ...values import (ADDRESS_TAGS, MASK64, as_f64, as_i64, as_u64, bits_from_f64, c_fmod,
                      c_pow, c_sqrt, f64_from_bits, f64_to_i64, ieee_div, to_signed)
@@ -193,6 +194,8 @@ class PyCore:
         self.budget_left = -1
         self._decoded: dict[int, tuple] = {}
         self._handlers = {op.code: getattr(self, "_op_" + op.mnemonic) for op in BY_CODE.values()}
+        self._breaks: set[int] = set()         # breakpoints: decoded as a BREAK entry (set_breakpoint)
+        self._profile: ProfileCounters | None = None
 
     def set_log(self, log) -> None:
         """Where ``gc: ...`` reports go when --gc-log or -v asked for them."""
@@ -223,6 +226,8 @@ class PyCore:
         if self._stop:
             self._stop = False
             return Status.STOP
+        if self._profile is not None:
+            return self._run_profiled(budget)
         decoded = self._decoded
         try:
             while True:
@@ -249,8 +254,97 @@ class PyCore:
             self.trap_ip = self.ip
             return Status.TRAP
 
+    def _run_profiled(self, budget: int) -> int:
+        """run() with the profile counters ticked before every instruction (enable_profile)."""
+        decoded, profile, calls = self._decoded, self._profile, self.calls
+        try:
+            while True:
+                profile.tick(self.ip, len(calls))
+                entry = decoded.get(self.ip)
+                if entry is None:
+                    entry = self._decode(self.ip)
+                handler, operands, is_branch = entry
+                status = handler(*operands)
+                if status is not None:
+                    if status == Status.BREAK:
+                        profile.untick()
+                    return status
+                if is_branch:
+                    if budget > 0:
+                        budget -= 1
+                        if budget == 0:
+                            return Status.BUDGET
+                    if self._stop:
+                        self._stop = False
+                        return Status.STOP
+        except _TrapSignal as trap:
+            profile.untick()
+            self.trap_kind, self.trap_a, self.trap_b = int(trap.kind), trap.a, trap.b
+            self.trap_ip = self.ip
+            return Status.TRAP
+
+    def step(self) -> int:
+        """Execute one instruction (voxvm.backends.Core.step); a breakpoint at ip does not stop it."""
+        if self._stop:
+            self._stop = False
+            return Status.STOP
+        ip = self.ip
+        held = ip in self._breaks
+        if held:
+            self._breaks.discard(ip)
+            self._decoded.pop(ip, None)
+        try:
+            entry = self._decoded.get(ip)
+            if entry is None:
+                entry = self._decode(ip)
+            handler, operands, _ = entry
+            status = handler(*operands)
+        except _TrapSignal as trap:
+            self.trap_kind, self.trap_a, self.trap_b = int(trap.kind), trap.a, trap.b
+            self.trap_ip = self.ip
+            return Status.TRAP
+        finally:
+            if held:
+                self._breaks.add(ip)
+                self._decoded.pop(ip, None)
+        return Status.BUDGET if status is None else status
+
+    def set_breakpoint(self, address: int, on: bool = True) -> None:
+        """Make run() return Status.BREAK whenever ip reaches ``address`` (or stop doing so)."""
+        if not 0 <= address <= max(self.capacity, len(self.mem)):
+            raise ValueError(f"no breakpoint can be set at 0x{address:x} (outside main memory)")
+        if on:
+            self._breaks.add(address)
+        else:
+            self._breaks.discard(address)
+        self._decoded.pop(address, None)
+
+    def _op_break(self) -> int:
+        return Status.BREAK                   # ip stays on the instruction under the breakpoint
+
+    def enable_profile(self) -> None:
+        """Count instructions and time per address and calling context from now on."""
+        if self._profile is None:
+            self._profile = ProfileCounters(len(self.mem), self.ip, len(self.calls))
+
+    def profile_data(self) -> dict | None:
+        """The profile so far (as the compiled Core's ``profile_data``), or None when not profiling."""
+        return None if self._profile is None else self._profile.data()
+
+    def call_stack(self) -> list[int]:
+        """The return addresses on the call stack, oldest first."""
+        return list(self.calls)
+
+    def registers(self) -> list[tuple[int, int]]:
+        """``(bits, tag)`` of every register, r0 first."""
+        return list(zip(self.regs, self.tags))
+
     def _decode(self, ip: int) -> tuple:
         """Decode and cache the instruction at ``ip``; trap if it cannot run."""
+        if ip in self._breaks and ip < len(self.mem):
+            entry = (self._op_break, (), False)
+            self._decoded[ip] = entry
+            return entry
         mem = self.mem
         if ip >= len(mem):
             raise _TrapSignal(TrapKind.IP_OUTSIDE, ip, len(mem))

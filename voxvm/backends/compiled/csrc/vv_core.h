@@ -233,6 +233,9 @@ typedef struct vv_vm {
     int stop;                    /* set atomically by vv_request_stop, cleared by the owner */
     int flush_due;               /* a slow path polled and asks the loop to return after this instruction */
     uint64_t deadline;           /* vh_now_ns() after which the loop returns; 0: never */
+    uint8_t *breaks;             /* breakpoints, one bit per address (vv_debug.h); NULL: none */
+    uint64_t breaks_len;         /* addresses the bitmap covers */
+    struct vv_prof *prof;        /* the profiling loop's counters (vv_debug.h); NULL: not profiling */
     struct vv_natives *natives;  /* C natives `ncall` runs in the loop, and their stdout (vv_natives.h); NULL: none */
     int ret_ends;                /* a spawned thread (docs/concurrency.md): `ret` on an empty call stack ends it like `halt` */
 } vv_vm;
@@ -724,12 +727,21 @@ static inline int vv_is_compare(unsigned opcode) {
  * instruction is complete and valid and a jump target lies inside memory
  * (memory never shrinks, so fused jumps need no range check), so traps are
  * never moved. */
+static inline int vv_break_at(const vv_vm *vm, uint64_t addr) {
+    return addr < vm->breaks_len && ((vm->breaks[addr >> 3] >> (addr & 7)) & 1u);
+}
+
 static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
     vv_slot *s = vm->code + addr;
     const uint8_t *m = vm->mem + addr;
     const uint64_t left = vm->len - addr;
     vv_slot_touch(vm, addr);                       /* may drop another page, never this one */
-    vv_decode_one(vm, addr, s);
+    if (VV_UNLIKELY(vm->breaks != NULL) && vv_break_at(vm, addr)) {
+        memset(s, 0, sizeof *s);                   /* a breakpoint (vv_debug.h): the loop stops here */
+        s->op = VV_SOP_X_BREAK;
+    } else {
+        vv_decode_one(vm, addr, s);
+    }
     switch (vm->fuse ? s->op : VV_SOP_X_DECODE) {
     case VV_SOP_UCMP: case VV_SOP_ICMP: case VV_SOP_FCMP:
         /* compare a b; jcc L  ->  one compare-and-branch that still sets ZF and NF */
@@ -849,9 +861,13 @@ static VV_COLD VV_MAYBE_UNUSED int vv_mem_append(vv_vm *vm, const uint8_t *bytes
  * Life cycle */
 
 static void vv_natives_free(vv_vm *vm);
+static void vv_prof_free(struct vv_prof *p);
 
 static void vv_free(vv_vm *vm) {
     vv_natives_free(vm);
+    vv_prof_free(vm->prof);
+    free(vm->breaks);
+    vm->prof = NULL; vm->breaks = NULL; vm->breaks_len = 0;
     vv_slots_unmap(vm->code, vm->code_alloc * sizeof(vv_slot));
     free(vm->slot_live);
     free(vm->mem); free(vm->funcs);
@@ -905,5 +921,6 @@ static int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacit
 
 #include "heap/vh_vmops.h"
 #include "vv_natives.h"
+#include "vv_debug.h"
 
 #endif /* VV_CORE_H */

@@ -33,6 +33,14 @@
 #ifdef VV_LOOP_COUNT
 #define COUNT_ONE() (executed++)
 #define UNCOUNT() (executed--)
+#elif defined(VV_LOOP_STEP)
+/* The single-step variant (tracing, the debugger): the second instruction leaves. */
+#define COUNT_ONE() do { if (executed++) goto vv_stepped; } while (0)
+#define UNCOUNT() (executed--)
+#elif defined(VV_LOOP_PROFILE)
+/* The profiling variant: counts and clock ticks per address and calling context (vv_debug.h). */
+#define COUNT_ONE() vv_prof_tick(vm->prof, ADDR(), csp)
+#define UNCOUNT() vv_prof_untick(vm->prof)
 #else
 #define COUNT_ONE() ((void)0)
 #define UNCOUNT() ((void)0)
@@ -176,7 +184,7 @@ static int VV_RUN_NAME(vv_vm *vm, int64_t budget) {
     uint64_t *calls = vm->calls;
     uint64_t csp = vm->csp, calls_cap = vm->calls_alloc;
     unsigned fl = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;   /* ZF | NF << 1 */
-#ifdef VV_LOOP_COUNT
+#if defined(VV_LOOP_COUNT) || defined(VV_LOOP_STEP)
     uint64_t executed = 0;
 #define SAVE_COUNT() (vm->executed += executed)
 #else
@@ -214,6 +222,7 @@ vv_dispatch:
     }
     TARGET(X_TRAP) TRAP(pc->a, pc->imm, pc->x);     /* a fetch that traps */
     TARGET(X_OUTSIDE) { UNCOUNT(); next_ip = ADDR(); goto vv_outside; }
+    TARGET(X_BREAK) { UNCOUNT(); goto vv_break; }   /* a breakpoint (vv_debug.h) */
 
     /* Fused compare + conditional jump (performance.md rule 5): sets ZF and
      * NF exactly as the compare does, then branches as the jump would. */
@@ -845,6 +854,23 @@ vv_budget:
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
     vm->sp = sp; vm->csp = csp;
     return VV_STATUS_BUDGET;
+
+vv_break:
+    SAVE_COUNT();
+    vm->ip = ADDR();
+    vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
+    vm->sp = sp; vm->csp = csp;
+    return VV_STATUS_BREAK;
+
+#ifdef VV_LOOP_STEP
+vv_stepped:
+    /* one instruction completed; pc is the next one */
+    vm->executed += 1;
+    vm->ip = ADDR();
+    vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
+    vm->sp = sp; vm->csp = csp;
+    return VV_STATUS_BUDGET;
+#endif
 
 vv_exit_halt:
     SAVE_COUNT();
