@@ -26,6 +26,7 @@ MAX_STACK_ENTRIES = 16 * MIB         # data-stack hard limit (entries); overflow
 DEFAULT_INIT_HEAP = 1 * MIB
 DEFAULT_MAX_HEAP = 1 * GIB
 DEFAULT_MAX_RECURSION = 1000
+PROFILE_FORMATS = ("table", "json", "folded")
 
 # Ceilings no flag can raise (docs/resource-limits.md): each bounds the host memory one
 # run can take, so a program cannot exhaust the host whatever the flags say.
@@ -148,6 +149,14 @@ _CONFIG_FIELDS = {
     "allow_write": None,             # ... and write (fdelete counts as a write)
     # Shared segments (--shm, docs/concurrency.md): SegmentSpecs, numbered 0, 1, ... in flag order.
     "shm": (),
+    # Debugging (docs/debugging.md): the debug map to use, the trace and the profile.
+    "debug_map": None,               # None: PROGRAM.map when it exists
+    "trace": False,
+    "trace_file": None,              # None: stderr
+    "trace_limit": None,             # None: no limit
+    "trace_from": None,              # a label, function or address
+    "profile": None,                 # None: no profile; "-": the table on stderr; else a file
+    "profile_format": None,          # table, json or folded; None: by the file name
 }
 
 
@@ -190,10 +199,27 @@ class VMConfig(namedtuple("VMConfig", _CONFIG_FIELDS, defaults=_CONFIG_FIELDS.va
                              f"--max-heap ({format_size(self.max_heap)})")
         if self.backend not in (None, "cython", "python"):
             raise UsageError(f"--backend: '{self.backend}' is not one of cython, python")
+        if self.profile_format not in (None, *PROFILE_FORMATS):
+            raise UsageError(f"--profile-format: '{self.profile_format}' is not one of {', '.join(PROFILE_FORMATS)}")
+        if self.profile_format is not None and self.profile is None:
+            raise UsageError("--profile-format needs --profile")
+        if self.profile == "-" and self.profile_format in ("json", "folded"):
+            raise UsageError(f"--profile-format={self.profile_format} needs a file: --profile=PATH "
+                             f"(stderr gets the table)")
+        if self.profile == "":
+            raise UsageError("--profile=PATH: the file name is empty")
+        if self.tracing and self.profile is not None:
+            raise UsageError("--trace and --profile cannot be combined (a traced run's times mean nothing)")
         if self.sandbox and self.native_configs is not None:
             # FFI libraries are native code with every access of the process (semantics.md §8).
             raise UsageError("--sandbox refuses --native-configs: a native library could do "
                              "anything the sandbox forbids")
+
+    @property
+    def tracing(self) -> bool:
+        """Any of the trace flags asks for a trace (--trace-file, --trace-limit, --trace-from imply --trace)."""
+        return bool(self.trace or self.trace_file is not None or self.trace_limit is not None
+                    or self.trace_from is not None)
 
     @property
     def stack_limit(self) -> int:
@@ -262,6 +288,24 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
               help="Add a shared segment, numbered 0, 1, ... in flag order (ncalls 0x33-0x39): "
                    "SIZE zero-filled bytes, or the file PATH mapped (created or zero-extended to "
                    "SIZE, never shrunk, kept). Repeatable; -m is avmir's spelling."),
+    RunOption(("--debug-map",), "debug_map", metavar="PATH",
+              help="The debug map to use (voxasm -g writes one). Default: PROGRAM.map when it exists."),
+    RunOption(("--trace",), "trace",
+              help="Print every executed instruction on stderr: address, function, source line, "
+                   "the instruction, the registers it changed, the flags (docs/debugging.md)."),
+    RunOption(("--trace-file",), "trace_file", metavar="PATH",
+              help="Write the trace to PATH instead of stderr (implies --trace)."),
+    RunOption(("--trace-limit",), "trace_limit", metavar="N", parse=parse_count,
+              help="Trace at most N instructions, then run on untraced (implies --trace)."),
+    RunOption(("--trace-from",), "trace_from", metavar="WHERE",
+              help="Start the trace when execution reaches a label, function or address "
+                   "(implies --trace)."),
+    RunOption(("--profile",), "profile", metavar="[=PATH]", bare_value="-",
+              help="After the run, print instruction counts and time per function, opcode and "
+                   "source line, and call counts, on stderr (or write them to PATH)."),
+    RunOption(("--profile-format",), "profile_format", metavar="FORMAT",
+              help="Profile output: table (default), json (default for a .json PATH) or folded "
+                   "(folded stacks for flame-graph tools)."),
 )
 RUN_OPTION_BY_FLAG: dict[str, RunOption] = {flag: o for o in RUN_OPTIONS for flag in o.flags}
 

@@ -34,7 +34,7 @@ from . import isa
 from .errors import InputError
 from .program import Program
 
-__all__ = ["DataItem", "disassemble", "float_literal", "get_data_items", "get_instructions"]
+__all__ = ["DataItem", "InstructionNamer", "disassemble", "float_literal", "get_data_items", "get_instructions"]
 
 _U64 = struct.Struct(">Q")
 _F64 = struct.Struct(">d")
@@ -516,6 +516,50 @@ def _listing_text(ins: isa.Decoded, names: _Names, program: Program) -> tuple[st
             else:
                 notes.append(f"function {value} does not exist")
     return " ".join([ins.op.mnemonic, *operands]), notes
+
+
+# --------------------------------------------------------------------------
+# One instruction at a time (the trace, the debugger)
+
+class InstructionNamer:
+    """Renders single instructions with the program's own names (its symbols), as the trace
+    shows them: labels and functions by name, data items by name, other addresses as numbers."""
+
+    def __init__(self, program: Program) -> None:
+        symbols = program.symbols
+        labels = {a: n for n, a in sorted(symbols.labels.items(), reverse=True)} if symbols else {}
+        data = {o: n for n, o in sorted(symbols.data.items(), reverse=True)} if symbols else {}
+        functions = {i: program.function_name(i) for i in range(len(program.functions))}
+        for index, address in enumerate(program.functions):
+            labels.setdefault(address, functions[index])
+        self._names = _Names(functions, labels, data)
+        self._cache: dict[tuple[int, bytes], str] = {}
+
+    def text(self, memory: bytes, address: int) -> str:
+        """The instruction whose bytes ``memory`` holds at ``address`` (a slice from there is enough)."""
+        key = (address, bytes(memory[:isa.MAX_SIZE]))
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        try:
+            ins = isa.decode_at(key[1], 0)
+        except isa.DecodeError as exc:
+            text = f".byte 0x{key[1][0]:02x}  ({exc})" if key[1] else "(outside memory)"
+        else:
+            ins = ins._replace(address=address)
+            operands = []
+            for position, (kind, value) in enumerate(zip(ins.op.operands, ins.operands)):
+                if kind is isa.Operand.ADDR and value not in self._names.labels:
+                    operands.append(f"0x{value:x}")
+                    continue
+                try:
+                    operands.append(_operand_text(ins, position, self._names))
+                except _Unrepresentable:
+                    operands.append(f"r{value}")
+            text = " ".join([ins.op.mnemonic, *operands])
+        if len(self._cache) < 1 << 16:
+            self._cache[key] = text
+        return text
 
 
 # --------------------------------------------------------------------------

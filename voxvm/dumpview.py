@@ -7,7 +7,9 @@ voxvm.formats.parse_dump. Pure formatting, no I/O.
 
 from __future__ import annotations
 
+from .backtrace import frames, render_frames
 from .formats import Dump
+from .program import Program
 from .isa import BY_CODE, Exc
 from .traps import TrapKind, describe
 from .values import format_value
@@ -44,17 +46,30 @@ def _trap_name(number: int) -> str:
         return f"trap {number}"
 
 
-def render_dump(dump: Dump) -> str:
-    """The whole dump as text, ending with a newline."""
+def _read(memory: bytes):
+    def read(address: int, count: int) -> bytes | None:
+        return memory[address:address + count] if address + count <= len(memory) else None
+    return read
+
+
+def render_dump(dump: Dump, program: Program | None = None) -> str:
+    """The whole dump as text, ending with a newline; ``program`` (a debug map's, over the
+    dump's memory) names the functions and source lines."""
     out: list[str] = []
     if dump.reason == 0:
         out.append("voxvm core dump: program halted")
+    elif dump.version < 3:
+        out.append(f"voxvm core dump: program trapped ({_trap_name(dump.trap)}; a version "
+                   f"{dump.version} dump does not record the trap's details)")
     else:
         out.append(f"voxvm core dump: program trapped ({_trap_name(dump.trap)}: "
-                   f"{describe(dump.trap)})")
+                   f"{describe(dump.trap, dump.trap_a, dump.trap_b)})")
     at = ""
     if dump.ip < len(dump.memory) and dump.memory[dump.ip] in BY_CODE:
         at = f" ({BY_CODE[dump.memory[dump.ip]].mnemonic})"
+    stack = frames(dump.ip, dump.call_stack, program, _read(dump.memory))
+    if program is not None:
+        at += "".join(stack[0].text().split(f"0x{dump.ip:04x}", 1)[1:])
     out.append(f"ip: 0x{dump.ip:x}{at}")
     of, zf, nf, cf = dump.flags
     out.append(f"flags: OF={of} ZF={zf} NF={nf} CF={cf}")
@@ -74,6 +89,9 @@ def render_dump(dump: Dump) -> str:
     out.append(f"call stack: {len(dump.call_stack)} frames (oldest first)")
     for depth, address in enumerate(dump.call_stack):
         out.append(f"  #{depth} return to 0x{address:x}")
+    if program is not None and dump.call_stack:
+        out.append("backtrace (innermost first):")
+        out.extend(f"  {line}" for line in render_frames(stack))
 
     if dump.pending:
         out.append("pending exceptions: " + ", ".join(

@@ -94,7 +94,7 @@ def load_vve(data: bytes, path: str = "<memory>") -> Program:
 # voxvm.dump, and as voxvm_err.dump when a trap stops the program.
 
 DUMP_MAGIC = b"VVDUMP\x00\x00"
-DUMP_VERSION = 2              # 2: pending exceptions as 11 counts (1: a list of numbers)
+DUMP_VERSION = 3              # 3: the trap's two arguments; 2: pending exceptions as 11 counts (1: a list)
 EXCEPTION_KINDS = 11          # voxvm.isa.Exc, numbers 1..11
 
 TaggedValue = Struct("value" / Int64ub, "tag" / Int8ub)
@@ -109,11 +109,15 @@ HeapBlock = Struct(*_HEAP_BLOCK_HEAD, "data" / Bytes(this.size))
 
 def _dump_head(version: int) -> tuple:
     """Everything before the first variable-length section (DumpWriter builds it alone)."""
+    # Version 3: the trap's arguments (voxvm.traps.describe: the operation and operand tags
+    # of a type mismatch, the frame count of the recursion limit, ...), 0 after halt.
+    trap_args = ("trap_a" / Int64ub, "trap_b" / Int64ub) if version >= 3 else ()
     return (
         "magic" / Const(DUMP_MAGIC),
         "version" / Const(version, Int16ub),
         "reason" / Int8ub,        # 0 = halt, 1 = trap
         "trap" / Int16ub,         # trap kind number (voxvm.traps.TrapKind), 0 after halt
+        *trap_args,
         "ip" / Int64ub,
         "flags" / Array(4, Int8ub),  # OF, ZF, NF, CF
         "registers" / Array(32, TaggedValue),
@@ -135,6 +139,8 @@ DumpHead = Struct(*_dump_head(DUMP_VERSION))
 # Version 2: pending[N - 1] = how many exceptions N are pending (semantics.md §9).
 PendingCounts = Array(EXCEPTION_KINDS, Int64ub)
 DumpFile = _dump_file(DUMP_VERSION, PendingCounts)
+# Version 2 (read only): no trap arguments.
+DumpFileV2 = _dump_file(2, PendingCounts)
 # Version 1 (read only): the pending exception numbers, oldest first.
 DumpFileV1 = _dump_file(1, PrefixedArray(Int64ub, Int8ub))
 
@@ -153,12 +159,16 @@ class Dump:
     pending: dict[int, int]                   # exception number -> count, only counts > 0
     memory: bytes
     heap: list[tuple[int, int, int, bytes]]   # (address, size, kind, data)
+    trap_a: int = 0                           # the trap's arguments (voxvm.traps.describe)
+    trap_b: int = 0
+    version: int = DUMP_VERSION               # of the file it was read from
 
 
 def build_dump(dump: Dump) -> bytes:
     """Serialise a core dump."""
     return DumpFile.build(dict(
-        reason=dump.reason, trap=dump.trap, ip=dump.ip, flags=list(dump.flags),
+        reason=dump.reason, trap=dump.trap, trap_a=dump.trap_a, trap_b=dump.trap_b,
+        ip=dump.ip, flags=list(dump.flags),
         registers=[dict(value=v, tag=t) for v, t in dump.registers],
         data_stack=[dict(value=v, tag=t) for v, t in dump.data_stack],
         call_stack=list(dump.call_stack),
@@ -203,8 +213,9 @@ class DumpWriter:
             self._f.write(self._buffer)
             self._buffer = bytearray()
 
-    def head(self, reason: int, trap: int, ip: int, flags, registers) -> None:
-        self._put(DumpHead.build(dict(reason=reason, trap=trap, ip=ip, flags=list(flags),
+    def head(self, reason: int, trap: int, ip: int, flags, registers, trap_a: int = 0, trap_b: int = 0) -> None:
+        self._put(DumpHead.build(dict(reason=reason, trap=trap, trap_a=trap_a, trap_b=trap_b,
+                                      ip=ip, flags=list(flags),
                                       registers=[dict(value=v, tag=t) for v, t in registers])))
 
     def count(self, n: int) -> None:
@@ -269,7 +280,7 @@ def parse_dump(data: bytes, path: str = "<memory>") -> Dump:
                 pending[number] = pending.get(number, 0) + 1
             pending = dict(sorted(pending.items()))
         else:
-            parsed = DumpFile.parse(data)
+            parsed = (DumpFileV2 if version == 2 else DumpFile).parse(data)
             pending = {number: count for number, count in enumerate(parsed.pending, 1) if count}
     except ConstructError as exc:
         raise FormatError(path, "dump", 0, f"malformed core dump: {exc}") from None
@@ -279,4 +290,5 @@ def parse_dump(data: bytes, path: str = "<memory>") -> Dump:
         data_stack=[(e.value, e.tag) for e in parsed.data_stack],
         call_stack=list(parsed.call_stack), pending=pending,
         memory=bytes(parsed.memory),
-        heap=[(b.address, b.size, b.kind, bytes(b.data)) for b in parsed.heap])
+        heap=[(b.address, b.size, b.kind, bytes(b.data)) for b in parsed.heap],
+        trap_a=parsed.get("trap_a", 0), trap_b=parsed.get("trap_b", 0), version=version)

@@ -136,6 +136,38 @@ class Machine:
         if own_group:
             connect_spawning(group, self.config, self.io)
             group.register(self)
+        # --trace and --profile follow the run's first thread (docs/debugging.md).
+        self.tracer, self.trace_from = self._make_tracer() if self.thread_id == 0 else (None, None)
+        self.profile_data: dict | None = None
+
+    def _make_tracer(self):
+        """The Tracer of --trace (None without it, or when its file or start cannot be used:
+        a warning, and the run goes on untraced), and the address --trace-from names."""
+        config, program = self.config, self.program
+        if not config.tracing:
+            return None, None
+        from .tracing import STDERR_PREFIX, Tracer, TraceOutputError   # only for a trace (start-up)
+
+        start = None
+        if config.trace_from is not None:
+            start = program.address_of(config.trace_from)
+            if start is None or start >= len(program.image):
+                known = "labels and functions" if program.symbols else "func#N and addresses (no debug map)"
+                self.io.diag(f"warning: --trace-from: '{config.trace_from}' is no label, function or "
+                             f"address of {program.path} (it knows {known}); the run goes on untraced")
+                return None, None
+        if config.trace_file is None:
+            report = self.io.report
+            return Tracer(program, lambda line: report(STDERR_PREFIX + line), config.trace_limit), start
+        try:
+            return Tracer.to_file(program, config.trace_file, config.trace_limit), start
+        except TraceOutputError as error:
+            self.io.diag(f"warning: {error}; the run goes on untraced")
+            return None, None
+
+    @property
+    def profiling(self) -> bool:
+        return self.config.profile is not None and self.thread_id == 0
 
     def run(self, budget: int = -1) -> bool:
         """Run until halt (True); raise Trap if the program traps.
@@ -144,7 +176,9 @@ class Machine:
         §20), counted across native calls: False when it ran out first. After
         ``request_stop(reason)`` the run returns False as well (the embedding
         API's timeout, voxvm/embed.py); any other stop (Ctrl-C) raises
-        KeyboardInterrupt. ``run`` may be called again to go on.
+        KeyboardInterrupt. ``run`` may be called again to go on. With --trace, the traced
+        part runs first, one ``Core.step()`` per instruction (the budget counts only what
+        follows it); with --profile, the Core's profiling loop runs.
         """
         if self.config.verbose:
             self._report_sizes()
@@ -152,30 +186,81 @@ class Machine:
                 and self.thread_id == 0:
             self.io.diag("warning: --allow-read/--allow-write only matter with --sandbox "
                          "(without it, file natives may use any file)")
-        core, io = self.core, self.io
         previous = self._catch_sigint()
         try:
-            while True:
-                status = core.run(budget)
-                if status == Status.NCALL:
-                    if budget > 0:
-                        budget = core.budget_left
-                    dispatch(core, core.ncall_code, io)
-                elif status == Status.HALT:
-                    return True
-                elif status == Status.TRAP:
-                    raise self.trap()
-                elif status == Status.BUDGET:
-                    return False
-                elif status == Status.STOP:
-                    if self.stop_reason is not None:
-                        return False
-                    raise KeyboardInterrupt
-                else:
-                    raise RuntimeError(f"backend returned unexpected status {status!r}")
+            if self.profiling:
+                self.core.enable_profile()
+            if self.tracer is not None and self.tracer.active and self._run_traced():
+                return True
+            return bool(self._run_until(budget, None))
         finally:
+            if self.profiling:
+                self.profile_data = self.core.profile_data()   # before the trap report takes time
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+            if self.tracer is not None and not self.tracer.active:
+                self.tracer.close()
+
+    def _run_until(self, budget: int, breakpoint: int | None) -> bool | None:
+        """Run at full speed: True at halt, False when the budget ran out or ``request_stop``
+        asked, None when ``breakpoint`` was reached (it is removed); raise Trap on a trap."""
+        core, io = self.core, self.io
+        while True:
+            status = core.run(budget)
+            if status == Status.NCALL:
+                if budget > 0:
+                    budget = core.budget_left
+                dispatch(core, core.ncall_code, io)
+            elif status == Status.HALT:
+                return True
+            elif status == Status.TRAP:
+                raise self.trap()
+            elif status == Status.BUDGET:
+                return False
+            elif status == Status.STOP:
+                if self.stop_reason is not None:
+                    return False
+                raise KeyboardInterrupt
+            elif status == Status.BREAK and core.ip == breakpoint:
+                core.set_breakpoint(breakpoint, False)
+                return None
+            else:
+                raise RuntimeError(f"backend returned unexpected status {status!r}")
+
+    def _run_traced(self) -> bool:
+        """The traced part of a run (voxvm/tracing.py), one ``Core.step()`` per instruction:
+        True when the program halted, False when the trace ended first (the caller runs on)."""
+        from .tracing import TraceOutputError, read_code
+
+        core, io, tracer = self.core, self.io, self.tracer
+        if self.trace_from is not None:
+            start, self.trace_from = self.trace_from, None
+            core.set_breakpoint(start)
+            if self._run_until(-1, start) is not None:
+                tracer.active = False
+                return True
+        while tracer.active:
+            ip = core.ip
+            code = read_code(core.read_memory, ip)
+            before = core.registers()
+            status = core.step()
+            if status == Status.NCALL:
+                dispatch(core, core.ncall_code, io)
+            note = {Status.HALT: "halt", Status.TRAP: "trap"}.get(status)
+            if status == Status.STOP:
+                raise KeyboardInterrupt
+            try:
+                tracer.record(ip, code, before, core.registers(), core.flags, note)
+            except TraceOutputError as error:
+                io.diag(f"warning: {error}; the run goes on untraced")
+                tracer.active = False
+            if status == Status.HALT:
+                tracer.active = False
+                return True
+            if status == Status.TRAP:
+                tracer.active = False
+                raise self.trap()
+        return False
 
     def request_stop(self, reason: str) -> None:
         """Make a ``run`` in progress (on any thread) return False soon, for ``reason`` (kept in
@@ -241,8 +326,11 @@ class Machine:
         core = self.core
         ip = core.trap_ip
         mnemonic, function, source, line = self._place(ip, core.trap_kind != TrapKind.IP_OUTSIDE)
+        from .backtrace import frames, render_frames      # only after a trap (start-up)
+
+        stack = frames(ip, core.call_stack(), self.program, core.read_memory)
         return Trap(core.trap_kind, ip, mnemonic, core.trap_a, core.trap_b,
-                    function=function, line=line, source=source)
+                    function=function, line=line, source=source, backtrace_lines=render_frames(stack))
 
     def locate(self, ip: int) -> str:
         """``at 0x<ip> (<mnemonic>) in <function>, <file>:<line>`` for a code address."""
@@ -278,7 +366,8 @@ class Machine:
         if trap is not None:
             io.flush()
             diagnostics.finish(self.core.diagnostic_totals())
-            io.report(trap.render())
+            for line in trap.report_lines():
+                io.report(line)
             status = int(trap.exit_status)
             if config.coredump_exit:
                 self.write_dump(self.dump_name(DUMP_AFTER_TRAP), 1)
@@ -288,8 +377,33 @@ class Machine:
                 status = int(ExitStatus.SOFTWARE)      # --strict (semantics.md §9)
             if config.coredump_exit:
                 self.write_dump(self.dump_name(DUMP_AFTER_HALT), 0)
+        if self.profiling:
+            self.report_profile()
         io.flush()
         return status
+
+    def report_profile(self) -> None:
+        """Print or write the --profile report (voxvm/profiler.py); a file that cannot be
+        written is a warning."""
+        from .profiler import Profile, output_format
+
+        config = self.config
+        data = self.profile_data
+        if data is None:
+            return
+        profile = Profile(data, self.program, self.core.read_memory, self.backend)
+        if config.profile == "-":
+            for line in profile.table():
+                self.io.diag(line)
+            return
+        kind = output_format(config.profile, config.profile_format)
+        text = (profile.as_json() if kind == "json" else profile.folded() if kind == "folded"
+                else "".join(line + "\n" for line in profile.table()))
+        try:
+            with open(config.profile, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            self.io.diag(f"warning: cannot write the profile to {config.profile}: {exc.strerror or exc}")
 
     def write_dump(self, path: str, reason: int) -> None:
         """Write a core dump; a failure is a warning, never a crash.

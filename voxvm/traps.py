@@ -132,8 +132,10 @@ class Trap(VoxError):
 
     def __init__(self, kind: int, ip: int, mnemonic: str | None, a: int = 0, b: int = 0,
                  function: str | None = None, line: int | None = None,
-                 source: str | None = None, detail: str | None = None) -> None:
+                 source: str | None = None, detail: str | None = None,
+                 backtrace_lines: list[str] | None = None) -> None:
         self.kind = kind
+        self.backtrace_lines = backtrace_lines or []     # frame lines, innermost first (voxvm/backtrace.py)
         self.ip = ip
         self.mnemonic = mnemonic
         self.args_ = (a, b)
@@ -142,6 +144,13 @@ class Trap(VoxError):
         self.source = source
         self.what = detail or describe(kind, a, b)
         super().__init__(self.render())
+
+    def report_lines(self) -> list[str]:
+        """The trap line, then the backtrace when the program was inside a call."""
+        if len(self.backtrace_lines) < 2:
+            return [self.render()]
+        return [self.render(), "voxvm: backtrace (innermost first):",
+                *(f"voxvm:   {line}" for line in self.backtrace_lines)]
 
     def render(self) -> str:
         return (f"voxvm: trap: {self.what} "

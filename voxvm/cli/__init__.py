@@ -68,7 +68,7 @@ def _run_plain(options: dict) -> int:
         from .loading import load_paths
         from ..machine import run_programs
 
-        return run_programs(load_paths(paths, kind), config)
+        return run_programs(load_paths(paths, kind, config.debug_map), config)
     except VoxError as error:
         say(error.render())
         return int(error.exit_status)

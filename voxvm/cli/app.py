@@ -81,7 +81,7 @@ def _run(paths: list[str], kind: Optional[str], config: cfg.VMConfig) -> int:
     from ..machine import run_programs
 
     try:
-        return run_programs(load_paths(paths, kind), config)
+        return run_programs(load_paths(paths, kind, config.debug_map), config)
     except KeyboardInterrupt:
         # typer would turn Ctrl-C into a silent exit 130; say it the way the plain
         # path does (voxvm/stdstreams.py, run_console).
@@ -161,10 +161,14 @@ def run_command(
 @app.command("dis")
 def dis_command(
     file: Annotated[str, typer.Argument(metavar="FILE", help="A .vve or .vvr file.")],
-    listing: Annotated[bool, typer.Option("--listing", help="Show addresses and raw bytes.")] = False,
+    listing: Annotated[bool, typer.Option(
+        "--listing", help="Show addresses, raw bytes and, with a debug map, the source line of each instruction.")] = False,
     color: Annotated[str, typer.Option(
         "--color", metavar="auto|always|never",
         help="Highlight the source: auto (default) only on a terminal and without NO_COLOR.")] = "auto",
+    debug_map: Annotated[Optional[str], typer.Option(
+        "--debug-map", metavar="PATH",
+        help="The debug map to take names and lines from. Default: FILE.map when it exists.")] = None,
 ) -> None:
     """Disassemble a program into .vvs source that re-assembles to the same bytes."""
     try:
@@ -173,7 +177,7 @@ def dis_command(
         from ..disasm import disassemble
         from .loading import load_path
 
-        program = load_path(file)
+        program = load_path(file, debug_map=debug_map)
         sys.stdout.write(_maybe_colored(disassemble(program, listing=listing), color))
     except VoxError as error:
         raise _fail(error) from None
@@ -212,13 +216,26 @@ def test_command(
 @app.command("dump")
 def dump_command(
     file: Annotated[str, typer.Argument(metavar="FILE", help="A voxvm.dump or voxvm_err.dump file.")],
+    debug_map: Annotated[Optional[str], typer.Option(
+        "--debug-map", metavar="PATH",
+        help="The program's debug map (voxasm -g): functions and source lines by name.")] = None,
 ) -> None:
     """Print a core dump for people."""
     try:
         from ..dumpview import render_dump
         from ..formats import parse_dump
         from ..formats import read_bytes
+        from .loading import read_map, warn_on_stderr
 
-        sys.stdout.write(render_dump(parse_dump(read_bytes(file), file)))
+        dump = parse_dump(read_bytes(file), file)
+        program = None
+        found = read_map(None, debug_map)
+        if found is not None:
+            if found.describes_memory(dump.memory):
+                program = found.program_for_memory(dump.memory, file)
+            else:
+                warn_on_stderr(f"{found.path} does not describe the program in {file} "
+                               f"(its code differs); showing the dump without it")
+        sys.stdout.write(render_dump(dump, program))
     except VoxError as error:
         raise _fail(error) from None

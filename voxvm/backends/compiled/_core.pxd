@@ -144,6 +144,7 @@ cdef class Core:
     cdef _flush_stderr_events(self)
     cdef _log_gc_events(self, uint32_t start, uint32_t end)
     cdef bint profiling      # the loop is vv_run_profile (enable_profile)
+    cdef bint prof_final     # the profiled run ended (halt or trap): its clock stopped
 
     cdef _debug_mode(self)
     cdef int _hand_over_stdout(self, bint query) except -1

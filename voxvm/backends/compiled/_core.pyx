@@ -227,6 +227,7 @@ cdef class Core:
         cdef int rc
         self.ready = False
         self.profiling = False
+        self.prof_final = False
         self.heap_ready = False
         self.running = False
         self.log = None
@@ -495,6 +496,10 @@ cdef class Core:
         self.running = True
         try:
             self._hand_over_stdout(True)    # the room: the host may have buffered output since
+            if self.profiling and self.vm.prof == NULL:
+                self.vm.prof = vv_prof_new(&self.vm)
+                if self.vm.prof == NULL:
+                    raise MemoryError("cannot allocate the profile counters")
             while True:
                 if vv_take_stop(&self.vm):
                     return Status.STOP
@@ -508,6 +513,9 @@ cdef class Core:
                 if self.vm.ngc_events or self.vm.ndiags:
                     self._flush_stderr_events()
                 if status != VV_STATUS_FLUSH:
+                    if self.vm.prof != NULL and status <= 1:     # halt or trap: the profile ends here
+                        vv_prof_settle(self.vm.prof)
+                        self.prof_final = True
                     return _STATUS[status]
                 # The log, a C native or a poll made the loop return; the instruction
                 # is complete. Run the Python signal handlers (Ctrl-C raises here)
@@ -582,13 +590,10 @@ cdef class Core:
         """Run the profiling loop from now on (counts and clock ticks per address and calling context)."""
         if self.running:
             raise RuntimeError("Core.enable_profile() while the Core is running")
-        if self.vm.prof != NULL:
+        if self.profiling:
             return
         self._debug_mode()
-        self.vm.prof = vv_prof_new(&self.vm)
-        if self.vm.prof == NULL:
-            raise MemoryError("cannot allocate the profile counters")
-        self.profiling = True
+        self.profiling = True       # the counters start with the next run(), not before
         self.loop = vv_run_profile
 
     def profile_data(self):
@@ -600,7 +605,8 @@ cdef class Core:
         cdef double scale
         if p == NULL:
             return None
-        vv_prof_settle(p)
+        if not self.prof_final:
+            vv_prof_settle(p)
         now_ns = vh_now_ns()
         now_ticks = p.last
         scale = (<double>(now_ns - p.ns0)) / (now_ticks - p.ticks0) if now_ticks > p.ticks0 else 1.0
@@ -806,6 +812,8 @@ cdef class Core:
         return _dump_formats().Dump(
             reason=reason,
             trap=self.vm.trap_kind if reason else 0,
+            trap_a=self.vm.trap_a if reason else 0,
+            trap_b=self.vm.trap_b if reason else 0,
             ip=self.vm.ip,
             flags=self.flags,
             registers=[(self.vm.regs[i], self.vm.tags[i]) for i in range(VV_NUM_REGISTERS)],
@@ -833,7 +841,9 @@ cdef class Core:
             raise MemoryError("cannot allocate the core dump buffer")
         try:
             f.write(_dump_formats().DumpHead.build(dict(
-                reason=reason, trap=self.vm.trap_kind if reason else 0, ip=self.vm.ip, flags=list(self.flags),
+                reason=reason, trap=self.vm.trap_kind if reason else 0,
+                trap_a=self.vm.trap_a if reason else 0, trap_b=self.vm.trap_b if reason else 0,
+                ip=self.vm.ip, flags=list(self.flags),
                 registers=[dict(value=self.vm.regs[i], tag=self.vm.tags[i]) for i in range(VV_NUM_REGISTERS)])))
             n = self.vm.sp
             pos = _dump_u64(f, buf, pos, n)

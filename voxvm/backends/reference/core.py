@@ -196,6 +196,7 @@ class PyCore:
         self._handlers = {op.code: getattr(self, "_op_" + op.mnemonic) for op in BY_CODE.values()}
         self._breaks: set[int] = set()         # breakpoints: decoded as a BREAK entry (set_breakpoint)
         self._profile: ProfileCounters | None = None
+        self._profiling = False                # enable_profile(): the counters start with run()
 
     def set_log(self, log) -> None:
         """Where ``gc: ...`` reports go when --gc-log or -v asked for them."""
@@ -226,7 +227,9 @@ class PyCore:
         if self._stop:
             self._stop = False
             return Status.STOP
-        if self._profile is not None:
+        if self._profiling:
+            if self._profile is None:          # the counters start here, as the compiled core's
+                self._profile = ProfileCounters(len(self.mem), self.ip, len(self.calls))
             return self._run_profiled(budget)
         decoded = self._decoded
         try:
@@ -268,6 +271,9 @@ class PyCore:
                 if status is not None:
                     if status == Status.BREAK:
                         profile.untick()
+                    elif status == Status.HALT:
+                        profile.settle()
+                        profile.final = True
                     return status
                 if is_branch:
                     if budget > 0:
@@ -279,6 +285,8 @@ class PyCore:
                         return Status.STOP
         except _TrapSignal as trap:
             profile.untick()
+            profile.settle()
+            profile.final = True
             self.trap_kind, self.trap_a, self.trap_b = int(trap.kind), trap.a, trap.b
             self.trap_ip = self.ip
             return Status.TRAP
@@ -324,8 +332,7 @@ class PyCore:
 
     def enable_profile(self) -> None:
         """Count instructions and time per address and calling context from now on."""
-        if self._profile is None:
-            self._profile = ProfileCounters(len(self.mem), self.ip, len(self.calls))
+        self._profiling = True
 
     def profile_data(self) -> dict | None:
         """The profile so far (as the compiled Core's ``profile_data``), or None when not profiling."""
@@ -1051,6 +1058,7 @@ class PyCore:
 
         return Dump(
             reason=reason, trap=self.trap_kind if reason else 0, ip=self.ip,
+            trap_a=self.trap_a if reason else 0, trap_b=self.trap_b if reason else 0,
             flags=tuple(self.flags), registers=list(zip(self.regs, self.tags)),
             data_stack=list(self.stack), call_stack=list(self.calls),
             pending=self.pending(), memory=bytes(self.mem), heap=self.heap.blocks())
@@ -1061,7 +1069,8 @@ class PyCore:
         from ...formats import DumpWriter
 
         writer = DumpWriter(f)
-        writer.head(reason, self.trap_kind if reason else 0, self.ip, self.flags, zip(self.regs, self.tags))
+        writer.head(reason, self.trap_kind if reason else 0, self.ip, self.flags, zip(self.regs, self.tags),
+                    self.trap_a if reason else 0, self.trap_b if reason else 0)
         writer.data_stack(self.stack, len(self.stack))
         writer.call_stack(self.calls, len(self.calls))
         writer.pending(self.pending())

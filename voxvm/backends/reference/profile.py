@@ -29,6 +29,7 @@ class ProfileCounters:
         self.lost = 0
         self.prev_addr = min(ip, self.buckets - 1)
         self.last = time.perf_counter_ns()
+        self.final = False
 
     def _move(self, address: int, depth: int) -> None:
         nodes = self.nodes
@@ -68,13 +69,19 @@ class ProfileCounters:
         self.count[self.prev_addr] -= 1
         self.nodes[self.prev_node][4] -= 1
 
-    def data(self) -> dict:
-        """What ``Core.profile_data()`` returns (see voxvm/backends/compiled/_core.pyx)."""
+    def settle(self) -> None:
+        """The run ended (halt or trap): the time since the last instruction is its; the clock stops."""
+        if self.final:
+            return
         now = time.perf_counter_ns()
         dt = now - self.last
         self.last = now
         self.ns[self.prev_addr] = self.ns.get(self.prev_addr, 0) + dt
         self.nodes[self.prev_node][5] += dt
+
+    def data(self) -> dict:
+        """What ``Core.profile_data()`` returns (see voxvm/backends/compiled/_core.pyx)."""
+        self.settle()
         addresses = [(a, self.count.get(a, 0), self.ns.get(a, 0))
                      for a in sorted(set(self.count) | set(self.ns))
                      if self.count.get(a, 0) or self.ns.get(a, 0)]

@@ -1,0 +1,76 @@
+"""Backtraces: the call stack of a stopped program, innermost first, for people.
+
+Owns ``frames`` (from the stopped instruction's address and the call stack of
+return addresses to ``Frame``s: the address each frame is at, its function
+and source location when the Program's symbols know them) and
+``render_frames`` (Lua-style: the innermost ``HEAD`` frames and the outermost
+``TAIL`` ones, the rest counted in one line). A caller frame is "at" its call
+instruction: the ``call`` (or ``callr``) that ends at the return address, when
+the bytes there are one; otherwise at the return address itself. Used by the
+trap report (voxvm/machine.py), ``voxvm dump`` (voxvm/dumpview.py) and the trace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .isa import BY_MNEMONIC
+from .program import Program
+
+HEAD = 10          # innermost frames shown
+TAIL = 10          # outermost frames shown
+_CALLS = tuple((BY_MNEMONIC[m].code, BY_MNEMONIC[m].size) for m in ("call", "callr"))
+
+
+@dataclass(frozen=True)
+class Frame:
+    depth: int                 # 0: where the program stopped
+    address: int               # the instruction (a call site for depth > 0)
+    function: str | None
+    where: str | None          # FILE:LINE, when the symbols know it
+    returns_to: int | None     # for depth > 0: the return address on the call stack
+
+    def text(self) -> str:
+        out = f"#{self.depth:<3} 0x{self.address:04x}"
+        if self.function:
+            out += f" in {self.function}"
+        if self.where:
+            out += f", {self.where}"
+        return out
+
+
+def call_site(return_address: int, read: Callable[[int, int], bytes | None]) -> int:
+    """The address of the call instruction that returns to ``return_address`` (else that address)."""
+    for code, size in _CALLS:
+        if return_address >= size:
+            byte = read(return_address - size, 1)
+            if byte and byte[0] == code:
+                return return_address - size
+    return return_address
+
+
+def frames(ip: int, call_stack: list[int], program: Program | None,
+           read: Callable[[int, int], bytes | None]) -> list[Frame]:
+    """Every frame, innermost (the stopped instruction at ``ip``) first."""
+
+    def frame(depth: int, address: int, returns_to: int | None) -> Frame:
+        if program is None:
+            return Frame(depth, address, None, None, returns_to)
+        inside = address < len(program.image)
+        return Frame(depth, address, program.function_at(address) if inside else None,
+                     program.where(address), returns_to)
+
+    out = [frame(0, ip, None)]
+    for depth, returns_to in enumerate(reversed(call_stack), 1):
+        out.append(frame(depth, call_site(returns_to, read), returns_to))
+    return out
+
+
+def render_frames(all_frames: list[Frame], head: int = HEAD, tail: int = TAIL) -> list[str]:
+    """One line per frame shown; a deep stack keeps its innermost and outermost frames."""
+    if len(all_frames) <= head + tail + 1:
+        return [f.text() for f in all_frames]
+    skipped = len(all_frames) - head - tail
+    return ([f.text() for f in all_frames[:head]] + [f"...  ({skipped} frames not shown)"]
+            + [f.text() for f in all_frames[-tail:]])
