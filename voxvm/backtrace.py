@@ -20,6 +20,7 @@ from .program import Program
 
 HEAD = 10          # innermost frames shown
 TAIL = 10          # outermost frames shown
+TOP_LEVEL = "(top level)"    # code before the first function (or a program without functions)
 _CALLS = tuple((BY_MNEMONIC[m].code, BY_MNEMONIC[m].size) for m in ("call", "callr"))
 
 
@@ -32,9 +33,7 @@ class Frame:
     returns_to: int | None     # for depth > 0: the return address on the call stack
 
     def text(self) -> str:
-        out = f"#{self.depth:<3} 0x{self.address:04x}"
-        if self.function:
-            out += f" in {self.function}"
+        out = f"#{self.depth:<3} 0x{self.address:04x} in {self.function or TOP_LEVEL}"
         if self.where:
             out += f", {self.where}"
         return out

@@ -291,15 +291,25 @@ class _Names:
             taken.add(unique)
             return unique
 
-        # Names from the source first, so that generated ones give way to them.
-        known = program.symbols.functions if program.symbols else {}
+        # Names from the source (or its debug map) first, so that generated ones give way to them.
+        symbols = program.symbols
+        known = symbols.functions if symbols else {}
         functions = {index: claim(name) for index, name in sorted(known.items())
                      if index < len(program.functions) and _NAME.match(name)}
+        source_labels: dict[int, str] = {}
+        for name, address in sorted((symbols.labels if symbols else {}).items(), key=lambda x: (x[1], x[0])):
+            if address in targets and address not in source_labels and _NAME.match(name) and name not in taken:
+                source_labels[address] = claim(name)
+        offsets = {item.offset for item in items}
+        source_data: dict[int, str] = {}
+        for name, offset in sorted((symbols.data if symbols else {}).items(), key=lambda x: (x[1], x[0])):
+            if offset in offsets and offset not in source_data and _NAME.match(name) and name not in taken:
+                source_data[offset] = claim(name)
         for index in range(len(program.functions)):
             if index not in functions:
                 functions[index] = claim(f"f{index}")
-        labels = {address: claim(f"L_{address:04x}") for address in sorted(targets)}
-        data = {item.offset: claim(f"d{n}") for n, item in enumerate(items)}
+        labels = {address: source_labels.get(address) or claim(f"L_{address:04x}") for address in sorted(targets)}
+        data = {item.offset: source_data.get(item.offset) or claim(f"d{n}") for n, item in enumerate(items)}
         return cls(functions, labels, data)
 
 
@@ -436,7 +446,38 @@ def _hex(data: bytes) -> str:
     return " ".join(f"{b:02x}" for b in data)
 
 
-def _listing(program: Program) -> str:
+class SourceLines:
+    """The ``[line]`` column of a listing (like ``luac -l``) and the source text beside it,
+    when the program has symbols; the text only from the source file they were made from."""
+
+    def __init__(self, program: Program, source_text: str | None) -> None:
+        self.symbols = program.symbols
+        self.text = source_text.split("\n") if source_text is not None else None
+        self.note = None
+        if self.symbols is not None and self.symbols.lines:
+            where = self.symbols.source_path or "the source"
+            self.note = (f"[line] and source text from {where}" if self.text is not None
+                         else f"[line] of {where}")
+        self._width = len(str(max(line for _, line in self.symbols.lines))) + 2 if self.symbols and self.symbols.lines else 0
+
+    def column(self, address: int) -> str:
+        if self.symbols is None or not self._width:
+            return ""
+        line = self.symbols.exact_line(address)
+        if line is None:
+            return " " * (self._width + 2)
+        return f"{f'[{line}]':<{self._width}}  "
+
+    def beside(self, address: int) -> str | None:
+        if self.symbols is None or self.text is None:
+            return None
+        line = self.symbols.exact_line(address)
+        if line is None or not 0 < line <= len(self.text):
+            return None
+        return self.text[line - 1].strip()
+
+
+def _listing(program: Program, source_text: str | None = None) -> str:
     image = program.image
     code_end = _code_end(program)
     code = image[:code_end]
@@ -468,6 +509,9 @@ def _listing(program: Program) -> str:
     marks.setdefault(program.entry, []).append(".start:")
     for address, label in names.labels.items():
         marks.setdefault(address, []).append(f"{label}:")
+    source = SourceLines(program, source_text)
+    if source.note:
+        lines.append(f"; {source.note}")
     for address, ins in rows:
         lines += [f"          {mark}" for mark in marks.pop(address, [])]
         arrow = ">>" if address in names.labels else "  "
@@ -477,8 +521,12 @@ def _listing(program: Program) -> str:
                          f"  ; .byte 0x{image[address]:02x}  ({reason})")
             continue
         text, notes = _listing_text(ins, names, program)
+        beside = source.beside(address)
+        if beside is not None and beside != text:     # the source says more (a comment, other spelling)
+            notes.insert(0, f"| {beside}")
         note = f"  ; {'; '.join(notes)}" if notes else ""
-        lines.append(f"{arrow} {address:#07x}  {_hex(image[address:address + ins.size]):<{width}}  {text}{note}")
+        lines.append(f"{arrow} {address:#07x}  {_hex(image[address:address + ins.size]):<{width}}  "
+                     f"{source.column(address)}{text}{note}")
     for address in sorted(marks):  # entry / functions at the end of the code or inside data
         lines += [f"          {mark}  ; at 0x{address:x}" for mark in marks[address]]
 
@@ -489,7 +537,8 @@ def _listing(program: Program) -> str:
             text = _item_source(item)
         except _Unrepresentable as exc:
             text = f"; type 0x{item.type_byte:02x}, {len(item.payload)} bytes: {exc.reason}"
-        lines.append(f"   {item.address:#07x}  +{item.offset:<6} {names.data[item.offset]} {text}")
+        lines.append(f"   {item.address:#07x}  +{item.offset:<6} {source.column(item.address)}"
+                     f"{names.data[item.offset]} {text}")
     if bad_item is not None:
         lines.append(f"   ; {_item_reason(image, bad_item)} at 0x{bad_item:x}; raw bytes follow")
         for start in range(bad_item, len(image), 16):
@@ -564,14 +613,16 @@ class InstructionNamer:
 
 # --------------------------------------------------------------------------
 
-def disassemble(program: Program, listing: bool = False) -> str:
+def disassemble(program: Program, listing: bool = False, source_text: str | None = None) -> str:
     """``.vvs`` source for ``program`` (or a listing with addresses and bytes).
 
     The source re-assembles to the identical ``.vve``; if no source can, this
-    raises ``InputError`` naming the image offset of the first obstacle.
+    raises ``InputError`` naming the image offset of the first obstacle. With
+    symbols, the listing shows each instruction's source line number, and
+    ``source_text`` (the source file the symbols were made from) beside it.
     """
     if listing:
-        return _listing(program)
+        return _listing(program, source_text)
     try:
         return _source(program)
     except _Unrepresentable as problem:

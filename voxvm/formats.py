@@ -15,7 +15,7 @@ backends): construct costs microseconds per field.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, islice
 
 from construct import (
@@ -161,7 +161,7 @@ class Dump:
     heap: list[tuple[int, int, int, bytes]]   # (address, size, kind, data)
     trap_a: int = 0                           # the trap's arguments (voxvm.traps.describe)
     trap_b: int = 0
-    version: int = DUMP_VERSION               # of the file it was read from
+    version: int = field(default=DUMP_VERSION, compare=False)   # of the file it was read from
 
 
 def build_dump(dump: Dump) -> bytes:

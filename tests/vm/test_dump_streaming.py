@@ -92,7 +92,7 @@ def test_writing_a_dump_costs_a_buffer_not_the_entries(backend):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    head = 8 + 2 + 1 + 2 + 8 + 4 + 32 * 9
+    head = 8 + 2 + 1 + 2 + 16 + 8 + 4 + 32 * 9     # ... trap kind, its two arguments, ip, ...
     # data stack, call stack (count), pending (11 counts), memory (count + bytes), heap (count)
     assert sink.size == head + 8 + entries * 9 + 8 + 11 * 8 + 8 + len(core.memory()) + 8
     assert peak < 4 << 20, peak

@@ -66,14 +66,20 @@ def test_trap_line_names_mnemonic_function_and_source_line():
     program = Program(image.image, functions=image.functions, symbols=symbols)
     rc, out, err = run(program)
     assert rc == 70 and out == ""
-    assert err == "voxvm: trap: type mismatch: uint64 + float64 at 0x1e (uadd) in main, prog.vvs:8\n"
+    assert err == ("voxvm: trap: type mismatch: uint64 + float64 at 0x1e (uadd) in main, prog.vvs:8\n"
+                   "voxvm: backtrace (innermost first):\n"
+                   "voxvm:   #0   0x001e in main, prog.vvs:8\n"
+                   "voxvm:   #1   0x0000 in (top level), prog.vvs:2\n")
 
 
 def test_trap_outside_the_image_has_no_mnemonic_or_function():
     program = build(("call", 0), ("halt",), "f:", ("jmp", 5000), functions=("f",))
     rc, _, err = run(program)
     assert rc == 70
-    assert err == "voxvm: trap: ip outside the image (length 19) at 0x1388\n"
+    assert err == ("voxvm: trap: ip outside the image (length 19) at 0x1388\n"
+                   "voxvm: backtrace (innermost first):\n"
+                   "voxvm:   #0   0x1388 in (top level)\n"
+                   "voxvm:   #1   0x0000 in (top level)\n")
 
 
 def test_trap_line_from_assembled_source():
@@ -83,7 +89,10 @@ def test_trap_line_from_assembled_source():
     program = voxasm.assemble_program(source, "t.vvs")
     rc, _, err = run(program)
     assert rc == 70
-    assert err.strip() == "voxvm: trap: pop from an empty data stack at 0x14 (pop) in main, t.vvs:7"
+    assert err.splitlines() == ["voxvm: trap: pop from an empty data stack at 0x14 (pop) in main, t.vvs:7",
+                                "voxvm: backtrace (innermost first):",
+                                "voxvm:   #0   0x0014 in main, t.vvs:7",
+                                "voxvm:   #1   0x0000 in (top level), t.vvs:3"]
 
 
 def test_output_before_a_trap_is_kept():

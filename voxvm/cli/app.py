@@ -175,10 +175,11 @@ def dis_command(
         if color not in ("auto", "always", "never"):
             raise UsageError(f"--color: '{color}' is not one of auto, always, never")
         from ..disasm import disassemble
-        from .loading import load_path
+        from .loading import load_path, source_text_for
 
         program = load_path(file, debug_map=debug_map)
-        sys.stdout.write(_maybe_colored(disassemble(program, listing=listing), color))
+        source = source_text_for(program) if listing else None
+        sys.stdout.write(_maybe_colored(disassemble(program, listing=listing, source_text=source), color))
     except VoxError as error:
         raise _fail(error) from None
 
