@@ -30,6 +30,12 @@ Usage::
     python tools/bench.py -r 3 -p fib -p loop  # fewer repeats / programs
     python tools/bench.py --dispatch switch    # the portable switch loop
     python tools/bench.py --markdown           # a table for docs/performance.md
+    python tools/bench.py --baseline-python /tmp/base/bin/python --profile
+        # this build against another one (same loop?), and what --profile costs
+
+The ``baseline`` and ``--profile`` columns are run seconds (``Core.run()``),
+like the first column; ``run / baseline`` near 1.00 says the plain loop
+did not get slower (docs/performance.md "Debugging hooks").
 """
 
 from __future__ import annotations
@@ -57,10 +63,19 @@ MARKER = "@@bench"
 # --------------------------------------------------------------------------
 # child: run one .vvs program on the compiled core and report the run time
 
-def child(program: str, dispatch: str) -> int:
-    """Assemble and run tools/bench/PROGRAM.vvs; print its output, then the measurement line."""
-    sys.path.insert(0, str(REPO))
-    from voxasm import assemble_program as assemble
+def child(program: str, dispatch: str, mode: str = "plain") -> int:
+    """Assemble and run tools/bench/PROGRAM.vvs; print its output, then the measurement line.
+
+    ``mode``: ``plain``; ``profile`` (the --profile loop, Core.enable_profile); ``baseline``
+    (plain, but with the voxvm this interpreter has installed rather than this checkout's:
+    --baseline-python, to compare two builds).
+    """
+    if mode != "baseline":
+        sys.path.insert(0, str(REPO))
+    try:
+        from voxasm import assemble_program as assemble
+    except ImportError:               # a --baseline-python build from before voxasm.assemble_program
+        from voxasm import assemble
     from voxvm.backends.compiled._core import Core
     from voxvm.backends import Status
     from voxvm.config import VMConfig
@@ -68,6 +83,8 @@ def child(program: str, dispatch: str) -> int:
 
     path = BENCH_DIR / f"{program}.vvs"
     core = Core(assemble(path.read_text(encoding="utf-8"), str(path)), VMConfig(), dispatch=dispatch)
+    if mode == "profile":
+        core.enable_profile()
     run_time = 0.0
     while True:
         start = time.process_time()
@@ -103,9 +120,13 @@ class Samples:
     run: list[float] = field(default_factory=list)
 
 
-def runners(dispatch: str, with_lua: bool) -> list[Runner]:
-    found = [Runner(f"voxvm ({dispatch})", [sys.executable, __file__, "--child", "{p}", dispatch], True),
-             Runner("CPython", [sys.executable, str(BENCH_DIR / "{p}.py")])]
+def runners(dispatch: str, with_lua: bool, baseline: str | None = None, profile: bool = False) -> list[Runner]:
+    found = [Runner(f"voxvm ({dispatch})", [sys.executable, __file__, "--child", "{p}", dispatch], True)]
+    if baseline:
+        found.append(Runner("baseline", [baseline, __file__, "--child", "{p}", dispatch, "baseline"], True))
+    if profile:
+        found.append(Runner("--profile", [sys.executable, __file__, "--child", "{p}", dispatch, "profile"], True))
+    found.append(Runner("CPython", [sys.executable, str(BENCH_DIR / "{p}.py")]))
     if with_lua:
         lua = shutil.which("lua5.4") or shutil.which("lua")
         if lua and _lua_is_54(lua):
@@ -160,7 +181,12 @@ def instruction_count(program: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--child", nargs=2, metavar=("PROGRAM", "DISPATCH"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs="+", metavar="PROGRAM DISPATCH [MODE]", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline-python", metavar="PY",
+                        help="also run the voxvm installed for interpreter PY (another build, e.g. the "
+                             "commit before a change to the loop), as the column 'baseline'")
+    parser.add_argument("--profile", action="store_true",
+                        help="also run with the profiler on (--profile's loop), as the column '--profile'")
     parser.add_argument("-r", "--repeats", type=int, default=5, help="interleaved repeats (default 5)")
     parser.add_argument("-p", "--program", action="append", choices=PROGRAMS, help="program(s) to run")
     parser.add_argument("--dispatch", default="goto", choices=("goto", "switch"), help="voxvm dispatch loop")
@@ -171,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         return child(*args.child)
 
     programs = args.program or list(PROGRAMS)
-    active = runners(args.dispatch, not args.no_lua)
+    active = runners(args.dispatch, not args.no_lua, args.baseline_python, args.profile)
     samples = {(r.name, p): Samples() for r in active for p in programs}
     counts = {p: instruction_count(p) for p in programs}
     for repeat in range(args.repeats):
@@ -186,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     ours = active[0].name
     others = [r.name for r in active[1:]]
     med = {key: statistics.median(s.process) for key, s in samples.items()}
+    # voxvm runners are compared by their run time (Core.run() alone), the rest by process time.
+    for key, s in samples.items():
+        if s.run and key[0] != ours:
+            med[key] = statistics.median(s.run)
     run_med = {p: statistics.median(samples[(ours, p)].run) for p in programs}
     header = (["program", f"{ours} run s", f"{ours} process s"] + [f"{o} s" for o in others]
               + [f"run / {o}" for o in others] + ["ns / VM instr", "VM instrs"])

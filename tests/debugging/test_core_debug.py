@@ -6,7 +6,7 @@ import pytest
 
 from support.debug_programs import AVERAGE
 from support.machines import new_core
-from voxasm import assemble
+from voxasm import assemble_program as assemble
 from voxvm.backends import Status
 
 

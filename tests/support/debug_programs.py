@@ -54,7 +54,7 @@ def run_source(source: str, path: str = "avg.vvs", **options) -> tuple[int, str,
     ``(exit status, stdout, stderr)``."""
     import io
 
-    from voxasm import assemble
+    from voxasm import assemble_program as assemble
     from voxvm.config import VMConfig
     from voxvm.machine import run_program
 
