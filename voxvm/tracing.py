@@ -45,6 +45,8 @@ class Tracer:
         self.lines = 0
         self.active = limit != 0
         self._functions: dict[int, str] = {}
+        self._heads: dict[tuple[int, bytes | None], str] = {}
+        self._flags: dict[tuple, str] = {}
 
     @classmethod
     def to_file(cls, program: Program, path: str, limit: int | None) -> "Tracer":
@@ -85,14 +87,25 @@ class Tracer:
                after: list[tuple[int, int]], flags, note: str | None = None) -> None:
         """One line for the instruction at ``address`` (its bytes ``code``): the registers
         ``before`` and ``after`` it, the flags after it, and a ``note`` (``trap``, ...)."""
-        instruction = self.namer.text(code, address) if code else "(outside memory)"
-        where = self.program.where(address) or ""
-        changes = ", ".join(f"r{i}={format_value(*new)}"
-                            for i, (old, new) in enumerate(zip(before, after)) if old != new)
+        key = (address, code)
+        head = self._heads.get(key)
+        if head is None:          # everything about the instruction itself, once per address
+            instruction = self.namer.text(code, address) if code else "(outside memory)"
+            where = self.program.where(address) or ""
+            head = f"0x{address:04x}  {self._function(address):<12} {where:<16} {instruction:<32} "
+            if len(self._heads) < 1 << 16:
+                self._heads[key] = head
+        changes = ""
+        if before != after:       # most instructions change one register or none
+            changes = ", ".join(f"r{i}={format_value(*after[i])}"
+                                for i in range(len(after)) if before[i] != after[i])
         if note:
             changes = f"{changes}  [{note}]" if changes else f"[{note}]"
-        line = (f"0x{address:04x}  {self._function(address):<12} {where:<16} {instruction:<32} "
-                f"{flags_text(flags)}  {changes}").rstrip()
+        flags = tuple(flags)
+        shown = self._flags.get(flags)
+        if shown is None:
+            shown = self._flags[flags] = flags_text(flags)
+        line = f"{head}{shown}  {changes}".rstrip()
         self._write(line)
         self.lines += 1
         if self.limit is not None and self.lines >= self.limit:
