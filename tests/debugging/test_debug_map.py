@@ -128,3 +128,21 @@ def test_mutated_maps_parse_or_fail_cleanly(built):
             parse_map(bytes(data), "m")
         except MapError:
             pass
+
+
+def test_exception_lines_use_the_map(tmp_path):
+    (tmp_path / "exc.vvs").write_text("section text\nfunc main\n.start\n    call @divide\n    halt\n"
+                                      "func divide\n    uload r1 1\n    uload r2 0\n    udiv r3 r1 r2\n    ret\n")
+    assert tool(tmp_path, "voxasm", "-g", "exc.vvs").returncode == 0
+    result = tool(tmp_path, "voxvm", "--vve=exc.vve")
+    assert result.stderr.splitlines()[0] == "voxvm: exception: ZeroDivision at 0x1e (udiv) in divide, exc.vvs:9"
+    (tmp_path / "exc.vve.map").unlink()
+    result = tool(tmp_path, "voxvm", "--vve=exc.vve")
+    assert result.stderr.splitlines()[0] == "voxvm: exception: ZeroDivision at 0x1e (udiv) in func#1"
+
+
+def test_the_loader_looks_for_the_suffix_debugmap_writes():
+    from voxvm.cli.loading import MAP_SUFFIX
+    from voxvm.debugmap import MAP_SUFFIX as WRITTEN, default_map_path
+
+    assert MAP_SUFFIX == WRITTEN and default_map_path("p.vve") == "p.vve" + MAP_SUFFIX
