@@ -34,7 +34,7 @@ from . import isa
 from .errors import InputError
 from .program import Program
 
-__all__ = ["DataItem", "InstructionNamer", "disassemble", "float_literal", "get_data_items", "get_instructions"]
+__all__ = ["DataItem", "InstructionNamer", "disassemble", "item_text", "float_literal", "get_data_items", "get_instructions"]
 
 _U64 = struct.Struct(">Q")
 _F64 = struct.Struct(">d")
@@ -565,6 +565,16 @@ def _listing_text(ins: isa.Decoded, names: _Names, program: Program) -> tuple[st
             else:
                 notes.append(f"function {value} does not exist")
     return " ".join([ins.op.mnemonic, *operands]), notes
+
+
+def item_text(type_byte: int, payload: bytes, address: int = 0) -> str:
+    """A data item's type and value as the source writes them (``uint[4] [3, 5, 7, 9]``), or a
+    description when no source could (the debugger's ``print NAME``)."""
+    item = DataItem(0, address, type_byte, payload)
+    try:
+        return _item_source(item)
+    except _Unrepresentable as exc:
+        return f"type 0x{type_byte:02x}, {len(payload)} bytes ({exc.reason})"
 
 
 # --------------------------------------------------------------------------

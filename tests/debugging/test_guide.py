@@ -35,3 +35,16 @@ def test_the_fix_and_its_folded_profile_are_as_shown(backend, tmp_path):
     status, out, _ = run_source(fixed, "fixed.vvs", backend=backend, profile=str(path), profile_format="folded")
     assert (status, out) == (0, "6\n")
     assert "$ cat fixed.folded\n" + path.read_text() in GUIDE
+
+
+def test_the_debugger_session_is_as_shown(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "average.vvs").write_text(SOURCE)
+    script = GUIDE.split("$ cat session.txt\n", 1)[1].split("$ voxvm debug", 1)[0]
+    result = subprocess.run([sys.executable, "-m", "voxvm", "debug", "average.vvs"], input=script,
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 70
+    for line in result.stdout.splitlines() + result.stderr.splitlines():
+        shown(line)

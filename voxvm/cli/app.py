@@ -158,6 +158,49 @@ def run_command(
         raise _fail(error) from None
 
 
+@app.command("debug")
+@with_run_options
+def debug_command(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(metavar="FILE", help="A .vvs (assembled in memory), .vve or .vvr file.")],
+    program_input: Annotated[Optional[str], typer.Option(
+        "--input", metavar="FILE",
+        help="The program's stdin (default: empty input; the debugger reads its commands from stdin).")] = None,
+    run_options: dict | None = None,
+) -> None:
+    """Debug a program: breakpoints, stepping, watchpoints, registers, stacks, heap (gdb's commands)."""
+    outer = ctx.obj or {}
+    merged = {k: (v if v not in (None, False) else outer.get(k, v)) for k, v in run_options.items()}
+    try:
+        config = cfg.config_from_options(**merged)
+        if config.tracing or config.profile is not None:
+            raise UsageError("voxvm debug does not take --trace or --profile (step and break instead)")
+        from ..debugger import Session, line_reader
+        from ..machine import Machine
+        from .loading import load_path, source_text_for
+
+        program = load_path(file, None, config.debug_map)
+        data = b""
+        if program_input is not None:
+            from ..vvefile import read_bytes
+
+            data = read_bytes(program_input)
+
+        def make_machine() -> Machine:
+            import io
+
+            return Machine(program, config, stdin=io.BytesIO(data))
+
+        session = Session(program, config, sys.stdout, make_machine, source_text_for(program))
+        try:
+            interactive = sys.stdin.isatty()
+        except (AttributeError, ValueError):
+            interactive = False
+        raise typer.Exit(session.run_commands(line_reader(sys.stdin, interactive)))
+    except VoxError as error:
+        raise _fail(error) from None
+
+
 @app.command("dis")
 def dis_command(
     file: Annotated[str, typer.Argument(metavar="FILE", help="A .vve or .vvr file.")],
