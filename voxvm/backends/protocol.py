@@ -122,6 +122,32 @@ class Core(Protocol):
         ``keepalive`` must be kept until the call returns.
         """
 
+    # ---- debugging (docs/debugging.md; the compiled core's csrc/vv_debug.h)
+
+    def step(self) -> int:
+        """Execute one instruction: BUDGET when it completed (ip is the next one), else what
+        ``run()`` would have returned for it (HALT, TRAP, NCALL, STOP). A breakpoint at ip does
+        not stop it. The compiled core decodes every instruction alone from then on (no fused
+        pairs), so one step is always one instruction."""
+
+    def set_breakpoint(self, address: int, on: bool = True) -> None:
+        """Make ``run()`` return BREAK, before the instruction, whenever ip reaches ``address``
+        (or stop doing so); ValueError outside main memory's capacity."""
+
+    def enable_profile(self) -> None:
+        """From the next ``run()`` on, count instructions and time per address and calling
+        context (the profiling loop)."""
+
+    def profile_data(self) -> dict | None:
+        """The profile so far, or None when not profiling: ``{"addresses": [(address, count,
+        ns)], "nodes": [(entry, parent, calls, count, ns)], "buckets": n}`` (voxvm/profiler.py)."""
+
+    def call_stack(self) -> list[int]:
+        """The return addresses on the call stack, oldest first."""
+
+    def registers(self) -> list[tuple[int, int]]:
+        """``(bits, tag)`` of every register, r0 first."""
+
     def snapshot(self, reason: int = 0) -> "Dump":
         """The whole machine state, for core dumps and differential tests."""
 
