@@ -154,6 +154,36 @@ def _list(value, what: str, path: str) -> list:
     return value
 
 
+def _lines(rows: list, path: str) -> tuple[list, list]:
+    """The ``lines`` rows as (address, line) pairs and columns: one tight loop (a map has a
+    row per instruction), and the row-by-row checks only to name what is wrong."""
+    lines: list[tuple[int, int]] = []
+    columns: list[int] = []
+    previous = -1
+    try:
+        for address, line, column in rows:
+            if (type(address) is not int or type(line) is not int or type(column) is not int
+                    or not previous < address < 1 << 64 or line < 0 or column < 0):
+                raise ValueError
+            previous = address
+            lines.append((address, line))
+            columns.append(column)
+        return lines, columns
+    except (TypeError, ValueError):
+        pass
+    previous = -1
+    for n, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != 3:
+            raise _fail(path, f"lines[{n}] is not [address, line, column]")
+        address = _int(row[0], f"lines[{n}] address", path)
+        if address <= previous:
+            raise _fail(path, f"lines[{n}]: addresses are not ascending")
+        previous = address
+        _int(row[1], f"lines[{n}] line", path)
+        _int(row[2], f"lines[{n}] column", path)
+    raise _fail(path, "'lines' is malformed")    # pragma: no cover - the loop above names it
+
+
 def parse_map(data: bytes, path: str = "<map>") -> DebugMap:
     """Decode and validate a map; raise MapError naming what is wrong."""
     if len(data) > MAX_MAP_BYTES:
@@ -188,17 +218,7 @@ def parse_map(data: bytes, path: str = "<map>") -> DebugMap:
     for n, entry in enumerate(_list(document.get("data"), "'data'", path)):
         entry = _obj(entry, f"data[{n}]", path)
         data_items[_str(entry.get("name"), f"data[{n}].name", path)] = _int(entry.get("offset"), f"data[{n}].offset", path)
-    lines, columns = [], []
-    previous = -1
-    for n, row in enumerate(_list(document.get("lines"), "'lines'", path)):
-        if not isinstance(row, list) or len(row) != 3:
-            raise _fail(path, f"lines[{n}] is not [address, line, column]")
-        address = _int(row[0], f"lines[{n}] address", path)
-        if address <= previous:
-            raise _fail(path, f"lines[{n}]: addresses are not ascending")
-        previous = address
-        lines.append((address, _int(row[1], f"lines[{n}] line", path)))
-        columns.append(_int(row[2], f"lines[{n}] column", path))
+    lines, columns = _lines(_list(document.get("lines"), "'lines'", path), path)
     source_hash = source.get("sha256")
     symbols = Symbols(functions=functions, lines=tuple(lines),
                       source_path=_str(source.get("path"), "source.path", path),
