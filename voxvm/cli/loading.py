@@ -14,13 +14,15 @@ reaches up into the assembler.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Callable
 
 from ..vvefile import load_vve, load_vvr, read_bytes
 from ..program import Program
 from ..stdstreams import say
 
+TYPE_CHECKING = False              # typing itself is not imported on the run path (start-up)
 if TYPE_CHECKING:
+    from typing import Callable
+
     from ..debugmap import DebugMap
 
 MAP_SUFFIX = ".map"        # voxvm.debugmap.MAP_SUFFIX (not imported: start-up)
