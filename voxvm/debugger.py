@@ -90,6 +90,19 @@ class Session:
         self.status = 0
         self.list_line: int | None = None
         self.code_end = code_end(program)
+        # .vvs text (instructions, listed source) in colour on a terminal, never in a pipe
+        # (voxvm/highlight.py, as `voxvm dis` does)
+        from .highlight import wants_color
+
+        self.color = wants_color(out)
+
+    def vvs(self, text: str) -> str:
+        """``text``, .vvs code, coloured when the session writes to a terminal."""
+        if not self.color:
+            return text
+        from .highlight import colorize
+
+        return colorize(text)
 
     # ------------------------------------------------------------------ output
 
@@ -186,7 +199,7 @@ class Session:
         if where:
             text += f", {where}"
         code = self._code(ip)
-        return f"{text}: {self.namer.text(code, ip) if code else '(outside memory)'}"
+        return f"{text}: {self.vvs(self.namer.text(code, ip)) if code else '(outside memory)'}"
 
     def _code(self, ip: int) -> bytes | None:
         core = self.machine.core if self.machine else None
@@ -678,7 +691,7 @@ class Session:
                 center = self.program.symbols.line_at(address) or center
         first = max(1, center - 5)
         for number in range(first, min(len(self.source), first + 10) + 1):
-            self.say(f"{number:<6}{self.source[number - 1]}")
+            self.say(f"{number:<6}{self.vvs(self.source[number - 1])}")
         self.list_line = min(len(self.source), first + 15)
 
     def cmd_help(self, args: str) -> None:

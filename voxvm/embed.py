@@ -29,7 +29,7 @@ from typing import IO, Callable, NamedTuple, Union
 from .config import RUN_OPTIONS, VMConfig, config_from_options
 from .errors import ExitStatus, FormatError, UsageError, VoxError, VoxIOError
 from .host.registry import NativeFailure
-from .isa import BY_CODE, NUM_REGISTERS, Exc, Tag
+from .isa import NUM_REGISTERS, Exc, Tag
 from .program import Program
 from .traps import Trap
 
@@ -436,12 +436,14 @@ class Machine:
 
 
 def _backtrace(driver, trap: Trap) -> tuple[Frame, ...]:
-    """The trap site, then each active call's site, innermost first."""
+    """The trap site, then each active call's site, innermost first (call sites as voxvm/backtrace.py finds them)."""
+    from .backtrace import call_site
+
     program, core = driver.program, driver.core
     frames = [Frame(trap.ip, trap.function, trap.line, trap.source)]
     returns = core.snapshot(1).call_stack
     for ret in reversed(returns):
-        address = _call_site(core, ret)
+        address = call_site(ret, core.read_memory)
         line = source = None
         if program.symbols is not None and address < len(program.image):
             line, source = program.symbols.line_at(address), program.symbols.source_path
@@ -450,11 +452,3 @@ def _backtrace(driver, trap: Trap) -> tuple[Frame, ...]:
     return tuple(frames)
 
 
-def _call_site(core, return_address: int) -> int:
-    """The address of the ``call``/``callr`` that pushed ``return_address``."""
-    for mnemonic in ("call", "callr"):
-        for op in (o for o in BY_CODE.values() if o.mnemonic == mnemonic):
-            start = return_address - op.size
-            if start >= 0 and core.read_memory(start, 1) == bytes([op.code]):
-                return start
-    return max(return_address - 1, 0)

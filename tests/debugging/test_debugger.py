@@ -106,3 +106,40 @@ def test_bad_input_is_a_message_and_the_session_goes_on(backend, tmp_path, comma
         lines = ["", *result.stdout.splitlines()]
     assert lines[1] == message
     assert lines[-1] == "[program halted at 0x9, exit status 0]" and result.returncode == 0
+
+
+class _Terminal:
+    """A text stream that says it is a terminal."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_instructions_and_source_are_coloured_on_a_terminal_only(monkeypatch):
+    import io
+    import re
+
+    from voxasm import assemble_program
+    from voxvm.config import VMConfig
+    from voxvm.debugger import Session
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    program = assemble_program(COUNTER, "c.vvs")
+    shown = {}
+    for name, out in (("terminal", _Terminal()), ("pipe", io.StringIO())):
+        session = Session(program, VMConfig(), out, make_machine=None, source_text=COUNTER)
+        session.say(session.location(program.entry))
+        session.cmd_list("5")
+        shown[name] = out.text if name == "terminal" else out.getvalue()
+    assert "\x1b[" in shown["terminal"] and "\x1b[" not in shown["pipe"]
+    assert re.sub(r"\x1b\[[0-9;]*m", "", shown["terminal"]) == shown["pipe"]
+    assert "uload r1 5" in shown["pipe"]
