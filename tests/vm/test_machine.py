@@ -444,18 +444,27 @@ def test_not_enough_host_memory_is_a_clean_error(monkeypatch):
         run(build(("halt",)))
 
 
-def test_heap_growth_failure_is_an_allocation_fault(monkeypatch):
+def test_heap_growth_failure_is_an_allocation_fault():
+    import errno
+    import mmap
+
     from voxvm.backends.reference import heap as pyheap
 
     heap = pyheap.PyHeap(64, 1 << 20)
 
-    class NoMemory(bytearray):
-        def extend(self, _data):
-            raise MemoryError
+    class NoMemory(mmap.mmap):
+        """An arena the host refuses to grow (mremap fails with ENOMEM)."""
 
-    heap.data = NoMemory(heap.data)
+        def resize(self, _length):
+            raise OSError(errno.ENOMEM, "Cannot allocate memory")
+
+    arena = NoMemory(-1, len(heap.data))
+    arena[:] = heap.data[:]
+    heap.data = arena
     assert heap.alloc(1000) == 0
     assert heap.size == 64
+    heap.check()
+    assert heap.alloc(16) == pyheap.FIRST_BLOCK         # what fits still fits
 
 
 def test_native_configs_loads_ffi_libraries_before_the_run(tmp_path, backend):

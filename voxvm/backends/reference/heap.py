@@ -72,39 +72,52 @@ Garbage collection: precise mark-sweep (semantics.md §3.8, §3.10)
     The sweep frees every unmarked GC-managed block. Collections are reported
     through ``log`` as ``gc: ...`` lines.
 
-Representation (host memory: the arena plus about 1/7 of it, whatever the block count)
-    Everything lives in three flat buffers; no Python object exists per block,
-    per free region or per pointer, so filling the heap with the smallest
-    blocks costs what filling it with one big block costs
+Representation (host memory: the arena plus 3.5 % of it, 8.2 % once a pointer is stored
+unaligned; whatever the block count)
+    Everything lives in the arena and in a few flat bitmaps; no Python object
+    exists per block, per free region or per pointer, so filling the heap with
+    the smallest blocks costs what filling it with one big block costs
     (tests/heap/test_host_memory.py, docs/resource-limits.md):
 
     * ``data``, the arena (``capacity`` bytes). A block's header word (the 8
       bytes below its start, little-endian) holds its size (bits 0-39), the
       GC-managed bit (62) and the mark bit (63, set only during a collection).
-      A free region's first word holds its length in granules and, if it is
-      2+ granules long, its last word holds its first granule (so the region
-      that ends before a tile is found without a search when a block is freed).
-    * ``_codes``, one byte per granule (1/8 of the arena): BLOCK on a block's
-      header granule, REGION / REGION_END on a free region's first / last
-      granule, POINTER + k on a payload granule where a recorded pointer starts
-      at byte k, INSIDE elsewhere. Recorded pointers never overlap, so at most
-      one starts in a granule; its value is the 8 arena bytes there (a write
-      that changes them forgets it). Searches are ``bytearray.find`` / ``rfind``
-      (which block contains an address: the last BLOCK code before it) and a
-      regular expression over the POINTER codes.
+      A free region's first word holds its length in granules and REGION_BIT
+      (61), which no header has: the word at a tile's start says what it is.
+    * Two bitmaps with one bit per 8-byte granule (1/64 of the arena each;
+      bit g is bit ``g % 8`` of byte ``g // 8``): ``_tiles``, the first
+      granule of every tile (live block or free region), and ``_ptrs``, the
+      granules where a recorded pointer starts. Recorded pointers never
+      overlap, so at most one starts in a granule; its byte offset k in the
+      granule (0 for an aligned pointer) is kept in three bit planes
+      ``_offsets``, created at the first unaligned pointer (3/64 of the arena:
+      programs that store only aligned pointers never pay them); its value is
+      the 8 arena bytes there (a write that changes them forgets it).
+      ``_tile_words`` has one byte per 64-bit word of ``_tiles``, 1 iff the
+      word is not zero (1/512), so the tile containing an address (the last
+      tile start at or below it: which block contains it, which free region
+      ends before a tile) is one word and, past it, a ``rfind`` over that
+      summary.
     * ``_bounds``, a tree of upper bounds on the longest free region starting
-      in each 64-granule chunk (4 bytes per chunk and per inner node: 1/64 of
-      the arena), searched for first fit; plus a shortcut that lets
-      consecutive allocations carve one region without a search.
+      in each 512-granule chunk (8 bytes per chunk: 1/512 of the arena),
+      searched for first fit; plus a shortcut that lets consecutive
+      allocations carve one region without a search.
 
-    Growing extends ``data`` and ``_codes`` from a zero mapping (no temporary
-    copy of the new part); zero-filling and ``copy`` work in 64 KiB pieces; a
-    collection's mark stack is capped at 65536 entries (on overflow the marked
-    blocks are rescanned). Transients: ``copy`` of k bytes whose source holds
-    pointers keeps a copy of their k/8 codes; ``read`` returns a k-byte copy
-    and the inspection methods build lists. CPython may over-allocate a
-    bytearray by up to 1/8 when one growth step adds less than 1/8 (only the
-    last step before ``limit`` can); those pages are never written.
+    The arena and the bitmaps are anonymous private mappings (``mmap``):
+    their pages are zero until written and take host memory only once
+    written. Growing resizes them in place (``mremap`` on Linux: no copy and
+    no page touched, so a growth step takes microseconds whatever its size
+    and never holds up Ctrl-C or ``Core.request_stop()``; where the platform
+    has no ``mremap`` the contents are copied into a larger mapping in 64 KiB
+    pieces, between which Python handles signals). Every arena byte at or
+    beyond ``_clean`` has never been written, so an allocation zero-fills
+    only the part of its block below it: a large fresh block costs neither
+    time nor host memory until the program writes it. Zero-filling and
+    ``copy`` work in 64 KiB pieces; a collection's mark stack is capped at
+    65536 entries (on overflow the marked blocks are rescanned). Transients:
+    ``copy`` of k bytes whose source holds pointers keeps a copy of the
+    source's pointer bits (at most k/16 bytes); ``read`` returns a k-byte
+    copy and the inspection methods build lists.
 
 API
     ``PyHeap(init_size, max_size, *, gc_stress=False, log=None, gc_floor=None)``
@@ -129,6 +142,7 @@ from __future__ import annotations
 import mmap
 import re
 import struct
+import sys
 from array import array
 from typing import Callable, Iterable, Iterator
 
@@ -139,26 +153,29 @@ HARD_LIMIT = (1 << 34) - 8     # the heap stays below 16 GiB
 FIRST_BLOCK = 2 * GRANULE      # address of the first block (its header is at 8)
 POINTER_SIZE = 8
 
-# Granule codes: one byte per 8 arena bytes (see "Representation").
-INSIDE = 0                     # nothing starts in this granule
-BLOCK = 1                      # the header granule of a live block
-REGION = 2                     # the first granule of a free region (its word: the length)
-REGION_END = 3                 # the last granule of a free region of 2+ granules (its word: the start)
-POINTER = 8                    # 8 + k: a recorded pointer starts at byte k of this payload granule
-
 SIZE_MASK = (1 << 40) - 1      # header bits 0-39: the block's size in bytes
 GC_BIT = 1 << 62               # header: the block is GC-managed (not allocr_nogc)
 MARK_BIT = 1 << 63             # header: reached by the collection under way
+REGION_BIT = 1 << 61           # a free region's first word (never set in a header)
 
-CHUNK = 64                     # granules per first-fit bound (one leaf of the bound tree)
-NO_HINT = 1 << 40             # a _hint_need no request reaches
+CHUNK = 512                    # granules per first-fit bound (one leaf of the bound tree)
+NO_HINT = 1 << 40              # a _hint_need no request reaches
 MARK_STACK_LIMIT = 1 << 16     # mark stack entries; beyond it the collector rescans
-ZERO_CHUNK = 1 << 16           # zero-filling and moving go in pieces of this many bytes
+ZERO_CHUNK = 1 << 16           # zero-filling, moving and copying go in pieces of this many bytes
 
 _ZEROS = memoryview(bytes(ZERO_CHUNK))
-_WORD = struct.Struct("<Q")                     # block headers and free-region words
+_WORD = struct.Struct("<Q")                     # block headers, free-region words, bitmap words
 _VALUE = struct.Struct(">Q")                    # a stored pointer (the VM stores big-endian)
-_POINTER_CODES = re.compile(b"[\x08-\x0f]")     # granule codes POINTER..POINTER+7
+_NONZERO = re.compile(b"[^\x00]")               # skips the empty stretches of a bitmap at C speed
+_ONE = b"\x01"                                  # a _tile_words entry of a non-empty word
+# Private: a forked child must not share the heap. (Windows' mmap takes no flags.)
+_MAP_FLAGS = ({"flags": mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS}
+              if hasattr(mmap, "MAP_PRIVATE") else {})
+# Linux's MADV_DONTNEED on private anonymous memory drops the pages: they read as zero
+# again and hold no memory (elsewhere it need not zero, so it is not used there).
+_DONTNEED = mmap.MADV_DONTNEED if sys.platform.startswith("linux") \
+    and hasattr(mmap, "MADV_DONTNEED") else None
+_DROP_MIN = 16 * mmap.PAGESIZE   # a zero-fill this long drops its whole pages instead
 
 Roots = Iterable[int] | Callable[[], Iterable[int]]
 
@@ -168,22 +185,97 @@ def need_bytes(n: int) -> int:
     return GRANULE + max(GRANULE, -(-n // GRANULE) * GRANULE)
 
 
-def _append_zeros(buffer: bytearray, count: int) -> None:
-    """Append ``count`` zero bytes to ``buffer`` without a ``count``-byte temporary.
+def _bitmap_bytes(granules: int) -> int:
+    """Bytes of a bitmap with one bit per granule, in whole 64-bit words (at least one)."""
+    return (granules // 64 + 1) * 8
 
-    The source is an anonymous mapping that is only read, so its pages are never
-    backed by memory: growing the arena holds no second copy of the new part.
+
+def _mapping(length: int) -> mmap.mmap:
+    """``length`` zero bytes of anonymous memory; a page takes host memory only once written."""
+    return mmap.mmap(-1, length, **_MAP_FLAGS)
+
+
+def _resized(buffer: mmap.mmap, length: int) -> mmap.mmap:
+    """``buffer`` grown to ``length`` bytes, the new ones zero; MemoryError if the host refuses.
+
+    On Linux ``resize`` is ``mremap``: the pages move with their page tables,
+    nothing is copied or touched. Elsewhere (no ``mremap``: SystemError) the
+    bytes are copied to a new mapping in pieces, so signals are handled
+    between them.
     """
-    with mmap.mmap(-1, count) as zeros:
-        buffer.extend(zeros)
+    try:
+        buffer.resize(length)
+        return buffer
+    except OSError as error:                  # ENOMEM, or an address-space limit
+        raise MemoryError(str(error)) from error
+    except SystemError:
+        pass
+    new = _mapping(length)
+    for offset in range(0, len(buffer), ZERO_CHUNK):
+        end = min(offset + ZERO_CHUNK, len(buffer))
+        new[offset:end] = buffer[offset:end]
+    buffer.close()
+    return new
 
 
-def _fill_zero(buffer: bytearray, start: int, end: int) -> None:
-    """Zero ``buffer[start:end]`` in pieces (no temporary as large as the range)."""
+def _fill_zero(buffer, start: int, end: int) -> None:
+    """Zero ``buffer[start:end]`` in pieces (no temporary as large as the range).
+
+    In a mapping (the arena, a bitmap) on Linux the whole pages of a long range
+    are dropped instead of written: they read as zero, cost no memory until
+    written again, and dropping them takes time per page, not per byte.
+    """
+    if _DONTNEED is not None and end - start >= _DROP_MIN and isinstance(buffer, mmap.mmap):
+        low = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
+        high = end // mmap.PAGESIZE * mmap.PAGESIZE
+        buffer.madvise(_DONTNEED, low, high - low)
+        _fill_zero(buffer, start, low)
+        _fill_zero(buffer, high, end)
+        return
     while start < end:
         piece = min(end - start, ZERO_CHUNK)
         buffer[start:start + piece] = _ZEROS[:piece]
         start += piece
+
+
+def _set_bits(bits, low: int, high: int) -> Iterator[int]:
+    """The set bits of ``bits`` in ``[low, high)``, ascending (empty bytes skipped at C speed)."""
+    if low >= high:
+        return
+    for match in _NONZERO.finditer(bits, low >> 3, (high + 7) >> 3):
+        base = match.start() << 3
+        byte = bits[match.start()]
+        while byte:
+            lowest = byte & -byte
+            bit = base + lowest.bit_length() - 1
+            if bit >= high:
+                return
+            if bit >= low:
+                yield bit
+            byte ^= lowest
+
+
+def _clear_bits(bits, low: int, high: int) -> bool:
+    """Clear the bits ``[low, high)`` of ``bits``; True if any was set."""
+    if low >= high:
+        return False
+    first, last = low >> 3, (high - 1) >> 3
+    head = (0xFF << (low & 7)) & 0xFF
+    tail = (2 << ((high - 1) & 7)) - 1
+    if first == last:
+        head &= tail
+    cleared = False
+    if bits[first] & head:
+        bits[first] &= ~head & 0xFF
+        cleared = True
+    if last > first:
+        if bits[last] & tail:
+            bits[last] &= ~tail & 0xFF
+            cleared = True
+        if last - first > 1 and _NONZERO.search(bits, first + 1, last):
+            _fill_zero(bits, first + 1, last)
+            cleared = True
+    return cleared
 
 
 class PyHeap:
@@ -195,8 +287,14 @@ class PyHeap:
         self.size = min(max(init_size, 0), self.limit) & ~7
         self.gc_stress = gc_stress
         self.log = log
-        self.data = bytearray(GRANULE + self.size)           # the arena
-        self._codes = bytearray(len(self.data) // GRANULE)    # one code per granule
+        self._granules = self.capacity // GRANULE             # granule 0 holds no tile
+        self.data = _mapping(self.capacity)                   # the arena
+        self._clean = 0                                       # arena bytes from here on are unwritten
+        bitmap = _bitmap_bytes(self._granules)
+        self._tiles = _mapping(bitmap)                        # tile starts: blocks and free regions
+        self._tile_words = _mapping(bitmap // 8)              # 1 per non-empty word of _tiles
+        self._ptrs = _mapping(bitmap)                         # granules where a pointer starts
+        self._offsets: list[mmap.mmap] | None = None          # its byte offset: bit planes 1, 2, 4
         self._leaves = 1                                      # leaves of the bound tree
         self._bounds = array("I", bytes(8))                   # the bound tree (see _first_fit)
         self._resize_bounds()
@@ -228,11 +326,14 @@ class PyHeap:
     # ------------------------------------------------------------------ words in the arena
 
     def _word(self, granule: int) -> int:
-        """The 8-byte word at the start of ``granule``: a header or a free region's length/start."""
+        """The 8-byte word at the start of ``granule``: a header, or a region's length | REGION_BIT."""
         return _WORD.unpack_from(self.data, granule * GRANULE)[0]
 
     def _set_word(self, granule: int, value: int) -> None:
-        _WORD.pack_into(self.data, granule * GRANULE, value)
+        offset = granule * GRANULE
+        _WORD.pack_into(self.data, offset, value)
+        if offset + GRANULE > self._clean:
+            self._clean = offset + GRANULE
 
     # ------------------------------------------------------------------ allocation
 
@@ -301,13 +402,16 @@ class PyHeap:
         granule = self._first_fit(need)
         if granule < 0:
             return 0
-        length = self._remove_region(granule)
-        if length > need:
+        clean = self._clean                      # the block's bytes from here on are zero
+        length = self._remove_region(granule)    # (its tile bit stays: the block's)
+        if length > need:                        # (writes a word past the block's bytes)
             self._add_region(granule + need, length - need)
-        self._codes[granule] = BLOCK
         self._set_word(granule, n | (GC_BIT if collectable else 0))
         start = (granule + 1) * GRANULE
-        _fill_zero(self.data, start, start + n)
+        if start < clean:
+            _fill_zero(self.data, start, min(start + n, clean))
+        if start + n > self._clean:
+            self._clean = start + n
         self._blocks += 1
         self.mutations += 1
         if collectable:
@@ -316,8 +420,9 @@ class PyHeap:
         return start
 
     def _grow(self, n: int | None) -> bool:
-        tail_start = self._region_before(len(self._codes))
-        tail = (len(self._codes) - tail_start) * GRANULE if tail_start >= 0 else 0
+        granules = self._granules
+        tail_start = self._region_before(granules)
+        tail = (granules - tail_start) * GRANULE if tail_start >= 0 else 0
         deficit = max(0, (need_bytes(n) if n is not None else 0) - tail)
         new_size = min(max(2 * self.size, self.size + deficit, MIN_GROWTH), self.limit)
         if new_size <= self.size or new_size < self.size + deficit:
@@ -326,24 +431,30 @@ class PyHeap:
 
     def _grow_to(self, new_size: int) -> bool:
         """Enlarge the arena to ``new_size`` bytes (a multiple of 8 above the size, at most ``limit``)."""
-        capacity = self.capacity
-        added = new_size - self.size
-        codes_before = len(self._codes)
+        granules = self._granules
         try:
-            _append_zeros(self._codes, added // GRANULE)
-            try:
-                _append_zeros(self.data, added)
-            except MemoryError:
-                del self._codes[codes_before:]
-                raise
+            self._resize_buffers(GRANULE + new_size)
         except MemoryError:          # the host cannot give more: the allocation fails
             return False
         self.size = new_size
+        self._granules = self.capacity // GRANULE
         self._resize_bounds()
-        self._release(capacity // GRANULE, added // GRANULE)
+        self._release(granules, self._granules - granules)
         if self.log:
             self.log(f"gc: heap grown to {new_size} bytes")
         return True
+
+    def _resize_buffers(self, capacity: int) -> None:
+        """Make the arena ``capacity`` bytes and the bitmaps cover it (MemoryError: nothing
+        observable changed; a bitmap may have grown, which costs nothing until written)."""
+        bitmap = _bitmap_bytes(capacity // GRANULE)
+        if len(self._tiles) < bitmap:
+            self._tiles = _resized(self._tiles, bitmap)
+            self._tile_words = _resized(self._tile_words, bitmap // 8)
+            self._ptrs = _resized(self._ptrs, bitmap)
+            if self._offsets:
+                self._offsets = [_resized(plane, bitmap) for plane in self._offsets]
+        self.data = _resized(self.data, capacity)
 
     def free(self, address: int) -> bool:
         """Free the block starting exactly at ``address``; False if there is none."""
@@ -352,7 +463,8 @@ class PyHeap:
         granule = address // GRANULE - 1
         header = self._word(granule)
         tile = need_bytes(header & SIZE_MASK) // GRANULE
-        _fill_zero(self._codes, granule, granule + tile)     # its code and its pointers
+        self._clear_tiles(granule, granule + 1)                  # _release sets what starts here
+        _clear_bits(self._ptrs, granule + 1, granule + tile)     # its pointers
         self._blocks -= 1
         if header & GC_BIT:
             self._gc_blocks -= 1
@@ -361,49 +473,103 @@ class PyHeap:
         self.mutations += 1
         return True
 
+    # tile starts -----------------------------------------------------------
+
+    def _set_tile(self, granule: int) -> None:
+        self._tiles[granule >> 3] |= 1 << (granule & 7)
+        self._tile_words[granule >> 6] = 1
+
+    def _is_tile(self, granule: int) -> bool:
+        return bool(self._tiles[granule >> 3] >> (granule & 7) & 1)
+
+    def _clear_tiles(self, low: int, high: int) -> None:
+        """Clear the tile bits of the granules ``[low, high)`` and keep ``_tile_words``
+        exact (the words strictly between the two ends become empty)."""
+        tiles, words = self._tiles, self._tile_words
+        _clear_bits(tiles, low, high)
+        first, last = low >> 6, (high - 1) >> 6
+        for word in (first, last) if first != last else (first,):
+            if not _WORD.unpack_from(tiles, word << 3)[0]:
+                words[word] = 0
+        if last - first > 1:
+            _fill_zero(words, first + 1, last)
+
+    def _last_tile(self, granule: int) -> int:
+        """The last tile start at or below ``granule``, or -1."""
+        word = granule >> 6
+        bits = _WORD.unpack_from(self._tiles, word << 3)[0] & ((2 << (granule & 63)) - 1)
+        if not bits:
+            word = self._tile_words.rfind(_ONE, 0, word)
+            if word < 0:
+                return -1
+            bits = _WORD.unpack_from(self._tiles, word << 3)[0]
+        return (word << 6) + bits.bit_length() - 1
+
+    def _tile_starts(self, low: int = 0, high: int | None = None) -> Iterator[int]:
+        """The tile starts in ``[low, high)`` (default: all), in address order."""
+        if high is None:
+            high = self._granules
+        tiles, words = self._tiles, self._tile_words
+        word = words.find(_ONE, low >> 6, -(-high // 64))
+        while word >= 0:
+            bits = _WORD.unpack_from(tiles, word << 3)[0]
+            while bits:
+                lowest = bits & -bits
+                granule = (word << 6) + lowest.bit_length() - 1
+                if granule >= high:
+                    return
+                if granule >= low:
+                    yield granule
+                bits ^= lowest
+            word = words.find(_ONE, word + 1, -(-high // 64))
+
+    def _block_granules(self) -> Iterator[int]:
+        """The header granule of every live block, in address order."""
+        for granule in self._tile_starts():
+            if not self._word(granule) & REGION_BIT:
+                yield granule
+
     # free regions ---------------------------------------------------------
-    # A free region of n granules at granule g: code REGION at g with n in its
-    # word; if n >= 2, code REGION_END at g + n - 1 with g in its word, so the
-    # region ending before any granule is found without a search. Every other
-    # granule of a region has code INSIDE.
+    # A free region of n granules at granule g: bit g of _tiles, n | REGION_BIT
+    # in its first word. The region that ends before a tile is the tile that
+    # contains the granule below it, if that tile is a region.
 
     def _add_region(self, granule: int, length: int) -> None:
         """Record the free region ``[granule, granule + length)`` (neighbours already merged)."""
-        self._codes[granule] = REGION
-        self._set_word(granule, length)
-        if length > 1:
-            self._codes[granule + length - 1] = REGION_END
-            self._set_word(granule + length - 1, granule)
+        self._set_tile(granule)
+        self._set_word(granule, length | REGION_BIT)
         self._free_granules += length
         self._raise_bound(granule, length)
         if granule < self._hint and length >= self._hint_need:
             self._hint_need = NO_HINT
 
     def _remove_region(self, granule: int) -> int:
-        """Forget the free region at ``granule``; returns its length in granules."""
-        length = self._word(granule)
-        self._codes[granule] = INSIDE
-        self._codes[granule + length - 1] = INSIDE
+        """Forget the free region at ``granule`` (its tile bit is the caller's); returns its
+        length in granules."""
+        length = self._word(granule) & ~REGION_BIT
         self._free_granules -= length
         return length
 
+    def _is_region(self, granule: int) -> bool:
+        """Does a free region start at ``granule``?"""
+        return self._is_tile(granule) and bool(self._word(granule) & REGION_BIT)
+
     def _region_before(self, granule: int) -> int:
         """The first granule of the free region that ends just before ``granule``, or -1."""
-        code = self._codes[granule - 1]
-        if code == REGION:
-            return granule - 1
-        if code == REGION_END:
-            return self._word(granule - 1)
-        return -1                    # a block's last granule, or granule 0 (below the arena)
+        if granule <= 1:
+            return -1
+        tile = self._last_tile(granule - 1)
+        return tile if tile >= 0 and self._word(tile) & REGION_BIT else -1
 
     def _release(self, granule: int, length: int) -> None:
         """Make ``[granule, granule + length)`` free, merging with both neighbouring regions.
 
-        The caller has set every code in the range to INSIDE.
+        The range holds no tile or pointer bit; ``end`` starts a tile (or ends the arena).
         """
         end = granule + length
-        if end < len(self._codes) and self._codes[end] == REGION:
+        if end < self._granules and self._word(end) & REGION_BIT:
             length += self._remove_region(end)
+            self._clear_tiles(end, end + 1)
         before = self._region_before(granule)
         if before >= 0:
             length += self._remove_region(before)
@@ -412,24 +578,35 @@ class PyHeap:
 
     # first fit ------------------------------------------------------------
     # The bound tree: leaf c (index _leaves + c) bounds from above the length of
-    # every free region that starts in chunk c (granules [64c, 64c + 64)); an
+    # every free region that starts in chunk c (granules [512c, 512c + 512)); an
     # inner node is >= both of its children. A bound is raised at once when a
     # region appears or grows and left too high when one shrinks or goes; the
     # search lowers the stale bounds it meets. So every chunk left of the one
     # the search settles on holds no region long enough: first fit is exact.
 
     def _resize_bounds(self) -> None:
-        """Make the tree cover every granule (growth keeps the leaves' values)."""
-        chunks = -(-len(self._codes) // CHUNK)
+        """Make the tree cover every granule (growth keeps the leaves' values).
+
+        Doubling the leaves k times makes the old tree the leftmost subtree of
+        the new one: old node i at depth d becomes node i + 2^d (2^k - 1), so
+        each level moves as one slice; the new nodes above it hold the old
+        root's value (their other subtrees hold only new, empty chunks).
+        """
+        chunks = -(-self._granules // CHUNK)
         if chunks <= self._leaves:
             return
-        leaves = self._leaves
+        old, old_leaves = self._bounds, self._leaves
+        leaves = old_leaves
         while leaves < chunks:
             leaves *= 2
+        shift = (leaves // old_leaves).bit_length() - 1
         bounds = array("I", bytes(2 * leaves * 4))
-        bounds[leaves:leaves + self._leaves] = self._bounds[self._leaves:]
-        for node in range(leaves - 1, 0, -1):
-            bounds[node] = max(bounds[2 * node], bounds[2 * node + 1])
+        level = 1
+        while level <= old_leaves:
+            bounds[level << shift:(level << shift) + level] = old[level:2 * level]
+            level *= 2
+        for depth in range(shift):
+            bounds[1 << depth] = old[1]
         self._leaves, self._bounds = leaves, bounds
 
     def _raise_bound(self, granule: int, length: int) -> None:
@@ -441,12 +618,15 @@ class PyHeap:
 
     def _chunk_regions(self, chunk: int) -> Iterator[tuple[int, int]]:
         """The free regions starting in ``chunk``: (granule, length) in address order."""
-        end = min((chunk + 1) * CHUNK, len(self._codes))
-        granule = self._codes.find(REGION, chunk * CHUNK, end)
-        while granule >= 0:
-            length = self._word(granule)
-            yield granule, length
-            granule = self._codes.find(REGION, granule + length, end)
+        low = chunk * CHUNK
+        bits = int.from_bytes(self._tiles[low >> 3:(low + CHUNK) >> 3], "little")
+        while bits:
+            lowest = bits & -bits
+            granule = low + lowest.bit_length() - 1
+            word = self._word(granule)
+            if word & REGION_BIT:
+                yield granule, word & ~REGION_BIT
+            bits ^= lowest
 
     # The shortcut: every free region starting below granule _hint is shorter
     # than _hint_need granules. A search that returns region g for n granules
@@ -459,8 +639,8 @@ class PyHeap:
     def _first_fit(self, need: int) -> int:
         """The first granule of the lowest-addressed free region of >= ``need`` granules, or -1."""
         hint = self._hint
-        if need >= self._hint_need and hint < len(self._codes) and self._codes[hint] == REGION \
-                and self._word(hint) >= need:
+        if need >= self._hint_need and hint < self._granules and self._is_region(hint) \
+                and self._word(hint) & ~REGION_BIT >= need:
             self._hint = hint + need
             return hint
         granule = self._search(need)
@@ -501,8 +681,10 @@ class PyHeap:
 
     def _is_block(self, value: int) -> bool:
         """Is ``value`` the start of a live block?"""
-        return (value % GRANULE == 0 and FIRST_BLOCK <= value < len(self.data)
-                and self._codes[value // GRANULE - 1] == BLOCK)
+        if value % GRANULE or not FIRST_BLOCK <= value < self.capacity:
+            return False
+        granule = value // GRANULE - 1
+        return self._is_tile(granule) and not self._word(granule) & REGION_BIT
 
     def _find(self, address: int, count: int) -> int | None:
         """The start of the live block whose bytes contain ``[address, address+count)``, or None.
@@ -514,11 +696,15 @@ class PyHeap:
             return start
         if address < FIRST_BLOCK:
             return None
-        granule = self._codes.rfind(BLOCK, 0, address // GRANULE)   # the last block starting <= address
+        # the tile containing the byte before address: a block starting <= address?
+        granule = self._last_tile(min(address // GRANULE, self._granules) - 1)
         if granule < 0:
             return None
+        header = self._word(granule)
+        if header & REGION_BIT:
+            return None
         start = (granule + 1) * GRANULE
-        end = start + (self._word(granule) & SIZE_MASK)
+        end = start + (header & SIZE_MASK)
         if address + count > end:
             return None
         self._last = (start, end)
@@ -528,7 +714,7 @@ class PyHeap:
         """``count`` bytes at ``address`` inside one live block, or None."""
         if self._find(address, count) is None:
             return None
-        return bytes(self.data[address:address + count])
+        return self.data[address:address + count]
 
     def write(self, address: int, data: bytes, *, is_pointer: bool = False) -> bool:
         """Write ``data`` inside one live block; ``is_pointer`` records an 8-byte pointer."""
@@ -539,7 +725,7 @@ class PyHeap:
             self.data[address:address + count] = data
             forgot = self._forget(address, count)
             if is_pointer and count == POINTER_SIZE:
-                self._codes[address // GRANULE] = POINTER + address % GRANULE
+                self._record(address)
                 self.mutations += 1
             elif forgot:
                 self.mutations += 1
@@ -551,19 +737,21 @@ class PyHeap:
             return False
         if count == 0:
             return True
-        # the codes of the granules where a carried pointer may start, read before any write
+        # the pointer bits of the granules where a carried pointer may start, read before any write
         first, last = src // GRANULE, (src + count - POINTER_SIZE) // GRANULE
         carried = None
-        if count >= POINTER_SIZE and _POINTER_CODES.search(self._codes, first, last + 1):
-            carried = self._codes[first:last + 1]
+        if count >= POINTER_SIZE and _NONZERO.search(self._ptrs, first >> 3, (last >> 3) + 1):
+            low, high = first >> 3, (last >> 3) + 1
+            carried = (self._ptrs[low:high],
+                       [plane[low:high] for plane in self._offsets] if self._offsets else None)
         self._move(dst, src, count)
         changed = self._forget(dst, count)
         if carried:
-            for match in _POINTER_CODES.finditer(carried):
-                where = (first + match.start()) * GRANULE + carried[match.start()] - POINTER
+            bits, planes = carried
+            for index in _set_bits(bits, first - (low << 3), last + 1 - (low << 3)):
+                where = ((low << 3) + index) * GRANULE + _offset(planes, index)
                 if src <= where and where + POINTER_SIZE <= src + count:
-                    target = where - src + dst
-                    self._codes[target // GRANULE] = POINTER + target % GRANULE
+                    self._record(where - src + dst)
                     changed = True
         if changed:
             self.mutations += 1
@@ -574,29 +762,46 @@ class PyHeap:
         data = self.data
         offsets = range(0, count, ZERO_CHUNK)
         for offset in (offsets if dst <= src else reversed(offsets)):
-            piece = min(ZERO_CHUNK, count - offset)
-            data[dst + offset:dst + offset + piece] = data[src + offset:src + offset + piece]
+            data.move(dst + offset, src + offset, min(ZERO_CHUNK, count - offset))
+
+    # pointers -------------------------------------------------------------
+
+    def _record(self, address: int) -> None:
+        """Record a pointer at ``address`` (nothing recorded overlaps its 8 bytes)."""
+        granule, offset = address // GRANULE, address % GRANULE
+        byte, bit = granule >> 3, 1 << (granule & 7)
+        self._ptrs[byte] |= bit
+        if offset and self._offsets is None:
+            self._offsets = [_mapping(len(self._ptrs)) for _ in range(3)]
+        if self._offsets:
+            for index, plane in enumerate(self._offsets):
+                if offset >> index & 1:
+                    plane[byte] |= bit
+                elif plane[byte] & bit:
+                    plane[byte] &= ~bit & 0xFF
+
+    def _pointer_at(self, granule: int) -> int:
+        """The address of the pointer recorded in ``granule`` (its bit is set)."""
+        return granule * GRANULE + _offset(self._offsets, granule)
 
     def _forget(self, address: int, count: int) -> bool:
         """Forget the pointers whose 8 bytes overlap ``[address, address+count)`` (count >= 1); True if any.
 
         Those are the pointers starting in ``[address-7, address+count)``. The
         granules strictly between the first and the last one of that range lie
-        inside the payload of the one block the range is in, so their codes are
-        INSIDE or POINTER+k: they are cleared wholesale. The two end granules
-        (one may be the block's header granule) are checked one by one.
+        inside the payload of the one block the range is in: their bits are
+        cleared wholesale. The two end granules (one may be the block's header
+        granule) are checked one by one.
         """
-        codes = self._codes
+        ptrs = self._ptrs
         low, high = address - POINTER_SIZE + 1, address + count
         first, last = low // GRANULE, (high - 1) // GRANULE
         forgot = False
-        for granule in {first, last}:
-            code = codes[granule]
-            if code >= POINTER and low <= granule * GRANULE + code - POINTER < high:
-                codes[granule] = INSIDE
+        for granule in (first, last) if first != last else (first,):
+            if ptrs[granule >> 3] >> (granule & 7) & 1 and low <= self._pointer_at(granule) < high:
+                ptrs[granule >> 3] &= ~(1 << (granule & 7)) & 0xFF
                 forgot = True
-        if last - first > 1 and _POINTER_CODES.search(codes, first + 1, last):
-            _fill_zero(codes, first + 1, last)
+        if last - first > 1 and _clear_bits(ptrs, first + 1, last):
             forgot = True
         return forgot
 
@@ -634,13 +839,6 @@ class PyHeap:
                      f"heap {self.size} bytes ({self.free_bytes} free)")
         return freed
 
-    def _block_granules(self) -> Iterator[int]:
-        """The header granule of every live block, in address order."""
-        granule = self._codes.find(BLOCK, 1)
-        while granule >= 0:
-            yield granule
-            granule = self._codes.find(BLOCK, granule + 1)
-
     def _mark(self, value: int) -> None:
         """Mark the block starting at ``value``, if any and not yet marked, and push it."""
         if self._is_block(value):
@@ -657,9 +855,8 @@ class PyHeap:
         """Mark what the pointers recorded in the block at ``granule`` refer to."""
         start = (granule + 1) * GRANULE
         end = start + (self._word(granule) & SIZE_MASK)
-        for match in _POINTER_CODES.finditer(self._codes, granule + 1, -(-end // GRANULE)):
-            where = match.start() * GRANULE + self._codes[match.start()] - POINTER
-            self._mark(_VALUE.unpack_from(self.data, where)[0])
+        for pointer in _set_bits(self._ptrs, granule + 1, -(-end // GRANULE)):
+            self._mark(_VALUE.unpack_from(self.data, self._pointer_at(pointer))[0])
 
     def _drain(self) -> None:
         while self._stack:
@@ -668,23 +865,22 @@ class PyHeap:
     def _sweep(self) -> tuple[int, int, int]:
         """Free the unmarked GC blocks and clear the marks, walking the tiles in address order.
 
-        Each run of dead blocks and free regions becomes one region. Returns
-        (blocks freed, their bytes, tile bytes of the live GC blocks).
+        Each run of dead blocks and free regions becomes one region; the block
+        and pointer bits of a run are cleared once, when it is recorded.
+        Returns (blocks freed, their bytes, tile bytes of the live GC blocks).
         """
-        codes = self._codes
         freed = freed_bytes = live_gc = 0
         run = -1                                  # first granule of the free run being built
         granule = 1
-        while granule < len(codes):
-            if codes[granule] == REGION:
+        while granule < self._granules:
+            header = self._word(granule)
+            if header & REGION_BIT:
                 length = self._remove_region(granule)
                 free = True
             else:
-                header = self._word(granule)
                 length = need_bytes(header & SIZE_MASK) // GRANULE
                 free = bool(header & GC_BIT) and not header & MARK_BIT
                 if free:
-                    _fill_zero(codes, granule, granule + length)
                     self._blocks -= 1
                     self._gc_blocks -= 1
                     freed += 1
@@ -696,13 +892,19 @@ class PyHeap:
             if free and run < 0:
                 run = granule
             elif not free and run >= 0:
-                self._add_region(run, granule - run)
+                self._free_run(run, granule)
                 run = -1
             granule += length
         if run >= 0:
-            self._add_region(run, granule - run)
+            self._free_run(run, granule)
         self._last = (0, 0)
         return freed, freed_bytes, live_gc
+
+    def _free_run(self, low: int, high: int) -> None:
+        """Make the tiles ``[low, high)`` (dead blocks and removed regions) one free region."""
+        self._clear_tiles(low, high)
+        _clear_bits(self._ptrs, low, high)
+        self._add_region(low, high - low)
 
     # ------------------------------------------------------------------ inspection
 
@@ -720,7 +922,7 @@ class PyHeap:
             yield start, size, 0 if header & GC_BIT else 1, view[start:start + size]
 
     def block_count(self) -> int:
-        return self._codes.count(BLOCK)
+        return self._blocks
 
     def block_sizes(self) -> dict[int, int]:
         """Live blocks in address order: address -> size (no byte copies)."""
@@ -729,18 +931,13 @@ class PyHeap:
 
     def regions(self) -> list[tuple[int, int]]:
         """The free regions ``(start, length)`` in address order."""
-        result = []
-        granule = self._codes.find(REGION, 1)
-        while granule >= 0:
-            length = self._word(granule)
-            result.append((granule * GRANULE, length * GRANULE))
-            granule = self._codes.find(REGION, granule + length)
-        return result
+        return [(granule * GRANULE, (word & ~REGION_BIT) * GRANULE)
+                for granule in self._tile_starts()
+                if (word := self._word(granule)) & REGION_BIT]
 
     def pointers(self) -> list[int]:
         """Addresses where a traced pointer is stored, sorted."""
-        return [match.start() * GRANULE + self._codes[match.start()] - POINTER
-                for match in _POINTER_CODES.finditer(self._codes)]
+        return [self._pointer_at(granule) for granule in _set_bits(self._ptrs, 0, self._granules)]
 
     def edges(self) -> dict[int, int]:
         """Every recorded pointer: absolute address -> stored value."""
@@ -748,49 +945,62 @@ class PyHeap:
 
     def check(self) -> None:
         """Assert every invariant of the representation (for tests and fuzzers)."""
-        codes = self._codes
+        granules = self._granules
         assert len(self.data) == self.capacity and self.size <= max(self.limit, 0)
-        assert len(codes) * GRANULE == self.capacity and codes[0] == INSIDE
+        assert granules * GRANULE == self.capacity
+        bitmap = _bitmap_bytes(granules)
+        for bits in [self._tiles, self._ptrs] + (self._offsets or []):
+            assert len(bits) >= bitmap and len(bits) % 8 == 0
+            assert not any(_set_bits(bits, granules, len(bits) * 8)), "bits beyond the arena"
+        assert len(self._tile_words) * 8 == len(self._tiles)
+        nonempty = {match.start() >> 3 for match in _NONZERO.finditer(self._tiles)}
+        marked = {match.start() for match in _NONZERO.finditer(self._tile_words)}
+        assert marked == nonempty and all(self._tile_words[word] == 1 for word in marked), \
+            "_tile_words is stale"
+        assert not _NONZERO.search(self.data, self._clean), "a written byte beyond _clean"
+        assert not self._is_tile(0) and not any(_set_bits(self._ptrs, 0, 1)), "bits for granule 0"
         granule, previous_free = 1, False
         free = blocks = gc_blocks = 0
+        pointers = []
         exact = {}                                # chunk -> longest region starting in it
-        while granule < len(codes):
-            code = codes[granule]
+        while granule < granules:
+            assert self._is_tile(granule), f"no tile starts at {granule * GRANULE}"
             word = self._word(granule)
-            if code == REGION:
-                length = word
-                assert length >= 1 and granule + length <= len(codes), (granule, length)
+            if word & REGION_BIT:
+                length = word & ~REGION_BIT
+                assert length >= 1 and granule + length <= granules, (granule, length)
                 assert not previous_free, f"unmerged free regions at {granule * GRANULE}"
-                if length > 1:
-                    assert codes[granule + length - 1] == REGION_END
-                    assert self._word(granule + length - 1) == granule
-                inner = codes[granule + 1:granule + length - 1]
-                assert inner.count(INSIDE) == len(inner), f"codes inside region {granule * GRANULE}"
+                assert not any(_set_bits(self._ptrs, granule, granule + length)), \
+                    f"pointer bits in region {granule * GRANULE}"
                 free += length
                 assert granule >= self._hint or length < self._hint_need, "first-fit shortcut unsound"
                 chunk = granule // CHUNK
                 exact[chunk] = max(exact.get(chunk, 0), length)
             else:
-                assert code == BLOCK, f"gap or overlap at {granule * GRANULE}: code {code}"
                 assert word & ~(SIZE_MASK | GC_BIT) == 0, f"bad header at {granule * GRANULE}"
                 size = word & SIZE_MASK
                 length = need_bytes(size) // GRANULE
-                assert granule + length <= len(codes), "block beyond the arena"
-                payload = codes[granule + 1:granule + length]
-                pointers = [m.start() for m in _POINTER_CODES.finditer(payload)]
-                assert payload.count(INSIDE) + len(pointers) == len(payload), \
-                    f"bad codes in block {(granule + 1) * GRANULE}"
-                for index in pointers:
-                    offset = index * GRANULE + payload[index] - POINTER   # from the block start
-                    assert offset + POINTER_SIZE <= size, f"pointer outside block {(granule + 1) * GRANULE}"
+                assert granule + length <= granules, "block beyond the arena"
+                start = (granule + 1) * GRANULE
+                assert start + size <= self._clean, f"block {start} beyond _clean"
+                assert not any(_set_bits(self._ptrs, granule, granule + 1)), \
+                    f"pointer bit on the header of {start}"
+                for index in _set_bits(self._ptrs, granule + 1, granule + length):
+                    where = self._pointer_at(index)
+                    assert where + POINTER_SIZE <= start + size, f"pointer outside block {start}"
+                    assert not pointers or pointers[-1] + POINTER_SIZE <= where, \
+                        f"overlapping pointers at {where}"
+                    pointers.append(where)
                 blocks += 1
                 gc_blocks += bool(word & GC_BIT)
-            previous_free = code == REGION
+            assert not any(_set_bits(self._tiles, granule + 1, granule + length)), \
+                f"a tile bit inside the tile at {granule * GRANULE}"
+            previous_free = bool(word & REGION_BIT)
             granule += length
-        assert granule == len(codes), "tiles do not cover the arena"
+        assert granule == granules, "tiles do not cover the arena"
         assert (free, blocks, gc_blocks) == (self._free_granules, self._blocks, self._gc_blocks)
         bounds, leaves = self._bounds, self._leaves
-        assert leaves * CHUNK >= len(codes)
+        assert leaves * CHUNK >= granules
         for chunk in range(leaves):
             assert bounds[leaves + chunk] >= exact.get(chunk, 0), f"bound of chunk {chunk} too low"
         for node in range(1, leaves):
@@ -799,3 +1009,12 @@ class PyHeap:
         if start:
             assert self._is_block(start), f"cached block {start} is not live"
             assert end == start + (self._word(start // GRANULE - 1) & SIZE_MASK)
+
+
+def _offset(planes, granule: int) -> int:
+    """A recorded pointer's byte offset in ``granule``, from the three bit planes (None: 0)."""
+    if not planes:
+        return 0
+    byte, bit = granule >> 3, granule & 7
+    return (planes[0][byte] >> bit & 1) | (planes[1][byte] >> bit & 1) << 1 \
+        | (planes[2][byte] >> bit & 1) << 2
