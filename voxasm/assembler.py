@@ -3,11 +3,21 @@
 Pass 1 (layout) reads every line once: it strips comments, classifies the
 line (directive, instruction, data item), gives every instruction its
 address from the ISA table size, defines labels, functions and data labels,
-and encodes data items and the instructions whose operands cannot name a
-symbol (registers and immediates: most lines). Pass 2 (encoding) turns the
-remaining instructions' operand tokens (``@label``, ``@function``, data
-labels) into bytes against the complete symbol table, so forward references
-work; it also produces every per-operand diagnostic. Data from every ``section data``
+and encodes data items and every instruction whose operands it can already
+resolve (registers, immediates, names defined above: most lines). Pass 2
+(encoding) reads the source again and encodes the rest (forward references
+to ``@label``, ``@function``, data labels) against the complete symbol table
+into the places pass 1 reserved; it also produces every per-operand
+diagnostic. A name's value never changes once defined, so encoding in either
+pass gives the same bytes.
+
+Memory stays a small multiple of the source (docs/performance.md, "The
+assembler"): the source is decoded and cut into lines a chunk at a time
+(``source.text_chunks``), instructions are encoded straight into one
+``bytearray``, and per instruction only its line number (4 bytes, the
+``LineTable``) and, if it waits for pass 2, its line and offset (12 bytes)
+are kept. Lines that repeat exactly (``ret``, ``uadd r1 r2``, ``jmp @loop``)
+are encoded once: a bounded cache maps a line to its bytes. Data from every ``section data``
 is merged into one segment placed after all the code (semantics.md §3
 item 21). Errors never stop the run: each becomes a ``Diagnostic`` and a bad
 instruction still occupies its table size, so later addresses stay sensible;
@@ -22,6 +32,8 @@ from __future__ import annotations
 import difflib
 import functools
 import gc
+from array import array
+from typing import Iterator
 
 from voxvm.isa import BY_MNEMONIC
 from voxvm.program import Program, Symbols
@@ -37,14 +49,19 @@ from .encoding import (
     locate_bad_operand,
     operand_summary,
 )
+from .linetable import LineTable
 from .literals import LiteralError, is_name, show_token
-from .source import Split, count_tokens, decode, split_comment, token_spans
+from .source import Split, count_tokens, split_comment, text_chunks, token_spans
 
 _DIRECTIVES = ("section", "func", "label", ".start")
 _KEYWORDS = sorted(list(BY_MNEMONIC) + list(_DIRECTIVES))
 # Tokens of a line that layout ever looks at: the mnemonic, the most operands of any
 # instruction, and one more to notice that there are too many.
 HEAD_TOKENS = 1 + max(len(op.operands) for op in BY_MNEMONIC.values()) + 1
+# Distinct encoded lines remembered (about 150 bytes each); the cache starts over when full.
+CACHE_LIMIT = 1 << 16
+# What pass 1 writes where an instruction waits for pass 2 (or is wrong): its size in zeros.
+_RESERVED = [bytes(size) for size in range(max(op.size for op in BY_MNEMONIC.values()) + 1)]
 
 
 def assemble(source: bytes | str, path: str = "<input>", *,
@@ -71,7 +88,7 @@ def assemble(source: bytes | str, path: str = "<input>", *,
     if paused:
         gc.disable()
     try:
-        return _Assembler(path).run(decode(source, path), warnings)
+        return _Assembler(path, source).run(warnings)
     finally:
         if paused:
             gc.enable()
@@ -80,19 +97,61 @@ def assemble(source: bytes | str, path: str = "<input>", *,
 class _Assembler:
     """The state of one assembly run (one file)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, source: bytes | str) -> None:
         self.path = path
-        self.lines: list[str] = []
+        self.source = source
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
         self.syms = SymbolTable()
+        self.chunk_base = 0                 # index of the first line of chunk_lines
+        self.chunk_lines: list[str] = []    # the lines being read
+        self.known_lines: dict[int, str] = {}   # lines outside it that diagnostics need now
+
+    # --- the source, a chunk of lines at a time ----------------------------------------
+
+    def chunks(self, first_pass: bool) -> Iterator[tuple[int, list[str]]]:
+        """``(index of its first line, lines)`` for each chunk of the source, in order."""
+        base = 0
+        for piece in text_chunks(self.source, self.path):
+            lines = piece.split("\n")
+            self.chunk_base, self.chunk_lines = base, lines
+            if first_pass and "\x00" in piece:
+                self._reject_nul_lines(base, lines)
+            yield base, lines
+            base += len(lines)
+        self.chunk_lines = []
+
+    def source_line(self, index: int) -> str:
+        """Line ``index`` (0-based) as read; "" past the end."""
+        offset = index - self.chunk_base
+        if 0 <= offset < len(self.chunk_lines):
+            return self.chunk_lines[offset]
+        if index in self.known_lines:
+            return self.known_lines[index]
+        return self.lines_at([index]).get(index, "")
+
+    def lines_at(self, indices: list[int]) -> dict[int, str]:
+        """Lines outside the current chunk, read again in one pass over the source."""
+        wanted = sorted(set(indices))
+        found: dict[int, str] = {}
+        position = 0
+        base = 0
+        for piece in text_chunks(self.source, self.path):
+            lines = piece.split("\n")
+            while position < len(wanted) and wanted[position] < base + len(lines):
+                found[wanted[position]] = lines[wanted[position] - base]
+                position += 1
+            if position == len(wanted):
+                break
+            base += len(lines)
+        return found
 
     # --- diagnostics -------------------------------------------------------------------
 
     def _diag(self, sink: list, index: int, column: int, length: int, message: str,
               hint: str | None, severity: str) -> None:
         sink.append(Diagnostic(self.path, index + 1, column + 1, message,
-                               source_line=self.lines[index] if index < len(self.lines) else "",
+                               source_line=self.source_line(index),
                                length=max(length, 1), hint=hint, severity=severity))
 
     def error(self, index: int, column: int, length: int, message: str, hint: str | None = None) -> None:
@@ -114,15 +173,11 @@ class _Assembler:
 
     # --- the run ----------------------------------------------------------------------
 
-    def run(self, text: str, warnings: list[Diagnostic] | None) -> Program:
-        self.lines = lines = text.split("\n")
-        if "\x00" in text:
-            self._reject_nul_lines()
-        self.layout(lines)
+    def run(self, warnings: list[Diagnostic] | None) -> Program:
+        self.layout()
         self.encode()
         self.check_code_addresses()
-        code = self.code
-        if not self.code_lines and not self.errors:
+        if not self.numbers and not self.errors:
             # semantics.md and upstream.md are silent; an image without code cannot run (docs/vvs-language.md).
             self.errors.append(Diagnostic(
                 self.path, 1, 1, "no code to assemble: the file has no instructions",
@@ -132,16 +187,20 @@ class _Assembler:
             warnings.extend(self.warnings)
         if self.errors:
             raise AssemblyError(self.errors, self.path, self.warnings)
-        image = b"".join(code) + b"".join(self.data_chunks)
-        code_size = self.code_size
+        code = self.code
+        code_size = len(code)
+        for chunk in self.data_chunks:
+            code += chunk
+        image = bytes(code)
+        del self.code, code
         if self.data_chunks:
             data_base = code_size
         else:
             # No data: what upstream writes (address of the last `section
             # data` line, 0 without one), so such files stay byte-identical.
             data_base = self.last_data_section_address
-        lines_table = tuple(self.code_lines) + tuple(
-            (code_size + offset, line) for offset, line in self.data_lines)
+        lines_table = LineTable(image, self.numbers, code_size,
+                                [(code_size + offset, line) for offset, line in self.data_lines])
         names = {index: name for name, index in self.syms.functions.items()}
         symbols = Symbols(functions=names, lines=lines_table, source_path=self.path,
                           labels=self.syms.labels, data=self.syms.data)
@@ -158,32 +217,41 @@ class _Assembler:
         a warning.
         """
         end = self.code_size
-        if not self.code_lines:
+        if not self.numbers:
             return                      # "no code to assemble" says it already
         report = self.warn if self.data_chunks else self.error
         where = "it names the start of the data" if self.data_chunks else "nothing follows it"
-        if self.start_line is not None and self.entry == end:
+        empty = [(name, number) for name, number in self.syms.functions.items()
+                 if self.function_addresses[number] == end]
+        starts = self.start_line is not None and self.entry == end
+        if not empty and not starts:
+            return
+        wanted = [self.syms.kinds[name][1] - 1 for name, _ in empty]
+        self.known_lines = lines = self.lines_at(wanted + ([self.start_line - 1] if starts else []))
+        if starts:
             index = self.start_line - 1
-            report(index, self.lines[index].find(".start"), 6,
+            report(index, lines[index].find(".start"), 6,
                    f"'.start' is not followed by any instruction: {where}",
                    "put '.start' before the first instruction to run")
-        for name, number in self.syms.functions.items():
-            if self.function_addresses[number] == end:
-                index = self.syms.kinds[name][1] - 1
-                spans = token_spans(split_comment(self.lines[index]).code, 2)
-                report(index, spans[1][0], len(name),
-                       f"function {show_token(name)} has no instructions: {where}",
-                       "a function needs at least one instruction, e.g. 'ret'")
+        for name, _ in empty:
+            index = self.syms.kinds[name][1] - 1
+            spans = token_spans(split_comment(lines[index]).code, 2)
+            report(index, spans[1][0], len(name),
+                   f"function {show_token(name)} has no instructions: {where}",
+                   "a function needs at least one instruction, e.g. 'ret'")
+        self.known_lines = {}
 
-    def _reject_nul_lines(self) -> None:
+    def _reject_nul_lines(self, base: int, lines: list[str]) -> None:
         """NUL outside a string literal or comment means a binary file or corruption.
 
-        Those lines are reported and blanked; a NUL character inside a ``str``
-        literal is text like any other (upstream stores it).
+        Those lines (of the chunk starting at line ``base``) are reported and
+        blanked; a NUL character inside a ``str`` literal is text like any
+        other (upstream stores it).
         """
-        for index, line in enumerate(self.lines):
+        for offset, line in enumerate(lines):
             if "\x00" not in line:
                 continue
+            index = base + offset
             code, q1, q2 = split_comment(line)
             column = code.find("\x00")
             if q1 >= 0 and q2 > q1:
@@ -191,25 +259,33 @@ class _Assembler:
                 column = outside.find("\x00")
             if column >= 0:
                 self.error(index, column, 1, "NUL byte in the source", "is this a binary file?")
-                self.lines[index] = ""
+                lines[offset] = ""
 
     # --- pass 1: layout ---------------------------------------------------------------
 
-    def layout(self, lines: list[str]) -> None:
-        """Addresses, symbols and data; instructions without symbols are encoded right away.
+    def layout(self) -> None:
+        """Addresses, symbols and data; instructions are encoded where their names are known.
 
-        ``self.code`` gets one bytes object per instruction, in order; the
-        ones that name a symbol (or need a diagnostic) are left empty and
-        listed in ``self.pending`` for pass 2.
+        ``self.code`` gets each instruction's bytes, in order; an instruction
+        that names a symbol not defined yet (or needs a diagnostic) gets its
+        size in zeros and its line and offset in ``pending_lines`` /
+        ``pending_offsets`` for pass 2. ``self.numbers`` gets every
+        instruction's line number. An instruction's address is ``len(code)``
+        when it is read.
         """
         syms = self.syms
         encoders = ENCODERS
-        self.code = code = []
-        code_append = code.append
-        self.pending = pending = []
-        pending_append = pending.append
-        self.code_lines = code_lines = []
-        line_append = code_lines.append
+        self.code = code = bytearray()
+        self.numbers = numbers = array("I")
+        number_append = numbers.append
+        self.pending_lines = pending_lines = array("I")
+        self.pending_offsets = pending_offsets = array("Q")
+        self.pending_text: list[str] = []    # and its text (read again in pass 2)
+        pending_text = self.pending_text
+        labels, kinds = syms.labels, syms.kinds
+        cache: dict[str, bytes] = {}         # line -> its encoding (text section, no comment)
+        cache_get = cache.get
+        reserved = _RESERVED
         self.data_chunks: list[bytes] = []
         self.data_lines: list[tuple[int, int]] = []
         self.function_addresses: list[int] = []
@@ -217,99 +293,111 @@ class _Assembler:
         self.start_line: int | None = None
         self.last_data_section_address = 0
         data_offset = data_payload = 0
-        address = 0
         in_text = True  # every file starts in the text section (upstream bug 37 fixed)
-        for index, line in enumerate(lines):
-            if '"' in line or ";" in line or "#" in line:
-                split = split_comment(line)
-                line = split.code
-            else:
-                split = None
-            # Only the head of a line is cut into tokens: a line never needs more than
-            # HEAD_TOKENS of them, and splitting all of a line of millions of words
-            # would cost ~50 bytes a word (docs/resource-limits.md). A longer line's
-            # last token holds its unsplit rest, so "too many" is still seen.
-            toks = line.split(None, HEAD_TOKENS)
-            if not toks:
-                continue
-            head = toks[0]
-            if in_text:
-                entry = encoders.get(head)
-                if entry is not None and split is None:
-                    # The hot path: an ordinary instruction line.
-                    line_append((address, index + 1))
-                    address += entry[3]
-                    if entry[4] and len(toks) == entry[1] + 1:
-                        try:
-                            code_append(entry[2](toks, syms))
-                            continue
-                        except LiteralError:
-                            pass  # pass 2 reports it
-                    pending_append((len(code), index, entry, toks))
-                    code_append(b"")
-                    continue
-            if head in _DIRECTIVES:
-                if split is not None and split.quote_start >= 0:
-                    self.error(index, split.quote_start, 1, f"a '{head}' line takes no string literal")
-                    continue
-                if head != "section" and not in_text:
-                    # Data goes after all the code, so a code address named
-                    # here is that of the next instruction, not of the data.
-                    self.warn(index, line.find(head), len(head),
-                              f"'{head}' in a data section refers to the next instruction's address",
-                              "put it after 'section text'")
-                if head == "label" or head == "func":
-                    self.define_code_name(index, line, toks, address)
-                elif head == ".start":
-                    self.extra_tokens_warning(index, line, toks, 1)
-                    if self.start_line is not None:
-                        self.warn(index, line.find(".start"), 6,
-                                  f"'.start' given again (first on line {self.start_line}); the last one wins")
-                    self.entry = address
-                    self.start_line = index + 1
+        for base, lines in self.chunks(first_pass=True):
+            for index, line in enumerate(lines, base):
+                if in_text:
+                    encoded = cache_get(line)
+                    if encoded is not None:  # the hottest path: a line seen before
+                        number_append(index + 1)
+                        code += encoded
+                        continue
+                raw = line
+                if '"' in line or ";" in line or "#" in line:
+                    split = split_comment(line)
+                    line = split.code
                 else:
-                    in_text = self.section(index, line, toks, in_text, address)
-                continue
-            if in_text:
-                entry = encoders.get(head)
-                if entry is not None:  # an instruction with a comment or a stray string
-                    line_append((address, index + 1))
-                    address += entry[3]
-                    if split.quote_start >= 0:
-                        self.error(index, split.quote_start, 1, "string literal in an instruction",
-                                   "strings belong in 'section data' items: NAME str \"text\"")
-                    else:
-                        pending_append((len(code), index, entry, toks))
-                        code_append(b"")
+                    split = None
+                # Only the head of a line is cut into tokens: a line never needs more than
+                # HEAD_TOKENS of them, and splitting all of a line of millions of words
+                # would cost ~50 bytes a word (docs/resource-limits.md). A longer line's
+                # last token holds its unsplit rest, so "too many" is still seen.
+                toks = line.split(None, HEAD_TOKENS)
+                if not toks:
                     continue
-                self.unknown_mnemonic(index, line, toks)
-                continue
-            # data section
-            if head in encoders and not looks_like_item(toks):
-                self.error_at_token(index, line, 0, f"instruction {show_token(head)} in a data section",
-                                    "put 'section text' before code")
-                continue
-            try:
-                item = parse_item(split or Split(line))
-            except ItemError as exc:
-                self.error(index, exc.column, exc.length, exc.message, exc.hint)
-                continue
-            payload = len(item.encoded) - ITEM_HEADER_SIZE
-            if data_payload + payload > MAX_DATA_PAYLOAD:
-                self.error(index, item.name_column, len(item.name),
-                           f"data item {show_token(item.name)} takes the data items past "
-                           f"{MAX_DATA_PAYLOAD >> 20} MiB ({data_payload} bytes before it, {payload} in it)",
-                           "all items together may hold at most as much as one item")
-                continue
-            data_payload += payload
-            for column, length, message in item.warnings:
-                self.warn(index, column, length, message)
-            if self.define(index, item.name, "data item", item.name_column):
-                syms.data[item.name] = data_offset
-            self.data_chunks.append(item.encoded)
-            self.data_lines.append((data_offset, index + 1))
-            data_offset += len(item.encoded)
-        self.code_size = address
+                head = toks[0]
+                if in_text:
+                    entry = encoders.get(head)
+                    if entry is not None:
+                        # The hot path: an instruction line (most have no comment).
+                        number_append(index + 1)
+                        if split is not None and split.quote_start >= 0:
+                            self.error(index, split.quote_start, 1, "string literal in an instruction",
+                                       "strings belong in 'section data' items: NAME str \"text\"")
+                        else:
+                            if entry[4] and len(toks) == entry[1] + 1:
+                                try:
+                                    encoded = entry[5](toks, syms)
+                                except LiteralError:
+                                    encoded = None  # pass 2 reports it
+                                if encoded is not None:  # (None: a name not defined yet)
+                                    code += encoded
+                                    if len(cache) >= CACHE_LIMIT:
+                                        cache.clear()
+                                    cache[raw] = encoded
+                                    continue
+                            pending_lines.append(index)
+                            pending_offsets.append(len(code))
+                            pending_text.append(raw)
+                        code += reserved[entry[3]]    # a wrong one takes its size too
+                        continue
+                    if head == "label" and len(toks) == 2 and split is None:
+                        name = toks[1]          # the common label line, as define_code_name
+                        if name not in kinds and name.isidentifier() and name.isascii():
+                            kinds[name] = ("label", index + 1)
+                            labels[name] = len(code)
+                            continue
+                if head in _DIRECTIVES:
+                    if split is not None and split.quote_start >= 0:
+                        self.error(index, split.quote_start, 1, f"a '{head}' line takes no string literal")
+                        continue
+                    if head != "section" and not in_text:
+                        # Data goes after all the code, so a code address named
+                        # here is that of the next instruction, not of the data.
+                        self.warn(index, line.find(head), len(head),
+                                  f"'{head}' in a data section refers to the next instruction's address",
+                                  "put it after 'section text'")
+                    if head == "label" or head == "func":
+                        self.define_code_name(index, line, toks, len(code))
+                    elif head == ".start":
+                        self.extra_tokens_warning(index, line, toks, 1)
+                        if self.start_line is not None:
+                            self.warn(index, line.find(".start"), 6,
+                                      f"'.start' given again (first on line {self.start_line}); the last one wins")
+                        self.entry = len(code)
+                        self.start_line = index + 1
+                    else:
+                        in_text = self.section(index, line, toks, in_text, len(code))
+                    continue
+                if in_text:
+                    self.unknown_mnemonic(index, line, toks)
+                    continue
+                # data section
+                if head in encoders and not looks_like_item(toks):
+                    self.error_at_token(index, line, 0, f"instruction {show_token(head)} in a data section",
+                                        "put 'section text' before code")
+                    continue
+                try:
+                    item = parse_item(split or Split(line))
+                except ItemError as exc:
+                    self.error(index, exc.column, exc.length, exc.message, exc.hint)
+                    continue
+                payload = len(item.encoded) - ITEM_HEADER_SIZE
+                if data_payload + payload > MAX_DATA_PAYLOAD:
+                    self.error(index, item.name_column, len(item.name),
+                               f"data item {show_token(item.name)} takes the data items past "
+                               f"{MAX_DATA_PAYLOAD >> 20} MiB ({data_payload} bytes before it, {payload} in it)",
+                               "all items together may hold at most as much as one item")
+                    continue
+                data_payload += payload
+                for column, length, message in item.warnings:
+                    self.warn(index, column, length, message)
+                if self.define(index, item.name, "data item", item.name_column):
+                    syms.data[item.name] = data_offset
+                self.data_chunks.append(item.encoded)
+                self.data_lines.append((data_offset, index + 1))
+                data_offset += len(item.encoded)
+        self.code_size = len(code)
 
     def define(self, index: int, name: str, kind: str, column: int | None = None) -> bool:
         """Claim ``name`` (one namespace for labels, functions and data items).
@@ -319,7 +407,7 @@ class _Assembler:
         previous = self.syms.kinds.get(name)
         if previous is not None:
             if column is None:
-                column = token_spans(split_comment(self.lines[index]).code, 2)[1][0]
+                column = token_spans(split_comment(self.source_line(index)).code, 2)[1][0]
             other, line = previous
             where = f"on line {line}" if other == kind else f"as a {other} on line {line}"
             self.error(index, column, len(name), f"{kind} {show_token(name)} is already defined {where}",
@@ -397,28 +485,62 @@ class _Assembler:
     def encode(self) -> None:
         """Encode the instructions layout left pending, now that every name is known."""
         syms = self.syms
-        lints = LINTS
         code = self.code
-        for slot, index, (op, count, encoder, _, _), toks in self.pending:
-            if len(toks) != count + 1:
-                toks = self.fix_operand_count(index, op, count, toks)
-                if toks is None:
-                    continue
-            try:
-                code[slot] = encoder(toks, syms)
-            except LiteralError:
-                position, exc = locate_bad_operand(op, toks, syms)
-                self.error_at_token(index, self.code_of(index), position, exc.message, exc.hint)
-                continue
-            if op.mnemonic in lints:
-                found = lints[op.mnemonic](toks, syms)
-                if found is not None:
-                    column, token = token_spans(self.code_of(index), found[0] + 1)[found[0]]
-                    self.warn(index, column, len(token), found[1])
+        encoders = ENCODERS
+        cache: dict[str, bytes] = {}         # line -> its encoding (no diagnostic)
+        for index, offset, line in zip(self.pending_lines, self.pending_offsets, self.pending_text):
+            encoded = cache.get(line)
+            if encoded is None:
+                encoded = None
+                if not ('"' in line or ";" in line or "#" in line):
+                    toks = line.split(None, HEAD_TOKENS)
+                    entry = encoders[toks[0]]
+                    if entry[4] and len(toks) == entry[1] + 1:   # (no lint, no count to report)
+                        try:
+                            encoded = entry[2](toks, syms)
+                        except LiteralError:
+                            pass
+                if encoded is not None:
+                    if len(cache) < CACHE_LIMIT:
+                        cache[line] = encoded
+                else:
+                    encoded, reusable = self.encode_line(index, line, syms)
+                    if reusable and len(cache) < CACHE_LIMIT:
+                        cache[line] = encoded
+            code[offset:offset + len(encoded)] = encoded
+        self.pending_text = []
+
+    def encode_line(self, index: int, line: str, syms: SymbolTable) -> tuple[bytes, bool]:
+        """Pass 2 for one line: its bytes (b"" if it is wrong: the diagnostic is recorded),
+        and whether another line of the same text gets the same bytes and no diagnostic."""
+        self.chunk_base, self.chunk_lines = index, [line]     # the diagnostics' source line
+        commented = '"' in line or ";" in line or "#" in line
+        if commented:
+            line = split_comment(line).code
+        toks = line.split(None, HEAD_TOKENS)
+        op, count, encoder = ENCODERS[toks[0]][:3]
+        exact = len(toks) == count + 1
+        if not exact:
+            toks = self.fix_operand_count(index, op, count, toks)
+            if toks is None:
+                return b"", False
+        try:
+            encoded = encoder(toks, syms)
+        except LiteralError:
+            position, exc = locate_bad_operand(op, toks, syms)
+            self.error_at_token(index, self.code_of(index), position, exc.message, exc.hint)
+            return b"", False
+        lint = LINTS.get(op.mnemonic)
+        if lint is not None:
+            found = lint(toks, syms)
+            if found is not None:
+                column, token = token_spans(self.code_of(index), found[0] + 1)[found[0]]
+                self.warn(index, column, len(token), found[1])
+        return encoded, exact and not commented and lint is None
 
     def code_of(self, index: int) -> str:
         """The comment-free code of line ``index`` (for columns of error tokens)."""
-        return split_comment(self.lines[index]).code
+        return split_comment(self.source_line(index)).code
 
     def fix_operand_count(self, index: int, op, count: int, toks: list[str]) -> list[str] | None:
         """Report a wrong operand count; returns the tokens to encode anyway, or None."""

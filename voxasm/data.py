@@ -82,6 +82,7 @@ TYPE_NAMES = ["uint", "int", "float", "str", "uint[N]", "int[N]", "float[N]"]
 _ARRAY_TYPE_RE = re.compile(r"(uint|int|float)\[([0-9]*)\]\Z")
 _ZEROS = "!zeros="
 _HEADER = struct.Struct(">BQ")
+_VALUE = struct.Struct(">Q")
 ITEM_HEADER_SIZE = _HEADER.size      # type byte + u64 payload length
 
 
@@ -96,6 +97,9 @@ def looks_like_item(tokens: list[str]) -> bool:
 def parse_item(split: Split) -> DataItem:
     """Encode the data line whose comment-free code and string position are ``split``."""
     code, q1, q2 = split
+    item = _simple_item(code, q1, q2)
+    if item is not None:
+        return item
     head = code if q1 < 0 else code[:q1]
     # name, const, type and two values are all a data line ever looks at (an array's
     # elements are read from the text below, not from tokens).
@@ -148,6 +152,41 @@ def parse_item(split: Split) -> DataItem:
         type_byte |= DATA_CONST_BIT
     item.encoded = _HEADER.pack(type_byte, len(payload)) + payload
     return item
+
+
+def _simple_item(code: str, q1: int, q2: int) -> DataItem | None:
+    """The common items (``NAME [const] uint|int|float VALUE``, ``NAME [const] str "..."``)
+    that are right and draw no warning, encoded without token columns; None for
+    anything else, which ``parse_item`` reads in full (and reports)."""
+    head = code if q1 < 0 else code[:q1]
+    parts = head.split(None, 4)
+    count = len(parts)
+    const = count > 1 and parts[1] == "const"
+    if q1 < 0:
+        if count != 3 + const:
+            return None
+        scalar = SCALARS.get(parts[-2])
+        if scalar is None:
+            return None
+        try:
+            payload = _VALUE.pack(scalar[1](parts[-1]))
+        except LiteralError:
+            return None
+        type_byte = scalar[0]
+    else:
+        if count != 2 + const or parts[-1] != "str" or q2 < 0 or code[q2 + 1:].strip():
+            return None
+        try:
+            payload = code[q1 + 1:q2].encode("utf-16-be")
+        except UnicodeEncodeError:
+            return None
+        type_byte = DataType.STR
+    if not is_name(parts[0]):
+        return None
+    if const:
+        type_byte |= DATA_CONST_BIT
+    return DataItem(parts[0], len(head) - len(head.lstrip()),
+                    _HEADER.pack(type_byte, len(payload)) + payload)
 
 
 def _string_payload(code: str, q1: int, q2: int, values, item: DataItem) -> bytes:

@@ -19,9 +19,11 @@ from voxvm.isa import BY_MNEMONIC, EXC_NAMES, OPS, Exc, Flag, Op, Operand
 
 from .literals import (
     I64_MAX,
+    I64_MIN,
     REGISTERS,
     U64_MAX,
     LiteralError,
+    float_bits,
     parse_float,
     parse_imm_float_compat,
     parse_int,
@@ -229,7 +231,9 @@ def operand_summary(op: Op) -> str:
 
 
 # Fast paths, per operand class, for the forms that dominate real source
-# (``r7``, decimal numbers, ``@label``, ``@function``, bare data labels). Any
+# (``r7``, decimal and ``0x`` numbers, ``-5`` where signed, floats that
+# Python's ``float`` reads exactly as the f64 grammar does (ASCII, no ``_``),
+# ``@label``, ``@function``, bare data labels). Any
 # other spelling, and every error, falls back to ``generic``, which runs the
 # full converters above; so the fast paths only ever accept a subset of what
 # the converters accept, with the same value.
@@ -238,13 +242,23 @@ _FAST: dict[Operand, str] = {
     v{i} = reg.get(t{i})
     if v{i} is None: return generic(toks, syms)""",
     Operand.IMM_U64: """
-    if not (t{i}.isdigit() and t{i}.isascii()) or len(t{i}) > 20: return generic(toks, syms)
-    v{i} = int(t{i})
-    if v{i} > U64_MAX: return generic(toks, syms)""",
+    if t{i}.isdigit() and t{i}.isascii() and len(t{i}) <= 20:
+        v{i} = int(t{i})
+        if v{i} > U64_MAX: return generic(toks, syms)
+    elif t{i}[:2] in HEX and 2 < len(t{i}) <= 18 and t{i}.isascii() and t{i}.isalnum():
+        try: v{i} = int(t{i}, 16)
+        except ValueError: return generic(toks, syms)
+    else: return generic(toks, syms)""",
     Operand.IMM_I64: """
-    if not (t{i}.isdigit() and t{i}.isascii()) or len(t{i}) > 20: return generic(toks, syms)
-    v{i} = int(t{i})
-    if v{i} > I64_MAX: return generic(toks, syms)""",
+    if t{i}.isascii() and len(t{i}) <= 20 and (t{i}.isdigit() or t{i}[:1] == "-" and t{i}[1:].isdigit()):
+        v{i} = int(t{i})
+        if not I64_MIN <= v{i} <= I64_MAX: return generic(toks, syms)
+        v{i} &= U64_MAX
+    else: return generic(toks, syms)""",
+    Operand.IMM_F64: """
+    if not t{i}.isascii() or "_" in t{i}: return generic(toks, syms)
+    try: v{i} = fbits(float(t{i}))
+    except ValueError: return generic(toks, syms)""",
     Operand.IMM16: """
     if not (t{i}.isdigit() and t{i}.isascii()) or len(t{i}) > 20: return generic(toks, syms)
     v{i} = int(t{i})
@@ -252,44 +266,53 @@ _FAST: dict[Operand, str] = {
     Operand.ADDR: """
     if t{i}[:1] != "@": return generic(toks, syms)
     v{i} = syms.labels.get(t{i}[1:])
-    if v{i} is None: return generic(toks, syms)""",
+    if v{i} is None: {unknown}""",
     Operand.FUNC: """
     if t{i}[:1] != "@": return generic(toks, syms)
     v{i} = syms.functions.get(t{i}[1:])
-    if v{i} is None: return generic(toks, syms)""",
+    if v{i} is None: {unknown}""",
     Operand.DADDR: """
     v{i} = syms.data.get(t{i})
     if v{i} is None:
-        if not (t{i}.isdigit() and t{i}.isascii()) or len(t{i}) > 20: return generic(toks, syms)
+        if not (t{i}.isdigit() and t{i}.isascii()) or len(t{i}) > 20: {unknown}
         v{i} = int(t{i})
         if v{i} > U64_MAX: return generic(toks, syms)""",
 }
 _FAST[Operand.DITEM] = _FAST[Operand.DADDR]  # the same spellings (CONVERTERS)
-_FAST_CACHE: dict[tuple[Operand, ...], Callable] = {}
+_FAST_CACHE: dict[tuple[tuple[Operand, ...], bool], Callable] = {}
+# What a fast encoder does with a name it does not know (yet): the full converters
+# (an error, with its message), or, in layout, None (perhaps defined further down).
+_UNKNOWN = {False: "return generic(toks, syms)", True: "return None"}
 
 
-def _fast_factory(signature: tuple[Operand, ...]) -> Callable:
+def _fast_factory(signature: tuple[Operand, ...], early: bool = False) -> Callable:
     """Compile (once per operand signature) a factory of inlined fast encoders."""
-    factory = _FAST_CACHE.get(signature)
+    factory = _FAST_CACHE.get((signature, early))
     if factory is None:
         n = len(signature)
         names = ", ".join(f"t{i}" for i in range(n))
-        body = "".join(_FAST[kind].format(i=i) for i, kind in enumerate(signature))
+        body = "".join(_FAST[kind].replace("{unknown}", _UNKNOWN[early]).format(i=i)
+                       for i, kind in enumerate(signature))
         values = "".join(f", v{i}" for i in range(n))
-        source = (f"def factory(code, pack, generic, reg, U64_MAX, I64_MAX):\n"
+        source = (f"def factory(code, pack, generic, reg, U64_MAX, I64_MIN, I64_MAX, HEX, fbits):\n"
                   f" def encode(toks, syms):\n"
                   f"    _, {names} = toks{body}\n"
                   f"    return pack(code{values})\n"
                   f" return encode\n")
         namespace: dict = {}
-        label = "_".join(kind.short for kind in signature)
+        label = "_".join(kind.short for kind in signature) + ("_early" if early else "")
         exec(compile(source, f"<voxasm fast encoder {label}>", "exec"), namespace)
-        factory = _FAST_CACHE[signature] = namespace["factory"]
+        factory = _FAST_CACHE[(signature, early)] = namespace["factory"]
     return factory
 
 
-def _make_encoder(op: Op) -> Callable[[list[str], SymbolTable], bytes]:
-    """The fastest correct encoder for ``op``: tokens (mnemonic first) -> bytes."""
+def _make_encoder(op: Op, early: bool = False) -> Callable[[list[str], SymbolTable], bytes | None]:
+    """The fastest correct encoder for ``op``: tokens (mnemonic first) -> bytes.
+
+    ``early``: layout's variant, which returns None instead of raising when an
+    operand names something not defined (yet), so a forward reference costs no
+    exception; pass 2 encodes it with the plain encoder.
+    """
     code = op.code
     convs = tuple(CONVERTERS[o] for o in op.operands)
     packer = struct.Struct(">B" + "".join(_FORMAT[o.width] for o in op.operands))
@@ -303,23 +326,24 @@ def _make_encoder(op: Op) -> Callable[[list[str], SymbolTable], bytes]:
         single = bytes((code,))
         return lambda toks, syms: single
     if all(kind in _FAST for kind in op.operands):
-        return _fast_factory(op.operands)(code, pack, generic, REGISTERS, U64_MAX, I64_MAX)
+        return _fast_factory(op.operands, early)(code, pack, generic, REGISTERS, U64_MAX, I64_MIN,
+                                                 I64_MAX, ("0x", "0X"), float_bits)
     return generic
 
 
-_SYMBOLIC = frozenset({Operand.ADDR, Operand.FUNC, Operand.DITEM, Operand.DADDR})
-
-
 def _encodable_early(op: Op) -> bool:
-    """Whether ``op`` never names a symbol, so layout may encode it at once."""
-    return not _SYMBOLIC.intersection(op.operands) and op.mnemonic not in LINTS
+    """Whether layout may encode ``op`` (its names resolve to the same values in either pass;
+    an instruction with a lint waits for pass 2, which reports the lint's warning)."""
+    return op.mnemonic not in LINTS
 
 
-# mnemonic -> (op, operand count, encoder, size in bytes, encodable in pass 1);
-# plain tuples because this is read once per source line (``Op.size`` is a
-# computed property).
-ENCODERS: dict[str, tuple[Op, int, Callable[[list[str], SymbolTable], bytes], int, bool]] = {
-    op.mnemonic: (op, len(op.operands), _make_encoder(op), op.size, _encodable_early(op)) for op in OPS
+# mnemonic -> (op, operand count, encoder, size in bytes, encodable in pass 1,
+# pass 1's encoder); plain tuples because this is read once per source line
+# (``Op.size`` is a computed property).
+ENCODERS: dict[str, tuple[Op, int, Callable[[list[str], SymbolTable], bytes], int, bool,
+                          Callable[[list[str], SymbolTable], bytes | None]]] = {
+    op.mnemonic: (op, len(op.operands), _make_encoder(op), op.size, _encodable_early(op),
+                  _make_encoder(op, early=True)) for op in OPS
 }
 assert ENCODERS.keys() == BY_MNEMONIC.keys()
 

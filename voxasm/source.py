@@ -10,10 +10,10 @@ column of a token. Tokens are whitespace-separated words; the hot path uses
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import re
-
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 from .diagnostics import AssemblyError, Diagnostic
 
@@ -97,29 +97,60 @@ def count_tokens(text: str) -> int:
     return sum(1 for _ in _TOKEN_RE.finditer(text))
 
 
-def decode(source: bytes | str, path: str) -> str:
-    """The source as text, or an ``AssemblyError`` naming every line that is not UTF-8.
+# Text is decoded and cut into lines this many bytes at a time, so that no list of every
+# line (about 70 bytes a line) and no second copy of the source ever exists.
+CHUNK_BYTES = 1 << 20
+_BOM = "\ufeff"
+
+
+def text_chunks(source: bytes | str, path: str) -> Iterator[str]:
+    """The source as text, in pieces cut at line ends (each newline dropped), so
+    ``"\n".join(pieces).split("\n")`` are its lines; an ``AssemblyError`` naming every
+    line that is not UTF-8, raised before the piece holding the first of them.
 
     A leading UTF-8 byte-order mark is dropped (editors on some systems add it).
+    Each piece is decoded when it is needed; reading the source again gives the
+    same pieces (the assembler's second pass does).
+
+    >>> list(text_chunks(b"\xef\xbb\xbfa\nb\n", "x.vvs"))
+    ['a\nb\n']
     """
     if isinstance(source, str):
-        text = source
-    else:
         if len(source) > MAX_SOURCE_BYTES:
             raise AssemblyError([Diagnostic(
-                path, 1, 1, f"source is {len(source)} bytes; voxasm reads at most "
-                            f"{MAX_SOURCE_BYTES} bytes")], path)
+                path, 1, 1, f"source is {len(source)} characters; voxasm reads at most "
+                            f"{MAX_SOURCE_BYTES}")], path)
+        pos = 1 if source.startswith(_BOM) else 0
+        while True:
+            end = source.find("\n", pos + CHUNK_BYTES)
+            if end < 0:
+                yield source[pos:]
+                return
+            yield source[pos:end]
+            pos = end + 1
+    if not isinstance(source, (bytes, bytearray)):
+        source = bytes(source)
+    if len(source) > MAX_SOURCE_BYTES:
+        raise AssemblyError([Diagnostic(
+            path, 1, 1, f"source is {len(source)} bytes; voxasm reads at most "
+                        f"{MAX_SOURCE_BYTES} bytes")], path)
+    view = memoryview(source)
+    pos = 3 if source.startswith(_BOM.encode()) else 0
+    while True:
+        end = source.find(b"\n", pos + CHUNK_BYTES)
         try:
-            text = bytes(source).decode("utf-8")
+            piece = codecs.utf_8_decode(view[pos:] if end < 0 else view[pos:end], "strict", True)[0]
         except UnicodeDecodeError:
             raise AssemblyError(_utf8_diagnostics(bytes(source), path), path) from None
-    if len(text) > MAX_SOURCE_BYTES:
-        raise AssemblyError([Diagnostic(
-            path, 1, 1, f"source is {len(text)} characters; voxasm reads at most "
-                        f"{MAX_SOURCE_BYTES}")], path)
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return text
+        yield piece
+        if end < 0:
+            return
+        pos = end + 1
+
+
+def decode(source: bytes | str, path: str) -> str:
+    """The whole source as text (``text_chunks`` joined): for callers that need it at once."""
+    return "\n".join(text_chunks(source, path))
 
 
 def _utf8_diagnostics(data: bytes, path: str) -> list[Diagnostic]:

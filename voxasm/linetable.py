@@ -1,0 +1,77 @@
+"""The source line of every assembled instruction and data item, stored compactly.
+
+Owns ``LineTable``, what ``Program.symbols.lines`` holds for assembled code
+(voxvm/program.py, ``Symbols``): the sequence of ``(address, line)`` pairs, one
+per instruction and then one per data item, in address order. It keeps 4 bytes
+per instruction (its line number) and finds the instructions' addresses on
+first use by walking the image from opcode to opcode with the ISA table's
+sizes, so the assembler builds no tuple per instruction, and a run that never
+asks for a line (no trap) never pays for the walk.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from typing import Iterator
+
+from voxvm.isa import OPS
+
+_SIZES = [0] * 256
+for _op in OPS:
+    _SIZES[_op.code] = _op.size
+
+
+class LineTable(Sequence):
+    """``(address, line)`` for each instruction of ``image[:code_size]``, then ``data_lines``."""
+
+    __slots__ = ("_image", "_numbers", "_code_size", "_data", "_addresses")
+
+    def __init__(self, image: bytes, numbers: array, code_size: int,
+                 data_lines: Sequence[tuple[int, int]] = ()) -> None:
+        self._image = image                  # the program's image (shared, not copied)
+        self._numbers = numbers              # line of instruction i ("I")
+        self._code_size = code_size
+        self._data = tuple(data_lines)       # absolute (address, line) of each data item
+        self._addresses: array | None = None
+
+    def _code_addresses(self) -> array:
+        if self._addresses is None:
+            image, sizes = self._image, _SIZES
+            addresses = array("Q")
+            append = addresses.append
+            address = 0
+            for _ in range(len(self._numbers)):
+                append(address)
+                address += sizes[image[address]]
+            if address != self._code_size:   # pragma: no cover - the assembler emitted the image
+                raise AssertionError(f"line table walked to {address}, code ends at {self._code_size}")
+            self._addresses = addresses
+        return self._addresses
+
+    def __len__(self) -> int:
+        return len(self._numbers) + len(self._data)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        count = len(self._numbers)
+        if index < 0:
+            index += len(self)
+        if 0 <= index < count:
+            return self._code_addresses()[index], self._numbers[index]
+        if count <= index < len(self):
+            return self._data[index - count]
+        raise IndexError("line table index out of range")
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        yield from zip(self._code_addresses(), self._numbers)
+        yield from self._data
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    def __repr__(self) -> str:
+        return f"LineTable({len(self._numbers)} instructions, {len(self._data)} data items)"
