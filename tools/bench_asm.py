@@ -1,22 +1,42 @@
 #!/usr/bin/env python3
-"""Benchmark voxasm: assembled source lines per second on a generated program.
+"""Benchmark voxasm: lines per second, peak memory and whole-process time on a generated program.
 
-Generates a deterministic ~100k-line ``.vvs`` file with a realistic mix
-(functions, labels, forward and backward jumps, register arithmetic, loads
-of every immediate kind, calls, data-segment accesses, comments, blank lines
-and a data section with scalars, strings and arrays), assembles it several
-times in memory with ``voxasm.assemble_program`` and reports the median. The target
-is >= 200k lines/s (upstream's Rust assembler does about 450k).
+Generates a deterministic ``.vvs`` file of about ``--lines`` lines with a
+realistic mix (functions, labels, forward and backward jumps, register
+arithmetic, loads of every immediate kind, calls, data-segment accesses,
+comments, blank lines and a data section with scalars, strings and arrays)
+and measures (docs/performance.md, "The assembler"):
 
-    python tools/bench_asm.py [--lines N] [--runs K] [--write FILE] [--profile]
+* **in the process**: ``voxasm.assemble_program`` of it, ``--runs`` times; the
+  medians of wall and CPU time (``time.process_time``) and lines/s;
+* ``--memory``: the peak RSS (``VmHWM`` of /proc/self/status at exit: the
+  ``ru_maxrss`` of a child would include its parent's pages from before its
+  ``exec``) of a fresh process that assembles a ``--memory-lines`` file in
+  memory (``voxasm.assembler.assemble``), and of ``voxvm --vas`` on the same file (the
+  whole command: read, assemble, write the ``.vve``);
+* ``--whole-process``: ``voxvm --vas FILE --vas-out OUT`` as a new process,
+  ``--runs`` times, interleaved with the in-process assembly of the same
+  file; medians of CPU (user + sys of the child) and wall, and their ratio to
+  the in-process figures.
+
+Targets (issue "a lean assembler"): a 10^6-line file in at most 150 MiB
+peak RSS, at least 800k lines/s in the process, and ``voxvm --vas`` of a
+10^5-line file within 1.5x its in-process time. The machine is shared and
+noisy: CPU time is the steadier figure.
+
+    python tools/bench_asm.py [--lines N] [--runs K] [--memory] [--whole-process]
+                              [--source DIR] [--write FILE] [--profile] [--errors]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -124,6 +144,92 @@ def time_runs(runs: int, action) -> list[float]:
     return times
 
 
+def timed(action) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``action()`` in this process."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    action()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def child(argv: list[str], cwd: str) -> tuple[float, float, str]:
+    """Run ``argv``; (wall, user + sys CPU of that process alone, its stderr)."""
+    wall = time.perf_counter()
+    process = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=CHILD_ENV)
+    err = process.stderr.read().decode()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - wall
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"bench_asm: {' '.join(argv)} failed:\n{err}")
+    return wall, usage.ru_utime + usage.ru_stime, err
+
+
+CHILD_ENV = dict(os.environ)       # --source adds PYTHONPATH
+
+
+# Runs the rest of its command line (a module, or code) and reports its peak RSS at exit.
+PEAK = """import atexit, runpy, sys
+def report():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            sys.stderr.write(f"peak {int(line.split()[1]) * 1024}\\n")
+atexit.register(report)
+if sys.argv[1] == "-m":
+    sys.argv = sys.argv[2:]
+    runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+else:
+    code, sys.argv = sys.argv[1], sys.argv[1:]
+    exec(code)
+"""
+ASSEMBLE_ONLY = ("from voxasm import assembler; "
+                 "assembler.assemble(open(sys.argv[1], 'rb').read(), sys.argv[1], pause_gc=True)")
+
+
+def peak(argv: list[str], cwd: str) -> tuple[float, int]:
+    """(CPU, peak RSS in bytes) of ``python PEAK argv``."""
+    _, cpu, err = child([sys.executable, "-c", PEAK] + argv, cwd)
+    return cpu, int(err.rsplit("peak ", 1)[1])
+
+
+def memory(lines: int) -> None:
+    source = generate(lines).encode()
+    count = source.count(b"\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "big.vvs")
+        path.write_bytes(source)
+        _, bare = peak(["pass"], tmp)
+        _, imported = peak(["import voxasm"], tmp)
+        cpu, assembled = peak([ASSEMBLE_ONLY, str(path)], tmp)
+        cpu_cli, command = peak(["-m", "voxvm", "--vas", str(path), "--vas-out", str(Path(tmp, "big.vve"))],
+                                tmp)
+    mib = 1 << 20
+    print(f"memory: {count} lines, {len(source) / mib:.1f} MiB of source")
+    print(f"  peak RSS: python {bare / mib:.0f} MiB, after 'import voxasm' {imported / mib:.0f} MiB, "
+          f"assembling in memory {assembled / mib:.0f} MiB ({cpu:.2f} s CPU), "
+          f"'voxvm --vas' {command / mib:.0f} MiB ({cpu_cli:.2f} s CPU)")
+
+
+def whole_process(source: bytes, runs: int) -> None:
+    count = source.count(b"\n")
+    inside: list[tuple[float, float]] = []
+    outside: list[tuple[float, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "prog.vvs")
+        path.write_bytes(source)
+        argv = [sys.executable, "-m", "voxvm", "--vas", str(path), "--vas-out", str(Path(tmp, "prog.vve"))]
+        child(argv, tmp)                                      # warm the file cache and the .pyc files
+        for _ in range(runs):                                 # interleaved: both see the same load
+            inside.append(timed(lambda: assemble(source, str(path), pause_gc=True)))
+            outside.append(child(argv, tmp)[:2])
+    wall_in, cpu_in = (statistics.median(x) for x in zip(*inside))
+    wall_out, cpu_out = (statistics.median(x) for x in zip(*outside))
+    print(f"whole process: 'voxvm --vas' of {count} lines: CPU {cpu_out * 1e3:.0f} ms "
+          f"= {cpu_out / cpu_in:.2f}x the in-process {cpu_in * 1e3:.0f} ms; "
+          f"wall {wall_out * 1e3:.0f} ms = {wall_out / wall_in:.2f}x {wall_in * 1e3:.0f} ms "
+          f"(medians of {runs})")
+
+
 def assemble_and_render(source: bytes) -> int:
     """Assemble a file that has errors and render the report a user sees; the error count."""
     try:
@@ -142,7 +248,16 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one run")
     parser.add_argument("--errors", action="store_true",
                         help="also time the program with a mistake on every instruction line")
+    parser.add_argument("--memory", action="store_true",
+                        help="also measure the peak RSS of fresh processes assembling --memory-lines lines")
+    parser.add_argument("--memory-lines", type=int, default=1_000_000)
+    parser.add_argument("--source", metavar="DIR",
+                        help="child processes import voxasm/voxvm from this checkout (to compare)")
+    parser.add_argument("--whole-process", action="store_true",
+                        help="also time 'voxvm --vas' of the --lines file against its in-process assembly")
     args = parser.parse_args()
+    if args.source:
+        CHILD_ENV["PYTHONPATH"] = args.source
 
     source = generate(args.lines).encode()
     count = source.count(b"\n")
@@ -159,12 +274,18 @@ def main() -> None:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
     # pause_gc: what the command lines do (voxasm.assembler.assemble's docstring).
-    times = time_runs(args.runs, lambda: assemble(source, "bench.vvs", pause_gc=True))
+    runs = [timed(lambda: assemble(source, "bench.vvs", pause_gc=True)) for _ in range(args.runs)]
+    times = [wall for wall, _ in runs]
     median = statistics.median(times)
+    cpu = statistics.median(cpu for _, cpu in runs)
     print(f"{count} lines, {len(source)} bytes -> image {len(program.image)} bytes, "
           f"{len(program.functions)} functions")
     print(f"median {median * 1000:.1f} ms over {args.runs} runs (best {min(times) * 1000:.1f} ms): "
-          f"{count / median:,.0f} lines/s")
+          f"{count / median:,.0f} lines/s; CPU {cpu * 1000:.1f} ms: {count / cpu:,.0f} lines/s")
+    if args.whole_process:
+        whole_process(source, args.runs)
+    if args.memory:
+        memory(args.memory_lines)
     if args.errors:
         broken = with_mistakes(source.decode()).encode()
         errors = assemble_and_render(broken)

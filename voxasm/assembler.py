@@ -29,7 +29,6 @@ round-trip tests do).
 
 from __future__ import annotations
 
-import difflib
 import functools
 import gc
 from array import array
@@ -451,6 +450,7 @@ class _Assembler:
             in_text = False
             self.last_data_section_address = address
         else:
+            import difflib  # (only for a suggestion: not on the import path)
             close = difflib.get_close_matches(kind.lower(), ["text", "data"], n=1)
             self.error_at_token(index, line, 1, f"unknown section {show_token(kind)}: expected 'text' or 'data'",
                                 f"did you mean 'section {close[0]}'?" if close else None)
@@ -573,5 +573,6 @@ def _suggest_keyword(word: str) -> str | None:
     """"did you mean" for an unknown mnemonic or directive (the same typo is looked up once)."""
     if len(word) > MAX_SUGGESTED_WORD:
         return None
+    import difflib  # (only for a suggestion: not on the import path)
     close = difflib.get_close_matches(word, _KEYWORDS, n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None

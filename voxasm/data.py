@@ -12,7 +12,6 @@ Columns in ``ItemError`` and warnings are 0-based indices into the line.
 from __future__ import annotations
 
 import array
-import difflib
 import re
 import struct
 import sys
@@ -143,6 +142,7 @@ def parse_item(split: Split) -> DataItem:
     else:
         m = _ARRAY_TYPE_RE.match(type_token)
         if m is None:
+            import difflib  # (only for a suggestion: not on the import path)
             close = difflib.get_close_matches(type_token, ["uint", "int", "float", "str"], n=1)
             raise ItemError(type_column, len(type_token), f"unknown data type {show_token(type_token)}",
                             f"did you mean '{close[0]}'?" if close else "types: " + ", ".join(TYPE_NAMES))

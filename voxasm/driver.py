@@ -17,9 +17,7 @@ from typing import Callable
 
 from voxvm.errors import UsageError, VoxIOError
 from voxvm.stdstreams import say
-from voxvm.debugmap import build_map, default_map_path
-from voxvm.formats import build_vve
-from voxvm.formats import read_bytes
+from voxvm.vvefile import build_vve, read_bytes
 from voxvm.program import Program
 
 from .assembler import assemble
@@ -72,6 +70,9 @@ def assemble_file(src_path: str, out_path: str | None = None, *, fmt: str | None
         raise UsageError(f"refusing to write the output over the source file {src_path}")
     map_path = None
     if debug_map is not None:
+        # (imported only here: a plain --vas never pays for the map's JSON and dataclass)
+        from voxvm.debugmap import build_map, default_map_path
+
         map_path = debug_map or default_map_path(out_path)
         if _same_file(src_path, map_path) or _same_file(out_path, map_path):
             raise UsageError(f"refusing to write the debug map over {map_path}")

@@ -10,7 +10,8 @@ file and for fuzzed ones. Importing ``construct`` costs more start-up time than
 a whole run of a small program (docs/performance.md "Start-up"), so a plain
 ``voxvm --vve=p.vve`` never does.
 
-Also owns ``load_vvr`` (a raw image, semantics.md §3.14) and ``read_bytes``.
+Also owns ``build_vve`` (the assemblers' writer, struct again), ``load_vvr`` (a
+raw image, semantics.md §3.14) and ``read_bytes``.
 """
 
 from __future__ import annotations
@@ -95,6 +96,23 @@ def load_vve(data: bytes, path: str = "<memory>") -> Program:
     magic, version, entry, data_base, _code, _data, count, _pad = _HEADER.unpack_from(data)
     return check_vve(data, path, magic, version, entry, data_base, count,
                      lambda offset: _ENTRY.unpack_from(data, offset))
+
+
+def build_vve(program: Program) -> bytes:
+    """``program`` as a ``.vve`` file, laid out exactly as voxvm.formats.build_vve (the
+    construct schema) does; what the assemblers write (tests/formats/test_fast_reader.py
+    checks that the two agree).
+
+    >>> len(build_vve(Program(image=b"\\xff")))
+    49
+    """
+    count = len(program.functions)
+    out = bytearray(_HEADER.pack(VVE_MAGIC, VVE_VERSION, program.entry, program.data_base,
+                                 0, 0, count, b"\x00\x00"))
+    for index, address in enumerate(program.functions):
+        out += _ENTRY.pack(index, address)
+    out += program.image
+    return bytes(out)
 
 
 def load_vvr(data: bytes, path: str = "<memory>") -> Program:

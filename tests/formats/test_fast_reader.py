@@ -79,3 +79,38 @@ def test_a_plain_run_never_imports_construct(tmp_path):
              "print(code, 'construct' in sys.modules, 'typer' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
     assert done.stdout.split() == ["0", "False", "False"], done.stderr
+
+
+# ---- the writer: the assemblers write .vve files through vvefile.build_vve ----
+
+programs = st.builds(
+    lambda image, entry, base, functions: formats.Program(
+        image=image, entry=entry, data_base=base, functions=tuple(functions)),
+    st.binary(max_size=60), st.integers(0, (1 << 64) - 1), st.integers(0, (1 << 64) - 1),
+    st.lists(st.integers(0, (1 << 64) - 1), max_size=6))
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if p.parent.name == "programs"],
+                         ids=lambda p: p.name)
+def test_both_writers_agree_on_every_golden_program(path):
+    program = formats.load_vve(path.read_bytes(), str(path))
+    assert vvefile.build_vve(program) == formats.build_vve(program) == path.read_bytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(programs)
+def test_both_writers_agree_on_any_program(program):
+    assert vvefile.build_vve(program) == formats.build_vve(program)
+
+
+def test_assembling_never_imports_construct(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "p.vvs").write_text("section text\n.start\n    halt\n")
+    probe = ("import sys; from voxvm.cli import main\n"
+             "try:\n    main(['--vas=p.vvs'])\nexcept SystemExit as e:\n    code = e.code\n"
+             "print(code, 'construct' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
+    assert done.stdout.split() == ["0", "False"], done.stderr
+    assert (tmp_path / "p.vve").read_bytes() == formats.build_vve(formats.Program(image=b"\xff"))

@@ -6,10 +6,11 @@ spellings ``voxvm FILE`` and ``voxvm run FILE`` with ``--flag=VALUE`` options,
 are recognised here with a few string comparisons and run without importing
 typer (which alone costs several times the rest of a small run's start-up:
 docs/performance.md "Start-up"; tests/cli/test_startup_imports.py pins what a
-plain run imports). Anything else (other subcommands, ``--help``, ``--vas``,
-space-separated values, errors in the flags themselves) goes to the typer
-application in voxvm/cli/app.py. Both read their run flags from the one table
-voxvm.config.RUN_OPTIONS.
+plain run imports); so is upstream's ``voxvm --vas=IN.vvs [--vas-out=OUT]``
+(the assembler's whole-process time, docs/performance.md "The assembler").
+Anything else (other subcommands, ``--help``, space-separated values, errors
+in the flags themselves) goes to the typer application in voxvm/cli/app.py.
+Both read their run flags from the one table voxvm.config.RUN_OPTIONS.
 """
 
 from __future__ import annotations
@@ -56,6 +57,40 @@ def parse_plain_run(args: list[str]) -> dict | None:
     return options
 
 
+def parse_plain_assembly(args: list[str]) -> tuple[str, str | None] | None:
+    """``(source, output or None)`` of ``--vas FILE [--vas-out FILE]`` (``=`` or a
+    separate value; a later occurrence wins), or None if typer must look at ``args``."""
+    given: dict[str, str] = {}
+    position = 0
+    while position < len(args):
+        name, eq, value = args[position].partition("=")
+        if name not in ("--vas", "--vas-out"):
+            return None
+        if not eq:
+            position += 1
+            if position == len(args) or args[position].startswith("-"):
+                return None
+            value = args[position]
+        given[name] = value
+        position += 1
+    if "--vas" not in given:
+        return None
+    return given["--vas"], given.get("--vas-out")
+
+
+def _assemble_plain(source: str, output: str | None) -> int:
+    from ..errors import VoxError
+
+    try:
+        from voxasm.driver import assemble_file
+
+        assemble_file(source, output)
+        return 0
+    except VoxError as error:
+        say(error.render())
+        return int(error.exit_status)
+
+
 def _run_plain(options: dict) -> int:
     from ..config import config_from_options
     from ..errors import VoxError
@@ -97,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
 
     def body() -> int | None:
+        assembly = parse_plain_assembly(args)      # (first: it needs no import)
+        if assembly is not None:
+            return _assemble_plain(*assembly)
         options = parse_plain_run(args)
         if options is None and args[:1] == ["run"]:
             # `voxvm run FILE [--flag=VALUE ...]` too, when it names its file the same way
