@@ -20,13 +20,14 @@ class Symbols(namedtuple("Symbols", "functions lines source_path labels data col
     """What the assembler knows about addresses: names for people, lines for messages.
 
     ``functions`` maps function-table index -> name (dict[int, str]); ``lines``
-    is a sorted tuple of ``(address, line)`` pairs, one per emitted instruction
-    or data item, and ``columns`` (when known: empty otherwise) the 1-based
-    column of each of them; ``source_path`` the file they come from (str or
-    None). ``labels`` maps a code label to its address, ``data`` a data label
-    to its offset from the data base. ``source_sha256`` is the hash of the
-    source file the lines refer to (None when unknown), so that a tool showing
-    source text can tell that the file changed since.
+    is a sorted sequence of ``(address, line)`` pairs, one per emitted
+    instruction or data item (a tuple, or for assembled code the compact
+    voxasm.linetable.LineTable), and ``columns`` (when known: empty otherwise)
+    the 1-based column of each of them; ``source_path`` the file they come
+    from (str or None). ``labels`` maps a code label to its address, ``data`` a
+    data label to its offset from the data base. ``source_sha256`` is the hash
+    of the source file the lines refer to (None when unknown), so that a tool
+    showing source text can tell that the file changed since.
     """
 
     __slots__ = ()
