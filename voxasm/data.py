@@ -15,7 +15,6 @@ import array
 import re
 import struct
 import sys
-from dataclasses import dataclass, field
 
 from voxvm.isa import DATA_CONST_BIT, DataType
 
@@ -49,14 +48,17 @@ class ItemError(Exception):
         self.hint = hint
 
 
-@dataclass
 class DataItem:
     """One encoded item; ``warnings`` are (column, length, message) triples."""
 
-    name: str
-    name_column: int
-    encoded: bytes
-    warnings: list[tuple[int, int, str]] = field(default_factory=list)
+    __slots__ = ("name", "name_column", "encoded", "warnings")
+
+    def __init__(self, name: str, name_column: int, encoded: bytes,
+                 warnings: list[tuple[int, int, str]] | None = None) -> None:
+        self.name = name
+        self.name_column = name_column
+        self.encoded = encoded
+        self.warnings: list[tuple[int, int, str]] = [] if warnings is None else warnings
 
 
 def _uint(token: str) -> int:

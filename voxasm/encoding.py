@@ -11,7 +11,6 @@ Encoders assume the operand count was checked; a bad operand raises
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from typing import Callable
 
 from voxvm.isa import BY_MNEMONIC, EXC_NAMES, OPS, Exc, Flag, Op, Operand
@@ -32,20 +31,23 @@ from .literals import (
 )
 
 
-@dataclass
 class SymbolTable:
     """Every name the source defines, filled by layout and read by encoding.
 
     ``labels``: code label -> absolute address; ``functions``: function name
     -> function-table index; ``data``: data label -> offset in the data
     segment; ``kinds``: name -> ("label" | "function" | "data item", line) for
-    messages and the single-namespace duplicate check.
+    messages and the single-namespace duplicate check. (A plain class: the
+    dataclass machinery costs more start-up than ``voxvm --vas`` of a small file.)
     """
 
-    labels: dict[str, int] = field(default_factory=dict)
-    functions: dict[str, int] = field(default_factory=dict)
-    data: dict[str, int] = field(default_factory=dict)
-    kinds: dict[str, tuple[str, int]] = field(default_factory=dict)
+    __slots__ = ("labels", "functions", "data", "kinds")
+
+    def __init__(self) -> None:
+        self.labels: dict[str, int] = {}
+        self.functions: dict[str, int] = {}
+        self.data: dict[str, int] = {}
+        self.kinds: dict[str, tuple[str, int]] = {}
 
     def elsewhere(self, name: str, wanted: str) -> str | None:
         """A hint when ``name`` exists but is of another kind than ``wanted``."""
