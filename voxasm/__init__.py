@@ -42,6 +42,6 @@ def assemble(source: bytes | str, filename: str = "<input>", *, format: str = "v
     program = assemble_program(source, filename, warnings=warnings)
     if format == "vvr":
         return program.image
-    from voxvm.formats import build_vve
+    from voxvm.vvefile import build_vve   # (struct: no construct import; same bytes, tests/formats)
 
     return build_vve(program)
