@@ -865,21 +865,37 @@ class PyHeap:
 
     def _mark(self, value: int) -> None:
         """Mark the block starting at ``value``, if any and not yet marked, and push it."""
-        if self._is_block(value):
-            granule = value // GRANULE - 1
-            header = self._word(granule)
-            if not header & MARK_BIT:
-                self._set_word(granule, header | MARK_BIT)
-                if len(self._stack) < MARK_STACK_LIMIT:
-                    self._stack.append(granule)
-                else:
-                    self._overflowed = True
+        if value % GRANULE or not FIRST_BLOCK <= value < GRANULE + self.size:
+            return
+        granule = value // GRANULE - 1
+        if not self._tiles[granule >> 3] >> (granule & 7) & 1:
+            return
+        header = _WORD.unpack_from(self.data, granule * GRANULE)[0]
+        if not header & (MARK_BIT | REGION_BIT):   # a block, not marked yet
+            _WORD.pack_into(self.data, granule * GRANULE, header | MARK_BIT)  # (below _clean)
+            if len(self._stack) < MARK_STACK_LIMIT:
+                self._stack.append(granule)
+            else:
+                self._overflowed = True
 
     def _scan(self, granule: int) -> None:
         """Mark what the pointers recorded in the block at ``granule`` refer to."""
         start = (granule + 1) * GRANULE
         end = start + (self._word(granule) & SIZE_MASK)
-        for pointer in _set_bits(self._ptrs, granule + 1, -(-end // GRANULE)):
+        low, high = granule + 1, -(-end // GRANULE)
+        if high - low > 64:
+            pointers = _set_bits(self._ptrs, low, high)
+        else:                        # a small block: its bits are one slice of at most 9 bytes
+            bits = int.from_bytes(self._ptrs[low >> 3:(high + 7) >> 3], "little") >> (low & 7) \
+                & ((1 << (high - low)) - 1)
+            if not bits:
+                return
+            pointers = []
+            while bits:
+                lowest = bits & -bits
+                pointers.append(low + lowest.bit_length() - 1)
+                bits ^= lowest
+        for pointer in pointers:
             self._mark(_VALUE.unpack_from(self.data, self._pointer_at(pointer))[0])
 
     def _drain(self) -> None:
