@@ -75,7 +75,7 @@ def child(program: str, dispatch: str, mode: str = "plain") -> int:
     try:
         from voxasm import assemble_program as assemble
     except ImportError:               # a --baseline-python build from before voxasm.assemble_program
-        from voxasm import assemble
+        from voxasm import assemble   # (then assemble returned a Program)
     from voxvm.backends.compiled._core import Core
     from voxvm.backends import Status
     from voxvm.config import VMConfig
@@ -228,7 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     print(f"# {time.strftime('%Y-%m-%d')}, {machine}; median CPU seconds of {args.repeats} interleaved runs")
-    if args.markdown:
+    print_table(header, rows, args.markdown)
+    return 0
+
+
+def print_table(header: list[str], rows: list[list[str]], markdown: bool) -> None:
+    """A results table: Markdown (for docs/performance.md) or right-aligned columns."""
+    if markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
         for row in rows:
@@ -238,7 +244,6 @@ def main(argv: list[str] | None = None) -> int:
         print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
         for row in rows:
             print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
-    return 0
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import print_table    # tools/bench.py, beside this file
+
 REPO = Path(__file__).resolve().parents[1]
 MARKER = "@@bench_gc"
 
@@ -115,7 +117,7 @@ def expected(live: int) -> int:
 
 def child(vvs: str) -> int:
     sys.path.insert(0, str(REPO))
-    from voxasm import assemble
+    from voxasm import assemble_program as assemble
     from voxvm.backends import Status
     from voxvm.backends.compiled._core import Core
     from voxvm.config import VMConfig
@@ -220,16 +222,7 @@ def main() -> int:
     print(f"# {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}; median CPU seconds of {args.repeat} interleaved runs; "
           f"pauses over all runs")
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-    else:
-        widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-        print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
-        for row in rows:
-            print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
+    print_table(header, rows, args.markdown)
     return 0
 
 
