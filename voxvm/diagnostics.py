@@ -5,7 +5,9 @@ exception for the first ``SHOWN`` of a run, one warning per out-of-range
 ``usf`` for the first ``SHOWN`` of those, a count of the rest, and the summary
 of the exceptions still pending at ``halt`` (with ``--strict``, exit status
 70). Every line about exceptions starts ``voxvm: exception``, every line
-about ``usf`` starts ``voxvm: warning: usf:``, so either can be filtered. The cores only record events: a Core calls the sink given to
+about ``usf`` starts ``voxvm: warning: usf:``, so either can be filtered.
+
+The cores only record events: a Core calls the sink given to
 ``Core.set_diagnostics`` with ``(code, ip, a, b)`` for each of the first
 ``SHOWN`` raises (``code`` = the exception number, 1..11) and the first
 ``SHOWN`` out-of-range ``usf`` writes (``code`` = ``USF_EVENT``, ``a`` = the
