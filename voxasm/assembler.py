@@ -32,7 +32,9 @@ from __future__ import annotations
 import functools
 import gc
 from array import array
-from typing import Iterator
+TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); annotations are strings
+if TYPE_CHECKING:
+    from typing import Iterator
 
 from voxvm.isa import BY_MNEMONIC
 from voxvm.program import Program, Symbols

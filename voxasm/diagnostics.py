@@ -14,7 +14,9 @@ No parsing happens here; the assembler decides line, column and message.
 
 from __future__ import annotations
 
-from typing import Callable
+TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable
 
 from voxvm.errors import InputError
 

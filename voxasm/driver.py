@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Callable
+TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable
 
 from voxvm.errors import UsageError, VoxIOError
 from voxvm.stdstreams import say

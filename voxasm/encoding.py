@@ -11,7 +11,9 @@ Encoders assume the operand count was checked; a bad operand raises
 from __future__ import annotations
 
 import struct
-from typing import Callable
+TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable
 
 from voxvm.isa import BY_MNEMONIC, EXC_NAMES, OPS, Exc, Flag, Op, Operand
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from typing import Iterator
+TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); annotations are strings
+if TYPE_CHECKING:
+    from typing import Iterator
 
 from voxvm.isa import OPS
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import Callable
+TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable
 
 from voxvm.isa import NUM_REGISTERS
 

@@ -13,7 +13,11 @@ from __future__ import annotations
 import codecs
 import itertools
 import re
-from typing import Iterator, NamedTuple
+from collections import namedtuple
+
+TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); annotations are strings
+if TYPE_CHECKING:
+    from typing import Iterator
 
 from .diagnostics import AssemblyError, Diagnostic
 
@@ -21,7 +25,7 @@ from .diagnostics import AssemblyError, Diagnostic
 MAX_SOURCE_BYTES = 1 << 30
 
 
-class Split(NamedTuple):
+class Split(namedtuple("Split", "code quote_start quote_end", defaults=(-1, -1))):
     """A line cut into its code part and the position of its string literal.
 
     ``code`` is the line without its comment. ``quote_start`` is the index of
@@ -29,9 +33,7 @@ class Split(NamedTuple):
     closing one (the *last* ``"`` on the line, as upstream; -1 if unterminated).
     """
 
-    code: str
-    quote_start: int = -1
-    quote_end: int = -1
+    __slots__ = ()
 
 
 def _first_marker(text: str, start: int = 0) -> int:

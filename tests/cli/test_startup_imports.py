@@ -21,7 +21,8 @@ HEAVY = ["typer", "click", "construct", "dataclasses", "typing", "re", "inspect"
          "socket", "ipaddress", "subprocess", "traceback", "pygments", "tomllib", "ctypes",
          "voxvm.host.files", "voxvm.host.net", "voxvm.host.proc", "voxvm.host.ffi", "voxasm"]
 # ... and a run of a .vvs source (which needs the assembler) must not import either.
-HEAVY_FOR_SOURCE = ["typer", "click", "construct", "pygments", "voxvm.host.files", "voxvm.host.net"]
+HEAVY_FOR_SOURCE = ["typer", "click", "construct", "dataclasses", "typing", "inspect", "pygments",
+                    "voxvm.host.files", "voxvm.host.net"]
 
 PROBE = """\
 import sys
