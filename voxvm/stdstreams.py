@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import io
 import os
-import re
 import sys
 TYPE_CHECKING = False     # typing costs start-up time; annotations are strings here
 if TYPE_CHECKING:
@@ -146,6 +145,8 @@ def run_app(tool: str, app, args: list[str] | None) -> int:
         if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):
             raise
         message = error.format_message().rstrip(".")
+        import re                     # only for a usage error (start-up)
+
         message = re.sub(r" \(Possible options: ([^)]*)\)$", r" (did you mean \1?)", message)
         if message[:1].isupper() and message[1:2].islower():
             message = message[0].lower() + message[1:]
