@@ -14,7 +14,13 @@ import pytest
 
 from voxvm.formats import build_vve
 from voxvm.isa import BY_MNEMONIC
+from voxvm.machine import compiled_core_class
 from voxvm.program import Program
+
+# What a run imports is pinned for the default backend, the compiled core; a pure-Python
+# install runs the reference backend, which needs the opcode table, typing and ctypes.
+pytestmark = pytest.mark.skipif(compiled_core_class() is None,
+                                reason="no compiled core: runs use the reference backend")
 
 # Modules a run of a .vve must not import (unless the interpreter's start-up already did).
 HEAVY = ["typer", "click", "construct", "dataclasses", "typing", "re", "inspect", "ast", "random",
