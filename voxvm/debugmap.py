@@ -129,10 +129,20 @@ def _int(value, what: str, path: str) -> int:
     return value
 
 
-def _str(value, what: str, path: str) -> str:
-    if not isinstance(value, str):
-        raise _fail(path, f"{what} is not a string")
-    return value
+def _of_type(kind: type, noun: str):
+    """A checker: ``value`` itself if it is a ``kind`` (JSON's ``noun``), else a MapError."""
+
+    def check(value, what: str, path: str):
+        if not isinstance(value, kind):
+            raise _fail(path, f"{what} is not {noun}")
+        return value
+
+    return check
+
+
+_str = _of_type(str, "a string")
+_obj = _of_type(dict, "an object")
+_list = _of_type(list, "a list")
 
 
 def _hash(value, what: str, path: str) -> str:
@@ -140,18 +150,6 @@ def _hash(value, what: str, path: str) -> str:
     if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
         raise _fail(path, f"{what} is not a SHA-256 in hex")
     return text
-
-
-def _obj(value, what: str, path: str) -> dict:
-    if not isinstance(value, dict):
-        raise _fail(path, f"{what} is not an object")
-    return value
-
-
-def _list(value, what: str, path: str) -> list:
-    if not isinstance(value, list):
-        raise _fail(path, f"{what} is not a list")
-    return value
 
 
 def _lines(rows: list, path: str) -> tuple[list, list]:

@@ -137,6 +137,13 @@ def main_callback(
         raise _fail(error) from None
 
 
+def _with_outer_options(ctx: typer.Context, run_options: dict) -> dict:
+    """A subcommand's run options, with those given before it (``voxvm --gc-log run x.vvs``)
+    where it left them unset; the subcommand's own win."""
+    outer = ctx.obj or {}
+    return {k: (v if v not in (None, False, [], ()) else outer.get(k, v)) for k, v in run_options.items()}
+
+
 @app.command("run")
 @with_run_options
 def run_command(
@@ -147,10 +154,7 @@ def run_command(
     run_options: dict | None = None,
 ) -> None:
     """Run programs; .vvs source is assembled in memory first."""
-    # Options given before the subcommand (voxvm --gc-log run x.vvs) count too; after it, they win.
-    outer = ctx.obj or {}
-    merged = {k: (v if v not in (None, False, [], ()) else outer.get(k, v))
-              for k, v in run_options.items()}
+    merged = _with_outer_options(ctx, run_options)
     try:
         config = cfg.config_from_options(**merged)
         raise typer.Exit(_run(list(files), None, config))
@@ -169,8 +173,7 @@ def debug_command(
     run_options: dict | None = None,
 ) -> None:
     """Debug a program: breakpoints, stepping, watchpoints, registers, stacks, heap (gdb's commands)."""
-    outer = ctx.obj or {}
-    merged = {k: (v if v not in (None, False) else outer.get(k, v)) for k, v in run_options.items()}
+    merged = _with_outer_options(ctx, run_options)
     try:
         config = cfg.config_from_options(**merged)
         if config.tracing or config.profile is not None:
