@@ -7,10 +7,10 @@ prints ``render()`` and exits with ``exit_status`` (never a traceback).
 
 from __future__ import annotations
 
-import enum
+from .numbered import Numbered
 
 
-class ExitStatus(enum.IntEnum):
+class ExitStatus(Numbered):
     """Process exit statuses (semantics.md §5, BSD sysexits)."""
 
     OK = 0

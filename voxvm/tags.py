@@ -12,10 +12,10 @@ numbers into the C core's ``vv_tables.h``.
 
 from __future__ import annotations
 
-import enum
+from .numbered import Numbered
 
 
-class Tag(enum.IntEnum):
+class Tag(Numbered):
     """Register / data-stack / load-type tags (semantics.md §2), with their classes.
 
     Each member carries ``display_name`` (how messages name it) and
@@ -27,20 +27,13 @@ class Tag(enum.IntEnum):
     """
 
     # value, display_name, address_like, meaning (docs/isa.md)
+    _fields = ("display_name", "address_like", "meaning")
     U64 = 1, "uint64", False, "unsigned 64-bit integer"
     I64 = 2, "int64", False, "signed 64-bit integer"
     F64 = 3, "float64", False, "IEEE-754 binary64"
     STR = 4, "StrAddr", True, "main-memory address of a str payload (StrAddr)"
     ADDR = 8, "address", True, "heap address (a garbage-collector root)"
     DS_ADDR = 9, "ds_addr", True, "main-memory address from dslea / dsrlea / dlbc"
-
-    def __new__(cls, value: int, display_name: str, address_like: bool, meaning: str) -> "Tag":
-        member = int.__new__(cls, value)
-        member._value_ = value
-        member.display_name = display_name
-        member.address_like = address_like
-        member.meaning = meaning
-        return member
 
     @property
     def uint_like(self) -> bool:
@@ -54,7 +47,7 @@ ADDRESS_LIKE_TAGS = frozenset(int(t) for t in Tag if t.address_like)
 UINT_LIKE_TAGS = frozenset(int(t) for t in Tag if t.uint_like)
 
 
-class Exc(enum.IntEnum):
+class Exc(Numbered):
     """The 11 voxvm exceptions (upstream.md §7) with their numbers."""
 
     ZeroDivision = 1
@@ -87,7 +80,7 @@ EXC_NAMES: dict[str, Exc] = {
 EXC_SPELLING: dict[Exc, str] = {exc: name for name, exc in EXC_NAMES.items()}
 
 
-class DataType(enum.IntEnum):
+class DataType(Numbered):
     """Type byte of a data-segment item (low nibble; upstream.md §1.6)."""
 
     UINT = 1

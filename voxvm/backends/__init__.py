@@ -19,14 +19,14 @@ bits) and ``tag`` one of voxvm.isa.Tag (semantics.md §2).
 
 from __future__ import annotations
 
-import enum
+from ..numbered import Numbered
 
 TYPE_CHECKING = False     # typing costs start-up time; annotations are strings here
 if TYPE_CHECKING:
     from .protocol import Core
 
 
-class Status(enum.IntEnum):
+class Status(Numbered):
     """Why ``Core.run()`` returned."""
 
     HALT = 0      # `halt` executed; ip is the halt's address

@@ -25,7 +25,6 @@ Owns everything about foreign functions that is not the C call itself
 from __future__ import annotations
 
 import ctypes
-import enum
 import re
 import sys
 import tomllib
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError
+from ..numbered import Numbered
 from ..tags import VALID_TAGS, Exc, Tag
 from ..values import as_f64, as_i64, as_u64, bits_from_f64
 from .registry import FAMILY_OF, NativeFailure
@@ -53,7 +53,7 @@ LIBRARY_KEYS = {"linux": "lib_filename_linux", "darwin": "lib_filename_macos", "
 MASK64 = (1 << 64) - 1
 
 
-class FfiType(enum.IntEnum):
+class FfiType(Numbered):
     """Types of a typed signature; the numbers are shared with csrc/vv_ffi.h (generated)."""
 
     VOID = 0
