@@ -12,9 +12,8 @@ and are shown in ``voxvm --help``.
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 from .errors import UsageError
+from .records import record
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -72,7 +71,7 @@ def parse_count(text: str, flag: str) -> int:
     return int(text)
 
 
-class SegmentSpec(namedtuple("SegmentSpec", "size path", defaults=(None,))):
+class SegmentSpec(record("SegmentSpec", "size path", defaults=(None,))):
     """One ``--shm`` flag: a shared segment of ``size`` bytes, anonymous (``path`` None) or
     backed by the file ``path``."""
 
@@ -123,8 +122,8 @@ def format_size(n: int) -> str:
     return f"{n}B"
 
 
-# VMConfig's fields and defaults, in order. A namedtuple, not a dataclass: the dataclass
-# machinery (inspect, ast, ...) costs more start-up time than a whole small run (issue #11).
+# VMConfig's fields and defaults, in order. A record (voxvm/records.py), not a dataclass
+# or namedtuple: their machinery costs more start-up time than a whole small run.
 _CONFIG_FIELDS = {
     "init_ram": DEFAULT_INIT_RAM,
     "init_stack": DEFAULT_INIT_STACK,
@@ -160,7 +159,7 @@ _CONFIG_FIELDS = {
 }
 
 
-class VMConfig(namedtuple("VMConfig", _CONFIG_FIELDS, defaults=_CONFIG_FIELDS.values())):
+class VMConfig(record("VMConfig", _CONFIG_FIELDS, defaults=_CONFIG_FIELDS.values())):
     """Everything that shapes one VM run: ``VMConfig(init_heap=..., ...)``, immutable.
 
     Each VM instance owns its own copy; out-of-range values are a UsageError
@@ -177,10 +176,6 @@ class VMConfig(namedtuple("VMConfig", _CONFIG_FIELDS, defaults=_CONFIG_FIELDS.va
             config = config._replace(shm=parse_segments(shm))   # texts (--shm values) or one spec
         config._check()
         return config
-
-    def _replace(self, **changes) -> "VMConfig":
-        """A copy with ``changes``, checked like a new one (namedtuple's own skips __new__)."""
-        return VMConfig(**{**self._asdict(), **changes})
 
     def _check(self) -> None:
         for flag, value, ceiling in (
@@ -227,7 +222,7 @@ class VMConfig(namedtuple("VMConfig", _CONFIG_FIELDS, defaults=_CONFIG_FIELDS.va
         return min(max(self.max_stack, self.init_stack), MAX_STACK_ENTRIES)
 
 
-class RunOption(namedtuple("RunOption", "flags field help metavar parse bare_value repeat",
+class RunOption(record("RunOption", "flags field help metavar parse bare_value repeat",
                            defaults=(None, None, None, False))):
     """One run-time flag: ``--flag=VALUE`` (``metavar`` set) or a switch (``metavar`` None).
 

@@ -9,13 +9,13 @@ map was loaded next to its file). Pure data: no I/O, no parsing.
 from __future__ import annotations
 
 import bisect
-from collections import namedtuple
+from .records import record
 
-# Both are namedtuples, not dataclasses: the dataclass machinery costs more
-# start-up time than a whole small run (docs/performance.md "Start-up").
+# Both are records (voxvm/records.py), not dataclasses or namedtuples: their
+# machinery costs more start-up time than a whole small run (docs/performance.md "Start-up").
 
 
-class Symbols(namedtuple("Symbols", "functions lines source_path labels data columns source_sha256",
+class Symbols(record("Symbols", "functions lines source_path labels data columns source_sha256",
                          defaults=(None, (), None, None, None, (), None))):
     """What the assembler knows about addresses: names for people, lines for messages.
 
@@ -64,7 +64,7 @@ class Symbols(namedtuple("Symbols", "functions lines source_path labels data col
         return f"{self.source_path}:{line}" if self.source_path else f"line {line}"
 
 
-class Program(namedtuple("Program", "image entry data_base functions path symbols",
+class Program(record("Program", "image entry data_base functions path symbols",
                          defaults=(0, 0, (), "<memory>", None))):
     """A program ready to run: what a .vve (or .vvr) file holds.
 

@@ -21,9 +21,8 @@ sockets) in ``HostIO.state``.
 
 from __future__ import annotations
 
-from collections import namedtuple
-from importlib import import_module
 
+from ..records import record
 from ..tags import Exc
 from ..values import as_i64, as_u64
 from .io import HostIO, OutputError
@@ -59,7 +58,10 @@ class NativeFailure(Exception):
         self.quiet = quiet
 
 
-Native = namedtuple("Native", "code name handler")
+class Native(record("Native", "code name handler")):
+    """One registered native: its code, its name in messages, and its handler."""
+
+    __slots__ = ()
 
 
 NATIVES: dict[int, Native] = {}
@@ -81,6 +83,8 @@ def dispatch(core, code: int, io: HostIO) -> None:
     """Run native ``code`` against ``core``; failures become voxvm exceptions."""
     entry = NATIVES.get(code)
     if entry is None and code in FAMILY_OF:
+        from importlib import import_module    # here: importlib costs start-up time
+
         import_module(f"{__package__}.{FAMILY_OF[code]}")    # registers the family's natives
         entry = NATIVES.get(code)
     if entry is not None:
@@ -107,6 +111,8 @@ def dispatch(core, code: int, io: HostIO) -> None:
 
 def load_all_natives() -> dict[int, Native]:
     """Import every family of FAMILY_OF (tools and tests that list the natives); NATIVES."""
+    from importlib import import_module
+
     for family in sorted(set(FAMILY_OF.values())):
         import_module(f"{__package__}.{family}")
     return NATIVES
