@@ -28,7 +28,7 @@ one-program case.
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal   # not the signal module: it builds enums (start-up, docs/performance.md)
 
 from .backends import Status
 from .config import VMConfig, format_size

@@ -14,8 +14,8 @@ gives it: a factory for spawned machines and each machine's ``core``,
 
 from __future__ import annotations
 
-import signal
-import threading
+import _signal as signal   # not the signal module: it builds enums (start-up, docs/performance.md)
+import _thread
 import time
 
 from .errors import VoxError
@@ -24,6 +24,7 @@ from .tags import Tag
 
 TYPE_CHECKING = False     # typing costs start-up time; annotations are strings here
 if TYPE_CHECKING:
+    import threading
     from typing import Callable
 
     from .config import VMConfig
@@ -34,6 +35,36 @@ if TYPE_CHECKING:
 MAX_LIVE_THREADS = 256
 # After Ctrl-C, how long the run waits for its other threads to stop and flush their output.
 STOP_GRACE_SECONDS = 2.0
+
+
+class StopFlag:
+    """Set once when the run stops; ``wait(seconds)`` sleeps until then or until it is set.
+
+    What the run needs of ``threading.Event``, on a ``_thread`` lock: a run of one
+    program never imports ``threading`` (start-up, docs/performance.md "Start-up").
+    The lock is held while the flag is clear; every waiter passes it on when it is set.
+    """
+
+    __slots__ = ("_set", "_clear")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._clear = _thread.allocate_lock()
+        self._clear.acquire()
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            self._clear.release()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep at most ``timeout`` seconds, less if the flag is set; whether it is set."""
+        if self._clear.acquire(timeout=max(timeout, 0.0)):
+            self._clear.release()              # wake the next waiter too
+        return self._set
 
 
 class ThreadRecord:
@@ -69,29 +100,46 @@ class RunThreads:
         self.ffi = None                        # the FFI runtime, loaded once per run
         self.records: dict[int, ThreadRecord] = {}
         self.next_id = 0
-        self._cond = threading.Condition(threading.RLock())   # reentrant: the SIGINT handler takes it
-        self.stop_event = threading.Event()
-        self.output_lock = threading.RLock()
-        self.input_lock = threading.Lock()
+        self._lock = _thread.RLock()           # reentrant: the SIGINT handler takes it
+        # The condition on _lock that joins and wait_all sleep on: built by the first
+        # wait, so that a run that never waits never imports threading (start-up).
+        self._condition: threading.Condition | None = None
+        self.stop_event = StopFlag()
+        self.output_lock = _thread.RLock()
+        self.input_lock = _thread.allocate_lock()
         self.labelled = False                  # the VM's lines name the thread (several programs)
 
     # -------------------------------------------------------------- membership
 
+    def _wait(self, timeout: float | None = None) -> None:
+        """Sleep on the run's condition (the caller holds ``_lock``) until notified."""
+        if self._condition is None:
+            import threading
+
+            self._condition = threading.Condition(self._lock)
+        self._condition.wait(timeout)
+
+    def _notify_all(self) -> None:
+        if self._condition is not None:        # nobody ever waited otherwise
+            self._condition.notify_all()
+
     def reserve_id(self) -> int:
-        with self._cond:
+        with self._lock:
             thread_id = self.next_id
             self.next_id += 1
             return thread_id
 
     def register(self, machine) -> ThreadRecord:
         """Record a machine under its ``thread_id`` (before it runs)."""
-        with self._cond:
+        with self._lock:
             record = ThreadRecord(machine.thread_id, machine)
             self.records[record.id] = record
             return record
 
     def start(self, record: ThreadRecord) -> None:
         """Run ``record``'s machine on a new OS thread (a daemon: Ctrl-C never waits forever)."""
+        import threading
+
         thread = threading.Thread(target=self._thread_main, args=(record,),
                                   name=f"voxvm-thread-{record.id}", daemon=True)
         record.thread = thread
@@ -121,30 +169,30 @@ class RunThreads:
             result = machine.core.get_reg(0) if machine is not None else (0, int(Tag.U64))
         except Exception:                      # a Core that never came up
             result = (0, int(Tag.U64))
-        with self._cond:
+        with self._lock:
             record.result = (int(result[0]), int(result[1]))
             record.status = status
             record.done = True
             record.machine = None              # its Core (heap, memory) can go now
-            self._cond.notify_all()
+            self._notify_all()
 
     def wait_all(self, timeout: float | None = None) -> bool:
         """Wait until every thread (spawned ones included) has ended; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             while any(not r.done for r in self.records.values()):
                 if deadline is None:
-                    self._cond.wait()
+                    self._wait()
                 else:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return False
-                    self._cond.wait(left)
+                    self._wait(left)
         return True
 
     def status(self) -> int:
         """The run's exit status: 0 if every thread halted, else the lowest id's failure."""
-        with self._cond:
+        with self._lock:
             for thread_id in sorted(self.records):
                 status = self.records[thread_id].status
                 if status:
@@ -161,32 +209,34 @@ class RunThreads:
     def request_stop(self) -> None:
         """Stop every program soon: each Core's stop flag, and wake sleeping and joining natives."""
         self.stop_event.set()
-        with self._cond:
+        with self._lock:
             for record in self.records.values():
                 machine = record.machine
                 if machine is not None and not record.done:
                     machine.core.request_stop()
-            self._cond.notify_all()
+            self._notify_all()
 
     def catch_sigint(self):
         """On the main thread, while SIGINT has Python's default handler: route Ctrl-C to
         ``request_stop`` and raise KeyboardInterrupt (which also interrupts a blocking native).
         Returns the handler to restore, or None when nothing was installed."""
-        if (threading.current_thread() is not threading.main_thread()
-                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
             return None
 
         def interrupt(signum, frame):
             self.request_stop()      # loops running without the GIL stop at their next poll
             raise KeyboardInterrupt
 
-        return signal.signal(signal.SIGINT, interrupt)
+        try:
+            return signal.signal(signal.SIGINT, interrupt)
+        except ValueError:           # not the main thread: Python delivers signals there only
+            return None
 
     # -------------------------------------------------------------- spawn and join
 
     def spawn(self, parent_id: int, core, index: int, bits: int, tag: int) -> int:
         """Start function ``index`` of the parent's program on a new thread; its id."""
-        with self._cond:
+        with self._lock:
             parent = self.records.get(parent_id)
             machine = parent.machine if parent is not None else None
             if machine is None or self.factory is None:
@@ -213,14 +263,14 @@ class RunThreads:
         try:
             self.start(record)
         except RuntimeError as exc:         # the host refuses another thread
-            with self._cond:
+            with self._lock:
                 del self.records[thread_id]
             self._give_back(thread_id)
             raise NativeFailure(f"spawn: cannot start a thread: {exc}") from None
         return thread_id
 
     def _give_back(self, thread_id: int) -> None:
-        with self._cond:
+        with self._lock:
             if self.next_id == thread_id + 1:
                 self.next_id = thread_id
 
@@ -231,7 +281,7 @@ class RunThreads:
         after setting r0). Unknown ids, itself, a second join and a join that would
         close a cycle of waiting threads raise NativeFailure before waiting.
         """
-        with self._cond:
+        with self._lock:
             record = self.records.get(target)
             if record is None:
                 raise NativeFailure(f"join: no thread {target} (this run has threads 0..{self.next_id - 1})")
@@ -255,7 +305,7 @@ class RunThreads:
                         # The run is stopping (Ctrl-C): so does this thread, whether or not
                         # the other one ended first, and without a message of its own.
                         raise KeyboardInterrupt
-                    self._cond.wait()
+                    self._wait()
             finally:
                 if me is not None:
                     me.waiting_for = None

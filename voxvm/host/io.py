@@ -16,7 +16,7 @@ from __future__ import annotations
 import codecs
 import io as _io
 import sys
-import threading
+import _thread
 import time
 
 TYPE_CHECKING = False     # typing costs start-up time; annotations are strings here
@@ -79,7 +79,7 @@ class HostIO:
 
     def __init__(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
                  stderr: BinaryIO | None = None, *, seed: int | None = None,
-                 lock: threading.RLock | None = None, input_lock: threading.Lock | None = None) -> None:
+                 lock=None, input_lock=None) -> None:
         self.stdin = binary_stream(stdin, sys.stdin)
         self.stdout = binary_stream(stdout, sys.stdout)
         self.stderr = binary_stream(stderr, sys.stderr)
@@ -96,15 +96,15 @@ class HostIO:
         self.capabilities = None
         self.extra_natives: dict[int, tuple[str, Callable]] = {}
         # Shared by every program of a run (voxvm/threads.py): output and input locks.
-        self._lock = lock if lock is not None else threading.RLock()
-        self._input_lock = input_lock if input_lock is not None else threading.Lock()
+        self._lock = lock if lock is not None else _thread.RLock()
+        self._input_lock = input_lock if input_lock is not None else _thread.allocate_lock()
         # The run this program belongs to (spawn, join, segments) and its thread id; the
         # label goes after "voxvm: " in the VM's own lines when several programs run.
         self.group = None
         self.thread_id = 0
         self.label = ""
         # Set when the run is stopping (Ctrl-C): a sleeping native wakes up at once.
-        self.stop_event: threading.Event | None = None
+        self.stop_event = None            # voxvm/threads.py StopFlag
 
     @property
     def rng(self) -> random.Random:
