@@ -35,6 +35,7 @@ default is ``goto`` where available; ``VOXVM_DISPATCH=switch`` or the
 
 import os
 
+from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t, uintptr_t
@@ -215,11 +216,17 @@ cdef uint64_t _dump_bytes(f, uint8_t *buf, uint64_t pos, const uint8_t *src, uin
     return pos
 
 
+cdef inline const uint8_t *_bytes_at(bytes data):
+    """The bytes of ``data`` in place (valid while ``data`` lives). Typed memoryviews would
+    do too, but they bring Cython's memoryview support, whose module set-up imports
+    collections.abc: about 8 M instructions of start-up (docs/performance.md "Start-up")."""
+    return <const uint8_t *><const char *>data
+
+
 cdef class Core:
     """The compiled backend. ``Core(program, config, dispatch=None)``; see voxvm.backends.Core."""
 
     def __cinit__(self, program, config, dispatch=None):
-        cdef const uint8_t[::1] image_view
         cdef const uint8_t *image = NULL
         cdef uint64_t n
         cdef Py_ssize_t i
@@ -249,11 +256,10 @@ cdef class Core:
             self.loop = vv_run_switch
         else:
             self.loop = vv_run_count
-        data = bytes(program.image)
+        data = bytes(program.image)     # bytes, not a typed memoryview: see _bytes_at
         n = len(data)
         if n:
-            image_view = data
-            image = &image_view[0]
+            image = _bytes_at(data)
         functions = [int(address) for address in program.functions]
         funcs = <uint64_t *>malloc((len(functions) or 1) * sizeof(uint64_t))
         if funcs == NULL:
@@ -411,7 +417,7 @@ cdef class Core:
         cannot be closed under the loop. Error paths go to the Python handlers.
         """
         cdef vv_conc *c
-        cdef uint8_t[::1] view
+        cdef Py_buffer buffer
         cdef Py_ssize_t i
         cdef unsigned code
         if self.running:
@@ -424,9 +430,12 @@ cdef class Core:
             if views[i].readonly or len(views[i]) == 0:
                 free(c)
                 raise ValueError(f"segment {i} is not a writable, non-empty buffer")
-            view = views[i]
-            c.seg[i].base = &view[0]
-            c.seg[i].size = len(views[i])
+            # The address stays valid after the release: self.shm_views keeps each
+            # memoryview, and with it the mapping's export, while the Core lives.
+            PyObject_GetBuffer(views[i], &buffer, PyBUF_WRITABLE)
+            c.seg[i].base = <uint8_t *>buffer.buf
+            c.seg[i].size = buffer.len
+            PyBuffer_Release(&buffer)
         for code in range(0x32, 0x3A):
             if vv_native_set(&self.vm, code, vv_native_shm, c) != 0:
                 for code in range(0x32, 0x3A):
@@ -763,18 +772,13 @@ cdef class Core:
 
     def heap_write(self, address, data):
         """Write ``data`` inside one live heap block; False if it does not fit (HeapWriteFault)."""
-        cdef const uint8_t[::1] view
-        cdef const uint8_t *src = NULL
+        cdef const uint8_t *src
         cdef uint64_t n
         data = bytes(data)
         n = len(data)
         if not 0 <= address <= MASK64:
             return False
-        if n:
-            view = data
-            src = &view[0]
-        else:
-            src = <const uint8_t *>b""
+        src = _bytes_at(data)
         return heap_write(&self.vm.heap, address, src, n) == 0
 
     def heap_blocks(self):
