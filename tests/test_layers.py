@@ -70,7 +70,7 @@ GRAPH = _import_graph()
 
 def test_the_graph_was_read():
     assert "voxvm.machine" in GRAPH and "voxasm.assembler" in GRAPH
-    assert "voxvm.host" in GRAPH["voxvm.machine"]
+    assert "voxvm.host.io" in GRAPH["voxvm.machine"]
 
 
 def test_only_the_command_line_and_the_embedding_api_import_the_assembler():

@@ -35,14 +35,21 @@ from .config import VMConfig, format_size
 from .diagnostics import Diagnostics, location
 from .errors import ExitStatus, UsageError, VoxError
 from .threads import STOP_GRACE_SECONDS, RunThreads
-from .host import HostIO, OutputError, dispatch
+from .host.io import HostIO, OutputError
 from .host.capabilities import Capabilities
 from .program import Program
-from .traps import Trap, TrapKind
 
 BACKENDS = ("cython", "python")
 DUMP_AFTER_HALT = "voxvm.dump"
 DUMP_AFTER_TRAP = "voxvm_err.dump"
+
+
+def _trap_class() -> type:
+    """voxvm.traps.Trap, imported when first needed: a run that never traps (or never
+    raises at all) does without the trap table and its messages (start-up)."""
+    from .traps import Trap
+
+    return Trap
 
 
 def compiled_core_class():
@@ -210,6 +217,8 @@ class Machine:
             if status == Status.NCALL:
                 if budget > 0:
                     budget = core.budget_left
+                from .host.registry import dispatch   # at the first native not run in C (start-up)
+
                 dispatch(core, core.ncall_code, io)
             elif status == Status.HALT:
                 return True
@@ -230,6 +239,7 @@ class Machine:
     def _run_traced(self) -> bool:
         """The traced part of a run (voxvm/tracing.py), one ``Core.step()`` per instruction:
         True when the program halted, False when the trace ended first (the caller runs on)."""
+        from .host.registry import dispatch
         from .tracing import TraceOutputError, read_code
 
         core, io, tracer = self.core, self.io, self.tracer
@@ -294,7 +304,7 @@ class Machine:
         try:
             try:
                 self.run()
-            except Trap as trap:
+            except _trap_class() as trap:   # evaluated only when something was raised
                 status = self.conclude(trap)
             else:
                 status = self.conclude(None)
@@ -325,6 +335,8 @@ class Machine:
         """The Trap describing the core's current trap, with names and lines where known."""
         core = self.core
         ip = core.trap_ip
+        from .traps import Trap, TrapKind                 # only after a trap (start-up)
+
         mnemonic, function, source, line = self._place(ip, core.trap_kind != TrapKind.IP_OUTSIDE)
         from .backtrace import frames, render_frames      # only after a trap (start-up)
 

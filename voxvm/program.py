@@ -8,7 +8,6 @@ map was loaded next to its file). Pure data: no I/O, no parsing.
 
 from __future__ import annotations
 
-import bisect
 from .records import record
 
 # Both are records (voxvm/records.py), not dataclasses or namedtuples: their
@@ -39,7 +38,9 @@ class Symbols(record("Symbols", "functions lines source_path labels data columns
                                columns, source_sha256)
 
     def _index_at(self, address: int) -> int:
-        return bisect.bisect_right(self.lines, (address, float("inf"))) - 1
+        from bisect import bisect_right     # only when a line is looked up (start-up)
+
+        return bisect_right(self.lines, (address, float("inf"))) - 1
 
     def line_at(self, address: int) -> int | None:
         """Source line of the instruction that starts at or covers ``address``."""

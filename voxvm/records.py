@@ -21,9 +21,6 @@ from __future__ import annotations
 
 from _operator import itemgetter   # operator's C half: the Python module costs an import
 
-_MISSING = object()
-
-
 def record(name: str, fields: str | tuple[str, ...] | dict, defaults: tuple = ()) -> type:
     """A tuple subclass ``name`` with ``fields`` (a space-separated string or a sequence);
     ``defaults`` fill the last fields when they are not given."""
@@ -40,23 +37,24 @@ def record(name: str, fields: str | tuple[str, ...] | dict, defaults: tuple = ()
             args = _bind(cls.__name__, args, changes)
         return tuple.__new__(cls, args)
 
-    def _bind(typename: str, args: tuple, given: dict) -> list:
+    def _bind(typename: str, args: tuple, given: dict) -> tuple:
+        # Dict and zip work in C: a record with many keyword fields (VMConfig, the
+        # RUN_OPTIONS table) is built at start-up, so this path has to be quick too.
         if len(args) > size:
             raise TypeError(f"{typename}() takes {size} arguments but {len(args)} were given")
-        values = list(args) + [_MISSING] * (size - len(args))
-        for field, value in given.items():
-            i = index.get(field)
-            if i is None:
-                raise TypeError(f"{typename}() got an unexpected keyword argument '{field}'")
-            if values[i] is not _MISSING:
-                raise TypeError(f"{typename}() got multiple values for argument '{field}'")
-            values[i] = value
-        for i, value in enumerate(values):
-            if value is _MISSING:
-                if fields[i] not in field_defaults:
-                    raise TypeError(f"{typename}() missing required argument '{fields[i]}'")
-                values[i] = field_defaults[fields[i]]
-        return values
+        values = dict(field_defaults)
+        values.update(zip(fields, args))
+        if given:
+            for field in given:
+                if field not in index:
+                    raise TypeError(f"{typename}() got an unexpected keyword argument '{field}'")
+                if index[field] < len(args):
+                    raise TypeError(f"{typename}() got multiple values for argument '{field}'")
+            values.update(given)
+        if len(values) != size:
+            missing = next(field for field in fields if field not in values)
+            raise TypeError(f"{typename}() missing required argument '{missing}'")
+        return tuple(map(values.__getitem__, fields))
 
     def _replace(self, **changes):
         """A copy with ``changes`` (``type(self)(...)``, so a subclass's checks run again)."""

@@ -19,7 +19,6 @@ import _thread
 import time
 
 from .errors import VoxError
-from .host.registry import NativeFailure
 from .tags import Tag
 
 TYPE_CHECKING = False     # typing costs start-up time; annotations are strings here
@@ -236,6 +235,8 @@ class RunThreads:
 
     def spawn(self, parent_id: int, core, index: int, bits: int, tag: int) -> int:
         """Start function ``index`` of the parent's program on a new thread; its id."""
+        from .host.registry import NativeFailure   # spawn and join only (start-up)
+
         with self._lock:
             parent = self.records.get(parent_id)
             machine = parent.machine if parent is not None else None
@@ -281,6 +282,8 @@ class RunThreads:
         after setting r0). Unknown ids, itself, a second join and a join that would
         close a cycle of waiting threads raise NativeFailure before waiting.
         """
+        from .host.registry import NativeFailure
+
         with self._lock:
             record = self.records.get(target)
             if record is None:

@@ -25,7 +25,11 @@ pytestmark = pytest.mark.skipif(compiled_core_class() is None,
 # Modules a run of a .vve must not import (unless the interpreter's start-up already did).
 HEAVY = ["typer", "click", "construct", "dataclasses", "typing", "re", "inspect", "ast", "random",
          "socket", "ipaddress", "subprocess", "traceback", "pygments", "tomllib", "ctypes",
-         "voxvm.host.files", "voxvm.host.net", "voxvm.host.proc", "voxvm.host.ffi", "voxasm"]
+         "voxvm.host.files", "voxvm.host.net", "voxvm.host.proc", "voxvm.host.ffi", "voxasm",
+         # ... nor what a run that traps or calls a Python native needs, nor what the
+         # enum and namedtuple machinery would bring (voxvm/numbered.py, voxvm/records.py)
+         "enum", "collections", "functools", "threading", "signal", "importlib", "bisect",
+         "voxvm.traps", "voxvm.values", "voxvm.host.registry", "voxvm.isa"]
 # ... and a run of a .vvs source (which needs the assembler) must not import either.
 HEAVY_FOR_SOURCE = ["typer", "click", "construct", "dataclasses", "typing", "inspect", "pygments",
                     "voxvm.host.files", "voxvm.host.net"]

@@ -9,7 +9,19 @@ by the compiled backend, not here.
 """
 
 from .io import STDERR, STDOUT, HostIO, OutputError, binary_stream
-from .registry import FAMILY_OF, NATIVES, Native, NativeFailure, dispatch, load_all_natives, native
 
 __all__ = ["HostIO", "OutputError", "binary_stream", "STDOUT", "STDERR", "FAMILY_OF",
            "NATIVES", "Native", "NativeFailure", "dispatch", "load_all_natives", "native"]
+
+_FROM_REGISTRY = frozenset(("FAMILY_OF", "NATIVES", "Native", "NativeFailure", "dispatch",
+                            "load_all_natives", "native"))
+
+
+def __getattr__(name: str):
+    """The registry's names, imported on first use: a run whose natives all run in C
+    (the compiled core's table) never needs the registry (start-up)."""
+    if name in _FROM_REGISTRY:
+        from . import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

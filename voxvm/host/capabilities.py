@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 
 from ..errors import UsageError
-from .registry import NativeFailure
 
 ANY_PORT = -1
 _LOCALHOST = ("127.0.0.1", "::1")
@@ -136,6 +135,8 @@ class Capabilities:
             how = (f"run with {flag} {purpose}" if flag is not None
                    else f"--sandbox forbids it ({purpose.removeprefix('to allow ')} is never granted)")
             io.diag(f"{native}: denied: {how}")
+        from .registry import NativeFailure    # a denial comes from a native, so it is loaded
+
         raise NativeFailure("denied", quiet=True)
 
 
