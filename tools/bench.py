@@ -1,53 +1,63 @@
 #!/usr/bin/env python3
-"""Benchmarks of the compiled voxvm core against CPython, Lua 5.4 and LuaJIT's interpreter.
+"""Benchmarks of voxvm against CPython, Lua 5.4, LuaJIT (interpreter and JIT) and C, whole process and in-run.
 
 Owns the benchmark driver (not a test: timings depend on the machine). The
-programs live in ``tools/bench/`` as ``NAME.vvs`` / ``NAME.py`` / ``NAME.lua``,
-the same algorithm in each language (docs/performance.md "Reference timings"): ``loop``, ``fib``,
-``mandel`` and the two heap programs ``sieve`` (a byte array in one heap
-block) and ``alloc`` (GC-managed 16-byte objects kept alive in a ring).
+programs live in ``tools/bench/`` as ``NAME.vvs`` / ``NAME.py`` / ``NAME.lua`` /
+``NAME.c``, the same algorithm in each language (docs/performance.md "Reference
+timings"): ``loop``, ``fib``, ``mandel`` and the two heap programs ``sieve`` (a
+byte array in one heap block) and ``alloc`` (GC-managed 16-byte objects kept
+alive in a ring).
 
 Method (docs/performance.md "Method": the machine is noisy):
 
+* once per bench run, every ``NAME.vvs`` is assembled to a ``.vve`` with
+  ``voxvm --vas`` and every ``NAME.c`` compiled with ``gcc -O2`` (or ``cc``),
+  into a temporary directory;
 * every measurement is a separate child process, and the runs are
   *interleaved*: repeat 1 of every (program, runner), then repeat 2, ...;
 * the figure is the **median CPU time** (user + system, from the kernel's
   child rusage) over the repeats;
-* for voxvm the child also reports the time spent inside ``Core.run()``
-  alone (the execution core, without Python start-up and assembly), so two
-  columns are shown: ``run`` and ``process``;
+* two figures for voxvm: **whole process**, the CPU time of the installed
+  console command ``voxvm --vve=NAME.vve`` (what a user times: start-up,
+  imports, loading and the run), and **in-run**, the time inside
+  ``Core.run()`` alone, reported by a child harness (this file's ``--child``)
+  that assembles and runs the program in Python; the other languages are
+  always whole processes (their start-up is 1-15 ms);
 * the VM instruction count comes from an independent counter (the
   ``dispatch="count"`` loop: fusion off, one count per completed
-  instruction), giving nanoseconds per VM instruction;
+  instruction), giving nanoseconds per VM instruction of the in-run time;
 * every child's output is checked against the known result.
 
 Lua runners are skipped when ``lua5.4`` / ``luajit`` are not installed
-(``apt-get install lua5.4 luajit``).
+(``apt-get install lua5.4 luajit``), the C runner when there is no C compiler.
 
 Usage::
 
     python tools/bench.py                      # everything, 5 repeats
     python tools/bench.py -r 3 -p fib -p loop  # fewer repeats / programs
-    python tools/bench.py --dispatch switch    # the portable switch loop
-    python tools/bench.py --markdown           # a table for docs/performance.md
+    python tools/bench.py --dispatch switch    # the portable switch loop (in-run only)
+    python tools/bench.py --markdown           # tables for docs/performance.md
     python tools/bench.py --baseline-python /tmp/base/bin/python --profile
         # this build against another one (same loop?), and what --profile costs
 
-The ``baseline`` and ``--profile`` columns are run seconds (``Core.run()``),
-like the first column; ``run / baseline`` near 1.00 says the plain loop
+The ``baseline`` and ``--profile`` columns are in-run seconds (``Core.run()``),
+like ``voxvm run s``; ``run / baseline`` near 1.00 says the plain loop
 did not get slower (docs/performance.md "Debugging hooks").
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import platform
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,45 +115,144 @@ def child(program: str, dispatch: str, mode: str = "plain") -> int:
 
 
 # --------------------------------------------------------------------------
-# parent: interleaved runs
+# parent: the runners and their one-off builds
 
 @dataclass
 class Runner:
     name: str
     command: list[str]           # program name is substituted for {p}
-    is_voxvm: bool = False
+    in_run: bool = False         # a --child harness: its figure is Core.run() time, not the process's
 
 
 @dataclass
-class Samples:
-    process: list[float] = field(default_factory=list)
-    run: list[float] = field(default_factory=list)
+class Setup:
+    """What the runners need that is built once per bench run, and what the header says about it."""
+    runners: list[Runner]
+    voxvm: list[str]
+    versions: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
-def runners(dispatch: str, with_lua: bool, baseline: str | None = None, profile: bool = False) -> list[Runner]:
-    found = [Runner(f"voxvm ({dispatch})", [sys.executable, __file__, "--child", "{p}", dispatch], True)]
-    if baseline:
-        found.append(Runner("baseline", [baseline, __file__, "--child", "{p}", dispatch, "baseline"], True))
-    if profile:
-        found.append(Runner("--profile", [sys.executable, __file__, "--child", "{p}", dispatch, "profile"], True))
-    found.append(Runner("CPython", [sys.executable, str(BENCH_DIR / "{p}.py")]))
-    if with_lua:
+def voxvm_command() -> list[str]:
+    """The ``voxvm`` console script of this interpreter's environment (the command a user
+    times), else ``python -m voxvm``.
+
+    A ``voxvm`` found on PATH counts only if it runs with this interpreter, so that the
+    whole-process and in-run columns measure the same installation.
+    """
+    for candidate in (str(Path(sys.executable).with_name("voxvm")), shutil.which("voxvm")):
+        if candidate and os.access(candidate, os.X_OK) and _shebang_is_this_python(candidate):
+            return [candidate]
+    return [sys.executable, "-m", "voxvm"]
+
+
+def _shebang_is_this_python(script: str) -> bool:
+    try:
+        with open(script, "rb") as file:
+            first = file.readline(4096).decode("utf-8", "replace")
+    except OSError:
+        return False
+    if not first.startswith("#!"):
+        return False
+    interpreter = first[2:].split()[0] if first[2:].split() else ""
+    return os.path.realpath(interpreter) == os.path.realpath(sys.executable)
+
+
+def assemble_all(voxvm: list[str], programs: list[str], out: Path) -> None:
+    """tools/bench/NAME.vvs -> OUT/NAME.vve with ``voxvm --vas`` (the user's way)."""
+    for program in programs:
+        result = subprocess.run(voxvm + [f"--vas={BENCH_DIR / f'{program}.vvs'}",
+                                         f"--vas-out={out / f'{program}.vve'}"],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"bench: voxvm --vas {program}.vvs failed ({result.returncode}): "
+                             f"{result.stderr.strip()}")
+
+
+def compile_all(programs: list[str], out: Path) -> tuple[str | None, str]:
+    """tools/bench/NAME.c -> OUT/NAME with ``gcc -O2`` (else ``cc -O2``).
+
+    Returns (the compiler, its version line), or (None, why not) when there is no
+    compiler or it fails: the C column is then left out with that note.
+    """
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        return None, "no C compiler (gcc or cc) on PATH: the C column is left out"
+    for program in programs:
+        result = subprocess.run([compiler, "-O2", "-o", str(out / program), str(BENCH_DIR / f"{program}.c")],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            first = (result.stderr.strip().splitlines() or ["no message"])[0]
+            return None, f"{Path(compiler).name} -O2 {program}.c failed ({first}): the C column is left out"
+    return compiler, _first_line([compiler, "--version"])
+
+
+def _first_line(command: list[str]) -> str:
+    """The first line a version query prints (stdout or stderr: lua -v writes to either)."""
+    try:
+        result = subprocess.run(command, capture_output=True, text=True)
+    except OSError:
+        return ""
+    return ((result.stdout + result.stderr).strip().splitlines() or [""])[0]
+
+
+def setup(args: argparse.Namespace, programs: list[str], tmp: Path) -> Setup:
+    """The runners in column order: voxvm in-run harnesses first, then the whole processes."""
+    voxvm = voxvm_command()
+    assemble_all(voxvm, programs, tmp)
+    child_args = ["--child", "{p}", args.dispatch]
+    found = Setup([Runner("voxvm run", [sys.executable, __file__, *child_args], in_run=True)], voxvm)
+    if args.baseline_python:
+        found.runners.append(Runner("baseline", [args.baseline_python, __file__, *child_args, "baseline"], True))
+    if args.profile:
+        found.runners.append(Runner("--profile", [sys.executable, __file__, *child_args, "profile"], True))
+    found.runners.append(Runner("voxvm", voxvm + [f"--vve={tmp}/{{p}}.vve"]))
+    found.runners.append(Runner("CPython", [sys.executable, str(BENCH_DIR / "{p}.py")]))
+    found.versions.append(f"CPython {platform.python_version()}")
+    if not args.no_lua:
         lua = shutil.which("lua5.4") or shutil.which("lua")
-        if lua and _lua_is_54(lua):
-            found.append(Runner("Lua 5.4", [lua, str(BENCH_DIR / "{p}.lua")]))
+        version = _first_line([lua, "-v"]) if lua else ""
+        if "5.4" in version:
+            found.runners.append(Runner("Lua 5.4", [lua, str(BENCH_DIR / "{p}.lua")]))
+            found.versions.append(" ".join(version.split()[:2]))
+        else:
+            found.notes.append("no Lua 5.4 (lua5.4) on PATH: its column is left out")
         luajit = shutil.which("luajit")
         if luajit:
-            found.append(Runner("LuaJIT -joff", [luajit, "-joff", str(BENCH_DIR / "{p}.lua")]))
+            found.runners.append(Runner("LuaJIT -joff", [luajit, "-joff", str(BENCH_DIR / "{p}.lua")]))
+            found.runners.append(Runner("LuaJIT", [luajit, str(BENCH_DIR / "{p}.lua")]))
+            found.versions.append(" ".join(_first_line([luajit, "-v"]).split()[:2]))
+        else:
+            found.notes.append("no luajit on PATH: the LuaJIT columns are left out")
+    if not args.no_c:
+        compiler, version = compile_all(programs, tmp)
+        if compiler:
+            found.runners.append(Runner(f"{Path(compiler).name} -O2", [str(tmp / "{p}")]))
+            found.versions.append(version)
+        else:
+            found.notes.append(version)
+    if args.dispatch != "goto":
+        found.notes.append(f"--dispatch {args.dispatch} applies to the in-run columns only: "
+                           "voxvm --vve runs the default loop")
+    installed = _installed_voxvm()
+    if installed and REPO not in Path(installed).resolve().parents:
+        found.notes.append(f"the voxvm command runs the voxvm installed at {installed}, the in-run "
+                           f"harness this checkout ({REPO}): pip install -e . to measure one build")
     return found
 
 
-def _lua_is_54(lua: str) -> bool:
-    out = subprocess.run([lua, "-v"], capture_output=True, text=True)
-    return "5.4" in (out.stdout + out.stderr)
+def _installed_voxvm() -> str | None:
+    """Where this interpreter imports voxvm from (this script's sys.path has tools/, not the checkout)."""
+    spec = importlib.util.find_spec("voxvm")
+    return spec.origin if spec and spec.origin else None
 
 
-def measure(runner: Runner, program: str) -> tuple[float, float | None, int | None]:
-    """(process CPU seconds, voxvm run seconds or None, executed or None) of one child run."""
+# --------------------------------------------------------------------------
+# parent: interleaved runs
+
+def measure(runner: Runner, program: str) -> tuple[float, int | None]:
+    """One child run: (seconds, executed or None). The seconds are the process's CPU time
+    (user + system), or for an in-run harness the Core.run() time it reports."""
     command = [part.replace("{p}", program) for part in runner.command]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(command, capture_output=True, text=True)
@@ -154,12 +263,13 @@ def measure(runner: Runner, program: str) -> tuple[float, float | None, int | No
     lines = result.stdout.splitlines()
     if not lines or not _is_number(lines[0], EXPECTED[program]):
         raise SystemExit(f"bench: {runner.name} {program} printed {lines[:1]}, expected {EXPECTED[program]}")
-    run = executed = None
+    if not runner.in_run:
+        return cpu, None
     for line in lines:
         if line.startswith(MARKER):
             fields = dict(item.split("=") for item in line.split()[1:])
-            run, executed = float(fields["run"]), int(fields["executed"])
-    return cpu, run, executed
+            return float(fields["run"]), int(fields["executed"])
+    raise SystemExit(f"bench: {runner.name} {program} printed no {MARKER} line")
 
 
 def _is_number(text: str, expected: int) -> bool:
@@ -175,7 +285,7 @@ def _is_number(text: str, expected: int) -> bool:
 
 
 def instruction_count(program: str) -> int:
-    _, _, executed = measure(Runner("count", [sys.executable, __file__, "--child", "{p}", "count"], True), program)
+    _, executed = measure(Runner("count", [sys.executable, __file__, "--child", "{p}", "count"], True), program)
     return executed or 0
 
 
@@ -184,52 +294,88 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", nargs="+", metavar="PROGRAM DISPATCH [MODE]", help=argparse.SUPPRESS)
     parser.add_argument("--baseline-python", metavar="PY",
                         help="also run the voxvm installed for interpreter PY (another build, e.g. the "
-                             "commit before a change to the loop), as the column 'baseline'")
+                             "commit before a change to the loop), as the in-run column 'baseline'")
     parser.add_argument("--profile", action="store_true",
-                        help="also run with the profiler on (--profile's loop), as the column '--profile'")
+                        help="also run with the profiler on (--profile's loop), as the in-run column '--profile'")
     parser.add_argument("-r", "--repeats", type=int, default=5, help="interleaved repeats (default 5)")
     parser.add_argument("-p", "--program", action="append", choices=PROGRAMS, help="program(s) to run")
-    parser.add_argument("--dispatch", default="goto", choices=("goto", "switch"), help="voxvm dispatch loop")
+    parser.add_argument("--dispatch", default="goto", choices=("goto", "switch"),
+                        help="the in-run harness's dispatch loop (voxvm --vve always runs the default)")
     parser.add_argument("--no-lua", action="store_true", help="skip the Lua runners")
-    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--no-c", action="store_true", help="skip the C runner (gcc -O2)")
+    parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     args = parser.parse_args(argv)
     if args.child:
         return child(*args.child)
+    if args.repeats < 1:
+        parser.error("-r/--repeats must be at least 1")
+    if args.baseline_python and not shutil.which(args.baseline_python):
+        parser.error(f"--baseline-python: {args.baseline_python} is not an executable")
+    command = shlex.join(sys.orig_argv if argv is None else [sys.executable, __file__, *argv])
+    load_before = os.getloadavg()
 
-    programs = args.program or list(PROGRAMS)
-    active = runners(args.dispatch, not args.no_lua, args.baseline_python, args.profile)
-    samples = {(r.name, p): Samples() for r in active for p in programs}
-    counts = {p: instruction_count(p) for p in programs}
-    for repeat in range(args.repeats):
-        for program in programs:
-            for runner in active:
-                cpu, run, _ = measure(runner, program)
-                samples[(runner.name, program)].process.append(cpu)
-                if run is not None:
-                    samples[(runner.name, program)].run.append(run)
-        print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
+    programs = list(dict.fromkeys(args.program or PROGRAMS))
+    with tempfile.TemporaryDirectory(prefix="voxvm-bench-") as tmp:
+        found = setup(args, programs, Path(tmp))
+        counts = {p: instruction_count(p) for p in programs}
+        samples: dict[tuple[str, str], list[float]] = {(r.name, p): [] for r in found.runners for p in programs}
+        for repeat in range(args.repeats):
+            for program in programs:
+                for runner in found.runners:
+                    samples[(runner.name, program)].append(measure(runner, program)[0])
+            print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
+    med = {key: statistics.median(values) for key, values in samples.items()}
 
-    ours = active[0].name
-    others = [r.name for r in active[1:]]
-    med = {key: statistics.median(s.process) for key, s in samples.items()}
-    # voxvm runners are compared by their run time (Core.run() alone), the rest by process time.
-    for key, s in samples.items():
-        if s.run and key[0] != ours:
-            med[key] = statistics.median(s.run)
-    run_med = {p: statistics.median(samples[(ours, p)].run) for p in programs}
-    header = (["program", f"{ours} run s", f"{ours} process s"] + [f"{o} s" for o in others]
-              + [f"run / {o}" for o in others] + ["ns / VM instr", "VM instrs"])
-    rows = []
-    for p in programs:
-        row = [p, f"{run_med[p]:.3f}", f"{med[(ours, p)]:.3f}"]
-        row += [f"{med[(o, p)]:.3f}" for o in others]
-        row += [f"{run_med[p] / med[(o, p)]:.2f}" for o in others]
-        row += [f"{run_med[p] / counts[p] * 1e9:.2f}" if counts[p] else "-", f"{counts[p]:,}"]
-        rows.append(row)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    print(f"# {time.strftime('%Y-%m-%d')}, {machine}; median CPU seconds of {args.repeats} interleaved runs")
-    print_table(header, rows, args.markdown)
+    print(f"# {time.strftime('%Y-%m-%d')}, {machine()}; load average {load_before[0]:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end (a shared machine: compare ratios within one run)")
+    print(f"# command: {command}")
+    print(f"# median CPU seconds (user + system) of {args.repeats} interleaved run{'s' * (args.repeats != 1)} "
+          f"of each command; {', '.join(found.versions)}")
+    print(f"# voxvm whole process: {' '.join(found.voxvm)} --vve=NAME.vve; voxvm in-run: Core.run() in "
+          f"{Path(__file__).name} --child NAME {args.dispatch}")
+    for note in found.notes:
+        print(f"# note: {note}")
+    in_run = [r.name for r in found.runners if r.in_run]
+    whole = [r.name for r in found.runners if not r.in_run]
+    against = whole[1:]
+    print_section("Whole process: CPU seconds of each command, voxvm = `voxvm --vve=NAME.vve`", args.markdown,
+                  ["program"] + [f"{name} s" for name in whole] + [f"voxvm / {name}" for name in against],
+                  [[p] + [_seconds(med[(name, p)]) for name in whole]
+                   + [f"{med[('voxvm', p)] / med[(name, p)]:.2f}" for name in against] for p in programs])
+    ours, extra = in_run[0], in_run[1:]
+    print_section("Inside the run: voxvm's Core.run() seconds, against the other languages' whole processes",
+                  args.markdown,
+                  ["program"] + [f"{name} s" for name in in_run] + [f"run / {name}" for name in extra]
+                  + [f"run / {name}" for name in against] + ["ns / VM instr", "VM instrs"],
+                  [[p] + [_seconds(med[(name, p)]) for name in in_run]
+                   + [f"{med[(ours, p)] / med[(name, p)]:.2f}" for name in extra + against]
+                   + [f"{med[(ours, p)] / counts[p] * 1e9:.2f}" if counts[p] else "-", f"{counts[p]:,}"]
+                   for p in programs])
     return 0
+
+
+def machine() -> str:
+    """CPU model, architecture, CPU count and kernel, for the header line."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
+    except OSError:
+        pass
+    model = model or platform.processor() or "unknown CPU"
+    return f"{model} ({platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()})"
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f}" if value >= 0.01 else f"{value:.4f}"
+
+
+def print_section(title: str, markdown: bool, header: list[str], rows: list[list[str]]) -> None:
+    print()
+    print(f"**{title}**" if markdown else f"{title}:")
+    if markdown:
+        print()
+    print_table(header, rows, markdown)
 
 
 def print_table(header: list[str], rows: list[list[str]], markdown: bool) -> None:
