@@ -1,13 +1,16 @@
-"""The heap benchmark programs (tools/bench/sieve.*, alloc.*) compute what they claim.
+"""The benchmark programs (tools/bench/) compute what they claim.
 
 tools/bench.py runs them at full size and checks the printed result; here the
-same sources run at reduced sizes (the size literal replaced) on every backend,
-against an independent computation and against their CPython and Lua versions,
-so a broken benchmark program is found by the suite, not at measuring time.
+heap programs' sources (sieve.*, alloc.*) run at reduced sizes (the size literal
+replaced) on every backend, against an independent computation and against their
+CPython, Lua and C versions, and the C versions of all five run at full size
+(a fraction of a second), so a broken benchmark program is found by the suite, not
+at measuring time.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import shutil
 import subprocess
@@ -21,6 +24,8 @@ from voxvm.config import VMConfig
 from voxvm.machine import run_program
 
 BENCH = REPO / "tools" / "bench"
+C_COMPILER = shutil.which("gcc") or shutil.which("cc")
+needs_cc = pytest.mark.skipif(C_COMPILER is None, reason="no C compiler (gcc or cc) on PATH")
 FULL_SIZE = {"sieve": "10000000", "alloc": "5000000"}
 RING = 1024
 
@@ -65,11 +70,19 @@ def test_alloc_collecting_before_every_allocation(backend):
     assert run_vvs("alloc", RING + 300, backend, gc_stress=True) == str(alloc_checksum(RING + 300))
 
 
+def compile_c(source, out) -> str:
+    """`cc -O2` as tools/bench.py builds the C column; returns the executable's path."""
+    result = subprocess.run([C_COMPILER, "-O2", "-o", str(out), str(source)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return str(out)
+
+
 @pytest.mark.parametrize("program, size, expected", [
     ("sieve", 30_000, primes_up_to(30_000)),
     ("alloc", 25_000, alloc_checksum(25_000)),
 ])
-def test_python_and_lua_versions_agree(tmp_path, program, size, expected):
+def test_python_lua_and_c_versions_agree(tmp_path, program, size, expected):
     script = tmp_path / f"{program}.py"
     script.write_text(resized(program, "py", size), encoding="utf-8")
     runners = [[sys.executable, str(script)]]
@@ -78,7 +91,29 @@ def test_python_and_lua_versions_agree(tmp_path, program, size, expected):
     for lua in ("lua5.4", "luajit"):
         if shutil.which(lua):
             runners.append([lua, str(lua_script)])
+    if C_COMPILER:
+        c_source = tmp_path / f"{program}.c"
+        c_source.write_text(resized(program, "c", size), encoding="utf-8")
+        runners.append([compile_c(c_source, tmp_path / program)])
     for command in runners:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == str(expected), command
+
+
+def bench_expected() -> dict[str, int]:
+    """tools/bench.py's EXPECTED (the results every runner's output is checked against),
+    read as the literal it is rather than by importing the script."""
+    tree = ast.parse((REPO / "tools" / "bench.py").read_text(encoding="utf-8"))
+    return next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                and any(isinstance(target, ast.Name) and target.id == "EXPECTED" for target in node.targets))
+
+
+@needs_cc
+@pytest.mark.parametrize("program, expected", sorted(bench_expected().items()))
+def test_c_version_prints_the_expected_result(tmp_path, program, expected):
+    """The C column's programs at full size (gcc -O2: at most about 0.1 s each)."""
+    result = subprocess.run([compile_c(BENCH / f"{program}.c", tmp_path / program)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{expected}\n"

@@ -1,0 +1,110 @@
+"""The scripts in tools/ do not rot: each answers --help, and tools/bench.py still measures.
+
+Benchmarks are never timed here: these tests run the tools on their cheapest inputs and
+check that they finish and print what they promise (the tables, the right columns, the
+independent instruction count), not how fast anything was.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from support.machines import NO_COMPILED_CORE, PUREPYTHON
+
+TOOLS = REPO / "tools"
+MAIN_GUARD = re.compile(r'^if __name__ == "__main__":', re.MULTILINE)
+ALL_TOOLS = sorted(TOOLS.glob("*.py"))
+SCRIPTS = [path for path in ALL_TOOLS if MAIN_GUARD.search(path.read_text(encoding="utf-8"))]
+# fib(32): 5·fib(33) + 14·(fib(33) − 1) + 6 instructions, derived by hand from fib.vvs.
+FIB_INSTRUCTIONS = 5 * 3524578 + 14 * (3524578 - 1) + 6
+needs_core = pytest.mark.skipif(PUREPYTHON, reason=NO_COMPILED_CORE)
+
+
+def run_tool(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *map(str, args)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)
+def test_help(tmp_path, script):
+    result = run_tool(tmp_path, script, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:"), result.stdout[:200]
+    assert not list(tmp_path.iterdir()), "--help wrote files"
+
+
+def test_every_tool_is_a_script_or_a_library_of_one():
+    """A tools/*.py without a main guard would be skipped by test_help: it must be a module
+    the scripts import (like fuzzlib.py), not a script that lost its entry point."""
+    sources = {path: path.read_text(encoding="utf-8") for path in ALL_TOOLS}
+    for path in set(ALL_TOOLS) - set(SCRIPTS):
+        importers = [other.name for other, text in sources.items()
+                     if re.search(rf"^\s*(from {path.stem} import|import {path.stem}\b)", text, re.MULTILINE)]
+        assert importers, f"{path.name} has no main guard and no tool imports it"
+
+
+def markdown_tables(text: str) -> list[dict[str, str]]:
+    """Each Markdown table of `text` as {column: value} of its one data row."""
+    tables, lines = [], text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("| program |"):
+            header = [cell.strip() for cell in line.strip("|").split("|")]
+            row = [cell.strip() for cell in lines[i + 2].strip("|").split("|")]
+            assert len(row) == len(header), (header, row)
+            tables.append(dict(zip(header, row)))
+    return tables
+
+
+@needs_core
+def test_bench_reports_whole_process_and_in_run_tables(tmp_path):
+    result = run_tool(tmp_path, TOOLS / "bench.py", "-r", "1", "-p", "fib", "--markdown")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert re.search(r"^# \d{4}-\d\d-\d\d, .+ CPUs", out, re.MULTILINE), out
+    assert "# command: " in out and "-p fib --markdown" in out
+    assert "--vve=NAME.vve" in out
+    whole, in_run = markdown_tables(out)
+    assert whole["program"] == in_run["program"] == "fib"
+    for column in ("voxvm s", "CPython s", "voxvm / CPython"):
+        assert float(whole[column]) > 0, column
+    for column in ("voxvm run s", "run / CPython", "ns / VM instr"):
+        assert float(in_run[column]) > 0, column
+    assert in_run["VM instrs"] == f"{FIB_INSTRUCTIONS:,}"
+    expected = []
+    if shutil.which("gcc") or shutil.which("cc"):
+        expected.append(f"{'gcc' if shutil.which('gcc') else 'cc'} -O2")
+    if shutil.which("luajit"):
+        expected += ["LuaJIT -joff", "LuaJIT"]
+    for name in expected:
+        assert f"{name} s" in whole and f"voxvm / {name}" in whole and f"run / {name}" in in_run, name
+
+
+@needs_core
+def test_bench_leaves_out_what_it_is_told_to_and_says_so(tmp_path):
+    result = run_tool(tmp_path, TOOLS / "bench.py", "-r", "1", "-p", "fib", "--no-lua", "--no-c",
+                      "--dispatch", "switch", "--baseline-python", sys.executable)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "# note: --dispatch switch applies to the in-run columns only" in out
+    # No Lua or C column: the two headers are exactly these.
+    assert re.search(r"^program +voxvm run s +baseline s +run / baseline +run / CPython +ns / VM instr +VM instrs$",
+                     out, re.MULTILINE), out
+    assert re.search(r"^program +voxvm s +CPython s +voxvm / CPython$", out, re.MULTILINE), out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-r", "0"], "-r/--repeats must be at least 1"),
+    (["--baseline-python", "/nonexistent/python"], "is not an executable"),
+    (["-p", "nosuch"], "invalid choice"),
+])
+def test_bench_usage_errors(tmp_path, args, message):
+    result = run_tool(tmp_path, TOOLS / "bench.py", *args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
