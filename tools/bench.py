@@ -152,10 +152,8 @@ def _shebang_is_this_python(script: str) -> bool:
             first = file.readline(4096).decode("utf-8", "replace")
     except OSError:
         return False
-    if not first.startswith("#!"):
-        return False
-    interpreter = first[2:].split()[0] if first[2:].split() else ""
-    return os.path.realpath(interpreter) == os.path.realpath(sys.executable)
+    words = first[2:].split() if first.startswith("#!") else []
+    return bool(words) and os.path.realpath(words[0]) == os.path.realpath(sys.executable)
 
 
 def assemble_all(voxvm: list[str], programs: list[str], out: Path) -> None:
@@ -325,8 +323,14 @@ def main(argv: list[str] | None = None) -> int:
                     samples[(runner.name, program)].append(measure(runner, program)[0])
             print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
     med = {key: statistics.median(values) for key, values in samples.items()}
+    report(args, found, programs, med, counts, command, load_before[0])
+    return 0
 
-    print(f"# {time.strftime('%Y-%m-%d')}, {machine()}; load average {load_before[0]:.1f} at the start, "
+
+def report(args: argparse.Namespace, found: Setup, programs: list[str], med: dict[tuple[str, str], float],
+           counts: dict[str, int], command: str, load_before: float) -> None:
+    """The header lines, then the whole-process table and the inside-the-run table."""
+    print(f"# {time.strftime('%Y-%m-%d')}, {machine()}; load average {load_before:.1f} at the start, "
           f"{os.getloadavg()[0]:.1f} at the end (a shared machine: compare ratios within one run)")
     print(f"# command: {command}")
     print(f"# median CPU seconds (user + system) of {args.repeats} interleaved run{'s' * (args.repeats != 1)} "
@@ -341,17 +345,16 @@ def main(argv: list[str] | None = None) -> int:
     print_section("Whole process: CPU seconds of each command, voxvm = `voxvm --vve=NAME.vve`", args.markdown,
                   ["program"] + [f"{name} s" for name in whole] + [f"voxvm / {name}" for name in against],
                   [[p] + [_seconds(med[(name, p)]) for name in whole]
-                   + [f"{med[('voxvm', p)] / med[(name, p)]:.2f}" for name in against] for p in programs])
+                   + [_ratio(med[("voxvm", p)], med[(name, p)]) for name in against] for p in programs])
     ours, extra = in_run[0], in_run[1:]
     print_section("Inside the run: voxvm's Core.run() seconds, against the other languages' whole processes",
                   args.markdown,
                   ["program"] + [f"{name} s" for name in in_run] + [f"run / {name}" for name in extra]
                   + [f"run / {name}" for name in against] + ["ns / VM instr", "VM instrs"],
                   [[p] + [_seconds(med[(name, p)]) for name in in_run]
-                   + [f"{med[(ours, p)] / med[(name, p)]:.2f}" for name in extra + against]
+                   + [_ratio(med[(ours, p)], med[(name, p)]) for name in extra + against]
                    + [f"{med[(ours, p)] / counts[p] * 1e9:.2f}" if counts[p] else "-", f"{counts[p]:,}"]
                    for p in programs])
-    return 0
 
 
 def machine() -> str:
@@ -368,6 +371,12 @@ def machine() -> str:
 
 def _seconds(value: float) -> str:
     return f"{value:.3f}" if value >= 0.01 else f"{value:.4f}"
+
+
+def _ratio(ours: float, theirs: float) -> str:
+    """ours / theirs; '-' when theirs rounds to zero (the kernel's CPU accounting may be
+    tick-based, and the C programs take milliseconds)."""
+    return f"{ours / theirs:.2f}" if theirs > 0 else "-"
 
 
 def print_section(title: str, markdown: bool, header: list[str], rows: list[list[str]]) -> None:
