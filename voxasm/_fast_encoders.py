@@ -21,7 +21,7 @@ def factory_addr(code, pack, generic, reg, U64_MAX, I64_MIN, I64_MAX, HEX, fbits
 def factory_addr_early(code, pack, generic, reg, U64_MAX, I64_MIN, I64_MAX, HEX, fbits):
     def encode(toks, syms):
         _, t0 = toks
-        if t0[:1] != "@": return generic(toks, syms)
+        if t0[:1] != "@": return None
         v0 = syms.labels.get(t0[1:])
         if v0 is None: return None
         return pack(code, v0)
@@ -41,7 +41,7 @@ def factory_func(code, pack, generic, reg, U64_MAX, I64_MIN, I64_MAX, HEX, fbits
 def factory_func_early(code, pack, generic, reg, U64_MAX, I64_MIN, I64_MAX, HEX, fbits):
     def encode(toks, syms):
         _, t0 = toks
-        if t0[:1] != "@": return generic(toks, syms)
+        if t0[:1] != "@": return None
         v0 = syms.functions.get(t0[1:])
         if v0 is None: return None
         return pack(code, v0)
@@ -63,11 +63,11 @@ def factory_imm16_reg(code, pack, generic, reg, U64_MAX, I64_MIN, I64_MAX, HEX, 
 def factory_imm16_reg_early(code, pack, generic, reg, U64_MAX, I64_MIN, I64_MAX, HEX, fbits):
     def encode(toks, syms):
         _, t0, t1 = toks
-        if not (t0.isdigit() and t0.isascii()) or len(t0) > 20: return generic(toks, syms)
+        if not (t0.isdigit() and t0.isascii()) or len(t0) > 20: return None
         v0 = int(t0)
-        if v0 > 0xFFFF: return generic(toks, syms)
+        if v0 > 0xFFFF: return None
         v1 = reg.get(t1)
-        if v1 is None: return generic(toks, syms)
+        if v1 is None: return None
         return pack(code, v0, v1)
     return encode
 
@@ -85,7 +85,7 @@ def factory_reg_early(code, pack, generic, reg, U64_MAX, I64_MIN, I64_MAX, HEX, 
     def encode(toks, syms):
         _, t0 = toks
         v0 = reg.get(t0)
-        if v0 is None: return generic(toks, syms)
+        if v0 is None: return None
         return pack(code, v0)
     return encode
 
@@ -113,17 +113,17 @@ def factory_reg_ditem_daddr_early(code, pack, generic, reg, U64_MAX, I64_MIN, I6
     def encode(toks, syms):
         _, t0, t1, t2 = toks
         v0 = reg.get(t0)
-        if v0 is None: return generic(toks, syms)
+        if v0 is None: return None
         v1 = syms.data.get(t1)
         if v1 is None:
             if not (t1.isdigit() and t1.isascii()) or len(t1) > 20: return None
             v1 = int(t1)
-            if v1 > U64_MAX: return generic(toks, syms)
+            if v1 > U64_MAX: return None
         v2 = syms.data.get(t2)
         if v2 is None:
             if not (t2.isdigit() and t2.isascii()) or len(t2) > 20: return None
             v2 = int(t2)
-            if v2 > U64_MAX: return generic(toks, syms)
+            if v2 > U64_MAX: return None
         return pack(code, v0, v1, v2)
     return encode
 
@@ -144,8 +144,8 @@ def factory_reg_func_early(code, pack, generic, reg, U64_MAX, I64_MIN, I64_MAX, 
     def encode(toks, syms):
         _, t0, t1 = toks
         v0 = reg.get(t0)
-        if v0 is None: return generic(toks, syms)
-        if t1[:1] != "@": return generic(toks, syms)
+        if v0 is None: return None
+        if t1[:1] != "@": return None
         v1 = syms.functions.get(t1[1:])
         if v1 is None: return None
         return pack(code, v0, v1)
@@ -168,10 +168,10 @@ def factory_reg_imm64f_early(code, pack, generic, reg, U64_MAX, I64_MIN, I64_MAX
     def encode(toks, syms):
         _, t0, t1 = toks
         v0 = reg.get(t0)
-        if v0 is None: return generic(toks, syms)
-        if not t1.isascii() or "_" in t1: return generic(toks, syms)
+        if v0 is None: return None
+        if not t1.isascii() or "_" in t1: return None
         try: v1 = fbits(float(t1))
-        except ValueError: return generic(toks, syms)
+        except ValueError: return None
         return pack(code, v0, v1)
     return encode
 
@@ -194,12 +194,12 @@ def factory_reg_imm64i_early(code, pack, generic, reg, U64_MAX, I64_MIN, I64_MAX
     def encode(toks, syms):
         _, t0, t1 = toks
         v0 = reg.get(t0)
-        if v0 is None: return generic(toks, syms)
+        if v0 is None: return None
         if t1.isascii() and len(t1) <= 20 and (t1.isdigit() or t1[:1] == "-" and t1[1:].isdigit()):
             v1 = int(t1)
-            if not I64_MIN <= v1 <= I64_MAX: return generic(toks, syms)
+            if not I64_MIN <= v1 <= I64_MAX: return None
             v1 &= U64_MAX
-        else: return generic(toks, syms)
+        else: return None
         return pack(code, v0, v1)
     return encode
 
@@ -224,14 +224,14 @@ def factory_reg_imm64u_early(code, pack, generic, reg, U64_MAX, I64_MIN, I64_MAX
     def encode(toks, syms):
         _, t0, t1 = toks
         v0 = reg.get(t0)
-        if v0 is None: return generic(toks, syms)
+        if v0 is None: return None
         if t1.isdigit() and t1.isascii() and len(t1) <= 20:
             v1 = int(t1)
-            if v1 > U64_MAX: return generic(toks, syms)
+            if v1 > U64_MAX: return None
         elif t1[:2] in HEX and 2 < len(t1) <= 18 and t1.isascii() and t1.isalnum():
             try: v1 = int(t1, 16)
-            except ValueError: return generic(toks, syms)
-        else: return generic(toks, syms)
+            except ValueError: return None
+        else: return None
         return pack(code, v0, v1)
     return encode
 
@@ -251,9 +251,9 @@ def factory_reg_reg_early(code, pack, generic, reg, U64_MAX, I64_MIN, I64_MAX, H
     def encode(toks, syms):
         _, t0, t1 = toks
         v0 = reg.get(t0)
-        if v0 is None: return generic(toks, syms)
+        if v0 is None: return None
         v1 = reg.get(t1)
-        if v1 is None: return generic(toks, syms)
+        if v1 is None: return None
         return pack(code, v0, v1)
     return encode
 
@@ -278,14 +278,14 @@ def factory_reg_reg_daddr_early(code, pack, generic, reg, U64_MAX, I64_MIN, I64_
     def encode(toks, syms):
         _, t0, t1, t2 = toks
         v0 = reg.get(t0)
-        if v0 is None: return generic(toks, syms)
+        if v0 is None: return None
         v1 = reg.get(t1)
-        if v1 is None: return generic(toks, syms)
+        if v1 is None: return None
         v2 = syms.data.get(t2)
         if v2 is None:
             if not (t2.isdigit() and t2.isascii()) or len(t2) > 20: return None
             v2 = int(t2)
-            if v2 > U64_MAX: return generic(toks, syms)
+            if v2 > U64_MAX: return None
         return pack(code, v0, v1, v2)
     return encode
 
@@ -310,14 +310,14 @@ def factory_reg_reg_ditem_early(code, pack, generic, reg, U64_MAX, I64_MIN, I64_
     def encode(toks, syms):
         _, t0, t1, t2 = toks
         v0 = reg.get(t0)
-        if v0 is None: return generic(toks, syms)
+        if v0 is None: return None
         v1 = reg.get(t1)
-        if v1 is None: return generic(toks, syms)
+        if v1 is None: return None
         v2 = syms.data.get(t2)
         if v2 is None:
             if not (t2.isdigit() and t2.isascii()) or len(t2) > 20: return None
             v2 = int(t2)
-            if v2 > U64_MAX: return generic(toks, syms)
+            if v2 > U64_MAX: return None
         return pack(code, v0, v1, v2)
     return encode
 
@@ -339,11 +339,11 @@ def factory_reg_reg_reg_early(code, pack, generic, reg, U64_MAX, I64_MIN, I64_MA
     def encode(toks, syms):
         _, t0, t1, t2 = toks
         v0 = reg.get(t0)
-        if v0 is None: return generic(toks, syms)
+        if v0 is None: return None
         v1 = reg.get(t1)
-        if v1 is None: return generic(toks, syms)
+        if v1 is None: return None
         v2 = reg.get(t2)
-        if v2 is None: return generic(toks, syms)
+        if v2 is None: return None
         return pack(code, v0, v1, v2)
     return encode
 
@@ -367,12 +367,12 @@ def factory_reg_reg_reg_reg_early(code, pack, generic, reg, U64_MAX, I64_MIN, I6
     def encode(toks, syms):
         _, t0, t1, t2, t3 = toks
         v0 = reg.get(t0)
-        if v0 is None: return generic(toks, syms)
+        if v0 is None: return None
         v1 = reg.get(t1)
-        if v1 is None: return generic(toks, syms)
+        if v1 is None: return None
         v2 = reg.get(t2)
-        if v2 is None: return generic(toks, syms)
+        if v2 is None: return None
         v3 = reg.get(t3)
-        if v3 is None: return generic(toks, syms)
+        if v3 is None: return None
         return pack(code, v0, v1, v2, v3)
     return encode

@@ -42,6 +42,7 @@ from voxvm.program import Program, Symbols
 from .data import ITEM_HEADER_SIZE, MAX_DATA_PAYLOAD, ItemError, looks_like_item, parse_item
 from .diagnostics import AssemblyError, Diagnostic
 from .encoding import (
+    EARLY,
     ENCODERS,
     LENIENT_EXTRA_OPERANDS,
     LINTS,
@@ -286,6 +287,7 @@ class _Assembler:
         labels, kinds = syms.labels, syms.kinds
         cache: dict[str, bytes] = {}         # line -> its encoding (text section, no comment)
         cache_get = cache.get
+        early_get = EARLY.get
         reserved = _RESERVED
         self.data_chunks: list[bytes] = []
         self.data_lines: list[tuple[int, int]] = []
@@ -303,35 +305,74 @@ class _Assembler:
                         number_append(index + 1)
                         code += encoded
                         continue
+                    # The hot path: the line is cut into tokens before looking for a
+                    # comment, because a token the early encoder accepts holds no ';',
+                    # '#' or '"' (encoding._FAST): a line of exactly its mnemonic and
+                    # operands that encodes has neither comment nor string literal.
+                    # Only the head of a line is cut into tokens: a line never needs more than
+                    # HEAD_TOKENS of them, and splitting all of a line of millions of words
+                    # would cost ~50 bytes a word (docs/resource-limits.md). A longer line's
+                    # last token holds its unsplit rest, so "too many" is still seen.
+                    toks = line.split(None, HEAD_TOKENS)
+                    if not toks:
+                        continue
+                    fast = early_get(toks[0])
+                    if fast is not None:
+                        if len(toks) == fast[0]:
+                            encoded = fast[1](toks, syms)
+                            if encoded is not None:
+                                number_append(index + 1)
+                                code += encoded
+                                if len(cache) >= CACHE_LIMIT:
+                                    cache.clear()
+                                cache[line] = encoded
+                                continue
+                            if not ('"' in line or ";" in line or "#" in line):
+                                # A name defined further down (or a rarer spelling, or
+                                # an error): what the general path below would do too.
+                                number_append(index + 1)
+                                pending_lines.append(index)
+                                pending_offsets.append(len(code))
+                                pending_text.append(line)
+                                code += reserved[fast[2]]
+                                continue
+                    elif toks[0] == "label":
+                        if len(toks) == 2:
+                            name = toks[1]   # the common label line, as define_code_name
+                            # (a name that is an identifier holds no comment or string)
+                            if name not in kinds and name.isidentifier() and name.isascii():
+                                kinds[name] = ("label", index + 1)
+                                labels[name] = len(code)
+                                continue
+                    elif toks[0][0] == ";" or toks[0][0] == "#":
+                        continue             # a comment line
                 raw = line
                 if '"' in line or ";" in line or "#" in line:
                     split = split_comment(line)
                     line = split.code
+                    toks = line.split(None, HEAD_TOKENS)
+                    if not toks:
+                        continue
                 else:
                     split = None
-                # Only the head of a line is cut into tokens: a line never needs more than
-                # HEAD_TOKENS of them, and splitting all of a line of millions of words
-                # would cost ~50 bytes a word (docs/resource-limits.md). A longer line's
-                # last token holds its unsplit rest, so "too many" is still seen.
-                toks = line.split(None, HEAD_TOKENS)
-                if not toks:
-                    continue
+                    if not in_text:          # (in text, toks holds the tokens already)
+                        toks = line.split(None, HEAD_TOKENS)
+                        if not toks:
+                            continue
                 head = toks[0]
                 if in_text:
                     entry = encoders.get(head)
                     if entry is not None:
-                        # The hot path: an instruction line (most have no comment).
+                        # An instruction line with a comment, a wrong operand count, an
+                        # instruction that waits for pass 2 (a lint) or a string literal.
                         number_append(index + 1)
                         if split is not None and split.quote_start >= 0:
                             self.error(index, split.quote_start, 1, "string literal in an instruction",
                                        "strings belong in 'section data' items: NAME str \"text\"")
                         else:
                             if entry[4] and len(toks) == entry[1] + 1:
-                                try:
-                                    encoded = entry[5](toks, syms)
-                                except LiteralError:
-                                    encoded = None  # pass 2 reports it
-                                if encoded is not None:  # (None: a name not defined yet)
+                                encoded = entry[5](toks, syms)   # (None: pass 2 encodes or reports it)
+                                if encoded is not None:
                                     code += encoded
                                     if len(cache) >= CACHE_LIMIT:
                                         cache.clear()
@@ -342,12 +383,6 @@ class _Assembler:
                             pending_text.append(raw)
                         code += reserved[entry[3]]    # a wrong one takes its size too
                         continue
-                    if head == "label" and len(toks) == 2 and split is None:
-                        name = toks[1]          # the common label line, as define_code_name
-                        if name not in kinds and name.isidentifier() and name.isascii():
-                            kinds[name] = ("label", index + 1)
-                            labels[name] = len(code)
-                            continue
                 if head in _DIRECTIVES:
                     if split is not None and split.quote_start >= 0:
                         self.error(index, split.quote_start, 1, f"a '{head}' line takes no string literal")

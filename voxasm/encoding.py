@@ -237,63 +237,67 @@ def operand_summary(op: Op) -> str:
 # Fast paths, per operand class, for the forms that dominate real source
 # (``r7``, decimal and ``0x`` numbers, ``-5`` where signed, floats that
 # Python's ``float`` reads exactly as the f64 grammar does (ASCII, no ``_``),
-# ``@label``, ``@function``, bare data labels). Any
-# other spelling, and every error, falls back to ``generic``, which runs the
+# ``@label``, ``@function``, bare data labels). Any other spelling, and every
+# error, takes ``{fallback}``: in the plain encoders ``generic``, which runs the
 # full converters above; so the fast paths only ever accept a subset of what
-# the converters accept, with the same value.
+# the converters accept, with the same value. None of these forms contains
+# whitespace, ``;``, ``#`` or ``"``, so a token a fast path accepts never
+# holds a comment or a string literal.
 _FAST: dict[Operand, str] = {
     Operand.REG: """
     v{i} = reg.get(t{i})
-    if v{i} is None: return generic(toks, syms)""",
+    if v{i} is None: {fallback}""",
     Operand.IMM_U64: """
     if t{i}.isdigit() and t{i}.isascii() and len(t{i}) <= 20:
         v{i} = int(t{i})
-        if v{i} > U64_MAX: return generic(toks, syms)
+        if v{i} > U64_MAX: {fallback}
     elif t{i}[:2] in HEX and 2 < len(t{i}) <= 18 and t{i}.isascii() and t{i}.isalnum():
         try: v{i} = int(t{i}, 16)
-        except ValueError: return generic(toks, syms)
-    else: return generic(toks, syms)""",
+        except ValueError: {fallback}
+    else: {fallback}""",
     Operand.IMM_I64: """
     if t{i}.isascii() and len(t{i}) <= 20 and (t{i}.isdigit() or t{i}[:1] == "-" and t{i}[1:].isdigit()):
         v{i} = int(t{i})
-        if not I64_MIN <= v{i} <= I64_MAX: return generic(toks, syms)
+        if not I64_MIN <= v{i} <= I64_MAX: {fallback}
         v{i} &= U64_MAX
-    else: return generic(toks, syms)""",
+    else: {fallback}""",
     Operand.IMM_F64: """
-    if not t{i}.isascii() or "_" in t{i}: return generic(toks, syms)
+    if not t{i}.isascii() or "_" in t{i}: {fallback}
     try: v{i} = fbits(float(t{i}))
-    except ValueError: return generic(toks, syms)""",
+    except ValueError: {fallback}""",
     Operand.IMM16: """
-    if not (t{i}.isdigit() and t{i}.isascii()) or len(t{i}) > 20: return generic(toks, syms)
+    if not (t{i}.isdigit() and t{i}.isascii()) or len(t{i}) > 20: {fallback}
     v{i} = int(t{i})
-    if v{i} > 0xFFFF: return generic(toks, syms)""",
+    if v{i} > 0xFFFF: {fallback}""",
     Operand.ADDR: """
-    if t{i}[:1] != "@": return generic(toks, syms)
+    if t{i}[:1] != "@": {fallback}
     v{i} = syms.labels.get(t{i}[1:])
-    if v{i} is None: {unknown}""",
+    if v{i} is None: {fallback}""",
     Operand.FUNC: """
-    if t{i}[:1] != "@": return generic(toks, syms)
+    if t{i}[:1] != "@": {fallback}
     v{i} = syms.functions.get(t{i}[1:])
-    if v{i} is None: {unknown}""",
+    if v{i} is None: {fallback}""",
     Operand.DADDR: """
     v{i} = syms.data.get(t{i})
     if v{i} is None:
-        if not (t{i}.isdigit() and t{i}.isascii()) or len(t{i}) > 20: {unknown}
+        if not (t{i}.isdigit() and t{i}.isascii()) or len(t{i}) > 20: {fallback}
         v{i} = int(t{i})
-        if v{i} > U64_MAX: return generic(toks, syms)""",
+        if v{i} > U64_MAX: {fallback}""",
 }
 _FAST[Operand.DITEM] = _FAST[Operand.DADDR]  # the same spellings (CONVERTERS)
 _FAST_CACHE: dict[tuple[tuple[Operand, ...], bool], Callable] = {}
-# What a fast encoder does with a name it does not know (yet): the full converters
-# (an error, with its message), or, in layout, None (perhaps defined further down).
-_UNKNOWN = {False: "return generic(toks, syms)", True: "return None"}
+# What a fast encoder does with any other spelling, or a name it does not know
+# (yet): the full converters (the value, or an error with its message), or, in
+# layout's early variant, None (pass 2 encodes the line, or reports it; the name
+# may be defined further down). The early variant never raises.
+_FALLBACK = {False: "return generic(toks, syms)", True: "return None"}
 
 
 def _factory_source(signature: tuple[Operand, ...], early: bool) -> tuple[str, str]:
     """``(name, source)`` of the factory of fast encoders for one operand signature."""
     n = len(signature)
     names = ", ".join(f"t{i}" for i in range(n))
-    body = "".join(_FAST[kind].replace("{unknown}", _UNKNOWN[early]).format(i=i)
+    body = "".join(_FAST[kind].replace("{fallback}", _FALLBACK[early]).format(i=i)
                    for i, kind in enumerate(signature))
     values = "".join(f", v{i}" for i in range(n))
     name = "factory_" + "_".join(kind.short for kind in signature) + ("_early" if early else "")
@@ -352,9 +356,10 @@ def _fast_factory(signature: tuple[Operand, ...], early: bool = False) -> Callab
 def _make_encoder(op: Op, early: bool = False) -> Callable[[list[str], SymbolTable], bytes | None]:
     """The fastest correct encoder for ``op``: tokens (mnemonic first) -> bytes.
 
-    ``early``: layout's variant, which returns None instead of raising when an
-    operand names something not defined (yet), so a forward reference costs no
-    exception; pass 2 encodes it with the plain encoder.
+    ``early``: layout's variant, which never raises: bytes when every operand
+    has a fast spelling (``_FAST``) and names only what is defined already,
+    else None (a forward reference, a rarer spelling, an error: pass 2 encodes
+    the line with the plain encoder, or reports it).
     """
     code = op.code
     convs = tuple(CONVERTERS[o] for o in op.operands)
@@ -371,7 +376,7 @@ def _make_encoder(op: Op, early: bool = False) -> Callable[[list[str], SymbolTab
     if all(kind in _FAST for kind in op.operands):
         return _fast_factory(op.operands, early)(code, pack, generic, REGISTERS, U64_MAX, I64_MIN,
                                                  I64_MAX, ("0x", "0X"), float_bits)
-    return generic
+    return (lambda toks, syms: None) if early else generic
 
 
 def _encodable_early(op: Op) -> bool:
@@ -391,6 +396,13 @@ ENCODERS: dict[str, tuple[Op, int, Callable[[list[str], SymbolTable], bytes], in
                   _make_encoder(op, early=True)) for op in OPS
 }
 assert ENCODERS.keys() == BY_MNEMONIC.keys()
+
+# Layout's hot path: mnemonic -> (tokens of the line with exactly its operands,
+# early encoder, size in bytes), for the instructions layout may encode.
+EARLY: dict[str, tuple[int, Callable[[list[str], SymbolTable], bytes | None], int]] = {
+    mnemonic: (count + 1, early, size)
+    for mnemonic, (_, count, _, size, encodable, early) in ENCODERS.items() if encodable
+}
 
 
 def locate_bad_operand(op: Op, toks: list[str], syms: SymbolTable) -> tuple[int, LiteralError]:
