@@ -49,6 +49,8 @@ if not os.environ.get("VOXVM_PUREPYTHON"):
                   extra_compile_args=extra, extra_link_args=link),
         Extension("voxvm.backends.compiled._heaptest", [f"{COMPILED}/_heaptest.pyx"], include_dirs=[CSRC],
                   depends=c_headers(), extra_compile_args=extra, extra_link_args=link),
+        # The assembler's hot path (voxasm/_scan.pyx); voxasm runs without it, slower.
+        Extension("voxasm._scan", ["voxasm/_scan.pyx"], extra_compile_args=extra, extra_link_args=link),
     ]
     ext_modules = cythonize(
         EXTENSIONS,

@@ -36,7 +36,7 @@ TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); ann
 if TYPE_CHECKING:
     from typing import Iterator
 
-from voxvm.isa import BY_MNEMONIC
+from voxvm.isa import BY_MNEMONIC, NUM_REGISTERS
 from voxvm.program import Program, Symbols
 
 from .data import ITEM_HEADER_SIZE, MAX_DATA_PAYLOAD, ItemError, looks_like_item, parse_item
@@ -47,6 +47,7 @@ from .encoding import (
     LENIENT_EXTRA_OPERANDS,
     LINTS,
     MAX_SUGGESTED_WORD,
+    SCAN_TABLE,
     SymbolTable,
     locate_bad_operand,
     operand_summary,
@@ -54,6 +55,11 @@ from .encoding import (
 from .linetable import LineTable
 from .literals import LiteralError, is_name, show_token
 from .source import Split, count_tokens, split_comment, text_chunks, token_spans
+
+try:
+    from ._scan import Scanner   # the compiled hot path (voxasm/_scan.pyx)
+except ImportError:              # a pure-Python install (VOXVM_PUREPYTHON=1)
+    Scanner = None
 
 _DIRECTIVES = ("section", "func", "label", ".start")
 _KEYWORDS = sorted(list(BY_MNEMONIC) + list(_DIRECTIVES))
@@ -274,166 +280,215 @@ class _Assembler:
         ``pending_offsets`` for pass 2. ``self.numbers`` gets every
         instruction's line number. An instruction's address is ``len(code)``
         when it is read.
+
+        The common lines of a text section take a hot path: the compiled
+        ``Scanner`` (voxasm/_scan.pyx) when it is built, else ``layout_fast``;
+        every other line, and every line in a data section, goes through
+        ``layout_line``, which handles any line (the hot paths only ever do what
+        it would do, faster).
         """
-        syms = self.syms
-        encoders = ENCODERS
-        self.code = code = bytearray()
-        self.numbers = numbers = array("I")
-        number_append = numbers.append
-        self.pending_lines = pending_lines = array("I")
-        self.pending_offsets = pending_offsets = array("Q")
+        self.code = bytearray()
+        self.numbers = array("I")
+        self.pending_lines = array("I")
+        self.pending_offsets = array("Q")
         self.pending_text: list[str] = []    # and its text (read again in pass 2)
-        pending_text = self.pending_text
-        labels, kinds = syms.labels, syms.kinds
-        cache: dict[str, bytes] = {}         # line -> its encoding (text section, no comment)
-        cache_get = cache.get
-        early_get = EARLY.get
-        reserved = _RESERVED
+        self.line_cache: dict[str, bytes] = {}   # line -> its encoding (text section)
         self.data_chunks: list[bytes] = []
         self.data_lines: list[tuple[int, int]] = []
         self.function_addresses: list[int] = []
         self.entry = 0
         self.start_line: int | None = None
         self.last_data_section_address = 0
-        data_offset = data_payload = 0
-        in_text = True  # every file starts in the text section (upstream bug 37 fixed)
+        self.data_offset = self.data_payload = 0
+        self.in_text = True  # every file starts in the text section (upstream bug 37 fixed)
+        self.scan = scanner = self.scanner()
         for base, lines in self.chunks(first_pass=True):
-            for index, line in enumerate(lines, base):
-                if in_text:
-                    encoded = cache_get(line)
-                    if encoded is not None:  # the hottest path: a line seen before
+            if scanner is None:
+                self.layout_fast(base, lines)
+                continue
+            position, count = 0, len(lines)
+            while position < count:
+                if self.in_text:
+                    position = scanner.layout(lines, position, base)
+                    if position == count:
+                        break
+                self.layout_line(base + position, lines[position], None)
+                position += 1
+        self.code_size = len(self.code)
+
+    def scanner(self) -> Scanner | None:
+        """The compiled hot path over this run's tables, or None (a pure-Python install)."""
+        if Scanner is None:
+            return None
+        return Scanner(SCAN_TABLE, NUM_REGISTERS, self.syms, self.code, self.numbers,
+                       self.pending_lines, self.pending_offsets, self.pending_text)
+
+    def layout_fast(self, base: int, lines: list[str]) -> None:
+        """Lay out one chunk's ``lines`` (the first is line ``base``) in Python.
+
+        The common lines of a text section are handled here, the rest by
+        ``layout_line``. A line that repeats one seen before gets the same
+        bytes from a cache. Otherwise the line is cut into tokens before
+        looking for a comment, because a token the early encoder accepts holds
+        no ';', '#' or '"' (encoding._FAST): a line of exactly its mnemonic and
+        operands that encodes has neither comment nor string literal.
+        """
+        syms = self.syms
+        code = self.code
+        number_append = self.numbers.append
+        pending_lines, pending_offsets, pending_text = self.pending_lines, self.pending_offsets, self.pending_text
+        labels, kinds = syms.labels, syms.kinds
+        cache = self.line_cache
+        cache_get = cache.get
+        early_get = EARLY.get
+        reserved = _RESERVED
+        layout_line = self.layout_line
+        in_text = self.in_text
+        for index, line in enumerate(lines, base):
+            if not in_text:
+                layout_line(index, line, None)
+                in_text = self.in_text
+                continue
+            encoded = cache_get(line)
+            if encoded is not None:  # the hottest path: a line seen before
+                number_append(index + 1)
+                code += encoded
+                continue
+            # Only the head of a line is cut into tokens: a line never needs more than
+            # HEAD_TOKENS of them, and splitting all of a line of millions of words
+            # would cost ~50 bytes a word (docs/resource-limits.md). A longer line's
+            # last token holds its unsplit rest, so "too many" is still seen.
+            toks = line.split(None, HEAD_TOKENS)
+            if not toks:
+                continue
+            fast = early_get(toks[0])
+            if fast is not None:
+                if len(toks) == fast[0]:
+                    encoded = fast[1](toks, syms)
+                    if encoded is not None:
                         number_append(index + 1)
                         code += encoded
+                        if len(cache) >= CACHE_LIMIT:
+                            cache.clear()
+                        cache[line] = encoded
                         continue
-                    # The hot path: the line is cut into tokens before looking for a
-                    # comment, because a token the early encoder accepts holds no ';',
-                    # '#' or '"' (encoding._FAST): a line of exactly its mnemonic and
-                    # operands that encodes has neither comment nor string literal.
-                    # Only the head of a line is cut into tokens: a line never needs more than
-                    # HEAD_TOKENS of them, and splitting all of a line of millions of words
-                    # would cost ~50 bytes a word (docs/resource-limits.md). A longer line's
-                    # last token holds its unsplit rest, so "too many" is still seen.
-                    toks = line.split(None, HEAD_TOKENS)
-                    if not toks:
-                        continue
-                    fast = early_get(toks[0])
-                    if fast is not None:
-                        if len(toks) == fast[0]:
-                            encoded = fast[1](toks, syms)
-                            if encoded is not None:
-                                number_append(index + 1)
-                                code += encoded
-                                if len(cache) >= CACHE_LIMIT:
-                                    cache.clear()
-                                cache[line] = encoded
-                                continue
-                            if not ('"' in line or ";" in line or "#" in line):
-                                # A name defined further down (or a rarer spelling, or
-                                # an error): what the general path below would do too.
-                                number_append(index + 1)
-                                pending_lines.append(index)
-                                pending_offsets.append(len(code))
-                                pending_text.append(line)
-                                code += reserved[fast[2]]
-                                continue
-                    elif toks[0] == "label":
-                        if len(toks) == 2:
-                            name = toks[1]   # the common label line, as define_code_name
-                            # (a name that is an identifier holds no comment or string)
-                            if name not in kinds and name.isidentifier() and name.isascii():
-                                kinds[name] = ("label", index + 1)
-                                labels[name] = len(code)
-                                continue
-                    elif toks[0][0] == ";" or toks[0][0] == "#":
-                        continue             # a comment line
-                raw = line
-                if '"' in line or ";" in line or "#" in line:
-                    split = split_comment(line)
-                    line = split.code
-                    toks = line.split(None, HEAD_TOKENS)
-                    if not toks:
-                        continue
-                else:
-                    split = None
-                    if not in_text:          # (in text, toks holds the tokens already)
-                        toks = line.split(None, HEAD_TOKENS)
-                        if not toks:
-                            continue
-                head = toks[0]
-                if in_text:
-                    entry = encoders.get(head)
-                    if entry is not None:
-                        # An instruction line with a comment, a wrong operand count, an
-                        # instruction that waits for pass 2 (a lint) or a string literal.
+                    if not ('"' in line or ";" in line or "#" in line):
+                        # A name defined further down (or a rarer spelling, or
+                        # an error): what layout_line would do too.
                         number_append(index + 1)
-                        if split is not None and split.quote_start >= 0:
-                            self.error(index, split.quote_start, 1, "string literal in an instruction",
-                                       "strings belong in 'section data' items: NAME str \"text\"")
-                        else:
-                            if entry[4] and len(toks) == entry[1] + 1:
-                                encoded = entry[5](toks, syms)   # (None: pass 2 encodes or reports it)
-                                if encoded is not None:
-                                    code += encoded
-                                    if len(cache) >= CACHE_LIMIT:
-                                        cache.clear()
-                                    cache[raw] = encoded
-                                    continue
-                            pending_lines.append(index)
-                            pending_offsets.append(len(code))
-                            pending_text.append(raw)
-                        code += reserved[entry[3]]    # a wrong one takes its size too
+                        pending_lines.append(index)
+                        pending_offsets.append(len(code))
+                        pending_text.append(line)
+                        code += reserved[fast[2]]
                         continue
-                if head in _DIRECTIVES:
-                    if split is not None and split.quote_start >= 0:
-                        self.error(index, split.quote_start, 1, f"a '{head}' line takes no string literal")
+            elif toks[0] == "label":
+                if len(toks) == 2:
+                    name = toks[1]   # the common label line, as define_code_name
+                    # (a name that is an identifier holds no comment or string)
+                    if name not in kinds and name.isidentifier() and name.isascii():
+                        kinds[name] = ("label", index + 1)
+                        labels[name] = len(code)
                         continue
-                    if head != "section" and not in_text:
-                        # Data goes after all the code, so a code address named
-                        # here is that of the next instruction, not of the data.
-                        self.warn(index, line.find(head), len(head),
-                                  f"'{head}' in a data section refers to the next instruction's address",
-                                  "put it after 'section text'")
-                    if head == "label" or head == "func":
-                        self.define_code_name(index, line, toks, len(code))
-                    elif head == ".start":
-                        self.extra_tokens_warning(index, line, toks, 1)
-                        if self.start_line is not None:
-                            self.warn(index, line.find(".start"), 6,
-                                      f"'.start' given again (first on line {self.start_line}); the last one wins")
-                        self.entry = len(code)
-                        self.start_line = index + 1
-                    else:
-                        in_text = self.section(index, line, toks, in_text, len(code))
-                    continue
-                if in_text:
-                    self.unknown_mnemonic(index, line, toks)
-                    continue
-                # data section
-                if head in encoders and not looks_like_item(toks):
-                    self.error_at_token(index, line, 0, f"instruction {show_token(head)} in a data section",
-                                        "put 'section text' before code")
-                    continue
-                try:
-                    item = parse_item(split or Split(line))
-                except ItemError as exc:
-                    self.error(index, exc.column, exc.length, exc.message, exc.hint)
-                    continue
-                payload = len(item.encoded) - ITEM_HEADER_SIZE
-                if data_payload + payload > MAX_DATA_PAYLOAD:
-                    self.error(index, item.name_column, len(item.name),
-                               f"data item {show_token(item.name)} takes the data items past "
-                               f"{MAX_DATA_PAYLOAD >> 20} MiB ({data_payload} bytes before it, {payload} in it)",
-                               "all items together may hold at most as much as one item")
-                    continue
-                data_payload += payload
-                for column, length, message in item.warnings:
-                    self.warn(index, column, length, message)
-                if self.define(index, item.name, "data item", item.name_column):
-                    syms.data[item.name] = data_offset
-                self.data_chunks.append(item.encoded)
-                self.data_lines.append((data_offset, index + 1))
-                data_offset += len(item.encoded)
-        self.code_size = len(code)
+            elif toks[0][0] == ";" or toks[0][0] == "#":
+                continue             # a comment line
+            layout_line(index, line, toks)
+            in_text = self.in_text
+
+    def layout_line(self, index: int, line: str, toks: list[str] | None) -> None:
+        """Lay out any one line (0-based ``index``); ``toks``: the line cut into tokens
+        (HEAD_TOKENS at most), if the caller did already."""
+        in_text = self.in_text
+        code = self.code
+        raw = line
+        if '"' in line or ";" in line or "#" in line:
+            split = split_comment(line)
+            line = split.code
+            toks = line.split(None, HEAD_TOKENS)
+        else:
+            split = None
+            if toks is None:
+                toks = line.split(None, HEAD_TOKENS)
+        if not toks:
+            return
+        head = toks[0]
+        if in_text:
+            entry = ENCODERS.get(head)
+            if entry is not None:
+                # An instruction line with a comment, a wrong operand count, an
+                # instruction that waits for pass 2 (a lint) or a string literal.
+                self.numbers.append(index + 1)
+                if split is not None and split.quote_start >= 0:
+                    self.error(index, split.quote_start, 1, "string literal in an instruction",
+                               "strings belong in 'section data' items: NAME str \"text\"")
+                else:
+                    if entry[4] and len(toks) == entry[1] + 1:
+                        encoded = entry[5](toks, self.syms)   # (None: pass 2 encodes or reports it)
+                        if encoded is not None:
+                            code += encoded
+                            cache = self.line_cache
+                            if len(cache) >= CACHE_LIMIT:
+                                cache.clear()
+                            cache[raw] = encoded
+                            return
+                    self.pending_lines.append(index)
+                    self.pending_offsets.append(len(code))
+                    self.pending_text.append(raw)
+                code += _RESERVED[entry[3]]    # a wrong one takes its size too
+                return
+        if head in _DIRECTIVES:
+            if split is not None and split.quote_start >= 0:
+                self.error(index, split.quote_start, 1, f"a '{head}' line takes no string literal")
+                return
+            if head != "section" and not in_text:
+                # Data goes after all the code, so a code address named
+                # here is that of the next instruction, not of the data.
+                self.warn(index, line.find(head), len(head),
+                          f"'{head}' in a data section refers to the next instruction's address",
+                          "put it after 'section text'")
+            if head == "label" or head == "func":
+                self.define_code_name(index, line, toks, len(code))
+            elif head == ".start":
+                self.extra_tokens_warning(index, line, toks, 1)
+                if self.start_line is not None:
+                    self.warn(index, line.find(".start"), 6,
+                              f"'.start' given again (first on line {self.start_line}); the last one wins")
+                self.entry = len(code)
+                self.start_line = index + 1
+            else:
+                self.in_text = self.section(index, line, toks, in_text, len(code))
+            return
+        if in_text:
+            self.unknown_mnemonic(index, line, toks)
+        else:
+            self.data_item(index, line, split, toks)
+
+    def data_item(self, index: int, line: str, split: Split | None, toks: list[str]) -> None:
+        """A line of a data section that is not a directive (its code part ``line``)."""
+        head = toks[0]
+        if head in ENCODERS and not looks_like_item(toks):
+            self.error_at_token(index, line, 0, f"instruction {show_token(head)} in a data section",
+                                "put 'section text' before code")
+            return
+        try:
+            item = parse_item(split or Split(line))
+        except ItemError as exc:
+            self.error(index, exc.column, exc.length, exc.message, exc.hint)
+            return
+        payload = len(item.encoded) - ITEM_HEADER_SIZE
+        if self.data_payload + payload > MAX_DATA_PAYLOAD:
+            self.error(index, item.name_column, len(item.name),
+                       f"data item {show_token(item.name)} takes the data items past "
+                       f"{MAX_DATA_PAYLOAD >> 20} MiB ({self.data_payload} bytes before it, {payload} in it)",
+                       "all items together may hold at most as much as one item")
+            return
+        self.data_payload += payload
+        for column, length, message in item.warnings:
+            self.warn(index, column, length, message)
+        if self.define(index, item.name, "data item", item.name_column):
+            self.syms.data[item.name] = self.data_offset
+        self.data_chunks.append(item.encoded)
+        self.data_lines.append((self.data_offset, index + 1))
+        self.data_offset += len(item.encoded)
 
     def define(self, index: int, name: str, kind: str, column: int | None = None) -> bool:
         """Claim ``name`` (one namespace for labels, functions and data items).
@@ -520,12 +575,21 @@ class _Assembler:
     # --- pass 2: encoding -------------------------------------------------------------
 
     def encode(self) -> None:
-        """Encode the instructions layout left pending, now that every name is known."""
+        """Encode the instructions layout left pending, now that every name is known.
+
+        The compiled ``Scanner`` (if built) encodes those it can first; the
+        rest, among them every one that needs a diagnostic, are done here in
+        their order.
+        """
         syms = self.syms
         code = self.code
         encoders = ENCODERS
         cache: dict[str, bytes] = {}         # line -> its encoding (no diagnostic)
-        for index, offset, line in zip(self.pending_lines, self.pending_offsets, self.pending_text):
+        pending = zip(self.pending_lines, self.pending_offsets, self.pending_text)
+        if self.scan is not None:
+            lines, offsets, text = self.pending_lines, self.pending_offsets, self.pending_text
+            pending = ((lines[k], offsets[k], text[k]) for k in self.scan.encode_pending())
+        for index, offset, line in pending:
             encoded = cache.get(line)
             if encoded is None:
                 encoded = None

@@ -404,6 +404,14 @@ EARLY: dict[str, tuple[int, Callable[[list[str], SymbolTable], bytes | None], in
     for mnemonic, (_, count, _, size, encodable, early) in ENCODERS.items() if encodable
 }
 
+# The compiled hot path's table (voxasm/_scan.pyx): ``(mnemonic, opcode, ((operand
+# class short name, width), ...))`` of the same instructions, those whose operands
+# all have fast spellings.
+SCAN_TABLE: list[tuple[str, int, tuple[tuple[str, int], ...]]] = [
+    (op.mnemonic, op.code, tuple((kind.short, kind.width) for kind in op.operands))
+    for op in OPS if op.mnemonic in EARLY and all(kind in _FAST for kind in op.operands)
+]
+
 
 def locate_bad_operand(op: Op, toks: list[str], syms: SymbolTable) -> tuple[int, LiteralError]:
     """Which operand (1-based token index) of a failed encoding is wrong, and why."""
