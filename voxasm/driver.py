@@ -12,7 +12,6 @@ become ``VoxIOError`` (exit 74); assembly errors stay ``AssemblyError`` (65).
 from __future__ import annotations
 
 import os
-import tempfile
 TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); annotations are strings
 if TYPE_CHECKING:
     from typing import Callable
@@ -124,14 +123,31 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
+# How a temporary output file is opened: created, never an existing file or a symlink.
+_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) \
+    | getattr(os, "O_BINARY", 0)
+
+
+def _temporary_file(directory: str, name: str) -> tuple[int, str]:
+    """A new file ``.NAME.RANDOM.tmp`` in ``directory`` (mode 0600, as tempfile.mkstemp makes it):
+    its descriptor and path. (tempfile itself would import random, shutil and the compression
+    modules: a fifth of ``voxvm --vas``'s start-up; docs/performance.md "The assembler".)"""
+    for _ in range(100):
+        path = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(path, _CREATE_NEW, 0o600), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no unused temporary name in {directory}")
+
+
 def write_atomically(path: str, data: bytes) -> None:
     """Replace ``path`` with ``data`` in one step: never a half-written file."""
     directory = os.path.dirname(path) or "."
     if os.path.isdir(path):
         raise VoxIOError(f"{path}: is a directory, cannot write the output there")
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                                   suffix=".tmp")
+        fd, tmp = _temporary_file(directory, os.path.basename(path))
     except OSError as exc:
         raise VoxIOError(f"{path}: cannot write: {exc.strerror or exc}") from None
     try:
