@@ -42,13 +42,13 @@ from voxvm.program import Program, Symbols
 from .data import ITEM_HEADER_SIZE, MAX_DATA_PAYLOAD, ItemError, looks_like_item, parse_item
 from .diagnostics import AssemblyError, Diagnostic
 from .encoding import (
-    EARLY,
     ENCODERS,
     LENIENT_EXTRA_OPERANDS,
     LINTS,
     MAX_SUGGESTED_WORD,
     SCAN_TABLE,
     SymbolTable,
+    early_encoders,
     locate_bad_operand,
     operand_summary,
 )
@@ -340,7 +340,7 @@ class _Assembler:
         labels, kinds = syms.labels, syms.kinds
         cache = self.line_cache
         cache_get = cache.get
-        early_get = EARLY.get
+        early_get = early_encoders().get
         reserved = _RESERVED
         layout_line = self.layout_line
         in_text = self.in_text
