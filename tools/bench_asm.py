@@ -16,8 +16,14 @@ and measures (docs/performance.md, "The assembler"):
   whole command: read, assemble, write the ``.vve``);
 * ``--whole-process``: ``voxvm --vas FILE --vas-out OUT`` as a new process,
   ``--runs`` times, interleaved with the in-process assembly of the same
-  file; medians of CPU (user + sys of the child) and wall, and their ratio to
-  the in-process figures.
+  file and with ``voxvm --vas`` of a 3-line file (the fixed cost: start-up,
+  imports, writing); medians of CPU (user + sys of the child) and wall, and
+  their ratio to the in-process figures.
+
+Child processes import from ``.pyc`` files, as an installed copy does: the
+benchmark gives them a temporary ``PYTHONPYCACHEPREFIX`` (filled by a warm-up
+run) even where ``PYTHONDONTWRITEBYTECODE`` is set, which would otherwise
+make every child compile every module from source.
 
 Targets (issue "a lean assembler"): a 10^6-line file in at most 150 MiB
 peak RSS, at least 800k lines/s in the process, and ``voxvm --vas`` of a
@@ -25,7 +31,7 @@ peak RSS, at least 800k lines/s in the process, and ``voxvm --vas`` of a
 noisy: CPU time is the steadier figure.
 
     python tools/bench_asm.py [--lines N] [--runs K] [--memory] [--whole-process]
-                              [--source DIR] [--write FILE] [--profile] [--errors]
+                              [--source DIR] [--write FILE] [--profile] [--errors] [--pure-python]
 """
 
 from __future__ import annotations
@@ -214,20 +220,29 @@ def whole_process(source: bytes, runs: int) -> None:
     count = source.count(b"\n")
     inside: list[tuple[float, float]] = []
     outside: list[tuple[float, float]] = []
+    fixed: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "prog.vvs")
         path.write_bytes(source)
+        Path(tmp, "small.vvs").write_text("section text\n.start\n    halt\n")
         argv = [sys.executable, "-m", "voxvm", "--vas", str(path), "--vas-out", str(Path(tmp, "prog.vve"))]
+        small = [sys.executable, "-m", "voxvm", "--vas", str(Path(tmp, "small.vvs")),
+                 "--vas-out", str(Path(tmp, "small.vve"))]
         child(argv, tmp)                                      # warm the file cache and the .pyc files
-        for _ in range(runs):                                 # interleaved: both see the same load
+        for _ in range(runs):                                 # interleaved: all see the same load
             inside.append(timed(lambda: assemble(source, str(path), pause_gc=True)))
             outside.append(child(argv, tmp)[:2])
+            fixed.append(child(small, tmp)[:2])
     wall_in, cpu_in = (statistics.median(x) for x in zip(*inside))
     wall_out, cpu_out = (statistics.median(x) for x in zip(*outside))
+    wall_fixed, cpu_fixed = (statistics.median(x) for x in zip(*fixed))
     print(f"whole process: 'voxvm --vas' of {count} lines: CPU {cpu_out * 1e3:.0f} ms "
           f"= {cpu_out / cpu_in:.2f}x the in-process {cpu_in * 1e3:.0f} ms; "
           f"wall {wall_out * 1e3:.0f} ms = {wall_out / wall_in:.2f}x {wall_in * 1e3:.0f} ms "
           f"(medians of {runs})")
+    print(f"  of which the fixed cost ('voxvm --vas' of 3 lines): CPU {cpu_fixed * 1e3:.0f} ms, "
+          f"wall {wall_fixed * 1e3:.0f} ms; the rest: CPU {(cpu_out - cpu_fixed) * 1e3:.0f} ms "
+          f"= {(cpu_out - cpu_fixed) / cpu_in:.2f}x the in-process time")
 
 
 def assemble_and_render(source: bytes) -> int:
@@ -255,10 +270,24 @@ def main() -> None:
                         help="child processes import voxasm/voxvm from this checkout (to compare)")
     parser.add_argument("--whole-process", action="store_true",
                         help="also time 'voxvm --vas' of the --lines file against its in-process assembly")
+    parser.add_argument("--pure-python", action="store_true",
+                        help="assemble in this process without the compiled scanner (voxasm/_scan.pyx), "
+                             "as a pure-Python install does (child processes still use it)")
     args = parser.parse_args()
     if args.source:
         CHILD_ENV["PYTHONPATH"] = args.source
+    if args.pure_python:
+        from voxasm import assembler
 
+        assembler.Scanner = None
+    with tempfile.TemporaryDirectory() as pycache:
+        CHILD_ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+        CHILD_ENV["PYTHONPYCACHEPREFIX"] = pycache
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Every measurement ``args`` asks for."""
     source = generate(args.lines).encode()
     count = source.count(b"\n")
     if args.write:
