@@ -158,8 +158,10 @@ cdef class Scanner:
             op.count = len(operands)
             op.size = 1
             for k, (short, width) in enumerate(operands):
-                if width not in (1, 2, 8):
-                    raise ValueError(f"{mnemonic}: operand width {width}")
+                if width not in (1, 2, 8) or short not in KINDS:
+                    # (a new operand class needs its case in _operand, like its fast path in
+                    # voxasm.encoding._FAST: docs/adding-an-opcode.md)
+                    raise ValueError(f"{mnemonic}: the scanner has no operand class {short!r} of {width} bytes")
                 op.kinds[k] = KINDS[short]
                 op.widths[k] = width
                 op.size += width
