@@ -68,6 +68,13 @@ cdef struct OpInfo:
     int kinds[MAX_OPERANDS]
     int widths[MAX_OPERANDS]
 
+cdef struct Line:
+    const unsigned char* text  # the line's characters (ASCII)
+    int tokens                 # of its code part, as str.split() cuts it (MAX_TOKENS + 1: more)
+    Py_ssize_t starts[MAX_TOKENS]
+    Py_ssize_t ends[MAX_TOKENS]
+    OpInfo* op                 # the instruction its first token names, or NULL
+
 # What str.split() cuts ASCII text at (str.isspace(): \t \n \v \f \r, \x1c-\x1f, space).
 cdef unsigned char SPACE[256]
 memset(SPACE, 0, 256)
@@ -262,14 +269,16 @@ cdef class Scanner:
         out[0] = value
         return 1
 
-    cdef int _encode(self, OpInfo* op, const unsigned char* s, Py_ssize_t* starts, Py_ssize_t* ends,
-                     unsigned char* out) except -1:
-        """The instruction's bytes into ``out`` (1), or 0 if an operand is not for this path."""
+    cdef int _encode(self, Line* line, unsigned char* out) except -1:
+        """The bytes of ``line``'s instruction (with exactly its operands) into ``out`` (1),
+        or 0 if an operand is not for this path."""
+        cdef OpInfo* op = line.op
         cdef int k, w, at = 1
         cdef uint64_t value
         out[0] = op.code
         for k in range(op.count):
-            if not self._operand(op.kinds[k], s + starts[k + 1], ends[k + 1] - starts[k + 1], &value):
+            if not self._operand(op.kinds[k], line.text + line.starts[k + 1],
+                                 line.ends[k + 1] - line.starts[k + 1], &value):
                 return 0
             w = op.widths[k]
             if w < 8 and value >> (8 * w):
@@ -318,6 +327,16 @@ cdef class Scanner:
             ends[count] = i
             count += 1
 
+    cdef int _read(self, object text, Line* line) except -1:
+        """Cut ``text`` into ``line``: 1, or 0 if Python must read it (not ASCII, or it has a
+        string literal)."""
+        cdef Py_ssize_t n = self._code_of(text, &line.text)
+        if n < 0:
+            return 0
+        line.tokens = self._tokens(line.text, n, line.starts, line.ends)
+        line.op = self._find(line.text + line.starts[0], line.ends[0] - line.starts[0]) if line.tokens else NULL
+        return 1
+
     cdef int _emit(self, const unsigned char* data, Py_ssize_t size) except -1:
         cdef Py_ssize_t at = PyByteArray_GET_SIZE(self.code)
         PyByteArray_Resize(self.code, at + size)
@@ -330,48 +349,45 @@ cdef class Scanner:
     def layout(self, list lines, Py_ssize_t pos, Py_ssize_t base):
         """Lay out ``lines[pos:]`` (line ``base`` + i is ``lines[i]``) up to the first line that is
         not for this path; its position (``len(lines)`` when there is none)."""
-        cdef Py_ssize_t count = PyList_GET_SIZE(lines), n, at
-        cdef Py_ssize_t starts[MAX_TOKENS]
-        cdef Py_ssize_t ends[MAX_TOKENS]
-        cdef const unsigned char* s
+        cdef Py_ssize_t count = PyList_GET_SIZE(lines), at, length
+        cdef Line line
         cdef unsigned char encoded[MAX_SIZE]
-        cdef int tokens
-        cdef OpInfo* op
-        cdef object line, name
+        cdef const unsigned char* word
+        cdef object text, name
         while pos < count:
-            line = <object>PyList_GET_ITEM(lines, pos)
-            n = self._code_of(line, &s)
-            if n < 0:
+            text = <object>PyList_GET_ITEM(lines, pos)
+            if not self._read(text, &line):
                 return pos
-            tokens = self._tokens(s, n, starts, ends)
-            if tokens == 0:                     # blank, or only a comment
+            if line.tokens == 0:                # blank, or only a comment
                 pos += 1
                 continue
-            op = self._find(s + starts[0], ends[0] - starts[0])
-            if op != NULL:
-                if tokens != op.count + 1:
+            if line.op != NULL:
+                if line.tokens != line.op.count + 1:
                     return pos
                 at = PyByteArray_GET_SIZE(self.code)
-                if self._encode(op, s, starts, ends, encoded):
-                    self._emit(encoded, op.size)
+                if self._encode(&line, encoded):
+                    self._emit(encoded, line.op.size)
                 else:                           # a name defined further down, or for Python
-                    self._emit(NULL, op.size)   # to read in pass 2: it waits, in its size
+                    self._emit(NULL, line.op.size)   # to read in pass 2: it waits, in its size
                     self._append(self.pending_lines, base + pos)
                     self._append_offset(at)
-                    self.pending_text.append(line)
+                    self.pending_text.append(text)
                 self._append(self.numbers, base + pos + 1)
                 pos += 1
                 continue
-            if tokens == 2 and ends[0] - starts[0] == 5 and memcmp(s + starts[0], b"label", 5) == 0 and \
-                    self._identifier(s + starts[1], ends[1] - starts[1]):
-                name = PyUnicode_FromStringAndSize(<const char*>s + starts[1], ends[1] - starts[1])
-                if name in self.kinds:          # defined twice: Python reports it
-                    return pos
-                self.kinds[name] = ("label", base + pos + 1)
-                self.labels[name] = PyByteArray_GET_SIZE(self.code)
-                pos += 1
-                continue
-            return pos
+            if line.tokens != 2 or line.ends[0] - line.starts[0] != 5 or \
+                    memcmp(line.text + line.starts[0], b"label", 5) != 0:
+                return pos                      # a directive, a data item, a wrong mnemonic
+            word = line.text + line.starts[1]
+            length = line.ends[1] - line.starts[1]
+            if not self._identifier(word, length):
+                return pos
+            name = PyUnicode_FromStringAndSize(<const char*>word, length)
+            if name in self.kinds:              # defined twice: Python reports it
+                return pos
+            self.kinds[name] = ("label", base + pos + 1)
+            self.labels[name] = PyByteArray_GET_SIZE(self.code)
+            pos += 1
         return pos
 
     cdef inline bint _identifier(self, const unsigned char* t, Py_ssize_t n) noexcept nogil:
@@ -399,28 +415,17 @@ cdef class Scanner:
     def encode_pending(self):
         """Pass 2: encode every pending instruction this path can, in place; the positions
         (in the pending arrays) of the others, in order, as an array('I')."""
-        cdef Py_ssize_t k, n, offset, total = len(self.pending_text)
-        cdef Py_ssize_t starts[MAX_TOKENS]
-        cdef Py_ssize_t ends[MAX_TOKENS]
-        cdef const unsigned char* s
+        cdef Py_ssize_t k, offset, total = len(self.pending_text)
+        cdef Line line
         cdef unsigned char encoded[MAX_SIZE]
-        cdef int tokens
-        cdef OpInfo* op
         cdef array rest = array("I")
         for k in range(total):
-            n = self._code_of(<object>PyList_GET_ITEM(self.pending_text, k), &s)
-            op = NULL
-            if n >= 0:
-                tokens = self._tokens(s, n, starts, ends)
-                if tokens:
-                    op = self._find(s + starts[0], ends[0] - starts[0])
-                    if op != NULL and tokens != op.count + 1:
-                        op = NULL
-            if op != NULL and self._encode(op, s, starts, ends, encoded):
+            if self._read(<object>PyList_GET_ITEM(self.pending_text, k), &line) and line.op != NULL \
+                    and line.tokens == line.op.count + 1 and self._encode(&line, encoded):
                 offset = self.pending_offsets.data.as_ulonglongs[k]
-                if offset + op.size > PyByteArray_GET_SIZE(self.code):   # pragma: no cover - layout reserved it
+                if offset + line.op.size > PyByteArray_GET_SIZE(self.code):   # pragma: no cover - layout reserved it
                     raise AssertionError("pending instruction past the end of the code")
-                memcpy(PyByteArray_AS_STRING(self.code) + offset, encoded, op.size)
+                memcpy(PyByteArray_AS_STRING(self.code) + offset, encoded, line.op.size)
             else:
                 self._append(rest, k)
         return rest
