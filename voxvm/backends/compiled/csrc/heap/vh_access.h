@@ -109,9 +109,14 @@ static inline uint64_t heap_next_block(const Heap *h, uint64_t addr) {
 /* ------------------------------------------------------------------------
  * Pointer tracking (bit a of h->ptrmap: a pointer is recorded at address a) */
 
+/* Words of the pointer map of an arena of `capacity` bytes: one bit per byte,
+ * plus a zero word past the end, so that the collector can read the 64 bits
+ * from any block start as one unaligned word (vh_gc.h, vh_scan_block). */
+static inline uint64_t vh_pm_words(uint64_t capacity) { return ((capacity + 63) >> 6) + 1; }
+
 static inline int vh_pm_ensure(Heap *h) {
     if (h->ptrmap == NULL) {
-        h->ptrmap = (uint64_t *)calloc((size_t)((h->capacity + 63) >> 6), 8);
+        h->ptrmap = (uint64_t *)calloc((size_t)vh_pm_words(h->capacity), 8);
         if (h->ptrmap == NULL) return -1;
     }
     return 0;

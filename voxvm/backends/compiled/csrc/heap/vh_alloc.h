@@ -89,6 +89,8 @@ static int vh_meta_resize(Heap *h, uint64_t granules) {
     h->levels[0] = grown;
     if ((grown = vh_words_grow(h->rstarts, old0, words0)) == NULL) return -1;
     h->rstarts = grown;
+    if ((grown = vh_words_grow(h->marks, old0, words0)) == NULL) return -1;
+    h->marks = grown;
     if ((grown32 = (uint32_t *)realloc(h->sums[0], (size_t)(vh_pad16(words0) * 4))) == NULL) return -1;
     if (words0 > old0) memset(grown32 + vh_pad16(old0), 0, (size_t)((vh_pad16(words0) - vh_pad16(old0)) * 4));
     h->sums[0] = grown32;
@@ -286,6 +288,7 @@ VH_API void heap_free_all(Heap *h) {
     if (h->nlevels == 0) free(h->levels[0]);    /* level 0 may exist alone after a failed resize */
     if (h->nsums == 0) free(h->sums[0]);
     free(h->rstarts);
+    free(h->marks);
     free(h->ptrmap);
     free(h->mark_stack);
     free(h->futile_roots);
@@ -312,7 +315,7 @@ static VH_NOINLINE int vh_grow_to(Heap *h, uint64_t new_size) {
     old_g = h->capacity >> 3;
     if (vh_meta_resize(h, new_cap >> 3) != 0) return -1;
     if (h->ptrmap != NULL) {
-        uint64_t *pm = vh_words_grow(h->ptrmap, (h->capacity + 63) >> 6, (new_cap + 63) >> 6);
+        uint64_t *pm = vh_words_grow(h->ptrmap, vh_pm_words(h->capacity), vh_pm_words(new_cap));
         if (pm == NULL) return -1;
         h->ptrmap = pm;
     }

@@ -74,13 +74,18 @@ static inline void vh_bits_put(uint64_t *w, uint64_t pos, uint64_t v, uint64_t c
     if (sh != 0 && sh + cnt > 64) w[wi + 1] = (w[wi + 1] & ~(mask >> (64 - sh))) | (v >> (64 - sh));
 }
 
-/* Clear bits [lo, hi) without counting them (the caller recounts). */
+/* Clear bits [lo, hi) without counting them (the caller recounts): the
+ * partial words at both ends, whole words in between. */
 static inline void vh_bits_zero(uint64_t *w, uint64_t lo, uint64_t hi) {
-    while (lo < hi) {
-        uint64_t c = hi - lo < 64 ? hi - lo : 64;
-        vh_bits_put(w, lo, 0, c);
-        lo += c;
+    if (lo >= hi) return;
+    uint64_t wl = lo >> 6, wh = (hi - 1) >> 6;
+    if (wl == wh) {
+        w[wl] &= ~vh_word_mask(lo, hi - 1);
+        return;
     }
+    w[wl] &= ~(VH_ALL << (lo & 63));
+    if (wh > wl + 1) memset(w + wl + 1, 0, (size_t)((wh - wl - 1) * 8));
+    w[wh] &= ~(VH_ALL >> (63 - ((hi - 1) & 63)));
 }
 
 /* realloc a word array to `words` words, zeroing the new ones; NULL on failure. */

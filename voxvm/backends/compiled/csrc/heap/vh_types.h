@@ -51,7 +51,9 @@
 #define VH_NOINLINE __attribute__((noinline))
 #define VH_ALWAYS_INLINE inline __attribute__((always_inline))
 #define VH_MAYBE_UNUSED __attribute__((unused))
+#define VH_PREFETCH(p) __builtin_prefetch(p)
 #else
+#define VH_PREFETCH(p) ((void)(p))
 #define VH_ALWAYS_INLINE inline
 #define VH_LIKELY(x) (x)
 #define VH_UNLIKELY(x) (x)
@@ -74,8 +76,7 @@ enum {
 
 /* Block header: the 8 bytes just below a live block's start. */
 #define VH_HDR_SIZE_MASK 0x000000FFFFFFFFFFULL   /* bits 0..39: accessible size n */
-#define VH_HDR_GC 0x4000000000000000ULL          /* GC-managed (alloc/allocr) */
-#define VH_HDR_MARK 0x8000000000000000ULL        /* reached in the current mark phase */
+#define VH_HDR_GC 0x4000000000000000ULL          /* GC-managed (alloc/allocr); marks are in Heap.marks */
 #define VH_HARD_LIMIT ((1ULL << 34) - 8)         /* < 16 GiB: granule counts < 2^31 */
 #define VH_ALL 0xFFFFFFFFFFFFFFFFULL
 #define VH_MIN_GROWTH 4096ULL                    /* bytes: smallest growth of an empty heap */
@@ -174,11 +175,13 @@ typedef struct Heap {
     uint64_t futile_mutations;
     uint64_t *futile_roots;
     size_t futile_nroots, futile_cap;
-    /* mark stack (grown up to HEAP_MARK_STACK_MAX entries) */
+    /* Mark bitmap (vh_gc.h): bit g set iff the block starting at granule g
+     * was reached in the current mark phase; all zero outside a collection
+     * (the sweep clears it), sized like level 0 of the block-start bitmap. */
+    uint64_t *marks;
+    /* mark stack (grown up to HEAP_MARK_STACK_MAX entries; empty between collections) */
     uint64_t *mark_stack;
-    uint64_t mark_top;
     uint64_t mark_cap;
-    int mark_overflow;
     HeapStats stats;
 } Heap;
 
