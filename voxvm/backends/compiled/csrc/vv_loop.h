@@ -706,9 +706,19 @@ vv_dispatch:
         goto vv_alloc;
     }
     vv_alloc: {
+        /* No collection is due and a free region fits (the usual case): no
+         * root to describe, no log event, no slice to end. */
+        VV_OPAQUE(pc);
+        uint64_t address = heap_alloc_quick(&vm->heap, heap_n, (int)heap_gc);
+        if (VV_UNLIKELY(address == 0)) goto vv_alloc_slow;
+        R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
+        POLL_AFTER(heap_n, heap_size);
+        NEXT(heap_size);
+    }
+    vv_alloc_slow: {
         VV_OPAQUE(pc);
         vm->sp = sp;
-        uint64_t address = vv_heap_alloc(vm, heap_n, (int)heap_gc);
+        uint64_t address = vv_heap_alloc_slow(vm, heap_n, (int)heap_gc);
         if (VV_UNLIKELY(address == 0)) RAISE(VV_EXC_HEAPALLOCATIONFAULT);
         R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
         /* the log is full, or a collection or growth ran and the slice is over (vh_vmops.h) */
@@ -716,6 +726,25 @@ vv_dispatch:
         POLL_AFTER(heap_n, heap_size);
         NEXT(heap_size);
     }
+    /* alloc a n + store a b c (b, c != a; 8 <= n <= VV_FUSED_ALLOC_MAX): a new
+     * object and its first field. With a count of uint64 8 and no collection
+     * due, the store goes straight into the fresh block: it is inside the
+     * block, and no recorded pointer can overlap it (a free region holds none,
+     * the 7 bytes below are the header), so there is nothing to look up or to
+     * forget. Otherwise the alloc runs alone and the store's own slot follows. */
+    TARGET(X_ALLOC_STORE) {
+        unsigned rv = pc->b, rc = pc->c;
+        Heap *hp = &vm->heap;
+        if (VV_UNLIKELY(T[rc] != VV_TAG_U64 || R[rc] != 8)) goto vv_unfuse_alloc;
+        uint64_t address = heap_alloc_quick(hp, pc->imm, 1);
+        if (VV_UNLIKELY(address == 0)) goto vv_unfuse_alloc;
+        R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
+        vh_store_be64(hp->mem + address, R[rv]);
+        if (T[rv] == VV_TAG_ADDR && VV_UNLIKELY(vh_record_pointer_fresh(hp, address)))   /* a GC edge */
+            TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
+        NEXT(VV_FUSED_ALLOC_STORE_SIZE);
+    }
+    vv_unfuse_alloc: { VV_OPAQUE(pc); heap_n = pc->imm; heap_gc = 1; heap_size = VV_SIZE_ALLOC; goto vv_alloc; }
     TARGET(FREE) {
         if (heap_free(&vm->heap, vv_as_u64(R[pc->a], T[pc->a]))) RAISE(VV_EXC_HEAPFREEFAULT);
         NEXT(VV_SIZE_FREE);

@@ -255,6 +255,12 @@ static void vh_region_add(Heap *h, uint64_t g, uint64_t length) {
 /* ------------------------------------------------------------------------
  * Life cycle and growth */
 
+/* heap_alloc_quick's limit (Heap.quick_limit): the collection threshold when
+ * nothing else makes every allocation take the whole policy. */
+static inline void vh_quick_refresh(Heap *h) {
+    h->quick_limit = h->mem == NULL || h->gc_stress || h->fail_after >= 0 ? 0 : h->gc_threshold;
+}
+
 /* init_size: initial heap bytes; max_size: the heap never grows beyond it
  * (clamped to 16 GiB). Returns 0, or -1 when the host cannot provide memory
  * (the heap is then empty but safe to use and to free). */
@@ -278,6 +284,7 @@ VH_API int heap_init(Heap *h, uint64_t init_size, uint64_t max_size) {
     h->capacity = 8 + size;
     h->stats.peak_capacity = h->capacity;
     if (size != 0) vh_region_add(h, 1, size >> 3);
+    vh_quick_refresh(h);
     return 0;
 }
 

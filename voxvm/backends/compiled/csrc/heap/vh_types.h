@@ -163,6 +163,12 @@ typedef struct Heap {
     uint64_t gc_floor;           /* lower bound of gc_threshold */
     int gc_stress;               /* collect before every allocation */
     int64_t fail_after;          /* fault injection: fail allocations after this many (-1 = off) */
+    /* heap_alloc_quick may allocate while gc_since < quick_limit: gc_threshold,
+     * or 0 (always take heap_alloc_auto) under gc_stress, fault injection or
+     * without an arena. Recomputed by vh_quick_refresh whenever one of those
+     * changes inside the heap; whoever sets gc_stress, fail_after or
+     * gc_threshold from outside calls heap_settings_changed. */
+    uint64_t quick_limit;
     /* What a collection could change (vh_policy.h, "futile collections"):
      * `mutations` counts every event that can make a live block unreachable
      * later: a block allocated or freed, a pointer recorded, a recorded
