@@ -105,9 +105,10 @@
 #define VV_FUSED_INC_CMP_JCC_SIZE (VV_SIZE_UINC + VV_SIZE_UCMP + VV_SIZE_JZ)
 #define VV_FUSED_DEC_JNZ_SIZE (VV_SIZE_UDEC + VV_SIZE_JNZ)
 #define VV_FUSED_ALLOC_STORE_SIZE (VV_SIZE_ALLOC + VV_SIZE_STORE)
-/* Largest block alloc+store fuses: small objects, far below VV_POLL_BYTES, so
- * the fused op never needs the poll an allocation's size may ask for. */
-#define VV_FUSED_ALLOC_MAX 4096u
+/* Largest block alloc+store fuses: small objects (heap_alloc_small's), far
+ * below VV_POLL_BYTES, so the fused op never needs the poll an allocation's
+ * size may ask for. */
+#define VV_FUSED_ALLOC_MAX 64u
 /* Longest span of one slot's instruction (plain or fused): a write at byte w
  * can change the slots starting in [w - VV_MAX_SPAN + 1, w]. */
 #define VV_MAX_SPAN 18

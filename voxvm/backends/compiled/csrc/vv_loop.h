@@ -727,21 +727,24 @@ vv_dispatch:
         NEXT(heap_size);
     }
     /* alloc a n + store a b c (b, c != a; 8 <= n <= VV_FUSED_ALLOC_MAX): a new
-     * object and its first field. With a count of uint64 8 and no collection
-     * due, the store goes straight into the fresh block: it is inside the
-     * block, and no recorded pointer can overlap it (a free region holds none,
-     * the 7 bytes below are the header), so there is nothing to look up or to
-     * forget. Otherwise the alloc runs alone and the store's own slot follows. */
+     * object and its first field. With a count of uint64 8, no collection due
+     * and the block carved from the first-fit shortcut region (the usual case:
+     * heap_alloc_small, which makes no call and so costs the loop's other
+     * handlers no register), the value goes straight into the fresh block: it
+     * is inside the block, and no recorded pointer can overlap it (a free
+     * region holds none, the 7 bytes below are the header), so there is
+     * nothing to look up or to forget; an address is recorded with one bit.
+     * Otherwise the alloc runs alone and the store's own slot follows. */
     TARGET(X_ALLOC_STORE) {
         unsigned rv = pc->b, rc = pc->c;
         Heap *hp = &vm->heap;
         if (VV_UNLIKELY(T[rc] != VV_TAG_U64 || R[rc] != 8)) goto vv_unfuse_alloc;
-        uint64_t address = heap_alloc_quick(hp, pc->imm, 1);
+        if (T[rv] == VV_TAG_ADDR && VV_UNLIKELY(hp->ptrmap == NULL)) goto vv_unfuse_alloc;   /* the map's first pointer */
+        uint64_t address = heap_alloc_small(hp, pc->imm);
         if (VV_UNLIKELY(address == 0)) goto vv_unfuse_alloc;
         R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
         vh_store_be64(hp->mem + address, R[rv]);
-        if (T[rv] == VV_TAG_ADDR && VV_UNLIKELY(vh_record_pointer_fresh(hp, address)))   /* a GC edge */
-            TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
+        if (T[rv] == VV_TAG_ADDR) vh_record_pointer_fresh(hp, address);   /* a GC edge; the map exists */
         NEXT(VV_FUSED_ALLOC_STORE_SIZE);
     }
     vv_unfuse_alloc: { VV_OPAQUE(pc); heap_n = pc->imm; heap_gc = 1; heap_size = VV_SIZE_ALLOC; goto vv_alloc; }

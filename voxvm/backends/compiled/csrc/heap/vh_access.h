@@ -182,17 +182,14 @@ static VH_ALWAYS_INLINE int vh_record_pointer_in_block(Heap *h, uint64_t addr) {
     return 0;
 }
 
-/* Record a pointer at the start of a block just allocated: the bytes a
- * pointer there overlaps, [addr-7, addr+8), are the header (inside no block)
- * and the fresh payload (carved from a free region, which holds no recorded
- * pointer), so no other pointer is there to forget. 0, or -1 when the host
- * cannot provide the map. */
-static VH_ALWAYS_INLINE int vh_record_pointer_fresh(Heap *h, uint64_t addr) {
-    if (VH_UNLIKELY(h->ptrmap == NULL) && vh_pm_ensure(h) != 0) return -1;
+/* Record a pointer at the start of a block just allocated, when the map
+ * exists: the bytes a pointer there overlaps, [addr-7, addr+8), are the header
+ * (inside no block) and the fresh payload (carved from a free region, which
+ * holds no recorded pointer), so no other pointer is there to forget. */
+static VH_ALWAYS_INLINE void vh_record_pointer_fresh(Heap *h, uint64_t addr) {
     h->mutations += 1;
     vh_bit_set(h->ptrmap, addr);
     h->ptr_count += 1;
-    return 0;
 }
 
 /* Record a pointer at addr (the 8 bytes [addr, addr+8) must be inside one live block). */

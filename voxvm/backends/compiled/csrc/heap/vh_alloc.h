@@ -368,12 +368,11 @@ static inline int vh_fail_injected(Heap *h) {
     return 0;
 }
 
-/* Allocate from the existing free regions only; 0 if none fits. The block is
- * zero-filled and becomes the cached one. */
-static VH_ALWAYS_INLINE uint64_t vh_alloc_fit(Heap *h, uint64_t n, int gc_managed) {
-    uint64_t need = vh_need_granules(n), g = vh_take(h, need), start, foot;
-    if (g == 0) return 0;
-    start = (g + 1) << 3;
+/* The tile of `need` granules carved at granule g becomes the live block of
+ * n bytes: header, zero-filled payload, block-start bit, the cached block and
+ * the counters. Returns its address. */
+static VH_ALWAYS_INLINE uint64_t vh_alloc_finish(Heap *h, uint64_t g, uint64_t n, uint64_t need, int gc_managed) {
+    uint64_t start = (g + 1) << 3, foot = need << 3;
     *vh_hdr(h, start) = n | (gc_managed ? VH_HDR_GC : 0);
     /* zero whole payload granules (the padding past n is never readable).
      * Small objects get straight word stores: GCC turns a loop here into
@@ -393,7 +392,6 @@ static VH_ALWAYS_INLINE uint64_t vh_alloc_fit(Heap *h, uint64_t n, int gc_manage
     vh_bm_set(h, g + 1);
     h->cache_lo = start;                        /* a new block is usually initialised next */
     h->cache_hi = start + n;
-    foot = need << 3;
     h->nblocks += 1;
     h->used_bytes += foot;
     h->payload_bytes += n;
@@ -405,6 +403,13 @@ static VH_ALWAYS_INLINE uint64_t vh_alloc_fit(Heap *h, uint64_t n, int gc_manage
     h->stats.allocs += 1;
     h->mutations += 1;
     return start;
+}
+
+/* Allocate from the existing free regions only; 0 if none fits. The block is
+ * zero-filled and becomes the cached one. */
+static VH_ALWAYS_INLINE uint64_t vh_alloc_fit(Heap *h, uint64_t n, int gc_managed) {
+    uint64_t need = vh_need_granules(n), g = vh_take(h, need);
+    return g != 0 ? vh_alloc_finish(h, g, n, need, gc_managed) : 0;
 }
 
 /* First fit (lowest-addressed free region that fits), split, zero-filled;
