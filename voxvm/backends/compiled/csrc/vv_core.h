@@ -814,6 +814,7 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             s->len = VV_FUSED_ALLOC_STORE_SIZE;
             s->b = m[VV_SIZE_ALLOC + 2];
             s->c = m[VV_SIZE_ALLOC + 3];
+            s->x = (uint16_t)vh_need_granules(s->imm);   /* the tile, in granules (at most 9) */
         }
         break;
     case VV_SOP_UDEC:

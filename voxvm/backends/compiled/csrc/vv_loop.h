@@ -740,7 +740,7 @@ vv_dispatch:
         Heap *hp = &vm->heap;
         if (VV_UNLIKELY(T[rc] != VV_TAG_U64 || R[rc] != 8)) goto vv_unfuse_alloc;
         if (T[rv] == VV_TAG_ADDR && VV_UNLIKELY(hp->ptrmap == NULL)) goto vv_unfuse_alloc;   /* the map's first pointer */
-        uint64_t address = heap_alloc_small(hp, pc->imm);
+        uint64_t address = heap_alloc_small(hp, pc->imm, pc->x);
         if (VV_UNLIKELY(address == 0)) goto vv_unfuse_alloc;
         R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
         vh_store_be64(hp->mem + address, R[rv]);

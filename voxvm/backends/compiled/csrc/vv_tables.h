@@ -429,7 +429,7 @@ enum {
     VV_SOP_X_MOV_FADD = 14,   /* movr a b + fadd a c (float64 fast path) */
     VV_SOP_X_MOV_FMUL = 15,   /* movr a b + fmul a c (float64 fast path) */
     VV_SOP_X_MOV_FSUB = 16,   /* movr a b + fsub a c (float64 fast path) */
-    VV_SOP_X_ALLOC_STORE = 17,   /* alloc a imm + store a b c (b, c != a; 8 <= imm <= VV_FUSED_ALLOC_MAX = 64) */
+    VV_SOP_X_ALLOC_STORE = 17,   /* alloc a imm + store a b c (b, c != a; 8 <= imm <= VV_FUSED_ALLOC_MAX = 64; x = tile granules) */
     VV_SOP_NCALL = 18,
     VV_SOP_NOP = 19,
     VV_SOP_ULOAD = 20,

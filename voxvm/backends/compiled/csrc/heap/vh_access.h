@@ -64,12 +64,16 @@ static VH_ALWAYS_INLINE uint8_t *heap_find_uncached(Heap *h, uint64_t addr, uint
         if (VH_LIKELY(w != 0)) {
             start = (g - (uint64_t)vh_clz64(w)) << 3;
             end = start + (*vh_hdr(h, start) & VH_HDR_SIZE_MASK);
-            if (VH_UNLIKELY(addr > end || n > end - addr)) return NULL;   /* not inside the block that holds addr */
+            /* not inside the block that holds addr: for the loop's constant
+             * counts (at most 8) one compare, since addr + n cannot wrap here */
+            if (VH_CONSTANT_SMALL(n) ? VH_UNLIKELY(addr + n > end) : VH_UNLIKELY(addr > end || n > end - addr))
+                return NULL;
             h->cache_lo = start;
             h->cache_hi = end;
             return h->mem + addr;
         }
-        if (addr >= h->long_lo && addr <= h->long_hi && n <= h->long_hi - addr) {
+        if (VH_CONSTANT_SMALL(n) ? addr >= h->long_lo && addr + n <= h->long_hi
+                                 : addr >= h->long_lo && addr <= h->long_hi && n <= h->long_hi - addr) {
             h->cache_lo = h->long_lo;
             h->cache_hi = h->long_hi;
             return h->mem + addr;

@@ -100,13 +100,22 @@ static inline uint64_t *vh_words_grow(uint64_t *old, uint64_t old_words, uint64_
 
 static inline int vh_bm_test(const Heap *h, uint64_t g) { return vh_bit_test(h->levels[0], g); }
 
-static inline void vh_bm_set(Heap *h, uint64_t g) {
-    for (int lv = 0; lv < h->nlevels; lv++) {
-        uint64_t *w = &h->levels[lv][g >> 6], was = *w;
-        *w = was | ((uint64_t)1 << (g & 63));
+/* Level 0's word wi became non-zero: say so in the levels above. */
+static VH_NOINLINE void vh_bm_set_upper(Heap *h, uint64_t wi) {
+    for (int lv = 1; lv < h->nlevels; lv++) {
+        uint64_t *w = &h->levels[lv][wi >> 6], was = *w;
+        *w = was | ((uint64_t)1 << (wi & 63));
         if (was != 0) return;            /* the levels above already say "non-zero" */
-        g >>= 6;
+        wi >>= 6;
     }
+}
+
+/* (Called only with an arena, so level 0 exists: the usual case, a word that
+ * already holds a start, is one read and one write, inline in allocations.) */
+static VH_ALWAYS_INLINE void vh_bm_set(Heap *h, uint64_t g) {
+    uint64_t *w = &h->levels[0][g >> 6], was = *w;
+    *w = was | ((uint64_t)1 << (g & 63));
+    if (VH_UNLIKELY(was == 0)) vh_bm_set_upper(h, g >> 6);
 }
 
 static inline void vh_bm_clear(Heap *h, uint64_t g) {

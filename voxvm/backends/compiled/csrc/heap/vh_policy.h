@@ -159,15 +159,16 @@ static VH_ALWAYS_INLINE uint64_t heap_alloc_quick(Heap *h, uint64_t n, int gc_ma
     return vh_alloc_fit(h, n, gc_managed);
 }
 
-/* The smallest first step, for a small GC-managed object (1 <= n <= 64: the
- * VM's fused alloc+store): only the first-fit shortcut region (vh_take's
- * inline part), with no search and no call, so that it adds little to the
- * dispatch loop; 0 when it does not apply (the caller then takes
- * heap_alloc_quick and heap_alloc_auto). When it allocates, the block is the
- * one heap_alloc_quick would give. */
-static VH_ALWAYS_INLINE uint64_t heap_alloc_small(Heap *h, uint64_t n) {
-    uint64_t need = vh_need_granules(n), g = h->fit_hint, length;
-    if (h->gc_since >= h->quick_limit || need > 9 || g == 0 || need < h->fit_hint_need || !vh_bit_test(h->rstarts, g))
+/* The smallest first step, for a small GC-managed object of n bytes whose
+ * tile is `need` (2..9) granules (the VM's fused alloc+store, which computes
+ * need when it decodes): only the first-fit shortcut region (vh_take's inline
+ * part), with no search and no call, so that it adds little to the dispatch
+ * loop; 0 when it does not apply (the caller then takes heap_alloc_quick and
+ * heap_alloc_auto). When it allocates, the block is the one heap_alloc_quick
+ * would give. */
+static VH_ALWAYS_INLINE uint64_t heap_alloc_small(Heap *h, uint64_t n, uint64_t need) {
+    uint64_t g = h->fit_hint, length;
+    if (h->gc_since >= h->quick_limit || g == 0 || need < h->fit_hint_need || !vh_bit_test(h->rstarts, g))
         return 0;
     length = vh_rlen(h, g);
     if (length < need) return 0;

@@ -52,7 +52,10 @@
 #define VH_ALWAYS_INLINE inline __attribute__((always_inline))
 #define VH_MAYBE_UNUSED __attribute__((unused))
 #define VH_PREFETCH(p) __builtin_prefetch(p)
+/* n is a compile-time constant of at most 8 (the VM's load/store counts) */
+#define VH_CONSTANT_SMALL(n) (__builtin_constant_p(n) && (n) <= 8)
 #else
+#define VH_CONSTANT_SMALL(n) 0
 #define VH_PREFETCH(p) ((void)(p))
 #define VH_ALWAYS_INLINE inline
 #define VH_LIKELY(x) (x)
