@@ -83,6 +83,12 @@
 #define SET_ZF(z) (fl = (fl & 2u) | (unsigned)(z))
 #define SET_ZN(z, n) (fl = (unsigned)(z) | (unsigned)(n) << 1)
 #define SET_OF(o) (vm->flags[0] = (uint8_t)(o))
+/* *out = x + 1; 1 if it wrapped to 0 (uinc's OF) */
+#if defined(__GNUC__) || defined(__clang__)
+#define VV_INC_OVERFLOW(x, out) ((unsigned)__builtin_add_overflow((x), (uint64_t)1, (out)))
+#else
+#define VV_INC_OVERFLOW(x, out) ((*(out) = (x) + 1) == 0)
+#endif
 /* One-test fast paths of the generic operations, per mnemonic: both uint64
  * (ucmp, uadd, ...), both int64 (icmp, iadd, ...), both float64 (fcmp,
  * fadd, ...). (ta & tb) == 3 holds for no other pair of valid tags. */
@@ -242,10 +248,11 @@ vv_dispatch:
     TARGET(X_INC_SELF_CJ) {
         unsigned c = pc->c, b = pc->b, tc = T[c];
         if (VV_UNLIKELY(!VV_IS_UX(tc))) MISMATCH(VV_AR_INC, tc, 0);
-        uint64_t v = R[c] + 1, y;
+        uint64_t v, y;
+        unsigned of = VV_INC_OVERFLOW(R[c], &v);        /* (one add and its carry, whatever else the loop holds) */
         R[c] = v;
         y = R[b];                                      /* after the store: b may be c */
-        SET_OF(v == 0);
+        SET_OF(of);
         if (VV_LIKELY(UNSIGNED_PAIR(tc, T[b]))) CMP_UNSIGNED(v, y);
         else fl = vv_compare(v, tc, y, T[b]);
         FUSED_BRANCH(VV_FUSED_INC_CMP_JCC_SIZE);
@@ -969,6 +976,7 @@ vv_save:
 #undef SET_ZF
 #undef SET_ZN
 #undef SET_OF
+#undef VV_INC_OVERFLOW
 #undef R
 #undef T
 #undef BOTH_I

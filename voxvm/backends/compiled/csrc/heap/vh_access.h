@@ -168,6 +168,26 @@ static VH_NOINLINE void vh_record_pointer_straddling(Heap *h, uint64_t addr) {
 static VH_ALWAYS_INLINE int vh_record_pointer_in_block(Heap *h, uint64_t addr) {
     if (VH_UNLIKELY(h->ptrmap == NULL) && vh_pm_ensure(h) != 0) return -1;
     h->mutations += 1;                          /* even the same value again: see vh_policy.h */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (VH_LIKELY((addr & 7) == 0)) {
+        /* An aligned pointer (the usual one): the 8 bytes of the map from
+         * byte addr/8 - 1 hold bits [addr-8, addr+56), so the overlap range
+         * [addr-7, addr+8) is always bits 1..15 of one unaligned word (never
+         * two words to straddle) and ours is bit 8. (The map ends with a
+         * padding word, vh_pm_words.) */
+        uint8_t *p = (uint8_t *)h->ptrmap + (addr >> 3) - 1;
+        uint64_t w, old;
+        memcpy(&w, p, 8);
+        old = w & 0xFFFEu;
+        if (old != 0x100u) {                    /* (the same pointer slot again changes nothing) */
+            if (old != 0) h->ptr_count -= (uint64_t)vh_popcount64(old);
+            w = (w & ~(uint64_t)0xFFFEu) | 0x100u;
+            memcpy(p, &w, 8);
+            h->ptr_count += 1;
+        }
+        return 0;
+    }
+#endif
     uint64_t lo = addr - 7, wi = lo >> 6;
     if (VH_UNLIKELY(wi != ((addr + 7) >> 6))) {
         vh_record_pointer_straddling(h, addr);
