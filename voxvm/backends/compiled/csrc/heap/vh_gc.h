@@ -28,8 +28,6 @@ typedef struct VhMarker {
     uint64_t *stack, top, cap;
     uint64_t payload;            /* sizes n of the blocks scanned */
     uint64_t ptrs;               /* pointers found in the blocks scanned */
-    int overflow;                /* a marked block could not be queued: rescan */
-    int rescanned;               /* ... which scans some blocks twice (the sums are then redone) */
 } VhMarker;
 
 /* Double the mark stack (at most HEAP_MARK_STACK_MAX entries); NULL when it
@@ -58,7 +56,7 @@ static VH_ALWAYS_INLINE void vh_mark_value(Heap *h, VhMarker *mk, uint64_t v) {
     if (VH_UNLIKELY(mk->top == mk->cap)) {
         uint64_t *grown = vh_mark_stack_grow(h);
         if (grown == NULL) {
-            mk->overflow = 1;                   /* found again by the rescan */
+            h->mark_overflow = 1;               /* found again by the rescan (rare: kept out of the marker) */
             return;
         }
         mk->stack = grown;
@@ -87,9 +85,9 @@ static VH_ALWAYS_INLINE uint64_t vh_pm_window(const uint64_t *pm, uint64_t start
  * 64-bit window of the map. */
 static VH_ALWAYS_INLINE void vh_scan_block(Heap *h, VhMarker *mk, uint64_t start) {
     uint64_t n = *(const uint64_t *)(mk->mem + start - 8) & VH_HDR_SIZE_MASK, cnt, w;
-    const uint64_t *pm = mk->ptrmap;
+    const uint64_t *pm = mk->ptrmap;            /* (not NULL: see vh_drain) */
     mk->payload += n;
-    if (n < 8 || pm == NULL) return;
+    if (n < 8) return;
     cnt = n - 7;
     if (VH_LIKELY(cnt < 64)) {
         for (w = vh_pm_window(pm, start) & (((uint64_t)1 << cnt) - 1); w != 0; w &= w - 1) {
@@ -114,6 +112,9 @@ static VH_ALWAYS_INLINE void vh_scan_block(Heap *h, VhMarker *mk, uint64_t start
 /* Scan the queued blocks until none is left. */
 static void vh_drain(Heap *h, VhMarker *mkp) {
     VhMarker mk = *mkp;                         /* in registers (see VhMarker) */
+    if (mk.ptrmap == NULL) {                    /* no block holds a pointer: count them only */
+        while (mk.top != 0) mk.payload += *(const uint64_t *)(mk.mem + mk.stack[--mk.top] - 8) & VH_HDR_SIZE_MASK;
+    }
     while (mk.top != 0) {
         uint64_t v = mk.stack[--mk.top];
         if (mk.top != 0) VH_PREFETCH(mk.mem + mk.stack[mk.top - 1] - 8);   /* the next block's header */
@@ -270,22 +271,24 @@ VH_API VH_NOINLINE uint64_t heap_collect(Heap *h, const HeapRootSpan *roots, siz
     uint64_t t0 = vh_now_ns(), freed_blocks, freed_bytes, payload_before = h->payload_bytes;
     if (h->mem == NULL) return 0;
     VhMarker mk = {h->mem, h->levels[0], h->marks, h->ptrmap, h->capacity >= 16 ? (h->capacity - 16) >> 3 : 0,
-                   h->mark_stack, 0, h->mark_cap, 0, 0, 0, 0};
+                   h->mark_stack, 0, h->mark_cap, 0, 0};
+    int rescanned = 0;                          /* some blocks scanned twice: mk's sums are redone */
+    h->mark_overflow = 0;
     vh_mark_roots(h, &mk, roots, nroots);       /* registers and stack entries tagged 8 */
     if (h->nblocks > h->gc_blocks)              /* every live allocr_nogc block is a root (docs/heap.md) */
         vh_scan_blocks(h, &mk, 1);
-    while (mk.overflow) {                       /* the mark stack overflowed: rescan until nothing new */
-        mk.overflow = 0;
-        mk.rescanned = 1;
+    while (h->mark_overflow) {                  /* the mark stack overflowed: rescan until nothing new */
+        h->mark_overflow = 0;
+        rescanned = 1;
         vh_scan_blocks(h, &mk, 0);
     }
-    if (mk.rescanned) vh_recount_marked(h, &mk);
+    if (rescanned) vh_recount_marked(h, &mk);
     freed_blocks = vh_sweep(h, &mk);
     freed_bytes = payload_before - h->payload_bytes;
     /* the pointers left are those of the marked blocks (the sweep cleared the
      * others'); a rescan counted some twice, so then count the map */
     if (h->ptrmap != NULL)
-        h->ptr_count = mk.rescanned ? vh_bits_count(h->ptrmap, 0, ((h->capacity + 63) >> 6) << 6) : mk.ptrs;
+        h->ptr_count = rescanned ? vh_bits_count(h->ptrmap, 0, ((h->capacity + 63) >> 6) << 6) : mk.ptrs;
     heap_cache_reset(h);                        /* cached blocks may have died */
     /* policy and statistics */
     h->gc_since = 0;

@@ -191,6 +191,7 @@ typedef struct Heap {
     /* mark stack (grown up to HEAP_MARK_STACK_MAX entries; empty between collections) */
     uint64_t *mark_stack;
     uint64_t mark_cap;
+    int mark_overflow;           /* during a collection: a marked block could not be queued (rescan) */
     HeapStats stats;
 } Heap;
 
