@@ -92,7 +92,7 @@ static VH_ALWAYS_INLINE void vh_scan_block(Heap *h, VhMarker *mk, uint64_t start
     if (VH_LIKELY(cnt < 64)) {
         for (w = vh_pm_window(pm, start) & (((uint64_t)1 << cnt) - 1); w != 0; w &= w - 1) {
             mk->ptrs += 1;
-            vh_mark_value(h, mk, vh_load_be64(mk->mem + start + (uint64_t)vh_ctz64(w)));
+            vh_mark_value(h, mk, vh_load_be64(mk->mem + start + (unsigned)vh_ctz64(w)));   /* (no sign extension) */
         }
         return;
     }
@@ -109,17 +109,67 @@ static VH_ALWAYS_INLINE void vh_scan_block(Heap *h, VhMarker *mk, uint64_t start
     }
 }
 
-/* Scan the queued blocks until none is left. */
+/* Scan the queued blocks until none is left. The usual block (at most 70
+ * bytes: its pointers are one window of the map) is scanned here with the
+ * state in locals, and the first block it newly marks is scanned next
+ * without going through the stack (a list is followed link by link); the
+ * others are queued. Larger blocks take vh_scan_block. */
 static void vh_drain(Heap *h, VhMarker *mkp) {
-    VhMarker mk = *mkp;                         /* in registers (see VhMarker) */
+    VhMarker mk = *mkp;
     if (mk.ptrmap == NULL) {                    /* no block holds a pointer: count them only */
         while (mk.top != 0) mk.payload += *(const uint64_t *)(mk.mem + mk.stack[--mk.top] - 8) & VH_HDR_SIZE_MASK;
+        *mkp = mk;
+        return;
     }
-    while (mk.top != 0) {
-        uint64_t v = mk.stack[--mk.top];
-        if (mk.top != 0) VH_PREFETCH(mk.mem + mk.stack[mk.top - 1] - 8);   /* the next block's header */
-        vh_scan_block(h, &mk, v);
+    uint8_t *mem = mk.mem;
+    const uint64_t *starts = mk.starts, *pm = mk.ptrmap;
+    uint64_t *marks = mk.marks, *stack = mk.stack, top = mk.top, cap = mk.cap;
+    uint64_t glimit = mk.glimit, payload = mk.payload, ptrs = mk.ptrs;
+    while (top != 0) {
+        uint64_t v = stack[--top];
+        if (top != 0) VH_PREFETCH(mem + stack[top - 1] - 8);   /* the next queued block's header */
+        do {
+            uint64_t n = *(const uint64_t *)(mem + v - 8) & VH_HDR_SIZE_MASK, w, next = 0;
+            if (n < 8) {
+                payload += n;
+                break;
+            }
+            if (VH_UNLIKELY(n - 7 >= 64)) {     /* a larger block: the general scan */
+                mk.stack = stack; mk.top = top; mk.cap = cap; mk.payload = payload; mk.ptrs = ptrs;
+                vh_scan_block(h, &mk, v);
+                stack = mk.stack; top = mk.top; cap = mk.cap; payload = mk.payload; ptrs = mk.ptrs;
+                break;
+            }
+            payload += n;
+            for (w = vh_pm_window(pm, v) & (((uint64_t)1 << (n - 7)) - 1); w != 0; w &= w - 1) {
+                uint64_t c = vh_load_be64(mem + v + (uint64_t)vh_ctz64(w)), x = c - HEAP_FIRST_ADDRESS;
+                uint64_t gi = (x >> 3) | (x << 61), g, wi, bit;
+                ptrs += 1;
+                if (gi >= glimit) continue;     /* null, unaligned, outside the arena (vh_mark_value) */
+                g = gi + 2;
+                wi = g >> 6;
+                bit = (uint64_t)1 << (g & 63);
+                if ((starts[wi] & ~marks[wi] & bit) == 0) continue;
+                marks[wi] |= bit;
+                if (next == 0) {                /* scanned right after this block */
+                    next = c;
+                    continue;
+                }
+                if (VH_UNLIKELY(top == cap)) {
+                    uint64_t *grown = vh_mark_stack_grow(h);
+                    if (grown == NULL) {
+                        h->mark_overflow = 1;   /* found again by the rescan */
+                        continue;
+                    }
+                    stack = grown;
+                    cap = h->mark_cap;
+                }
+                stack[top++] = c;
+            }
+            v = next;
+        } while (v != 0);
     }
+    mk.stack = stack; mk.top = top; mk.cap = cap; mk.payload = payload; mk.ptrs = ptrs;
     *mkp = mk;
 }
 
