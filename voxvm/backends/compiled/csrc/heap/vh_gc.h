@@ -130,17 +130,15 @@ static void vh_drain(Heap *h, VhMarker *mkp) {
         if (top != 0) VH_PREFETCH(mem + stack[top - 1] - 8);   /* the next queued block's header */
         do {
             uint64_t n = *(const uint64_t *)(mem + v - 8) & VH_HDR_SIZE_MASK, w, next = 0;
-            if (n < 8) {
-                payload += n;
-                break;
-            }
-            if (VH_UNLIKELY(n - 7 >= 64)) {     /* a larger block: the general scan */
-                mk.stack = stack; mk.top = top; mk.cap = cap; mk.payload = payload; mk.ptrs = ptrs;
-                vh_scan_block(h, &mk, v);
-                stack = mk.stack; top = mk.top; cap = mk.cap; payload = mk.payload; ptrs = mk.ptrs;
-                break;
-            }
             payload += n;
+            if (VH_UNLIKELY(n - 8 > 70 - 8)) {  /* no room for a pointer, or a larger block */
+                if (n >= 8) {                   /* the general scan (it counts n again) */
+                    mk.stack = stack; mk.top = top; mk.cap = cap; mk.payload = payload - n; mk.ptrs = ptrs;
+                    vh_scan_block(h, &mk, v);
+                    stack = mk.stack; top = mk.top; cap = mk.cap; payload = mk.payload; ptrs = mk.ptrs;
+                }
+                break;
+            }
             for (w = vh_pm_window(pm, v) & (((uint64_t)1 << (n - 7)) - 1); w != 0; w &= w - 1) {
                 uint64_t c = vh_load_be64(mem + v + (uint64_t)vh_ctz64(w)), x = c - HEAP_FIRST_ADDRESS;
                 uint64_t gi = (x >> 3) | (x << 61), g, wi, bit;
