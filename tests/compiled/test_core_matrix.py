@@ -25,6 +25,7 @@ from support.machines import compiled, differences, dispatches, state
 
 
 from voxvm.backends import Status
+from voxvm.config import VMConfig
 from voxvm.isa import OPS, Flag, Operand, Tag
 from voxvm.backends.reference.core import PyCore
 from voxvm.traps import TrapKind
@@ -59,9 +60,9 @@ REGISTER_OPS = [op for op in OPS if op.operands and all(o is Operand.REG for o i
 class Pair:
     """A reference PyCore and one compiled Core running the same program, compared after each run."""
 
-    def __init__(self, program, dispatch: str) -> None:
-        self.ref = PyCore(program, CONFIG)
-        self.core = Core(program, CONFIG, dispatch=dispatch)
+    def __init__(self, program, dispatch: str, config=CONFIG) -> None:
+        self.ref = PyCore(program, config)
+        self.core = Core(program, config, dispatch=dispatch)
         self.dispatch = dispatch
 
     def run(self, regs: dict[int, tuple[int, int]], what: str) -> None:
@@ -127,6 +128,34 @@ def test_fused_counted_loop_step_matrix(dispatch):
     pair = Pair(build(("udec", 1), ("jnz", "@yes"), ("halt",), "yes:", ("uload", 5, 2), ("halt",)), dispatch)
     for value in GRID:
         pair.run({1: value}, "udec+jnz")
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+def test_fused_alloc_store_matrix(dispatch):
+    """alloc d n + store d v c: the new block's first field for every value tag and count
+    (a count other than uint64 8, or a collection due, takes the unfused path; sizes
+    outside 8..4096 are not fused: n = 7 makes the store fault)."""
+    counts = [(8, U), (1, U), (4, U), (9, U), (0, U), (8, I), (fb(8.0), F), (8, A)]
+    for size in (7, 8, 16, 4096, 4097):
+        pair = Pair(build(("alloc", 1, size), ("store", 1, 2, 3), ("halt",)), dispatch)
+        for value, count in itertools.product(SMALL_GRID + [(16, A), (24, A)], counts):
+            pair.run({2: value, 3: count}, f"alloc r1 {size} + store r1 v c")
+    # the value or the count register is the new block's: not fused, read after the alloc
+    for store in (("store", 1, 1, 3), ("store", 1, 2, 1)):
+        pair = Pair(build(("alloc", 1, 16), store, ("halt",)), dispatch)
+        pair.run({2: (5, U), 3: (8, U)}, f"alloc r1 16 + {store}")
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+def test_fused_alloc_store_records_the_pointer(dispatch):
+    """A fused store of an address is a GC edge. In a full 4 KiB heap ([target][new
+    block][filler]) the last allocation must collect: it fits only if the target died,
+    which it must not while the new block's first field points at it."""
+    program = build(("alloc", 6, 16), ("alloc", 1, 16), ("store", 1, 6, 3), ("alloc", 5, 4040), ("uload", 6, 0),
+                    ("alloc", 7, 16), ("load", 3, 8, 1, 3), ("halt",))
+    pair = Pair(program, dispatch, VMConfig(init_heap=4096, max_heap=4096))
+    for count in ((8, U), (4, U)):                      # 4: a plain store (unfused), no edge
+        pair.run({3: count}, f"alloc+store of an address, count {count}")
 
 
 # ----------------------------------------------------------------------------- fusion fallback

@@ -44,7 +44,7 @@ from libc.string cimport memcpy
 
 from voxvm.backends.compiled._heap_api cimport (Heap, heap_block_gc, heap_block_size, heap_find,
                                                heap_free_all, heap_free_bytes, heap_init, heap_next_block,
-                                               heap_write)
+                                               heap_settings_changed, heap_write)
 
 from .. import Status
 from ...tags import VALID_TAGS
@@ -282,6 +282,7 @@ cdef class Core:
         if rc != 0:
             raise MemoryError(f"cannot allocate a {config.init_heap}-byte heap")
         self.vm.heap.gc_stress = bool(config.gc_stress)
+        heap_settings_changed(&self.vm.heap)
 
     def __dealloc__(self):
         if self.ready:

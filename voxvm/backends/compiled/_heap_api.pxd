@@ -40,6 +40,8 @@ cdef extern from "heap/vh_heap.h" nogil:
     uint64_t heap_alloc_auto(Heap *h, uint64_t n, int gc_managed, const HeapRootSpan *roots, size_t nroots)
     int heap_free(Heap *h, uint64_t addr)
     uint64_t heap_collect(Heap *h, const HeapRootSpan *roots, size_t nroots)
+    void heap_settings_changed(Heap *h)
+    uint64_t heap_alloc_quick(Heap *h, uint64_t n, int gc_managed)
 
     uint8_t *heap_find(Heap *h, uint64_t addr, uint64_t n)
     int heap_is_block(const Heap *h, uint64_t addr)

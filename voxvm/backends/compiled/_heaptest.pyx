@@ -12,7 +12,8 @@ the heap.
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 
-from voxvm.backends.compiled._heap_api cimport (Heap, HeapRootSpan, heap_alloc, heap_alloc_auto, heap_block_gc,
+from voxvm.backends.compiled._heap_api cimport (Heap, HeapRootSpan, heap_alloc, heap_alloc_auto, heap_alloc_quick,
+                                               heap_block_gc, heap_settings_changed,
                                                heap_block_size, heap_collect, heap_copy, heap_find, heap_free,
                                                heap_free_all, heap_free_bytes, heap_init, heap_is_block,
                                                heap_load, heap_next_block, heap_store, heap_write)
@@ -92,6 +93,7 @@ cdef class HeapTester:
         if gc_floor is not None:
             self.h.gc_floor = gc_floor
             self.h.gc_threshold = gc_floor
+        heap_settings_changed(&self.h)
 
     def __dealloc__(self):
         heap_free_all(&self.h)
@@ -103,9 +105,11 @@ cdef class HeapTester:
         return heap_alloc(&self.h, n, gc)
 
     def alloc_auto(self, uint64_t n, bint gc=True, roots=(), tags=None):
-        """Allocation with the VM's collection policy, using these roots."""
+        """Allocation with the VM's collection policy, using these roots, taken as the
+        VM takes it: the inline quick step first, the whole policy when that gives 0."""
         cdef _Roots rs = _Roots(roots, tags)
-        return heap_alloc_auto(&self.h, n, gc, &rs.span, 1)
+        cdef uint64_t a = heap_alloc_quick(&self.h, n, gc)
+        return a if a != 0 else heap_alloc_auto(&self.h, n, gc, &rs.span, 1)
 
     def free(self, uint64_t addr):
         """True if addr was a live block (now freed); False is a HeapFreeFault."""
@@ -278,6 +282,7 @@ cdef class HeapTester:
     @gc_floor.setter
     def gc_floor(self, uint64_t value):
         self.h.gc_floor = value
+        heap_settings_changed(&self.h)
 
     @property
     def gc_stress(self):
@@ -286,6 +291,7 @@ cdef class HeapTester:
     @gc_stress.setter
     def gc_stress(self, bint value):
         self.h.gc_stress = value
+        heap_settings_changed(&self.h)
 
     @property
     def fail_after(self):
@@ -294,6 +300,7 @@ cdef class HeapTester:
     @fail_after.setter
     def fail_after(self, long long value):
         self.h.fail_after = value
+        heap_settings_changed(&self.h)
 
     @property
     def stats(self):

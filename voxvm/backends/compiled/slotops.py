@@ -48,6 +48,7 @@ INTERNAL: tuple[SlotOp, ...] = (
     SlotOp("X_MOV_FADD", "movr a b + fadd a c (float64 fast path)"),
     SlotOp("X_MOV_FMUL", "movr a b + fmul a c (float64 fast path)"),
     SlotOp("X_MOV_FSUB", "movr a b + fsub a c (float64 fast path)"),
+    SlotOp("X_ALLOC_STORE", "alloc a imm + store a b c (b, c != a; 8 <= imm <= VV_FUSED_ALLOC_MAX = 64; x = tile granules)"),
 )
 
 

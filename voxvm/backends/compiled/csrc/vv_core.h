@@ -104,6 +104,11 @@
 #define VV_FUSED_MOV_BINARY_SIZE (VV_SIZE_MOVR + VV_SIZE_UADD)
 #define VV_FUSED_INC_CMP_JCC_SIZE (VV_SIZE_UINC + VV_SIZE_UCMP + VV_SIZE_JZ)
 #define VV_FUSED_DEC_JNZ_SIZE (VV_SIZE_UDEC + VV_SIZE_JNZ)
+#define VV_FUSED_ALLOC_STORE_SIZE (VV_SIZE_ALLOC + VV_SIZE_STORE)
+/* Largest block alloc+store fuses: small objects (heap_alloc_small's), far
+ * below VV_POLL_BYTES, so the fused op never needs the poll an allocation's
+ * size may ask for. */
+#define VV_FUSED_ALLOC_MAX 64u
 /* Longest span of one slot's instruction (plain or fused): a write at byte w
  * can change the slots starting in [w - VV_MAX_SPAN + 1, w]. */
 #define VV_MAX_SPAN 18
@@ -111,8 +116,8 @@
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(VV_MAX_INSTRUCTION_SIZE <= VV_MAX_SPAN, "VV_MAX_SPAN too small");
 _Static_assert(VV_FUSED_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_BINARY_SIZE <= VV_MAX_SPAN &&
-               VV_FUSED_INC_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_DEC_JNZ_SIZE <= VV_MAX_SPAN,
-               "VV_MAX_SPAN too small for fusion");
+               VV_FUSED_INC_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_DEC_JNZ_SIZE <= VV_MAX_SPAN &&
+               VV_FUSED_ALLOC_STORE_SIZE <= VV_MAX_SPAN, "VV_MAX_SPAN too small for fusion");
 /* Handlers shared by several opcodes advance by one size: they must agree. */
 _Static_assert(VV_SIZE_UADD == 3 && VV_SIZE_IADD == 3 && VV_SIZE_FADD == 3 && VV_SIZE_UMUL == 3 &&
                VV_SIZE_IMUL == 3 && VV_SIZE_FMUL == 3 && VV_SIZE_USUB == 3 && VV_SIZE_ISUB == 3 &&
@@ -249,6 +254,9 @@ typedef struct vv_vm {
 /* Instructions whose cost grows with a byte count (memcpy, storedat, ubd,
  * dlbc, alloc) poll after running when the count is at least this. */
 #define VV_POLL_BYTES (64u << 10)
+#if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(VV_FUSED_ALLOC_MAX < VV_POLL_BYTES, "a fused allocation must not need a poll");
+#endif
 
 #if defined(__GNUC__) || defined(__clang__)
 #define VV_ATOMIC_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -793,6 +801,20 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
                 s->d = (uint8_t)mask;
                 s->imm = target;
             }
+        }
+        break;
+    case VV_SOP_ALLOC:
+        /* alloc d n; store d v c  ->  a new object and its first field (v, c not d:
+         * the store must read what it read unfused) */
+        if (left >= VV_FUSED_ALLOC_STORE_SIZE && m[VV_SIZE_ALLOC] == VV_OP_STORE && m[VV_SIZE_ALLOC + 1] == s->a &&
+            m[VV_SIZE_ALLOC + 2] < VV_NUM_REGISTERS && m[VV_SIZE_ALLOC + 3] < VV_NUM_REGISTERS &&
+            m[VV_SIZE_ALLOC + 2] != s->a && m[VV_SIZE_ALLOC + 3] != s->a && s->imm >= 8 &&
+            s->imm <= VV_FUSED_ALLOC_MAX) {
+            s->op = VV_SOP_X_ALLOC_STORE;
+            s->len = VV_FUSED_ALLOC_STORE_SIZE;
+            s->b = m[VV_SIZE_ALLOC + 2];
+            s->c = m[VV_SIZE_ALLOC + 3];
+            s->x = (uint16_t)vh_need_granules(s->imm);   /* the tile, in granules (at most 9) */
         }
         break;
     case VV_SOP_UDEC:

@@ -83,6 +83,12 @@
 #define SET_ZF(z) (fl = (fl & 2u) | (unsigned)(z))
 #define SET_ZN(z, n) (fl = (unsigned)(z) | (unsigned)(n) << 1)
 #define SET_OF(o) (vm->flags[0] = (uint8_t)(o))
+/* *out = x + 1; 1 if it wrapped to 0 (uinc's OF) */
+#if defined(__GNUC__) || defined(__clang__)
+#define VV_INC_OVERFLOW(x, out) ((unsigned)__builtin_add_overflow((x), (uint64_t)1, (out)))
+#else
+#define VV_INC_OVERFLOW(x, out) ((*(out) = (x) + 1) == 0)
+#endif
 /* One-test fast paths of the generic operations, per mnemonic: both uint64
  * (ucmp, uadd, ...), both int64 (icmp, iadd, ...), both float64 (fcmp,
  * fadd, ...). (ta & tb) == 3 holds for no other pair of valid tags. */
@@ -242,10 +248,11 @@ vv_dispatch:
     TARGET(X_INC_SELF_CJ) {
         unsigned c = pc->c, b = pc->b, tc = T[c];
         if (VV_UNLIKELY(!VV_IS_UX(tc))) MISMATCH(VV_AR_INC, tc, 0);
-        uint64_t v = R[c] + 1, y;
+        uint64_t v, y;
+        unsigned of = VV_INC_OVERFLOW(R[c], &v);        /* (one add and its carry, whatever else the loop holds) */
         R[c] = v;
         y = R[b];                                      /* after the store: b may be c */
-        SET_OF(v == 0);
+        SET_OF(of);
         if (VV_LIKELY(UNSIGNED_PAIR(tc, T[b]))) CMP_UNSIGNED(v, y);
         else fl = vv_compare(v, tc, y, T[b]);
         FUSED_BRANCH(VV_FUSED_INC_CMP_JCC_SIZE);
@@ -706,9 +713,19 @@ vv_dispatch:
         goto vv_alloc;
     }
     vv_alloc: {
+        /* No collection is due and a free region fits (the usual case): no
+         * root to describe, no log event, no slice to end. */
+        VV_OPAQUE(pc);
+        uint64_t address = heap_alloc_quick(&vm->heap, heap_n, (int)heap_gc);
+        if (VV_UNLIKELY(address == 0)) goto vv_alloc_slow;
+        R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
+        POLL_AFTER(heap_n, heap_size);
+        NEXT(heap_size);
+    }
+    vv_alloc_slow: {
         VV_OPAQUE(pc);
         vm->sp = sp;
-        uint64_t address = vv_heap_alloc(vm, heap_n, (int)heap_gc);
+        uint64_t address = vv_heap_alloc_slow(vm, heap_n, (int)heap_gc);
         if (VV_UNLIKELY(address == 0)) RAISE(VV_EXC_HEAPALLOCATIONFAULT);
         R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
         /* the log is full, or a collection or growth ran and the slice is over (vh_vmops.h) */
@@ -716,6 +733,28 @@ vv_dispatch:
         POLL_AFTER(heap_n, heap_size);
         NEXT(heap_size);
     }
+    /* alloc a n + store a b c (b, c != a; 8 <= n <= VV_FUSED_ALLOC_MAX): a new
+     * object and its first field. With a count of uint64 8, no collection due
+     * and the block carved from the first-fit shortcut region (the usual case:
+     * heap_alloc_small, which makes no call and so costs the loop's other
+     * handlers no register), the value goes straight into the fresh block: it
+     * is inside the block, and no recorded pointer can overlap it (a free
+     * region holds none, the 7 bytes below are the header), so there is
+     * nothing to look up or to forget; an address is recorded with one bit.
+     * Otherwise the alloc runs alone and the store's own slot follows. */
+    TARGET(X_ALLOC_STORE) {
+        unsigned rv = pc->b, rc = pc->c;
+        Heap *hp = &vm->heap;
+        if (VV_UNLIKELY(T[rc] != VV_TAG_U64 || R[rc] != 8)) goto vv_unfuse_alloc;
+        if (T[rv] == VV_TAG_ADDR && VV_UNLIKELY(hp->ptrmap == NULL)) goto vv_unfuse_alloc;   /* the map's first pointer */
+        uint64_t address = heap_alloc_small(hp, pc->imm, pc->x);
+        if (VV_UNLIKELY(address == 0)) goto vv_unfuse_alloc;
+        R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
+        vh_store_be64(hp->mem + address, R[rv]);
+        if (T[rv] == VV_TAG_ADDR) vh_record_pointer_fresh(hp, address);   /* a GC edge; the map exists */
+        NEXT(VV_FUSED_ALLOC_STORE_SIZE);
+    }
+    vv_unfuse_alloc: { VV_OPAQUE(pc); heap_n = pc->imm; heap_gc = 1; heap_size = VV_SIZE_ALLOC; goto vv_alloc; }
     TARGET(FREE) {
         if (heap_free(&vm->heap, vv_as_u64(R[pc->a], T[pc->a]))) RAISE(VV_EXC_HEAPFREEFAULT);
         NEXT(VV_SIZE_FREE);
@@ -937,6 +976,7 @@ vv_save:
 #undef SET_ZF
 #undef SET_ZN
 #undef SET_OF
+#undef VV_INC_OVERFLOW
 #undef R
 #undef T
 #undef BOTH_I

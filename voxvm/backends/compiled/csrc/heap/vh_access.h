@@ -64,12 +64,16 @@ static VH_ALWAYS_INLINE uint8_t *heap_find_uncached(Heap *h, uint64_t addr, uint
         if (VH_LIKELY(w != 0)) {
             start = (g - (uint64_t)vh_clz64(w)) << 3;
             end = start + (*vh_hdr(h, start) & VH_HDR_SIZE_MASK);
-            if (VH_UNLIKELY(addr > end || n > end - addr)) return NULL;   /* not inside the block that holds addr */
+            /* not inside the block that holds addr: for the loop's constant
+             * counts (at most 8) one compare, since addr + n cannot wrap here */
+            if (VH_CONSTANT_SMALL(n) ? VH_UNLIKELY(addr + n > end) : VH_UNLIKELY(addr > end || n > end - addr))
+                return NULL;
             h->cache_lo = start;
             h->cache_hi = end;
             return h->mem + addr;
         }
-        if (addr >= h->long_lo && addr <= h->long_hi && n <= h->long_hi - addr) {
+        if (VH_CONSTANT_SMALL(n) ? addr >= h->long_lo && addr + n <= h->long_hi
+                                 : addr >= h->long_lo && addr <= h->long_hi && n <= h->long_hi - addr) {
             h->cache_lo = h->long_lo;
             h->cache_hi = h->long_hi;
             return h->mem + addr;
@@ -109,9 +113,14 @@ static inline uint64_t heap_next_block(const Heap *h, uint64_t addr) {
 /* ------------------------------------------------------------------------
  * Pointer tracking (bit a of h->ptrmap: a pointer is recorded at address a) */
 
+/* Words of the pointer map of an arena of `capacity` bytes: one bit per byte,
+ * plus a zero word past the end, so that the collector can read the 64 bits
+ * from any block start as one unaligned word (vh_gc.h, vh_scan_block). */
+static inline uint64_t vh_pm_words(uint64_t capacity) { return ((capacity + 63) >> 6) + 1; }
+
 static inline int vh_pm_ensure(Heap *h) {
     if (h->ptrmap == NULL) {
-        h->ptrmap = (uint64_t *)calloc((size_t)((h->capacity + 63) >> 6), 8);
+        h->ptrmap = (uint64_t *)calloc((size_t)vh_pm_words(h->capacity), 8);
         if (h->ptrmap == NULL) return -1;
     }
     return 0;
@@ -159,6 +168,26 @@ static VH_NOINLINE void vh_record_pointer_straddling(Heap *h, uint64_t addr) {
 static VH_ALWAYS_INLINE int vh_record_pointer_in_block(Heap *h, uint64_t addr) {
     if (VH_UNLIKELY(h->ptrmap == NULL) && vh_pm_ensure(h) != 0) return -1;
     h->mutations += 1;                          /* even the same value again: see vh_policy.h */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (VH_LIKELY((addr & 7) == 0)) {
+        /* An aligned pointer (the usual one): the 8 bytes of the map from
+         * byte addr/8 - 1 hold bits [addr-8, addr+56), so the overlap range
+         * [addr-7, addr+8) is always bits 1..15 of one unaligned word (never
+         * two words to straddle) and ours is bit 8. (The map ends with a
+         * padding word, vh_pm_words.) */
+        uint8_t *p = (uint8_t *)h->ptrmap + (addr >> 3) - 1;
+        uint64_t w, old;
+        memcpy(&w, p, 8);
+        old = w & 0xFFFEu;
+        if (old != 0x100u) {                    /* (the same pointer slot again changes nothing) */
+            if (old != 0) h->ptr_count -= (uint64_t)vh_popcount64(old);
+            w = (w & ~(uint64_t)0xFFFEu) | 0x100u;
+            memcpy(p, &w, 8);
+            h->ptr_count += 1;
+        }
+        return 0;
+    }
+#endif
     uint64_t lo = addr - 7, wi = lo >> 6;
     if (VH_UNLIKELY(wi != ((addr + 7) >> 6))) {
         vh_record_pointer_straddling(h, addr);
@@ -175,6 +204,16 @@ static VH_ALWAYS_INLINE int vh_record_pointer_in_block(Heap *h, uint64_t addr) {
         h->ptr_count += 1;
     }
     return 0;
+}
+
+/* Record a pointer at the start of a block just allocated, when the map
+ * exists: the bytes a pointer there overlaps, [addr-7, addr+8), are the header
+ * (inside no block) and the fresh payload (carved from a free region, which
+ * holds no recorded pointer), so no other pointer is there to forget. */
+static VH_ALWAYS_INLINE void vh_record_pointer_fresh(Heap *h, uint64_t addr) {
+    h->mutations += 1;
+    vh_bit_set(h->ptrmap, addr);
+    h->ptr_count += 1;
 }
 
 /* Record a pointer at addr (the 8 bytes [addr, addr+8) must be inside one live block). */

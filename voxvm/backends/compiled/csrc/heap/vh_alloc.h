@@ -89,6 +89,8 @@ static int vh_meta_resize(Heap *h, uint64_t granules) {
     h->levels[0] = grown;
     if ((grown = vh_words_grow(h->rstarts, old0, words0)) == NULL) return -1;
     h->rstarts = grown;
+    if ((grown = vh_words_grow(h->marks, old0, words0)) == NULL) return -1;
+    h->marks = grown;
     if ((grown32 = (uint32_t *)realloc(h->sums[0], (size_t)(vh_pad16(words0) * 4))) == NULL) return -1;
     if (words0 > old0) memset(grown32 + vh_pad16(old0), 0, (size_t)((vh_pad16(words0) - vh_pad16(old0)) * 4));
     h->sums[0] = grown32;
@@ -253,6 +255,12 @@ static void vh_region_add(Heap *h, uint64_t g, uint64_t length) {
 /* ------------------------------------------------------------------------
  * Life cycle and growth */
 
+/* heap_alloc_quick's limit (Heap.quick_limit): the collection threshold when
+ * nothing else makes every allocation take the whole policy. */
+static inline void vh_quick_refresh(Heap *h) {
+    h->quick_limit = h->mem == NULL || h->gc_stress || h->fail_after >= 0 ? 0 : h->gc_threshold;
+}
+
 /* init_size: initial heap bytes; max_size: the heap never grows beyond it
  * (clamped to 16 GiB). Returns 0, or -1 when the host cannot provide memory
  * (the heap is then empty but safe to use and to free). */
@@ -276,6 +284,7 @@ VH_API int heap_init(Heap *h, uint64_t init_size, uint64_t max_size) {
     h->capacity = 8 + size;
     h->stats.peak_capacity = h->capacity;
     if (size != 0) vh_region_add(h, 1, size >> 3);
+    vh_quick_refresh(h);
     return 0;
 }
 
@@ -286,6 +295,7 @@ VH_API void heap_free_all(Heap *h) {
     if (h->nlevels == 0) free(h->levels[0]);    /* level 0 may exist alone after a failed resize */
     if (h->nsums == 0) free(h->sums[0]);
     free(h->rstarts);
+    free(h->marks);
     free(h->ptrmap);
     free(h->mark_stack);
     free(h->futile_roots);
@@ -312,7 +322,7 @@ static VH_NOINLINE int vh_grow_to(Heap *h, uint64_t new_size) {
     old_g = h->capacity >> 3;
     if (vh_meta_resize(h, new_cap >> 3) != 0) return -1;
     if (h->ptrmap != NULL) {
-        uint64_t *pm = vh_words_grow(h->ptrmap, (h->capacity + 63) >> 6, (new_cap + 63) >> 6);
+        uint64_t *pm = vh_words_grow(h->ptrmap, vh_pm_words(h->capacity), vh_pm_words(new_cap));
         if (pm == NULL) return -1;
         h->ptrmap = pm;
     }
@@ -358,12 +368,11 @@ static inline int vh_fail_injected(Heap *h) {
     return 0;
 }
 
-/* Allocate from the existing free regions only; 0 if none fits. The block is
- * zero-filled and becomes the cached one. */
-static VH_ALWAYS_INLINE uint64_t vh_alloc_fit(Heap *h, uint64_t n, int gc_managed) {
-    uint64_t need = vh_need_granules(n), g = vh_take(h, need), start, foot;
-    if (g == 0) return 0;
-    start = (g + 1) << 3;
+/* The tile of `need` granules carved at granule g becomes the live block of
+ * n bytes: header, zero-filled payload, block-start bit, the cached block and
+ * the counters. Returns its address. */
+static VH_ALWAYS_INLINE uint64_t vh_alloc_finish(Heap *h, uint64_t g, uint64_t n, uint64_t need, int gc_managed) {
+    uint64_t start = (g + 1) << 3, foot = need << 3;
     *vh_hdr(h, start) = n | (gc_managed ? VH_HDR_GC : 0);
     /* zero whole payload granules (the padding past n is never readable).
      * Small objects get straight word stores: GCC turns a loop here into
@@ -383,7 +392,6 @@ static VH_ALWAYS_INLINE uint64_t vh_alloc_fit(Heap *h, uint64_t n, int gc_manage
     vh_bm_set(h, g + 1);
     h->cache_lo = start;                        /* a new block is usually initialised next */
     h->cache_hi = start + n;
-    foot = need << 3;
     h->nblocks += 1;
     h->used_bytes += foot;
     h->payload_bytes += n;
@@ -395,6 +403,13 @@ static VH_ALWAYS_INLINE uint64_t vh_alloc_fit(Heap *h, uint64_t n, int gc_manage
     h->stats.allocs += 1;
     h->mutations += 1;
     return start;
+}
+
+/* Allocate from the existing free regions only; 0 if none fits. The block is
+ * zero-filled and becomes the cached one. */
+static VH_ALWAYS_INLINE uint64_t vh_alloc_fit(Heap *h, uint64_t n, int gc_managed) {
+    uint64_t need = vh_need_granules(n), g = vh_take(h, need);
+    return g != 0 ? vh_alloc_finish(h, g, n, need, gc_managed) : 0;
 }
 
 /* First fit (lowest-addressed free region that fits), split, zero-filled;

@@ -74,13 +74,18 @@ static inline void vh_bits_put(uint64_t *w, uint64_t pos, uint64_t v, uint64_t c
     if (sh != 0 && sh + cnt > 64) w[wi + 1] = (w[wi + 1] & ~(mask >> (64 - sh))) | (v >> (64 - sh));
 }
 
-/* Clear bits [lo, hi) without counting them (the caller recounts). */
+/* Clear bits [lo, hi) without counting them (the caller recounts): the
+ * partial words at both ends, whole words in between. */
 static inline void vh_bits_zero(uint64_t *w, uint64_t lo, uint64_t hi) {
-    while (lo < hi) {
-        uint64_t c = hi - lo < 64 ? hi - lo : 64;
-        vh_bits_put(w, lo, 0, c);
-        lo += c;
+    if (lo >= hi) return;
+    uint64_t wl = lo >> 6, wh = (hi - 1) >> 6;
+    if (wl == wh) {
+        w[wl] &= ~vh_word_mask(lo, hi - 1);
+        return;
     }
+    w[wl] &= ~(VH_ALL << (lo & 63));
+    if (wh > wl + 1) memset(w + wl + 1, 0, (size_t)((wh - wl - 1) * 8));
+    w[wh] &= ~(VH_ALL >> (63 - ((hi - 1) & 63)));
 }
 
 /* realloc a word array to `words` words, zeroing the new ones; NULL on failure. */
@@ -95,13 +100,22 @@ static inline uint64_t *vh_words_grow(uint64_t *old, uint64_t old_words, uint64_
 
 static inline int vh_bm_test(const Heap *h, uint64_t g) { return vh_bit_test(h->levels[0], g); }
 
-static inline void vh_bm_set(Heap *h, uint64_t g) {
-    for (int lv = 0; lv < h->nlevels; lv++) {
-        uint64_t *w = &h->levels[lv][g >> 6], was = *w;
-        *w = was | ((uint64_t)1 << (g & 63));
+/* Level 0's word wi became non-zero: say so in the levels above. */
+static VH_NOINLINE void vh_bm_set_upper(Heap *h, uint64_t wi) {
+    for (int lv = 1; lv < h->nlevels; lv++) {
+        uint64_t *w = &h->levels[lv][wi >> 6], was = *w;
+        *w = was | ((uint64_t)1 << (wi & 63));
         if (was != 0) return;            /* the levels above already say "non-zero" */
-        g >>= 6;
+        wi >>= 6;
     }
+}
+
+/* (Called only with an arena, so level 0 exists: the usual case, a word that
+ * already holds a start, is one read and one write, inline in allocations.) */
+static VH_ALWAYS_INLINE void vh_bm_set(Heap *h, uint64_t g) {
+    uint64_t *w = &h->levels[0][g >> 6], was = *w;
+    *w = was | ((uint64_t)1 << (g & 63));
+    if (VH_UNLIKELY(was == 0)) vh_bm_set_upper(h, g >> 6);
 }
 
 static inline void vh_bm_clear(Heap *h, uint64_t g) {

@@ -1,7 +1,7 @@
 /* vh_check.h - the heap's invariant checker (tests, fuzzers, debug builds).
  *
  * Owns heap_check: walks the tiles and compares everything the allocator
- * keeps on the side (accounting, the three bitmaps, the free-space bounds,
+ * keeps on the side (accounting, the four bitmaps, the free-space bounds,
  * the pointer count, the lookup cache) with what the walk sees. The VM never
  * calls it; the test extension (_heaptest.pyx) does after every operation.
  */
@@ -82,6 +82,7 @@ static int vh_check_indexes(Heap *h, char *buf, size_t buflen, uint64_t blocks, 
     for (j = 0; j < h->level_words[0]; j++) {
         n += (uint64_t)vh_popcount64(h->levels[0][j]);
         m += (uint64_t)vh_popcount64(h->rstarts[j]);
+        if (h->marks[j] != 0) VH_FAIL("mark bits left in word %llu outside a collection", VH_ULL(j));
     }
     if (n != blocks || m != nfree)
         VH_FAIL("bitmaps: %llu block starts for %llu blocks, %llu region starts for %llu regions", VH_ULL(n),

@@ -136,17 +136,45 @@ VH_API VH_NOINLINE uint64_t heap_alloc_auto(Heap *h, uint64_t n, int gc_managed,
         a = vh_alloc_fit(h, n, gc_managed);
     }
     if (a == 0) h->stats.failed_allocs += 1;
+    vh_quick_refresh(h);                        /* fault injection may have counted down */
     return a;
 }
 
+/* After the caller changed gc_stress, fail_after, gc_floor or gc_threshold. */
+VH_API void heap_settings_changed(Heap *h) { vh_quick_refresh(h); }
+
+/* Larger requests always take heap_alloc_auto (which checks their size);
+ * below this, the granule arithmetic cannot overflow. */
+#define VH_QUICK_MAX_SIZE (1ULL << 32)
+
 /* Steps 1-2 of heap_alloc_auto when they cannot collect: the block, or 0 when
- * the caller must run heap_alloc_auto (a collection is due, nothing fits, or
- * fault injection is on). Calling heap_alloc_auto after a 0 gives exactly its
- * result: this changed nothing but possibly repaired stale bounds. */
+ * the caller must run heap_alloc_auto (a collection is due, nothing fits,
+ * fault injection or gc_stress is on, or the size is huge: all folded into
+ * quick_limit and one size test). A request that fits in a free region is
+ * possible under the limit, since regions lie inside it. Calling
+ * heap_alloc_auto after a 0 gives exactly its result: this changed nothing
+ * but possibly repaired stale bounds. */
 static VH_ALWAYS_INLINE uint64_t heap_alloc_quick(Heap *h, uint64_t n, int gc_managed) {
-    if (h->gc_stress || h->gc_since >= h->gc_threshold || h->fail_after >= 0 || !vh_alloc_possible(h, n))
-        return 0;
+    if (h->gc_since >= h->quick_limit || n > VH_QUICK_MAX_SIZE) return 0;
     return vh_alloc_fit(h, n, gc_managed);
+}
+
+/* The smallest first step, for a small GC-managed object of n bytes whose
+ * tile is `need` (2..9) granules (the VM's fused alloc+store, which computes
+ * need when it decodes): only the first-fit shortcut region (vh_take's inline
+ * part), with no search and no call, so that it adds little to the dispatch
+ * loop; 0 when it does not apply (the caller then takes heap_alloc_quick and
+ * heap_alloc_auto). When it allocates, the block is the one heap_alloc_quick
+ * would give. */
+static VH_ALWAYS_INLINE uint64_t heap_alloc_small(Heap *h, uint64_t n, uint64_t need) {
+    uint64_t g = h->fit_hint, length;
+    if (h->gc_since >= h->quick_limit || g == 0 || need < h->fit_hint_need || !vh_bit_test(h->rstarts, g))
+        return 0;
+    length = vh_rlen(h, g);
+    if (length < need) return 0;
+    vh_carve(h, g, length, need);
+    h->fit_hint = g + need;                     /* as vh_take: regions below it are all too short */
+    return vh_alloc_finish(h, g, n, need, 1);
 }
 
 #endif /* VH_POLICY_H */

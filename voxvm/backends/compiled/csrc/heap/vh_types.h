@@ -51,7 +51,12 @@
 #define VH_NOINLINE __attribute__((noinline))
 #define VH_ALWAYS_INLINE inline __attribute__((always_inline))
 #define VH_MAYBE_UNUSED __attribute__((unused))
+#define VH_PREFETCH(p) __builtin_prefetch(p)
+/* n is a compile-time constant of at most 8 (the VM's load/store counts) */
+#define VH_CONSTANT_SMALL(n) (__builtin_constant_p(n) && (n) <= 8)
 #else
+#define VH_CONSTANT_SMALL(n) 0
+#define VH_PREFETCH(p) ((void)(p))
 #define VH_ALWAYS_INLINE inline
 #define VH_LIKELY(x) (x)
 #define VH_UNLIKELY(x) (x)
@@ -74,8 +79,7 @@ enum {
 
 /* Block header: the 8 bytes just below a live block's start. */
 #define VH_HDR_SIZE_MASK 0x000000FFFFFFFFFFULL   /* bits 0..39: accessible size n */
-#define VH_HDR_GC 0x4000000000000000ULL          /* GC-managed (alloc/allocr) */
-#define VH_HDR_MARK 0x8000000000000000ULL        /* reached in the current mark phase */
+#define VH_HDR_GC 0x4000000000000000ULL          /* GC-managed (alloc/allocr); marks are in Heap.marks */
 #define VH_HARD_LIMIT ((1ULL << 34) - 8)         /* < 16 GiB: granule counts < 2^31 */
 #define VH_ALL 0xFFFFFFFFFFFFFFFFULL
 #define VH_MIN_GROWTH 4096ULL                    /* bytes: smallest growth of an empty heap */
@@ -162,6 +166,12 @@ typedef struct Heap {
     uint64_t gc_floor;           /* lower bound of gc_threshold */
     int gc_stress;               /* collect before every allocation */
     int64_t fail_after;          /* fault injection: fail allocations after this many (-1 = off) */
+    /* heap_alloc_quick may allocate while gc_since < quick_limit: gc_threshold,
+     * or 0 (always take heap_alloc_auto) under gc_stress, fault injection or
+     * without an arena. Recomputed by vh_quick_refresh whenever one of those
+     * changes inside the heap; whoever sets gc_stress, fail_after or
+     * gc_threshold from outside calls heap_settings_changed. */
+    uint64_t quick_limit;
     /* What a collection could change (vh_policy.h, "futile collections"):
      * `mutations` counts every event that can make a live block unreachable
      * later: a block allocated or freed, a pointer recorded, a recorded
@@ -174,11 +184,14 @@ typedef struct Heap {
     uint64_t futile_mutations;
     uint64_t *futile_roots;
     size_t futile_nroots, futile_cap;
-    /* mark stack (grown up to HEAP_MARK_STACK_MAX entries) */
+    /* Mark bitmap (vh_gc.h): bit g set iff the block starting at granule g
+     * was reached in the current mark phase; all zero outside a collection
+     * (the sweep clears it), sized like level 0 of the block-start bitmap. */
+    uint64_t *marks;
+    /* mark stack (grown up to HEAP_MARK_STACK_MAX entries; empty between collections) */
     uint64_t *mark_stack;
-    uint64_t mark_top;
     uint64_t mark_cap;
-    int mark_overflow;
+    int mark_overflow;           /* during a collection: a marked block could not be queued (rescan) */
     HeapStats stats;
 } Heap;
 

@@ -52,9 +52,12 @@ static void vv_record_gc_events(vv_vm *vm, uint64_t collections, uint64_t grows)
     }
 }
 
-/* The whole collection policy: the roots (semantics.md §3.8) are every register
- * and data-stack entry tagged 8, described here, only when a collection may
- * run; the stack's 64-bit tags are read at their own width. */
+/* alloc / allocr / allocr_nogc when heap_alloc_quick (inline in the loop)
+ * gave 0: the whole collection policy. The roots (semantics.md §3.8) are every
+ * register and data-stack entry tagged 8, described here, only when a
+ * collection may run; the stack's 64-bit tags are read at their own width.
+ * The block (zero-filled, now the cached one), or 0 (HeapAllocationFault);
+ * vm->sp must be current. */
 static VV_NOINLINE uint64_t vv_heap_alloc_slow(vv_vm *vm, uint64_t n, int gc_managed) {
     Heap *h = &vm->heap;
     uint64_t collections = h->stats.collections, grows = h->stats.grows;
@@ -72,15 +75,6 @@ static VV_NOINLINE uint64_t vv_heap_alloc_slow(vv_vm *vm, uint64_t n, int gc_man
      * must not keep Ctrl-C waiting) */
     if ((h->stats.collections != collections || h->stats.grows != grows) && vv_poll(vm)) vm->flush_due = 1;
     return address;
-}
-
-/* alloc / allocr / allocr_nogc: the block (zero-filled, now the cached one),
- * or 0 (HeapAllocationFault). vm->sp must be current (the roots). Inline in
- * the loop: as a call, saving and restoring registers cost a tenth of an
- * allocation. */
-static VH_ALWAYS_INLINE uint64_t vv_heap_alloc(vv_vm *vm, uint64_t n, int gc_managed) {
-    uint64_t address = heap_alloc_quick(&vm->heap, n, gc_managed);
-    return VV_LIKELY(address != 0) ? address : vv_heap_alloc_slow(vm, n, gc_managed);
 }
 
 /* `storedat`: n bytes of main memory at `from` into the heap at dst. */
