@@ -48,6 +48,7 @@ did not get slower (docs/performance.md "Debugging hooks").
 from __future__ import annotations
 
 import argparse
+import importlib.machinery
 import importlib.util
 import os
 import platform
@@ -80,7 +81,11 @@ def child(program: str, dispatch: str, mode: str = "plain") -> int:
     (plain, but with the voxvm this interpreter has installed rather than this checkout's:
     --baseline-python, to compare two builds).
     """
-    if mode != "baseline":
+    built = REPO / "voxvm" / "backends" / "compiled"
+    if mode != "baseline" and any((built / f"_core{suffix}").exists()
+                                  for suffix in importlib.machinery.EXTENSION_SUFFIXES):
+        # This checkout's build (an editable install); a checkout without a compiled core
+        # (a plain `pip install .`, as in CI) is measured through the installed package.
         sys.path.insert(0, str(REPO))
     try:
         from voxasm import assemble_program as assemble
