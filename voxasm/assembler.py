@@ -412,7 +412,7 @@ class _Assembler:
             return
         head = toks[0]
         if in_text:
-            entry = ENCODERS.get(head)
+            entry = ENCODERS[head] if head in BY_MNEMONIC else None   # (C-level lookups)
             if entry is not None:
                 # An instruction line with a comment, a wrong operand count, an
                 # instruction that waits for pass 2 (a lint) or a string literal.
@@ -465,7 +465,7 @@ class _Assembler:
     def data_item(self, index: int, line: str, split: Split | None, toks: list[str]) -> None:
         """A line of a data section that is not a directive (its code part ``line``)."""
         head = toks[0]
-        if head in ENCODERS and not looks_like_item(toks):
+        if head in BY_MNEMONIC and not looks_like_item(toks):
             self.error_at_token(index, line, 0, f"instruction {show_token(head)} in a data section",
                                 "put 'section text' before code")
             return
@@ -562,7 +562,7 @@ class _Assembler:
     def unknown_mnemonic(self, index: int, line: str, toks: list[str]) -> None:
         head = toks[0]
         hint = None
-        if head.lower() in ENCODERS:
+        if head.lower() in BY_MNEMONIC:
             hint = f"mnemonics are lowercase: '{head.lower()}'"
         elif head.endswith(":") and is_name(head[:-1]):
             hint = f"labels are written 'label {head[:-1]}'"
