@@ -12,16 +12,18 @@ asks for a line (no trap) never pays for the walk.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+# (collections.abc's implementation, which the interpreter's start-up has loaded already;
+# collections.abc itself would import the whole collections package)
+from _collections_abc import Sequence
 TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); annotations are strings
 if TYPE_CHECKING:
     from typing import Iterator
 
-from voxvm.isa import OPS
+from ._optable import OPCODES
 
 _SIZES = [0] * 256
-for _op in OPS:
-    _SIZES[_op.code] = _op.size
+for _code, _size, _ in OPCODES.values():
+    _SIZES[_code] = _size
 
 
 class LineTable(Sequence):
