@@ -30,7 +30,7 @@ round-trip tests do).
 from __future__ import annotations
 
 import gc
-from array import array
+import struct
 TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); annotations are strings
 if TYPE_CHECKING:
     from typing import Iterator
@@ -64,6 +64,15 @@ HEAD_TOKENS = 1 + max(count for _, _, count in OPCODES.values()) + 1
 CACHE_LIMIT = 1 << 16
 # What pass 1 writes where an instruction waits for pass 2 (or is wrong): its size in zeros.
 _RESERVED = [bytes(size) for size in range(max(size for _, size, _ in OPCODES.values()) + 1)]
+# Line numbers and pending lines are native uint32, offsets native uint64, in bytearrays (4 and
+# 8 bytes each: what the scanner writes and memoryview.cast("I"/"Q") reads; the array module
+# would import the collections package).
+_U32 = struct.Struct("=I").pack
+_U64 = struct.Struct("=Q").pack
+
+
+def _pack_numbers(numbers: list[int]) -> bytes:
+    return struct.pack(f"={len(numbers)}I", *numbers)
 
 
 def assemble(source: bytes | str, path: str = "<input>", *,
@@ -282,9 +291,9 @@ class _Assembler:
         it would do, faster).
         """
         self.code = bytearray()
-        self.numbers = array("I")
-        self.pending_lines = array("I")
-        self.pending_offsets = array("Q")
+        self.numbers = bytearray()           # line of instruction i (uint32)
+        self.pending_lines = bytearray()     # index of each line waiting for pass 2 (uint32)
+        self.pending_offsets = bytearray()   # and where its bytes go (uint64)
         self.pending_text: list[str] = []    # and its text (read again in pass 2)
         self.line_cache: dict[str, bytes] = {}   # line -> its encoding (text section)
         self.data_chunks: list[bytes] = []
@@ -329,8 +338,12 @@ class _Assembler:
         """
         syms = self.syms
         code = self.code
-        number_append = self.numbers.append
+        # Line numbers go to a list, packed into self.numbers before layout_line (which
+        # appends there itself) and at the end: one pack per run of lines, not per line.
+        numbers: list[int] = []
+        number_append = numbers.append
         pending_lines, pending_offsets, pending_text = self.pending_lines, self.pending_offsets, self.pending_text
+        u32, u64 = _U32, _U64
         labels, kinds = syms.labels, syms.kinds
         cache = self.line_cache
         cache_get = cache.get
@@ -342,6 +355,8 @@ class _Assembler:
         in_text = self.in_text
         for index, line in enumerate(lines, base):
             if not in_text:
+                # (nothing is left in ``numbers``: the line that left the text section
+                # went through layout_line below)
                 layout_line(index, line, None)
                 in_text = self.in_text
                 continue
@@ -372,8 +387,8 @@ class _Assembler:
                         # A name defined further down (or a rarer spelling, or
                         # an error): what layout_line would do too.
                         number_append(index + 1)
-                        pending_lines.append(index)
-                        pending_offsets.append(len(code))
+                        pending_lines += u32(index)
+                        pending_offsets += u64(len(code))
                         pending_text.append(line)
                         code += reserved[fast[2]]
                         continue
@@ -387,8 +402,13 @@ class _Assembler:
                         continue
             elif toks[0][0] == ";" or toks[0][0] == "#":
                 continue             # a comment line
+            if numbers:
+                self.numbers += _pack_numbers(numbers)
+                numbers.clear()
             layout_line(index, line, toks)
             in_text = self.in_text
+        if numbers:
+            self.numbers += _pack_numbers(numbers)
 
     def layout_line(self, index: int, line: str, toks: list[str] | None) -> None:
         """Lay out any one line (0-based ``index``); ``toks``: the line cut into tokens
@@ -414,7 +434,7 @@ class _Assembler:
                 entry = ENCODERS[head]
                 # An instruction line with a comment, a wrong operand count, an
                 # instruction that waits for pass 2 (a lint) or a string literal.
-                self.numbers.append(index + 1)
+                self.numbers += _U32(index + 1)
                 if split is not None and split.quote_start >= 0:
                     self.error(index, split.quote_start, 1, "string literal in an instruction",
                                "strings belong in 'section data' items: NAME str \"text\"")
@@ -428,8 +448,8 @@ class _Assembler:
                                 cache.clear()
                             cache[raw] = encoded
                             return
-                    self.pending_lines.append(index)
-                    self.pending_offsets.append(len(code))
+                    self.pending_lines += _U32(index)
+                    self.pending_offsets += _U64(len(code))
                     self.pending_text.append(raw)
                 code += _RESERVED[entry[3]]    # a wrong one takes its size too
                 return
@@ -582,13 +602,15 @@ class _Assembler:
         syms = self.syms
         code = self.code
         cache: dict[str, bytes] = {}         # line -> its encoding (no diagnostic)
-        pending = zip(self.pending_lines, self.pending_offsets, self.pending_text)
+        lines = memoryview(self.pending_lines).cast("I")
+        offsets = memoryview(self.pending_offsets).cast("Q")
+        text = self.pending_text
+        pending = zip(lines, offsets, text)
         if self.scan is not None:
             rest = self.scan.encode_pending()
             if not rest:
                 self.pending_text = []
                 return                       # (and the Python encoders are never imported)
-            lines, offsets, text = self.pending_lines, self.pending_offsets, self.pending_text
             pending = ((lines[k], offsets[k], text[k]) for k in rest)
         from .encoding import ENCODERS as encoders
 

@@ -11,9 +11,7 @@ Columns in ``ItemError`` and warnings are 0-based indices into the line.
 
 from __future__ import annotations
 
-import array
 import struct
-import sys
 
 from voxvm.tags import DATA_CONST_BIT, DataType
 
@@ -260,7 +258,7 @@ def _array_payload(code: str, type_column: int, type_token: str, declared: str,
                               "text after ']' is ignored (start comments with ';' or '#')"))
     if not inner.strip():
         raise ItemError(start, close + 1, "an array needs at least one element")
-    words = array.array("Q")      # 8 bytes an element, not a Python int and a list slot
+    words = bytearray()           # big-endian, 8 bytes an element (not a Python int and a list slot)
     position = start + 1
     for piece in _pieces(inner):
         element = piece.strip()
@@ -271,13 +269,11 @@ def _array_payload(code: str, type_column: int, type_token: str, declared: str,
         if any(ch.isspace() for ch in element):
             raise ItemError(column, len(element), f"expected ',' between array elements in {show_token(element)}")
         try:
-            words.append(convert(element))
+            words += _VALUE.pack(convert(element))
         except LiteralError as exc:
             raise ItemError(column, len(element), exc.message, exc.hint) from None
-    _check_declared(declared, len(words), type_column, type_token, item)
-    if sys.byteorder == "little":
-        words.byteswap()           # data items are big-endian
-    return words.tobytes()
+    _check_declared(declared, len(words) // 8, type_column, type_token, item)
+    return bytes(words)
 
 
 def _pieces(text: str):
