@@ -30,14 +30,15 @@ HEAVY = ["typer", "click", "construct", "dataclasses", "typing", "re", "inspect"
          # enum and namedtuple machinery would bring (voxvm/numbered.py, voxvm/records.py)
          "enum", "collections", "functools", "threading", "signal", "importlib", "bisect",
          "voxvm.traps", "voxvm.values", "voxvm.host.registry", "voxvm.isa"]
+# Assembling a typical file (TYPICAL below) with the compiled scanner needs neither the
+# opcode table's enum classes, nor the Python encoders, nor regular expressions, nor the
+# array module (which imports collections) (docs/performance.md "The assembler").
+HEAVY_FOR_ASSEMBLY = ["typer", "click", "construct", "dataclasses", "typing", "re", "enum", "functools",
+                      "collections", "array", "tempfile", "random", "shutil", "voxvm.isa", "voxasm.encoding",
+                      "voxasm._fast_encoders"]
 # ... and a run of a .vvs source (which needs the assembler) must not import either.
 HEAVY_FOR_SOURCE = ["typer", "click", "construct", "dataclasses", "typing", "inspect", "pygments",
-                    "voxvm.host.files", "voxvm.host.net"]
-# Assembling a typical file (TYPICAL below) with the compiled scanner needs neither the
-# opcode table's enum classes, nor the Python encoders, nor regular expressions
-# (docs/performance.md "The assembler").
-HEAVY_FOR_ASSEMBLY = ["typer", "click", "construct", "dataclasses", "typing", "re", "enum", "functools",
-                      "tempfile", "random", "shutil", "voxvm.isa", "voxasm.encoding", "voxasm._fast_encoders"]
+                    "voxvm.host.files", "voxvm.host.net", *HEAVY_FOR_ASSEMBLY]
 TYPICAL = """\
 section text
 .start
