@@ -21,8 +21,8 @@ comment as ``voxasm.source.split_comment`` cuts it, and an operand is encoded on
 spelling of ``voxasm.encoding._FAST`` (some of them: a float is read by Python's own
 ``float``), to the same value. Anything else is left to Python: in layout the instruction waits
 for pass 2 (as when the early encoder returns None), in pass 2 Python encodes or reports it.
-The opcode table comes from Python (``voxasm.encoding.SCAN_TABLE``, built from voxvm.isa):
-nothing of the ISA is written here.
+The opcode table comes from Python (``SCAN_TABLE`` of voxasm/_optable.py, generated from
+voxvm.isa): nothing of the ISA is written here.
 """
 
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
@@ -121,7 +121,7 @@ cdef class Scanner:
     """The compiled layout and pass 2 of one assembly run, over that run's tables.
 
     ``table``: ``(mnemonic, opcode, ((operand short name, width), ...))`` of every instruction
-    layout may encode (voxasm.encoding.SCAN_TABLE); ``registers``: how many there are
+    layout may encode (voxasm/_optable.py ``SCAN_TABLE``); ``registers``: how many there are
     (``r0``..``r{registers-1}``); ``syms``: the run's SymbolTable; then the run's image,
     line numbers and pending instructions (voxasm.assembler._Assembler.layout), appended to
     in place.
@@ -415,7 +415,7 @@ cdef class Scanner:
 
     def encode_pending(self):
         """Pass 2: encode every pending instruction this path can, in place; the positions
-        (in the pending arrays) of the others, in order, as a list."""
+        (in the pending lists) of the others, in order, as a list."""
         cdef Py_ssize_t k, offset, total = len(self.pending_text)
         cdef Line line
         cdef unsigned char encoded[MAX_SIZE]

@@ -47,14 +47,15 @@ class LineTable(Sequence):
         if self._addresses is None:
             image, sizes = self._image, _SIZES
             count = len(self._numbers) // 4
-            self._addresses = bytearray(8 * count)
-            addresses = memoryview(self._addresses).cast("Q")
+            table = bytearray(8 * count)
+            addresses = memoryview(table).cast("Q")
             address = 0
             for i in range(count):
                 addresses[i] = address
                 address += sizes[image[address]]
             if address != self._code_size:   # pragma: no cover - the assembler emitted the image
                 raise AssertionError(f"line table walked to {address}, code ends at {self._code_size}")
+            self._addresses = table
         return memoryview(self._addresses).cast("Q")
 
     def __len__(self) -> int:
