@@ -19,9 +19,9 @@ from conftest import REPO
 PACKAGES = ("voxvm", "voxasm")
 
 # What the assembler may use of the VM package: the shared lower layers only.
-VOXASM_MAY_IMPORT = {"voxvm", "voxvm.isa", "voxvm.program", "voxvm.formats", "voxvm.vvefile",
-                     "voxvm.errors", "voxvm.values", "voxvm.debugmap", "voxvm.dataseg", "voxvm.syntax",
-                     "voxvm.stdstreams"}
+VOXASM_MAY_IMPORT = {"voxvm", "voxvm.isa", "voxvm.tags", "voxvm.records", "voxvm.program", "voxvm.formats",
+                     "voxvm.vvefile", "voxvm.errors", "voxvm.values", "voxvm.debugmap", "voxvm.dataseg",
+                     "voxvm.syntax", "voxvm.stdstreams"}
 
 
 def _module_name(path: Path) -> str:

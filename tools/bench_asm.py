@@ -18,7 +18,10 @@ and measures (docs/performance.md, "The assembler"):
   ``--runs`` times, interleaved with the in-process assembly of the same
   file and with ``voxvm --vas`` of a 3-line file (the fixed cost: start-up,
   imports, writing); medians of CPU (user + sys of the child) and wall, and
-  their ratio to the in-process figures.
+  their ratio to the in-process figures. ``voxvm`` is the console script of
+  this interpreter's environment when there is one (what a user runs;
+  tools/bench.py ``voxvm_command``), else ``python -m voxvm`` (whose ``runpy``
+  imports ``importlib.util``, ``contextlib`` and ``collections`` first).
 
 Child processes import from ``.pyc`` files, as an installed copy does: the
 benchmark gives them a temporary ``PYTHONPYCACHEPREFIX`` (filled by a warm-up
@@ -47,7 +50,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(1, str(Path(__file__).resolve().parent))
 
+from bench import voxvm_command  # noqa: E402
 from voxasm import AssemblyError, assemble_program as assemble  # noqa: E402
 
 REG_OPS = ["uadd", "usub", "umul", "ucmp", "iadd", "isub", "imul", "icmp", "fadd", "fmul",
@@ -225,9 +230,9 @@ def whole_process(source: bytes, runs: int) -> None:
         path = Path(tmp, "prog.vvs")
         path.write_bytes(source)
         Path(tmp, "small.vvs").write_text("section text\n.start\n    halt\n")
-        argv = [sys.executable, "-m", "voxvm", "--vas", str(path), "--vas-out", str(Path(tmp, "prog.vve"))]
-        small = [sys.executable, "-m", "voxvm", "--vas", str(Path(tmp, "small.vvs")),
-                 "--vas-out", str(Path(tmp, "small.vve"))]
+        voxvm = voxvm_command()
+        argv = [*voxvm, "--vas", str(path), "--vas-out", str(Path(tmp, "prog.vve"))]
+        small = [*voxvm, "--vas", str(Path(tmp, "small.vvs")), "--vas-out", str(Path(tmp, "small.vve"))]
         child(argv, tmp)                                      # warm the file cache and the .pyc files
         for _ in range(runs):                                 # interleaved: all see the same load
             inside.append(timed(lambda: assemble(source, str(path), pause_gc=True)))
@@ -236,7 +241,7 @@ def whole_process(source: bytes, runs: int) -> None:
     wall_in, cpu_in = (statistics.median(x) for x in zip(*inside))
     wall_out, cpu_out = (statistics.median(x) for x in zip(*outside))
     wall_fixed, cpu_fixed = (statistics.median(x) for x in zip(*fixed))
-    print(f"whole process: 'voxvm --vas' of {count} lines: CPU {cpu_out * 1e3:.0f} ms "
+    print(f"whole process ({' '.join(voxvm)}): 'voxvm --vas' of {count} lines: CPU {cpu_out * 1e3:.0f} ms "
           f"= {cpu_out / cpu_in:.2f}x the in-process {cpu_in * 1e3:.0f} ms; "
           f"wall {wall_out * 1e3:.0f} ms = {wall_out / wall_in:.2f}x {wall_in * 1e3:.0f} ms "
           f"(medians of {runs})")

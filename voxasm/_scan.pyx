@@ -21,11 +21,10 @@ comment as ``voxasm.source.split_comment`` cuts it, and an operand is encoded on
 spelling of ``voxasm.encoding._FAST`` (some of them: a float is read by Python's own
 ``float``), to the same value. Anything else is left to Python: in layout the instruction waits
 for pass 2 (as when the early encoder returns None), in pass 2 Python encodes or reports it.
-The opcode table comes from Python (``voxasm.encoding.SCAN_TABLE``, built from voxvm.isa):
-nothing of the ISA is written here.
+The opcode table comes from Python (``SCAN_TABLE`` of voxasm/_optable.py, generated from
+voxvm.isa): nothing of the ISA is written here.
 """
 
-from cpython.array cimport array, resize_smart
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE, PyByteArray_Resize
 from cpython.dict cimport PyDict_GetItem
 from cpython.float cimport PyFloat_AS_DOUBLE
@@ -122,7 +121,7 @@ cdef class Scanner:
     """The compiled layout and pass 2 of one assembly run, over that run's tables.
 
     ``table``: ``(mnemonic, opcode, ((operand short name, width), ...))`` of every instruction
-    layout may encode (voxasm.encoding.SCAN_TABLE); ``registers``: how many there are
+    layout may encode (voxasm/_optable.py ``SCAN_TABLE``); ``registers``: how many there are
     (``r0``..``r{registers-1}``); ``syms``: the run's SymbolTable; then the run's image,
     line numbers and pending instructions (voxasm.assembler._Assembler.layout), appended to
     in place.
@@ -133,13 +132,11 @@ cdef class Scanner:
     cdef int registers
     cdef dict labels, functions, data, kinds
     cdef bytearray code
-    cdef array numbers, pending_lines, pending_offsets
+    cdef bytearray numbers, pending_lines, pending_offsets   # native uint32, uint32, uint64 each
     cdef list pending_text
 
-    def __init__(self, table, int registers, syms, bytearray code, array numbers,
-                 array pending_lines, array pending_offsets, list pending_text):
-        if numbers.typecode != "I" or pending_lines.typecode != "I" or pending_offsets.typecode != "Q":
-            raise TypeError("line numbers and pending lines are array('I'), offsets array('Q')")
+    def __init__(self, table, int registers, syms, bytearray code, bytearray numbers,
+                 bytearray pending_lines, bytearray pending_offsets, list pending_text):
         if registers < 1 or registers > 100:
             raise ValueError(f"{registers} registers: r0..r99 at most")
         self.registers = registers
@@ -369,10 +366,10 @@ cdef class Scanner:
                     self._emit(encoded, line.op.size)
                 else:                           # a name defined further down, or for Python
                     self._emit(NULL, line.op.size)   # to read in pass 2: it waits, in its size
-                    self._append(self.pending_lines, base + pos)
-                    self._append_offset(at)
+                    self._u32(self.pending_lines, base + pos)
+                    self._u64(self.pending_offsets, at)
                     self.pending_text.append(text)
-                self._append(self.numbers, base + pos + 1)
+                self._u32(self.numbers, base + pos + 1)
                 pos += 1
                 continue
             if line.tokens != 2 or line.ends[0] - line.starts[0] != 5 or \
@@ -400,32 +397,40 @@ cdef class Scanner:
                 return False
         return n > 0
 
-    cdef inline int _append(self, array numbers, Py_ssize_t value) except -1:
-        cdef Py_ssize_t n = len(numbers)
-        resize_smart(numbers, n + 1)
-        numbers.data.as_uints[n] = <unsigned int>value
+    cdef inline int _u32(self, bytearray out, Py_ssize_t value) except -1:
+        """Append ``value`` to ``out`` as a native uint32 (what memoryview.cast("I") reads)."""
+        cdef unsigned int word = <unsigned int>value
+        cdef Py_ssize_t n = PyByteArray_GET_SIZE(out)
+        PyByteArray_Resize(out, n + 4)
+        memcpy(PyByteArray_AS_STRING(out) + n, &word, 4)
         return 0
 
-    cdef inline int _append_offset(self, Py_ssize_t value) except -1:
-        cdef Py_ssize_t n = len(self.pending_offsets)
-        resize_smart(self.pending_offsets, n + 1)
-        self.pending_offsets.data.as_ulonglongs[n] = <unsigned long long>value
+    cdef inline int _u64(self, bytearray out, Py_ssize_t value) except -1:
+        """Append ``value`` to ``out`` as a native uint64 (memoryview.cast("Q"))."""
+        cdef unsigned long long word = <unsigned long long>value
+        cdef Py_ssize_t n = PyByteArray_GET_SIZE(out)
+        PyByteArray_Resize(out, n + 8)
+        memcpy(PyByteArray_AS_STRING(out) + n, &word, 8)
         return 0
 
     def encode_pending(self):
         """Pass 2: encode every pending instruction this path can, in place; the positions
-        (in the pending arrays) of the others, in order, as an array('I')."""
+        (in the pending lists) of the others, in order, as a list."""
         cdef Py_ssize_t k, offset, total = len(self.pending_text)
         cdef Line line
         cdef unsigned char encoded[MAX_SIZE]
-        cdef array rest = array("I")
+        cdef list rest = []
+        cdef unsigned long long place
+        if PyByteArray_GET_SIZE(self.pending_offsets) < 8 * total:
+            raise ValueError("fewer pending offsets than pending lines")
         for k in range(total):
             if self._read(<object>PyList_GET_ITEM(self.pending_text, k), &line) and line.op != NULL \
                     and line.tokens == line.op.count + 1 and self._encode(&line, encoded):
-                offset = self.pending_offsets.data.as_ulonglongs[k]
+                memcpy(&place, PyByteArray_AS_STRING(self.pending_offsets) + 8 * k, 8)
+                offset = <Py_ssize_t>place
                 if offset + line.op.size > PyByteArray_GET_SIZE(self.code):   # pragma: no cover - layout reserved it
                     raise AssertionError("pending instruction past the end of the code")
                 memcpy(PyByteArray_AS_STRING(self.code) + offset, encoded, line.op.size)
             else:
-                self._append(rest, k)
+                rest.append(k)
         return rest

@@ -29,47 +29,50 @@ round-trip tests do).
 
 from __future__ import annotations
 
-import functools
 import gc
-from array import array
+import struct
 TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); annotations are strings
 if TYPE_CHECKING:
     from typing import Iterator
 
-from voxvm.isa import BY_MNEMONIC, NUM_REGISTERS
 from voxvm.program import Program, Symbols
+from voxvm.tags import NUM_REGISTERS
 
+from ._optable import OPCODES, SCAN_TABLE
 from .data import ITEM_HEADER_SIZE, MAX_DATA_PAYLOAD, ItemError, looks_like_item, parse_item
 from .diagnostics import AssemblyError, Diagnostic
-from .encoding import (
-    ENCODERS,
-    LENIENT_EXTRA_OPERANDS,
-    LINTS,
-    MAX_SUGGESTED_WORD,
-    SCAN_TABLE,
-    SymbolTable,
-    early_encoders,
-    locate_bad_operand,
-    operand_summary,
-)
 from .linetable import LineTable
 from .literals import LiteralError, is_name, show_token
 from .source import Split, count_tokens, split_comment, text_chunks, token_spans
+from .symbols import MAX_SUGGESTED_WORD, SymbolTable
 
 try:
     from ._scan import Scanner   # the compiled hot path (voxasm/_scan.pyx)
 except ImportError:              # a pure-Python install (VOXVM_PUREPYTHON=1)
     Scanner = None
 
+# voxasm.encoding (the Python encoders, and through it voxvm.isa) is imported by the methods
+# that need it, when a line reaches them: with the compiled scanner, a typical file never
+# does (docs/performance.md "The assembler").
+
 _DIRECTIVES = ("section", "func", "label", ".start")
-_KEYWORDS = sorted(list(BY_MNEMONIC) + list(_DIRECTIVES))
+_KEYWORDS = sorted([*OPCODES, *_DIRECTIVES])
 # Tokens of a line that layout ever looks at: the mnemonic, the most operands of any
 # instruction, and one more to notice that there are too many.
-HEAD_TOKENS = 1 + max(len(op.operands) for op in BY_MNEMONIC.values()) + 1
+HEAD_TOKENS = 1 + max(count for _, _, count in OPCODES.values()) + 1
 # Distinct encoded lines remembered (about 150 bytes each); the cache starts over when full.
 CACHE_LIMIT = 1 << 16
 # What pass 1 writes where an instruction waits for pass 2 (or is wrong): its size in zeros.
-_RESERVED = [bytes(size) for size in range(max(op.size for op in BY_MNEMONIC.values()) + 1)]
+_RESERVED = [bytes(size) for size in range(max(size for _, size, _ in OPCODES.values()) + 1)]
+# Line numbers and pending lines are native uint32, offsets native uint64, in bytearrays (4 and
+# 8 bytes each: what the scanner writes and memoryview.cast("I"/"Q") reads; the array module
+# would import the collections package).
+_U32 = struct.Struct("=I").pack
+_U64 = struct.Struct("=Q").pack
+
+
+def _pack_numbers(numbers: list[int]) -> bytes:
+    return struct.pack(f"={len(numbers)}I", *numbers)
 
 
 def assemble(source: bytes | str, path: str = "<input>", *,
@@ -288,9 +291,9 @@ class _Assembler:
         it would do, faster).
         """
         self.code = bytearray()
-        self.numbers = array("I")
-        self.pending_lines = array("I")
-        self.pending_offsets = array("Q")
+        self.numbers = bytearray()           # line of instruction i (uint32)
+        self.pending_lines = bytearray()     # index of each line waiting for pass 2 (uint32)
+        self.pending_offsets = bytearray()   # and where its bytes go (uint64)
         self.pending_text: list[str] = []    # and its text (read again in pass 2)
         self.line_cache: dict[str, bytes] = {}   # line -> its encoding (text section)
         self.data_chunks: list[bytes] = []
@@ -335,17 +338,25 @@ class _Assembler:
         """
         syms = self.syms
         code = self.code
-        number_append = self.numbers.append
+        # Line numbers go to a list, packed into self.numbers before layout_line (which
+        # appends there itself) and at the end: one pack per run of lines, not per line.
+        numbers: list[int] = []
+        number_append = numbers.append
         pending_lines, pending_offsets, pending_text = self.pending_lines, self.pending_offsets, self.pending_text
+        u32, u64 = _U32, _U64
         labels, kinds = syms.labels, syms.kinds
         cache = self.line_cache
         cache_get = cache.get
+        from .encoding import early_encoders
+
         early_get = early_encoders().get
         reserved = _RESERVED
         layout_line = self.layout_line
         in_text = self.in_text
         for index, line in enumerate(lines, base):
             if not in_text:
+                # (nothing is left in ``numbers``: the line that left the text section
+                # went through layout_line below)
                 layout_line(index, line, None)
                 in_text = self.in_text
                 continue
@@ -376,8 +387,8 @@ class _Assembler:
                         # A name defined further down (or a rarer spelling, or
                         # an error): what layout_line would do too.
                         number_append(index + 1)
-                        pending_lines.append(index)
-                        pending_offsets.append(len(code))
+                        pending_lines += u32(index)
+                        pending_offsets += u64(len(code))
                         pending_text.append(line)
                         code += reserved[fast[2]]
                         continue
@@ -391,8 +402,13 @@ class _Assembler:
                         continue
             elif toks[0][0] == ";" or toks[0][0] == "#":
                 continue             # a comment line
+            if numbers:
+                self.numbers += _pack_numbers(numbers)
+                numbers.clear()
             layout_line(index, line, toks)
             in_text = self.in_text
+        if numbers:
+            self.numbers += _pack_numbers(numbers)
 
     def layout_line(self, index: int, line: str, toks: list[str] | None) -> None:
         """Lay out any one line (0-based ``index``); ``toks``: the line cut into tokens
@@ -412,11 +428,13 @@ class _Assembler:
             return
         head = toks[0]
         if in_text:
-            entry = ENCODERS.get(head)
-            if entry is not None:
+            if head in OPCODES:
+                from .encoding import ENCODERS
+
+                entry = ENCODERS[head]
                 # An instruction line with a comment, a wrong operand count, an
                 # instruction that waits for pass 2 (a lint) or a string literal.
-                self.numbers.append(index + 1)
+                self.numbers += _U32(index + 1)
                 if split is not None and split.quote_start >= 0:
                     self.error(index, split.quote_start, 1, "string literal in an instruction",
                                "strings belong in 'section data' items: NAME str \"text\"")
@@ -430,8 +448,8 @@ class _Assembler:
                                 cache.clear()
                             cache[raw] = encoded
                             return
-                    self.pending_lines.append(index)
-                    self.pending_offsets.append(len(code))
+                    self.pending_lines += _U32(index)
+                    self.pending_offsets += _U64(len(code))
                     self.pending_text.append(raw)
                 code += _RESERVED[entry[3]]    # a wrong one takes its size too
                 return
@@ -465,12 +483,12 @@ class _Assembler:
     def data_item(self, index: int, line: str, split: Split | None, toks: list[str]) -> None:
         """A line of a data section that is not a directive (its code part ``line``)."""
         head = toks[0]
-        if head in ENCODERS and not looks_like_item(toks):
+        if head in OPCODES and not looks_like_item(toks):
             self.error_at_token(index, line, 0, f"instruction {show_token(head)} in a data section",
                                 "put 'section text' before code")
             return
         try:
-            item = parse_item(split or Split(line))
+            item = parse_item(split or Split(line, -1, -1))
         except ItemError as exc:
             self.error(index, exc.column, exc.length, exc.message, exc.hint)
             return
@@ -562,14 +580,14 @@ class _Assembler:
     def unknown_mnemonic(self, index: int, line: str, toks: list[str]) -> None:
         head = toks[0]
         hint = None
-        if head.lower() in ENCODERS:
+        if head.lower() in OPCODES:
             hint = f"mnemonics are lowercase: '{head.lower()}'"
         elif head.endswith(":") and is_name(head[:-1]):
             hint = f"labels are written 'label {head[:-1]}'"
         elif looks_like_item(toks):
             hint = "data items belong in a data section: put 'section data' before them"
         else:
-            hint = functools.partial(_suggest_keyword, head)   # computed only if shown
+            hint = lambda: _suggest_keyword(head)   # computed only if shown
         self.error_at_token(index, line, 0, f"unknown mnemonic {show_token(head)}", hint)
 
     # --- pass 2: encoding -------------------------------------------------------------
@@ -583,12 +601,19 @@ class _Assembler:
         """
         syms = self.syms
         code = self.code
-        encoders = ENCODERS
         cache: dict[str, bytes] = {}         # line -> its encoding (no diagnostic)
-        pending = zip(self.pending_lines, self.pending_offsets, self.pending_text)
+        lines = memoryview(self.pending_lines).cast("I")
+        offsets = memoryview(self.pending_offsets).cast("Q")
+        text = self.pending_text
+        pending = zip(lines, offsets, text)
         if self.scan is not None:
-            lines, offsets, text = self.pending_lines, self.pending_offsets, self.pending_text
-            pending = ((lines[k], offsets[k], text[k]) for k in self.scan.encode_pending())
+            rest = self.scan.encode_pending()
+            if not rest:
+                self.pending_text = []
+                return                       # (and the Python encoders are never imported)
+            pending = ((lines[k], offsets[k], text[k]) for k in rest)
+        from .encoding import ENCODERS as encoders
+
         for index, offset, line in pending:
             encoded = cache.get(line)
             if encoded is None:
@@ -614,6 +639,8 @@ class _Assembler:
     def encode_line(self, index: int, line: str, syms: SymbolTable) -> tuple[bytes, bool]:
         """Pass 2 for one line: its bytes (b"" if it is wrong: the diagnostic is recorded),
         and whether another line of the same text gets the same bytes and no diagnostic."""
+        from .encoding import ENCODERS, LINTS, locate_bad_operand
+
         self.chunk_base, self.chunk_lines = index, [line]     # the diagnostics' source line
         commented = '"' in line or ";" in line or "#" in line
         if commented:
@@ -645,6 +672,8 @@ class _Assembler:
 
     def fix_operand_count(self, index: int, op, count: int, toks: list[str]) -> list[str] | None:
         """Report a wrong operand count; returns the tokens to encode anyway, or None."""
+        from .encoding import LENIENT_EXTRA_OPERANDS, operand_summary
+
         code = self.code_of(index)
         given = count_tokens(code) - 1            # toks holds only the head of a long line
         usage = operand_summary(op)
@@ -669,11 +698,19 @@ class _Assembler:
         return None
 
 
-@functools.lru_cache(maxsize=4096)
+_SUGGESTED: dict[str, str | None] = {}   # word -> its suggestion (at most 4096, then afresh)
+
+
 def _suggest_keyword(word: str) -> str | None:
     """"did you mean" for an unknown mnemonic or directive (the same typo is looked up once)."""
-    if len(word) > MAX_SUGGESTED_WORD:
-        return None
-    import difflib  # (only for a suggestion: not on the import path)
-    close = difflib.get_close_matches(word, _KEYWORDS, n=1, cutoff=0.6)
-    return f"did you mean '{close[0]}'?" if close else None
+    if word in _SUGGESTED:
+        return _SUGGESTED[word]
+    hint = None
+    if len(word) <= MAX_SUGGESTED_WORD:
+        import difflib  # (only for a suggestion: not on the import path)
+        close = difflib.get_close_matches(word, _KEYWORDS, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else None
+    if len(_SUGGESTED) >= 4096:
+        _SUGGESTED.clear()
+    _SUGGESTED[word] = hint
+    return hint

@@ -11,12 +11,9 @@ Columns in ``ItemError`` and warnings are 0-based indices into the line.
 
 from __future__ import annotations
 
-import array
-import re
 import struct
-import sys
 
-from voxvm.isa import DATA_CONST_BIT, DataType
+from voxvm.tags import DATA_CONST_BIT, DataType
 
 from .literals import (
     U64_MAX,
@@ -80,11 +77,21 @@ ARRAYS = {"uint": (DataType.UINT_ARRAY, _uint), "int": (DataType.INT_ARRAY, _int
           "float": (DataType.FLOAT_ARRAY, _float)}
 TYPE_NAMES = ["uint", "int", "float", "str", "uint[N]", "int[N]", "float[N]"]
 
-_ARRAY_TYPE_RE = re.compile(r"(uint|int|float)\[([0-9]*)\]\Z")
 _ZEROS = "!zeros="
 _HEADER = struct.Struct(">BQ")
 _VALUE = struct.Struct(">Q")
 ITEM_HEADER_SIZE = _HEADER.size      # type byte + u64 payload length
+
+
+def array_type(word: str) -> tuple[str, str] | None:
+    """``(element type, declared count)`` of an array type ``uint|int|float[DIGITS]`` (ASCII
+    digits, maybe none), or None."""
+    element, bracket, rest = word.partition("[")
+    count = rest[:-1]
+    if (bracket and element in ARRAYS and rest[-1:] == "]"
+            and (not count or count.isdigit() and count.isascii())):
+        return element, count
+    return None
 
 
 def looks_like_item(tokens: list[str]) -> bool:
@@ -92,7 +99,7 @@ def looks_like_item(tokens: list[str]) -> bool:
     if len(tokens) < 2:
         return False
     word = tokens[2] if tokens[1] == "const" and len(tokens) > 2 else tokens[1]
-    return word == "str" or word in SCALARS or _ARRAY_TYPE_RE.match(word) is not None
+    return word == "str" or word in SCALARS or array_type(word) is not None
 
 
 def parse_item(split: Split) -> DataItem:
@@ -142,14 +149,15 @@ def parse_item(split: Split) -> DataItem:
             item.warnings.append((values[1][0], len(code.rstrip()) - values[1][0],
                                   "text after the value is ignored (start comments with ';' or '#')"))
     else:
-        m = _ARRAY_TYPE_RE.match(type_token)
-        if m is None:
+        shape = array_type(type_token)
+        if shape is None:
             import difflib  # (only for a suggestion: not on the import path)
             close = difflib.get_close_matches(type_token, ["uint", "int", "float", "str"], n=1)
             raise ItemError(type_column, len(type_token), f"unknown data type {show_token(type_token)}",
                             f"did you mean '{close[0]}'?" if close else "types: " + ", ".join(TYPE_NAMES))
-        type_byte, convert = ARRAYS[m.group(1)]
-        payload = _array_payload(code, type_column, type_token, m.group(2), values, convert, item)
+        element, declared = shape
+        type_byte, convert = ARRAYS[element]
+        payload = _array_payload(code, type_column, type_token, declared, values, convert, item)
     if const:
         type_byte |= DATA_CONST_BIT
     item.encoded = _HEADER.pack(type_byte, len(payload)) + payload
@@ -250,7 +258,7 @@ def _array_payload(code: str, type_column: int, type_token: str, declared: str,
                               "text after ']' is ignored (start comments with ';' or '#')"))
     if not inner.strip():
         raise ItemError(start, close + 1, "an array needs at least one element")
-    words = array.array("Q")      # 8 bytes an element, not a Python int and a list slot
+    words = bytearray()           # big-endian, 8 bytes an element (not a Python int and a list slot)
     position = start + 1
     for piece in _pieces(inner):
         element = piece.strip()
@@ -261,13 +269,11 @@ def _array_payload(code: str, type_column: int, type_token: str, declared: str,
         if any(ch.isspace() for ch in element):
             raise ItemError(column, len(element), f"expected ',' between array elements in {show_token(element)}")
         try:
-            words.append(convert(element))
+            words += _VALUE.pack(convert(element))
         except LiteralError as exc:
             raise ItemError(column, len(element), exc.message, exc.hint) from None
-    _check_declared(declared, len(words), type_column, type_token, item)
-    if sys.byteorder == "little":
-        words.byteswap()           # data items are big-endian
-    return words.tobytes()
+    _check_declared(declared, len(words) // 8, type_column, type_token, item)
+    return bytes(words)
 
 
 def _pieces(text: str):

@@ -6,17 +6,21 @@ everywhere a number is allowed, ``-`` only where the value is signed
 ``-2.``, ``.5``, ``1e5``, ``inf``, ``nan``), registers exactly ``r0``..``r31``
 and symbol names. Every parser returns a Python int (floats as their IEEE-754
 bits) or raises ``LiteralError`` with a message for the user.
+
+The grammars are regular expressions, compiled on first use (``regex``): the
+common spellings (decimal numbers, ``1.5``, ASCII identifiers) are read without
+them, so assembling a typical file imports no ``re`` (docs/performance.md "The
+assembler").
 """
 
 from __future__ import annotations
 
-import re
 import struct
 TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); annotations are strings
 if TYPE_CHECKING:
     from typing import Callable
 
-from voxvm.isa import NUM_REGISTERS
+from voxvm.tags import NUM_REGISTERS
 
 U64_MAX = (1 << 64) - 1
 I64_MIN = -(1 << 63)
@@ -39,14 +43,46 @@ class LiteralError(ValueError):
 # `r0`..`r31`; the hot path is this dict lookup.
 REGISTERS: dict[str, int] = {f"r{i}": i for i in range(NUM_REGISTERS)}
 
-# Integers: optional sign, then 0x hex, 0b binary or decimal (ASCII digits only).
-_INT_RE = re.compile(r"([+-]?)(?:0[xX]([0-9A-Fa-f]+)|0[bB]([01]+)|([0-9]+))\Z")
-# Rust's f64 grammar (what upstream parses float tokens with); no `_`, no hex floats.
-_FLOAT_RE = re.compile(
-    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\Z",
-    re.IGNORECASE)
-# Names: a letter, `_`, `.` or `$` first, then word characters, `.`, `$`, `-`.
-_NAME_RE = re.compile(r"(?:[^\W\d]|[.$])[\w.$\-]*\Z")
+_PATTERNS = {
+    # Integers: optional sign, then 0x hex, 0b binary or decimal (ASCII digits only).
+    "int": r"([+-]?)(?:0[xX]([0-9A-Fa-f]+)|0[bB]([01]+)|([0-9]+))\Z",
+    # Rust's f64 grammar (what upstream parses float tokens with); no `_`, no hex floats.
+    "float": r"(?i)[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\Z",
+    # Names: a letter, `_`, `.` or `$` first, then word characters, `.`, `$`, `-`.
+    "name": r"(?:[^\W\d]|[.$])[\w.$\-]*\Z",
+    # A token: a maximal run of non-whitespace, where whitespace is what str.isspace() says
+    # (as str.split() cuts; the re module's \s uses the same Unicode table).
+    "token": r"\S+",
+}
+_COMPILED: dict = {}
+
+
+def regex(name: str):
+    """The compiled pattern ``name`` of ``_PATTERNS`` (compiled, and ``re`` imported, on first use)."""
+    compiled = _COMPILED.get(name)
+    if compiled is None:
+        import re
+
+        compiled = _COMPILED[name] = re.compile(_PATTERNS[name])
+    return compiled
+
+
+def _decimal_sign(token: str) -> tuple[bool, str] | None:
+    """``(negative, digits)`` of ``[+-]?`` and ASCII decimal digits, else None (the fast path
+    of the "int" pattern's decimal branch, without ``re``)."""
+    digits = token[1:] if token[:1] in ("+", "-") else token
+    if digits.isdigit() and digits.isascii():
+        return token[:1] == "-", digits
+    return None
+
+
+def _plain_float(token: str) -> bool:
+    """``[+-]?`` digits ``.`` digits (one side may be empty, not both): a spelling the
+    "float" pattern accepts, recognised without ``re``."""
+    body = token[1:] if token[:1] in ("+", "-") else token
+    whole, dot, fraction = body.partition(".")
+    return (bool(dot) and body.isascii() and bool(whole or fraction)
+            and (not whole or whole.isdigit()) and (not fraction or fraction.isdigit()))
 
 _F64 = struct.Struct(">d")
 _Q = struct.Struct(">Q")
@@ -74,7 +110,9 @@ def float_bits(value: float) -> int:
 
 def is_name(token: str) -> bool:
     """Whether ``token`` can name a label, function or data item."""
-    return _NAME_RE.match(token) is not None
+    if token.isidentifier() and token.isascii():
+        return True     # (an ASCII identifier matches the pattern: the common case, without re)
+    return regex("name").match(token) is not None
 
 
 def parse_register(token: str) -> int:
@@ -109,7 +147,13 @@ def show_token(token: str) -> str:
 
 def _match_int(token: str) -> tuple[bool, int] | None:
     """(negative, magnitude) of an integer literal, or None if it is not one."""
-    m = _INT_RE.match(token)
+    decimal = _decimal_sign(token)
+    if decimal is not None:
+        return decimal[0], decimal_value(decimal[1])
+    body = token[1:] if token[:1] in ("+", "-") else token
+    if body[:2] not in ("0x", "0X", "0b", "0B"):
+        return None     # (what else the pattern takes starts so: no need to import re)
+    m = regex("int").match(token)
     if m is None:
         return None
     sign, hexa, binary, dec = m.groups()
@@ -184,7 +228,7 @@ def parse_float(token: str, what: str = "a float") -> int:
         # float() of the text rounds correctly (and gives inf past the range,
         # like Rust's parse) where float() of a huge int would raise.
         return float_bits(float(token))
-    if _FLOAT_RE.match(token) is None:
+    if not _plain_float(token) and regex("float").match(token) is None:
         raise _not_a_number(token, what)
     return float_bits(float(token))
 
@@ -195,6 +239,6 @@ def parse_imm_float_compat(token: str) -> int | None:
     Upstream encodes ``uload r1 1.5`` as the bits of 1.5 (upstream.md §3.4 (c) 6);
     returns those bits, or None if the token is not such a float.
     """
-    if "." in token and _FLOAT_RE.match(token) is not None:
+    if "." in token and (_plain_float(token) or regex("float").match(token) is not None):
         return parse_float(token)
     return None

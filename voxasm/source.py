@@ -11,21 +11,21 @@ column of a token. Tokens are whitespace-separated words; the hot path uses
 from __future__ import annotations
 
 import codecs
-import itertools
-import re
-from collections import namedtuple
 
 TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); annotations are strings
 if TYPE_CHECKING:
     from typing import Iterator
 
+from voxvm.records import record
+
 from .diagnostics import AssemblyError, Diagnostic
+from .literals import regex
 
 # Bigger sources are refused up front instead of exhausting memory.
 MAX_SOURCE_BYTES = 1 << 30
 
 
-class Split(namedtuple("Split", "code quote_start quote_end", defaults=(-1, -1))):
+class Split(record("Split", "code quote_start quote_end", defaults=(-1, -1))):
     """A line cut into its code part and the position of its string literal.
 
     ``code`` is the line without its comment. ``quote_start`` is the index of
@@ -61,9 +61,9 @@ def split_comment(line: str) -> Split:
     q1 = line.find('"')
     c = _first_marker(line)
     if c >= 0 and (q1 < 0 or c < q1):
-        return Split(line[:c])
+        return Split(line[:c], -1, -1)      # (every field given: the record's quick path)
     if q1 < 0:
-        return Split(line)
+        return Split(line, -1, -1)
     q2 = line.rfind('"')
     if q2 == q1:
         return Split(line, q1, -1)
@@ -71,32 +71,33 @@ def split_comment(line: str) -> Split:
     return Split(line if c < 0 else line[:c], q1, q2)
 
 
-# A token: a maximal run of non-whitespace, where whitespace is what str.isspace() says
-# (as str.split() cuts; the re module's \s uses the same Unicode table).
-_TOKEN_RE = re.compile(r"\S+")
-
-
 def token_spans(text: str, limit: int | None = None) -> list[tuple[int, str]]:
     """``(index, token)`` for the first ``limit`` (default: every) whitespace-separated token.
 
-    Tokens are cut exactly as ``str.split`` cuts them. Callers that need only
-    the head of a line pass ``limit``, so a line of millions of tokens costs no
-    more than its text (docs/resource-limits.md).
+    Tokens are cut exactly as ``str.split`` cuts them (it cuts them here). Callers
+    that need only the head of a line pass ``limit``, so a line of millions of tokens
+    costs no more than its text (docs/resource-limits.md).
 
     >>> token_spans(' uadd  r1 r2')
     [(1, 'uadd'), (7, 'r1'), (10, 'r2')]
     >>> token_spans(' uadd  r1 r2', 1)
     [(1, 'uadd')]
     """
-    matches = _TOKEN_RE.finditer(text)
-    if limit is not None:
-        matches = itertools.islice(matches, limit)
-    return [(m.start(), m.group()) for m in matches]
+    words = text.split() if limit is None else text.split(None, limit)[:limit]
+    spans = []
+    index = 0
+    for word in words:
+        # (only whitespace lies between the previous token and this one, and a token holds
+        # none, so its first occurrence from there is where it starts)
+        index = text.find(word, index)
+        spans.append((index, word))
+        index += len(word)
+    return spans
 
 
 def count_tokens(text: str) -> int:
     """How many whitespace-separated tokens ``text`` has, without keeping any of them."""
-    return sum(1 for _ in _TOKEN_RE.finditer(text))
+    return sum(1 for _ in regex("token").finditer(text))
 
 
 # Text is decoded and cut into lines this many bytes at a time, so that no list of every

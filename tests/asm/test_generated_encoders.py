@@ -1,8 +1,9 @@
-"""voxasm/_fast_encoders.py is what tools/gen_encoders.py generates from the ISA now.
+"""voxasm/_fast_encoders.py and voxasm/_optable.py are what tools/gen_encoders.py generates from the ISA now.
 
-The assembler imports its fast operand encoders from that file (a .pyc, not a
-compile at every start); a stale file would still assemble correctly (what
-it lacks is compiled on use), but must not be committed.
+The assembler imports its fast operand encoders from the first (a .pyc, not a
+compile at every start; a stale file would still assemble correctly, what it
+lacks is compiled on use, but must not be committed) and its opcode table from
+the second (stale, it would assemble a changed ISA wrongly).
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_the_generated_encoders_are_current():
     assert (REPO / "voxasm" / "_fast_encoders.py").read_text() == encoding.fast_encoders_source()
+
+
+def test_the_generated_opcode_table_is_current():
+    assert (REPO / "voxasm" / "_optable.py").read_text() == encoding.optable_source()
 
 
 def test_the_generator_check_passes():

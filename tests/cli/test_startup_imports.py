@@ -30,9 +30,39 @@ HEAVY = ["typer", "click", "construct", "dataclasses", "typing", "re", "inspect"
          # enum and namedtuple machinery would bring (voxvm/numbered.py, voxvm/records.py)
          "enum", "collections", "functools", "threading", "signal", "importlib", "bisect",
          "voxvm.traps", "voxvm.values", "voxvm.host.registry", "voxvm.isa"]
+# Assembling a typical file (TYPICAL below) with the compiled scanner needs neither the
+# opcode table's enum classes, nor the Python encoders, nor regular expressions, nor the
+# array module (which imports collections) (docs/performance.md "The assembler").
+HEAVY_FOR_ASSEMBLY = ["typer", "click", "construct", "dataclasses", "typing", "re", "enum", "functools",
+                      "collections", "array", "tempfile", "random", "shutil", "voxvm.isa", "voxasm.encoding",
+                      "voxasm._fast_encoders"]
 # ... and a run of a .vvs source (which needs the assembler) must not import either.
 HEAVY_FOR_SOURCE = ["typer", "click", "construct", "dataclasses", "typing", "inspect", "pygments",
-                    "voxvm.host.files", "voxvm.host.net"]
+                    "voxvm.host.files", "voxvm.host.net", *HEAVY_FOR_ASSEMBLY]
+TYPICAL = """\
+section text
+.start
+    call @main
+    halt
+func main
+    uload r1 5              ; a comment
+    uload r2 0x10
+    iload r3 -2
+    fload r4 1.5
+label top
+    dsload r5 value 0
+    udec r1
+    jnz @top
+    jmp @done
+label done
+    ret
+section data
+    value uint 7
+    greeting str "hi; there"
+    ratio float 0.5
+    table int[3] [1, -2, 3]
+    limit const int -4
+"""
 
 PROBE = """\
 import sys
@@ -73,3 +103,10 @@ def test_a_run_of_a_vve_never_builds_the_opcode_table(tmp_path):
     # voxvm/tags.py holds what a run needs; voxvm.isa (the opcode table) is imported only
     # to name an instruction in a trap or exception line.
     assert "voxvm.isa" not in imported_by(tmp_path, "--vve=p.vve")
+
+
+def test_assembling_a_typical_file_imports_nothing_heavy(tmp_path):
+    (tmp_path / "typical.vvs").write_text(TYPICAL)
+    imported = imported_by(tmp_path, "--vas=typical.vvs", "--vas-out=typical.vve")
+    assert "voxasm._scan" in imported and (tmp_path / "typical.vve").exists()   # it did assemble
+    assert sorted(imported & set(HEAVY_FOR_ASSEMBLY)) == []
