@@ -49,6 +49,7 @@ INTERNAL: tuple[SlotOp, ...] = (
     SlotOp("X_MOV_FMUL", "movr a b + fmul a c (float64 fast path)"),
     SlotOp("X_MOV_FSUB", "movr a b + fsub a c (float64 fast path)"),
     SlotOp("X_ALLOC_STORE", "alloc a imm + store a b c (b, c != a; 8 <= imm <= VV_FUSED_ALLOC_MAX = 64; x = tile granules)"),
+    SlotOp("X_CALL", "call of a valid function index: imm = VV_SLOT_AT(its address), w = the return address"),
 )
 
 

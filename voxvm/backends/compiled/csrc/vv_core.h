@@ -66,6 +66,14 @@
 /* Make the compiler forget what it knows about x (keeps shared slow paths
  * from pinning the fast paths' temporaries in stack slots). */
 #define VV_OPAQUE(x) __asm__("" : "+r"(x))
+#if !defined(__clang__) && defined(__x86_64__)
+/* Keep a local of the dispatch loop in this callee-saved register. GCC's
+ * allocator otherwise spills some of the loop's most used locals (vm, flags,
+ * the slot base, the budget) to the stack, and which ones changes with any
+ * edit of the loop (performance.md "Register pinning"). It changes where a
+ * value lives, never what it is; other compilers ignore it. */
+#define VV_PIN(reg) __asm__(reg)
+#endif
 /* Threaded dispatch (one indirect jump per handler) unless asked not to. */
 #if !defined(VV_NO_COMPUTED_GOTO)
 #define VV_HAVE_COMPUTED_GOTO 1
@@ -78,6 +86,9 @@
 #define VV_MAYBE_UNUSED
 #define VV_OPAQUE(x) ((void)0)
 #endif
+#ifndef VV_PIN
+#define VV_PIN(reg)
+#endif
 
 /* ------------------------------------------------------------------------
  * Decoded slots. A slot's op is a slot op (VV_SOP_*, vv_tables.h), not an
@@ -86,7 +97,7 @@
  * numbering, so they can never collide with an opcode.
  *
  * Fused compare + conditional jump (X_UCJ / X_ICJ / X_FCJ, 12 bytes): a, b =
- * compared registers, imm = target (inside memory when decoded), d =
+ * compared registers, imm = VV_SLOT_AT(target) (inside memory when decoded), d =
  * condition mask: the jump is taken iff bit (ZF | NF << 1) of d is set
  * (VV_COND_*). X_INC_CJ adds a uinc c in front (14 bytes); X_DEC_JNZ is udec a
  * + jnz imm (11 bytes); X_MOV_<op> is movr d s + op d x (6 bytes) computing
@@ -137,13 +148,24 @@ _Static_assert(VV_SIZE_JZ == VV_SIZE_JNZ && VV_SIZE_JZ == VV_SIZE_JL && VV_SIZE_
 /* One decoded instruction: 16 bytes, four per cache line. Register operands
  * go to a, b, c, d in operand order (already checked < 32); the first 64-bit
  * immediate (specialised per op, e.g. data_base + rel) to imm; a 16-bit
- * immediate to x. Rare second immediates are read back from memory. */
+ * immediate to x. Rare second immediates are read back from memory. X_CALL
+ * keeps its return address in w instead of d, len and x. */
 typedef struct vv_slot {
     uint8_t op, a, b, c;
-    uint8_t d, len;
-    uint16_t x;
+    union {
+        struct {
+            uint8_t d, len;
+            uint16_t x;
+        };
+        uint32_t w;
+    };
     uint64_t imm;
 } vv_slot;
+
+/* A jump target the decoder found inside memory, as the fused and X_CALL
+ * slots keep it: the byte offset of its slot in the slot array, so that the
+ * loop's jump is one add (vv_loop.h JUMP_SLOT). */
+#define VV_SLOT_AT(addr) ((uint64_t)(addr) * sizeof(vv_slot))
 
 /* One collection or growth of the heap, reported through the Core's log
  * callback (--gc-log, -v) once the loop has returned (no Python in the loop). */
@@ -705,6 +727,17 @@ static void vv_decode_one(const vv_vm *vm, uint64_t addr, vv_slot *s) {
     case VV_OP_DSLEA:
         out.imm += imm2;                              /* item address + offset: the final address */
         break;
+    case VV_OP_CALL:
+        /* A function of the table at an address inside memory (the table is
+         * fixed and memory never shrinks): X_CALL jumps there without looking
+         * it up and pushes its return address from the slot. Any other index
+         * stays a CALL, which checks the recursion limit and then traps. */
+        if (out.imm < vm->nfuncs && vm->funcs[out.imm] < vm->len && addr + VV_SIZE_CALL <= UINT32_MAX) {
+            out.op = VV_SOP_X_CALL;
+            out.w = (uint32_t)(addr + VV_SIZE_CALL);
+            out.imm = VV_SLOT_AT(vm->funcs[out.imm]);
+        }
+        break;
     default:
         break;
     }
@@ -760,7 +793,7 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
                 s->op = s->op == VV_SOP_UCMP ? VV_SOP_X_UCJ : s->op == VV_SOP_ICMP ? VV_SOP_X_ICJ : VV_SOP_X_FCJ;
                 s->len = VV_FUSED_CMP_JCC_SIZE;
                 s->d = (uint8_t)mask;
-                s->imm = target;
+                s->imm = VV_SLOT_AT(target);
             }
         }
         break;
@@ -799,7 +832,7 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
                 s->a = m[VV_SIZE_UINC + 1];
                 s->b = m[VV_SIZE_UINC + 2];
                 s->d = (uint8_t)mask;
-                s->imm = target;
+                s->imm = VV_SLOT_AT(target);
             }
         }
         break;
@@ -824,7 +857,7 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             if (target < vm->len) {
                 s->op = VV_SOP_X_DEC_JNZ;
                 s->len = VV_FUSED_DEC_JNZ_SIZE;
-                s->imm = target;
+                s->imm = VV_SLOT_AT(target);
             }
         }
         break;
@@ -932,10 +965,12 @@ static int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacit
     vm->call_limit = call_limit;
     uint64_t first = init_stack < stack_limit ? init_stack : stack_limit;
     if (first > (1u << 20)) first = 1u << 20;     /* reserve lazily beyond 1M entries */
-    if (first && vv_grow((void **)&vm->stack, &vm->stack_alloc, first, stack_limit, sizeof(vv_entry)))
+    /* Both stacks always have an allocation (perhaps of no entries): the loop
+     * keeps pointers into them (vv_loop.h), never NULL. */
+    if (vv_grow((void **)&vm->stack, &vm->stack_alloc, first, stack_limit, sizeof(vv_entry)))
         return -1;
     uint64_t calls = call_limit < 256 ? call_limit : 256;
-    if (calls && vv_grow((void **)&vm->calls, &vm->calls_alloc, calls, call_limit, sizeof(uint64_t)))
+    if (vv_grow((void **)&vm->calls, &vm->calls_alloc, calls, call_limit, sizeof(uint64_t)))
         return -1;
     vm->ip = entry;
     return 0;

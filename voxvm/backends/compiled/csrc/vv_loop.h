@@ -39,7 +39,7 @@
 #define UNCOUNT() (executed--)
 #elif defined(VV_LOOP_PROFILE)
 /* The profiling variant: counts and clock ticks per address and calling context (vv_debug.h). */
-#define COUNT_ONE() vv_prof_tick(vm->prof, ADDR(), csp)
+#define COUNT_ONE() vv_prof_tick(vm->prof, ADDR(), CSP_INDEX())
 #define UNCOUNT() vv_prof_untick(vm->prof)
 #else
 #define COUNT_ONE() ((void)0)
@@ -65,18 +65,22 @@
  * it) the branch goes through vv_branch_poll. */
 #define JUMP(target) do { uint64_t t_ = (target); \
         if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = t_; goto vv_branch_poll; } \
-        if (VV_UNLIKELY(t_ >= len)) { next_ip = t_; goto vv_outside; } \
+        if (VV_UNLIKELY(t_ >= vm->len)) { next_ip = t_; goto vv_outside; } \
         pc = code + t_; DISPATCH(); } while (0)
-/* A taken branch to a target the decoder found inside memory. */
+/* A taken branch to a target known to be inside memory. */
 #define JUMP_INSIDE(target) do { uint64_t t_ = (target); \
         if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = t_; goto vv_branch_poll; } \
         pc = code + t_; DISPATCH(); } while (0)
+/* ... given as the decoder stored it, VV_SLOT_AT(target) (vv_core.h). */
+#define JUMP_SLOT(offset) do { uint64_t o_ = (offset); \
+        if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = o_ / sizeof(vv_slot); goto vv_branch_poll; } \
+        pc = (const vv_slot *)((const char *)code + o_); DISPATCH(); } while (0)
 #define NOT_TAKEN(n) do { pc += (n); \
         if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = ADDR(); goto vv_branch_poll; } \
         DISPATCH(); } while (0)
 #define BRANCH_IF(cond, target, n) do { if (cond) JUMP(target); NOT_TAKEN(n); } while (0)
 /* The end of a fused compare-and-branch: the slot's condition mask decides. */
-#define FUSED_BRANCH(n) do { if ((pc->d >> fl) & 1u) JUMP_INSIDE(pc->imm); NOT_TAKEN(n); } while (0)
+#define FUSED_BRANCH(n) do { if ((pc->d >> fl) & 1u) JUMP_SLOT(pc->imm); NOT_TAKEN(n); } while (0)
 /* ZF is bit 0 and NF bit 1 of the local `fl` (OF lives in vm->flags[0]: only uinc writes it). */
 #define ZF (fl & 1u)
 #define NF (fl >> 1)
@@ -152,17 +156,28 @@
 #define POLL_AFTER(n, size) do { \
         if (VV_UNLIKELY((n) >= VV_POLL_BYTES) && vv_poll(vm)) { next_ip = ADDR() + (size); goto vv_flush; } \
     } while (0)
+/* The two stacks are kept as C pointers to their first free entry (`sp`,
+ * `csp`) and to the end of their allocation (`stack_end`, `calls_end`), so a
+ * push or pop is one compare and one pointer step; vm->sp / vm->csp hold the
+ * depths (entries), published before anything outside the loop looks. */
+#define SP_INDEX() ((uint64_t)(sp - vm->stack))
+#define CSP_INDEX() ((uint64_t)(csp - vm->calls))
+#define PUBLISH_STACKS() do { vm->sp = SP_INDEX(); vm->csp = CSP_INDEX(); } while (0)
+#define LOAD_STACKS() do { sp = vm->stack + vm->sp; stack_end = vm->stack + vm->stack_alloc; \
+        csp = vm->calls + vm->csp; calls_end = vm->calls + vm->calls_alloc; } while (0)
 /* Data stack / call stack room for `n` more entries (grow or trap). */
-#define STACK_ROOM(n) do { if (VV_UNLIKELY(sp + (n) > stack_cap)) { \
-        if (sp + (n) > vm->stack_limit) TRAP(VV_TRAP_STACK_OVERFLOW, vm->stack_limit, 0); \
-        if (vv_grow((void **)&vm->stack, &vm->stack_alloc, sp + (n), vm->stack_limit, sizeof(vv_entry))) \
+#define STACK_ROOM(n) do { if (VV_UNLIKELY((uint64_t)(stack_end - sp) < (n))) { \
+        uint64_t depth_ = SP_INDEX(); \
+        if (depth_ + (n) > vm->stack_limit) TRAP(VV_TRAP_STACK_OVERFLOW, vm->stack_limit, 0); \
+        if (vv_grow((void **)&vm->stack, &vm->stack_alloc, depth_ + (n), vm->stack_limit, sizeof(vv_entry))) \
             TRAP(VV_TRAP_HOST_MEMORY, 0, 0); \
-        stack = vm->stack; stack_cap = vm->stack_alloc; } } while (0)
-#define CALL_ROOM() do { if (VV_UNLIKELY(csp >= calls_cap)) { \
-        if (csp >= vm->call_limit) TRAP(VV_TRAP_RECURSION_LIMIT, vm->call_limit, 0); \
-        if (vv_grow((void **)&vm->calls, &vm->calls_alloc, csp + 1, vm->call_limit, sizeof(uint64_t))) \
+        sp = vm->stack + depth_; stack_end = vm->stack + vm->stack_alloc; } } while (0)
+#define CALL_ROOM() do { if (VV_UNLIKELY(csp >= calls_end)) { \
+        uint64_t depth_ = CSP_INDEX(); \
+        if (depth_ >= vm->call_limit) TRAP(VV_TRAP_RECURSION_LIMIT, vm->call_limit, 0); \
+        if (vv_grow((void **)&vm->calls, &vm->calls_alloc, depth_ + 1, vm->call_limit, sizeof(uint64_t))) \
             TRAP(VV_TRAP_HOST_MEMORY, 0, 0); \
-        calls = vm->calls; calls_cap = vm->calls_alloc; } } while (0)
+        csp = vm->calls + depth_; calls_end = vm->calls + vm->calls_alloc; } } while (0)
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
@@ -173,7 +188,11 @@
 #define R (vm->regs)
 #define T (vm->tags)
 
-static int VV_RUN_NAME(vv_vm *vm, int64_t budget) {
+static int VV_RUN_NAME(vv_vm *vm_arg, int64_t budget_arg) {
+    /* The state every handler uses, pinned to callee-saved registers where the
+     * compiler allows it (vv_core.h VV_PIN: performance.md "Register pinning"). */
+    register vv_vm *const vm VV_PIN("rbx") = vm_arg;
+    register int64_t budget VV_PIN("r13") = budget_arg;
 #ifdef VV_COMPUTED_GOTO
 #define VV_LABEL_ENTRY(NAME) [VV_SOP_##NAME] = &&L_##NAME,
     static const void *const vv_labels[256] = {
@@ -182,14 +201,13 @@ static int VV_RUN_NAME(vv_vm *vm, int64_t budget) {
     };
 #undef VV_LABEL_ENTRY
 #endif
-    vv_slot *code = vm->code;
-    uint8_t *mem = vm->mem;
-    uint64_t len = vm->len;
-    vv_entry *stack = vm->stack;
-    uint64_t sp = vm->sp, stack_cap = vm->stack_alloc;
-    uint64_t *calls = vm->calls;
-    uint64_t csp = vm->csp, calls_cap = vm->calls_alloc;
-    unsigned fl = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;   /* ZF | NF << 1 */
+    /* Main memory and its length are read from vm (vm->mem, vm->len): only the
+     * rarer handlers need them, and fewer locals leave the hot ones in registers. */
+    register vv_slot *code VV_PIN("r14") = vm->code;
+    vv_entry *sp, *stack_end;
+    uint64_t *csp, *calls_end;
+    LOAD_STACKS();
+    register unsigned fl VV_PIN("r15") = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;   /* ZF | NF << 1 */
 #if defined(VV_LOOP_COUNT) || defined(VV_LOOP_STEP)
     uint64_t executed = 0;
 #define SAVE_COUNT() (vm->executed += executed)
@@ -204,10 +222,10 @@ static int VV_RUN_NAME(vv_vm *vm, int64_t budget) {
 
     if (budget < 0) budget = INT64_MAX;
     else if (budget == 0) return VV_STATUS_BUDGET;
-    if (vm->ip >= len) {
+    if (vm->ip >= vm->len) {
         vm->trap_kind = VV_TRAP_IP_OUTSIDE;
         vm->trap_ip = vm->trap_a = vm->ip;
-        vm->trap_b = len;
+        vm->trap_b = vm->len;
         return VV_STATUS_TRAP;
     }
     pc = code + vm->ip;
@@ -246,15 +264,24 @@ vv_dispatch:
     /* ... the usual form, `uinc i; ucmp i n; jcc`: the new i is compared from a
      * C register instead of being read back from memory. */
     TARGET(X_INC_SELF_CJ) {
-        unsigned c = pc->c, b = pc->b, tc = T[c];
-        if (VV_UNLIKELY(!VV_IS_UX(tc))) MISMATCH(VV_AR_INC, tc, 0);
+        unsigned c = pc->c, b = pc->b, tc = T[c], tb = T[b];
         uint64_t v, y;
-        unsigned of = VV_INC_OVERFLOW(R[c], &v);        /* (one add and its carry, whatever else the loop holds) */
-        R[c] = v;
-        y = R[b];                                      /* after the store: b may be c */
-        SET_OF(of);
-        if (VV_LIKELY(UNSIGNED_PAIR(tc, T[b]))) CMP_UNSIGNED(v, y);
-        else fl = vv_compare(v, tc, y, T[b]);
+        unsigned of;
+        if (VV_LIKELY(BOTH_U(tc, tb))) {               /* the usual counter and bound: one test */
+            of = VV_INC_OVERFLOW(R[c], &v);            /* (one add and its carry, whatever else the loop holds) */
+            R[c] = v;
+            y = R[b];                                  /* after the store: b may be c */
+            SET_OF(of);
+            CMP_UNSIGNED(v, y);
+        } else {
+            if (VV_UNLIKELY(!VV_IS_UX(tc))) MISMATCH(VV_AR_INC, tc, 0);
+            of = VV_INC_OVERFLOW(R[c], &v);
+            R[c] = v;
+            y = R[b];
+            SET_OF(of);
+            if (UNSIGNED_PAIR(tc, tb)) CMP_UNSIGNED(v, y);
+            else fl = vv_compare(v, tc, y, tb);
+        }
         FUSED_BRANCH(VV_FUSED_INC_CMP_JCC_SIZE);
     }
     /* udec a + jnz: the count-down step. */
@@ -262,7 +289,7 @@ vv_dispatch:
         unsigned d = pc->a;
         if (VV_UNLIKELY(!VV_IS_UX(T[d]))) MISMATCH(VV_AR_DEC, T[d], 0);
         SET_ZF(--R[d] == 0);
-        if (!ZF) JUMP_INSIDE(pc->imm);
+        if (!ZF) JUMP_SLOT(pc->imm);
         NOT_TAKEN(VV_FUSED_DEC_JNZ_SIZE);
     }
 
@@ -293,12 +320,11 @@ vv_dispatch:
         /* A C native of the VM's table (vv_natives.h ABI): it sees the state in
          * vm, so publish the cached flags and depths and reload all after. */
         vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-        vm->sp = sp; vm->csp = csp;
+        PUBLISH_STACKS();
         int rc = native->fn(vm, native->ctx, (unsigned)vm->ncall_code);
         fl = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;
-        sp = vm->sp; csp = vm->csp;
-        stack = vm->stack; stack_cap = vm->stack_alloc; calls = vm->calls; calls_cap = vm->calls_alloc;
-        code = vm->code; mem = vm->mem; len = vm->len;
+        LOAD_STACKS();
+        code = vm->code;
         pc = code + vm->ncall_ip;
         if (VV_LIKELY(rc == VV_NATIVE_DONE)) NEXT(VV_SIZE_NCALL);
         if (rc == VV_NATIVE_YIELD) { next_ip = ADDR() + VV_SIZE_NCALL; goto vv_flush; }
@@ -323,7 +349,15 @@ vv_dispatch:
     TARGET(ISUB) { BINARY_INT(VV_AR_SUB, BOTH_I, -); NEXT(VV_SIZE_ISUB); }   /* no flags */
     TARGET(FSUB) { BINARY_FLOAT(VV_AR_SUB, -); NEXT(VV_SIZE_FSUB); }         /* no flags */
     TARGET(USUB) {
-        BINARY_INT(VV_AR_SUB, U_OR_ADDRESS_U, -);
+        unsigned d = pc->a, x = pc->b;
+        if (VV_LIKELY(U_OR_ADDRESS_U(T[d], T[x]))) {    /* the result is uint64 or the address's tag */
+            uint64_t r = R[d] - R[x];
+            R[d] = r;
+            SET_ZF(r == 0);
+            NEXT(VV_SIZE_USUB);
+        }
+        slow_op = VV_AR_SUB;
+        goto vv_binary_slow;
     vv_usub_flags:
         SET_ZF(VV_IS_UX(T[pc->a]) && R[pc->a] == 0);     /* result == U(0), typed */
         NEXT(VV_SIZE_USUB);
@@ -582,7 +616,7 @@ vv_dispatch:
     }
 
     /* ---------------------------------------------------------- data segment */
-    TARGET(DSLOAD) { ds_item = pc->imm; ds_off = vv_be64(mem + ADDR() + 10); ds_reg = pc->a; ds_size = VV_SIZE_DSLOAD; goto vv_ds_load; }
+    TARGET(DSLOAD) { ds_item = pc->imm; ds_off = vv_be64(vm->mem + ADDR() + 10); ds_reg = pc->a; ds_size = VV_SIZE_DSLOAD; goto vv_ds_load; }
     TARGET(DSRLOAD) { ds_item = pc->imm; ds_off = vv_as_u64(R[pc->b], T[pc->b]); ds_reg = pc->a; ds_size = VV_SIZE_DSRLOAD; goto vv_ds_load; }
     TARGET(DSDEREF) {
         /* semantics.md §2: the item's own element type; always the first payload word. */
@@ -596,6 +630,8 @@ vv_dispatch:
     }
     vv_ds_load: {
         VV_OPAQUE(pc);
+        const uint8_t *mem = vm->mem;
+        uint64_t len = vm->len;
         if (VV_UNLIKELY(ds_item >= len)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, ds_item, len);
         unsigned raw = mem[ds_item], kind = raw & ~(unsigned)VV_DATA_CONST_BIT & 0xFFu;
         if (kind >= VV_DT_UINT_ARRAY && kind <= VV_DT_FLOAT_ARRAY) kind -= VV_DT_ARRAY_DELTA;   /* element type */
@@ -610,10 +646,12 @@ vv_dispatch:
         }
         NEXT(ds_size);
     }
-    TARGET(DSSAVE) { ds_item = pc->imm; ds_off = vv_be64(mem + ADDR() + 10); ds_reg = pc->a; ds_size = VV_SIZE_DSSAVE; goto vv_ds_save; }
+    TARGET(DSSAVE) { ds_item = pc->imm; ds_off = vv_be64(vm->mem + ADDR() + 10); ds_reg = pc->a; ds_size = VV_SIZE_DSSAVE; goto vv_ds_save; }
     TARGET(DSRSAVE) { ds_item = pc->imm; ds_off = vv_as_u64(R[pc->b], T[pc->b]); ds_reg = pc->a; ds_size = VV_SIZE_DSRSAVE; goto vv_ds_save; }
     vv_ds_save: {
         VV_OPAQUE(pc);
+        uint8_t *mem = vm->mem;
+        uint64_t len = vm->len;
         if (VV_UNLIKELY(ds_item >= len)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, ds_item, len);
         if (mem[ds_item] & VV_DATA_CONST_BIT) TRAP(VV_TRAP_CONST_WRITE, ds_item, 0);
         if (VV_UNLIKELY(len - ds_item < VV_DATA_HEADER_SIZE)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, ds_item + 1, len);
@@ -640,37 +678,37 @@ vv_dispatch:
     TARGET(PUSH) {
         STACK_ROOM(1);
         unsigned s = pc->a;
-        stack[sp].v = R[s]; stack[sp].t = T[s]; sp++;
+        sp->v = R[s]; sp->t = T[s]; sp++;
         NEXT(VV_SIZE_PUSH);
     }
     TARGET(POP) {
-        if (VV_UNLIKELY(sp == 0)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
+        if (VV_UNLIKELY(sp == vm->stack)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
         unsigned d = pc->a;
-        sp--; R[d] = stack[sp].v; T[d] = (uint8_t)stack[sp].t;
+        sp--; R[d] = sp->v; T[d] = (uint8_t)sp->t;
         NEXT(VV_SIZE_POP);
     }
     TARGET(PUSHALL) {
         STACK_ROOM(VV_PUSHALL_COUNT);                 /* r0..r30 (semantics.md §1) */
-        for (int i = 0; i < VV_PUSHALL_COUNT; i++) { stack[sp + i].v = R[i]; stack[sp + i].t = T[i]; }
+        for (int i = 0; i < VV_PUSHALL_COUNT; i++) { sp[i].v = R[i]; sp[i].t = T[i]; }
         sp += VV_PUSHALL_COUNT;
         NEXT(VV_SIZE_PUSHALL);
     }
     TARGET(POPALL) {
         /* semantics.md §3.2: pop the 31 entries, restore r30..r1, r0 keeps its value. */
-        if (VV_UNLIKELY(sp < VV_PUSHALL_COUNT)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
+        if (VV_UNLIKELY(SP_INDEX() < VV_PUSHALL_COUNT)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
         sp -= VV_PUSHALL_COUNT;
-        for (int i = 1; i < VV_PUSHALL_COUNT; i++) { R[i] = stack[sp + i].v; T[i] = (uint8_t)stack[sp + i].t; }
+        for (int i = 1; i < VV_PUSHALL_COUNT; i++) { R[i] = sp[i].v; T[i] = (uint8_t)sp[i].t; }
         NEXT(VV_SIZE_POPALL);
     }
     TARGET(GSF) {
         uint64_t i = vv_as_u64(R[pc->b], T[pc->b]);
-        if (i < sp) { R[pc->a] = stack[i].v; T[pc->a] = (uint8_t)stack[i].t; }   /* else nothing */
+        if (i < SP_INDEX()) { R[pc->a] = vm->stack[i].v; T[pc->a] = (uint8_t)vm->stack[i].t; }   /* else nothing */
         NEXT(VV_SIZE_GSF);
     }
     TARGET(USF) {
         uint64_t i = vv_as_u64(R[pc->a], T[pc->a]);
-        if (VV_LIKELY(i < sp)) { stack[i].v = R[pc->b]; stack[i].t = T[pc->b]; }
-        else vv_usf_missed(vm, ADDR(), i, sp);
+        if (VV_LIKELY(i < SP_INDEX())) { vm->stack[i].v = R[pc->b]; vm->stack[i].t = T[pc->b]; }
+        else vv_usf_missed(vm, ADDR(), i, SP_INDEX());
         NEXT(VV_SIZE_USF);
     }
 
@@ -679,18 +717,25 @@ vv_dispatch:
         CALL_ROOM();                                   /* the recursion limit first, like upstream */
         uint64_t idx = pc->imm;
         if (VV_UNLIKELY(idx >= vm->nfuncs)) TRAP(VV_TRAP_BAD_FUNCTION, idx, vm->nfuncs);
-        calls[csp++] = ADDR() + VV_SIZE_CALL;
+        *csp++ = ADDR() + VV_SIZE_CALL;
         JUMP(vm->funcs[idx]);
+    }
+    /* A call the decoder resolved (vv_core.h): the function's slot in imm, the
+     * return address in w. */
+    TARGET(X_CALL) {
+        CALL_ROOM();
+        *csp++ = pc->w;
+        JUMP_SLOT(pc->imm);
     }
     TARGET(CALLR) {
         CALL_ROOM();                                   /* callr checks the limit too (semantics.md §3.6) */
         uint64_t idx = vv_as_u64(R[pc->a], T[pc->a]);
         if (VV_UNLIKELY(idx >= vm->nfuncs)) TRAP(VV_TRAP_BAD_FUNCTION, idx, vm->nfuncs);
-        calls[csp++] = ADDR() + VV_SIZE_CALLR;
+        *csp++ = ADDR() + VV_SIZE_CALLR;
         JUMP(vm->funcs[idx]);
     }
     TARGET(RET) {
-        if (VV_UNLIKELY(csp == 0)) {
+        if (VV_UNLIKELY(csp == vm->calls)) {
             /* A spawned thread returning from its first frame ends (docs/concurrency.md). */
             if (vm->ret_ends) { vm->ip = ADDR(); goto vv_exit_halt; }
             TRAP(VV_TRAP_CALL_STACK_UNDERFLOW, 0, 0);
@@ -698,7 +743,7 @@ vv_dispatch:
         /* Return addresses were pushed by call/callr as the end of an instruction
          * inside memory, and memory never shrinks: at most len, where the sentinel
          * slot traps IP_OUTSIDE like the check would. */
-        JUMP_INSIDE(calls[--csp]);
+        JUMP_INSIDE(*--csp);
     }
     TARGET(FNSTIND) { R[pc->a] = pc->imm; T[pc->a] = VV_TAG_U64; NEXT(VV_SIZE_FNSTIND); }
 
@@ -724,7 +769,7 @@ vv_dispatch:
     }
     vv_alloc_slow: {
         VV_OPAQUE(pc);
-        vm->sp = sp;
+        vm->sp = SP_INDEX();
         uint64_t address = vv_heap_alloc_slow(vm, heap_n, (int)heap_gc);
         if (VV_UNLIKELY(address == 0)) RAISE(VV_EXC_HEAPALLOCATIONFAULT);
         R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
@@ -822,16 +867,16 @@ vv_dispatch:
     TARGET(DLBC) {
         /* Append heap bytes to main memory, up to --init-ram (semantics.md §4);
          * R[d] := the old length, tagged ds_addr (semantics.md §2). */
-        uint64_t n = vv_as_u64(R[pc->c], T[pc->c]), old_len = len, here = ADDR();
+        uint64_t n = vv_as_u64(R[pc->c], T[pc->c]), old_len = vm->len, here = ADDR();
         unsigned d = pc->a;
         const uint8_t *bytes;
-        if (len > vm->capacity || n > vm->capacity - len) {     /* len + n > capacity, as voxvm/backends/reference/core.py */
+        if (old_len > vm->capacity || n > vm->capacity - old_len) {     /* len + n > capacity, as voxvm/backends/reference/core.py */
             RAISE(VV_EXC_MAINSEGMFAULT);
         } else if (!(bytes = heap_find(&vm->heap, vv_as_u64(R[pc->b], T[pc->b]), n))) {
             RAISE(VV_EXC_HEAPREADFAULT);
         } else {
             int rc = vv_mem_append(vm, bytes, n);
-            code = vm->code; mem = vm->mem; len = vm->len;   /* the slot array may have moved */
+            code = vm->code;                           /* the slot array may have moved */
             pc = code + here;
             if (VV_UNLIKELY(rc)) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
             R[d] = old_len; T[d] = VV_TAG_DS_ADDR;
@@ -862,7 +907,7 @@ vv_outside:
     SAVE_COUNT();
     vm->trap_kind = VV_TRAP_IP_OUTSIDE;
     vm->trap_ip = vm->trap_a = next_ip;
-    vm->trap_b = len;
+    vm->trap_b = vm->len;
     vm->ip = next_ip;
     goto vv_save;
 
@@ -881,7 +926,7 @@ vv_branch_poll:
      * end, or time to poll (the branch itself is complete; resume at next_ip) */
     if (budget == 0) goto vv_budget;
     if (!vv_poll(vm)) {
-        if (VV_UNLIKELY(next_ip >= len)) goto vv_outside;
+        if (VV_UNLIKELY(next_ip >= vm->len)) goto vv_outside;
         pc = code + next_ip;
         DISPATCH();
     }
@@ -891,14 +936,14 @@ vv_budget:
     SAVE_COUNT();
     vm->ip = next_ip;
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-    vm->sp = sp; vm->csp = csp;
+    PUBLISH_STACKS();
     return VV_STATUS_BUDGET;
 
 vv_break:
     SAVE_COUNT();
     vm->ip = ADDR();
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-    vm->sp = sp; vm->csp = csp;
+    PUBLISH_STACKS();
     return VV_STATUS_BREAK;
 
 #ifdef VV_LOOP_STEP
@@ -907,21 +952,21 @@ vv_stepped:
     vm->executed += 1;
     vm->ip = ADDR();
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-    vm->sp = sp; vm->csp = csp;
+    PUBLISH_STACKS();
     return VV_STATUS_BUDGET;
 #endif
 
 vv_exit_halt:
     SAVE_COUNT();
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-    vm->sp = sp; vm->csp = csp;
+    PUBLISH_STACKS();
     return VV_STATUS_HALT;
 
 vv_exit_ncall:
     SAVE_COUNT();
     vm->budget_left = budget;    /* Core.budget_left: a caller's budget goes on after the native */
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-    vm->sp = sp; vm->csp = csp;
+    PUBLISH_STACKS();
     return VV_STATUS_NCALL;
 
 vv_flush:
@@ -933,12 +978,12 @@ vv_flush:
     vm->ip = next_ip;
     vm->budget_left = budget;
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-    vm->sp = sp; vm->csp = csp;
+    PUBLISH_STACKS();
     return VV_STATUS_FLUSH;
 
 vv_save:
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-    vm->sp = sp; vm->csp = csp;
+    PUBLISH_STACKS();
     return VV_STATUS_TRAP;
 }
 
@@ -966,6 +1011,7 @@ vv_save:
 #undef MOV_BINARY_INT
 #undef MOV_BINARY_FLOAT
 #undef JUMP_INSIDE
+#undef JUMP_SLOT
 #undef FUSED_BRANCH
 #undef BOTH_U
 #undef ADDRESS_U
@@ -986,5 +1032,9 @@ vv_save:
 #undef BOTH_F
 #undef STACK_ROOM
 #undef CALL_ROOM
+#undef LOAD_STACKS
+#undef PUBLISH_STACKS
+#undef CSP_INDEX
+#undef SP_INDEX
 
 #undef VV_COMPUTED_GOTO
