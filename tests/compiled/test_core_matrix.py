@@ -158,6 +158,45 @@ def test_fused_alloc_store_records_the_pointer(dispatch):
         pair.run({3: count}, f"alloc+store of an address, count {count}")
 
 
+CONSTANTS = [0, 1, 2, MIN, MASK]
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+@pytest.mark.parametrize("load,mnemonic", [("uload", "uadd"), ("uload", "usub"), ("iload", "iadd"),
+                                           ("iload", "isub"), ("uload", "iadd"), ("iload", "usub")])
+def test_fused_constant_operand_matrix(load, mnemonic, dispatch):
+    """load k v + op x k (a constant operand), its fallback for other types, and op k k (not fused)."""
+    for constant in CONSTANTS:
+        other = Pair(build((load, 2, constant), (mnemonic, 1, 2), ("halt",)), dispatch)
+        itself = Pair(build((load, 2, constant), (mnemonic, 2, 2), ("halt",)), dispatch)
+        for value in GRID:
+            other.run({1: value, 2: (5, F)}, f"{load} {constant} + {mnemonic}")
+            itself.run({1: value}, f"{load} {constant} + {mnemonic} k k")
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+@pytest.mark.parametrize("load,compare", [("uload", "ucmp"), ("iload", "icmp"), ("uload", "icmp"),
+                                          ("fload", "fcmp")])
+def test_fused_constant_compare_jump_matrix(load, compare, dispatch):
+    """load k v + compare x k + jcc: compare with a constant and branch (any type of x)."""
+    for jump in JCC:
+        for constant in CONSTANTS:
+            pair = Pair(build((load, 2, constant), (compare, 1, 2), (jump, "@yes"), ("uload", 5, 1), ("halt",),
+                              "yes:", ("uload", 5, 2), ("halt",)), dispatch)
+            for value in GRID:
+                pair.run({1: value}, f"{load} {constant} + {compare} + {jump}")
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+def test_fused_movr_ret_matrix(dispatch):
+    """movr d s + ret: returning a value, and with an empty call stack the ret's own trap."""
+    called = Pair(build(("call", 0), ("halt",), "f:", ("movr", 0, 1), ("ret",), functions=("f",)), dispatch)
+    alone = Pair(build(("movr", 0, 1), ("ret",)), dispatch)
+    for value in GRID:
+        called.run({1: value}, "call + movr + ret")
+        alone.run({1: value}, "movr + ret on an empty call stack")
+
+
 # ----------------------------------------------------------------------------- fusion fallback
 # The exact expectations (division by zero, MIN / -1, square roots, saturating
 # conversions, flags, popall, jexc, dssave, dsderef, fpow, trap arguments) are

@@ -101,7 +101,14 @@
  * condition mask: the jump is taken iff bit (ZF | NF << 1) of d is set
  * (VV_COND_*). X_INC_CJ adds a uinc c in front (14 bytes); X_DEC_JNZ is udec a
  * + jnz imm (11 bytes); X_MOV_<op> is movr d s + op d x (6 bytes) computing
- * R[a] = R[b] op R[c]. */
+ * R[a] = R[b] op R[c].
+ *
+ * A constant operand (X_K*): uload/iload k v + an instruction x k (x != k),
+ * i.e. the constant loaded into a scratch register and used at once, as
+ * 2-operand code without immediates does it: a = k, b = x, imm = v. The
+ * compare-and-branch forms X_KUCJ / X_KICJ (22 bytes) keep the condition mask
+ * in c and the target in w, as VV_SLOT_AT(target) (fused only when that fits
+ * 32 bits). X_MOV_RET is movr a b + ret. */
 
 /* Condition masks of the conditional jumps, indexed by ZF | NF << 1 (upstream.md §1.4). */
 #define VV_COND_JZ 0xAu   /* ZF */
@@ -120,15 +127,21 @@
  * below VV_POLL_BYTES, so the fused op never needs the poll an allocation's
  * size may ask for. */
 #define VV_FUSED_ALLOC_MAX 64u
+#define VV_FUSED_LOAD_BINARY_SIZE (VV_SIZE_ULOAD + VV_SIZE_UADD)
+#define VV_FUSED_LOAD_CMP_JCC_SIZE (VV_SIZE_ULOAD + VV_SIZE_UCMP + VV_SIZE_JZ)
+#define VV_FUSED_MOV_RET_SIZE (VV_SIZE_MOVR + VV_SIZE_RET)
 /* Longest span of one slot's instruction (plain or fused): a write at byte w
  * can change the slots starting in [w - VV_MAX_SPAN + 1, w]. */
-#define VV_MAX_SPAN 18
+#define VV_MAX_SPAN 22
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(VV_MAX_INSTRUCTION_SIZE <= VV_MAX_SPAN, "VV_MAX_SPAN too small");
 _Static_assert(VV_FUSED_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_BINARY_SIZE <= VV_MAX_SPAN &&
                VV_FUSED_INC_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_DEC_JNZ_SIZE <= VV_MAX_SPAN &&
-               VV_FUSED_ALLOC_STORE_SIZE <= VV_MAX_SPAN, "VV_MAX_SPAN too small for fusion");
+               VV_FUSED_ALLOC_STORE_SIZE <= VV_MAX_SPAN &&
+               VV_FUSED_LOAD_BINARY_SIZE <= VV_MAX_SPAN && VV_FUSED_LOAD_CMP_JCC_SIZE <= VV_MAX_SPAN &&
+               VV_FUSED_MOV_RET_SIZE <= VV_MAX_SPAN, "VV_MAX_SPAN too small for fusion");
+_Static_assert(VV_SIZE_ULOAD == VV_SIZE_ILOAD, "uload/iload sizes differ");
 /* Handlers shared by several opcodes advance by one size: they must agree. */
 _Static_assert(VV_SIZE_UADD == 3 && VV_SIZE_IADD == 3 && VV_SIZE_FADD == 3 && VV_SIZE_UMUL == 3 &&
                VV_SIZE_IMUL == 3 && VV_SIZE_FMUL == 3 && VV_SIZE_USUB == 3 && VV_SIZE_ISUB == 3 &&
@@ -196,7 +209,13 @@ typedef struct vv_entry {
 } vv_entry;
 
 typedef struct vv_vm {
-    uint64_t regs[VV_NUM_REGISTERS];
+    /* The registers' bits; fregs reads and writes the same bits as float64, so
+     * that the loop's float fast paths use the register file as a memory operand
+     * of the float unit (type punning through a union: defined in C). */
+    union {
+        uint64_t regs[VV_NUM_REGISTERS];
+        double fregs[VV_NUM_REGISTERS];
+    };
     uint8_t tags[VV_NUM_REGISTERS];
     uint8_t flags[4];            /* OF, ZF, NF, CF (upstream.md §1.4) */
     uint64_t ip;                 /* byte address of the next instruction */
@@ -320,6 +339,12 @@ static inline uint64_t vv_nan_result(uint64_t x, uint64_t y, uint64_t r) {
     if ((x << 1) > 0xFFE0000000000000ull) return x | VV_QUIET_NAN_BIT;
     if ((y << 1) > 0xFFE0000000000000ull) return y | VV_QUIET_NAN_BIT;
     return r;
+}
+
+/* vv_nan_result of the operands in registers *x and *y, out of line: the fast
+ * paths then read their operands straight into the float unit (vv_loop.h FREG). */
+static VV_COLD uint64_t vv_nan_result_at(const uint64_t *x, const uint64_t *y, double r) {
+    return vv_nan_result(*x, *y, vv_b(r));
 }
 
 static inline uint64_t vv_be64(const uint8_t *p) {
@@ -798,8 +823,13 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
         }
         break;
     case VV_SOP_MOVR:
-        /* movr d s; op d x  ->  R[d] = R[s] op R[x] (2-operand code's usual pair) */
-        if (left >= VV_FUSED_MOV_BINARY_SIZE && m[VV_SIZE_MOVR + 1] == s->a && m[VV_SIZE_MOVR + 2] < VV_NUM_REGISTERS) {
+        if (left >= VV_FUSED_MOV_RET_SIZE && m[VV_SIZE_MOVR] == VV_OP_RET) {
+            /* movr d s; ret  ->  return with a result (the usual epilogue) */
+            s->op = VV_SOP_X_MOV_RET;
+            s->len = VV_FUSED_MOV_RET_SIZE;
+        } else if (left >= VV_FUSED_MOV_BINARY_SIZE && m[VV_SIZE_MOVR + 1] == s->a &&
+                   m[VV_SIZE_MOVR + 2] < VV_NUM_REGISTERS) {
+            /* movr d s; op d x  ->  R[d] = R[s] op R[x] (2-operand code's usual pair) */
             int fused = -1;   /* a slot op */
             switch (m[VV_SIZE_MOVR]) {
             case VV_OP_UADD: case VV_OP_IADD: fused = VV_SOP_X_MOV_ADD; break;
@@ -850,6 +880,40 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             s->x = (uint16_t)vh_need_granules(s->imm);   /* the tile, in granules (at most 9) */
         }
         break;
+    case VV_SOP_ULOAD: case VV_SOP_ILOAD: {
+        /* uload k v; op x k  ->  op with a constant operand (x != k, so the
+         * loaded register is an input of the op, never its result) */
+        const uint8_t *n = m + VV_SIZE_ULOAD;       /* the next instruction */
+        const int u = s->op == VV_SOP_ULOAD;
+        if (left < VV_FUSED_LOAD_BINARY_SIZE || n[2] != s->a || n[1] == s->a || n[1] >= VV_NUM_REGISTERS) break;
+        int fused = -1;   /* a slot op */
+        switch (n[0]) {
+        case VV_OP_UADD: if (u) fused = VV_SOP_X_KUADD; break;
+        case VV_OP_USUB: if (u) fused = VV_SOP_X_KUSUB; break;
+        case VV_OP_IADD: if (!u) fused = VV_SOP_X_KIADD; break;
+        case VV_OP_ISUB: if (!u) fused = VV_SOP_X_KISUB; break;
+        case VV_OP_UCMP: case VV_OP_ICMP:
+            /* ... + jcc L: compare with a constant and branch */
+            if (n[0] == (u ? VV_OP_UCMP : VV_OP_ICMP) && left >= VV_FUSED_LOAD_CMP_JCC_SIZE) {
+                unsigned mask = vv_jcc_mask(n[VV_SIZE_UCMP]);
+                uint64_t target = vv_be64(n + VV_SIZE_UCMP + 1);
+                if (mask && target < vm->len && VV_SLOT_AT(target) <= UINT32_MAX) {
+                    s->op = u ? VV_SOP_X_KUCJ : VV_SOP_X_KICJ;
+                    s->b = n[1];
+                    s->c = (uint8_t)mask;
+                    s->w = (uint32_t)VV_SLOT_AT(target);
+                }
+            }
+            break;
+        default: break;
+        }
+        if (fused >= 0) {
+            s->op = (uint8_t)fused;
+            s->len = VV_FUSED_LOAD_BINARY_SIZE;
+            s->b = n[1];
+        }
+        break;
+    }
     case VV_SOP_UDEC:
         /* udec a; jnz L  ->  the count-down step */
         if (left >= VV_FUSED_DEC_JNZ_SIZE && m[VV_SIZE_UDEC] == VV_OP_JNZ) {

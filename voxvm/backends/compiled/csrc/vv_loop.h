@@ -80,7 +80,8 @@
         DISPATCH(); } while (0)
 #define BRANCH_IF(cond, target, n) do { if (cond) JUMP(target); NOT_TAKEN(n); } while (0)
 /* The end of a fused compare-and-branch: the slot's condition mask decides. */
-#define FUSED_BRANCH(n) do { if ((pc->d >> fl) & 1u) JUMP_SLOT(pc->imm); NOT_TAKEN(n); } while (0)
+#define FUSED_BRANCH(n) BRANCH_MASK(pc->d, pc->imm, n)
+#define BRANCH_MASK(mask, offset, n) do { if (((mask) >> fl) & 1u) JUMP_SLOT(offset); NOT_TAKEN(n); } while (0)
 /* ZF is bit 0 and NF bit 1 of the local `fl` (OF lives in vm->flags[0]: only uinc writes it). */
 #define ZF (fl & 1u)
 #define NF (fl >> 1)
@@ -121,7 +122,19 @@
  * floats (NaN: 0 + 0) - two compares instead of three. */
 #define CMP_UNSIGNED(x, y) (fl = (unsigned)((x) <= (y)) + (unsigned)((x) < (y)))
 #define CMP_SIGNED(x, y) (fl = (unsigned)((int64_t)(x) <= (int64_t)(y)) + (unsigned)((int64_t)(x) < (int64_t)(y)))
-#define CMP_FLOAT(x, y) do { double fx_ = vv_f(x), fy_ = vv_f(y); fl = (unsigned)(fx_ <= fy_) + (unsigned)(fx_ < fy_); } while (0)
+/* A float64 register read or written in place (vv_core.h, vv_vm.fregs): the
+ * compiler can use the register file as a memory operand of the float unit
+ * instead of moving the bits through an integer register. */
+#define FREG(r) (vm->fregs[r])
+#define SET_FREG(r, v) (vm->fregs[r] = (v))
+/* fcmp's COMPARE, reading both floats in place. */
+#define COMPARE_FLOAT(ra, rb) do { \
+        unsigned a_ = (ra), b_ = (rb); \
+        if (VV_LIKELY(BOTH_F(T[a_], T[b_]))) { \
+            double fx_ = FREG(a_), fy_ = FREG(b_); \
+            fl = (unsigned)(fx_ <= fy_) + (unsigned)(fx_ < fy_); \
+        } else fl = vv_compare(R[a_], T[a_], R[b_], T[b_]); \
+    } while (0)
 /* R[d] := R[d] op R[s] with the mnemonic's fast path; everything else goes
  * to the shared out-of-line block `vv_binary_slow`, which implements the
  * whole §1.3 table (performance.md rule 8). */
@@ -133,8 +146,8 @@
 #define BINARY_FLOAT(OPNUM, FOP) do { \
         unsigned d_ = pc->a, s_ = pc->b; \
         if (VV_UNLIKELY(!BOTH_F(T[d_], T[s_]))) { slow_op = (OPNUM); goto vv_binary_slow; } \
-        double r_ = vv_f(R[d_]) FOP vv_f(R[s_]); \
-        R[d_] = VV_UNLIKELY(r_ != r_) ? vv_nan_result(R[d_], R[s_], vv_b(r_)) : vv_b(r_); \
+        double r_ = FREG(d_) FOP FREG(s_); \
+        if (VV_UNLIKELY(r_ != r_)) R[d_] = vv_nan_result_at(&R[d_], &R[s_], r_); else SET_FREG(d_, r_); \
     } while (0)
 /* Fused movr d s + op d x (the decoder already replaced x == d by s); any
  * tag pair but the fast one takes the unfused path. */
@@ -146,8 +159,8 @@
 #define MOV_BINARY_FLOAT(OP) do { \
         unsigned d_ = pc->a, s_ = pc->b, x_ = pc->c; \
         if (VV_UNLIKELY(!BOTH_F(T[s_], T[x_]))) goto vv_unfuse_movr; \
-        double r_ = vv_f(R[s_]) OP vv_f(R[x_]); \
-        R[d_] = VV_UNLIKELY(r_ != r_) ? vv_nan_result(R[s_], R[x_], vv_b(r_)) : vv_b(r_); \
+        double r_ = FREG(s_) OP FREG(x_); \
+        if (VV_UNLIKELY(r_ != r_)) R[d_] = vv_nan_result_at(&R[s_], &R[x_], r_); else SET_FREG(d_, r_); \
         T[d_] = VV_TAG_F64; \
     } while (0)
 /* After an instruction of `size` bytes whose cost grew with `n` bytes: poll
@@ -192,7 +205,7 @@ static int VV_RUN_NAME(vv_vm *vm_arg, int64_t budget_arg) {
     /* The state every handler uses, pinned to callee-saved registers where the
      * compiler allows it (vv_core.h VV_PIN: performance.md "Register pinning"). */
     register vv_vm *const vm VV_PIN("rbx") = vm_arg;
-    register int64_t budget VV_PIN("r13") = budget_arg;
+    int64_t budget = budget_arg;
 #ifdef VV_COMPUTED_GOTO
 #define VV_LABEL_ENTRY(NAME) [VV_SOP_##NAME] = &&L_##NAME,
     static const void *const vv_labels[256] = {
@@ -252,7 +265,7 @@ vv_dispatch:
      * NF exactly as the compare does, then branches as the jump would. */
     TARGET(X_UCJ) { COMPARE(pc->a, pc->b, UNSIGNED_PAIR, CMP_UNSIGNED); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
     TARGET(X_ICJ) { COMPARE(pc->a, pc->b, BOTH_I, CMP_SIGNED); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
-    TARGET(X_FCJ) { COMPARE(pc->a, pc->b, BOTH_F, CMP_FLOAT); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
+    TARGET(X_FCJ) { COMPARE_FLOAT(pc->a, pc->b); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
     /* uinc c + compare a b + jcc: the counted-loop step. */
     TARGET(X_INC_CJ) {
         unsigned c = pc->c;
@@ -307,6 +320,43 @@ vv_dispatch:
     TARGET(X_MOV_FMUL) { MOV_BINARY_FLOAT(*); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
     TARGET(X_MOV_FSUB) { MOV_BINARY_FLOAT(-); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
     vv_unfuse_movr: { VV_OPAQUE(pc); R[pc->a] = R[pc->b]; T[pc->a] = T[pc->b]; NEXT(VV_SIZE_MOVR); }
+
+    /* A constant operand: uload/iload k v + op x k. The load is done first; a
+     * register x of another type continues at the op's own slot, which does
+     * the generic operation (or traps) as the unfused code would. */
+#define CONST_BINARY(TAG, OP) do { \
+        unsigned k_ = pc->a, x_ = pc->b; uint64_t v_ = pc->imm; \
+        R[k_] = v_; T[k_] = (TAG); \
+        if (VV_UNLIKELY(T[x_] != (TAG))) NEXT(VV_SIZE_ULOAD); \
+        R[x_] = R[x_] OP v_; \
+    } while (0)
+    TARGET(X_KUADD) { CONST_BINARY(VV_TAG_U64, +); NEXT(VV_FUSED_LOAD_BINARY_SIZE); }
+    TARGET(X_KUSUB) {
+        CONST_BINARY(VV_TAG_U64, -);
+        SET_ZF(R[pc->b] == 0);                          /* a uint64 result */
+        NEXT(VV_FUSED_LOAD_BINARY_SIZE);
+    }
+    TARGET(X_KIADD) { CONST_BINARY(VV_TAG_I64, +); NEXT(VV_FUSED_LOAD_BINARY_SIZE); }
+    TARGET(X_KISUB) { CONST_BINARY(VV_TAG_I64, -); NEXT(VV_FUSED_LOAD_BINARY_SIZE); }
+#undef CONST_BINARY
+    /* ... + compare x k + jcc: the compare never traps, so any other type of x
+     * takes the generic compare. */
+    TARGET(X_KUCJ) {
+        unsigned k = pc->a, x = pc->b, tx = T[x];
+        uint64_t v = pc->imm, y = R[x];
+        R[k] = v; T[k] = VV_TAG_U64;
+        if (VV_LIKELY(tx == VV_TAG_U64)) CMP_UNSIGNED(y, v);
+        else fl = vv_compare(y, tx, v, VV_TAG_U64);
+        BRANCH_MASK(pc->c, pc->w, VV_FUSED_LOAD_CMP_JCC_SIZE);
+    }
+    TARGET(X_KICJ) {
+        unsigned k = pc->a, x = pc->b, tx = T[x];
+        uint64_t v = pc->imm, y = R[x];
+        R[k] = v; T[k] = VV_TAG_I64;
+        if (VV_LIKELY(tx == VV_TAG_I64)) CMP_SIGNED(y, v);
+        else fl = vv_compare(y, tx, v, VV_TAG_I64);
+        BRANCH_MASK(pc->c, pc->w, VV_FUSED_LOAD_CMP_JCC_SIZE);
+    }
 
     /* ---------------------------------------------------------- control */
     TARGET(NOP) NEXT(VV_SIZE_NOP);                    /* advances (semantics.md §3.1) */
@@ -413,7 +463,7 @@ vv_dispatch:
     /* ---------------------------------------------------------- compare */
     TARGET(UCMP) { COMPARE(pc->a, pc->b, UNSIGNED_PAIR, CMP_UNSIGNED); NEXT(VV_SIZE_UCMP); }
     TARGET(ICMP) { COMPARE(pc->a, pc->b, BOTH_I, CMP_SIGNED); NEXT(VV_SIZE_ICMP); }
-    TARGET(FCMP) { COMPARE(pc->a, pc->b, BOTH_F, CMP_FLOAT); NEXT(VV_SIZE_FCMP); }
+    TARGET(FCMP) { COMPARE_FLOAT(pc->a, pc->b); NEXT(VV_SIZE_FCMP); }
     TARGET(FCMP_EPS) {
         /* ZF := |as_f64(a - b)| < eps; NF := (b - a) > F(eps), typed (upstream.md §2.3). */
         unsigned a = pc->a, b = pc->b;
@@ -745,6 +795,12 @@ vv_dispatch:
          * slot traps IP_OUTSIDE like the check would. */
         JUMP_INSIDE(*--csp);
     }
+    /* movr d s + ret; with an empty call stack the ret's own slot decides. */
+    TARGET(X_MOV_RET) {
+        R[pc->a] = R[pc->b]; T[pc->a] = T[pc->b];
+        if (VV_UNLIKELY(csp == vm->calls)) NEXT(VV_SIZE_MOVR);
+        JUMP_INSIDE(*--csp);
+    }
     TARGET(FNSTIND) { R[pc->a] = pc->imm; T[pc->a] = VV_TAG_U64; NEXT(VV_SIZE_FNSTIND); }
 
     /* ---------------------------------------------------------- heap (heap/vh_vmops.h, heap/vh_heap.h) */
@@ -1013,6 +1069,7 @@ vv_save:
 #undef JUMP_INSIDE
 #undef JUMP_SLOT
 #undef FUSED_BRANCH
+#undef BRANCH_MASK
 #undef BOTH_U
 #undef ADDRESS_U
 #undef U_OR_ADDRESS_U
@@ -1028,7 +1085,9 @@ vv_save:
 #undef BOTH_I
 #undef CMP_UNSIGNED
 #undef CMP_SIGNED
-#undef CMP_FLOAT
+#undef COMPARE_FLOAT
+#undef FREG
+#undef SET_FREG
 #undef BOTH_F
 #undef STACK_ROOM
 #undef CALL_ROOM
