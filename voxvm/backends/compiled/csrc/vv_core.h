@@ -343,9 +343,23 @@ static inline uint64_t vv_nan_result(uint64_t x, uint64_t y, uint64_t r) {
 
 /* vv_nan_result of the operands in registers *x and *y, out of line: the fast
  * paths then read their operands straight into the float unit (vv_loop.h FREG). */
-static VV_COLD uint64_t vv_nan_result_at(const uint64_t *x, const uint64_t *y, double r) {
+static VV_COLD VV_MAYBE_UNUSED uint64_t vv_nan_result_at(const uint64_t *x, const uint64_t *y, double r) {
     return vv_nan_result(*x, *y, vv_b(r));
 }
+
+/* x INSN y for the loop's float fast paths (vv_loop.h FLOAT_OP), where the
+ * hardware already gives vv_nan_result's answer: on x86-64 the SSE2 scalar
+ * instructions return a NaN operand quieted, the first source's (the
+ * destination's) when both are NaN, and the default NaN for a NaN they create
+ * (Intel SDM vol. 1, 4.8.3.5 "Rules for Handling NaNs"; AMD the same). C leaves
+ * the operand order to the compiler, so the asm fixes it, and no NaN check is
+ * needed. Elsewhere the loop checks the result (vv_nan_result_at). */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define VV_SSE_FLOAT_OP(INSN, x, y) __extension__({ \
+        double a_ = (x); \
+        __asm__(INSN " {%1, %0|%0, %1}" : "+x"(a_) : "xm"(y)); \
+        a_; })
+#endif
 
 static inline uint64_t vv_be64(const uint8_t *p) {
     return ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) | ((uint64_t)p[2] << 40) |

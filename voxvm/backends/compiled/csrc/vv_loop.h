@@ -143,11 +143,20 @@
         if (VV_UNLIKELY(!FAST(T[d_], T[s_]))) { slow_op = (OPNUM); goto vv_binary_slow; } \
         R[d_] = R[d_] INTOP R[s_]; \
     } while (0)
-#define BINARY_FLOAT(OPNUM, FOP) do { \
+/* R[d] := R[x] op R[y] for float64 registers, with the NaN result of
+ * semantics.md §12 (vv_core.h vv_nan_result, VV_SSE_FLOAT_OP). */
+#ifdef VV_SSE_FLOAT_OP
+#define FLOAT_OP(d, x, y, FOP, INSN) SET_FREG(d, VV_SSE_FLOAT_OP(INSN, FREG(x), FREG(y)))
+#else
+#define FLOAT_OP(d, x, y, FOP, INSN) do { \
+        double r_ = FREG(x) FOP FREG(y); \
+        if (VV_UNLIKELY(r_ != r_)) R[d] = vv_nan_result_at(&R[x], &R[y], r_); else SET_FREG(d, r_); \
+    } while (0)
+#endif
+#define BINARY_FLOAT(OPNUM, FOP, INSN) do { \
         unsigned d_ = pc->a, s_ = pc->b; \
         if (VV_UNLIKELY(!BOTH_F(T[d_], T[s_]))) { slow_op = (OPNUM); goto vv_binary_slow; } \
-        double r_ = FREG(d_) FOP FREG(s_); \
-        if (VV_UNLIKELY(r_ != r_)) R[d_] = vv_nan_result_at(&R[d_], &R[s_], r_); else SET_FREG(d_, r_); \
+        FLOAT_OP(d_, d_, s_, FOP, INSN); \
     } while (0)
 /* Fused movr d s + op d x (the decoder already replaced x == d by s); any
  * tag pair but the fast one takes the unfused path. */
@@ -156,11 +165,10 @@
         if (VV_UNLIKELY((ts_ != tx_ || ts_ == VV_TAG_F64) && !ADDRESS_U(ts_, tx_))) goto vv_unfuse_movr; \
         R[d_] = R[s_] OP R[x_]; T[d_] = (uint8_t)ts_; \
     } while (0)
-#define MOV_BINARY_FLOAT(OP) do { \
+#define MOV_BINARY_FLOAT(OP, INSN) do { \
         unsigned d_ = pc->a, s_ = pc->b, x_ = pc->c; \
         if (VV_UNLIKELY(!BOTH_F(T[s_], T[x_]))) goto vv_unfuse_movr; \
-        double r_ = FREG(s_) OP FREG(x_); \
-        if (VV_UNLIKELY(r_ != r_)) R[d_] = vv_nan_result_at(&R[s_], &R[x_], r_); else SET_FREG(d_, r_); \
+        FLOAT_OP(d_, s_, x_, OP, INSN); \
         T[d_] = VV_TAG_F64; \
     } while (0)
 /* After an instruction of `size` bytes whose cost grew with `n` bytes: poll
@@ -316,9 +324,9 @@ vv_dispatch:
         SET_ZF(VV_IS_UX(T[pc->a]) && R[pc->a] == 0);     /* result == U(0), typed */
         NEXT(VV_FUSED_MOV_BINARY_SIZE);
     }
-    TARGET(X_MOV_FADD) { MOV_BINARY_FLOAT(+); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
-    TARGET(X_MOV_FMUL) { MOV_BINARY_FLOAT(*); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
-    TARGET(X_MOV_FSUB) { MOV_BINARY_FLOAT(-); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
+    TARGET(X_MOV_FADD) { MOV_BINARY_FLOAT(+, "addsd"); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
+    TARGET(X_MOV_FMUL) { MOV_BINARY_FLOAT(*, "mulsd"); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
+    TARGET(X_MOV_FSUB) { MOV_BINARY_FLOAT(-, "subsd"); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
     vv_unfuse_movr: { VV_OPAQUE(pc); R[pc->a] = R[pc->b]; T[pc->a] = T[pc->b]; NEXT(VV_SIZE_MOVR); }
 
     /* A constant operand: uload/iload k v + op x k. The load is done first; a
@@ -392,12 +400,12 @@ vv_dispatch:
      * the fast path of its own type, and all share the slow block. */
     TARGET(UADD) { BINARY_INT(VV_AR_ADD, U_OR_ADDRESS_U, +); NEXT(VV_SIZE_UADD); }
     TARGET(IADD) { BINARY_INT(VV_AR_ADD, BOTH_I, +); NEXT(VV_SIZE_IADD); }
-    TARGET(FADD) { BINARY_FLOAT(VV_AR_ADD, +); NEXT(VV_SIZE_FADD); }
+    TARGET(FADD) { BINARY_FLOAT(VV_AR_ADD, +, "addsd"); NEXT(VV_SIZE_FADD); }
     TARGET(UMUL) { BINARY_INT(VV_AR_MUL, U_OR_ADDRESS_U, *); NEXT(VV_SIZE_UMUL); }
     TARGET(IMUL) { BINARY_INT(VV_AR_MUL, BOTH_I, *); NEXT(VV_SIZE_IMUL); }
-    TARGET(FMUL) { BINARY_FLOAT(VV_AR_MUL, *); NEXT(VV_SIZE_FMUL); }
+    TARGET(FMUL) { BINARY_FLOAT(VV_AR_MUL, *, "mulsd"); NEXT(VV_SIZE_FMUL); }
     TARGET(ISUB) { BINARY_INT(VV_AR_SUB, BOTH_I, -); NEXT(VV_SIZE_ISUB); }   /* no flags */
-    TARGET(FSUB) { BINARY_FLOAT(VV_AR_SUB, -); NEXT(VV_SIZE_FSUB); }         /* no flags */
+    TARGET(FSUB) { BINARY_FLOAT(VV_AR_SUB, -, "subsd"); NEXT(VV_SIZE_FSUB); }         /* no flags */
     TARGET(USUB) {
         unsigned d = pc->a, x = pc->b;
         if (VV_LIKELY(U_OR_ADDRESS_U(T[d], T[x]))) {    /* the result is uint64 or the address's tag */
@@ -1064,6 +1072,7 @@ vv_save:
 #undef COMPARE
 #undef BINARY_INT
 #undef BINARY_FLOAT
+#undef FLOAT_OP
 #undef MOV_BINARY_INT
 #undef MOV_BINARY_FLOAT
 #undef JUMP_INSIDE
