@@ -161,6 +161,29 @@ def test_fused_alloc_store_records_the_pointer(dispatch):
 CONSTANTS = [0, 1, 2, MIN, MASK]
 
 
+FLOAT_OPS = ["fadd", "fsub", "fmul"]
+FLOAT_GRID = [(fb(1.5), F), (fb(-0.0), F), (fb(math.inf), F), (fb(math.nan), F), (0x7FF0000000000001, F),
+              (3, U), (MIN, I), (16, A)]
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+@pytest.mark.parametrize("first", FLOAT_OPS)
+def test_fused_float_pair_matrix(first, dispatch):
+    """fop d x + fop d y and movr d s + fop d x + fop d y (y == d: the first result), with
+    the fallbacks when x or s (nothing done yet) or y (the first op done) is not a float."""
+    for second in FLOAT_OPS:
+        programs = {
+            "pair": build((first, 1, 2), (second, 1, 3), ("halt",)),
+            "pair onto itself": build((first, 1, 2), (second, 1, 1), ("halt",)),
+            "movr + pair": build(("movr", 1, 4), (first, 1, 2), (second, 1, 3), ("halt",)),
+            "movr + pair onto itself": build(("movr", 1, 4), (first, 1, 1), (second, 1, 1), ("halt",)),
+        }
+        for name, program in programs.items():
+            pair = Pair(program, dispatch)
+            for a, b, c in itertools.product(FLOAT_GRID, repeat=3):
+                pair.run({1: a, 2: b, 3: c, 4: a}, f"{name}: {first} + {second}")
+
+
 @pytest.mark.parametrize("dispatch", DISPATCHES)
 @pytest.mark.parametrize("load,mnemonic", [("uload", "uadd"), ("uload", "usub"), ("iload", "iadd"),
                                            ("iload", "isub"), ("uload", "iadd"), ("iload", "usub")])

@@ -59,6 +59,17 @@ INTERNAL: tuple[SlotOp, ...] = (
     SlotOp("X_MOV_RET", "movr a b + ret"),
 )
 
+# Two float operations on one register (csrc/vv_core.h "float pairs"), for every pair
+# of fadd/fsub/fmul, in this order (the decoder's table vv_float_pair_sop follows it).
+FLOAT_OPS = ("FADD", "FSUB", "FMUL")
+INTERNAL += tuple(
+    SlotOp(f"X_{first}_{second}", f"{first.lower()} a b + {second.lower()} a c: R[a] = (R[a] op R[b]) op R[c]")
+    for first in FLOAT_OPS for second in FLOAT_OPS)
+INTERNAL += tuple(
+    SlotOp(f"X_MOV_{first}_{second}",
+           f"movr a b + {first.lower()} a c + {second.lower()} a d: R[a] = (R[b] op R[c]) op R[d]")
+    for first in FLOAT_OPS for second in FLOAT_OPS)
+
 
 def numbering() -> dict[str, int]:
     """Every slot op's C name (``X_DECODE``, ``UADD``, ...) and number, in number order."""

@@ -73,6 +73,10 @@
  * edit of the loop (performance.md "Register pinning"). It changes where a
  * value lives, never what it is; other compilers ignore it. */
 #define VV_PIN(reg) __asm__(reg)
+/* ... and tell it at every dispatch that the pinned locals are in their
+ * registers there (GCC only guarantees a pinned local's register at an asm
+ * that uses it). */
+#define VV_PINNED(a, b, c, d) __asm__("" : : "r"(a), "r"(b), "r"(c), "r"(d))
 #endif
 /* Threaded dispatch (one indirect jump per handler) unless asked not to. */
 #if !defined(VV_NO_COMPUTED_GOTO)
@@ -88,6 +92,7 @@
 #endif
 #ifndef VV_PIN
 #define VV_PIN(reg)
+#define VV_PINNED(a, b, c, d) ((void)0)
 #endif
 
 /* ------------------------------------------------------------------------
@@ -108,7 +113,12 @@
  * 2-operand code without immediates does it: a = k, b = x, imm = v. The
  * compare-and-branch forms X_KUCJ / X_KICJ (22 bytes) keep the condition mask
  * in c and the target in w, as VV_SLOT_AT(target) (fused only when that fits
- * 32 bits). X_MOV_RET is movr a b + ret. */
+ * 32 bits). X_MOV_RET is movr a b + ret.
+ *
+ * Float pairs: two of fadd/fsub/fmul on one register, d = (d op1 x) op2 y
+ * (X_<OP1>_<OP2>: a = d, b = x, c = y) and its movr form d = (s op1 x) op2 y
+ * (X_MOV_<OP1>_<OP2>: a = d, b = s, c = x, d = y), 2-operand code's way of
+ * writing a * b + c. y may be d: then it is the first result. */
 
 /* Condition masks of the conditional jumps, indexed by ZF | NF << 1 (upstream.md §1.4). */
 #define VV_COND_JZ 0xAu   /* ZF */
@@ -130,6 +140,8 @@
 #define VV_FUSED_LOAD_BINARY_SIZE (VV_SIZE_ULOAD + VV_SIZE_UADD)
 #define VV_FUSED_LOAD_CMP_JCC_SIZE (VV_SIZE_ULOAD + VV_SIZE_UCMP + VV_SIZE_JZ)
 #define VV_FUSED_MOV_RET_SIZE (VV_SIZE_MOVR + VV_SIZE_RET)
+#define VV_FUSED_FLOAT_PAIR_SIZE (VV_SIZE_FADD + VV_SIZE_FADD)
+#define VV_FUSED_MOV_FLOAT_PAIR_SIZE (VV_SIZE_MOVR + VV_SIZE_FADD + VV_SIZE_FADD)
 /* Longest span of one slot's instruction (plain or fused): a write at byte w
  * can change the slots starting in [w - VV_MAX_SPAN + 1, w]. */
 #define VV_MAX_SPAN 22
@@ -140,7 +152,8 @@ _Static_assert(VV_FUSED_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_BINARY_SIZE 
                VV_FUSED_INC_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_DEC_JNZ_SIZE <= VV_MAX_SPAN &&
                VV_FUSED_ALLOC_STORE_SIZE <= VV_MAX_SPAN &&
                VV_FUSED_LOAD_BINARY_SIZE <= VV_MAX_SPAN && VV_FUSED_LOAD_CMP_JCC_SIZE <= VV_MAX_SPAN &&
-               VV_FUSED_MOV_RET_SIZE <= VV_MAX_SPAN, "VV_MAX_SPAN too small for fusion");
+               VV_FUSED_MOV_RET_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_FLOAT_PAIR_SIZE <= VV_MAX_SPAN,
+               "VV_MAX_SPAN too small for fusion");
 _Static_assert(VV_SIZE_ULOAD == VV_SIZE_ILOAD, "uload/iload sizes differ");
 /* Handlers shared by several opcodes advance by one size: they must agree. */
 _Static_assert(VV_SIZE_UADD == 3 && VV_SIZE_IADD == 3 && VV_SIZE_FADD == 3 && VV_SIZE_UMUL == 3 &&
@@ -796,6 +809,29 @@ static inline unsigned vv_jcc_mask(unsigned opcode) {
     }
 }
 
+/* The float pair slot ops, [first][second] in the order fadd, fsub, fmul. */
+#define VV_FLOAT_PAIR_ROW(PREFIX, FIRST) \
+    {PREFIX##FIRST##_FADD, PREFIX##FIRST##_FSUB, PREFIX##FIRST##_FMUL}
+static const uint8_t vv_float_pair_sop[2][3][3] = {
+    {VV_FLOAT_PAIR_ROW(VV_SOP_X_, FADD), VV_FLOAT_PAIR_ROW(VV_SOP_X_, FSUB), VV_FLOAT_PAIR_ROW(VV_SOP_X_, FMUL)},
+    {VV_FLOAT_PAIR_ROW(VV_SOP_X_MOV_, FADD), VV_FLOAT_PAIR_ROW(VV_SOP_X_MOV_, FSUB),
+     VV_FLOAT_PAIR_ROW(VV_SOP_X_MOV_, FMUL)},
+};
+#undef VV_FLOAT_PAIR_ROW
+
+/* 0, 1, 2 for fadd, fsub, fmul; -1 for any other opcode. */
+static inline int vv_float_op_index(unsigned opcode) {
+    return opcode == VV_OP_FADD ? 0 : opcode == VV_OP_FSUB ? 1 : opcode == VV_OP_FMUL ? 2 : -1;
+}
+
+/* The float op at m (first index `first`) followed by another on register d:
+ * its slot op (with movr: `mov` = 1), or -1. */
+static inline int vv_float_pair_at(const uint8_t *m, uint64_t left, int first, unsigned d, int mov) {
+    int second = left >= VV_SIZE_FADD + VV_SIZE_FADD ? vv_float_op_index(m[VV_SIZE_FADD]) : -1;
+    if (first < 0 || second < 0 || m[VV_SIZE_FADD + 1] != d || m[VV_SIZE_FADD + 2] >= VV_NUM_REGISTERS) return -1;
+    return vv_float_pair_sop[mov][first][second];
+}
+
 static inline int vv_is_compare(unsigned opcode) {
     return opcode == VV_OP_UCMP || opcode == VV_OP_ICMP || opcode == VV_OP_FCMP;
 }
@@ -857,12 +893,26 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             }
             if (fused >= 0) {
                 unsigned x = m[VV_SIZE_MOVR + 2];
-                s->op = (uint8_t)fused;
-                s->len = VV_FUSED_MOV_BINARY_SIZE;
+                /* movr d s; fop d x; fop d y  ->  R[d] = (R[s] op R[x]) op R[y] */
+                int pair = vv_float_pair_at(m + VV_SIZE_MOVR, left - VV_SIZE_MOVR,
+                                            vv_float_op_index(m[VV_SIZE_MOVR]), s->a, 1);
+                s->op = (uint8_t)(pair >= 0 ? pair : fused);
+                s->len = pair >= 0 ? VV_FUSED_MOV_FLOAT_PAIR_SIZE : VV_FUSED_MOV_BINARY_SIZE;
                 s->c = (uint8_t)(x == s->a ? s->b : x);   /* after the movr, R[d] is R[s] */
+                if (pair >= 0) s->d = m[VV_SIZE_MOVR + VV_SIZE_FADD + 2];
             }
         }
         break;
+    case VV_SOP_FADD: case VV_SOP_FSUB: case VV_SOP_FMUL: {
+        /* fop d x; fop d y  ->  R[d] = (R[d] op R[x]) op R[y] */
+        int pair = vv_float_pair_at(m, left, vv_float_op_index(m[0]), s->a, 0);
+        if (pair >= 0) {
+            s->op = (uint8_t)pair;
+            s->len = VV_FUSED_FLOAT_PAIR_SIZE;
+            s->c = m[VV_SIZE_FADD + 2];
+        }
+        break;
+    }
     case VV_SOP_UINC:
         /* uinc c; compare a b; jcc L  ->  the counted-loop step */
         if (left >= VV_FUSED_INC_CMP_JCC_SIZE && vv_is_compare(m[VV_SIZE_UINC]) &&

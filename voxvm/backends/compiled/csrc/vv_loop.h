@@ -48,7 +48,7 @@
 
 #ifdef VV_COMPUTED_GOTO
 #define TARGET(name) L_##name:
-#define DISPATCH() do { COUNT_ONE(); goto *vv_labels[pc->op]; } while (0)
+#define DISPATCH() do { COUNT_ONE(); VV_PINNED(vm, code, fl, sp); goto *vv_labels[pc->op]; } while (0)
 #else
 #define TARGET(name) case VV_SOP_##name:
 #define DISPATCH() goto vv_dispatch
@@ -225,7 +225,8 @@ static int VV_RUN_NAME(vv_vm *vm_arg, int64_t budget_arg) {
     /* Main memory and its length are read from vm (vm->mem, vm->len): only the
      * rarer handlers need them, and fewer locals leave the hot ones in registers. */
     register vv_slot *code VV_PIN("r14") = vm->code;
-    vv_entry *sp, *stack_end;
+    register vv_entry *sp VV_PIN("r12");
+    vv_entry *stack_end;
     uint64_t *csp, *calls_end;
     LOAD_STACKS();
     register unsigned fl VV_PIN("r15") = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;   /* ZF | NF << 1 */
@@ -327,6 +328,63 @@ vv_dispatch:
     TARGET(X_MOV_FADD) { MOV_BINARY_FLOAT(+, "addsd"); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
     TARGET(X_MOV_FMUL) { MOV_BINARY_FLOAT(*, "mulsd"); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
     TARGET(X_MOV_FSUB) { MOV_BINARY_FLOAT(-, "subsd"); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
+
+    /* Float pairs (vv_core.h): R[d] = (R[s] op1 R[x]) op2 R[y], where y == d reads
+     * the first result. Tags are checked as each op needs them: if s or x is not a
+     * float64 nothing has happened and the unfused path runs from the first op;
+     * if y is not, the first op (and the movr) are done and the second op's own
+     * slot goes on. */
+#ifdef VV_SSE_FLOAT_OP
+#define FLOAT_PAIR_OP(d, s, x, y, FOP1, INSN1, FOP2, INSN2, FIRST_DONE) do { \
+        double r_ = VV_SSE_FLOAT_OP(INSN1, FREG(s), FREG(x)); \
+        SET_FREG(d, r_); T[d] = VV_TAG_F64;             /* y may be d */ \
+        if (VV_UNLIKELY(T[y] != VV_TAG_F64)) FIRST_DONE; \
+        SET_FREG(d, VV_SSE_FLOAT_OP(INSN2, r_, FREG(y))); \
+    } while (0)
+#else
+#define FLOAT_PAIR_OP(d, s, x, y, FOP1, INSN1, FOP2, INSN2, FIRST_DONE) do { \
+        FLOAT_OP(d, s, x, FOP1, INSN1); T[d] = VV_TAG_F64; \
+        if (VV_UNLIKELY(T[y] != VV_TAG_F64)) FIRST_DONE; \
+        FLOAT_OP(d, d, y, FOP2, INSN2); \
+    } while (0)
+#endif
+#define FOP_FADD +
+#define FOP_FSUB -
+#define FOP_FMUL *
+#define INSN_FADD "addsd"
+#define INSN_FSUB "subsd"
+#define INSN_FMUL "mulsd"
+#define AR_FADD VV_AR_ADD
+#define AR_FSUB VV_AR_SUB
+#define AR_FMUL VV_AR_MUL
+#define FLOAT_PAIR_TARGETS(FIRST, SECOND) \
+    TARGET(X_##FIRST##_##SECOND) { \
+        unsigned d_ = pc->a, x_ = pc->b, y_ = pc->c; \
+        if (VV_UNLIKELY(!BOTH_F(T[d_], T[x_]))) { slow_op = AR_##FIRST; goto vv_binary_slow; } \
+        FLOAT_PAIR_OP(d_, d_, x_, y_, FOP_##FIRST, INSN_##FIRST, FOP_##SECOND, INSN_##SECOND, NEXT(VV_SIZE_FADD)); \
+        NEXT(VV_FUSED_FLOAT_PAIR_SIZE); \
+    } \
+    TARGET(X_MOV_##FIRST##_##SECOND) { \
+        unsigned d_ = pc->a, s_ = pc->b, x_ = pc->c, y_ = pc->d; \
+        if (VV_UNLIKELY(!BOTH_F(T[s_], T[x_]))) goto vv_unfuse_movr; \
+        FLOAT_PAIR_OP(d_, s_, x_, y_, FOP_##FIRST, INSN_##FIRST, FOP_##SECOND, INSN_##SECOND, \
+                      NEXT(VV_FUSED_MOV_BINARY_SIZE)); \
+        NEXT(VV_FUSED_MOV_FLOAT_PAIR_SIZE); \
+    }
+    FLOAT_PAIR_TARGETS(FADD, FADD) FLOAT_PAIR_TARGETS(FADD, FSUB) FLOAT_PAIR_TARGETS(FADD, FMUL)
+    FLOAT_PAIR_TARGETS(FSUB, FADD) FLOAT_PAIR_TARGETS(FSUB, FSUB) FLOAT_PAIR_TARGETS(FSUB, FMUL)
+    FLOAT_PAIR_TARGETS(FMUL, FADD) FLOAT_PAIR_TARGETS(FMUL, FSUB) FLOAT_PAIR_TARGETS(FMUL, FMUL)
+#undef FLOAT_PAIR_TARGETS
+#undef FLOAT_PAIR_OP
+#undef FOP_FADD
+#undef FOP_FSUB
+#undef FOP_FMUL
+#undef INSN_FADD
+#undef INSN_FSUB
+#undef INSN_FMUL
+#undef AR_FADD
+#undef AR_FSUB
+#undef AR_FMUL
     vv_unfuse_movr: { VV_OPAQUE(pc); R[pc->a] = R[pc->b]; T[pc->a] = T[pc->b]; NEXT(VV_SIZE_MOVR); }
 
     /* A constant operand: uload/iload k v + op x k. The load is done first; a
