@@ -49,13 +49,13 @@ INTERNAL: tuple[SlotOp, ...] = (
     SlotOp("X_MOV_FMUL", "movr a b + fmul a c (float64 fast path)"),
     SlotOp("X_MOV_FSUB", "movr a b + fsub a c (float64 fast path)"),
     SlotOp("X_ALLOC_STORE", "alloc a imm + store a b c (b, c != a; 8 <= imm <= VV_FUSED_ALLOC_MAX = 64; x = tile granules)"),
-    SlotOp("X_CALL", "call of a valid function index: imm = VV_SLOT_AT(its address), w = the return address"),
+    SlotOp("X_CALL", "call of a valid function index: imm = VV_SLOT_REL(its address), w = the return address"),
     SlotOp("X_KUADD", "uload a imm + uadd b a (b != a): a constant operand"),
     SlotOp("X_KUSUB", "uload a imm + usub b a (b != a; sets ZF)"),
     SlotOp("X_KIADD", "iload a imm + iadd b a (b != a)"),
     SlotOp("X_KISUB", "iload a imm + isub b a (b != a)"),
-    SlotOp("X_KUCJ", "uload a imm + ucmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_AT(target)"),
-    SlotOp("X_KICJ", "iload a imm + icmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_AT(target)"),
+    SlotOp("X_KUCJ", "uload a imm + ucmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target)"),
+    SlotOp("X_KICJ", "iload a imm + icmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target)"),
     SlotOp("X_MOV_RET", "movr a b + ret"),
 )
 

@@ -66,18 +66,12 @@
 /* Make the compiler forget what it knows about x (keeps shared slow paths
  * from pinning the fast paths' temporaries in stack slots). */
 #define VV_OPAQUE(x) __asm__("" : "+r"(x))
-#if !defined(__clang__) && defined(__x86_64__)
-/* Keep a local of the dispatch loop in this callee-saved register. GCC's
- * allocator otherwise spills some of the loop's most used locals (vm, flags,
- * the slot base, the budget) to the stack, and which ones changes with any
- * edit of the loop (performance.md "Register pinning"). It changes where a
- * value lives, never what it is; other compilers ignore it. */
-#define VV_PIN(reg) __asm__(reg)
-/* ... and tell it at every dispatch that the pinned locals are in their
- * registers there (GCC only guarantees a pinned local's register at an asm
- * that uses it). */
-#define VV_PINNED(a, b, c, d) __asm__("" : : "r"(a), "r"(b), "r"(c), "r"(d))
-#endif
+/* An empty asm that needs a, b, c, d in registers: the dispatch loop names its
+ * most used locals with it at every dispatch. Without it GCC's allocator
+ * spilled some of them (vm itself, the flags, the budget) to the stack, and
+ * which ones changed with any edit of the loop (performance.md "Registers of
+ * the loop"). It emits no instruction. */
+#define VV_IN_REGISTERS(a, b, c, d) __asm__("" : : "r"(a), "r"(b), "r"(c), "r"(d))
 /* Threaded dispatch (one indirect jump per handler) unless asked not to. */
 #if !defined(VV_NO_COMPUTED_GOTO)
 #define VV_HAVE_COMPUTED_GOTO 1
@@ -89,10 +83,7 @@
 #define VV_COLD
 #define VV_MAYBE_UNUSED
 #define VV_OPAQUE(x) ((void)0)
-#endif
-#ifndef VV_PIN
-#define VV_PIN(reg)
-#define VV_PINNED(a, b, c, d) ((void)0)
+#define VV_IN_REGISTERS(a, b, c, d) ((void)0)
 #endif
 
 /* ------------------------------------------------------------------------
@@ -102,7 +93,7 @@
  * numbering, so they can never collide with an opcode.
  *
  * Fused compare + conditional jump (X_UCJ / X_ICJ / X_FCJ, 12 bytes): a, b =
- * compared registers, imm = VV_SLOT_AT(target) (inside memory when decoded), d =
+ * compared registers, imm = VV_SLOT_REL(target) (inside memory when decoded), d =
  * condition mask: the jump is taken iff bit (ZF | NF << 1) of d is set
  * (VV_COND_*). X_INC_CJ adds a uinc c in front (14 bytes); X_DEC_JNZ is udec a
  * + jnz imm (11 bytes); X_MOV_<op> is movr d s + op d x (6 bytes) computing
@@ -112,7 +103,7 @@
  * i.e. the constant loaded into a scratch register and used at once, as
  * 2-operand code without immediates does it: a = k, b = x, imm = v. The
  * compare-and-branch forms X_KUCJ / X_KICJ (22 bytes) keep the condition mask
- * in c and the target in w, as VV_SLOT_AT(target) (fused only when that fits
+ * in c and the target in w, as VV_SLOT_REL(target) (fused only when that fits
  * 32 bits). X_MOV_RET is movr a b + ret.
  *
  * Float pairs: two of fadd/fsub/fmul on one register, d = (d op1 x) op2 y
@@ -189,9 +180,14 @@ typedef struct vv_slot {
 } vv_slot;
 
 /* A jump target the decoder found inside memory, as the fused and X_CALL
- * slots keep it: the byte offset of its slot in the slot array, so that the
- * loop's jump is one add (vv_loop.h JUMP_SLOT). */
-#define VV_SLOT_AT(addr) ((uint64_t)(addr) * sizeof(vv_slot))
+ * slots keep it: the distance in bytes from the jumping slot (at `from`) to the
+ * target's slot, two's complement, so that the loop's jump is one add to its
+ * slot pointer (vv_loop.h JUMP_SLOT). */
+#define VV_SLOT_REL(target, from) (((uint64_t)(target) - (uint64_t)(from)) * sizeof(vv_slot))
+/* ... and whether it fits the 32-bit field w (as int32_t). */
+#define VV_SLOT_REL_FITS32(target, from) \
+    ((target) >= (from) ? (target) - (from) <= (uint64_t)INT32_MAX / sizeof(vv_slot) \
+                        : (from) - (target) <= (uint64_t)INT32_MAX / sizeof(vv_slot))
 
 /* One collection or growth of the heap, reported through the Core's log
  * callback (--gc-log, -v) once the loop has returned (no Python in the loop). */
@@ -787,7 +783,7 @@ static void vv_decode_one(const vv_vm *vm, uint64_t addr, vv_slot *s) {
         if (out.imm < vm->nfuncs && vm->funcs[out.imm] < vm->len && addr + VV_SIZE_CALL <= UINT32_MAX) {
             out.op = VV_SOP_X_CALL;
             out.w = (uint32_t)(addr + VV_SIZE_CALL);
-            out.imm = VV_SLOT_AT(vm->funcs[out.imm]);
+            out.imm = VV_SLOT_REL(vm->funcs[out.imm], addr);
         }
         break;
     default:
@@ -868,7 +864,7 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
                 s->op = s->op == VV_SOP_UCMP ? VV_SOP_X_UCJ : s->op == VV_SOP_ICMP ? VV_SOP_X_ICJ : VV_SOP_X_FCJ;
                 s->len = VV_FUSED_CMP_JCC_SIZE;
                 s->d = (uint8_t)mask;
-                s->imm = VV_SLOT_AT(target);
+                s->imm = VV_SLOT_REL(target, addr);
             }
         }
         break;
@@ -926,7 +922,7 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
                 s->a = m[VV_SIZE_UINC + 1];
                 s->b = m[VV_SIZE_UINC + 2];
                 s->d = (uint8_t)mask;
-                s->imm = VV_SLOT_AT(target);
+                s->imm = VV_SLOT_REL(target, addr);
             }
         }
         break;
@@ -961,11 +957,11 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             if (n[0] == (u ? VV_OP_UCMP : VV_OP_ICMP) && left >= VV_FUSED_LOAD_CMP_JCC_SIZE) {
                 unsigned mask = vv_jcc_mask(n[VV_SIZE_UCMP]);
                 uint64_t target = vv_be64(n + VV_SIZE_UCMP + 1);
-                if (mask && target < vm->len && VV_SLOT_AT(target) <= UINT32_MAX) {
+                if (mask && target < vm->len && VV_SLOT_REL_FITS32(target, addr)) {
                     s->op = u ? VV_SOP_X_KUCJ : VV_SOP_X_KICJ;
                     s->b = n[1];
                     s->c = (uint8_t)mask;
-                    s->w = (uint32_t)VV_SLOT_AT(target);
+                    s->w = (uint32_t)VV_SLOT_REL(target, addr);
                 }
             }
             break;
@@ -985,7 +981,7 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             if (target < vm->len) {
                 s->op = VV_SOP_X_DEC_JNZ;
                 s->len = VV_FUSED_DEC_JNZ_SIZE;
-                s->imm = VV_SLOT_AT(target);
+                s->imm = VV_SLOT_REL(target, addr);
             }
         }
         break;

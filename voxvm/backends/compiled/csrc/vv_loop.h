@@ -48,13 +48,17 @@
 
 #ifdef VV_COMPUTED_GOTO
 #define TARGET(name) L_##name:
-#define DISPATCH() do { COUNT_ONE(); VV_PINNED(vm, code, fl, sp); goto *vv_labels[pc->op]; } while (0)
+#define DISPATCH() do { COUNT_ONE(); VV_IN_REGISTERS(vm, fl, sp, budget); goto *vv_labels[pc->op]; } while (0)
 #else
 #define TARGET(name) case VV_SOP_##name:
 #define DISPATCH() goto vv_dispatch
 #endif
 
-#define ADDR() ((uint64_t)(pc - code))
+/* The slot array is read from vm (it moves only when dlbc outgrows its
+ * reservation): a jump to an address is one add from memory, and fused jumps
+ * are relative to the slot (JUMP_SLOT), so it needs no register. */
+#define CODE (vm->code)
+#define ADDR() ((uint64_t)(pc - CODE))
 #define NEXT(n) do { pc += (n); DISPATCH(); } while (0)
 #define TRAP(kind, a_, b_) do { trap_kind = (kind); trap_a = (uint64_t)(a_); trap_b = (uint64_t)(b_); goto vv_trap; } while (0)
 #define MISMATCH(op, l, r) TRAP(VV_TRAP_TYPE_MISMATCH, (uint64_t)(op) << 16 | (uint64_t)(l) << 8 | (uint64_t)(r), 0)
@@ -66,21 +70,22 @@
 #define JUMP(target) do { uint64_t t_ = (target); \
         if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = t_; goto vv_branch_poll; } \
         if (VV_UNLIKELY(t_ >= vm->len)) { next_ip = t_; goto vv_outside; } \
-        pc = code + t_; DISPATCH(); } while (0)
+        pc = CODE + t_; DISPATCH(); } while (0)
 /* A taken branch to a target known to be inside memory. */
 #define JUMP_INSIDE(target) do { uint64_t t_ = (target); \
         if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = t_; goto vv_branch_poll; } \
-        pc = code + t_; DISPATCH(); } while (0)
-/* ... given as the decoder stored it, VV_SLOT_AT(target) (vv_core.h). */
-#define JUMP_SLOT(offset) do { uint64_t o_ = (offset); \
-        if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = o_ / sizeof(vv_slot); goto vv_branch_poll; } \
-        pc = (const vv_slot *)((const char *)code + o_); DISPATCH(); } while (0)
+        pc = CODE + t_; DISPATCH(); } while (0)
+/* ... given as the decoder stored it, relative to this slot (VV_SLOT_REL, vv_core.h). */
+#define JUMP_SLOT(rel) do { int64_t r_ = (rel); \
+        if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { \
+            next_ip = ADDR() + (uint64_t)(r_ / (int64_t)sizeof(vv_slot)); goto vv_branch_poll; } \
+        pc = (const vv_slot *)((const char *)pc + r_); DISPATCH(); } while (0)
 #define NOT_TAKEN(n) do { pc += (n); \
         if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = ADDR(); goto vv_branch_poll; } \
         DISPATCH(); } while (0)
 #define BRANCH_IF(cond, target, n) do { if (cond) JUMP(target); NOT_TAKEN(n); } while (0)
 /* The end of a fused compare-and-branch: the slot's condition mask decides. */
-#define FUSED_BRANCH(n) BRANCH_MASK(pc->d, pc->imm, n)
+#define FUSED_BRANCH(n) BRANCH_MASK(pc->d, (int64_t)pc->imm, n)
 #define BRANCH_MASK(mask, offset, n) do { if (((mask) >> fl) & 1u) JUMP_SLOT(offset); NOT_TAKEN(n); } while (0)
 /* ZF is bit 0 and NF bit 1 of the local `fl` (OF lives in vm->flags[0]: only uinc writes it). */
 #define ZF (fl & 1u)
@@ -209,11 +214,7 @@
 #define R (vm->regs)
 #define T (vm->tags)
 
-static int VV_RUN_NAME(vv_vm *vm_arg, int64_t budget_arg) {
-    /* The state every handler uses, pinned to callee-saved registers where the
-     * compiler allows it (vv_core.h VV_PIN: performance.md "Register pinning"). */
-    register vv_vm *const vm VV_PIN("rbx") = vm_arg;
-    int64_t budget = budget_arg;
+static int VV_RUN_NAME(vv_vm *const vm, int64_t budget) {
 #ifdef VV_COMPUTED_GOTO
 #define VV_LABEL_ENTRY(NAME) [VV_SOP_##NAME] = &&L_##NAME,
     static const void *const vv_labels[256] = {
@@ -222,14 +223,14 @@ static int VV_RUN_NAME(vv_vm *vm_arg, int64_t budget_arg) {
     };
 #undef VV_LABEL_ENTRY
 #endif
-    /* Main memory and its length are read from vm (vm->mem, vm->len): only the
-     * rarer handlers need them, and fewer locals leave the hot ones in registers. */
-    register vv_slot *code VV_PIN("r14") = vm->code;
-    register vv_entry *sp VV_PIN("r12");
-    vv_entry *stack_end;
+    /* Main memory, its length and the slot array are read from vm (vm->mem,
+     * vm->len, CODE): only rarer handlers and jumps to an address need them, and
+     * fewer locals leave the hot ones in registers (DISPATCH names vm, the flags,
+     * the data stack pointer and the budget with VV_IN_REGISTERS). */
+    vv_entry *sp, *stack_end;
     uint64_t *csp, *calls_end;
     LOAD_STACKS();
-    register unsigned fl VV_PIN("r15") = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;   /* ZF | NF << 1 */
+    unsigned fl = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;   /* ZF | NF << 1 */
 #if defined(VV_LOOP_COUNT) || defined(VV_LOOP_STEP)
     uint64_t executed = 0;
 #define SAVE_COUNT() (vm->executed += executed)
@@ -250,7 +251,7 @@ static int VV_RUN_NAME(vv_vm *vm_arg, int64_t budget_arg) {
         vm->trap_b = vm->len;
         return VV_STATUS_TRAP;
     }
-    pc = code + vm->ip;
+    pc = CODE + vm->ip;
 
 #ifdef VV_COMPUTED_GOTO
     DISPATCH();
@@ -311,7 +312,7 @@ vv_dispatch:
         unsigned d = pc->a;
         if (VV_UNLIKELY(!VV_IS_UX(T[d]))) MISMATCH(VV_AR_DEC, T[d], 0);
         SET_ZF(--R[d] == 0);
-        if (!ZF) JUMP_SLOT(pc->imm);
+        if (!ZF) JUMP_SLOT((int64_t)pc->imm);
         NOT_TAKEN(VV_FUSED_DEC_JNZ_SIZE);
     }
 
@@ -413,7 +414,7 @@ vv_dispatch:
         R[k] = v; T[k] = VV_TAG_U64;
         if (VV_LIKELY(tx == VV_TAG_U64)) CMP_UNSIGNED(y, v);
         else fl = vv_compare(y, tx, v, VV_TAG_U64);
-        BRANCH_MASK(pc->c, pc->w, VV_FUSED_LOAD_CMP_JCC_SIZE);
+        BRANCH_MASK(pc->c, (int32_t)pc->w, VV_FUSED_LOAD_CMP_JCC_SIZE);
     }
     TARGET(X_KICJ) {
         unsigned k = pc->a, x = pc->b, tx = T[x];
@@ -421,7 +422,7 @@ vv_dispatch:
         R[k] = v; T[k] = VV_TAG_I64;
         if (VV_LIKELY(tx == VV_TAG_I64)) CMP_SIGNED(y, v);
         else fl = vv_compare(y, tx, v, VV_TAG_I64);
-        BRANCH_MASK(pc->c, pc->w, VV_FUSED_LOAD_CMP_JCC_SIZE);
+        BRANCH_MASK(pc->c, (int32_t)pc->w, VV_FUSED_LOAD_CMP_JCC_SIZE);
     }
 
     /* ---------------------------------------------------------- control */
@@ -440,8 +441,7 @@ vv_dispatch:
         int rc = native->fn(vm, native->ctx, (unsigned)vm->ncall_code);
         fl = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;
         LOAD_STACKS();
-        code = vm->code;
-        pc = code + vm->ncall_ip;
+        pc = CODE + vm->ncall_ip;
         if (VV_LIKELY(rc == VV_NATIVE_DONE)) NEXT(VV_SIZE_NCALL);
         if (rc == VV_NATIVE_YIELD) { next_ip = ADDR() + VV_SIZE_NCALL; goto vv_flush; }
         if (rc == VV_NATIVE_HOST) goto vv_exit_ncall;
@@ -841,7 +841,7 @@ vv_dispatch:
     TARGET(X_CALL) {
         CALL_ROOM();
         *csp++ = pc->w;
-        JUMP_SLOT(pc->imm);
+        JUMP_SLOT((int64_t)pc->imm);
     }
     TARGET(CALLR) {
         CALL_ROOM();                                   /* callr checks the limit too (semantics.md §3.6) */
@@ -998,8 +998,7 @@ vv_dispatch:
             RAISE(VV_EXC_HEAPREADFAULT);
         } else {
             int rc = vv_mem_append(vm, bytes, n);
-            code = vm->code;                           /* the slot array may have moved */
-            pc = code + here;
+            pc = CODE + here;                          /* the slot array may have moved */
             if (VV_UNLIKELY(rc)) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
             R[d] = old_len; T[d] = VV_TAG_DS_ADDR;
         }
@@ -1049,7 +1048,7 @@ vv_branch_poll:
     if (budget == 0) goto vv_budget;
     if (!vv_poll(vm)) {
         if (VV_UNLIKELY(next_ip >= vm->len)) goto vv_outside;
-        pc = code + next_ip;
+        pc = CODE + next_ip;
         DISPATCH();
     }
     goto vv_flush;
@@ -1135,6 +1134,7 @@ vv_save:
 #undef MOV_BINARY_FLOAT
 #undef JUMP_INSIDE
 #undef JUMP_SLOT
+#undef CODE
 #undef FUSED_BRANCH
 #undef BRANCH_MASK
 #undef BOTH_U

@@ -430,13 +430,13 @@ enum {
     VV_SOP_X_MOV_FMUL = 15,   /* movr a b + fmul a c (float64 fast path) */
     VV_SOP_X_MOV_FSUB = 16,   /* movr a b + fsub a c (float64 fast path) */
     VV_SOP_X_ALLOC_STORE = 17,   /* alloc a imm + store a b c (b, c != a; 8 <= imm <= VV_FUSED_ALLOC_MAX = 64; x = tile granules) */
-    VV_SOP_X_CALL = 18,   /* call of a valid function index: imm = VV_SLOT_AT(its address), w = the return address */
+    VV_SOP_X_CALL = 18,   /* call of a valid function index: imm = VV_SLOT_REL(its address), w = the return address */
     VV_SOP_X_KUADD = 19,   /* uload a imm + uadd b a (b != a): a constant operand */
     VV_SOP_X_KUSUB = 20,   /* uload a imm + usub b a (b != a; sets ZF) */
     VV_SOP_X_KIADD = 21,   /* iload a imm + iadd b a (b != a) */
     VV_SOP_X_KISUB = 22,   /* iload a imm + isub b a (b != a) */
-    VV_SOP_X_KUCJ = 23,   /* uload a imm + ucmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_AT(target) */
-    VV_SOP_X_KICJ = 24,   /* iload a imm + icmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_AT(target) */
+    VV_SOP_X_KUCJ = 23,   /* uload a imm + ucmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target) */
+    VV_SOP_X_KICJ = 24,   /* iload a imm + icmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target) */
     VV_SOP_X_MOV_RET = 25,   /* movr a b + ret */
     VV_SOP_X_FADD_FADD = 26,   /* fadd a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
     VV_SOP_X_FADD_FSUB = 27,   /* fadd a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
