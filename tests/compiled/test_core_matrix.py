@@ -20,7 +20,7 @@ import struct
 
 import pytest
 from support.builders import build
-from support.configs import CONFIG
+from support.configs import CONFIG, config
 from support.machines import compiled, differences, dispatches, state
 
 
@@ -218,6 +218,46 @@ def test_fused_movr_ret_matrix(dispatch):
     for value in GRID:
         called.run({1: value}, "call + movr + ret")
         alone.run({1: value}, "movr + ret on an empty call stack")
+
+
+STACK_PROGRAMS = {
+    "push + push, pop + pop": [("push", 1), ("push", 2), ("pop", 3), ("pop", 4)],
+    "push + push, pop + pop, one register": [("push", 1), ("push", 1), ("pop", 1), ("pop", 1)],
+    "pop + push (replace the top)": [("push", 1), ("pop", 3), ("push", 2), ("pop", 4)],
+    "pop + push, one register": [("push", 1), ("pop", 2), ("push", 2), ("pop", 4)],
+    "pop + pop from one entry": [("push", 1), ("nop",), ("pop", 3), ("pop", 4)],
+    "pop + pop from nothing": [("pop", 3), ("pop", 4)],
+    "pop + push from nothing": [("pop", 3), ("push", 4)],
+    "pop + ret from nothing": [("pop", 3), ("ret",)],
+    "pop + ret with an empty call stack": [("push", 2), ("nop",), ("pop", 3), ("ret",)],
+}
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+@pytest.mark.parametrize("name", STACK_PROGRAMS)
+def test_fused_stack_pairs(name, dispatch):
+    """push/pop pairs, pop + ret, and where they stop: an empty or one-entry stack, no caller."""
+    pair = Pair(build(*STACK_PROGRAMS[name], ("halt",)), dispatch)
+    for value in SMALL_GRID:
+        pair.run({1: value, 2: (7, I)}, name)
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+def test_fused_pop_ret_returns(dispatch):
+    pair = Pair(build(("push", 1), ("call", 0), ("halt",), "f:", ("pop", 2), ("ret",), functions=("f",)), dispatch)
+    for value in SMALL_GRID:
+        pair.run({1: value}, "push; call f; f: pop + ret")
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+def test_fused_push_pairs_at_the_stack_limit(dispatch):
+    """Pairs of pushes growing the stack up to its limit (3 entries): the third push
+    completes alone and the fourth traps at its own address, as unfused."""
+    small = config(init_stack=1, max_stack=3)
+    pair = Pair(build(("push", 1), ("push", 2), ("push", 1), ("push", 2), ("halt",)), dispatch, small)
+    pair.run({1: (1, U), 2: (2, I)}, "four pushes, room for three")
+    grows = Pair(build(*[("push", r) for r in (1, 2) * 8], ("halt",)), dispatch, config(init_stack=1))
+    grows.run({1: (1, U), 2: (2, I)}, "sixteen pushes from a one-entry stack")
 
 
 # ----------------------------------------------------------------------------- fusion fallback

@@ -57,6 +57,10 @@ INTERNAL: tuple[SlotOp, ...] = (
     SlotOp("X_KUCJ", "uload a imm + ucmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target)"),
     SlotOp("X_KICJ", "iload a imm + icmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target)"),
     SlotOp("X_MOV_RET", "movr a b + ret"),
+    SlotOp("X_PUSH_PUSH", "push a + push b"),
+    SlotOp("X_POP_POP", "pop a + pop b"),
+    SlotOp("X_POP_PUSH", "pop a + push b: the top entry read, then replaced"),
+    SlotOp("X_POP_RET", "pop a + ret"),
 )
 
 # Two float operations on one register (csrc/vv_core.h "float pairs"), for every pair

@@ -109,7 +109,11 @@
  * Float pairs: two of fadd/fsub/fmul on one register, d = (d op1 x) op2 y
  * (X_<OP1>_<OP2>: a = d, b = x, c = y) and its movr form d = (s op1 x) op2 y
  * (X_MOV_<OP1>_<OP2>: a = d, b = s, c = x, d = y), 2-operand code's way of
- * writing a * b + c. y may be d: then it is the first result. */
+ * writing a * b + c. y may be d: then it is the first result.
+ *
+ * Stack pairs, the sequences of a stack machine's code (docs/compiler-guide.md):
+ * X_PUSH_PUSH push a + push b, X_POP_POP pop a + pop b, X_POP_PUSH pop a + push b
+ * (replace the top), X_POP_RET pop a + ret. */
 
 /* Condition masks of the conditional jumps, indexed by ZF | NF << 1 (upstream.md §1.4). */
 #define VV_COND_JZ 0xAu   /* ZF */
@@ -132,6 +136,8 @@
 #define VV_FUSED_LOAD_CMP_JCC_SIZE (VV_SIZE_ULOAD + VV_SIZE_UCMP + VV_SIZE_JZ)
 #define VV_FUSED_MOV_RET_SIZE (VV_SIZE_MOVR + VV_SIZE_RET)
 #define VV_FUSED_FLOAT_PAIR_SIZE (VV_SIZE_FADD + VV_SIZE_FADD)
+#define VV_FUSED_STACK_PAIR_SIZE (VV_SIZE_PUSH + VV_SIZE_POP)
+#define VV_FUSED_POP_RET_SIZE (VV_SIZE_POP + VV_SIZE_RET)
 #define VV_FUSED_MOV_FLOAT_PAIR_SIZE (VV_SIZE_MOVR + VV_SIZE_FADD + VV_SIZE_FADD)
 /* Longest span of one slot's instruction (plain or fused): a write at byte w
  * can change the slots starting in [w - VV_MAX_SPAN + 1, w]. */
@@ -146,6 +152,7 @@ _Static_assert(VV_FUSED_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_BINARY_SIZE 
                VV_FUSED_MOV_RET_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_FLOAT_PAIR_SIZE <= VV_MAX_SPAN,
                "VV_MAX_SPAN too small for fusion");
 _Static_assert(VV_SIZE_ULOAD == VV_SIZE_ILOAD, "uload/iload sizes differ");
+_Static_assert(VV_SIZE_PUSH == VV_SIZE_POP, "push/pop sizes differ");
 /* Handlers shared by several opcodes advance by one size: they must agree. */
 _Static_assert(VV_SIZE_UADD == 3 && VV_SIZE_IADD == 3 && VV_SIZE_FADD == 3 && VV_SIZE_UMUL == 3 &&
                VV_SIZE_IMUL == 3 && VV_SIZE_FMUL == 3 && VV_SIZE_USUB == 3 && VV_SIZE_ISUB == 3 &&
@@ -971,6 +978,25 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             s->op = (uint8_t)fused;
             s->len = VV_FUSED_LOAD_BINARY_SIZE;
             s->b = n[1];
+        }
+        break;
+    }
+    case VV_SOP_PUSH: case VV_SOP_POP: {
+        /* push/pop a; push/pop b (b in b), pop a; ret  ->  one slot */
+        const unsigned next = left > VV_SIZE_POP ? m[VV_SIZE_POP] : 0;
+        const int pop = s->op == VV_SOP_POP;
+        int fused = -1;   /* a slot op */
+        if (pop && next == VV_OP_RET) {
+            s->op = VV_SOP_X_POP_RET;
+            s->len = VV_FUSED_POP_RET_SIZE;
+        } else if (left >= VV_FUSED_STACK_PAIR_SIZE && m[VV_SIZE_POP + 1] < VV_NUM_REGISTERS) {
+            if (next == VV_OP_PUSH) fused = pop ? VV_SOP_X_POP_PUSH : VV_SOP_X_PUSH_PUSH;
+            else if (next == VV_OP_POP && pop) fused = VV_SOP_X_POP_POP;
+        }
+        if (fused >= 0) {
+            s->op = (uint8_t)fused;
+            s->len = VV_FUSED_STACK_PAIR_SIZE;
+            s->b = m[VV_SIZE_POP + 1];
         }
         break;
     }

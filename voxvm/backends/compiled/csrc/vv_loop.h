@@ -792,16 +792,46 @@ vv_dispatch:
 
     /* ---------------------------------------------------------- data stack */
     TARGET(PUSH) {
+    vv_push:
         STACK_ROOM(1);
         unsigned s = pc->a;
         sp->v = R[s]; sp->t = T[s]; sp++;
         NEXT(VV_SIZE_PUSH);
     }
     TARGET(POP) {
+    vv_pop:
         if (VV_UNLIKELY(sp == vm->stack)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
         unsigned d = pc->a;
         sp--; R[d] = sp->v; T[d] = (uint8_t)sp->t;
         NEXT(VV_SIZE_POP);
+    }
+    /* Stack pairs (vv_core.h): the stack machine's own sequences. When the
+     * pair would stop in its second half (a second pop from a one-entry stack,
+     * a second push that must grow the stack) the first one runs alone as the
+     * plain instruction, and the second's own slot goes on. */
+    TARGET(X_PUSH_PUSH) {
+        if (VV_UNLIKELY(stack_end - sp < 2)) goto vv_push;
+        unsigned s = pc->a, t = pc->b;
+        sp[0].v = R[s]; sp[0].t = T[s];
+        sp[1].v = R[t]; sp[1].t = T[t];
+        sp += 2;
+        NEXT(VV_FUSED_STACK_PAIR_SIZE);
+    }
+    TARGET(X_POP_POP) {
+        if (VV_UNLIKELY(sp - vm->stack < 2)) goto vv_pop;
+        unsigned d = pc->a, e = pc->b;
+        R[d] = sp[-1].v; T[d] = (uint8_t)sp[-1].t;
+        R[e] = sp[-2].v; T[e] = (uint8_t)sp[-2].t;   /* after the first: e may be d */
+        sp -= 2;
+        NEXT(VV_FUSED_STACK_PAIR_SIZE);
+    }
+    TARGET(X_POP_PUSH) {
+        /* pop d; push s: the top entry is read, then replaced (there is room) */
+        if (VV_UNLIKELY(sp == vm->stack)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
+        unsigned d = pc->a, s = pc->b;
+        R[d] = sp[-1].v; T[d] = (uint8_t)sp[-1].t;
+        sp[-1].v = R[s]; sp[-1].t = T[s];             /* after the pop: s may be d */
+        NEXT(VV_FUSED_STACK_PAIR_SIZE);
     }
     TARGET(PUSHALL) {
         STACK_ROOM(VV_PUSHALL_COUNT);                 /* r0..r30 (semantics.md §1) */
@@ -861,7 +891,15 @@ vv_dispatch:
          * slot traps IP_OUTSIDE like the check would. */
         JUMP_INSIDE(*--csp);
     }
-    /* movr d s + ret; with an empty call stack the ret's own slot decides. */
+    /* pop d + ret, movr d s + ret; with an empty call stack the first
+     * instruction is done and the ret's own slot decides. */
+    TARGET(X_POP_RET) {
+        if (VV_UNLIKELY(sp == vm->stack)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
+        unsigned d = pc->a;
+        sp--; R[d] = sp->v; T[d] = (uint8_t)sp->t;
+        if (VV_UNLIKELY(csp == vm->calls)) NEXT(VV_SIZE_POP);
+        JUMP_INSIDE(*--csp);
+    }
     TARGET(X_MOV_RET) {
         R[pc->a] = R[pc->b]; T[pc->a] = T[pc->b];
         if (VV_UNLIKELY(csp == vm->calls)) NEXT(VV_SIZE_MOVR);

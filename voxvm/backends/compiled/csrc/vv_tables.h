@@ -438,120 +438,124 @@ enum {
     VV_SOP_X_KUCJ = 23,   /* uload a imm + ucmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target) */
     VV_SOP_X_KICJ = 24,   /* iload a imm + icmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target) */
     VV_SOP_X_MOV_RET = 25,   /* movr a b + ret */
-    VV_SOP_X_FADD_FADD = 26,   /* fadd a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FADD_FSUB = 27,   /* fadd a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FADD_FMUL = 28,   /* fadd a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FSUB_FADD = 29,   /* fsub a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FSUB_FSUB = 30,   /* fsub a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FSUB_FMUL = 31,   /* fsub a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FMUL_FADD = 32,   /* fmul a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FMUL_FSUB = 33,   /* fmul a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FMUL_FMUL = 34,   /* fmul a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_MOV_FADD_FADD = 35,   /* movr a b + fadd a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FADD_FSUB = 36,   /* movr a b + fadd a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FADD_FMUL = 37,   /* movr a b + fadd a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FSUB_FADD = 38,   /* movr a b + fsub a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FSUB_FSUB = 39,   /* movr a b + fsub a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FSUB_FMUL = 40,   /* movr a b + fsub a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FMUL_FADD = 41,   /* movr a b + fmul a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FMUL_FSUB = 42,   /* movr a b + fmul a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FMUL_FMUL = 43,   /* movr a b + fmul a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_NCALL = 44,
-    VV_SOP_NOP = 45,
-    VV_SOP_ULOAD = 46,
-    VV_SOP_UADD = 47,
-    VV_SOP_UMUL = 48,
-    VV_SOP_USUB = 49,
-    VV_SOP_UDIV = 50,
-    VV_SOP_UREM = 51,
-    VV_SOP_UCMP = 52,
-    VV_SOP_USQRT = 53,
-    VV_SOP_UPOW = 54,
-    VV_SOP_UINC = 55,
-    VV_SOP_UDEC = 56,
-    VV_SOP_ILOAD = 57,
-    VV_SOP_IADD = 58,
-    VV_SOP_IMUL = 59,
-    VV_SOP_ISUB = 60,
-    VV_SOP_IDIV = 61,
-    VV_SOP_IREM = 62,
-    VV_SOP_ICMP = 63,
-    VV_SOP_IABS = 64,
-    VV_SOP_INEG = 65,
-    VV_SOP_ISQRT = 66,
-    VV_SOP_IPOW = 67,
-    VV_SOP_IINC = 68,
-    VV_SOP_IDEC = 69,
-    VV_SOP_FLOAD = 70,
-    VV_SOP_FADD = 71,
-    VV_SOP_FMUL = 72,
-    VV_SOP_FSUB = 73,
-    VV_SOP_FDIV = 74,
-    VV_SOP_FREM = 75,
-    VV_SOP_FCMP = 76,
-    VV_SOP_FCMP_EPS = 77,
-    VV_SOP_FABS = 78,
-    VV_SOP_FNEG = 79,
-    VV_SOP_FSQRT = 80,
-    VV_SOP_FPOW = 81,
-    VV_SOP_FINC = 82,
-    VV_SOP_FDEC = 83,
-    VV_SOP_JMP = 84,
-    VV_SOP_JZ = 85,
-    VV_SOP_JL = 86,
-    VV_SOP_JG = 87,
-    VV_SOP_JGE = 88,
-    VV_SOP_JLE = 89,
-    VV_SOP_JEXC = 90,
-    VV_SOP_JMPR = 91,
-    VV_SOP_JNZ = 92,
-    VV_SOP_UTOI = 93,
-    VV_SOP_ITOU = 94,
-    VV_SOP_UTOF = 95,
-    VV_SOP_ITOF = 96,
-    VV_SOP_FTOU = 97,
-    VV_SOP_FTOI = 98,
-    VV_SOP_PTOU = 99,
-    VV_SOP_UTOP = 100,
-    VV_SOP_MOVR = 101,
-    VV_SOP_OR = 102,
-    VV_SOP_AND = 103,
-    VV_SOP_NOT = 104,
-    VV_SOP_XOR = 105,
-    VV_SOP_TEST = 106,
-    VV_SOP_LNOT = 107,
-    VV_SOP_SHL = 108,
-    VV_SOP_SHR = 109,
-    VV_SOP_DSLOAD = 110,
-    VV_SOP_DSRLOAD = 111,
-    VV_SOP_DSSAVE = 112,
-    VV_SOP_DSRSAVE = 113,
-    VV_SOP_DSLEA = 114,
-    VV_SOP_DSDEREF = 115,
-    VV_SOP_DSRLEA = 116,
-    VV_SOP_DSRDEREF = 117,
-    VV_SOP_PUSH = 118,
-    VV_SOP_POP = 119,
-    VV_SOP_PUSHALL = 120,
-    VV_SOP_POPALL = 121,
-    VV_SOP_GSF = 122,
-    VV_SOP_USF = 123,
-    VV_SOP_CALL = 124,
-    VV_SOP_RET = 125,
-    VV_SOP_FNSTIND = 126,
-    VV_SOP_CALLR = 127,
-    VV_SOP_ALLOC = 128,
-    VV_SOP_FREE = 129,
-    VV_SOP_STORE = 130,
-    VV_SOP_ALLOCR = 131,
-    VV_SOP_LOAD = 132,
-    VV_SOP_ALLOCR_NOGC = 133,
-    VV_SOP_MEMCPY = 134,
-    VV_SOP_STOREDAT = 135,
-    VV_SOP_DLBC = 136,
-    VV_SOP_UBD = 137,
-    VV_SOP_HALT = 138,
-    VV_SLOT_OP_COUNT = 139,
+    VV_SOP_X_PUSH_PUSH = 26,   /* push a + push b */
+    VV_SOP_X_POP_POP = 27,   /* pop a + pop b */
+    VV_SOP_X_POP_PUSH = 28,   /* pop a + push b: the top entry read, then replaced */
+    VV_SOP_X_POP_RET = 29,   /* pop a + ret */
+    VV_SOP_X_FADD_FADD = 30,   /* fadd a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FADD_FSUB = 31,   /* fadd a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FADD_FMUL = 32,   /* fadd a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FSUB_FADD = 33,   /* fsub a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FSUB_FSUB = 34,   /* fsub a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FSUB_FMUL = 35,   /* fsub a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FMUL_FADD = 36,   /* fmul a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FMUL_FSUB = 37,   /* fmul a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FMUL_FMUL = 38,   /* fmul a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_MOV_FADD_FADD = 39,   /* movr a b + fadd a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FADD_FSUB = 40,   /* movr a b + fadd a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FADD_FMUL = 41,   /* movr a b + fadd a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FSUB_FADD = 42,   /* movr a b + fsub a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FSUB_FSUB = 43,   /* movr a b + fsub a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FSUB_FMUL = 44,   /* movr a b + fsub a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FMUL_FADD = 45,   /* movr a b + fmul a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FMUL_FSUB = 46,   /* movr a b + fmul a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FMUL_FMUL = 47,   /* movr a b + fmul a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_NCALL = 48,
+    VV_SOP_NOP = 49,
+    VV_SOP_ULOAD = 50,
+    VV_SOP_UADD = 51,
+    VV_SOP_UMUL = 52,
+    VV_SOP_USUB = 53,
+    VV_SOP_UDIV = 54,
+    VV_SOP_UREM = 55,
+    VV_SOP_UCMP = 56,
+    VV_SOP_USQRT = 57,
+    VV_SOP_UPOW = 58,
+    VV_SOP_UINC = 59,
+    VV_SOP_UDEC = 60,
+    VV_SOP_ILOAD = 61,
+    VV_SOP_IADD = 62,
+    VV_SOP_IMUL = 63,
+    VV_SOP_ISUB = 64,
+    VV_SOP_IDIV = 65,
+    VV_SOP_IREM = 66,
+    VV_SOP_ICMP = 67,
+    VV_SOP_IABS = 68,
+    VV_SOP_INEG = 69,
+    VV_SOP_ISQRT = 70,
+    VV_SOP_IPOW = 71,
+    VV_SOP_IINC = 72,
+    VV_SOP_IDEC = 73,
+    VV_SOP_FLOAD = 74,
+    VV_SOP_FADD = 75,
+    VV_SOP_FMUL = 76,
+    VV_SOP_FSUB = 77,
+    VV_SOP_FDIV = 78,
+    VV_SOP_FREM = 79,
+    VV_SOP_FCMP = 80,
+    VV_SOP_FCMP_EPS = 81,
+    VV_SOP_FABS = 82,
+    VV_SOP_FNEG = 83,
+    VV_SOP_FSQRT = 84,
+    VV_SOP_FPOW = 85,
+    VV_SOP_FINC = 86,
+    VV_SOP_FDEC = 87,
+    VV_SOP_JMP = 88,
+    VV_SOP_JZ = 89,
+    VV_SOP_JL = 90,
+    VV_SOP_JG = 91,
+    VV_SOP_JGE = 92,
+    VV_SOP_JLE = 93,
+    VV_SOP_JEXC = 94,
+    VV_SOP_JMPR = 95,
+    VV_SOP_JNZ = 96,
+    VV_SOP_UTOI = 97,
+    VV_SOP_ITOU = 98,
+    VV_SOP_UTOF = 99,
+    VV_SOP_ITOF = 100,
+    VV_SOP_FTOU = 101,
+    VV_SOP_FTOI = 102,
+    VV_SOP_PTOU = 103,
+    VV_SOP_UTOP = 104,
+    VV_SOP_MOVR = 105,
+    VV_SOP_OR = 106,
+    VV_SOP_AND = 107,
+    VV_SOP_NOT = 108,
+    VV_SOP_XOR = 109,
+    VV_SOP_TEST = 110,
+    VV_SOP_LNOT = 111,
+    VV_SOP_SHL = 112,
+    VV_SOP_SHR = 113,
+    VV_SOP_DSLOAD = 114,
+    VV_SOP_DSRLOAD = 115,
+    VV_SOP_DSSAVE = 116,
+    VV_SOP_DSRSAVE = 117,
+    VV_SOP_DSLEA = 118,
+    VV_SOP_DSDEREF = 119,
+    VV_SOP_DSRLEA = 120,
+    VV_SOP_DSRDEREF = 121,
+    VV_SOP_PUSH = 122,
+    VV_SOP_POP = 123,
+    VV_SOP_PUSHALL = 124,
+    VV_SOP_POPALL = 125,
+    VV_SOP_GSF = 126,
+    VV_SOP_USF = 127,
+    VV_SOP_CALL = 128,
+    VV_SOP_RET = 129,
+    VV_SOP_FNSTIND = 130,
+    VV_SOP_CALLR = 131,
+    VV_SOP_ALLOC = 132,
+    VV_SOP_FREE = 133,
+    VV_SOP_STORE = 134,
+    VV_SOP_ALLOCR = 135,
+    VV_SOP_LOAD = 136,
+    VV_SOP_ALLOCR_NOGC = 137,
+    VV_SOP_MEMCPY = 138,
+    VV_SOP_STOREDAT = 139,
+    VV_SOP_DLBC = 140,
+    VV_SOP_UBD = 141,
+    VV_SOP_HALT = 142,
+    VV_SLOT_OP_COUNT = 143,
 };
 
 /* VV_FOREACH_SLOT_OP(X): X(NAME) for every slot op, in number order. */
@@ -582,6 +586,10 @@ enum {
     X(X_KUCJ) \
     X(X_KICJ) \
     X(X_MOV_RET) \
+    X(X_PUSH_PUSH) \
+    X(X_POP_POP) \
+    X(X_POP_PUSH) \
+    X(X_POP_RET) \
     X(X_FADD_FADD) \
     X(X_FADD_FSUB) \
     X(X_FADD_FMUL) \
