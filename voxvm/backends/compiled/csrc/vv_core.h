@@ -66,12 +66,18 @@
 /* Make the compiler forget what it knows about x (keeps shared slow paths
  * from pinning the fast paths' temporaries in stack slots). */
 #define VV_OPAQUE(x) __asm__("" : "+r"(x))
-/* An empty asm that needs a, b, c, d in registers: the dispatch loop names its
- * most used locals with it at every dispatch. Without it GCC's allocator
- * spilled some of them (vm itself, the flags, the budget) to the stack, and
- * which ones changed with any edit of the loop (performance.md "Registers of
- * the loop"). It emits no instruction. */
+/* The dispatch loop's registers (performance.md "Registers of the loop"). GCC's
+ * allocator spilled some of the loop's most used locals (vm itself, the flags,
+ * the budget) to the stack, and which ones changed with any edit of the loop.
+ * Two things together keep them in registers: on GCC/x86-64 vm and the flags are
+ * bound to callee-saved registers (VV_PIN), and every dispatch names them, the
+ * data stack pointer and the budget in an empty asm that needs them in registers
+ * (VV_IN_REGISTERS; for a bound local, in its register). Neither emits an
+ * instruction or changes a value. */
 #define VV_IN_REGISTERS(a, b, c, d) __asm__("" : : "r"(a), "r"(b), "r"(c), "r"(d))
+#if !defined(__clang__) && defined(__x86_64__)
+#define VV_PIN(reg) __asm__(reg)
+#endif
 /* Threaded dispatch (one indirect jump per handler) unless asked not to. */
 #if !defined(VV_NO_COMPUTED_GOTO)
 #define VV_HAVE_COMPUTED_GOTO 1
@@ -84,6 +90,9 @@
 #define VV_MAYBE_UNUSED
 #define VV_OPAQUE(x) ((void)0)
 #define VV_IN_REGISTERS(a, b, c, d) ((void)0)
+#endif
+#ifndef VV_PIN
+#define VV_PIN(reg)
 #endif
 
 /* ------------------------------------------------------------------------

@@ -214,7 +214,8 @@
 #define R (vm->regs)
 #define T (vm->tags)
 
-static int VV_RUN_NAME(vv_vm *const vm, int64_t budget) {
+static int VV_RUN_NAME(vv_vm *const vm_arg, int64_t budget) {
+    register vv_vm *const vm VV_PIN("rbx") = vm_arg;   /* (vv_core.h VV_PIN) */
 #ifdef VV_COMPUTED_GOTO
 #define VV_LABEL_ENTRY(NAME) [VV_SOP_##NAME] = &&L_##NAME,
     static const void *const vv_labels[256] = {
@@ -226,11 +227,12 @@ static int VV_RUN_NAME(vv_vm *const vm, int64_t budget) {
     /* Main memory, its length and the slot array are read from vm (vm->mem,
      * vm->len, CODE): only rarer handlers and jumps to an address need them, and
      * fewer locals leave the hot ones in registers (DISPATCH names vm, the flags,
-     * the data stack pointer and the budget with VV_IN_REGISTERS). */
+     * the data stack pointer and the budget with VV_IN_REGISTERS; vm and the
+     * flags are bound to registers with VV_PIN). */
     vv_entry *sp, *stack_end;
     uint64_t *csp, *calls_end;
     LOAD_STACKS();
-    unsigned fl = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;   /* ZF | NF << 1 */
+    register unsigned fl VV_PIN("r15") = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;   /* ZF | NF << 1 */
 #if defined(VV_LOOP_COUNT) || defined(VV_LOOP_STEP)
     uint64_t executed = 0;
 #define SAVE_COUNT() (vm->executed += executed)
