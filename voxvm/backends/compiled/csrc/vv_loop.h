@@ -410,22 +410,17 @@ vv_dispatch:
 #undef CONST_BINARY
     /* ... + compare x k + jcc: the compare never traps, so any other type of x
      * takes the generic compare. */
-    TARGET(X_KUCJ) {
-        unsigned k = pc->a, x = pc->b, tx = T[x];
-        uint64_t v = pc->imm, y = R[x];
-        R[k] = v; T[k] = VV_TAG_U64;
-        if (VV_LIKELY(tx == VV_TAG_U64)) CMP_UNSIGNED(y, v);
-        else fl = vv_compare(y, tx, v, VV_TAG_U64);
-        BRANCH_MASK(pc->c, (int32_t)pc->w, VV_FUSED_LOAD_CMP_JCC_SIZE);
-    }
-    TARGET(X_KICJ) {
-        unsigned k = pc->a, x = pc->b, tx = T[x];
-        uint64_t v = pc->imm, y = R[x];
-        R[k] = v; T[k] = VV_TAG_I64;
-        if (VV_LIKELY(tx == VV_TAG_I64)) CMP_SIGNED(y, v);
-        else fl = vv_compare(y, tx, v, VV_TAG_I64);
-        BRANCH_MASK(pc->c, (int32_t)pc->w, VV_FUSED_LOAD_CMP_JCC_SIZE);
-    }
+#define CONST_COMPARE_BRANCH(TAG, FASTOP) do { \
+        unsigned k_ = pc->a, x_ = pc->b, tx_ = T[x_]; \
+        uint64_t v_ = pc->imm, y_ = R[x_]; \
+        R[k_] = v_; T[k_] = (TAG); \
+        if (VV_LIKELY(tx_ == (TAG))) FASTOP(y_, v_); \
+        else fl = vv_compare(y_, tx_, v_, (TAG)); \
+        BRANCH_MASK(pc->c, (int32_t)pc->w, VV_FUSED_LOAD_CMP_JCC_SIZE); \
+    } while (0)
+    TARGET(X_KUCJ) CONST_COMPARE_BRANCH(VV_TAG_U64, CMP_UNSIGNED);
+    TARGET(X_KICJ) CONST_COMPARE_BRANCH(VV_TAG_I64, CMP_SIGNED);
+#undef CONST_COMPARE_BRANCH
 
     /* ---------------------------------------------------------- control */
     TARGET(NOP) NEXT(VV_SIZE_NOP);                    /* advances (semantics.md §3.1) */
