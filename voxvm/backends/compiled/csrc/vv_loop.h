@@ -105,6 +105,8 @@
 #define BOTH_U(ta, tb) (((ta) | (tb)) == VV_TAG_U64)
 #define BOTH_I(ta, tb) (((ta) | (tb)) == VV_TAG_I64)
 #define BOTH_F(ta, tb) (((ta) & (tb)) == VV_TAG_F64)
+/* uinc/udec's operand: uint64 (one compare) or an address-like tag. */
+#define INC_OK(t) VV_LIKELY((t) == VV_TAG_U64 || VV_IS_UX(t))
 /* An address-like value and a uint64 (pointer arithmetic, semantics.md §2):
  * + - * keep the address's tag, the left one. */
 #define ADDRESS_U(tl, tr) ((tr) == VV_TAG_U64 && VV_IS_X(tl))
@@ -281,7 +283,7 @@ vv_dispatch:
     /* uinc c + compare a b + jcc: the counted-loop step. */
     TARGET(X_INC_CJ) {
         unsigned c = pc->c;
-        if (VV_UNLIKELY(!VV_IS_UX(T[c]))) MISMATCH(VV_AR_INC, T[c], 0);
+        if (!INC_OK(T[c])) MISMATCH(VV_AR_INC, T[c], 0);
         SET_OF(++R[c] == 0);
         COMPARE(pc->a, pc->b, UNSIGNED_PAIR, CMP_UNSIGNED);
         FUSED_BRANCH(VV_FUSED_INC_CMP_JCC_SIZE);
@@ -312,7 +314,7 @@ vv_dispatch:
     /* udec a + jnz: the count-down step. */
     TARGET(X_DEC_JNZ) {
         unsigned d = pc->a;
-        if (VV_UNLIKELY(!VV_IS_UX(T[d]))) MISMATCH(VV_AR_DEC, T[d], 0);
+        if (!INC_OK(T[d])) MISMATCH(VV_AR_DEC, T[d], 0);
         SET_ZF(--R[d] == 0);
         if (!ZF) JUMP_SLOT((int64_t)pc->imm);
         NOT_TAKEN(VV_FUSED_DEC_JNZ_SIZE);
@@ -393,20 +395,21 @@ vv_dispatch:
     /* A constant operand: uload/iload k v + op x k. The load is done first; a
      * register x of another type continues at the op's own slot, which does
      * the generic operation (or traps) as the unfused code would. */
-#define CONST_BINARY(TAG, OP) do { \
+#define CONST_BINARY(TAG, OP, RESULT) do { \
         unsigned k_ = pc->a, x_ = pc->b; uint64_t v_ = pc->imm; \
         R[k_] = v_; T[k_] = (TAG); \
         if (VV_UNLIKELY(T[x_] != (TAG))) NEXT(VV_SIZE_ULOAD); \
-        R[x_] = R[x_] OP v_; \
+        R[x_] = RESULT = R[x_] OP v_; \
     } while (0)
-    TARGET(X_KUADD) { CONST_BINARY(VV_TAG_U64, +); NEXT(VV_FUSED_LOAD_BINARY_SIZE); }
+    TARGET(X_KUADD) { uint64_t r; CONST_BINARY(VV_TAG_U64, +, r); (void)r; NEXT(VV_FUSED_LOAD_BINARY_SIZE); }
     TARGET(X_KUSUB) {
-        CONST_BINARY(VV_TAG_U64, -);
-        SET_ZF(R[pc->b] == 0);                          /* a uint64 result */
+        uint64_t r;
+        CONST_BINARY(VV_TAG_U64, -, r);
+        SET_ZF(r == 0);                                 /* a uint64 result */
         NEXT(VV_FUSED_LOAD_BINARY_SIZE);
     }
-    TARGET(X_KIADD) { CONST_BINARY(VV_TAG_I64, +); NEXT(VV_FUSED_LOAD_BINARY_SIZE); }
-    TARGET(X_KISUB) { CONST_BINARY(VV_TAG_I64, -); NEXT(VV_FUSED_LOAD_BINARY_SIZE); }
+    TARGET(X_KIADD) { uint64_t r; CONST_BINARY(VV_TAG_I64, +, r); (void)r; NEXT(VV_FUSED_LOAD_BINARY_SIZE); }
+    TARGET(X_KISUB) { uint64_t r; CONST_BINARY(VV_TAG_I64, -, r); (void)r; NEXT(VV_FUSED_LOAD_BINARY_SIZE); }
 #undef CONST_BINARY
     /* ... + compare x k + jcc: the compare never traps, so any other type of x
      * takes the generic compare. */
@@ -553,13 +556,13 @@ vv_dispatch:
     }
     TARGET(UINC) {
         unsigned d = pc->a;
-        if (VV_UNLIKELY(!VV_IS_UX(T[d]))) MISMATCH(VV_AR_INC, T[d], 0);
+        if (!INC_OK(T[d])) MISMATCH(VV_AR_INC, T[d], 0);
         SET_OF(++R[d] == 0);                            /* uinc writes OF, not ZF (upstream.md §1.4) */
         NEXT(VV_SIZE_UINC);
     }
     TARGET(UDEC) {
         unsigned d = pc->a;
-        if (VV_UNLIKELY(!VV_IS_UX(T[d]))) MISMATCH(VV_AR_DEC, T[d], 0);
+        if (!INC_OK(T[d])) MISMATCH(VV_AR_DEC, T[d], 0);
         SET_ZF(--R[d] == 0);
         NEXT(VV_SIZE_UDEC);
     }
@@ -1191,6 +1194,7 @@ vv_save:
 #undef FREG
 #undef SET_FREG
 #undef BOTH_F
+#undef INC_OK
 #undef STACK_ROOM
 #undef CALL_ROOM
 #undef LOAD_STACKS
