@@ -182,7 +182,8 @@ _Static_assert(VV_SIZE_JZ == VV_SIZE_JNZ && VV_SIZE_JZ == VV_SIZE_JL && VV_SIZE_
  * go to a, b, c, d in operand order (already checked < 32); the first 64-bit
  * immediate (specialised per op, e.g. data_base + rel) to imm; a 16-bit
  * immediate to x. Rare second immediates are read back from memory. X_CALL
- * keeps its return address in w instead of d, len and x. */
+ * (its return address), X_KUCJ and X_KICJ (their jump) keep a second immediate
+ * in w instead of d, len and x. */
 typedef struct vv_slot {
     uint8_t op, a, b, c;
     union {
