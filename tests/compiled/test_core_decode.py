@@ -99,12 +99,20 @@ def test_entry_outside_and_empty_image(dispatch):
     [("uload", 1, 1), ("ucmp", 1, 1), ("jz", 5000)],            # fused compare-and-branch
     [("uload", 1, 5), ("uinc", 1), ("ucmp", 1, 1), ("jz", 5000)],  # fused counted-loop step
     [("uload", 1, 2), ("udec", 1), ("jnz", 5000)],               # fused count-down step
+    [("uload", 1, 2), ("uload", 2, 3), ("ucmp", 1, 2), ("jl", 5000)],  # compare with a constant
 ])
 def test_jumps_outside_trap_at_the_target(code, dispatch):
     core = Core(build(*code), CONFIG, dispatch=dispatch)
     assert core.run() == Status.TRAP
     target = code[-1][-1] if code[-1][0] != "jmpr" else MASK
     assert trap(core)[:3] == (TrapKind.IP_OUTSIDE, target, target) and core.ip == target
+
+
+def test_call_to_a_function_outside_memory_traps_at_the_target(dispatch):
+    # Only a function inside memory decodes as a resolved call; this one fetches outside.
+    core = Core(raw(encode(BY_MNEMONIC["call"], (0,)), functions=(5000,)), CONFIG, dispatch=dispatch)
+    assert core.run() == Status.TRAP
+    assert trap(core)[:3] == (TrapKind.IP_OUTSIDE, 5000, 5000) and core.snapshot().call_stack == [9]
 
 
 def test_return_address_at_the_end(dispatch):
@@ -121,6 +129,14 @@ def test_jump_into_the_middle_of_a_fused_pair(dispatch):
     core = Core(build(("uload", 1, 1), ("uload", 2, 2), ("ucmp", 1, 2), "mid:", ("jl", "@yes"), ("halt",),
                       "yes:", ("uload", 3, 7), ("ucmp", 2, 1), ("jmp", "@mid")), CONFIG, dispatch=dispatch)
     # first pass: ucmp 1 2 + jl (fused) taken; then ucmp 2 1 sets NF = 0, and jl alone is not taken.
+    assert core.run() == Status.HALT
+    assert core.get_reg(3) == (7, U) and core.ip == 32   # the halt after the jl
+
+
+def test_jump_into_the_middle_of_a_constant_compare_and_branch(dispatch):
+    core = Core(build(("uload", 1, 1), ("uload", 2, 2), "mid:", ("ucmp", 1, 2), ("jl", "@yes"), ("halt",),
+                      "yes:", ("uload", 3, 7), ("uload", 1, 3), ("jmp", "@mid")), CONFIG, dispatch=dispatch)
+    # uload 2 + ucmp + jl (fused) taken with r1 = 1; then at mid, ucmp 3 2 alone: not taken.
     assert core.run() == Status.HALT
     assert core.get_reg(3) == (7, U) and core.ip == 32   # the halt after the jl
 
@@ -171,6 +187,22 @@ def test_dssave_into_the_second_half_of_a_fused_pair(dispatch):
     assert core.get_reg(3) == (0, U)      # ucmp + jz after the patch: not taken
 
 
+def test_dssave_into_the_last_byte_of_a_constant_compare_and_branch(dispatch):
+    # f: uload r3 2; ucmp r1 r3; jl one; uload r4 0; ret; one: uload r4 1; ret; two: uload r4 2; ret
+    # The 22 bytes of the first three fuse into one slot; the patch writes only the last
+    # byte of jl's target (payload offset 21, keeping the 7 bytes after it): one -> two.
+    base = 18
+    code = [("uload", 3, 2), ("ucmp", 1, 3), ("jl", base + 33), ("uload", 4, 0), ("ret",),
+            ("uload", 4, 1), ("ret",), ("uload", 4, 2), ("ret",)]
+    body = build(*code).image
+    patch = int.from_bytes(bytes([base + 44]) + body[22:29], "big")
+    core = _self_modifying(dispatch, code, 21, patch, [("movr", 5, 4)])
+    core.set_reg(1, 1, U)
+    assert core.run() == Status.HALT
+    assert core.get_reg(5) == (1, U)      # before the patch: jl to one
+    assert core.get_reg(4) == (2, U)      # after: jl to two
+
+
 def test_dssave_that_makes_an_unknown_opcode(dispatch):
     core = _self_modifying(dispatch, [("uload", 1, 1), ("ret",)], 0, 0xEE << 56, [])
     assert core.run() == Status.TRAP and trap(core)[:3] == (TrapKind.UNKNOWN_OPCODE, 18, 0xEE)
@@ -191,6 +223,15 @@ def test_budget_counts_branch_events_and_fused_pairs_once(dispatch):
     assert core.get_reg(1) == (3, U) and core.ip == 20     # back at the loop top after 3 jl's
     assert core.run(6) == Status.BUDGET and core.get_reg(1) == (9, U)
     assert core.run(2) == Status.HALT and core.get_reg(1) == (10, U)
+
+
+def test_budget_counts_constant_operand_pairs_once(dispatch):
+    program = build(("uload", 1, 0), "top:", ("uload", 3, 1), ("uadd", 1, 3), ("uload", 2, 10), ("ucmp", 1, 2),
+                    ("jl", "@top"), ("halt",))
+    core = Core(program, CONFIG, dispatch=dispatch)
+    assert core.run(3) == Status.BUDGET
+    assert core.get_reg(1) == (3, U) and core.ip == 10     # back at the loop top after 3 jl's
+    assert core.run(8) == Status.HALT and core.get_reg(1) == (10, U)   # 7 more jl's, then the halt
 
 
 def test_budget_ends_on_a_jump_outside_then_the_fetch_traps(dispatch):

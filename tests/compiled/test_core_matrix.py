@@ -20,7 +20,7 @@ import struct
 
 import pytest
 from support.builders import build
-from support.configs import CONFIG
+from support.configs import CONFIG, config
 from support.machines import compiled, differences, dispatches, state
 
 
@@ -156,6 +156,108 @@ def test_fused_alloc_store_records_the_pointer(dispatch):
     pair = Pair(program, dispatch, VMConfig(init_heap=4096, max_heap=4096))
     for count in ((8, U), (4, U)):                      # 4: a plain store (unfused), no edge
         pair.run({3: count}, f"alloc+store of an address, count {count}")
+
+
+CONSTANTS = [0, 1, 2, MIN, MASK]
+
+
+FLOAT_OPS = ["fadd", "fsub", "fmul"]
+FLOAT_GRID = [(fb(1.5), F), (fb(-0.0), F), (fb(math.inf), F), (fb(math.nan), F), (0x7FF0000000000001, F),
+              (3, U), (MIN, I), (16, A)]
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+@pytest.mark.parametrize("first", FLOAT_OPS)
+def test_fused_float_pair_matrix(first, dispatch):
+    """fop d x + fop d y and movr d s + fop d x + fop d y (y == d: the first result), with
+    the fallbacks when x or s (nothing done yet) or y (the first op done) is not a float."""
+    for second in FLOAT_OPS:
+        programs = {
+            "pair": build((first, 1, 2), (second, 1, 3), ("halt",)),
+            "pair onto itself": build((first, 1, 2), (second, 1, 1), ("halt",)),
+            "movr + pair": build(("movr", 1, 4), (first, 1, 2), (second, 1, 3), ("halt",)),
+            "movr + pair onto itself": build(("movr", 1, 4), (first, 1, 1), (second, 1, 1), ("halt",)),
+        }
+        for name, program in programs.items():
+            pair = Pair(program, dispatch)
+            for a, b, c in itertools.product(FLOAT_GRID, repeat=3):
+                pair.run({1: a, 2: b, 3: c, 4: a}, f"{name}: {first} + {second}")
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+@pytest.mark.parametrize("load,mnemonic", [("uload", "uadd"), ("uload", "usub"), ("iload", "iadd"),
+                                           ("iload", "isub"), ("uload", "iadd"), ("iload", "usub")])
+def test_fused_constant_operand_matrix(load, mnemonic, dispatch):
+    """load k v + op x k (a constant operand), its fallback for other types, and op k k (not fused)."""
+    for constant in CONSTANTS:
+        other = Pair(build((load, 2, constant), (mnemonic, 1, 2), ("halt",)), dispatch)
+        itself = Pair(build((load, 2, constant), (mnemonic, 2, 2), ("halt",)), dispatch)
+        for value in GRID:
+            other.run({1: value, 2: (5, F)}, f"{load} {constant} + {mnemonic}")
+            itself.run({1: value}, f"{load} {constant} + {mnemonic} k k")
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+@pytest.mark.parametrize("load,compare", [("uload", "ucmp"), ("iload", "icmp"), ("uload", "icmp"),
+                                          ("fload", "fcmp")])
+def test_fused_constant_compare_jump_matrix(load, compare, dispatch):
+    """load k v + compare x k + jcc: compare with a constant and branch (any type of x)."""
+    for jump in JCC:
+        for constant in CONSTANTS:
+            pair = Pair(build((load, 2, constant), (compare, 1, 2), (jump, "@yes"), ("uload", 5, 1), ("halt",),
+                              "yes:", ("uload", 5, 2), ("halt",)), dispatch)
+            for value in GRID:
+                pair.run({1: value}, f"{load} {constant} + {compare} + {jump}")
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+def test_fused_movr_ret_matrix(dispatch):
+    """movr d s + ret: returning a value, and with an empty call stack the ret's own trap."""
+    called = Pair(build(("call", 0), ("halt",), "f:", ("movr", 0, 1), ("ret",), functions=("f",)), dispatch)
+    alone = Pair(build(("movr", 0, 1), ("ret",)), dispatch)
+    for value in GRID:
+        called.run({1: value}, "call + movr + ret")
+        alone.run({1: value}, "movr + ret on an empty call stack")
+
+
+STACK_PROGRAMS = {
+    "push + push, pop + pop": [("push", 1), ("push", 2), ("pop", 3), ("pop", 4)],
+    "push + push, pop + pop, one register": [("push", 1), ("push", 1), ("pop", 1), ("pop", 1)],
+    "pop + push (replace the top)": [("push", 1), ("pop", 3), ("push", 2), ("pop", 4)],
+    "pop + push, one register": [("push", 1), ("pop", 2), ("push", 2), ("pop", 4)],
+    "pop + pop from one entry": [("push", 1), ("nop",), ("pop", 3), ("pop", 4)],
+    "pop + pop from nothing": [("pop", 3), ("pop", 4)],
+    "pop + push from nothing": [("pop", 3), ("push", 4)],
+    "pop + ret from nothing": [("pop", 3), ("ret",)],
+    "pop + ret with an empty call stack": [("push", 2), ("nop",), ("pop", 3), ("ret",)],
+}
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+@pytest.mark.parametrize("name", STACK_PROGRAMS)
+def test_fused_stack_pairs(name, dispatch):
+    """push/pop pairs, pop + ret, and where they stop: an empty or one-entry stack, no caller."""
+    pair = Pair(build(*STACK_PROGRAMS[name], ("halt",)), dispatch)
+    for value in SMALL_GRID:
+        pair.run({1: value, 2: (7, I)}, name)
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+def test_fused_pop_ret_returns(dispatch):
+    pair = Pair(build(("push", 1), ("call", 0), ("halt",), "f:", ("pop", 2), ("ret",), functions=("f",)), dispatch)
+    for value in SMALL_GRID:
+        pair.run({1: value}, "push; call f; f: pop + ret")
+
+
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+def test_fused_push_pairs_at_the_stack_limit(dispatch):
+    """Pairs of pushes growing the stack up to its limit (3 entries): the third push
+    completes alone and the fourth traps at its own address, as unfused."""
+    small = config(init_stack=1, max_stack=3)
+    pair = Pair(build(("push", 1), ("push", 2), ("push", 1), ("push", 2), ("halt",)), dispatch, small)
+    pair.run({1: (1, U), 2: (2, I)}, "four pushes, room for three")
+    grows = Pair(build(*[("push", r) for r in (1, 2) * 8], ("halt",)), dispatch, config(init_stack=1))
+    grows.run({1: (1, U), 2: (2, I)}, "sixteen pushes from a one-entry stack")
 
 
 # ----------------------------------------------------------------------------- fusion fallback

@@ -121,6 +121,33 @@ def test_spawn_copies_memory_keeps_the_argument_tag_and_join_returns_r0(backend:
     assert vm_lines(err) == []
 
 
+RETURN_A_RESULT = """\
+section text
+.start
+    fnstind r1 @child
+    uload r2 6
+    ncall 0x30 r0
+    movr r1 r0
+    ncall 0x31 r0
+    movr r1 r0
+    uload r2 1
+    ncall 1 r0                  ; 42
+    halt
+
+func child
+    uload r3 7
+    umul r3 r1
+    movr r0 r3
+    ret
+"""
+
+
+def test_a_thread_returning_with_movr_then_ret_joins_with_that_value(backend: str) -> None:
+    """The usual epilogue (movr r0 rX; ret) on the thread's first frame ends the thread."""
+    rc, out, err = run_sources([RETURN_A_RESULT], backend)
+    assert (rc, out) == (0, b"42\n"), err
+
+
 HALT_IN_CHILD = """\
 section text
 .start

@@ -694,6 +694,28 @@ def test_invalid_float_operations_give_the_fpu_default_nan(backend):
     assert core.get_reg(3)[0] == quiet                 # a NaN operand propagates unchanged
 
 
+SNAN = 0x7FF0000000000001                         # signaling: quiet bit clear
+NEGATIVE_NAN = 0xFFF8000000000123                 # quiet, sign set, a payload
+PAYLOAD_NAN = 0x7FF800000000ABCD
+
+
+@pytest.mark.parametrize("mnemonic", ["fadd", "fsub", "fmul"])
+@pytest.mark.parametrize("fused", [False, True], ids=["op", "movr+op"])
+@pytest.mark.parametrize("x_bits,y_bits,expected_bits", [
+    (SNAN, fbits(1.0), SNAN | 1 << 51),           # a NaN operand comes out quieted
+    (fbits(1.0), SNAN, SNAN | 1 << 51),
+    (fbits(2.0), NEGATIVE_NAN, NEGATIVE_NAN),      # sign and payload kept
+    (NEGATIVE_NAN, PAYLOAD_NAN, NEGATIVE_NAN),     # two NaNs: the first operand's
+    (PAYLOAD_NAN, NEGATIVE_NAN, PAYLOAD_NAN),
+    (PAYLOAD_NAN, SNAN, PAYLOAD_NAN),
+])
+def test_nan_operands_of_add_sub_mul(mnemonic, fused, x_bits, y_bits, expected_bits, backend):
+    # semantics.md §12; the compiled core's x86-64 fast paths rely on the SSE rules for it.
+    code = [("movr", 3, 1), (mnemonic, 3, 2)] if fused else [("movr", 3, 1), ("nop",), (mnemonic, 3, 2)]
+    core = run_to_halt(backend, *code, ("halt",), regs={1: (x_bits, F), 2: (y_bits, F)})
+    assert core.get_reg(3) == (expected_bits, F)
+
+
 @pytest.mark.parametrize("x_bits,y,expected_bits", [
     (0xFFFFFFFFFFFFFFFF, 5.0, 0x7FFFFFFFFFFFFFFF),   # NaN ** odd: x*x negated (glibc)
     (0xFFFFFFFFFFFFFFFF, 2.0, 0xFFFFFFFFFFFFFFFF),

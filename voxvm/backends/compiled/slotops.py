@@ -49,7 +49,30 @@ INTERNAL: tuple[SlotOp, ...] = (
     SlotOp("X_MOV_FMUL", "movr a b + fmul a c (float64 fast path)"),
     SlotOp("X_MOV_FSUB", "movr a b + fsub a c (float64 fast path)"),
     SlotOp("X_ALLOC_STORE", "alloc a imm + store a b c (b, c != a; 8 <= imm <= VV_FUSED_ALLOC_MAX = 64; x = tile granules)"),
+    SlotOp("X_CALL", "call of a valid function index: imm = VV_SLOT_REL(its address), w = the return address"),
+    SlotOp("X_KUADD", "uload a imm + uadd b a (b != a): a constant operand"),
+    SlotOp("X_KUSUB", "uload a imm + usub b a (b != a; sets ZF)"),
+    SlotOp("X_KIADD", "iload a imm + iadd b a (b != a)"),
+    SlotOp("X_KISUB", "iload a imm + isub b a (b != a)"),
+    SlotOp("X_KUCJ", "uload a imm + ucmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target)"),
+    SlotOp("X_KICJ", "iload a imm + icmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target)"),
+    SlotOp("X_MOV_RET", "movr a b + ret"),
+    SlotOp("X_PUSH_PUSH", "push a + push b"),
+    SlotOp("X_POP_POP", "pop a + pop b"),
+    SlotOp("X_POP_PUSH", "pop a + push b: the top entry read, then replaced"),
+    SlotOp("X_POP_RET", "pop a + ret"),
 )
+
+# Two float operations on one register (csrc/vv_core.h "float pairs"), for every pair
+# of fadd/fsub/fmul, in this order (the decoder's table vv_float_pair_sop follows it).
+FLOAT_OPS = ("FADD", "FSUB", "FMUL")
+INTERNAL += tuple(
+    SlotOp(f"X_{first}_{second}", f"{first.lower()} a b + {second.lower()} a c: R[a] = (R[a] op R[b]) op R[c]")
+    for first in FLOAT_OPS for second in FLOAT_OPS)
+INTERNAL += tuple(
+    SlotOp(f"X_MOV_{first}_{second}",
+           f"movr a b + {first.lower()} a c + {second.lower()} a d: R[a] = (R[b] op R[c]) op R[d]")
+    for first in FLOAT_OPS for second in FLOAT_OPS)
 
 
 def numbering() -> dict[str, int]:

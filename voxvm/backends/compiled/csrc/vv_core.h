@@ -66,6 +66,18 @@
 /* Make the compiler forget what it knows about x (keeps shared slow paths
  * from pinning the fast paths' temporaries in stack slots). */
 #define VV_OPAQUE(x) __asm__("" : "+r"(x))
+/* The dispatch loop's registers (performance.md "Registers of the loop"). GCC's
+ * allocator spilled some of the loop's most used locals (vm itself, the flags,
+ * the budget) to the stack, and which ones changed with any edit of the loop.
+ * Two things together keep them in registers: on GCC/x86-64 vm and the flags are
+ * bound to callee-saved registers (VV_PIN), and every dispatch names them, the
+ * data stack pointer and the budget in an empty asm that needs them in registers
+ * (VV_IN_REGISTERS; for a bound local, in its register). Neither emits an
+ * instruction or changes a value. */
+#define VV_IN_REGISTERS(a, b, c, d) __asm__("" : : "r"(a), "r"(b), "r"(c), "r"(d))
+#if !defined(__clang__) && defined(__x86_64__)
+#define VV_PIN(reg) __asm__(reg)
+#endif
 /* Threaded dispatch (one indirect jump per handler) unless asked not to. */
 #if !defined(VV_NO_COMPUTED_GOTO)
 #define VV_HAVE_COMPUTED_GOTO 1
@@ -77,6 +89,10 @@
 #define VV_COLD
 #define VV_MAYBE_UNUSED
 #define VV_OPAQUE(x) ((void)0)
+#define VV_IN_REGISTERS(a, b, c, d) ((void)0)
+#endif
+#ifndef VV_PIN
+#define VV_PIN(reg)
 #endif
 
 /* ------------------------------------------------------------------------
@@ -86,11 +102,27 @@
  * numbering, so they can never collide with an opcode.
  *
  * Fused compare + conditional jump (X_UCJ / X_ICJ / X_FCJ, 12 bytes): a, b =
- * compared registers, imm = target (inside memory when decoded), d =
+ * compared registers, imm = VV_SLOT_REL(target) (inside memory when decoded), d =
  * condition mask: the jump is taken iff bit (ZF | NF << 1) of d is set
  * (VV_COND_*). X_INC_CJ adds a uinc c in front (14 bytes); X_DEC_JNZ is udec a
  * + jnz imm (11 bytes); X_MOV_<op> is movr d s + op d x (6 bytes) computing
- * R[a] = R[b] op R[c]. */
+ * R[a] = R[b] op R[c].
+ *
+ * A constant operand (X_K*): uload/iload k v + an instruction x k (x != k),
+ * i.e. the constant loaded into a scratch register and used at once, as
+ * 2-operand code without immediates does it: a = k, b = x, imm = v. The
+ * compare-and-branch forms X_KUCJ / X_KICJ (22 bytes) keep the condition mask
+ * in c and the target in w, as VV_SLOT_REL(target) (fused only when that fits
+ * 32 bits). X_MOV_RET is movr a b + ret.
+ *
+ * Float pairs: two of fadd/fsub/fmul on one register, d = (d op1 x) op2 y
+ * (X_<OP1>_<OP2>: a = d, b = x, c = y) and its movr form d = (s op1 x) op2 y
+ * (X_MOV_<OP1>_<OP2>: a = d, b = s, c = x, d = y), 2-operand code's way of
+ * writing a * b + c. y may be d: then it is the first result.
+ *
+ * Stack pairs, the sequences of a stack machine's code (docs/compiler-guide.md):
+ * X_PUSH_PUSH push a + push b, X_POP_POP pop a + pop b, X_POP_PUSH pop a + push b
+ * (replace the top), X_POP_RET pop a + ret. */
 
 /* Condition masks of the conditional jumps, indexed by ZF | NF << 1 (upstream.md §1.4). */
 #define VV_COND_JZ 0xAu   /* ZF */
@@ -109,15 +141,27 @@
  * below VV_POLL_BYTES, so the fused op never needs the poll an allocation's
  * size may ask for. */
 #define VV_FUSED_ALLOC_MAX 64u
+#define VV_FUSED_LOAD_BINARY_SIZE (VV_SIZE_ULOAD + VV_SIZE_UADD)
+#define VV_FUSED_LOAD_CMP_JCC_SIZE (VV_SIZE_ULOAD + VV_SIZE_UCMP + VV_SIZE_JZ)
+#define VV_FUSED_MOV_RET_SIZE (VV_SIZE_MOVR + VV_SIZE_RET)
+#define VV_FUSED_FLOAT_PAIR_SIZE (VV_SIZE_FADD + VV_SIZE_FADD)
+#define VV_FUSED_STACK_PAIR_SIZE (VV_SIZE_PUSH + VV_SIZE_POP)
+#define VV_FUSED_POP_RET_SIZE (VV_SIZE_POP + VV_SIZE_RET)
+#define VV_FUSED_MOV_FLOAT_PAIR_SIZE (VV_SIZE_MOVR + VV_SIZE_FADD + VV_SIZE_FADD)
 /* Longest span of one slot's instruction (plain or fused): a write at byte w
  * can change the slots starting in [w - VV_MAX_SPAN + 1, w]. */
-#define VV_MAX_SPAN 18
+#define VV_MAX_SPAN 22
 
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(VV_MAX_INSTRUCTION_SIZE <= VV_MAX_SPAN, "VV_MAX_SPAN too small");
 _Static_assert(VV_FUSED_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_BINARY_SIZE <= VV_MAX_SPAN &&
                VV_FUSED_INC_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_DEC_JNZ_SIZE <= VV_MAX_SPAN &&
-               VV_FUSED_ALLOC_STORE_SIZE <= VV_MAX_SPAN, "VV_MAX_SPAN too small for fusion");
+               VV_FUSED_ALLOC_STORE_SIZE <= VV_MAX_SPAN &&
+               VV_FUSED_LOAD_BINARY_SIZE <= VV_MAX_SPAN && VV_FUSED_LOAD_CMP_JCC_SIZE <= VV_MAX_SPAN &&
+               VV_FUSED_MOV_RET_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_FLOAT_PAIR_SIZE <= VV_MAX_SPAN,
+               "VV_MAX_SPAN too small for fusion");
+_Static_assert(VV_SIZE_ULOAD == VV_SIZE_ILOAD, "uload/iload sizes differ");
+_Static_assert(VV_SIZE_PUSH == VV_SIZE_POP, "push/pop sizes differ");
 /* Handlers shared by several opcodes advance by one size: they must agree. */
 _Static_assert(VV_SIZE_UADD == 3 && VV_SIZE_IADD == 3 && VV_SIZE_FADD == 3 && VV_SIZE_UMUL == 3 &&
                VV_SIZE_IMUL == 3 && VV_SIZE_FMUL == 3 && VV_SIZE_USUB == 3 && VV_SIZE_ISUB == 3 &&
@@ -137,13 +181,30 @@ _Static_assert(VV_SIZE_JZ == VV_SIZE_JNZ && VV_SIZE_JZ == VV_SIZE_JL && VV_SIZE_
 /* One decoded instruction: 16 bytes, four per cache line. Register operands
  * go to a, b, c, d in operand order (already checked < 32); the first 64-bit
  * immediate (specialised per op, e.g. data_base + rel) to imm; a 16-bit
- * immediate to x. Rare second immediates are read back from memory. */
+ * immediate to x. Rare second immediates are read back from memory. X_CALL
+ * (its return address), X_KUCJ and X_KICJ (their jump) keep a second immediate
+ * in w instead of d, len and x. */
 typedef struct vv_slot {
     uint8_t op, a, b, c;
-    uint8_t d, len;
-    uint16_t x;
+    union {
+        struct {
+            uint8_t d, len;
+            uint16_t x;
+        };
+        uint32_t w;
+    };
     uint64_t imm;
 } vv_slot;
+
+/* A jump target the decoder found inside memory, as the fused and X_CALL
+ * slots keep it: the distance in bytes from the jumping slot (at `from`) to the
+ * target's slot, two's complement, so that the loop's jump is one add to its
+ * slot pointer (vv_loop.h JUMP_SLOT). */
+#define VV_SLOT_REL(target, from) (((uint64_t)(target) - (uint64_t)(from)) * sizeof(vv_slot))
+/* ... and whether it fits the 32-bit field w (as int32_t). */
+#define VV_SLOT_REL_FITS32(target, from) \
+    ((target) >= (from) ? (target) - (from) <= (uint64_t)INT32_MAX / sizeof(vv_slot) \
+                        : (from) - (target) <= (uint64_t)INT32_MAX / sizeof(vv_slot))
 
 /* One collection or growth of the heap, reported through the Core's log
  * callback (--gc-log, -v) once the loop has returned (no Python in the loop). */
@@ -174,7 +235,13 @@ typedef struct vv_entry {
 } vv_entry;
 
 typedef struct vv_vm {
-    uint64_t regs[VV_NUM_REGISTERS];
+    /* The registers' bits; fregs reads and writes the same bits as float64, so
+     * that the loop's float fast paths use the register file as a memory operand
+     * of the float unit (type punning through a union: defined in C). */
+    union {
+        uint64_t regs[VV_NUM_REGISTERS];
+        double fregs[VV_NUM_REGISTERS];
+    };
     uint8_t tags[VV_NUM_REGISTERS];
     uint8_t flags[4];            /* OF, ZF, NF, CF (upstream.md §1.4) */
     uint64_t ip;                 /* byte address of the next instruction */
@@ -299,6 +366,26 @@ static inline uint64_t vv_nan_result(uint64_t x, uint64_t y, uint64_t r) {
     if ((y << 1) > 0xFFE0000000000000ull) return y | VV_QUIET_NAN_BIT;
     return r;
 }
+
+/* vv_nan_result of the operands in registers *x and *y, out of line: the fast
+ * paths then read their operands straight into the float unit (vv_loop.h FREG). */
+static VV_COLD VV_MAYBE_UNUSED uint64_t vv_nan_result_at(const uint64_t *x, const uint64_t *y, double r) {
+    return vv_nan_result(*x, *y, vv_b(r));
+}
+
+/* x INSN y for the loop's float fast paths (vv_loop.h FLOAT_OP), where the
+ * hardware already gives vv_nan_result's answer: on x86-64 the SSE2 scalar
+ * instructions return a NaN operand quieted, the first source's (the
+ * destination's) when both are NaN, and the default NaN for a NaN they create
+ * (Intel SDM vol. 1, 4.8.3.5 "Rules for Handling NaNs"; AMD the same). C leaves
+ * the operand order to the compiler, so the asm fixes it, and no NaN check is
+ * needed. Elsewhere the loop checks the result (vv_nan_result_at). */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define VV_SSE_FLOAT_OP(INSN, x, y) __extension__({ \
+        double a_ = (x); \
+        __asm__(INSN " {%1, %0|%0, %1}" : "+x"(a_) : "xm"(y)); \
+        a_; })
+#endif
 
 static inline uint64_t vv_be64(const uint8_t *p) {
     return ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) | ((uint64_t)p[2] << 40) |
@@ -705,6 +792,17 @@ static void vv_decode_one(const vv_vm *vm, uint64_t addr, vv_slot *s) {
     case VV_OP_DSLEA:
         out.imm += imm2;                              /* item address + offset: the final address */
         break;
+    case VV_OP_CALL:
+        /* A function of the table at an address inside memory (the table is
+         * fixed and memory never shrinks): X_CALL jumps there without looking
+         * it up and pushes its return address from the slot. Any other index
+         * stays a CALL, which checks the recursion limit and then traps. */
+        if (out.imm < vm->nfuncs && vm->funcs[out.imm] < vm->len && addr + VV_SIZE_CALL <= UINT32_MAX) {
+            out.op = VV_SOP_X_CALL;
+            out.w = (uint32_t)(addr + VV_SIZE_CALL);
+            out.imm = VV_SLOT_REL(vm->funcs[out.imm], addr);
+        }
+        break;
     default:
         break;
     }
@@ -722,6 +820,29 @@ static inline unsigned vv_jcc_mask(unsigned opcode) {
     case VV_OP_JLE: return VV_COND_JLE;
     default: return 0;
     }
+}
+
+/* The float pair slot ops, [first][second] in the order fadd, fsub, fmul. */
+#define VV_FLOAT_PAIR_ROW(PREFIX, FIRST) \
+    {PREFIX##FIRST##_FADD, PREFIX##FIRST##_FSUB, PREFIX##FIRST##_FMUL}
+static const uint8_t vv_float_pair_sop[2][3][3] = {
+    {VV_FLOAT_PAIR_ROW(VV_SOP_X_, FADD), VV_FLOAT_PAIR_ROW(VV_SOP_X_, FSUB), VV_FLOAT_PAIR_ROW(VV_SOP_X_, FMUL)},
+    {VV_FLOAT_PAIR_ROW(VV_SOP_X_MOV_, FADD), VV_FLOAT_PAIR_ROW(VV_SOP_X_MOV_, FSUB),
+     VV_FLOAT_PAIR_ROW(VV_SOP_X_MOV_, FMUL)},
+};
+#undef VV_FLOAT_PAIR_ROW
+
+/* 0, 1, 2 for fadd, fsub, fmul; -1 for any other opcode. */
+static inline int vv_float_op_index(unsigned opcode) {
+    return opcode == VV_OP_FADD ? 0 : opcode == VV_OP_FSUB ? 1 : opcode == VV_OP_FMUL ? 2 : -1;
+}
+
+/* The float op at m (first index `first`) followed by another on register d:
+ * its slot op (with movr: `mov` = 1), or -1. */
+static inline int vv_float_pair_at(const uint8_t *m, uint64_t left, int first, unsigned d, int mov) {
+    int second = left >= VV_SIZE_FADD + VV_SIZE_FADD ? vv_float_op_index(m[VV_SIZE_FADD]) : -1;
+    if (first < 0 || second < 0 || m[VV_SIZE_FADD + 1] != d || m[VV_SIZE_FADD + 2] >= VV_NUM_REGISTERS) return -1;
+    return vv_float_pair_sop[mov][first][second];
 }
 
 static inline int vv_is_compare(unsigned opcode) {
@@ -760,13 +881,18 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
                 s->op = s->op == VV_SOP_UCMP ? VV_SOP_X_UCJ : s->op == VV_SOP_ICMP ? VV_SOP_X_ICJ : VV_SOP_X_FCJ;
                 s->len = VV_FUSED_CMP_JCC_SIZE;
                 s->d = (uint8_t)mask;
-                s->imm = target;
+                s->imm = VV_SLOT_REL(target, addr);
             }
         }
         break;
     case VV_SOP_MOVR:
-        /* movr d s; op d x  ->  R[d] = R[s] op R[x] (2-operand code's usual pair) */
-        if (left >= VV_FUSED_MOV_BINARY_SIZE && m[VV_SIZE_MOVR + 1] == s->a && m[VV_SIZE_MOVR + 2] < VV_NUM_REGISTERS) {
+        if (left >= VV_FUSED_MOV_RET_SIZE && m[VV_SIZE_MOVR] == VV_OP_RET) {
+            /* movr d s; ret  ->  return with a result (the usual epilogue) */
+            s->op = VV_SOP_X_MOV_RET;
+            s->len = VV_FUSED_MOV_RET_SIZE;
+        } else if (left >= VV_FUSED_MOV_BINARY_SIZE && m[VV_SIZE_MOVR + 1] == s->a &&
+                   m[VV_SIZE_MOVR + 2] < VV_NUM_REGISTERS) {
+            /* movr d s; op d x  ->  R[d] = R[s] op R[x] (2-operand code's usual pair) */
             int fused = -1;   /* a slot op */
             switch (m[VV_SIZE_MOVR]) {
             case VV_OP_UADD: case VV_OP_IADD: fused = VV_SOP_X_MOV_ADD; break;
@@ -780,12 +906,26 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             }
             if (fused >= 0) {
                 unsigned x = m[VV_SIZE_MOVR + 2];
-                s->op = (uint8_t)fused;
-                s->len = VV_FUSED_MOV_BINARY_SIZE;
+                /* movr d s; fop d x; fop d y  ->  R[d] = (R[s] op R[x]) op R[y] */
+                int pair = vv_float_pair_at(m + VV_SIZE_MOVR, left - VV_SIZE_MOVR,
+                                            vv_float_op_index(m[VV_SIZE_MOVR]), s->a, 1);
+                s->op = (uint8_t)(pair >= 0 ? pair : fused);
+                s->len = pair >= 0 ? VV_FUSED_MOV_FLOAT_PAIR_SIZE : VV_FUSED_MOV_BINARY_SIZE;
                 s->c = (uint8_t)(x == s->a ? s->b : x);   /* after the movr, R[d] is R[s] */
+                if (pair >= 0) s->d = m[VV_SIZE_MOVR + VV_SIZE_FADD + 2];
             }
         }
         break;
+    case VV_SOP_FADD: case VV_SOP_FSUB: case VV_SOP_FMUL: {
+        /* fop d x; fop d y  ->  R[d] = (R[d] op R[x]) op R[y] */
+        int pair = vv_float_pair_at(m, left, vv_float_op_index(m[0]), s->a, 0);
+        if (pair >= 0) {
+            s->op = (uint8_t)pair;
+            s->len = VV_FUSED_FLOAT_PAIR_SIZE;
+            s->c = m[VV_SIZE_FADD + 2];
+        }
+        break;
+    }
     case VV_SOP_UINC:
         /* uinc c; compare a b; jcc L  ->  the counted-loop step */
         if (left >= VV_FUSED_INC_CMP_JCC_SIZE && vv_is_compare(m[VV_SIZE_UINC]) &&
@@ -799,7 +939,7 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
                 s->a = m[VV_SIZE_UINC + 1];
                 s->b = m[VV_SIZE_UINC + 2];
                 s->d = (uint8_t)mask;
-                s->imm = target;
+                s->imm = VV_SLOT_REL(target, addr);
             }
         }
         break;
@@ -817,6 +957,59 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             s->x = (uint16_t)vh_need_granules(s->imm);   /* the tile, in granules (at most 9) */
         }
         break;
+    case VV_SOP_ULOAD: case VV_SOP_ILOAD: {
+        /* uload k v; op x k  ->  op with a constant operand (x != k, so the
+         * loaded register is an input of the op, never its result) */
+        const uint8_t *n = m + VV_SIZE_ULOAD;       /* the next instruction */
+        const int u = s->op == VV_SOP_ULOAD;
+        if (left < VV_FUSED_LOAD_BINARY_SIZE || n[2] != s->a || n[1] == s->a || n[1] >= VV_NUM_REGISTERS) break;
+        int fused = -1;   /* a slot op */
+        switch (n[0]) {
+        case VV_OP_UADD: if (u) fused = VV_SOP_X_KUADD; break;
+        case VV_OP_USUB: if (u) fused = VV_SOP_X_KUSUB; break;
+        case VV_OP_IADD: if (!u) fused = VV_SOP_X_KIADD; break;
+        case VV_OP_ISUB: if (!u) fused = VV_SOP_X_KISUB; break;
+        case VV_OP_UCMP: case VV_OP_ICMP:
+            /* ... + jcc L: compare with a constant and branch */
+            if (n[0] == (u ? VV_OP_UCMP : VV_OP_ICMP) && left >= VV_FUSED_LOAD_CMP_JCC_SIZE) {
+                unsigned mask = vv_jcc_mask(n[VV_SIZE_UCMP]);
+                uint64_t target = vv_be64(n + VV_SIZE_UCMP + 1);
+                if (mask && target < vm->len && VV_SLOT_REL_FITS32(target, addr)) {
+                    s->op = u ? VV_SOP_X_KUCJ : VV_SOP_X_KICJ;
+                    s->b = n[1];
+                    s->c = (uint8_t)mask;
+                    s->w = (uint32_t)VV_SLOT_REL(target, addr);
+                }
+            }
+            break;
+        default: break;
+        }
+        if (fused >= 0) {
+            s->op = (uint8_t)fused;
+            s->len = VV_FUSED_LOAD_BINARY_SIZE;
+            s->b = n[1];
+        }
+        break;
+    }
+    case VV_SOP_PUSH: case VV_SOP_POP: {
+        /* push/pop a; push/pop b (b in b), pop a; ret  ->  one slot */
+        const unsigned next = left > VV_SIZE_POP ? m[VV_SIZE_POP] : 0;
+        const int pop = s->op == VV_SOP_POP;
+        int fused = -1;   /* a slot op */
+        if (pop && next == VV_OP_RET) {
+            s->op = VV_SOP_X_POP_RET;
+            s->len = VV_FUSED_POP_RET_SIZE;
+        } else if (left >= VV_FUSED_STACK_PAIR_SIZE && m[VV_SIZE_POP + 1] < VV_NUM_REGISTERS) {
+            if (next == VV_OP_PUSH) fused = pop ? VV_SOP_X_POP_PUSH : VV_SOP_X_PUSH_PUSH;
+            else if (next == VV_OP_POP && pop) fused = VV_SOP_X_POP_POP;
+        }
+        if (fused >= 0) {
+            s->op = (uint8_t)fused;
+            s->len = VV_FUSED_STACK_PAIR_SIZE;
+            s->b = m[VV_SIZE_POP + 1];
+        }
+        break;
+    }
     case VV_SOP_UDEC:
         /* udec a; jnz L  ->  the count-down step */
         if (left >= VV_FUSED_DEC_JNZ_SIZE && m[VV_SIZE_UDEC] == VV_OP_JNZ) {
@@ -824,7 +1017,7 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             if (target < vm->len) {
                 s->op = VV_SOP_X_DEC_JNZ;
                 s->len = VV_FUSED_DEC_JNZ_SIZE;
-                s->imm = target;
+                s->imm = VV_SLOT_REL(target, addr);
             }
         }
         break;
@@ -932,10 +1125,12 @@ static int vv_init(vv_vm *vm, const uint8_t *image, uint64_t n, uint64_t capacit
     vm->call_limit = call_limit;
     uint64_t first = init_stack < stack_limit ? init_stack : stack_limit;
     if (first > (1u << 20)) first = 1u << 20;     /* reserve lazily beyond 1M entries */
-    if (first && vv_grow((void **)&vm->stack, &vm->stack_alloc, first, stack_limit, sizeof(vv_entry)))
+    /* Both stacks always have an allocation (perhaps of no entries): the loop
+     * keeps pointers into them (vv_loop.h), never NULL. */
+    if (vv_grow((void **)&vm->stack, &vm->stack_alloc, first, stack_limit, sizeof(vv_entry)))
         return -1;
     uint64_t calls = call_limit < 256 ? call_limit : 256;
-    if (calls && vv_grow((void **)&vm->calls, &vm->calls_alloc, calls, call_limit, sizeof(uint64_t)))
+    if (vv_grow((void **)&vm->calls, &vm->calls_alloc, calls, call_limit, sizeof(uint64_t)))
         return -1;
     vm->ip = entry;
     return 0;

@@ -39,7 +39,7 @@
 #define UNCOUNT() (executed--)
 #elif defined(VV_LOOP_PROFILE)
 /* The profiling variant: counts and clock ticks per address and calling context (vv_debug.h). */
-#define COUNT_ONE() vv_prof_tick(vm->prof, ADDR(), csp)
+#define COUNT_ONE() vv_prof_tick(vm->prof, ADDR(), CSP_INDEX())
 #define UNCOUNT() vv_prof_untick(vm->prof)
 #else
 #define COUNT_ONE() ((void)0)
@@ -48,13 +48,17 @@
 
 #ifdef VV_COMPUTED_GOTO
 #define TARGET(name) L_##name:
-#define DISPATCH() do { COUNT_ONE(); goto *vv_labels[pc->op]; } while (0)
+#define DISPATCH() do { COUNT_ONE(); VV_IN_REGISTERS(vm, fl, sp, budget); goto *vv_labels[pc->op]; } while (0)
 #else
 #define TARGET(name) case VV_SOP_##name:
 #define DISPATCH() goto vv_dispatch
 #endif
 
-#define ADDR() ((uint64_t)(pc - code))
+/* The slot array is read from vm (it moves only when dlbc outgrows its
+ * reservation): a jump to an address is one add from memory, and fused jumps
+ * are relative to the slot (JUMP_SLOT), so it needs no register. */
+#define CODE (vm->code)
+#define ADDR() ((uint64_t)(pc - CODE))
 #define NEXT(n) do { pc += (n); DISPATCH(); } while (0)
 #define TRAP(kind, a_, b_) do { trap_kind = (kind); trap_a = (uint64_t)(a_); trap_b = (uint64_t)(b_); goto vv_trap; } while (0)
 #define MISMATCH(op, l, r) TRAP(VV_TRAP_TYPE_MISMATCH, (uint64_t)(op) << 16 | (uint64_t)(l) << 8 | (uint64_t)(r), 0)
@@ -65,18 +69,24 @@
  * it) the branch goes through vv_branch_poll. */
 #define JUMP(target) do { uint64_t t_ = (target); \
         if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = t_; goto vv_branch_poll; } \
-        if (VV_UNLIKELY(t_ >= len)) { next_ip = t_; goto vv_outside; } \
-        pc = code + t_; DISPATCH(); } while (0)
-/* A taken branch to a target the decoder found inside memory. */
+        if (VV_UNLIKELY(t_ >= vm->len)) { next_ip = t_; goto vv_outside; } \
+        pc = CODE + t_; DISPATCH(); } while (0)
+/* A taken branch to a target known to be inside memory. */
 #define JUMP_INSIDE(target) do { uint64_t t_ = (target); \
         if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = t_; goto vv_branch_poll; } \
-        pc = code + t_; DISPATCH(); } while (0)
+        pc = CODE + t_; DISPATCH(); } while (0)
+/* ... given as the decoder stored it, relative to this slot (VV_SLOT_REL, vv_core.h). */
+#define JUMP_SLOT(rel) do { int64_t r_ = (rel); \
+        if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { \
+            next_ip = ADDR() + (uint64_t)(r_ / (int64_t)sizeof(vv_slot)); goto vv_branch_poll; } \
+        pc = (const vv_slot *)((const char *)pc + r_); DISPATCH(); } while (0)
 #define NOT_TAKEN(n) do { pc += (n); \
         if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = ADDR(); goto vv_branch_poll; } \
         DISPATCH(); } while (0)
 #define BRANCH_IF(cond, target, n) do { if (cond) JUMP(target); NOT_TAKEN(n); } while (0)
 /* The end of a fused compare-and-branch: the slot's condition mask decides. */
-#define FUSED_BRANCH(n) do { if ((pc->d >> fl) & 1u) JUMP_INSIDE(pc->imm); NOT_TAKEN(n); } while (0)
+#define FUSED_BRANCH(n) BRANCH_MASK(pc->d, (int64_t)pc->imm, n)
+#define BRANCH_MASK(mask, offset, n) do { if (((mask) >> fl) & 1u) JUMP_SLOT(offset); NOT_TAKEN(n); } while (0)
 /* ZF is bit 0 and NF bit 1 of the local `fl` (OF lives in vm->flags[0]: only uinc writes it). */
 #define ZF (fl & 1u)
 #define NF (fl >> 1)
@@ -95,6 +105,8 @@
 #define BOTH_U(ta, tb) (((ta) | (tb)) == VV_TAG_U64)
 #define BOTH_I(ta, tb) (((ta) | (tb)) == VV_TAG_I64)
 #define BOTH_F(ta, tb) (((ta) & (tb)) == VV_TAG_F64)
+/* uinc/udec's operand: uint64 (one compare) or an address-like tag. */
+#define INC_OK(t) VV_LIKELY((t) == VV_TAG_U64 || VV_IS_UX(t))
 /* An address-like value and a uint64 (pointer arithmetic, semantics.md §2):
  * + - * keep the address's tag, the left one. */
 #define ADDRESS_U(tl, tr) ((tr) == VV_TAG_U64 && VV_IS_X(tl))
@@ -117,7 +129,19 @@
  * floats (NaN: 0 + 0) - two compares instead of three. */
 #define CMP_UNSIGNED(x, y) (fl = (unsigned)((x) <= (y)) + (unsigned)((x) < (y)))
 #define CMP_SIGNED(x, y) (fl = (unsigned)((int64_t)(x) <= (int64_t)(y)) + (unsigned)((int64_t)(x) < (int64_t)(y)))
-#define CMP_FLOAT(x, y) do { double fx_ = vv_f(x), fy_ = vv_f(y); fl = (unsigned)(fx_ <= fy_) + (unsigned)(fx_ < fy_); } while (0)
+/* A float64 register read or written in place (vv_core.h, vv_vm.fregs): the
+ * compiler can use the register file as a memory operand of the float unit
+ * instead of moving the bits through an integer register. */
+#define FREG(r) (vm->fregs[r])
+#define SET_FREG(r, v) (vm->fregs[r] = (v))
+/* fcmp's COMPARE, reading both floats in place. */
+#define COMPARE_FLOAT(ra, rb) do { \
+        unsigned a_ = (ra), b_ = (rb); \
+        if (VV_LIKELY(BOTH_F(T[a_], T[b_]))) { \
+            double fx_ = FREG(a_), fy_ = FREG(b_); \
+            fl = (unsigned)(fx_ <= fy_) + (unsigned)(fx_ < fy_); \
+        } else fl = vv_compare(R[a_], T[a_], R[b_], T[b_]); \
+    } while (0)
 /* R[d] := R[d] op R[s] with the mnemonic's fast path; everything else goes
  * to the shared out-of-line block `vv_binary_slow`, which implements the
  * whole §1.3 table (performance.md rule 8). */
@@ -126,11 +150,20 @@
         if (VV_UNLIKELY(!FAST(T[d_], T[s_]))) { slow_op = (OPNUM); goto vv_binary_slow; } \
         R[d_] = R[d_] INTOP R[s_]; \
     } while (0)
-#define BINARY_FLOAT(OPNUM, FOP) do { \
+/* R[d] := R[x] op R[y] for float64 registers, with the NaN result of
+ * semantics.md §12 (vv_core.h vv_nan_result, VV_SSE_FLOAT_OP). */
+#ifdef VV_SSE_FLOAT_OP
+#define FLOAT_OP(d, x, y, FOP, INSN) SET_FREG(d, VV_SSE_FLOAT_OP(INSN, FREG(x), FREG(y)))
+#else
+#define FLOAT_OP(d, x, y, FOP, INSN) do { \
+        double r_ = FREG(x) FOP FREG(y); \
+        if (VV_UNLIKELY(r_ != r_)) R[d] = vv_nan_result_at(&R[x], &R[y], r_); else SET_FREG(d, r_); \
+    } while (0)
+#endif
+#define BINARY_FLOAT(OPNUM, FOP, INSN) do { \
         unsigned d_ = pc->a, s_ = pc->b; \
         if (VV_UNLIKELY(!BOTH_F(T[d_], T[s_]))) { slow_op = (OPNUM); goto vv_binary_slow; } \
-        double r_ = vv_f(R[d_]) FOP vv_f(R[s_]); \
-        R[d_] = VV_UNLIKELY(r_ != r_) ? vv_nan_result(R[d_], R[s_], vv_b(r_)) : vv_b(r_); \
+        FLOAT_OP(d_, d_, s_, FOP, INSN); \
     } while (0)
 /* Fused movr d s + op d x (the decoder already replaced x == d by s); any
  * tag pair but the fast one takes the unfused path. */
@@ -139,11 +172,10 @@
         if (VV_UNLIKELY((ts_ != tx_ || ts_ == VV_TAG_F64) && !ADDRESS_U(ts_, tx_))) goto vv_unfuse_movr; \
         R[d_] = R[s_] OP R[x_]; T[d_] = (uint8_t)ts_; \
     } while (0)
-#define MOV_BINARY_FLOAT(OP) do { \
+#define MOV_BINARY_FLOAT(OP, INSN) do { \
         unsigned d_ = pc->a, s_ = pc->b, x_ = pc->c; \
         if (VV_UNLIKELY(!BOTH_F(T[s_], T[x_]))) goto vv_unfuse_movr; \
-        double r_ = vv_f(R[s_]) OP vv_f(R[x_]); \
-        R[d_] = VV_UNLIKELY(r_ != r_) ? vv_nan_result(R[s_], R[x_], vv_b(r_)) : vv_b(r_); \
+        FLOAT_OP(d_, s_, x_, OP, INSN); \
         T[d_] = VV_TAG_F64; \
     } while (0)
 /* After an instruction of `size` bytes whose cost grew with `n` bytes: poll
@@ -152,17 +184,28 @@
 #define POLL_AFTER(n, size) do { \
         if (VV_UNLIKELY((n) >= VV_POLL_BYTES) && vv_poll(vm)) { next_ip = ADDR() + (size); goto vv_flush; } \
     } while (0)
+/* The two stacks are kept as C pointers to their first free entry (`sp`,
+ * `csp`) and to the end of their allocation (`stack_end`, `calls_end`), so a
+ * push or pop is one compare and one pointer step; vm->sp / vm->csp hold the
+ * depths (entries), published before anything outside the loop looks. */
+#define SP_INDEX() ((uint64_t)(sp - vm->stack))
+#define CSP_INDEX() ((uint64_t)(csp - vm->calls))
+#define PUBLISH_STACKS() do { vm->sp = SP_INDEX(); vm->csp = CSP_INDEX(); } while (0)
+#define LOAD_STACKS() do { sp = vm->stack + vm->sp; stack_end = vm->stack + vm->stack_alloc; \
+        csp = vm->calls + vm->csp; calls_end = vm->calls + vm->calls_alloc; } while (0)
 /* Data stack / call stack room for `n` more entries (grow or trap). */
-#define STACK_ROOM(n) do { if (VV_UNLIKELY(sp + (n) > stack_cap)) { \
-        if (sp + (n) > vm->stack_limit) TRAP(VV_TRAP_STACK_OVERFLOW, vm->stack_limit, 0); \
-        if (vv_grow((void **)&vm->stack, &vm->stack_alloc, sp + (n), vm->stack_limit, sizeof(vv_entry))) \
+#define STACK_ROOM(n) do { if (VV_UNLIKELY((uint64_t)(stack_end - sp) < (n))) { \
+        uint64_t depth_ = SP_INDEX(); \
+        if (depth_ + (n) > vm->stack_limit) TRAP(VV_TRAP_STACK_OVERFLOW, vm->stack_limit, 0); \
+        if (vv_grow((void **)&vm->stack, &vm->stack_alloc, depth_ + (n), vm->stack_limit, sizeof(vv_entry))) \
             TRAP(VV_TRAP_HOST_MEMORY, 0, 0); \
-        stack = vm->stack; stack_cap = vm->stack_alloc; } } while (0)
-#define CALL_ROOM() do { if (VV_UNLIKELY(csp >= calls_cap)) { \
-        if (csp >= vm->call_limit) TRAP(VV_TRAP_RECURSION_LIMIT, vm->call_limit, 0); \
-        if (vv_grow((void **)&vm->calls, &vm->calls_alloc, csp + 1, vm->call_limit, sizeof(uint64_t))) \
+        sp = vm->stack + depth_; stack_end = vm->stack + vm->stack_alloc; } } while (0)
+#define CALL_ROOM() do { if (VV_UNLIKELY(csp >= calls_end)) { \
+        uint64_t depth_ = CSP_INDEX(); \
+        if (depth_ >= vm->call_limit) TRAP(VV_TRAP_RECURSION_LIMIT, vm->call_limit, 0); \
+        if (vv_grow((void **)&vm->calls, &vm->calls_alloc, depth_ + 1, vm->call_limit, sizeof(uint64_t))) \
             TRAP(VV_TRAP_HOST_MEMORY, 0, 0); \
-        calls = vm->calls; calls_cap = vm->calls_alloc; } } while (0)
+        csp = vm->calls + depth_; calls_end = vm->calls + vm->calls_alloc; } } while (0)
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
@@ -173,7 +216,8 @@
 #define R (vm->regs)
 #define T (vm->tags)
 
-static int VV_RUN_NAME(vv_vm *vm, int64_t budget) {
+static int VV_RUN_NAME(vv_vm *const vm_arg, int64_t budget) {
+    register vv_vm *const vm VV_PIN("rbx") = vm_arg;   /* (vv_core.h VV_PIN) */
 #ifdef VV_COMPUTED_GOTO
 #define VV_LABEL_ENTRY(NAME) [VV_SOP_##NAME] = &&L_##NAME,
     static const void *const vv_labels[256] = {
@@ -182,14 +226,15 @@ static int VV_RUN_NAME(vv_vm *vm, int64_t budget) {
     };
 #undef VV_LABEL_ENTRY
 #endif
-    vv_slot *code = vm->code;
-    uint8_t *mem = vm->mem;
-    uint64_t len = vm->len;
-    vv_entry *stack = vm->stack;
-    uint64_t sp = vm->sp, stack_cap = vm->stack_alloc;
-    uint64_t *calls = vm->calls;
-    uint64_t csp = vm->csp, calls_cap = vm->calls_alloc;
-    unsigned fl = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;   /* ZF | NF << 1 */
+    /* Main memory, its length and the slot array are read from vm (vm->mem,
+     * vm->len, CODE): only rarer handlers and jumps to an address need them, and
+     * fewer locals leave the hot ones in registers (DISPATCH names vm, the flags,
+     * the data stack pointer and the budget with VV_IN_REGISTERS; vm and the
+     * flags are bound to registers with VV_PIN). */
+    vv_entry *sp, *stack_end;
+    uint64_t *csp, *calls_end;
+    LOAD_STACKS();
+    register unsigned fl VV_PIN("r15") = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;   /* ZF | NF << 1 */
 #if defined(VV_LOOP_COUNT) || defined(VV_LOOP_STEP)
     uint64_t executed = 0;
 #define SAVE_COUNT() (vm->executed += executed)
@@ -204,13 +249,13 @@ static int VV_RUN_NAME(vv_vm *vm, int64_t budget) {
 
     if (budget < 0) budget = INT64_MAX;
     else if (budget == 0) return VV_STATUS_BUDGET;
-    if (vm->ip >= len) {
+    if (vm->ip >= vm->len) {
         vm->trap_kind = VV_TRAP_IP_OUTSIDE;
         vm->trap_ip = vm->trap_a = vm->ip;
-        vm->trap_b = len;
+        vm->trap_b = vm->len;
         return VV_STATUS_TRAP;
     }
-    pc = code + vm->ip;
+    pc = CODE + vm->ip;
 
 #ifdef VV_COMPUTED_GOTO
     DISPATCH();
@@ -234,11 +279,11 @@ vv_dispatch:
      * NF exactly as the compare does, then branches as the jump would. */
     TARGET(X_UCJ) { COMPARE(pc->a, pc->b, UNSIGNED_PAIR, CMP_UNSIGNED); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
     TARGET(X_ICJ) { COMPARE(pc->a, pc->b, BOTH_I, CMP_SIGNED); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
-    TARGET(X_FCJ) { COMPARE(pc->a, pc->b, BOTH_F, CMP_FLOAT); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
+    TARGET(X_FCJ) { COMPARE_FLOAT(pc->a, pc->b); FUSED_BRANCH(VV_FUSED_CMP_JCC_SIZE); }
     /* uinc c + compare a b + jcc: the counted-loop step. */
     TARGET(X_INC_CJ) {
         unsigned c = pc->c;
-        if (VV_UNLIKELY(!VV_IS_UX(T[c]))) MISMATCH(VV_AR_INC, T[c], 0);
+        if (!INC_OK(T[c])) MISMATCH(VV_AR_INC, T[c], 0);
         SET_OF(++R[c] == 0);
         COMPARE(pc->a, pc->b, UNSIGNED_PAIR, CMP_UNSIGNED);
         FUSED_BRANCH(VV_FUSED_INC_CMP_JCC_SIZE);
@@ -246,23 +291,32 @@ vv_dispatch:
     /* ... the usual form, `uinc i; ucmp i n; jcc`: the new i is compared from a
      * C register instead of being read back from memory. */
     TARGET(X_INC_SELF_CJ) {
-        unsigned c = pc->c, b = pc->b, tc = T[c];
-        if (VV_UNLIKELY(!VV_IS_UX(tc))) MISMATCH(VV_AR_INC, tc, 0);
+        unsigned c = pc->c, b = pc->b, tc = T[c], tb = T[b];
         uint64_t v, y;
-        unsigned of = VV_INC_OVERFLOW(R[c], &v);        /* (one add and its carry, whatever else the loop holds) */
-        R[c] = v;
-        y = R[b];                                      /* after the store: b may be c */
-        SET_OF(of);
-        if (VV_LIKELY(UNSIGNED_PAIR(tc, T[b]))) CMP_UNSIGNED(v, y);
-        else fl = vv_compare(v, tc, y, T[b]);
+        unsigned of;
+        if (VV_LIKELY(BOTH_U(tc, tb))) {               /* the usual counter and bound: one test */
+            of = VV_INC_OVERFLOW(R[c], &v);            /* (one add and its carry, whatever else the loop holds) */
+            R[c] = v;
+            y = R[b];                                  /* after the store: b may be c */
+            SET_OF(of);
+            CMP_UNSIGNED(v, y);
+        } else {
+            if (VV_UNLIKELY(!VV_IS_UX(tc))) MISMATCH(VV_AR_INC, tc, 0);
+            of = VV_INC_OVERFLOW(R[c], &v);
+            R[c] = v;
+            y = R[b];
+            SET_OF(of);
+            if (UNSIGNED_PAIR(tc, tb)) CMP_UNSIGNED(v, y);
+            else fl = vv_compare(v, tc, y, tb);
+        }
         FUSED_BRANCH(VV_FUSED_INC_CMP_JCC_SIZE);
     }
     /* udec a + jnz: the count-down step. */
     TARGET(X_DEC_JNZ) {
         unsigned d = pc->a;
-        if (VV_UNLIKELY(!VV_IS_UX(T[d]))) MISMATCH(VV_AR_DEC, T[d], 0);
+        if (!INC_OK(T[d])) MISMATCH(VV_AR_DEC, T[d], 0);
         SET_ZF(--R[d] == 0);
-        if (!ZF) JUMP_INSIDE(pc->imm);
+        if (!ZF) JUMP_SLOT((int64_t)pc->imm);
         NOT_TAKEN(VV_FUSED_DEC_JNZ_SIZE);
     }
 
@@ -276,10 +330,100 @@ vv_dispatch:
         SET_ZF(VV_IS_UX(T[pc->a]) && R[pc->a] == 0);     /* result == U(0), typed */
         NEXT(VV_FUSED_MOV_BINARY_SIZE);
     }
-    TARGET(X_MOV_FADD) { MOV_BINARY_FLOAT(+); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
-    TARGET(X_MOV_FMUL) { MOV_BINARY_FLOAT(*); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
-    TARGET(X_MOV_FSUB) { MOV_BINARY_FLOAT(-); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
+    TARGET(X_MOV_FADD) { MOV_BINARY_FLOAT(+, "addsd"); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
+    TARGET(X_MOV_FMUL) { MOV_BINARY_FLOAT(*, "mulsd"); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
+    TARGET(X_MOV_FSUB) { MOV_BINARY_FLOAT(-, "subsd"); NEXT(VV_FUSED_MOV_BINARY_SIZE); }
+
+    /* Float pairs (vv_core.h): R[d] = (R[s] op1 R[x]) op2 R[y], where y == d reads
+     * the first result. Tags are checked as each op needs them: if s or x is not a
+     * float64 nothing has happened and the unfused path runs from the first op;
+     * if y is not, the first op (and the movr) are done and the second op's own
+     * slot goes on. */
+#ifdef VV_SSE_FLOAT_OP
+#define FLOAT_PAIR_OP(d, s, x, y, FOP1, INSN1, FOP2, INSN2, FIRST_DONE) do { \
+        double r_ = VV_SSE_FLOAT_OP(INSN1, FREG(s), FREG(x)); \
+        SET_FREG(d, r_); T[d] = VV_TAG_F64;             /* y may be d */ \
+        if (VV_UNLIKELY(T[y] != VV_TAG_F64)) FIRST_DONE; \
+        SET_FREG(d, VV_SSE_FLOAT_OP(INSN2, r_, FREG(y))); \
+    } while (0)
+#else
+#define FLOAT_PAIR_OP(d, s, x, y, FOP1, INSN1, FOP2, INSN2, FIRST_DONE) do { \
+        FLOAT_OP(d, s, x, FOP1, INSN1); T[d] = VV_TAG_F64; \
+        if (VV_UNLIKELY(T[y] != VV_TAG_F64)) FIRST_DONE; \
+        FLOAT_OP(d, d, y, FOP2, INSN2); \
+    } while (0)
+#endif
+#define FOP_FADD +
+#define FOP_FSUB -
+#define FOP_FMUL *
+#define INSN_FADD "addsd"
+#define INSN_FSUB "subsd"
+#define INSN_FMUL "mulsd"
+#define AR_FADD VV_AR_ADD
+#define AR_FSUB VV_AR_SUB
+#define AR_FMUL VV_AR_MUL
+#define FLOAT_PAIR_TARGETS(FIRST, SECOND) \
+    TARGET(X_##FIRST##_##SECOND) { \
+        unsigned d_ = pc->a, x_ = pc->b, y_ = pc->c; \
+        if (VV_UNLIKELY(!BOTH_F(T[d_], T[x_]))) { slow_op = AR_##FIRST; goto vv_binary_slow; } \
+        FLOAT_PAIR_OP(d_, d_, x_, y_, FOP_##FIRST, INSN_##FIRST, FOP_##SECOND, INSN_##SECOND, NEXT(VV_SIZE_FADD)); \
+        NEXT(VV_FUSED_FLOAT_PAIR_SIZE); \
+    } \
+    TARGET(X_MOV_##FIRST##_##SECOND) { \
+        unsigned d_ = pc->a, s_ = pc->b, x_ = pc->c, y_ = pc->d; \
+        if (VV_UNLIKELY(!BOTH_F(T[s_], T[x_]))) goto vv_unfuse_movr; \
+        FLOAT_PAIR_OP(d_, s_, x_, y_, FOP_##FIRST, INSN_##FIRST, FOP_##SECOND, INSN_##SECOND, \
+                      NEXT(VV_FUSED_MOV_BINARY_SIZE)); \
+        NEXT(VV_FUSED_MOV_FLOAT_PAIR_SIZE); \
+    }
+    FLOAT_PAIR_TARGETS(FADD, FADD) FLOAT_PAIR_TARGETS(FADD, FSUB) FLOAT_PAIR_TARGETS(FADD, FMUL)
+    FLOAT_PAIR_TARGETS(FSUB, FADD) FLOAT_PAIR_TARGETS(FSUB, FSUB) FLOAT_PAIR_TARGETS(FSUB, FMUL)
+    FLOAT_PAIR_TARGETS(FMUL, FADD) FLOAT_PAIR_TARGETS(FMUL, FSUB) FLOAT_PAIR_TARGETS(FMUL, FMUL)
+#undef FLOAT_PAIR_TARGETS
+#undef FLOAT_PAIR_OP
+#undef FOP_FADD
+#undef FOP_FSUB
+#undef FOP_FMUL
+#undef INSN_FADD
+#undef INSN_FSUB
+#undef INSN_FMUL
+#undef AR_FADD
+#undef AR_FSUB
+#undef AR_FMUL
     vv_unfuse_movr: { VV_OPAQUE(pc); R[pc->a] = R[pc->b]; T[pc->a] = T[pc->b]; NEXT(VV_SIZE_MOVR); }
+
+    /* A constant operand: uload/iload k v + op x k. The load is done first; a
+     * register x of another type continues at the op's own slot, which does
+     * the generic operation (or traps) as the unfused code would. */
+#define CONST_BINARY(TAG, OP, RESULT) do { \
+        unsigned k_ = pc->a, x_ = pc->b; uint64_t v_ = pc->imm; \
+        R[k_] = v_; T[k_] = (TAG); \
+        if (VV_UNLIKELY(T[x_] != (TAG))) NEXT(VV_SIZE_ULOAD); \
+        R[x_] = RESULT = R[x_] OP v_; \
+    } while (0)
+    TARGET(X_KUADD) { uint64_t r; CONST_BINARY(VV_TAG_U64, +, r); (void)r; NEXT(VV_FUSED_LOAD_BINARY_SIZE); }
+    TARGET(X_KUSUB) {
+        uint64_t r;
+        CONST_BINARY(VV_TAG_U64, -, r);
+        SET_ZF(r == 0);                                 /* a uint64 result */
+        NEXT(VV_FUSED_LOAD_BINARY_SIZE);
+    }
+    TARGET(X_KIADD) { uint64_t r; CONST_BINARY(VV_TAG_I64, +, r); (void)r; NEXT(VV_FUSED_LOAD_BINARY_SIZE); }
+    TARGET(X_KISUB) { uint64_t r; CONST_BINARY(VV_TAG_I64, -, r); (void)r; NEXT(VV_FUSED_LOAD_BINARY_SIZE); }
+#undef CONST_BINARY
+    /* ... + compare x k + jcc: the compare never traps, so any other type of x
+     * takes the generic compare. */
+#define CONST_COMPARE_BRANCH(TAG, FASTOP) do { \
+        unsigned k_ = pc->a, x_ = pc->b, tx_ = T[x_]; \
+        uint64_t v_ = pc->imm, y_ = R[x_]; \
+        R[k_] = v_; T[k_] = (TAG); \
+        if (VV_LIKELY(tx_ == (TAG))) FASTOP(y_, v_); \
+        else fl = vv_compare(y_, tx_, v_, (TAG)); \
+        BRANCH_MASK(pc->c, (int32_t)pc->w, VV_FUSED_LOAD_CMP_JCC_SIZE); \
+    } while (0)
+    TARGET(X_KUCJ) CONST_COMPARE_BRANCH(VV_TAG_U64, CMP_UNSIGNED);
+    TARGET(X_KICJ) CONST_COMPARE_BRANCH(VV_TAG_I64, CMP_SIGNED);
+#undef CONST_COMPARE_BRANCH
 
     /* ---------------------------------------------------------- control */
     TARGET(NOP) NEXT(VV_SIZE_NOP);                    /* advances (semantics.md §3.1) */
@@ -293,13 +437,11 @@ vv_dispatch:
         /* A C native of the VM's table (vv_natives.h ABI): it sees the state in
          * vm, so publish the cached flags and depths and reload all after. */
         vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-        vm->sp = sp; vm->csp = csp;
+        PUBLISH_STACKS();
         int rc = native->fn(vm, native->ctx, (unsigned)vm->ncall_code);
         fl = (vm->flags[1] & 1u) | (vm->flags[2] & 1u) << 1;
-        sp = vm->sp; csp = vm->csp;
-        stack = vm->stack; stack_cap = vm->stack_alloc; calls = vm->calls; calls_cap = vm->calls_alloc;
-        code = vm->code; mem = vm->mem; len = vm->len;
-        pc = code + vm->ncall_ip;
+        LOAD_STACKS();
+        pc = CODE + vm->ncall_ip;
         if (VV_LIKELY(rc == VV_NATIVE_DONE)) NEXT(VV_SIZE_NCALL);
         if (rc == VV_NATIVE_YIELD) { next_ip = ADDR() + VV_SIZE_NCALL; goto vv_flush; }
         if (rc == VV_NATIVE_HOST) goto vv_exit_ncall;
@@ -316,14 +458,22 @@ vv_dispatch:
      * the fast path of its own type, and all share the slow block. */
     TARGET(UADD) { BINARY_INT(VV_AR_ADD, U_OR_ADDRESS_U, +); NEXT(VV_SIZE_UADD); }
     TARGET(IADD) { BINARY_INT(VV_AR_ADD, BOTH_I, +); NEXT(VV_SIZE_IADD); }
-    TARGET(FADD) { BINARY_FLOAT(VV_AR_ADD, +); NEXT(VV_SIZE_FADD); }
+    TARGET(FADD) { BINARY_FLOAT(VV_AR_ADD, +, "addsd"); NEXT(VV_SIZE_FADD); }
     TARGET(UMUL) { BINARY_INT(VV_AR_MUL, U_OR_ADDRESS_U, *); NEXT(VV_SIZE_UMUL); }
     TARGET(IMUL) { BINARY_INT(VV_AR_MUL, BOTH_I, *); NEXT(VV_SIZE_IMUL); }
-    TARGET(FMUL) { BINARY_FLOAT(VV_AR_MUL, *); NEXT(VV_SIZE_FMUL); }
+    TARGET(FMUL) { BINARY_FLOAT(VV_AR_MUL, *, "mulsd"); NEXT(VV_SIZE_FMUL); }
     TARGET(ISUB) { BINARY_INT(VV_AR_SUB, BOTH_I, -); NEXT(VV_SIZE_ISUB); }   /* no flags */
-    TARGET(FSUB) { BINARY_FLOAT(VV_AR_SUB, -); NEXT(VV_SIZE_FSUB); }         /* no flags */
+    TARGET(FSUB) { BINARY_FLOAT(VV_AR_SUB, -, "subsd"); NEXT(VV_SIZE_FSUB); }         /* no flags */
     TARGET(USUB) {
-        BINARY_INT(VV_AR_SUB, U_OR_ADDRESS_U, -);
+        unsigned d = pc->a, x = pc->b;
+        if (VV_LIKELY(U_OR_ADDRESS_U(T[d], T[x]))) {    /* the result is uint64 or the address's tag */
+            uint64_t r = R[d] - R[x];
+            R[d] = r;
+            SET_ZF(r == 0);
+            NEXT(VV_SIZE_USUB);
+        }
+        slow_op = VV_AR_SUB;
+        goto vv_binary_slow;
     vv_usub_flags:
         SET_ZF(VV_IS_UX(T[pc->a]) && R[pc->a] == 0);     /* result == U(0), typed */
         NEXT(VV_SIZE_USUB);
@@ -379,7 +529,7 @@ vv_dispatch:
     /* ---------------------------------------------------------- compare */
     TARGET(UCMP) { COMPARE(pc->a, pc->b, UNSIGNED_PAIR, CMP_UNSIGNED); NEXT(VV_SIZE_UCMP); }
     TARGET(ICMP) { COMPARE(pc->a, pc->b, BOTH_I, CMP_SIGNED); NEXT(VV_SIZE_ICMP); }
-    TARGET(FCMP) { COMPARE(pc->a, pc->b, BOTH_F, CMP_FLOAT); NEXT(VV_SIZE_FCMP); }
+    TARGET(FCMP) { COMPARE_FLOAT(pc->a, pc->b); NEXT(VV_SIZE_FCMP); }
     TARGET(FCMP_EPS) {
         /* ZF := |as_f64(a - b)| < eps; NF := (b - a) > F(eps), typed (upstream.md §2.3). */
         unsigned a = pc->a, b = pc->b;
@@ -406,13 +556,13 @@ vv_dispatch:
     }
     TARGET(UINC) {
         unsigned d = pc->a;
-        if (VV_UNLIKELY(!VV_IS_UX(T[d]))) MISMATCH(VV_AR_INC, T[d], 0);
+        if (!INC_OK(T[d])) MISMATCH(VV_AR_INC, T[d], 0);
         SET_OF(++R[d] == 0);                            /* uinc writes OF, not ZF (upstream.md §1.4) */
         NEXT(VV_SIZE_UINC);
     }
     TARGET(UDEC) {
         unsigned d = pc->a;
-        if (VV_UNLIKELY(!VV_IS_UX(T[d]))) MISMATCH(VV_AR_DEC, T[d], 0);
+        if (!INC_OK(T[d])) MISMATCH(VV_AR_DEC, T[d], 0);
         SET_ZF(--R[d] == 0);
         NEXT(VV_SIZE_UDEC);
     }
@@ -582,7 +732,7 @@ vv_dispatch:
     }
 
     /* ---------------------------------------------------------- data segment */
-    TARGET(DSLOAD) { ds_item = pc->imm; ds_off = vv_be64(mem + ADDR() + 10); ds_reg = pc->a; ds_size = VV_SIZE_DSLOAD; goto vv_ds_load; }
+    TARGET(DSLOAD) { ds_item = pc->imm; ds_off = vv_be64(vm->mem + ADDR() + 10); ds_reg = pc->a; ds_size = VV_SIZE_DSLOAD; goto vv_ds_load; }
     TARGET(DSRLOAD) { ds_item = pc->imm; ds_off = vv_as_u64(R[pc->b], T[pc->b]); ds_reg = pc->a; ds_size = VV_SIZE_DSRLOAD; goto vv_ds_load; }
     TARGET(DSDEREF) {
         /* semantics.md §2: the item's own element type; always the first payload word. */
@@ -596,6 +746,8 @@ vv_dispatch:
     }
     vv_ds_load: {
         VV_OPAQUE(pc);
+        const uint8_t *mem = vm->mem;
+        uint64_t len = vm->len;
         if (VV_UNLIKELY(ds_item >= len)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, ds_item, len);
         unsigned raw = mem[ds_item], kind = raw & ~(unsigned)VV_DATA_CONST_BIT & 0xFFu;
         if (kind >= VV_DT_UINT_ARRAY && kind <= VV_DT_FLOAT_ARRAY) kind -= VV_DT_ARRAY_DELTA;   /* element type */
@@ -610,10 +762,12 @@ vv_dispatch:
         }
         NEXT(ds_size);
     }
-    TARGET(DSSAVE) { ds_item = pc->imm; ds_off = vv_be64(mem + ADDR() + 10); ds_reg = pc->a; ds_size = VV_SIZE_DSSAVE; goto vv_ds_save; }
+    TARGET(DSSAVE) { ds_item = pc->imm; ds_off = vv_be64(vm->mem + ADDR() + 10); ds_reg = pc->a; ds_size = VV_SIZE_DSSAVE; goto vv_ds_save; }
     TARGET(DSRSAVE) { ds_item = pc->imm; ds_off = vv_as_u64(R[pc->b], T[pc->b]); ds_reg = pc->a; ds_size = VV_SIZE_DSRSAVE; goto vv_ds_save; }
     vv_ds_save: {
         VV_OPAQUE(pc);
+        uint8_t *mem = vm->mem;
+        uint64_t len = vm->len;
         if (VV_UNLIKELY(ds_item >= len)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, ds_item, len);
         if (mem[ds_item] & VV_DATA_CONST_BIT) TRAP(VV_TRAP_CONST_WRITE, ds_item, 0);
         if (VV_UNLIKELY(len - ds_item < VV_DATA_HEADER_SIZE)) TRAP(VV_TRAP_DATA_OUT_OF_RANGE, ds_item + 1, len);
@@ -638,39 +792,69 @@ vv_dispatch:
 
     /* ---------------------------------------------------------- data stack */
     TARGET(PUSH) {
+    vv_push:
         STACK_ROOM(1);
         unsigned s = pc->a;
-        stack[sp].v = R[s]; stack[sp].t = T[s]; sp++;
+        sp->v = R[s]; sp->t = T[s]; sp++;
         NEXT(VV_SIZE_PUSH);
     }
     TARGET(POP) {
-        if (VV_UNLIKELY(sp == 0)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
+    vv_pop:
+        if (VV_UNLIKELY(sp == vm->stack)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
         unsigned d = pc->a;
-        sp--; R[d] = stack[sp].v; T[d] = (uint8_t)stack[sp].t;
+        sp--; R[d] = sp->v; T[d] = (uint8_t)sp->t;
         NEXT(VV_SIZE_POP);
+    }
+    /* Stack pairs (vv_core.h): the stack machine's own sequences. When the
+     * pair would stop in its second half (a second pop from a one-entry stack,
+     * a second push that must grow the stack) the first one runs alone as the
+     * plain instruction, and the second's own slot goes on. */
+    TARGET(X_PUSH_PUSH) {
+        if (VV_UNLIKELY(stack_end - sp < 2)) goto vv_push;
+        unsigned s = pc->a, t = pc->b;
+        sp[0].v = R[s]; sp[0].t = T[s];
+        sp[1].v = R[t]; sp[1].t = T[t];
+        sp += 2;
+        NEXT(VV_FUSED_STACK_PAIR_SIZE);
+    }
+    TARGET(X_POP_POP) {
+        if (VV_UNLIKELY(sp - vm->stack < 2)) goto vv_pop;
+        unsigned d = pc->a, e = pc->b;
+        R[d] = sp[-1].v; T[d] = (uint8_t)sp[-1].t;
+        R[e] = sp[-2].v; T[e] = (uint8_t)sp[-2].t;   /* after the first: e may be d */
+        sp -= 2;
+        NEXT(VV_FUSED_STACK_PAIR_SIZE);
+    }
+    TARGET(X_POP_PUSH) {
+        /* pop d; push s: the top entry is read, then replaced (there is room) */
+        if (VV_UNLIKELY(sp == vm->stack)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
+        unsigned d = pc->a, s = pc->b;
+        R[d] = sp[-1].v; T[d] = (uint8_t)sp[-1].t;
+        sp[-1].v = R[s]; sp[-1].t = T[s];             /* after the pop: s may be d */
+        NEXT(VV_FUSED_STACK_PAIR_SIZE);
     }
     TARGET(PUSHALL) {
         STACK_ROOM(VV_PUSHALL_COUNT);                 /* r0..r30 (semantics.md §1) */
-        for (int i = 0; i < VV_PUSHALL_COUNT; i++) { stack[sp + i].v = R[i]; stack[sp + i].t = T[i]; }
+        for (int i = 0; i < VV_PUSHALL_COUNT; i++) { sp[i].v = R[i]; sp[i].t = T[i]; }
         sp += VV_PUSHALL_COUNT;
         NEXT(VV_SIZE_PUSHALL);
     }
     TARGET(POPALL) {
         /* semantics.md §3.2: pop the 31 entries, restore r30..r1, r0 keeps its value. */
-        if (VV_UNLIKELY(sp < VV_PUSHALL_COUNT)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
+        if (VV_UNLIKELY(SP_INDEX() < VV_PUSHALL_COUNT)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
         sp -= VV_PUSHALL_COUNT;
-        for (int i = 1; i < VV_PUSHALL_COUNT; i++) { R[i] = stack[sp + i].v; T[i] = (uint8_t)stack[sp + i].t; }
+        for (int i = 1; i < VV_PUSHALL_COUNT; i++) { R[i] = sp[i].v; T[i] = (uint8_t)sp[i].t; }
         NEXT(VV_SIZE_POPALL);
     }
     TARGET(GSF) {
         uint64_t i = vv_as_u64(R[pc->b], T[pc->b]);
-        if (i < sp) { R[pc->a] = stack[i].v; T[pc->a] = (uint8_t)stack[i].t; }   /* else nothing */
+        if (i < SP_INDEX()) { R[pc->a] = vm->stack[i].v; T[pc->a] = (uint8_t)vm->stack[i].t; }   /* else nothing */
         NEXT(VV_SIZE_GSF);
     }
     TARGET(USF) {
         uint64_t i = vv_as_u64(R[pc->a], T[pc->a]);
-        if (VV_LIKELY(i < sp)) { stack[i].v = R[pc->b]; stack[i].t = T[pc->b]; }
-        else vv_usf_missed(vm, ADDR(), i, sp);
+        if (VV_LIKELY(i < SP_INDEX())) { vm->stack[i].v = R[pc->b]; vm->stack[i].t = T[pc->b]; }
+        else vv_usf_missed(vm, ADDR(), i, SP_INDEX());
         NEXT(VV_SIZE_USF);
     }
 
@@ -679,18 +863,25 @@ vv_dispatch:
         CALL_ROOM();                                   /* the recursion limit first, like upstream */
         uint64_t idx = pc->imm;
         if (VV_UNLIKELY(idx >= vm->nfuncs)) TRAP(VV_TRAP_BAD_FUNCTION, idx, vm->nfuncs);
-        calls[csp++] = ADDR() + VV_SIZE_CALL;
+        *csp++ = ADDR() + VV_SIZE_CALL;
         JUMP(vm->funcs[idx]);
+    }
+    /* A call the decoder resolved (vv_core.h): the function's slot in imm, the
+     * return address in w. */
+    TARGET(X_CALL) {
+        CALL_ROOM();
+        *csp++ = pc->w;
+        JUMP_SLOT((int64_t)pc->imm);
     }
     TARGET(CALLR) {
         CALL_ROOM();                                   /* callr checks the limit too (semantics.md §3.6) */
         uint64_t idx = vv_as_u64(R[pc->a], T[pc->a]);
         if (VV_UNLIKELY(idx >= vm->nfuncs)) TRAP(VV_TRAP_BAD_FUNCTION, idx, vm->nfuncs);
-        calls[csp++] = ADDR() + VV_SIZE_CALLR;
+        *csp++ = ADDR() + VV_SIZE_CALLR;
         JUMP(vm->funcs[idx]);
     }
     TARGET(RET) {
-        if (VV_UNLIKELY(csp == 0)) {
+        if (VV_UNLIKELY(csp == vm->calls)) {
             /* A spawned thread returning from its first frame ends (docs/concurrency.md). */
             if (vm->ret_ends) { vm->ip = ADDR(); goto vv_exit_halt; }
             TRAP(VV_TRAP_CALL_STACK_UNDERFLOW, 0, 0);
@@ -698,7 +889,21 @@ vv_dispatch:
         /* Return addresses were pushed by call/callr as the end of an instruction
          * inside memory, and memory never shrinks: at most len, where the sentinel
          * slot traps IP_OUTSIDE like the check would. */
-        JUMP_INSIDE(calls[--csp]);
+        JUMP_INSIDE(*--csp);
+    }
+    /* pop d + ret, movr d s + ret; with an empty call stack the first
+     * instruction is done and the ret's own slot decides. */
+    TARGET(X_POP_RET) {
+        if (VV_UNLIKELY(sp == vm->stack)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
+        unsigned d = pc->a;
+        sp--; R[d] = sp->v; T[d] = (uint8_t)sp->t;
+        if (VV_UNLIKELY(csp == vm->calls)) NEXT(VV_SIZE_POP);
+        JUMP_INSIDE(*--csp);
+    }
+    TARGET(X_MOV_RET) {
+        R[pc->a] = R[pc->b]; T[pc->a] = T[pc->b];
+        if (VV_UNLIKELY(csp == vm->calls)) NEXT(VV_SIZE_MOVR);
+        JUMP_INSIDE(*--csp);
     }
     TARGET(FNSTIND) { R[pc->a] = pc->imm; T[pc->a] = VV_TAG_U64; NEXT(VV_SIZE_FNSTIND); }
 
@@ -724,7 +929,7 @@ vv_dispatch:
     }
     vv_alloc_slow: {
         VV_OPAQUE(pc);
-        vm->sp = sp;
+        vm->sp = SP_INDEX();
         uint64_t address = vv_heap_alloc_slow(vm, heap_n, (int)heap_gc);
         if (VV_UNLIKELY(address == 0)) RAISE(VV_EXC_HEAPALLOCATIONFAULT);
         R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
@@ -822,17 +1027,16 @@ vv_dispatch:
     TARGET(DLBC) {
         /* Append heap bytes to main memory, up to --init-ram (semantics.md §4);
          * R[d] := the old length, tagged ds_addr (semantics.md §2). */
-        uint64_t n = vv_as_u64(R[pc->c], T[pc->c]), old_len = len, here = ADDR();
+        uint64_t n = vv_as_u64(R[pc->c], T[pc->c]), old_len = vm->len, here = ADDR();
         unsigned d = pc->a;
         const uint8_t *bytes;
-        if (len > vm->capacity || n > vm->capacity - len) {     /* len + n > capacity, as voxvm/backends/reference/core.py */
+        if (old_len > vm->capacity || n > vm->capacity - old_len) {     /* len + n > capacity, as voxvm/backends/reference/core.py */
             RAISE(VV_EXC_MAINSEGMFAULT);
         } else if (!(bytes = heap_find(&vm->heap, vv_as_u64(R[pc->b], T[pc->b]), n))) {
             RAISE(VV_EXC_HEAPREADFAULT);
         } else {
             int rc = vv_mem_append(vm, bytes, n);
-            code = vm->code; mem = vm->mem; len = vm->len;   /* the slot array may have moved */
-            pc = code + here;
+            pc = CODE + here;                          /* the slot array may have moved */
             if (VV_UNLIKELY(rc)) TRAP(VV_TRAP_HOST_MEMORY, 0, 0);
             R[d] = old_len; T[d] = VV_TAG_DS_ADDR;
         }
@@ -862,7 +1066,7 @@ vv_outside:
     SAVE_COUNT();
     vm->trap_kind = VV_TRAP_IP_OUTSIDE;
     vm->trap_ip = vm->trap_a = next_ip;
-    vm->trap_b = len;
+    vm->trap_b = vm->len;
     vm->ip = next_ip;
     goto vv_save;
 
@@ -881,8 +1085,8 @@ vv_branch_poll:
      * end, or time to poll (the branch itself is complete; resume at next_ip) */
     if (budget == 0) goto vv_budget;
     if (!vv_poll(vm)) {
-        if (VV_UNLIKELY(next_ip >= len)) goto vv_outside;
-        pc = code + next_ip;
+        if (VV_UNLIKELY(next_ip >= vm->len)) goto vv_outside;
+        pc = CODE + next_ip;
         DISPATCH();
     }
     goto vv_flush;
@@ -891,14 +1095,14 @@ vv_budget:
     SAVE_COUNT();
     vm->ip = next_ip;
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-    vm->sp = sp; vm->csp = csp;
+    PUBLISH_STACKS();
     return VV_STATUS_BUDGET;
 
 vv_break:
     SAVE_COUNT();
     vm->ip = ADDR();
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-    vm->sp = sp; vm->csp = csp;
+    PUBLISH_STACKS();
     return VV_STATUS_BREAK;
 
 #ifdef VV_LOOP_STEP
@@ -907,21 +1111,21 @@ vv_stepped:
     vm->executed += 1;
     vm->ip = ADDR();
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-    vm->sp = sp; vm->csp = csp;
+    PUBLISH_STACKS();
     return VV_STATUS_BUDGET;
 #endif
 
 vv_exit_halt:
     SAVE_COUNT();
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-    vm->sp = sp; vm->csp = csp;
+    PUBLISH_STACKS();
     return VV_STATUS_HALT;
 
 vv_exit_ncall:
     SAVE_COUNT();
     vm->budget_left = budget;    /* Core.budget_left: a caller's budget goes on after the native */
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-    vm->sp = sp; vm->csp = csp;
+    PUBLISH_STACKS();
     return VV_STATUS_NCALL;
 
 vv_flush:
@@ -933,12 +1137,12 @@ vv_flush:
     vm->ip = next_ip;
     vm->budget_left = budget;
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-    vm->sp = sp; vm->csp = csp;
+    PUBLISH_STACKS();
     return VV_STATUS_FLUSH;
 
 vv_save:
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
-    vm->sp = sp; vm->csp = csp;
+    PUBLISH_STACKS();
     return VV_STATUS_TRAP;
 }
 
@@ -963,10 +1167,14 @@ vv_save:
 #undef COMPARE
 #undef BINARY_INT
 #undef BINARY_FLOAT
+#undef FLOAT_OP
 #undef MOV_BINARY_INT
 #undef MOV_BINARY_FLOAT
 #undef JUMP_INSIDE
+#undef JUMP_SLOT
+#undef CODE
 #undef FUSED_BRANCH
+#undef BRANCH_MASK
 #undef BOTH_U
 #undef ADDRESS_U
 #undef U_OR_ADDRESS_U
@@ -982,9 +1190,16 @@ vv_save:
 #undef BOTH_I
 #undef CMP_UNSIGNED
 #undef CMP_SIGNED
-#undef CMP_FLOAT
+#undef COMPARE_FLOAT
+#undef FREG
+#undef SET_FREG
 #undef BOTH_F
+#undef INC_OK
 #undef STACK_ROOM
 #undef CALL_ROOM
+#undef LOAD_STACKS
+#undef PUBLISH_STACKS
+#undef CSP_INDEX
+#undef SP_INDEX
 
 #undef VV_COMPUTED_GOTO

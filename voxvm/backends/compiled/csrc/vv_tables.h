@@ -430,102 +430,132 @@ enum {
     VV_SOP_X_MOV_FMUL = 15,   /* movr a b + fmul a c (float64 fast path) */
     VV_SOP_X_MOV_FSUB = 16,   /* movr a b + fsub a c (float64 fast path) */
     VV_SOP_X_ALLOC_STORE = 17,   /* alloc a imm + store a b c (b, c != a; 8 <= imm <= VV_FUSED_ALLOC_MAX = 64; x = tile granules) */
-    VV_SOP_NCALL = 18,
-    VV_SOP_NOP = 19,
-    VV_SOP_ULOAD = 20,
-    VV_SOP_UADD = 21,
-    VV_SOP_UMUL = 22,
-    VV_SOP_USUB = 23,
-    VV_SOP_UDIV = 24,
-    VV_SOP_UREM = 25,
-    VV_SOP_UCMP = 26,
-    VV_SOP_USQRT = 27,
-    VV_SOP_UPOW = 28,
-    VV_SOP_UINC = 29,
-    VV_SOP_UDEC = 30,
-    VV_SOP_ILOAD = 31,
-    VV_SOP_IADD = 32,
-    VV_SOP_IMUL = 33,
-    VV_SOP_ISUB = 34,
-    VV_SOP_IDIV = 35,
-    VV_SOP_IREM = 36,
-    VV_SOP_ICMP = 37,
-    VV_SOP_IABS = 38,
-    VV_SOP_INEG = 39,
-    VV_SOP_ISQRT = 40,
-    VV_SOP_IPOW = 41,
-    VV_SOP_IINC = 42,
-    VV_SOP_IDEC = 43,
-    VV_SOP_FLOAD = 44,
-    VV_SOP_FADD = 45,
-    VV_SOP_FMUL = 46,
-    VV_SOP_FSUB = 47,
-    VV_SOP_FDIV = 48,
-    VV_SOP_FREM = 49,
-    VV_SOP_FCMP = 50,
-    VV_SOP_FCMP_EPS = 51,
-    VV_SOP_FABS = 52,
-    VV_SOP_FNEG = 53,
-    VV_SOP_FSQRT = 54,
-    VV_SOP_FPOW = 55,
-    VV_SOP_FINC = 56,
-    VV_SOP_FDEC = 57,
-    VV_SOP_JMP = 58,
-    VV_SOP_JZ = 59,
-    VV_SOP_JL = 60,
-    VV_SOP_JG = 61,
-    VV_SOP_JGE = 62,
-    VV_SOP_JLE = 63,
-    VV_SOP_JEXC = 64,
-    VV_SOP_JMPR = 65,
-    VV_SOP_JNZ = 66,
-    VV_SOP_UTOI = 67,
-    VV_SOP_ITOU = 68,
-    VV_SOP_UTOF = 69,
-    VV_SOP_ITOF = 70,
-    VV_SOP_FTOU = 71,
-    VV_SOP_FTOI = 72,
-    VV_SOP_PTOU = 73,
-    VV_SOP_UTOP = 74,
-    VV_SOP_MOVR = 75,
-    VV_SOP_OR = 76,
-    VV_SOP_AND = 77,
-    VV_SOP_NOT = 78,
-    VV_SOP_XOR = 79,
-    VV_SOP_TEST = 80,
-    VV_SOP_LNOT = 81,
-    VV_SOP_SHL = 82,
-    VV_SOP_SHR = 83,
-    VV_SOP_DSLOAD = 84,
-    VV_SOP_DSRLOAD = 85,
-    VV_SOP_DSSAVE = 86,
-    VV_SOP_DSRSAVE = 87,
-    VV_SOP_DSLEA = 88,
-    VV_SOP_DSDEREF = 89,
-    VV_SOP_DSRLEA = 90,
-    VV_SOP_DSRDEREF = 91,
-    VV_SOP_PUSH = 92,
-    VV_SOP_POP = 93,
-    VV_SOP_PUSHALL = 94,
-    VV_SOP_POPALL = 95,
-    VV_SOP_GSF = 96,
-    VV_SOP_USF = 97,
-    VV_SOP_CALL = 98,
-    VV_SOP_RET = 99,
-    VV_SOP_FNSTIND = 100,
-    VV_SOP_CALLR = 101,
-    VV_SOP_ALLOC = 102,
-    VV_SOP_FREE = 103,
-    VV_SOP_STORE = 104,
-    VV_SOP_ALLOCR = 105,
-    VV_SOP_LOAD = 106,
-    VV_SOP_ALLOCR_NOGC = 107,
-    VV_SOP_MEMCPY = 108,
-    VV_SOP_STOREDAT = 109,
-    VV_SOP_DLBC = 110,
-    VV_SOP_UBD = 111,
-    VV_SOP_HALT = 112,
-    VV_SLOT_OP_COUNT = 113,
+    VV_SOP_X_CALL = 18,   /* call of a valid function index: imm = VV_SLOT_REL(its address), w = the return address */
+    VV_SOP_X_KUADD = 19,   /* uload a imm + uadd b a (b != a): a constant operand */
+    VV_SOP_X_KUSUB = 20,   /* uload a imm + usub b a (b != a; sets ZF) */
+    VV_SOP_X_KIADD = 21,   /* iload a imm + iadd b a (b != a) */
+    VV_SOP_X_KISUB = 22,   /* iload a imm + isub b a (b != a) */
+    VV_SOP_X_KUCJ = 23,   /* uload a imm + ucmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target) */
+    VV_SOP_X_KICJ = 24,   /* iload a imm + icmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target) */
+    VV_SOP_X_MOV_RET = 25,   /* movr a b + ret */
+    VV_SOP_X_PUSH_PUSH = 26,   /* push a + push b */
+    VV_SOP_X_POP_POP = 27,   /* pop a + pop b */
+    VV_SOP_X_POP_PUSH = 28,   /* pop a + push b: the top entry read, then replaced */
+    VV_SOP_X_POP_RET = 29,   /* pop a + ret */
+    VV_SOP_X_FADD_FADD = 30,   /* fadd a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FADD_FSUB = 31,   /* fadd a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FADD_FMUL = 32,   /* fadd a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FSUB_FADD = 33,   /* fsub a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FSUB_FSUB = 34,   /* fsub a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FSUB_FMUL = 35,   /* fsub a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FMUL_FADD = 36,   /* fmul a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FMUL_FSUB = 37,   /* fmul a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FMUL_FMUL = 38,   /* fmul a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_MOV_FADD_FADD = 39,   /* movr a b + fadd a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FADD_FSUB = 40,   /* movr a b + fadd a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FADD_FMUL = 41,   /* movr a b + fadd a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FSUB_FADD = 42,   /* movr a b + fsub a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FSUB_FSUB = 43,   /* movr a b + fsub a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FSUB_FMUL = 44,   /* movr a b + fsub a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FMUL_FADD = 45,   /* movr a b + fmul a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FMUL_FSUB = 46,   /* movr a b + fmul a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FMUL_FMUL = 47,   /* movr a b + fmul a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_NCALL = 48,
+    VV_SOP_NOP = 49,
+    VV_SOP_ULOAD = 50,
+    VV_SOP_UADD = 51,
+    VV_SOP_UMUL = 52,
+    VV_SOP_USUB = 53,
+    VV_SOP_UDIV = 54,
+    VV_SOP_UREM = 55,
+    VV_SOP_UCMP = 56,
+    VV_SOP_USQRT = 57,
+    VV_SOP_UPOW = 58,
+    VV_SOP_UINC = 59,
+    VV_SOP_UDEC = 60,
+    VV_SOP_ILOAD = 61,
+    VV_SOP_IADD = 62,
+    VV_SOP_IMUL = 63,
+    VV_SOP_ISUB = 64,
+    VV_SOP_IDIV = 65,
+    VV_SOP_IREM = 66,
+    VV_SOP_ICMP = 67,
+    VV_SOP_IABS = 68,
+    VV_SOP_INEG = 69,
+    VV_SOP_ISQRT = 70,
+    VV_SOP_IPOW = 71,
+    VV_SOP_IINC = 72,
+    VV_SOP_IDEC = 73,
+    VV_SOP_FLOAD = 74,
+    VV_SOP_FADD = 75,
+    VV_SOP_FMUL = 76,
+    VV_SOP_FSUB = 77,
+    VV_SOP_FDIV = 78,
+    VV_SOP_FREM = 79,
+    VV_SOP_FCMP = 80,
+    VV_SOP_FCMP_EPS = 81,
+    VV_SOP_FABS = 82,
+    VV_SOP_FNEG = 83,
+    VV_SOP_FSQRT = 84,
+    VV_SOP_FPOW = 85,
+    VV_SOP_FINC = 86,
+    VV_SOP_FDEC = 87,
+    VV_SOP_JMP = 88,
+    VV_SOP_JZ = 89,
+    VV_SOP_JL = 90,
+    VV_SOP_JG = 91,
+    VV_SOP_JGE = 92,
+    VV_SOP_JLE = 93,
+    VV_SOP_JEXC = 94,
+    VV_SOP_JMPR = 95,
+    VV_SOP_JNZ = 96,
+    VV_SOP_UTOI = 97,
+    VV_SOP_ITOU = 98,
+    VV_SOP_UTOF = 99,
+    VV_SOP_ITOF = 100,
+    VV_SOP_FTOU = 101,
+    VV_SOP_FTOI = 102,
+    VV_SOP_PTOU = 103,
+    VV_SOP_UTOP = 104,
+    VV_SOP_MOVR = 105,
+    VV_SOP_OR = 106,
+    VV_SOP_AND = 107,
+    VV_SOP_NOT = 108,
+    VV_SOP_XOR = 109,
+    VV_SOP_TEST = 110,
+    VV_SOP_LNOT = 111,
+    VV_SOP_SHL = 112,
+    VV_SOP_SHR = 113,
+    VV_SOP_DSLOAD = 114,
+    VV_SOP_DSRLOAD = 115,
+    VV_SOP_DSSAVE = 116,
+    VV_SOP_DSRSAVE = 117,
+    VV_SOP_DSLEA = 118,
+    VV_SOP_DSDEREF = 119,
+    VV_SOP_DSRLEA = 120,
+    VV_SOP_DSRDEREF = 121,
+    VV_SOP_PUSH = 122,
+    VV_SOP_POP = 123,
+    VV_SOP_PUSHALL = 124,
+    VV_SOP_POPALL = 125,
+    VV_SOP_GSF = 126,
+    VV_SOP_USF = 127,
+    VV_SOP_CALL = 128,
+    VV_SOP_RET = 129,
+    VV_SOP_FNSTIND = 130,
+    VV_SOP_CALLR = 131,
+    VV_SOP_ALLOC = 132,
+    VV_SOP_FREE = 133,
+    VV_SOP_STORE = 134,
+    VV_SOP_ALLOCR = 135,
+    VV_SOP_LOAD = 136,
+    VV_SOP_ALLOCR_NOGC = 137,
+    VV_SOP_MEMCPY = 138,
+    VV_SOP_STOREDAT = 139,
+    VV_SOP_DLBC = 140,
+    VV_SOP_UBD = 141,
+    VV_SOP_HALT = 142,
+    VV_SLOT_OP_COUNT = 143,
 };
 
 /* VV_FOREACH_SLOT_OP(X): X(NAME) for every slot op, in number order. */
@@ -548,6 +578,36 @@ enum {
     X(X_MOV_FMUL) \
     X(X_MOV_FSUB) \
     X(X_ALLOC_STORE) \
+    X(X_CALL) \
+    X(X_KUADD) \
+    X(X_KUSUB) \
+    X(X_KIADD) \
+    X(X_KISUB) \
+    X(X_KUCJ) \
+    X(X_KICJ) \
+    X(X_MOV_RET) \
+    X(X_PUSH_PUSH) \
+    X(X_POP_POP) \
+    X(X_POP_PUSH) \
+    X(X_POP_RET) \
+    X(X_FADD_FADD) \
+    X(X_FADD_FSUB) \
+    X(X_FADD_FMUL) \
+    X(X_FSUB_FADD) \
+    X(X_FSUB_FSUB) \
+    X(X_FSUB_FMUL) \
+    X(X_FMUL_FADD) \
+    X(X_FMUL_FSUB) \
+    X(X_FMUL_FMUL) \
+    X(X_MOV_FADD_FADD) \
+    X(X_MOV_FADD_FSUB) \
+    X(X_MOV_FADD_FMUL) \
+    X(X_MOV_FSUB_FADD) \
+    X(X_MOV_FSUB_FSUB) \
+    X(X_MOV_FSUB_FMUL) \
+    X(X_MOV_FMUL_FADD) \
+    X(X_MOV_FMUL_FSUB) \
+    X(X_MOV_FMUL_FMUL) \
     X(NCALL) \
     X(NOP) \
     X(ULOAD) \
