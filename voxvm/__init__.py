@@ -16,7 +16,10 @@ pytest would rewrite this package's asserts, and warns that it cannot when
 
 from __future__ import annotations
 
-from ._version import __version__
+# The package version, read by setuptools (pyproject.toml) without importing the package.
+# Here, not in a module of its own: every module a run imports costs it about 0.3 M
+# instructions (docs/performance.md "Start-up").
+__version__ = "0.1.0"
 
 TYPE_CHECKING = False     # typing costs start-up time (docs/performance.md "Start-up")
 

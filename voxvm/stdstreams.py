@@ -15,16 +15,18 @@ a file the program opens can never become "stdout" by accident.
 
 from __future__ import annotations
 
-import errno
 import io
 import os
 import sys
+
 TYPE_CHECKING = False     # typing costs start-up time; annotations are strings here
 if TYPE_CHECKING:
     from typing import Callable, NoReturn
 
 
 def _closed() -> OSError:
+    import errno      # only for a closed stream: a plain run does not import it (start-up)
+
     return OSError(errno.EBADF, "the stream was closed by the caller")
 
 

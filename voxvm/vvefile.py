@@ -1,7 +1,7 @@
 """Reading program files on the run path, without ``construct``.
 
 Owns ``load_vve`` for the command line's runs: the ``.vve`` v3 header and
-function table (upstream.md §4.1) read with ``struct``, and the checks every
+function table (upstream.md §4.1) read with ``int.from_bytes``, and the checks every
 later stage relies on (``check_vve``), which voxvm/formats.py's
 construct-based reader shares. The construct schema in voxvm/formats.py stays
 the definition of the format; tests/formats/test_fast_reader.py proves that
@@ -10,13 +10,13 @@ file and for fuzzed ones. Importing ``construct`` costs more start-up time than
 a whole run of a small program (docs/performance.md "Start-up"), so a plain
 ``voxvm --vve=p.vve`` never does.
 
-Also owns ``build_vve`` (the assemblers' writer, struct again), ``load_vvr`` (a
-raw image, semantics.md §3.14) and ``read_bytes``.
+Also owns ``build_vve`` (the assemblers' writer), ``load_vvr`` (a raw image,
+semantics.md §3.14) and ``read_bytes``. Neither reader nor writer uses
+``struct``: importing it costs a run about 1 M instructions, more than the
+few fields it would unpack (docs/performance.md "Start-up").
 """
 
 from __future__ import annotations
-
-import struct
 
 from .errors import FormatError, VoxIOError
 from .program import Program
@@ -30,8 +30,11 @@ FUNC_ENTRY_SIZE = 16    # index, address: two big-endian uint64
 FIELD_OFFSET = {"magic": 0x00, "version": 0x04, "entry": 0x06, "data_base": 0x0E,
                 "code_size": 0x16, "data_size": 0x1E, "func_count": 0x26}
 
-_HEADER = struct.Struct(">4sHQQQQQ2s")   # magic, version, entry, data_base, code_size, data_size, func_count, padding
-_ENTRY = struct.Struct(">QQ")
+
+
+def _u64(data: bytes, offset: int) -> int:
+    """The big-endian uint64 at ``offset`` of ``data``."""
+    return int.from_bytes(data[offset:offset + 8], "big")
 
 
 def check_header_length(data: bytes, path: str) -> None:
@@ -93,9 +96,10 @@ def check_vve(data: bytes, path: str, magic: bytes, version: int, entry: int, da
 def load_vve(data: bytes, path: str = "<memory>") -> Program:
     """Parse and validate a .vve file's bytes; raise FormatError if malformed."""
     check_header_length(data, path)
-    magic, version, entry, data_base, _code, _data, count, _pad = _HEADER.unpack_from(data)
-    return check_vve(data, path, magic, version, entry, data_base, count,
-                     lambda offset: _ENTRY.unpack_from(data, offset))
+    return check_vve(data, path, bytes(data[0:4]), int.from_bytes(data[4:6], "big"),
+                     _u64(data, FIELD_OFFSET["entry"]), _u64(data, FIELD_OFFSET["data_base"]),
+                     _u64(data, FIELD_OFFSET["func_count"]),
+                     lambda offset: (_u64(data, offset), _u64(data, offset + 8)))
 
 
 def build_vve(program: Program) -> bytes:
@@ -107,10 +111,13 @@ def build_vve(program: Program) -> bytes:
     49
     """
     count = len(program.functions)
-    out = bytearray(_HEADER.pack(VVE_MAGIC, VVE_VERSION, program.entry, program.data_base,
-                                 0, 0, count, b"\x00\x00"))
+    out = bytearray(VVE_MAGIC)
+    out += VVE_VERSION.to_bytes(2, "big")
+    for field in (program.entry, program.data_base, 0, 0, count):   # code_size and data_size: 0
+        out += field.to_bytes(8, "big")
+    out += b"\x00\x00"                                              # padding to 0x30
     for index, address in enumerate(program.functions):
-        out += _ENTRY.pack(index, address)
+        out += index.to_bytes(8, "big") + address.to_bytes(8, "big")
     out += program.image
     return bytes(out)
 

@@ -29,7 +29,10 @@ HEAVY = ["typer", "click", "construct", "dataclasses", "typing", "re", "inspect"
          # ... nor what a run that traps or calls a Python native needs, nor what the
          # enum and namedtuple machinery would bring (voxvm/numbered.py, voxvm/records.py)
          "enum", "collections", "functools", "threading", "signal", "importlib", "bisect",
-         "voxvm.traps", "voxvm.values", "voxvm.host.registry", "voxvm.isa"]
+         "voxvm.traps", "voxvm.values", "voxvm.host.registry", "voxvm.isa",
+         # ... nor small modules that cost more to import than they do here (the header's
+         # fields, one error number, a field getter)
+         "struct", "errno", "_operator"]
 # Assembling a typical file (TYPICAL below) with the compiled scanner needs neither the
 # opcode table's enum classes, nor the Python encoders, nor regular expressions, nor the
 # array module (which imports collections) (docs/performance.md "The assembler").
