@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 
-from ..stdstreams import run_console, say
+from ..stdstreams import exit_without_teardown, run_console, say
 
 PROGRAM_FLAGS = {"--vve": "vve", "--vvr": "vvr"}   # the program of a plain run, by kind
 PROGRAM_SUFFIXES = (".vvs", ".vve", ".vvr")        # `voxvm FILE` runs a program file given alone
@@ -128,13 +128,19 @@ def _program_file_means_run(args: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point of ``voxvm`` (and ``python -m voxvm``)."""
+    """Console-script entry point of ``voxvm`` (and ``python -m voxvm``).
+
+    As the process's entry (``argv`` None) a plain run or assembly ends the process
+    without the interpreter's teardown (voxvm/stdstreams.py exit_without_teardown);
+    a caller that passes ``argv`` gets SystemExit, as from every other path.
+    """
     args = sys.argv[1:] if argv is None else list(argv)
+    finish = exit_without_teardown if argv is None else int
 
     def body() -> int | None:
         assembly = parse_plain_assembly(args)      # (first: it needs no import)
         if assembly is not None:
-            return _assemble_plain(*assembly)
+            return finish(_assemble_plain(*assembly))
         options = parse_plain_run(args)
         if options is None and args[:1] == ["run"]:
             # `voxvm run FILE [--flag=VALUE ...]` too, when it names its file the same way
@@ -142,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
             if options is not None and "file" not in options:
                 options = None           # `run --vve=...` is not a spelling `run` accepts
         if options is not None:
-            return _run_plain(options)
+            return finish(_run_plain(options))
         from ..config import with_bare_values
         from ..stdstreams import run_app
         from .app import app
