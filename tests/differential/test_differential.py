@@ -320,3 +320,34 @@ def test_field_accesses_under_collection_agree():
     check_program(program, budget=-1, slices=1)
     check_program(program, budget=700, slices=30)
 
+
+_STEP_TAILS = {
+    "halt": (("halt",),),
+    "uadd mismatch": (("fload", 7, 2.5), ("uadd", 7, 2), ("ucmp", 7, 3), ("jl", "@end"), "end:", ("halt",)),
+}
+
+
+@pytest.mark.parametrize("tail", sorted(_STEP_TAILS))
+def test_stepped_loops_agree(tail):
+    """uadd i x; ucmp i n; jcc (X_ADD_CJ): uint64 counters, a pointer walking a block
+    up to its end, a bound that is not unsigned (the compare's own slow path), b == i,
+    and an add that is not uint64 or address + uint64."""
+    from support.builders import build
+
+    program = build(
+        ("uload", 1, 0), ("uload", 2, 3), ("uload", 3, 100), ("uload", 9, 1), ("uload", 10, 0),
+        "up:",
+        ("uadd", 1, 2), ("ucmp", 1, 3), ("jl", "@up"),             # i += 3 while i < 100
+        ("uload", 4, 64), ("allocr", 5, 4), ("movr", 6, 5), ("uadd", 6, 4), ("uload", 8, 8),
+        "walk:",
+        ("store", 5, 9, 8), ("uadd", 5, 8), ("ucmp", 5, 6), ("jl", "@walk"),   # a pointer to the end
+        ("iload", 11, 50), ("uload", 1, 0),
+        "mixed:",
+        ("uadd", 1, 2), ("ucmp", 1, 11), ("jl", "@mixed"),         # uint64 vs int64: vv_compare
+        ("uadd", 1, 1), ("ucmp", 1, 1), ("jz", "@same"),           # x == i, b == i
+        "same:",
+        ("uadd", 10, 9), ("ucmp", 10, 3), ("jge", "@out"),         # not taken: falls through
+        "out:",
+        *_STEP_TAILS[tail])
+    check_program(program, budget=-1, slices=1)
+    check_program(program, budget=5, slices=40)

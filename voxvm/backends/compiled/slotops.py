@@ -53,6 +53,7 @@ INTERNAL: tuple[SlotOp, ...] = (
     SlotOp("X_ADD_STORE", "uadd a b + store a c d: a field's address, then a store there"),
     SlotOp("X_MOV_ADD_LOAD", "movr a b + uadd a c + load d v a k (x = v | k << 8)"),
     SlotOp("X_MOV_ADD_STORE", "movr a b + uadd a c + store a d x"),
+    SlotOp("X_ADD_CJ", "uadd a b + ucmp a c + jcc imm (a stepped loop); d = condition mask"),
     SlotOp("X_CALL", "call of a valid function index: imm = VV_SLOT_REL(its address), w = the return address"),
     SlotOp("X_KUADD", "uload a imm + uadd b a (b != a): a constant operand"),
     SlotOp("X_KUSUB", "uload a imm + usub b a (b != a; sets ZF)"),

@@ -104,7 +104,8 @@
  * Fused compare + conditional jump (X_UCJ / X_ICJ / X_FCJ, 12 bytes): a, b =
  * compared registers, imm = VV_SLOT_REL(target) (inside memory when decoded), d =
  * condition mask: the jump is taken iff bit (ZF | NF << 1) of d is set
- * (VV_COND_*). X_INC_CJ adds a uinc c in front (14 bytes); X_DEC_JNZ is udec a
+ * (VV_COND_*). X_INC_CJ adds a uinc c in front (14 bytes), X_ADD_CJ a uadd a b
+ * stepping the compared register a (c = the bound; 15 bytes); X_DEC_JNZ is udec a
  * + jnz imm (11 bytes); X_MOV_<op> is movr d s + op d x (6 bytes) computing
  * R[a] = R[b] op R[c].
  *
@@ -146,6 +147,7 @@
 #define VV_FUSED_MOV_BINARY_SIZE (VV_SIZE_MOVR + VV_SIZE_UADD)
 #define VV_FUSED_INC_CMP_JCC_SIZE (VV_SIZE_UINC + VV_SIZE_UCMP + VV_SIZE_JZ)
 #define VV_FUSED_DEC_JNZ_SIZE (VV_SIZE_UDEC + VV_SIZE_JNZ)
+#define VV_FUSED_ADD_CMP_JCC_SIZE (VV_SIZE_UADD + VV_SIZE_UCMP + VV_SIZE_JZ)
 #define VV_FUSED_ALLOC_STORE_SIZE (VV_SIZE_ALLOC + VV_SIZE_STORE)
 #define VV_FUSED_ADD_LOAD_SIZE (VV_SIZE_UADD + VV_SIZE_LOAD)
 #define VV_FUSED_ADD_STORE_SIZE (VV_SIZE_UADD + VV_SIZE_STORE)
@@ -171,7 +173,7 @@ _Static_assert(VV_MAX_INSTRUCTION_SIZE <= VV_MAX_SPAN, "VV_MAX_SPAN too small");
 _Static_assert(VV_FUSED_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_BINARY_SIZE <= VV_MAX_SPAN &&
                VV_FUSED_INC_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_DEC_JNZ_SIZE <= VV_MAX_SPAN &&
                VV_FUSED_ALLOC_STORE_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_ADD_LOAD_SIZE <= VV_MAX_SPAN &&
-               VV_FUSED_MOV_ADD_STORE_SIZE <= VV_MAX_SPAN &&
+               VV_FUSED_MOV_ADD_STORE_SIZE <= VV_MAX_SPAN && VV_FUSED_ADD_CMP_JCC_SIZE <= VV_MAX_SPAN &&
                VV_FUSED_LOAD_BINARY_SIZE <= VV_MAX_SPAN && VV_FUSED_LOAD_CMP_JCC_SIZE <= VV_MAX_SPAN &&
                VV_FUSED_MOV_RET_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_FLOAT_PAIR_SIZE <= VV_MAX_SPAN,
                "VV_MAX_SPAN too small for fusion");
@@ -976,6 +978,18 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             s->c = load ? r[0] : r[1];
             s->d = load ? r[1] : r[2];
             s->x = load ? r[3] : 0;
+        } else if (left >= VV_FUSED_ADD_CMP_JCC_SIZE && m[VV_SIZE_UADD] == VV_OP_UCMP &&
+                   m[VV_SIZE_UADD + 1] == s->a && m[VV_SIZE_UADD + 2] < VV_NUM_REGISTERS) {
+            /* uadd i x; ucmp i n; jcc L  ->  the stepped-loop step */
+            unsigned mask = vv_jcc_mask(m[VV_SIZE_UADD + VV_SIZE_UCMP]);
+            uint64_t target = vv_be64(m + VV_SIZE_UADD + VV_SIZE_UCMP + 1);
+            if (mask && target < vm->len) {
+                s->op = VV_SOP_X_ADD_CJ;
+                s->len = VV_FUSED_ADD_CMP_JCC_SIZE;
+                s->c = m[VV_SIZE_UADD + 2];
+                s->d = (uint8_t)mask;
+                s->imm = VV_SLOT_REL(target, addr);
+            }
         }
         break;
     }

@@ -311,6 +311,19 @@ vv_dispatch:
         }
         FUSED_BRANCH(VV_FUSED_INC_CMP_JCC_SIZE);
     }
+    /* uadd i x + ucmp i n + jcc: the stepped-loop step (a pointer or index
+     * advanced by a stride). Other tag pairs of the uadd run it alone; other
+     * pairs of the compare continue at the compare's own slot. */
+    TARGET(X_ADD_CJ) {
+        unsigned c = pc->a, x = pc->b, b = pc->c, tc = T[c];
+        if (VV_UNLIKELY(!U_OR_ADDRESS_U(tc, T[x]))) { slow_op = VV_AR_ADD; goto vv_binary_slow; }
+        uint64_t v = R[c] + R[x], y;
+        R[c] = v;
+        y = R[b];                                      /* after the store: b may be c */
+        if (VV_UNLIKELY(!UNSIGNED_PAIR(tc, T[b]))) NEXT(VV_SIZE_UADD);
+        CMP_UNSIGNED(v, y);
+        FUSED_BRANCH(VV_FUSED_ADD_CMP_JCC_SIZE);
+    }
     /* udec a + jnz: the count-down step. */
     TARGET(X_DEC_JNZ) {
         unsigned d = pc->a;

@@ -434,132 +434,133 @@ enum {
     VV_SOP_X_ADD_STORE = 19,   /* uadd a b + store a c d: a field's address, then a store there */
     VV_SOP_X_MOV_ADD_LOAD = 20,   /* movr a b + uadd a c + load d v a k (x = v | k << 8) */
     VV_SOP_X_MOV_ADD_STORE = 21,   /* movr a b + uadd a c + store a d x */
-    VV_SOP_X_CALL = 22,   /* call of a valid function index: imm = VV_SLOT_REL(its address), w = the return address */
-    VV_SOP_X_KUADD = 23,   /* uload a imm + uadd b a (b != a): a constant operand */
-    VV_SOP_X_KUSUB = 24,   /* uload a imm + usub b a (b != a; sets ZF) */
-    VV_SOP_X_KIADD = 25,   /* iload a imm + iadd b a (b != a) */
-    VV_SOP_X_KISUB = 26,   /* iload a imm + isub b a (b != a) */
-    VV_SOP_X_KUCJ = 27,   /* uload a imm + ucmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target) */
-    VV_SOP_X_KICJ = 28,   /* iload a imm + icmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target) */
-    VV_SOP_X_MOV_RET = 29,   /* movr a b + ret */
-    VV_SOP_X_PUSH_PUSH = 30,   /* push a + push b */
-    VV_SOP_X_POP_POP = 31,   /* pop a + pop b */
-    VV_SOP_X_POP_PUSH = 32,   /* pop a + push b: the top entry read, then replaced */
-    VV_SOP_X_POP_RET = 33,   /* pop a + ret */
-    VV_SOP_X_FADD_FADD = 34,   /* fadd a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FADD_FSUB = 35,   /* fadd a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FADD_FMUL = 36,   /* fadd a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FSUB_FADD = 37,   /* fsub a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FSUB_FSUB = 38,   /* fsub a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FSUB_FMUL = 39,   /* fsub a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FMUL_FADD = 40,   /* fmul a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FMUL_FSUB = 41,   /* fmul a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FMUL_FMUL = 42,   /* fmul a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_MOV_FADD_FADD = 43,   /* movr a b + fadd a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FADD_FSUB = 44,   /* movr a b + fadd a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FADD_FMUL = 45,   /* movr a b + fadd a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FSUB_FADD = 46,   /* movr a b + fsub a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FSUB_FSUB = 47,   /* movr a b + fsub a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FSUB_FMUL = 48,   /* movr a b + fsub a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FMUL_FADD = 49,   /* movr a b + fmul a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FMUL_FSUB = 50,   /* movr a b + fmul a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FMUL_FMUL = 51,   /* movr a b + fmul a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_NCALL = 52,
-    VV_SOP_NOP = 53,
-    VV_SOP_ULOAD = 54,
-    VV_SOP_UADD = 55,
-    VV_SOP_UMUL = 56,
-    VV_SOP_USUB = 57,
-    VV_SOP_UDIV = 58,
-    VV_SOP_UREM = 59,
-    VV_SOP_UCMP = 60,
-    VV_SOP_USQRT = 61,
-    VV_SOP_UPOW = 62,
-    VV_SOP_UINC = 63,
-    VV_SOP_UDEC = 64,
-    VV_SOP_ILOAD = 65,
-    VV_SOP_IADD = 66,
-    VV_SOP_IMUL = 67,
-    VV_SOP_ISUB = 68,
-    VV_SOP_IDIV = 69,
-    VV_SOP_IREM = 70,
-    VV_SOP_ICMP = 71,
-    VV_SOP_IABS = 72,
-    VV_SOP_INEG = 73,
-    VV_SOP_ISQRT = 74,
-    VV_SOP_IPOW = 75,
-    VV_SOP_IINC = 76,
-    VV_SOP_IDEC = 77,
-    VV_SOP_FLOAD = 78,
-    VV_SOP_FADD = 79,
-    VV_SOP_FMUL = 80,
-    VV_SOP_FSUB = 81,
-    VV_SOP_FDIV = 82,
-    VV_SOP_FREM = 83,
-    VV_SOP_FCMP = 84,
-    VV_SOP_FCMP_EPS = 85,
-    VV_SOP_FABS = 86,
-    VV_SOP_FNEG = 87,
-    VV_SOP_FSQRT = 88,
-    VV_SOP_FPOW = 89,
-    VV_SOP_FINC = 90,
-    VV_SOP_FDEC = 91,
-    VV_SOP_JMP = 92,
-    VV_SOP_JZ = 93,
-    VV_SOP_JL = 94,
-    VV_SOP_JG = 95,
-    VV_SOP_JGE = 96,
-    VV_SOP_JLE = 97,
-    VV_SOP_JEXC = 98,
-    VV_SOP_JMPR = 99,
-    VV_SOP_JNZ = 100,
-    VV_SOP_UTOI = 101,
-    VV_SOP_ITOU = 102,
-    VV_SOP_UTOF = 103,
-    VV_SOP_ITOF = 104,
-    VV_SOP_FTOU = 105,
-    VV_SOP_FTOI = 106,
-    VV_SOP_PTOU = 107,
-    VV_SOP_UTOP = 108,
-    VV_SOP_MOVR = 109,
-    VV_SOP_OR = 110,
-    VV_SOP_AND = 111,
-    VV_SOP_NOT = 112,
-    VV_SOP_XOR = 113,
-    VV_SOP_TEST = 114,
-    VV_SOP_LNOT = 115,
-    VV_SOP_SHL = 116,
-    VV_SOP_SHR = 117,
-    VV_SOP_DSLOAD = 118,
-    VV_SOP_DSRLOAD = 119,
-    VV_SOP_DSSAVE = 120,
-    VV_SOP_DSRSAVE = 121,
-    VV_SOP_DSLEA = 122,
-    VV_SOP_DSDEREF = 123,
-    VV_SOP_DSRLEA = 124,
-    VV_SOP_DSRDEREF = 125,
-    VV_SOP_PUSH = 126,
-    VV_SOP_POP = 127,
-    VV_SOP_PUSHALL = 128,
-    VV_SOP_POPALL = 129,
-    VV_SOP_GSF = 130,
-    VV_SOP_USF = 131,
-    VV_SOP_CALL = 132,
-    VV_SOP_RET = 133,
-    VV_SOP_FNSTIND = 134,
-    VV_SOP_CALLR = 135,
-    VV_SOP_ALLOC = 136,
-    VV_SOP_FREE = 137,
-    VV_SOP_STORE = 138,
-    VV_SOP_ALLOCR = 139,
-    VV_SOP_LOAD = 140,
-    VV_SOP_ALLOCR_NOGC = 141,
-    VV_SOP_MEMCPY = 142,
-    VV_SOP_STOREDAT = 143,
-    VV_SOP_DLBC = 144,
-    VV_SOP_UBD = 145,
-    VV_SOP_HALT = 146,
-    VV_SLOT_OP_COUNT = 147,
+    VV_SOP_X_ADD_CJ = 22,   /* uadd a b + ucmp a c + jcc imm (a stepped loop); d = condition mask */
+    VV_SOP_X_CALL = 23,   /* call of a valid function index: imm = VV_SLOT_REL(its address), w = the return address */
+    VV_SOP_X_KUADD = 24,   /* uload a imm + uadd b a (b != a): a constant operand */
+    VV_SOP_X_KUSUB = 25,   /* uload a imm + usub b a (b != a; sets ZF) */
+    VV_SOP_X_KIADD = 26,   /* iload a imm + iadd b a (b != a) */
+    VV_SOP_X_KISUB = 27,   /* iload a imm + isub b a (b != a) */
+    VV_SOP_X_KUCJ = 28,   /* uload a imm + ucmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target) */
+    VV_SOP_X_KICJ = 29,   /* iload a imm + icmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target) */
+    VV_SOP_X_MOV_RET = 30,   /* movr a b + ret */
+    VV_SOP_X_PUSH_PUSH = 31,   /* push a + push b */
+    VV_SOP_X_POP_POP = 32,   /* pop a + pop b */
+    VV_SOP_X_POP_PUSH = 33,   /* pop a + push b: the top entry read, then replaced */
+    VV_SOP_X_POP_RET = 34,   /* pop a + ret */
+    VV_SOP_X_FADD_FADD = 35,   /* fadd a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FADD_FSUB = 36,   /* fadd a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FADD_FMUL = 37,   /* fadd a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FSUB_FADD = 38,   /* fsub a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FSUB_FSUB = 39,   /* fsub a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FSUB_FMUL = 40,   /* fsub a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FMUL_FADD = 41,   /* fmul a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FMUL_FSUB = 42,   /* fmul a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FMUL_FMUL = 43,   /* fmul a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_MOV_FADD_FADD = 44,   /* movr a b + fadd a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FADD_FSUB = 45,   /* movr a b + fadd a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FADD_FMUL = 46,   /* movr a b + fadd a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FSUB_FADD = 47,   /* movr a b + fsub a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FSUB_FSUB = 48,   /* movr a b + fsub a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FSUB_FMUL = 49,   /* movr a b + fsub a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FMUL_FADD = 50,   /* movr a b + fmul a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FMUL_FSUB = 51,   /* movr a b + fmul a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FMUL_FMUL = 52,   /* movr a b + fmul a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_NCALL = 53,
+    VV_SOP_NOP = 54,
+    VV_SOP_ULOAD = 55,
+    VV_SOP_UADD = 56,
+    VV_SOP_UMUL = 57,
+    VV_SOP_USUB = 58,
+    VV_SOP_UDIV = 59,
+    VV_SOP_UREM = 60,
+    VV_SOP_UCMP = 61,
+    VV_SOP_USQRT = 62,
+    VV_SOP_UPOW = 63,
+    VV_SOP_UINC = 64,
+    VV_SOP_UDEC = 65,
+    VV_SOP_ILOAD = 66,
+    VV_SOP_IADD = 67,
+    VV_SOP_IMUL = 68,
+    VV_SOP_ISUB = 69,
+    VV_SOP_IDIV = 70,
+    VV_SOP_IREM = 71,
+    VV_SOP_ICMP = 72,
+    VV_SOP_IABS = 73,
+    VV_SOP_INEG = 74,
+    VV_SOP_ISQRT = 75,
+    VV_SOP_IPOW = 76,
+    VV_SOP_IINC = 77,
+    VV_SOP_IDEC = 78,
+    VV_SOP_FLOAD = 79,
+    VV_SOP_FADD = 80,
+    VV_SOP_FMUL = 81,
+    VV_SOP_FSUB = 82,
+    VV_SOP_FDIV = 83,
+    VV_SOP_FREM = 84,
+    VV_SOP_FCMP = 85,
+    VV_SOP_FCMP_EPS = 86,
+    VV_SOP_FABS = 87,
+    VV_SOP_FNEG = 88,
+    VV_SOP_FSQRT = 89,
+    VV_SOP_FPOW = 90,
+    VV_SOP_FINC = 91,
+    VV_SOP_FDEC = 92,
+    VV_SOP_JMP = 93,
+    VV_SOP_JZ = 94,
+    VV_SOP_JL = 95,
+    VV_SOP_JG = 96,
+    VV_SOP_JGE = 97,
+    VV_SOP_JLE = 98,
+    VV_SOP_JEXC = 99,
+    VV_SOP_JMPR = 100,
+    VV_SOP_JNZ = 101,
+    VV_SOP_UTOI = 102,
+    VV_SOP_ITOU = 103,
+    VV_SOP_UTOF = 104,
+    VV_SOP_ITOF = 105,
+    VV_SOP_FTOU = 106,
+    VV_SOP_FTOI = 107,
+    VV_SOP_PTOU = 108,
+    VV_SOP_UTOP = 109,
+    VV_SOP_MOVR = 110,
+    VV_SOP_OR = 111,
+    VV_SOP_AND = 112,
+    VV_SOP_NOT = 113,
+    VV_SOP_XOR = 114,
+    VV_SOP_TEST = 115,
+    VV_SOP_LNOT = 116,
+    VV_SOP_SHL = 117,
+    VV_SOP_SHR = 118,
+    VV_SOP_DSLOAD = 119,
+    VV_SOP_DSRLOAD = 120,
+    VV_SOP_DSSAVE = 121,
+    VV_SOP_DSRSAVE = 122,
+    VV_SOP_DSLEA = 123,
+    VV_SOP_DSDEREF = 124,
+    VV_SOP_DSRLEA = 125,
+    VV_SOP_DSRDEREF = 126,
+    VV_SOP_PUSH = 127,
+    VV_SOP_POP = 128,
+    VV_SOP_PUSHALL = 129,
+    VV_SOP_POPALL = 130,
+    VV_SOP_GSF = 131,
+    VV_SOP_USF = 132,
+    VV_SOP_CALL = 133,
+    VV_SOP_RET = 134,
+    VV_SOP_FNSTIND = 135,
+    VV_SOP_CALLR = 136,
+    VV_SOP_ALLOC = 137,
+    VV_SOP_FREE = 138,
+    VV_SOP_STORE = 139,
+    VV_SOP_ALLOCR = 140,
+    VV_SOP_LOAD = 141,
+    VV_SOP_ALLOCR_NOGC = 142,
+    VV_SOP_MEMCPY = 143,
+    VV_SOP_STOREDAT = 144,
+    VV_SOP_DLBC = 145,
+    VV_SOP_UBD = 146,
+    VV_SOP_HALT = 147,
+    VV_SLOT_OP_COUNT = 148,
 };
 
 /* VV_FOREACH_SLOT_OP(X): X(NAME) for every slot op, in number order. */
@@ -586,6 +587,7 @@ enum {
     X(X_ADD_STORE) \
     X(X_MOV_ADD_LOAD) \
     X(X_MOV_ADD_STORE) \
+    X(X_ADD_CJ) \
     X(X_CALL) \
     X(X_KUADD) \
     X(X_KUSUB) \
