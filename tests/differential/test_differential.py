@@ -19,6 +19,8 @@ from __future__ import annotations
 import math
 import struct
 
+import pytest
+
 from support.configs import CONFIG as _BASE_CONFIG
 from support.machines import compiled, differences, dispatches, state
 
@@ -241,3 +243,111 @@ def test_counted_loop_agrees_to_the_end():
         ("halt",))
     check_program(program, budget=-1, slices=1)
     check_program(program, budget=7, slices=200)
+
+
+# Field accesses (csrc/vv_core.h "Field accesses"): uadd p x or movr p s + uadd p x, then a
+# load or store through p, one slot on the fused loops. Every way off the fast path
+# (no pointer map yet, a fault, a count other than 8, a bad load type, an operand that
+# is not uint64 or address + uint64, registers shared with p) must leave the state
+# the unfused instructions leave.
+_FIELD_SETUP = (
+    ("uload", 8, 8), ("uload", 9, 1), ("uload", 5, 16), ("uload", 12, 4),
+    ("alloc", 1, 32),                           # A: four fields (no store after: not fused with alloc)
+    ("uload", 3, 0),
+    ("alloc", 2, 16),                           # B
+    ("uload", 3, 0),
+    ("movr", 4, 1), ("uadd", 4, 8), ("store", 4, 2, 8),     # A.f1 = B: the map's first pointer
+    ("movr", 4, 1), ("uadd", 4, 5), ("store", 4, 2, 8),     # A.f2 = B: the fast path
+    ("uadd", 4, 8), ("store", 4, 9, 8),                     # A.f3 = 1
+    ("movr", 4, 1), ("uadd", 4, 8), ("store", 4, 4, 8),     # A.f1 = &A.f1 (v == p)
+    ("movr", 4, 1), ("uadd", 4, 8), ("store", 4, 9, 8),     # A.f1 = 1: forgets the pointer
+    ("movr", 4, 1), ("uadd", 4, 5), ("load", 8, 7, 4, 8),   # r7 = A.f2 (an address)
+    ("uadd", 4, 8), ("load", 9, 10, 4, 8),                  # r10 = A.f3
+    ("movr", 6, 1), ("uadd", 6, 5), ("load", 9, 11, 6, 12),  # count 4
+    ("uadd", 6, 12), ("store", 6, 9, 12),                   # count 4
+    ("movr", 6, 7), ("uadd", 6, 8), ("load", 9, 13, 6, 8),  # B.f1 (still 0)
+    ("movr", 4, 1), ("uadd", 4, 5), ("uadd", 4, 5), ("load", 9, 14, 4, 8),   # A + 32: HeapReadFault
+    ("uadd", 4, 8), ("store", 4, 9, 8),                     # A + 40: HeapWriteFault
+    ("movr", 4, 1), ("uadd", 4, 5), ("store", 4, 4, 5),     # a count of 16 (clamped to 8)
+    ("uload", 15, 0), ("movr", 4, 15), ("uadd", 4, 8), ("load", 9, 16, 4, 8),   # null + 8: a fault
+    ("movr", 17, 1), ("uadd", 17, 17), ("load", 9, 18, 17, 8),   # x == p: 2A, outside
+    ("uload", 20, 3), ("movr", 6, 1), ("uadd", 6, 8), ("load", 20, 21, 6, 8),  # a float load
+)
+_FIELD_TAILS = {
+    "halt": (("halt",),),
+    "bad load type": (("uload", 24, 5), ("movr", 6, 1), ("uadd", 6, 8), ("load", 24, 25, 6, 8), ("halt",)),
+    "address + int64": (("iload", 22, 8), ("movr", 6, 1), ("uadd", 6, 22), ("load", 9, 23, 6, 8), ("halt",)),
+    "load type p": (("movr", 6, 1), ("uadd", 6, 8), ("load", 6, 19, 6, 8), ("halt",)),   # t == p
+    "uadd mismatch": (("fload", 26, 1.5), ("uadd", 26, 8), ("load", 9, 27, 26, 8), ("halt",)),
+    "movr+uadd mismatch": (("fload", 26, 1.5), ("movr", 6, 26), ("uadd", 6, 8),
+                           ("store", 6, 9, 8), ("halt",)),
+}
+
+
+@pytest.mark.parametrize("tail", sorted(_FIELD_TAILS))
+def test_field_access_fusions_agree(tail):
+    from support.builders import build
+
+    program = build(*_FIELD_SETUP, *_FIELD_TAILS[tail])
+    check_program(program, budget=-1, slices=1)
+
+
+def test_field_accesses_under_collection_agree():
+    """The alloc benchmark's loop in small (tools/bench/alloc.vvs): fused field accesses
+    between collections. Every pointer is stored by a fused slot, so an object kept
+    alive only by a pointer the fast path failed to record would be collected."""
+    from support.builders import build
+
+    program = build(
+        ("uload", 10, 3000), ("uload", 8, 8), ("uload", 9, 1), ("uload", 11, 256),
+        ("allocr", 12, 11), ("alloc", 13, 16), ("uload", 14, 0), ("uload", 15, 0), ("uload", 16, 0),
+        ("uload", 20, 0),
+        "loop:",
+        ("alloc", 17, 16), ("store", 17, 14, 8),
+        ("movr", 3, 13), ("uadd", 3, 8), ("store", 3, 17, 8),
+        ("movr", 13, 17),
+        ("movr", 3, 12), ("uadd", 3, 15), ("load", 8, 4, 3, 8),
+        ("ucmp", 4, 20), ("jz", "@empty"),
+        ("uadd", 4, 8), ("load", 8, 5, 4, 8),
+        ("load", 9, 6, 5, 8), ("uadd", 16, 6),
+        "empty:",
+        ("movr", 3, 12), ("movr", 7, 7), ("uadd", 3, 15), ("store", 3, 17, 8),   # uadd + store
+        ("uadd", 15, 8), ("ucmp", 15, 11), ("jl", "@same"),
+        ("uload", 15, 0),
+        "same:",
+        ("uinc", 14), ("ucmp", 14, 10), ("jl", "@loop"),
+        ("halt",))
+    check_program(program, budget=-1, slices=1)
+    check_program(program, budget=700, slices=30)
+
+
+_STEP_TAILS = {
+    "halt": (("halt",),),
+    "uadd mismatch": (("fload", 7, 2.5), ("uadd", 7, 2), ("ucmp", 7, 3), ("jl", "@end"), "end:", ("halt",)),
+}
+
+
+@pytest.mark.parametrize("tail", sorted(_STEP_TAILS))
+def test_stepped_loops_agree(tail):
+    """uadd i x; ucmp i n; jcc (X_ADD_CJ): uint64 counters, a pointer walking a block
+    up to its end, a bound that is not unsigned (the compare's own slow path), b == i,
+    and an add that is not uint64 or address + uint64."""
+    from support.builders import build
+
+    program = build(
+        ("uload", 1, 0), ("uload", 2, 3), ("uload", 3, 100), ("uload", 9, 1), ("uload", 10, 0),
+        "up:",
+        ("uadd", 1, 2), ("ucmp", 1, 3), ("jl", "@up"),             # i += 3 while i < 100
+        ("uload", 4, 64), ("allocr", 5, 4), ("movr", 6, 5), ("uadd", 6, 4), ("uload", 8, 8),
+        "walk:",
+        ("store", 5, 9, 8), ("uadd", 5, 8), ("ucmp", 5, 6), ("jl", "@walk"),   # a pointer to the end
+        ("iload", 11, 50), ("uload", 1, 0),
+        "mixed:",
+        ("uadd", 1, 2), ("ucmp", 1, 11), ("jl", "@mixed"),         # uint64 vs int64: vv_compare
+        ("uadd", 1, 1), ("ucmp", 1, 1), ("jz", "@same"),           # x == i, b == i
+        "same:",
+        ("uadd", 10, 9), ("ucmp", 10, 3), ("jge", "@out"),         # not taken: falls through
+        "out:",
+        *_STEP_TAILS[tail])
+    check_program(program, budget=-1, slices=1)
+    check_program(program, budget=5, slices=40)

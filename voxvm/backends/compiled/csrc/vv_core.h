@@ -104,7 +104,8 @@
  * Fused compare + conditional jump (X_UCJ / X_ICJ / X_FCJ, 12 bytes): a, b =
  * compared registers, imm = VV_SLOT_REL(target) (inside memory when decoded), d =
  * condition mask: the jump is taken iff bit (ZF | NF << 1) of d is set
- * (VV_COND_*). X_INC_CJ adds a uinc c in front (14 bytes); X_DEC_JNZ is udec a
+ * (VV_COND_*). X_INC_CJ adds a uinc c in front (14 bytes), X_ADD_CJ a uadd a b
+ * stepping the compared register a (c = the bound; 15 bytes); X_DEC_JNZ is udec a
  * + jnz imm (11 bytes); X_MOV_<op> is movr d s + op d x (6 bytes) computing
  * R[a] = R[b] op R[c].
  *
@@ -119,6 +120,16 @@
  * (X_<OP1>_<OP2>: a = d, b = x, c = y) and its movr form d = (s op1 x) op2 y
  * (X_MOV_<OP1>_<OP2>: a = d, b = s, c = x, d = y), 2-operand code's way of
  * writing a * b + c. y may be d: then it is the first result.
+ *
+ * Field accesses: uadd p x + load t v p c (X_ADD_LOAD: a = p, b = x, c = t,
+ * d = v, x = c) or + store p v c (X_ADD_STORE: a = p, b = x, c = v, d = c),
+ * an address computed and used at once; with a movr p s in front
+ * (X_MOV_ADD_LOAD: a = p, b = s, c = x, d = t, x = v | c << 8;
+ * X_MOV_ADD_STORE: a = p, b = s, c = x, d = v, x = c), 2-operand code's
+ * `p = base + offset`. The loop runs the address step, then the access only
+ * on its fast path (count uint64 8, the block found, a valid load type): any
+ * other case continues at the access's own slot, with the address step done,
+ * so faults and traps stay those of the unfused instruction.
  *
  * Stack pairs, the sequences of a stack machine's code (docs/compiler-guide.md):
  * X_PUSH_PUSH push a + push b, X_POP_POP pop a + pop b, X_POP_PUSH pop a + push b
@@ -136,7 +147,12 @@
 #define VV_FUSED_MOV_BINARY_SIZE (VV_SIZE_MOVR + VV_SIZE_UADD)
 #define VV_FUSED_INC_CMP_JCC_SIZE (VV_SIZE_UINC + VV_SIZE_UCMP + VV_SIZE_JZ)
 #define VV_FUSED_DEC_JNZ_SIZE (VV_SIZE_UDEC + VV_SIZE_JNZ)
+#define VV_FUSED_ADD_CMP_JCC_SIZE (VV_SIZE_UADD + VV_SIZE_UCMP + VV_SIZE_JZ)
 #define VV_FUSED_ALLOC_STORE_SIZE (VV_SIZE_ALLOC + VV_SIZE_STORE)
+#define VV_FUSED_ADD_LOAD_SIZE (VV_SIZE_UADD + VV_SIZE_LOAD)
+#define VV_FUSED_ADD_STORE_SIZE (VV_SIZE_UADD + VV_SIZE_STORE)
+#define VV_FUSED_MOV_ADD_LOAD_SIZE (VV_SIZE_MOVR + VV_SIZE_UADD + VV_SIZE_LOAD)
+#define VV_FUSED_MOV_ADD_STORE_SIZE (VV_SIZE_MOVR + VV_SIZE_UADD + VV_SIZE_STORE)
 /* Largest block alloc+store fuses: small objects (heap_alloc_small's), far
  * below VV_POLL_BYTES, so the fused op never needs the poll an allocation's
  * size may ask for. */
@@ -156,7 +172,8 @@
 _Static_assert(VV_MAX_INSTRUCTION_SIZE <= VV_MAX_SPAN, "VV_MAX_SPAN too small");
 _Static_assert(VV_FUSED_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_BINARY_SIZE <= VV_MAX_SPAN &&
                VV_FUSED_INC_CMP_JCC_SIZE <= VV_MAX_SPAN && VV_FUSED_DEC_JNZ_SIZE <= VV_MAX_SPAN &&
-               VV_FUSED_ALLOC_STORE_SIZE <= VV_MAX_SPAN &&
+               VV_FUSED_ALLOC_STORE_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_ADD_LOAD_SIZE <= VV_MAX_SPAN &&
+               VV_FUSED_MOV_ADD_STORE_SIZE <= VV_MAX_SPAN && VV_FUSED_ADD_CMP_JCC_SIZE <= VV_MAX_SPAN &&
                VV_FUSED_LOAD_BINARY_SIZE <= VV_MAX_SPAN && VV_FUSED_LOAD_CMP_JCC_SIZE <= VV_MAX_SPAN &&
                VV_FUSED_MOV_RET_SIZE <= VV_MAX_SPAN && VV_FUSED_MOV_FLOAT_PAIR_SIZE <= VV_MAX_SPAN,
                "VV_MAX_SPAN too small for fusion");
@@ -845,6 +862,21 @@ static inline int vv_float_pair_at(const uint8_t *m, uint64_t left, int first, u
     return vv_float_pair_sop[mov][first][second];
 }
 
+/* The access after an address step that wrote register p (uadd p x), at m
+ * with `left` bytes: 1 for a load or store through p (X_ADD_LOAD / X_ADD_STORE
+ * and their movr forms), its registers in r[0..3] (load: t v p c; store: p v c). */
+static inline int vv_field_access_at(const uint8_t *m, uint64_t left, unsigned p, uint8_t r[4]) {
+    if (left >= VV_SIZE_LOAD && m[0] == VV_OP_LOAD && m[3] == p) {
+        for (int i = 0; i < 4; i++) if ((r[i] = m[1 + i]) >= VV_NUM_REGISTERS) return 0;
+        return 1;
+    }
+    if (left >= VV_SIZE_STORE && m[0] == VV_OP_STORE && m[1] == p) {
+        for (int i = 0; i < 3; i++) if ((r[i] = m[1 + i]) >= VV_NUM_REGISTERS) return 0;
+        return 1;
+    }
+    return 0;
+}
+
 static inline int vv_is_compare(unsigned opcode) {
     return opcode == VV_OP_UCMP || opcode == VV_OP_ICMP || opcode == VV_OP_FCMP;
 }
@@ -909,10 +941,20 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
                 /* movr d s; fop d x; fop d y  ->  R[d] = (R[s] op R[x]) op R[y] */
                 int pair = vv_float_pair_at(m + VV_SIZE_MOVR, left - VV_SIZE_MOVR,
                                             vv_float_op_index(m[VV_SIZE_MOVR]), s->a, 1);
+                uint8_t r[4];
                 s->op = (uint8_t)(pair >= 0 ? pair : fused);
                 s->len = pair >= 0 ? VV_FUSED_MOV_FLOAT_PAIR_SIZE : VV_FUSED_MOV_BINARY_SIZE;
                 s->c = (uint8_t)(x == s->a ? s->b : x);   /* after the movr, R[d] is R[s] */
                 if (pair >= 0) s->d = m[VV_SIZE_MOVR + VV_SIZE_FADD + 2];
+                /* movr p s; uadd p x; load/store through p  ->  a field access */
+                else if (m[VV_SIZE_MOVR] == VV_OP_UADD &&
+                         vv_field_access_at(m + VV_FUSED_MOV_BINARY_SIZE, left - VV_FUSED_MOV_BINARY_SIZE, s->a, r)) {
+                    int load = m[VV_FUSED_MOV_BINARY_SIZE] == VV_OP_LOAD;
+                    s->op = load ? VV_SOP_X_MOV_ADD_LOAD : VV_SOP_X_MOV_ADD_STORE;
+                    s->len = load ? VV_FUSED_MOV_ADD_LOAD_SIZE : VV_FUSED_MOV_ADD_STORE_SIZE;
+                    s->d = load ? r[0] : r[1];
+                    s->x = load ? (uint16_t)(r[1] | r[3] << 8) : r[2];
+                }
             }
         }
         break;
@@ -923,6 +965,31 @@ static VV_NOINLINE void vv_decode(vv_vm *vm, uint64_t addr) {
             s->op = (uint8_t)pair;
             s->len = VV_FUSED_FLOAT_PAIR_SIZE;
             s->c = m[VV_SIZE_FADD + 2];
+        }
+        break;
+    }
+    case VV_SOP_UADD: {
+        /* uadd p x; load/store through p  ->  a field access */
+        uint8_t r[4];
+        if (vv_field_access_at(m + VV_SIZE_UADD, left - VV_SIZE_UADD, s->a, r)) {
+            int load = m[VV_SIZE_UADD] == VV_OP_LOAD;
+            s->op = load ? VV_SOP_X_ADD_LOAD : VV_SOP_X_ADD_STORE;
+            s->len = load ? VV_FUSED_ADD_LOAD_SIZE : VV_FUSED_ADD_STORE_SIZE;
+            s->c = load ? r[0] : r[1];
+            s->d = load ? r[1] : r[2];
+            s->x = load ? r[3] : 0;
+        } else if (left >= VV_FUSED_ADD_CMP_JCC_SIZE && m[VV_SIZE_UADD] == VV_OP_UCMP &&
+                   m[VV_SIZE_UADD + 1] == s->a && m[VV_SIZE_UADD + 2] < VV_NUM_REGISTERS) {
+            /* uadd i x; ucmp i n; jcc L  ->  the stepped-loop step */
+            unsigned mask = vv_jcc_mask(m[VV_SIZE_UADD + VV_SIZE_UCMP]);
+            uint64_t target = vv_be64(m + VV_SIZE_UADD + VV_SIZE_UCMP + 1);
+            if (mask && target < vm->len) {
+                s->op = VV_SOP_X_ADD_CJ;
+                s->len = VV_FUSED_ADD_CMP_JCC_SIZE;
+                s->c = m[VV_SIZE_UADD + 2];
+                s->d = (uint8_t)mask;
+                s->imm = VV_SLOT_REL(target, addr);
+            }
         }
         break;
     }

@@ -311,6 +311,19 @@ vv_dispatch:
         }
         FUSED_BRANCH(VV_FUSED_INC_CMP_JCC_SIZE);
     }
+    /* uadd i x + ucmp i n + jcc: the stepped-loop step (a pointer or index
+     * advanced by a stride). Other tag pairs of the uadd run it alone; other
+     * pairs of the compare continue at the compare's own slot. */
+    TARGET(X_ADD_CJ) {
+        unsigned c = pc->a, x = pc->b, b = pc->c, tc = T[c];
+        if (VV_UNLIKELY(!U_OR_ADDRESS_U(tc, T[x]))) { slow_op = VV_AR_ADD; goto vv_binary_slow; }
+        uint64_t v = R[c] + R[x], y;
+        R[c] = v;
+        y = R[b];                                      /* after the store: b may be c */
+        if (VV_UNLIKELY(!UNSIGNED_PAIR(tc, T[b]))) NEXT(VV_SIZE_UADD);
+        CMP_UNSIGNED(v, y);
+        FUSED_BRANCH(VV_FUSED_ADD_CMP_JCC_SIZE);
+    }
     /* udec a + jnz: the count-down step. */
     TARGET(X_DEC_JNZ) {
         unsigned d = pc->a;
@@ -1010,6 +1023,69 @@ vv_dispatch:
     }
 #undef HEAP_STORE
 #undef HEAP_LOAD
+    /* A field access (vv_core.h "Field accesses"): the address step ran and
+     * wrote R[p]; the access takes its fast path here (count uint64 8, the
+     * block cached or found, a uint64 load type naming a valid tag, a map
+     * for a pointer) or continues at its own slot, DONE bytes on, which
+     * redoes it with every fault and trap of the unfused instruction. */
+#define FIELD_LOAD8(TK, TV, RC, ADDRESS, DONE, SIZE) do { \
+        unsigned tk_ = (TK), rc_ = (RC); \
+        uint64_t kind_ = R[tk_], a_ = (ADDRESS); \
+        Heap *hp_ = &vm->heap; \
+        const uint8_t *p_; \
+        if (VV_UNLIKELY(T[tk_] != VV_TAG_U64 || !VV_IS_VALID_TAG(kind_) || T[rc_] != VV_TAG_U64 || R[rc_] != 8)) \
+            NEXT(DONE); \
+        p_ = VV_LIKELY(heap_cached(hp_, a_, 8)) ? hp_->mem + a_ : heap_find_uncached(hp_, a_, 8); \
+        if (VV_UNLIKELY(p_ == NULL)) NEXT(DONE); \
+        R[TV] = vh_get_be(p_, 8); T[TV] = (uint8_t)kind_; \
+        NEXT(SIZE); \
+    } while (0)
+#define FIELD_STORE8(RV, RC, ADDRESS, DONE, SIZE) do { \
+        unsigned rv_ = (RV), rc_ = (RC); \
+        uint64_t a_ = (ADDRESS); \
+        Heap *hp_ = &vm->heap; \
+        uint8_t *p_; \
+        int ptr_ = T[rv_] == VV_TAG_ADDR; \
+        if (VV_UNLIKELY(T[rc_] != VV_TAG_U64 || R[rc_] != 8 || (ptr_ && hp_->ptrmap == NULL))) NEXT(DONE); \
+        p_ = VV_LIKELY(heap_cached(hp_, a_, 8)) ? hp_->mem + a_ : heap_find_uncached(hp_, a_, 8); \
+        if (VV_UNLIKELY(p_ == NULL)) NEXT(DONE); \
+        vh_put_be(p_, R[rv_], 8); \
+        if (ptr_) (void)vh_record_pointer_in_block(hp_, a_);   /* cannot fail: the map exists */ \
+        else if (VV_UNLIKELY(hp_->ptrmap != NULL)) heap_forget_pointers(hp_, a_, 8); \
+        NEXT(SIZE); \
+    } while (0)
+    /* The address step: uadd p x (any tag pair but the fast one runs the uadd alone) ... */
+#define FIELD_ADD(ADDRESS) \
+        unsigned p_ = pc->a, x_ = pc->b; \
+        if (VV_UNLIKELY(!U_OR_ADDRESS_U(T[p_], T[x_]))) { slow_op = VV_AR_ADD; goto vv_binary_slow; } \
+        uint64_t ADDRESS = R[p_] + R[x_]; \
+        R[p_] = ADDRESS
+    /* ... or movr p s + uadd p x (anything else runs the movr alone). */
+#define FIELD_MOV_ADD(ADDRESS) \
+        unsigned p_ = pc->a, s_ = pc->b, x_ = pc->c, ts_ = T[s_]; \
+        if (VV_UNLIKELY(!U_OR_ADDRESS_U(ts_, T[x_]))) goto vv_unfuse_movr; \
+        uint64_t ADDRESS = R[s_] + R[x_]; \
+        R[p_] = ADDRESS; T[p_] = (uint8_t)ts_
+    TARGET(X_ADD_LOAD) {
+        FIELD_ADD(address);
+        FIELD_LOAD8(pc->c, pc->d, pc->x, address, VV_SIZE_UADD, VV_FUSED_ADD_LOAD_SIZE);
+    }
+    TARGET(X_ADD_STORE) {
+        FIELD_ADD(address);
+        FIELD_STORE8(pc->c, pc->d, address, VV_SIZE_UADD, VV_FUSED_ADD_STORE_SIZE);
+    }
+    TARGET(X_MOV_ADD_LOAD) {
+        FIELD_MOV_ADD(address);
+        FIELD_LOAD8(pc->d, pc->x & 0xFFu, pc->x >> 8, address, VV_FUSED_MOV_BINARY_SIZE, VV_FUSED_MOV_ADD_LOAD_SIZE);
+    }
+    TARGET(X_MOV_ADD_STORE) {
+        FIELD_MOV_ADD(address);
+        FIELD_STORE8(pc->d, pc->x, address, VV_FUSED_MOV_BINARY_SIZE, VV_FUSED_MOV_ADD_STORE_SIZE);
+    }
+#undef FIELD_LOAD8
+#undef FIELD_STORE8
+#undef FIELD_ADD
+#undef FIELD_MOV_ADD
     TARGET(MEMCPY) {
         if (heap_copy(&vm->heap, vv_as_u64(R[pc->a], T[pc->a]), vv_as_u64(R[pc->b], T[pc->b]),
                       vv_as_u64(R[pc->c], T[pc->c])))

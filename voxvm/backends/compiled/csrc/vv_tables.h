@@ -430,132 +430,137 @@ enum {
     VV_SOP_X_MOV_FMUL = 15,   /* movr a b + fmul a c (float64 fast path) */
     VV_SOP_X_MOV_FSUB = 16,   /* movr a b + fsub a c (float64 fast path) */
     VV_SOP_X_ALLOC_STORE = 17,   /* alloc a imm + store a b c (b, c != a; 8 <= imm <= VV_FUSED_ALLOC_MAX = 64; x = tile granules) */
-    VV_SOP_X_CALL = 18,   /* call of a valid function index: imm = VV_SLOT_REL(its address), w = the return address */
-    VV_SOP_X_KUADD = 19,   /* uload a imm + uadd b a (b != a): a constant operand */
-    VV_SOP_X_KUSUB = 20,   /* uload a imm + usub b a (b != a; sets ZF) */
-    VV_SOP_X_KIADD = 21,   /* iload a imm + iadd b a (b != a) */
-    VV_SOP_X_KISUB = 22,   /* iload a imm + isub b a (b != a) */
-    VV_SOP_X_KUCJ = 23,   /* uload a imm + ucmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target) */
-    VV_SOP_X_KICJ = 24,   /* iload a imm + icmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target) */
-    VV_SOP_X_MOV_RET = 25,   /* movr a b + ret */
-    VV_SOP_X_PUSH_PUSH = 26,   /* push a + push b */
-    VV_SOP_X_POP_POP = 27,   /* pop a + pop b */
-    VV_SOP_X_POP_PUSH = 28,   /* pop a + push b: the top entry read, then replaced */
-    VV_SOP_X_POP_RET = 29,   /* pop a + ret */
-    VV_SOP_X_FADD_FADD = 30,   /* fadd a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FADD_FSUB = 31,   /* fadd a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FADD_FMUL = 32,   /* fadd a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FSUB_FADD = 33,   /* fsub a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FSUB_FSUB = 34,   /* fsub a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FSUB_FMUL = 35,   /* fsub a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FMUL_FADD = 36,   /* fmul a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FMUL_FSUB = 37,   /* fmul a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_FMUL_FMUL = 38,   /* fmul a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
-    VV_SOP_X_MOV_FADD_FADD = 39,   /* movr a b + fadd a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FADD_FSUB = 40,   /* movr a b + fadd a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FADD_FMUL = 41,   /* movr a b + fadd a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FSUB_FADD = 42,   /* movr a b + fsub a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FSUB_FSUB = 43,   /* movr a b + fsub a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FSUB_FMUL = 44,   /* movr a b + fsub a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FMUL_FADD = 45,   /* movr a b + fmul a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FMUL_FSUB = 46,   /* movr a b + fmul a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_X_MOV_FMUL_FMUL = 47,   /* movr a b + fmul a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
-    VV_SOP_NCALL = 48,
-    VV_SOP_NOP = 49,
-    VV_SOP_ULOAD = 50,
-    VV_SOP_UADD = 51,
-    VV_SOP_UMUL = 52,
-    VV_SOP_USUB = 53,
-    VV_SOP_UDIV = 54,
-    VV_SOP_UREM = 55,
-    VV_SOP_UCMP = 56,
-    VV_SOP_USQRT = 57,
-    VV_SOP_UPOW = 58,
-    VV_SOP_UINC = 59,
-    VV_SOP_UDEC = 60,
-    VV_SOP_ILOAD = 61,
-    VV_SOP_IADD = 62,
-    VV_SOP_IMUL = 63,
-    VV_SOP_ISUB = 64,
-    VV_SOP_IDIV = 65,
-    VV_SOP_IREM = 66,
-    VV_SOP_ICMP = 67,
-    VV_SOP_IABS = 68,
-    VV_SOP_INEG = 69,
-    VV_SOP_ISQRT = 70,
-    VV_SOP_IPOW = 71,
-    VV_SOP_IINC = 72,
-    VV_SOP_IDEC = 73,
-    VV_SOP_FLOAD = 74,
-    VV_SOP_FADD = 75,
-    VV_SOP_FMUL = 76,
-    VV_SOP_FSUB = 77,
-    VV_SOP_FDIV = 78,
-    VV_SOP_FREM = 79,
-    VV_SOP_FCMP = 80,
-    VV_SOP_FCMP_EPS = 81,
-    VV_SOP_FABS = 82,
-    VV_SOP_FNEG = 83,
-    VV_SOP_FSQRT = 84,
-    VV_SOP_FPOW = 85,
-    VV_SOP_FINC = 86,
-    VV_SOP_FDEC = 87,
-    VV_SOP_JMP = 88,
-    VV_SOP_JZ = 89,
-    VV_SOP_JL = 90,
-    VV_SOP_JG = 91,
-    VV_SOP_JGE = 92,
-    VV_SOP_JLE = 93,
-    VV_SOP_JEXC = 94,
-    VV_SOP_JMPR = 95,
-    VV_SOP_JNZ = 96,
-    VV_SOP_UTOI = 97,
-    VV_SOP_ITOU = 98,
-    VV_SOP_UTOF = 99,
-    VV_SOP_ITOF = 100,
-    VV_SOP_FTOU = 101,
-    VV_SOP_FTOI = 102,
-    VV_SOP_PTOU = 103,
-    VV_SOP_UTOP = 104,
-    VV_SOP_MOVR = 105,
-    VV_SOP_OR = 106,
-    VV_SOP_AND = 107,
-    VV_SOP_NOT = 108,
-    VV_SOP_XOR = 109,
-    VV_SOP_TEST = 110,
-    VV_SOP_LNOT = 111,
-    VV_SOP_SHL = 112,
-    VV_SOP_SHR = 113,
-    VV_SOP_DSLOAD = 114,
-    VV_SOP_DSRLOAD = 115,
-    VV_SOP_DSSAVE = 116,
-    VV_SOP_DSRSAVE = 117,
-    VV_SOP_DSLEA = 118,
-    VV_SOP_DSDEREF = 119,
-    VV_SOP_DSRLEA = 120,
-    VV_SOP_DSRDEREF = 121,
-    VV_SOP_PUSH = 122,
-    VV_SOP_POP = 123,
-    VV_SOP_PUSHALL = 124,
-    VV_SOP_POPALL = 125,
-    VV_SOP_GSF = 126,
-    VV_SOP_USF = 127,
-    VV_SOP_CALL = 128,
-    VV_SOP_RET = 129,
-    VV_SOP_FNSTIND = 130,
-    VV_SOP_CALLR = 131,
-    VV_SOP_ALLOC = 132,
-    VV_SOP_FREE = 133,
-    VV_SOP_STORE = 134,
-    VV_SOP_ALLOCR = 135,
-    VV_SOP_LOAD = 136,
-    VV_SOP_ALLOCR_NOGC = 137,
-    VV_SOP_MEMCPY = 138,
-    VV_SOP_STOREDAT = 139,
-    VV_SOP_DLBC = 140,
-    VV_SOP_UBD = 141,
-    VV_SOP_HALT = 142,
-    VV_SLOT_OP_COUNT = 143,
+    VV_SOP_X_ADD_LOAD = 18,   /* uadd a b + load c d a x: a field's address, then its word (x = the count register) */
+    VV_SOP_X_ADD_STORE = 19,   /* uadd a b + store a c d: a field's address, then a store there */
+    VV_SOP_X_MOV_ADD_LOAD = 20,   /* movr a b + uadd a c + load d v a k (x = v | k << 8) */
+    VV_SOP_X_MOV_ADD_STORE = 21,   /* movr a b + uadd a c + store a d x */
+    VV_SOP_X_ADD_CJ = 22,   /* uadd a b + ucmp a c + jcc imm (a stepped loop); d = condition mask */
+    VV_SOP_X_CALL = 23,   /* call of a valid function index: imm = VV_SLOT_REL(its address), w = the return address */
+    VV_SOP_X_KUADD = 24,   /* uload a imm + uadd b a (b != a): a constant operand */
+    VV_SOP_X_KUSUB = 25,   /* uload a imm + usub b a (b != a; sets ZF) */
+    VV_SOP_X_KIADD = 26,   /* iload a imm + iadd b a (b != a) */
+    VV_SOP_X_KISUB = 27,   /* iload a imm + isub b a (b != a) */
+    VV_SOP_X_KUCJ = 28,   /* uload a imm + ucmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target) */
+    VV_SOP_X_KICJ = 29,   /* iload a imm + icmp b a + jcc (b != a); c = condition mask, w = VV_SLOT_REL(target) */
+    VV_SOP_X_MOV_RET = 30,   /* movr a b + ret */
+    VV_SOP_X_PUSH_PUSH = 31,   /* push a + push b */
+    VV_SOP_X_POP_POP = 32,   /* pop a + pop b */
+    VV_SOP_X_POP_PUSH = 33,   /* pop a + push b: the top entry read, then replaced */
+    VV_SOP_X_POP_RET = 34,   /* pop a + ret */
+    VV_SOP_X_FADD_FADD = 35,   /* fadd a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FADD_FSUB = 36,   /* fadd a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FADD_FMUL = 37,   /* fadd a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FSUB_FADD = 38,   /* fsub a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FSUB_FSUB = 39,   /* fsub a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FSUB_FMUL = 40,   /* fsub a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FMUL_FADD = 41,   /* fmul a b + fadd a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FMUL_FSUB = 42,   /* fmul a b + fsub a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_FMUL_FMUL = 43,   /* fmul a b + fmul a c: R[a] = (R[a] op R[b]) op R[c] */
+    VV_SOP_X_MOV_FADD_FADD = 44,   /* movr a b + fadd a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FADD_FSUB = 45,   /* movr a b + fadd a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FADD_FMUL = 46,   /* movr a b + fadd a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FSUB_FADD = 47,   /* movr a b + fsub a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FSUB_FSUB = 48,   /* movr a b + fsub a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FSUB_FMUL = 49,   /* movr a b + fsub a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FMUL_FADD = 50,   /* movr a b + fmul a c + fadd a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FMUL_FSUB = 51,   /* movr a b + fmul a c + fsub a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_X_MOV_FMUL_FMUL = 52,   /* movr a b + fmul a c + fmul a d: R[a] = (R[b] op R[c]) op R[d] */
+    VV_SOP_NCALL = 53,
+    VV_SOP_NOP = 54,
+    VV_SOP_ULOAD = 55,
+    VV_SOP_UADD = 56,
+    VV_SOP_UMUL = 57,
+    VV_SOP_USUB = 58,
+    VV_SOP_UDIV = 59,
+    VV_SOP_UREM = 60,
+    VV_SOP_UCMP = 61,
+    VV_SOP_USQRT = 62,
+    VV_SOP_UPOW = 63,
+    VV_SOP_UINC = 64,
+    VV_SOP_UDEC = 65,
+    VV_SOP_ILOAD = 66,
+    VV_SOP_IADD = 67,
+    VV_SOP_IMUL = 68,
+    VV_SOP_ISUB = 69,
+    VV_SOP_IDIV = 70,
+    VV_SOP_IREM = 71,
+    VV_SOP_ICMP = 72,
+    VV_SOP_IABS = 73,
+    VV_SOP_INEG = 74,
+    VV_SOP_ISQRT = 75,
+    VV_SOP_IPOW = 76,
+    VV_SOP_IINC = 77,
+    VV_SOP_IDEC = 78,
+    VV_SOP_FLOAD = 79,
+    VV_SOP_FADD = 80,
+    VV_SOP_FMUL = 81,
+    VV_SOP_FSUB = 82,
+    VV_SOP_FDIV = 83,
+    VV_SOP_FREM = 84,
+    VV_SOP_FCMP = 85,
+    VV_SOP_FCMP_EPS = 86,
+    VV_SOP_FABS = 87,
+    VV_SOP_FNEG = 88,
+    VV_SOP_FSQRT = 89,
+    VV_SOP_FPOW = 90,
+    VV_SOP_FINC = 91,
+    VV_SOP_FDEC = 92,
+    VV_SOP_JMP = 93,
+    VV_SOP_JZ = 94,
+    VV_SOP_JL = 95,
+    VV_SOP_JG = 96,
+    VV_SOP_JGE = 97,
+    VV_SOP_JLE = 98,
+    VV_SOP_JEXC = 99,
+    VV_SOP_JMPR = 100,
+    VV_SOP_JNZ = 101,
+    VV_SOP_UTOI = 102,
+    VV_SOP_ITOU = 103,
+    VV_SOP_UTOF = 104,
+    VV_SOP_ITOF = 105,
+    VV_SOP_FTOU = 106,
+    VV_SOP_FTOI = 107,
+    VV_SOP_PTOU = 108,
+    VV_SOP_UTOP = 109,
+    VV_SOP_MOVR = 110,
+    VV_SOP_OR = 111,
+    VV_SOP_AND = 112,
+    VV_SOP_NOT = 113,
+    VV_SOP_XOR = 114,
+    VV_SOP_TEST = 115,
+    VV_SOP_LNOT = 116,
+    VV_SOP_SHL = 117,
+    VV_SOP_SHR = 118,
+    VV_SOP_DSLOAD = 119,
+    VV_SOP_DSRLOAD = 120,
+    VV_SOP_DSSAVE = 121,
+    VV_SOP_DSRSAVE = 122,
+    VV_SOP_DSLEA = 123,
+    VV_SOP_DSDEREF = 124,
+    VV_SOP_DSRLEA = 125,
+    VV_SOP_DSRDEREF = 126,
+    VV_SOP_PUSH = 127,
+    VV_SOP_POP = 128,
+    VV_SOP_PUSHALL = 129,
+    VV_SOP_POPALL = 130,
+    VV_SOP_GSF = 131,
+    VV_SOP_USF = 132,
+    VV_SOP_CALL = 133,
+    VV_SOP_RET = 134,
+    VV_SOP_FNSTIND = 135,
+    VV_SOP_CALLR = 136,
+    VV_SOP_ALLOC = 137,
+    VV_SOP_FREE = 138,
+    VV_SOP_STORE = 139,
+    VV_SOP_ALLOCR = 140,
+    VV_SOP_LOAD = 141,
+    VV_SOP_ALLOCR_NOGC = 142,
+    VV_SOP_MEMCPY = 143,
+    VV_SOP_STOREDAT = 144,
+    VV_SOP_DLBC = 145,
+    VV_SOP_UBD = 146,
+    VV_SOP_HALT = 147,
+    VV_SLOT_OP_COUNT = 148,
 };
 
 /* VV_FOREACH_SLOT_OP(X): X(NAME) for every slot op, in number order. */
@@ -578,6 +583,11 @@ enum {
     X(X_MOV_FMUL) \
     X(X_MOV_FSUB) \
     X(X_ALLOC_STORE) \
+    X(X_ADD_LOAD) \
+    X(X_ADD_STORE) \
+    X(X_MOV_ADD_LOAD) \
+    X(X_MOV_ADD_STORE) \
+    X(X_ADD_CJ) \
     X(X_CALL) \
     X(X_KUADD) \
     X(X_KUSUB) \
