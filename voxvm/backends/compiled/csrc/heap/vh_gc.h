@@ -41,29 +41,52 @@ static VH_NOINLINE uint64_t *vh_mark_stack_grow(Heap *h) {
     return grown;
 }
 
-/* Mark the block starting at v (if v is a live block start not marked yet)
- * and queue it. Rotating v - 16 right by 3 turns a multiple of 8 into its
+/* Mark the block starting at v if v is a live block start not marked yet;
+ * 1 when it did. Rotating v - 16 right by 3 turns a multiple of 8 into its
  * granule minus 2 and anything else into a number >= 2^61, so one compare
  * rejects null, unaligned and out-of-arena values; the mark is a bit beside
  * the block-start bit, so "a live, unmarked block start?" is one test of two
  * words of the same index. The block itself is not touched here. */
-static VH_ALWAYS_INLINE void vh_mark_value(Heap *h, VhMarker *mk, uint64_t v) {
+static VH_ALWAYS_INLINE int vh_mark_new(const uint64_t *starts, uint64_t *marks, uint64_t glimit, uint64_t v) {
     uint64_t x = v - HEAP_FIRST_ADDRESS, gi = (x >> 3) | (x << 61);
-    if (gi >= mk->glimit) return;               /* null, unaligned, outside the arena */
-    uint64_t g = gi + 2, wi = g >> 6, bit = (uint64_t)1 << (g & 63);
-    if ((mk->starts[wi] & ~mk->marks[wi] & bit) == 0) return;   /* interior, stale, garbage, or marked */
-    mk->marks[wi] |= bit;
-    if (VH_UNLIKELY(mk->top == mk->cap)) {
+    if (gi >= glimit) return 0;                 /* null, unaligned, outside the arena */
+    uint64_t g = gi + 2, wi = g >> 6, bit = (uint64_t)1 << (g & 63), m = marks[wi];
+    if ((starts[wi] & ~m & bit) == 0) return 0; /* interior, stale, garbage, or marked */
+    marks[wi] = m | bit;
+    return 1;
+}
+
+/* Queue the marked block v; on a full stack that cannot grow, set overflow
+ * (the block is found again by the rescan: rare, so kept out of the loops). */
+static VH_ALWAYS_INLINE void vh_mark_push(Heap *h, uint64_t **stack, uint64_t *top, uint64_t *cap, uint64_t v) {
+    if (VH_UNLIKELY(*top == *cap)) {
         uint64_t *grown = vh_mark_stack_grow(h);
         if (grown == NULL) {
-            h->mark_overflow = 1;               /* found again by the rescan (rare: kept out of the marker) */
+            h->mark_overflow = 1;
             return;
         }
-        mk->stack = grown;
-        mk->cap = h->mark_cap;
+        *stack = grown;
+        *cap = h->mark_cap;
     }
-    mk->stack[mk->top++] = v;
+    (*stack)[(*top)++] = v;
 }
+
+/* Mark the block starting at v (if v is a live block start not marked yet)
+ * and queue it. */
+static VH_ALWAYS_INLINE void vh_mark_value(Heap *h, VhMarker *mk, uint64_t v) {
+    if (vh_mark_new(mk->starts, mk->marks, mk->glimit, v)) vh_mark_push(h, &mk->stack, &mk->top, &mk->cap, v);
+}
+
+/* (1 << k) - 1 for k in 0..63: the pointer-map bits of a small block of n
+ * bytes are the window's low n - 7 (one load instead of four operations). */
+#define VH_LOW1(k) (((uint64_t)1 << (k)) - 1)
+#define VH_LOW8(k) VH_LOW1(k), VH_LOW1(k + 1), VH_LOW1(k + 2), VH_LOW1(k + 3), \
+                   VH_LOW1(k + 4), VH_LOW1(k + 5), VH_LOW1(k + 6), VH_LOW1(k + 7)
+static const uint64_t vh_low_bits[64] = {
+    VH_LOW8(0), VH_LOW8(8), VH_LOW8(16), VH_LOW8(24), VH_LOW8(32), VH_LOW8(40), VH_LOW8(48), VH_LOW8(56)
+};
+#undef VH_LOW8
+#undef VH_LOW1
 
 /* The pointer-map bits [start, start + 64) of an 8-aligned start: on a
  * little-endian host the 8 bytes at byte start / 8 of the map (the map has a
@@ -90,7 +113,7 @@ static VH_ALWAYS_INLINE void vh_scan_block(Heap *h, VhMarker *mk, uint64_t start
     if (n < 8) return;
     cnt = n - 7;
     if (VH_LIKELY(cnt < 64)) {
-        for (w = vh_pm_window(pm, start) & (((uint64_t)1 << cnt) - 1); w != 0; w &= w - 1) {
+        for (w = vh_pm_window(pm, start) & vh_low_bits[cnt]; w != 0; w &= w - 1) {
             mk->ptrs += 1;
             vh_mark_value(h, mk, vh_load_be64(mk->mem + start + (unsigned)vh_ctz64(w)));   /* (no sign extension) */
         }
@@ -111,9 +134,10 @@ static VH_ALWAYS_INLINE void vh_scan_block(Heap *h, VhMarker *mk, uint64_t start
 
 /* Scan the queued blocks until none is left. The usual block (at most 70
  * bytes: its pointers are one window of the map) is scanned here with the
- * state in locals, and the first block it newly marks is scanned next
- * without going through the stack (a list is followed link by link); the
- * others are queued. Larger blocks take vh_scan_block. */
+ * state in locals: its pointers but the last are marked and queued, and the
+ * block its last pointer newly marks is scanned next without going through
+ * the stack, so a list is followed link by link in a loop that pushes and
+ * pops nothing. Larger blocks take vh_scan_block. */
 static void vh_drain(Heap *h, VhMarker *mkp) {
     VhMarker mk = *mkp;
     if (mk.ptrmap == NULL) {                    /* no block holds a pointer: count them only */
@@ -128,8 +152,8 @@ static void vh_drain(Heap *h, VhMarker *mkp) {
     while (top != 0) {
         uint64_t v = stack[--top];
         if (top != 0) VH_PREFETCH(mem + stack[top - 1] - 8);   /* the next queued block's header */
-        do {
-            uint64_t n = *(const uint64_t *)(mem + v - 8) & VH_HDR_SIZE_MASK, w, next = 0;
+        for (;;) {
+            uint64_t n = *(const uint64_t *)(mem + v - 8) & VH_HDR_SIZE_MASK, w, c;
             payload += n;
             if (VH_UNLIKELY(n - 8 > 70 - 8)) {  /* no room for a pointer, or a larger block */
                 if (n >= 8) {                   /* the general scan (it counts n again) */
@@ -139,33 +163,18 @@ static void vh_drain(Heap *h, VhMarker *mkp) {
                 }
                 break;
             }
-            for (w = vh_pm_window(pm, v) & (((uint64_t)1 << (n - 7)) - 1); w != 0; w &= w - 1) {
-                uint64_t c = vh_load_be64(mem + v + (uint64_t)vh_ctz64(w)), x = c - HEAP_FIRST_ADDRESS;
-                uint64_t gi = (x >> 3) | (x << 61), g, wi, bit;
+            w = vh_pm_window(pm, v) & vh_low_bits[n - 7];
+            if (w == 0) break;
+            for (; (w & (w - 1)) != 0; w &= w - 1) {   /* the pointers before the last: queued */
                 ptrs += 1;
-                if (gi >= glimit) continue;     /* null, unaligned, outside the arena (vh_mark_value) */
-                g = gi + 2;
-                wi = g >> 6;
-                bit = (uint64_t)1 << (g & 63);
-                if ((starts[wi] & ~marks[wi] & bit) == 0) continue;
-                marks[wi] |= bit;
-                if (next == 0) {                /* scanned right after this block */
-                    next = c;
-                    continue;
-                }
-                if (VH_UNLIKELY(top == cap)) {
-                    uint64_t *grown = vh_mark_stack_grow(h);
-                    if (grown == NULL) {
-                        h->mark_overflow = 1;   /* found again by the rescan */
-                        continue;
-                    }
-                    stack = grown;
-                    cap = h->mark_cap;
-                }
-                stack[top++] = c;
+                c = vh_load_be64(mem + v + (unsigned)vh_ctz64(w));
+                if (vh_mark_new(starts, marks, glimit, c)) vh_mark_push(h, &stack, &top, &cap, c);
             }
-            v = next;
-        } while (v != 0);
+            ptrs += 1;
+            c = vh_load_be64(mem + v + (unsigned)vh_ctz64(w));
+            if (!vh_mark_new(starts, marks, glimit, c)) break;
+            v = c;                              /* scanned next */
+        }
     }
     mk.stack = stack; mk.top = top; mk.cap = cap; mk.payload = payload; mk.ptrs = ptrs;
     *mkp = mk;
