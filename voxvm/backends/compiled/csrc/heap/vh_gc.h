@@ -149,7 +149,7 @@ static VH_ALWAYS_INLINE void vh_scan_block(Heap *h, VhMarker *mk, uint64_t start
  * dependent load instead of three (header and map window, then the word at
  * the window's first bit). When the layout differs the block is scanned as
  * usual (the same marks and counts) and its last pointer's offset becomes t.
- * (Measured: docs/performance.md "A cheaper collector".) */
+ * (Measured: docs/performance.md "Marking a list at the speed of its loads".) */
 static void vh_drain(Heap *h, VhMarker *mkp) {
     VhMarker mk = *mkp;
     if (mk.ptrmap == NULL) {                    /* no block holds a pointer: count them only */
