@@ -77,17 +77,6 @@ static VH_ALWAYS_INLINE void vh_mark_value(Heap *h, VhMarker *mk, uint64_t v) {
     if (vh_mark_new(mk->starts, mk->marks, mk->glimit, v)) vh_mark_push(h, &mk->stack, &mk->top, &mk->cap, v);
 }
 
-/* (1 << k) - 1 for k in 0..63: the pointer-map bits of a small block of n
- * bytes are the window's low n - 7 (one load instead of four operations). */
-#define VH_LOW1(k) (((uint64_t)1 << (k)) - 1)
-#define VH_LOW8(k) VH_LOW1(k), VH_LOW1(k + 1), VH_LOW1(k + 2), VH_LOW1(k + 3), \
-                   VH_LOW1(k + 4), VH_LOW1(k + 5), VH_LOW1(k + 6), VH_LOW1(k + 7)
-static const uint64_t vh_low_bits[64] = {
-    VH_LOW8(0), VH_LOW8(8), VH_LOW8(16), VH_LOW8(24), VH_LOW8(32), VH_LOW8(40), VH_LOW8(48), VH_LOW8(56)
-};
-#undef VH_LOW8
-#undef VH_LOW1
-
 /* The pointer-map bits [start, start + 64) of an 8-aligned start: on a
  * little-endian host the 8 bytes at byte start / 8 of the map (the map has a
  * word of padding, vh_pm_words); elsewhere two words shifted. */
@@ -113,7 +102,7 @@ static VH_ALWAYS_INLINE void vh_scan_block(Heap *h, VhMarker *mk, uint64_t start
     if (n < 8) return;
     cnt = n - 7;
     if (VH_LIKELY(cnt < 64)) {
-        for (w = vh_pm_window(pm, start) & vh_low_bits[cnt]; w != 0; w &= w - 1) {
+        for (w = vh_pm_window(pm, start) & (((uint64_t)1 << cnt) - 1); w != 0; w &= w - 1) {
             mk->ptrs += 1;
             vh_mark_value(h, mk, vh_load_be64(mk->mem + start + (unsigned)vh_ctz64(w)));   /* (no sign extension) */
         }
@@ -176,7 +165,7 @@ static void vh_drain(Heap *h, VhMarker *mkp) {
                 }
                 break;
             }
-            w = vh_pm_window(pm, v) & vh_low_bits[n - 7];
+            w = vh_pm_window(pm, v) & (VH_ALL >> (71 - n));   /* its n - 7 bits; two operations, not a table load: when t is wrong the mask is on the chain of loads */
             if (VH_UNLIKELY(w != tbit)) {       /* not exactly one pointer, at t */
                 if (w == 0) break;
                 for (; (w & (w - 1)) != 0; w &= w - 1) {   /* the pointers before the last: queued */
