@@ -165,7 +165,8 @@ static void vh_drain(Heap *h, VhMarker *mkp) {
                 }
                 break;
             }
-            w = vh_pm_window(pm, v) & (VH_ALL >> (71 - n));   /* its n - 7 bits; two operations, not a table load: when t is wrong the mask is on the chain of loads */
+            /* its n - 7 bits: two operations, not a table load (when t is wrong, on the chain) */
+            w = vh_pm_window(pm, v) & (VH_ALL >> (71 - n));
             if (VH_UNLIKELY(w != tbit)) {       /* not exactly one pointer, at t */
                 if (w == 0) break;
                 for (; (w & (w - 1)) != 0; w &= w - 1) {   /* the pointers before the last: queued */
