@@ -235,3 +235,46 @@ def test_random_driver(init, max_size, stress):
             exc.add_note(f"RandomDriver seed {rng_seed}, step {i} (tools/fuzz_heap.py --seed {rng_seed})")
             raise
     assert_same(heap, oracle)
+
+
+# Blocks of one layout in runs, then another: (size, offsets of recorded pointers).
+# Each block's last pointer links the next block; the others point elsewhere.
+LAYOUTS = [(16, [8]), (16, [0]), (24, [8]), (24, [0, 16]), (8, [0]), (70, [56]), (70, [0, 8, 62]),
+           (71, [8]), (200, [8, 192]), (16, []), (5, []), (32, [24]), (32, [8, 24])]
+
+
+@pytest.mark.parametrize("seed_offset", range(4))
+def test_lists_of_changing_layouts(seed_offset):
+    """The marker expects each block's pointer where the previous block had its last one
+    (vh_drain in vh_gc.h): chains whose layout changes from run to run, blocks with
+    several pointers, none, or a pointer at that offset to a non-block, an interior
+    address, null or a dead block, and unrecorded words that look like blocks must be
+    marked exactly as the oracle marks them."""
+    rng = random.Random(SEED ^ (0x5EED + seed_offset))
+    heap, oracle = HeapTester(1 << 12, 1 << 24), PyHeapTester(1 << 12, 1 << 24)
+    chain: list[tuple[int, list[int]]] = []
+    while len(chain) < 3000:
+        size, offsets = rng.choice(LAYOUTS)
+        for _ in range(rng.choice([1, 1, 2, 5, 40])):
+            address = heap.alloc(size)
+            assert address == oracle.alloc(size) and address != 0
+            chain.append((address, offsets))
+    starts = [address for address, _ in chain]
+    for i, (address, offsets) in enumerate(chain):
+        for k, off in enumerate(offsets):
+            last = k == len(offsets) - 1
+            if last and rng.random() < 0.97:
+                target = starts[i + 1] if i + 1 < len(chain) else 0
+            else:
+                target = rng.choice([rng.choice(starts), rng.choice(starts) + 8, 0, 12345, starts[-1] + (1 << 30)])
+            assert heap.store_pointer(address + off, target) == oracle.store(address + off, target, 8, True)
+        if not offsets and heap.block_size(address) >= 8:   # a word that looks like a block, not a pointer
+            value = rng.choice(starts)
+            assert heap.store(address, value) == oracle.store(address, value, 8, False)
+    roots = [starts[0]] + rng.sample(starts, 3)
+    for _ in range(3):                 # later collections also see blocks freed by the earlier
+        assert heap.collect(roots) == oracle.collect(roots)
+        assert_same(heap, oracle)
+        assert heap.payload_bytes == sum(size for _, size, _ in heap.blocks())
+        assert heap.ptr_count == len(heap.pointers())
+        roots = [r for r in roots if heap.is_block(r)][1:] or roots

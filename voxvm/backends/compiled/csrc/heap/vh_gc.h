@@ -41,28 +41,40 @@ static VH_NOINLINE uint64_t *vh_mark_stack_grow(Heap *h) {
     return grown;
 }
 
-/* Mark the block starting at v (if v is a live block start not marked yet)
- * and queue it. Rotating v - 16 right by 3 turns a multiple of 8 into its
+/* Mark the block starting at v if v is a live block start not marked yet;
+ * 1 when it did. Rotating v - 16 right by 3 turns a multiple of 8 into its
  * granule minus 2 and anything else into a number >= 2^61, so one compare
  * rejects null, unaligned and out-of-arena values; the mark is a bit beside
  * the block-start bit, so "a live, unmarked block start?" is one test of two
  * words of the same index. The block itself is not touched here. */
-static VH_ALWAYS_INLINE void vh_mark_value(Heap *h, VhMarker *mk, uint64_t v) {
+static VH_ALWAYS_INLINE int vh_mark_new(const uint64_t *starts, uint64_t *marks, uint64_t glimit, uint64_t v) {
     uint64_t x = v - HEAP_FIRST_ADDRESS, gi = (x >> 3) | (x << 61);
-    if (gi >= mk->glimit) return;               /* null, unaligned, outside the arena */
-    uint64_t g = gi + 2, wi = g >> 6, bit = (uint64_t)1 << (g & 63);
-    if ((mk->starts[wi] & ~mk->marks[wi] & bit) == 0) return;   /* interior, stale, garbage, or marked */
-    mk->marks[wi] |= bit;
-    if (VH_UNLIKELY(mk->top == mk->cap)) {
+    if (gi >= glimit) return 0;                 /* null, unaligned, outside the arena */
+    uint64_t g = gi + 2, wi = g >> 6, bit = (uint64_t)1 << (g & 63), m = marks[wi];
+    if ((starts[wi] & ~m & bit) == 0) return 0; /* interior, stale, garbage, or marked */
+    marks[wi] = m | bit;
+    return 1;
+}
+
+/* Queue the marked block v; on a full stack that cannot grow, set overflow
+ * (the block is found again by the rescan: rare, so kept out of the loops). */
+static VH_ALWAYS_INLINE void vh_mark_push(Heap *h, uint64_t **stack, uint64_t *top, uint64_t *cap, uint64_t v) {
+    if (VH_UNLIKELY(*top == *cap)) {
         uint64_t *grown = vh_mark_stack_grow(h);
         if (grown == NULL) {
-            h->mark_overflow = 1;               /* found again by the rescan (rare: kept out of the marker) */
+            h->mark_overflow = 1;
             return;
         }
-        mk->stack = grown;
-        mk->cap = h->mark_cap;
+        *stack = grown;
+        *cap = h->mark_cap;
     }
-    mk->stack[mk->top++] = v;
+    (*stack)[(*top)++] = v;
+}
+
+/* Mark the block starting at v (if v is a live block start not marked yet)
+ * and queue it. */
+static VH_ALWAYS_INLINE void vh_mark_value(Heap *h, VhMarker *mk, uint64_t v) {
+    if (vh_mark_new(mk->starts, mk->marks, mk->glimit, v)) vh_mark_push(h, &mk->stack, &mk->top, &mk->cap, v);
 }
 
 /* The pointer-map bits [start, start + 64) of an 8-aligned start: on a
@@ -111,9 +123,22 @@ static VH_ALWAYS_INLINE void vh_scan_block(Heap *h, VhMarker *mk, uint64_t start
 
 /* Scan the queued blocks until none is left. The usual block (at most 70
  * bytes: its pointers are one window of the map) is scanned here with the
- * state in locals, and the first block it newly marks is scanned next
- * without going through the stack (a list is followed link by link); the
- * others are queued. Larger blocks take vh_scan_block. */
+ * state in locals: its pointers but the last are marked and queued, and the
+ * block its last pointer newly marks is scanned next without going through
+ * the stack, so a list is followed link by link. Larger blocks take
+ * vh_scan_block.
+ *
+ * Following a list is bound by latency, not instructions: each link's
+ * address comes from a load whose address came from the previous one. So
+ * the loop expects a block's one pointer at the same offset t as the
+ * previous block's last pointer (the nodes of a list have one layout): the
+ * address of the word it loads then does not wait for the block's header and
+ * pointer map, only a well-predicted branch does (w == tbit), so the
+ * processor loads the next link while the check runs: a link costs one
+ * dependent load instead of three (header and map window, then the word at
+ * the window's first bit). When the layout differs the block is scanned as
+ * usual (the same marks and counts) and its last pointer's offset becomes t.
+ * (Measured: docs/performance.md "Marking a list at the speed of its loads".) */
 static void vh_drain(Heap *h, VhMarker *mkp) {
     VhMarker mk = *mkp;
     if (mk.ptrmap == NULL) {                    /* no block holds a pointer: count them only */
@@ -125,11 +150,12 @@ static void vh_drain(Heap *h, VhMarker *mkp) {
     const uint64_t *starts = mk.starts, *pm = mk.ptrmap;
     uint64_t *marks = mk.marks, *stack = mk.stack, top = mk.top, cap = mk.cap;
     uint64_t glimit = mk.glimit, payload = mk.payload, ptrs = mk.ptrs;
+    uint64_t t = 8, tbit = (uint64_t)1 << 8;  /* the guess: an offset and its map bit */
     while (top != 0) {
         uint64_t v = stack[--top];
         if (top != 0) VH_PREFETCH(mem + stack[top - 1] - 8);   /* the next queued block's header */
-        do {
-            uint64_t n = *(const uint64_t *)(mem + v - 8) & VH_HDR_SIZE_MASK, w, next = 0;
+        for (;;) {
+            uint64_t n = *(const uint64_t *)(mem + v - 8) & VH_HDR_SIZE_MASK, w, c;
             payload += n;
             if (VH_UNLIKELY(n - 8 > 70 - 8)) {  /* no room for a pointer, or a larger block */
                 if (n >= 8) {                   /* the general scan (it counts n again) */
@@ -139,33 +165,23 @@ static void vh_drain(Heap *h, VhMarker *mkp) {
                 }
                 break;
             }
-            for (w = vh_pm_window(pm, v) & (((uint64_t)1 << (n - 7)) - 1); w != 0; w &= w - 1) {
-                uint64_t c = vh_load_be64(mem + v + (uint64_t)vh_ctz64(w)), x = c - HEAP_FIRST_ADDRESS;
-                uint64_t gi = (x >> 3) | (x << 61), g, wi, bit;
-                ptrs += 1;
-                if (gi >= glimit) continue;     /* null, unaligned, outside the arena (vh_mark_value) */
-                g = gi + 2;
-                wi = g >> 6;
-                bit = (uint64_t)1 << (g & 63);
-                if ((starts[wi] & ~marks[wi] & bit) == 0) continue;
-                marks[wi] |= bit;
-                if (next == 0) {                /* scanned right after this block */
-                    next = c;
-                    continue;
+            /* its n - 7 bits: two operations, not a table load (when t is wrong, on the chain) */
+            w = vh_pm_window(pm, v) & (VH_ALL >> (71 - n));
+            if (VH_UNLIKELY(w != tbit)) {       /* not exactly one pointer, at t */
+                if (w == 0) break;
+                for (; (w & (w - 1)) != 0; w &= w - 1) {   /* the pointers before the last: queued */
+                    ptrs += 1;
+                    c = vh_load_be64(mem + v + (unsigned)vh_ctz64(w));
+                    if (vh_mark_new(starts, marks, glimit, c)) vh_mark_push(h, &stack, &top, &cap, c);
                 }
-                if (VH_UNLIKELY(top == cap)) {
-                    uint64_t *grown = vh_mark_stack_grow(h);
-                    if (grown == NULL) {
-                        h->mark_overflow = 1;   /* found again by the rescan */
-                        continue;
-                    }
-                    stack = grown;
-                    cap = h->mark_cap;
-                }
-                stack[top++] = c;
+                tbit = w;                       /* the last pointer's offset: the next guess */
+                t = (unsigned)vh_ctz64(w);
             }
-            v = next;
-        } while (v != 0);
+            c = vh_load_be64(mem + v + t);      /* the last pointer (inside the block: w has bit t) */
+            ptrs += 1;
+            if (!vh_mark_new(starts, marks, glimit, c)) break;
+            v = c;                              /* scanned next */
+        }
     }
     mk.stack = stack; mk.top = top; mk.cap = cap; mk.payload = payload; mk.ptrs = ptrs;
     *mkp = mk;
@@ -231,9 +247,10 @@ static inline void vh_sweep_emit(Heap *h, uint64_t g, uint64_t end) {
 }
 
 /* Drop the recorded pointers of the dead blocks in granules [g, end), all at
- * once: pointers lie inside blocks, so these granules hold no other one. */
-static inline void vh_sweep_forget(Heap *h, uint64_t g, uint64_t end) {
-    if (g < end && h->ptrmap != NULL) vh_bits_zero(h->ptrmap, g << 3, end << 3);
+ * once: pointers lie inside blocks, so these granules hold no other one.
+ * Only when some dead block holds a pointer (`forget`, see heap_collect). */
+static inline void vh_sweep_forget(Heap *h, int forget, uint64_t g, uint64_t end) {
+    if (forget && g < end) vh_bits_zero(h->ptrmap, g << 3, end << 3);
 }
 
 /* Sweep: free the unmarked blocks (only GC-managed blocks can be unmarked:
@@ -249,7 +266,7 @@ static inline void vh_sweep_forget(Heap *h, uint64_t g, uint64_t end) {
  * live and free. Afterwards the runs are the only free regions (nfree), the
  * bitmaps hold the live blocks only and the marks are clear. Returns the
  * number of blocks freed; the counters come from the mark phase's totals. */
-static uint64_t vh_sweep(Heap *h, const VhMarker *mk) {
+static uint64_t vh_sweep(Heap *h, const VhMarker *mk, int forget) {
     uint64_t G = h->capacity >> 3, W = (G + 63) >> 6, *S = h->levels[0], *M = h->marks, *R = h->rstarts;
     uint64_t run_start = 0, dirty = 0, free_granules = 0, runs = 0, dead = 0;   /* dirty: dead blocks from here */
     int in_run = 0;
@@ -282,7 +299,7 @@ static uint64_t vh_sweep(Heap *h, const VhMarker *mk) {
                 if (x == 0) break;
                 int q = vh_ctz64(x);
                 uint64_t g = base + (uint64_t)q;
-                vh_sweep_forget(h, dirty, g);   /* the dead blocks before it */
+                vh_sweep_forget(h, forget, dirty, g);   /* the dead blocks before it */
                 from = VH_ALL << q << 1;
                 if ((live >> q) & 1) {
                     vh_sweep_emit(h, run_start, g);
@@ -297,7 +314,7 @@ static uint64_t vh_sweep(Heap *h, const VhMarker *mk) {
         R[w] = starts;
     }
     if (in_run) {
-        vh_sweep_forget(h, dirty, G);
+        vh_sweep_forget(h, forget, dirty, G);
         vh_sweep_emit(h, run_start, G);
         free_granules += G - run_start;
         runs += 1;
@@ -331,7 +348,12 @@ VH_API VH_NOINLINE uint64_t heap_collect(Heap *h, const HeapRootSpan *roots, siz
         vh_scan_blocks(h, &mk, 0);
     }
     if (rescanned) vh_recount_marked(h, &mk);
-    freed_blocks = vh_sweep(h, &mk);
+    /* Without a rescan the marked blocks hold exactly mk.ptrs of the recorded
+     * pointers; when that is all of them (ptr_count is exact, vh_check.h),
+     * the dead blocks hold none and the sweep need not clear their part of
+     * the map (about 3 M instructions per collection at bench_gc's L = 10^6,
+     * whose garbage holds no pointer). */
+    freed_blocks = vh_sweep(h, &mk, h->ptrmap != NULL && (rescanned || mk.ptrs != h->ptr_count));
     freed_bytes = payload_before - h->payload_bytes;
     /* the pointers left are those of the marked blocks (the sweep cleared the
      * others'); a rescan counted some twice, so then count the map */
