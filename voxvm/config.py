@@ -250,65 +250,65 @@ def _option(flags: tuple[str, ...], field: str, help: str, metavar: str | None =
 
 RUN_OPTIONS: tuple[RunOption, ...] = (
     _option(("--init-ram",), "init_ram", metavar="SIZE", parse=parse_size,
-              help=f"Main-memory capacity (image + dlbc code). Default {format_size(DEFAULT_INIT_RAM)}."),
+            help=f"Main-memory capacity (image + dlbc code). Default {format_size(DEFAULT_INIT_RAM)}."),
     _option(("--init-stack-size",), "init_stack", metavar="SIZE",
-              parse=parse_size,
-              help=f"Data-stack entries reserved up front (grows to {MAX_STACK_ENTRIES} entries). "
-                   f"Default {DEFAULT_INIT_STACK}."),
+            parse=parse_size,
+            help=f"Data-stack entries reserved up front (grows to {MAX_STACK_ENTRIES} entries). "
+                 f"Default {DEFAULT_INIT_STACK}."),
     _option(("--init-heap-size",), "init_heap", metavar="SIZE", parse=parse_size,
-              help=f"Initial heap size. Default {format_size(DEFAULT_INIT_HEAP)}."),
+            help=f"Initial heap size. Default {format_size(DEFAULT_INIT_HEAP)}."),
     _option(("--max-heap",), "max_heap", metavar="SIZE", parse=parse_size,
-              help=f"Largest the heap may grow to. Default {format_size(DEFAULT_MAX_HEAP)}."),
+            help=f"Largest the heap may grow to. Default {format_size(DEFAULT_MAX_HEAP)}."),
     _option(("--max-recursion",), "max_recursion", metavar="N", parse=parse_count,
-              help=f"Call-depth limit; deeper calls trap. Default {DEFAULT_MAX_RECURSION}."),
+            help=f"Call-depth limit; deeper calls trap. Default {DEFAULT_MAX_RECURSION}."),
     _option(("--native-configs",), "native_configs", metavar="DIR",
-              help="Directory of FFI *.toml configs (nconfigs/)."),
+            help="Directory of FFI *.toml configs (nconfigs/)."),
     _option(("--coredump_exit", "--coredump-exit"), "coredump_exit",
-              help="Write voxvm.dump after halt (voxvm_err.dump after a trap)."),
+            help="Write voxvm.dump after halt (voxvm_err.dump after a trap)."),
     _option(("--gc-stress",), "gc_stress", help="Collect garbage before every allocation."),
     _option(("--gc-log",), "gc_log", help="Report every garbage collection on stderr."),
     _option(("-v", "--verbose"), "verbose", help="Print sizes and GC reports on stderr."),
     _option(("--backend",), "backend", metavar="NAME",
-              help="Execution backend: cython (default) or python (the slow reference). "
-                   "Also VOXVM_BACKEND=python."),
+            help="Execution backend: cython (default) or python (the slow reference). "
+                 "Also VOXVM_BACKEND=python."),
     _option(("--seed",), "seed", metavar="N", parse=parse_count,
-              help="Seed randf/randint, so that two runs (on either backend) draw the same numbers."),
+            help="Seed randf/randint, so that two runs (on either backend) draw the same numbers."),
     _option(("--quiet-exceptions",), "quiet_exceptions",
-              help="Do not print a line on stderr for each raised voxvm exception."),
+            help="Do not print a line on stderr for each raised voxvm exception."),
     _option(("--strict",), "strict",
-              help="Exit with status 70 when exceptions are still pending at halt."),
+            help="Exit with status 70 when exceptions are still pending at halt."),
     _option(("--allow-run",), "allow_run", help="Let the program run shell commands (runcmd)."),
     _option(("--allow-net",), "allow_net", metavar="[=HOST:PORT,...]", bare_value="*",
-              help="Let the program use the network: every address, or only these "
-                   "(HOST:* for any port of a host; literal addresses or localhost)."),
+            help="Let the program use the network: every address, or only these "
+                 "(HOST:* for any port of a host; literal addresses or localhost)."),
     _option(("--sandbox",), "sandbox",
-              help="No files (unless --allow-read/--allow-write), no commands, no network, no FFI."),
+            help="No files (unless --allow-read/--allow-write), no commands, no network, no FFI."),
     _option(("--allow-read",), "allow_read", metavar="DIR,...",
-              help="With --sandbox: folders the program may read files in."),
+            help="With --sandbox: folders the program may read files in."),
     _option(("--allow-write",), "allow_write", metavar="DIR,...",
-              help="With --sandbox: folders the program may write (and delete) files in."),
+            help="With --sandbox: folders the program may write (and delete) files in."),
     _option(("--shm", "-m"), "shm", metavar="SIZE[:PATH]", parse=parse_segments, repeat=True,
-              help="Add a shared segment, numbered 0, 1, ... in flag order (ncalls 0x33-0x39): "
-                   "SIZE zero-filled bytes, or the file PATH mapped (created or zero-extended to "
-                   "SIZE, never shrunk, kept). Repeatable; -m is avmir's spelling."),
+            help="Add a shared segment, numbered 0, 1, ... in flag order (ncalls 0x33-0x39): "
+                 "SIZE zero-filled bytes, or the file PATH mapped (created or zero-extended to "
+                 "SIZE, never shrunk, kept). Repeatable; -m is avmir's spelling."),
     _option(("--debug-map",), "debug_map", metavar="PATH",
-              help="The debug map to use (voxasm -g writes one). Default: PROGRAM.map when it exists."),
+            help="The debug map to use (voxasm -g writes one). Default: PROGRAM.map when it exists."),
     _option(("--trace",), "trace",
-              help="Print every executed instruction on stderr: address, function, source line, "
-                   "the instruction, the registers it changed, the flags (docs/debugging.md)."),
+            help="Print every executed instruction on stderr: address, function, source line, "
+                 "the instruction, the registers it changed, the flags (docs/debugging.md)."),
     _option(("--trace-file",), "trace_file", metavar="PATH",
-              help="Write the trace to PATH instead of stderr (implies --trace)."),
+            help="Write the trace to PATH instead of stderr (implies --trace)."),
     _option(("--trace-limit",), "trace_limit", metavar="N", parse=parse_count,
-              help="Trace at most N instructions, then run on untraced (implies --trace)."),
+            help="Trace at most N instructions, then run on untraced (implies --trace)."),
     _option(("--trace-from",), "trace_from", metavar="WHERE",
-              help="Start the trace when execution reaches a label, function or address "
-                   "(implies --trace)."),
+            help="Start the trace when execution reaches a label, function or address "
+                 "(implies --trace)."),
     _option(("--profile",), "profile", metavar="[=PATH]", bare_value="-",
-              help="After the run, print instruction counts and time per function, opcode and "
-                   "source line, and call counts, on stderr (or write them to PATH)."),
+            help="After the run, print instruction counts and time per function, opcode and "
+                 "source line, and call counts, on stderr (or write them to PATH)."),
     _option(("--profile-format",), "profile_format", metavar="FORMAT",
-              help="Profile output: table (default), json (default for a .json PATH) or folded "
-                   "(folded stacks for flame-graph tools)."),
+            help="Profile output: table (default), json (default for a .json PATH) or folded "
+                 "(folded stacks for flame-graph tools)."),
 )
 RUN_OPTION_BY_FLAG: dict[str, RunOption] = {flag: o for o in RUN_OPTIONS for flag in o.flags}
 

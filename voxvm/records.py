@@ -20,7 +20,6 @@ override ``__new__`` (calling ``super().__new__``), as with namedtuple.
 from __future__ import annotations
 
 
-
 def _field_getter(i: int):
     """The getter of field ``i``. Not ``operator.itemgetter``: even its C half,
     ``_operator``, costs a run 0.35 M instructions to import, and reading a record's

@@ -4,10 +4,10 @@ Owns ``run_console``, the frame of the ``voxvm`` and ``voxasm`` console
 scripts (streams guarded first; a stream that cannot be written is exit 74,
 Ctrl-C is 130), ``run_app`` (a typer application whose usage errors are one
 ``<tool>: error: …`` line and exit status 2, not click's usage block),
-``exit_without_teardown`` (the plain paths' quick exit), ``guard_standard_streams`` and
-``say``, the one way the
-command lines print their own messages on stderr. Python starts with ``sys.stdout`` (or stderr, stdin) set
-to None when that descriptor is closed. Here such a stream becomes one whose
+``exit_without_teardown`` (the plain paths' quick exit), ``guard_standard_streams``
+and ``say``, the one way the command lines print their own messages on stderr.
+Python starts with ``sys.stdout`` (or stderr, stdin) set to None when that
+descriptor is closed. Here such a stream becomes one whose
 writes fail with EBADF (so a program's output that cannot be written is the
 documented exit status 74 with one ``voxvm:`` line, docs/semantics.md §5) and
 whose reads see end of input; its descriptor number is held on /dev/null so
