@@ -27,6 +27,10 @@ static inline int heap_cached(const Heap *h, uint64_t addr, uint64_t n) {
     return addr >= h->cache_lo && addr <= h->cache_hi && n <= h->cache_hi - addr;
 }
 
+/* Blocks at least this long (bytes: a level-0 word's 64 granules) are the
+ * long block when a lookup finds them far from their start. */
+#define VH_LONG_BLOCK 512
+
 /* The rest of heap_find_uncached, out of line: addresses outside
  * [16, capacity) (faults, and the end of the last block, valid for a count of
  * 0) and blocks whose start is not in addr's level-0 word and that are not the
@@ -40,7 +44,12 @@ static VH_NOINLINE uint8_t *vh_find_far(Heap *h, uint64_t addr, uint64_t n) {
     if (s < 0) return NULL;
     start = (uint64_t)s << 3;
     end = start + (*vh_hdr(h, start) & VH_HDR_SIZE_MASK);
-    if ((g >> 6) != ((uint64_t)s >> 6)) {       /* a start in another word: a long block */
+    /* A start in another word: a long block, kept for the next lookup that
+     * misses its word. Not a short block that merely straddles a word
+     * boundary (a field at the start of the next word): it would evict the
+     * long block (e.g. an array accessed between small objects) and send both
+     * here again and again. */
+    if ((g >> 6) != ((uint64_t)s >> 6) && end - start >= VH_LONG_BLOCK) {
         h->long_lo = start;
         h->long_hi = end;
     }
