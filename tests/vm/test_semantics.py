@@ -582,6 +582,31 @@ def test_store_load_low_bytes_and_count_clamp(backend):
     assert core.get_reg(6) == (0x8888000000000000, U)
 
 
+@pytest.mark.parametrize("n", [8, 9, 16, 17, 24, 31, 32, 40, 48, 56, 63, 64, 72])
+def test_alloc_then_store_zero_fills_the_rest_of_reused_memory(n, backend):
+    """alloc + store of the first field (one fused slot for blocks of up to 9 granules)
+    on memory that held other data: only the first word is the stored value, every
+    other byte of the block is zero. A 1 KiB block filled with 0xFF and freed leaves
+    dirty memory; the first alloc finds it by a search, the next ones carve what is
+    left of it (the first-fit shortcut), so both ways are seen."""
+    ones = 0xFFFF_FFFF_FFFF_FFFF
+    core = run_to_halt(backend,
+        ("uload", 8, 8), ("uload", 9, 1024), ("uload", 2, ones), ("uload", 3, 0),
+        ("allocr", 1, 9),
+        "fill:", ("movr", 4, 1), ("uadd", 4, 3), ("store", 4, 2, 8),
+        ("uadd", 3, 8), ("ucmp", 3, 9), ("jl", "@fill"),
+        ("free", 1),
+        ("uload", 5, 0x0102030405060708),
+        ("alloc", 10, n), ("store", 10, 5, 8),
+        ("alloc", 11, n), ("store", 11, 5, 8),
+        ("alloc", 12, n), ("store", 12, 5, 8),
+        ("halt",))
+    for r in (10, 11, 12):
+        address, tag = core.get_reg(r)
+        assert tag == Tag.ADDR and address != 0
+        assert core.heap_read(address, n) == bytes(range(1, 9)) + bytes(n - 8)
+
+
 @pytest.mark.parametrize("kind", [1, 2, 3, 4, 8, 9])
 def test_load_gives_the_requested_tag(kind, backend):
     core = run_to_halt(backend, ("alloc", 1, 8), ("uload", 2, 8), ("uload", 3, kind), ("load", 3, 4, 1, 2),

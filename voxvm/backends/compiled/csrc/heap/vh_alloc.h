@@ -163,18 +163,21 @@ static inline void vh_sum_raise(Heap *h, uint64_t c, uint64_t length) {
     for (int lv = 0; lv < h->nsums && h->sums[lv][c] < val; lv++, c >>= 4) h->sums[lv][c] = val;
 }
 
-/* Take the first `need` granules of the free region at g (`length` granules). */
+/* Take the first `need` granules of the free region at g (`length` granules),
+ * the lowest region that fits a request of `need`: what remains of it, at
+ * g + need, becomes the first-fit shortcut (every region below is too short). */
 static VH_ALWAYS_INLINE void vh_carve(Heap *h, uint64_t g, uint64_t length, uint64_t need) {
-    uint64_t rest = length - need;
+    uint64_t rest = length - need, r = g + need;
     vh_bit_clear(h->rstarts, g);
     if (rest == 0) {
         h->nfree -= 1;
     } else {
-        uint64_t r = g + need;
         vh_bit_set(h->rstarts, r);
         vh_rlen_set(h, r, rest);
         if ((r >> 6) != (g >> 6)) vh_sum_raise(h, r >> 6, rest);   /* the remainder starts in another chunk */
     }
+    h->fit_hint = r;
+    h->fit_len = rest;
 }
 
 /* The first-fit search of vh_take: descend the summary tree to the leftmost
@@ -194,8 +197,7 @@ static VH_NOINLINE uint64_t vh_take_search(Heap *h, uint64_t need) {
             length = vh_rlen(h, g);
             if (length >= need) {
                 vh_carve(h, g, length, need);
-                h->fit_hint = g + need;         /* first fit: every region below g is shorter than need */
-                h->fit_hint_need = need;
+                h->fit_hint_need = need;        /* first fit: every region below g is shorter than need */
                 return g;
             }
         }
@@ -209,14 +211,10 @@ static VH_NOINLINE uint64_t vh_take_search(Heap *h, uint64_t need) {
  * shortcut is inline (it serves most allocations after a sweep), the search
  * is not. */
 static VH_ALWAYS_INLINE uint64_t vh_take(Heap *h, uint64_t need) {
-    uint64_t g = h->fit_hint, length;
-    if (g != 0 && need >= h->fit_hint_need && vh_bit_test(h->rstarts, g)) {
-        length = vh_rlen(h, g);
-        if (length >= need) {                   /* the lowest region that fits (see Heap.fit_hint) */
-            vh_carve(h, g, length, need);
-            h->fit_hint = g + need;             /* regions below it: all below g, all too short */
-            return g;
-        }
+    uint64_t g = h->fit_hint, length = h->fit_len;
+    if (need <= length && need >= h->fit_hint_need) {   /* the lowest region that fits (see Heap.fit_hint) */
+        vh_carve(h, g, length, need);           /* (regions below the new hint: all below g, all too short) */
+        return g;
     }
     return vh_take_search(h, need);
 }
@@ -234,7 +232,7 @@ static uint64_t vh_region_before(Heap *h, uint64_t g) {
 /* Granules [g, g+length) become free, merged with both neighbours. */
 static void vh_region_add(Heap *h, uint64_t g, uint64_t length) {
     uint64_t end = g + length, G = h->capacity >> 3, p;
-    h->fit_hint = 0;                            /* a new or longer region: the shortcut no longer holds */
+    h->fit_hint = h->fit_len = 0;               /* a new or longer region: the shortcut no longer holds */
     if (end < G && vh_bit_test(h->rstarts, end)) {   /* a free region starts right after */
         length += vh_rlen(h, end);              /* (its chunk's bound just goes stale) */
         vh_bit_clear(h->rstarts, end);
@@ -368,26 +366,45 @@ static inline int vh_fail_injected(Heap *h) {
     return 0;
 }
 
+/* Zero words 1 .. words-1 of a small payload (1 <= words <= 8) whose word 0
+ * the caller writes: pairs of stores from both ends, which may overlap, so
+ * that the usual sizes take a compare or two and no jump table. */
+static VH_ALWAYS_INLINE void vh_zero_after_first(uint64_t *p, uint64_t words) {
+    if (words < 2) return;
+    p[1] = p[words - 1] = 0;                    /* words 2..3 done */
+    if (words < 4) return;
+    p[2] = p[words - 2] = 0;                    /* words 4..5 done */
+    if (words < 6) return;
+    p[3] = p[4] = p[words - 3] = 0;             /* words 6..8 done */
+}
+
 /* The tile of `need` granules carved at granule g becomes the live block of
  * n bytes: header, zero-filled payload, block-start bit, the cached block and
- * the counters. Returns its address. */
-static VH_ALWAYS_INLINE uint64_t vh_alloc_finish(Heap *h, uint64_t g, uint64_t n, uint64_t need, int gc_managed) {
+ * the counters. Returns its address. With `caller_writes_first` (a constant:
+ * heap_alloc_small, need <= 9) the payload's first word is left to the
+ * caller, which stores into it at once. */
+static VH_ALWAYS_INLINE uint64_t vh_alloc_finish(Heap *h, uint64_t g, uint64_t n, uint64_t need, int gc_managed,
+                                                 int caller_writes_first) {
     uint64_t start = (g + 1) << 3, foot = need << 3;
     *vh_hdr(h, start) = n | (gc_managed ? VH_HDR_GC : 0);
     /* zero whole payload granules (the padding past n is never readable).
      * Small objects get straight word stores: GCC turns a loop here into
      * `rep stos`, whose start-up costs more than a 16-byte object. */
     uint64_t *payload = (uint64_t *)(h->mem + start), words = need - 1;
-    switch (words) {
-    case 8: payload[7] = 0; /* fall through */
-    case 7: payload[6] = 0; /* fall through */
-    case 6: payload[5] = 0; /* fall through */
-    case 5: payload[4] = 0; /* fall through */
-    case 4: payload[3] = 0; /* fall through */
-    case 3: payload[2] = 0; /* fall through */
-    case 2: payload[1] = 0; /* fall through */
-    case 1: payload[0] = 0; break;
-    default: memset(payload, 0, (size_t)(words << 3));
+    if (caller_writes_first) {
+        vh_zero_after_first(payload, words);
+    } else {
+        switch (words) {
+        case 8: payload[7] = 0; /* fall through */
+        case 7: payload[6] = 0; /* fall through */
+        case 6: payload[5] = 0; /* fall through */
+        case 5: payload[4] = 0; /* fall through */
+        case 4: payload[3] = 0; /* fall through */
+        case 3: payload[2] = 0; /* fall through */
+        case 2: payload[1] = 0; /* fall through */
+        case 1: payload[0] = 0; break;
+        default: memset(payload, 0, (size_t)(words << 3));
+        }
     }
     vh_bm_set(h, g + 1);
     h->cache_lo = start;                        /* a new block is usually initialised next */
@@ -409,7 +426,7 @@ static VH_ALWAYS_INLINE uint64_t vh_alloc_finish(Heap *h, uint64_t g, uint64_t n
  * zero-filled and becomes the cached one. */
 static VH_ALWAYS_INLINE uint64_t vh_alloc_fit(Heap *h, uint64_t n, int gc_managed) {
     uint64_t need = vh_need_granules(n), g = vh_take(h, need);
-    return g != 0 ? vh_alloc_finish(h, g, n, need, gc_managed) : 0;
+    return g != 0 ? vh_alloc_finish(h, g, n, need, gc_managed, 0) : 0;
 }
 
 /* First fit (lowest-addressed free region that fits), split, zero-filled;

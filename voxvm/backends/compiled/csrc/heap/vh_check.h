@@ -124,6 +124,21 @@ static int vh_check_cache(Heap *h, char *buf, size_t buflen) {
     return 0;
 }
 
+/* The first-fit shortcut (Heap.fit_hint), when it names a region: that region
+ * is fit_len granules long, and every region below it is shorter than
+ * fit_hint_need (so taking it is first fit). */
+static int vh_check_shortcut(Heap *h, char *buf, size_t buflen) {
+    uint64_t g = h->fit_hint, G = h->capacity >> 3, j;
+    if (h->fit_len == 0) return 0;
+    if (g == 0 || g >= G || !vh_bit_test(h->rstarts, g) || vh_rlen(h, g) != h->fit_len)
+        VH_FAIL("first-fit shortcut: no free region of %llu granules at granule %llu", VH_ULL(h->fit_len), VH_ULL(g));
+    for (j = 1; j < g; j++)
+        if (vh_bit_test(h->rstarts, j) && vh_rlen(h, j) >= h->fit_hint_need)
+            VH_FAIL("first-fit shortcut at granule %llu, but the region at %llu fits %llu granules", VH_ULL(g),
+                    VH_ULL(j), VH_ULL(h->fit_hint_need));
+    return 0;
+}
+
 /* 0 if every invariant holds; otherwise -1 and a message in buf. */
 VH_API int heap_check(Heap *h, char *buf, size_t buflen) {
     uint64_t blocks = 0, nfree = 0;
@@ -133,6 +148,7 @@ VH_API int heap_check(Heap *h, char *buf, size_t buflen) {
         VH_FAIL("capacity %llu is not a multiple of 8 within the limit", VH_ULL(h->capacity));
     if (vh_check_tiles(h, buf, buflen, &blocks, &nfree)) return -1;
     if (vh_check_indexes(h, buf, buflen, blocks, nfree)) return -1;
+    if (vh_check_shortcut(h, buf, buflen)) return -1;
     return vh_check_cache(h, buf, buflen);
 }
 

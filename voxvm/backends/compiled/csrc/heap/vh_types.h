@@ -142,9 +142,13 @@ typedef struct Heap {
     /* First-fit shortcut (vh_take): when fit_hint != 0, every free region
      * below granule fit_hint is shorter than fit_hint_need granules, so a
      * request of at least that many that fits the region at fit_hint takes it
-     * (bump-like allocation after a sweep). Any new or grown region resets it. */
+     * (bump-like allocation after a sweep). fit_len is that region's length,
+     * 0 when no region starts at fit_hint (or fit_hint is 0), so the shortcut
+     * reads neither the region-start bitmap nor the region. Any new or grown
+     * region resets both. */
     uint64_t fit_hint;
     uint64_t fit_hint_need;
+    uint64_t fit_len;
     /* Block-start bitmap: bit g of level 0 set iff 8*g is a live block start;
      * bit j of level i+1 set iff word j of level i is non-zero. */
     uint64_t *levels[HEAP_MAX_LEVELS];
