@@ -111,6 +111,10 @@
  * + - * keep the address's tag, the left one. */
 #define ADDRESS_U(tl, tr) ((tr) == VV_TAG_U64 && VV_IS_X(tl))
 #define U_OR_ADDRESS_U(tl, tr) (BOTH_U(tl, tr) || ADDRESS_U(tl, tr))
+/* The same pairs (for the valid tags a register holds; anything else takes
+ * the slow path, which decides by the whole table), tested address-first: one
+ * test for both, for the field accesses, whose left operand is an address. */
+#define UX_U(tl, tr) ((tr) == VV_TAG_U64 && VV_IS_UX(tl))
 /* Pairs that compare as unsigned payloads (vv_compare): uint64 with uint64,
  * an address-like tag with itself or with uint64 (pointer loops, null checks).
  * Both uint64 is one test; the others one row of a table (vv_core.h
@@ -1057,13 +1061,13 @@ vv_dispatch:
     /* The address step: uadd p x (any tag pair but the fast one runs the uadd alone) ... */
 #define FIELD_ADD(ADDRESS) \
         unsigned p_ = pc->a, x_ = pc->b; \
-        if (VV_UNLIKELY(!U_OR_ADDRESS_U(T[p_], T[x_]))) { slow_op = VV_AR_ADD; goto vv_binary_slow; } \
+        if (VV_UNLIKELY(!UX_U(T[p_], T[x_]))) { slow_op = VV_AR_ADD; goto vv_binary_slow; } \
         uint64_t ADDRESS = R[p_] + R[x_]; \
         R[p_] = ADDRESS
     /* ... or movr p s + uadd p x (anything else runs the movr alone). */
 #define FIELD_MOV_ADD(ADDRESS) \
         unsigned p_ = pc->a, s_ = pc->b, x_ = pc->c, ts_ = T[s_]; \
-        if (VV_UNLIKELY(!U_OR_ADDRESS_U(ts_, T[x_]))) goto vv_unfuse_movr; \
+        if (VV_UNLIKELY(!UX_U(ts_, T[x_]))) goto vv_unfuse_movr; \
         uint64_t ADDRESS = R[s_] + R[x_]; \
         R[p_] = ADDRESS; T[p_] = (uint8_t)ts_
     TARGET(X_ADD_LOAD) {
