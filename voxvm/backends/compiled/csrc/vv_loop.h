@@ -1049,13 +1049,17 @@ vv_dispatch:
         uint64_t a_ = (ADDRESS); \
         Heap *hp_ = &vm->heap; \
         uint8_t *p_; \
-        int ptr_ = T[rv_] == VV_TAG_ADDR; \
-        if (VV_UNLIKELY(T[rc_] != VV_TAG_U64 || R[rc_] != 8 || (ptr_ && hp_->ptrmap == NULL))) NEXT(DONE); \
+        if (VV_UNLIKELY(T[rc_] != VV_TAG_U64 || R[rc_] != 8)) NEXT(DONE); \
         p_ = VV_LIKELY(heap_cached(hp_, a_, 8)) ? hp_->mem + a_ : heap_find_uncached(hp_, a_, 8); \
         if (VV_UNLIKELY(p_ == NULL)) NEXT(DONE); \
-        vh_put_be(p_, R[rv_], 8); \
-        if (ptr_) (void)vh_record_pointer_in_block(hp_, a_);   /* cannot fail: the map exists */ \
-        else if (VV_UNLIKELY(hp_->ptrmap != NULL)) heap_forget_pointers(hp_, a_, 8); \
+        if (T[rv_] == VV_TAG_ADDR) {                /* (the lookup only moved the cache) */ \
+            if (VV_UNLIKELY(hp_->ptrmap == NULL)) NEXT(DONE); \
+            vh_put_be(p_, R[rv_], 8); \
+            vh_record_pointer_mapped(hp_, a_); \
+        } else { \
+            vh_put_be(p_, R[rv_], 8); \
+            if (VV_UNLIKELY(hp_->ptrmap != NULL)) heap_forget_pointers(hp_, a_, 8); \
+        } \
         NEXT(SIZE); \
     } while (0)
     /* The address step: uadd p x (any tag pair but the fast one runs the uadd alone) ... */

@@ -173,9 +173,8 @@ static VH_NOINLINE void vh_record_pointer_straddling(Heap *h, uint64_t addr) {
 }
 
 /* Record a pointer at addr, whose 8 bytes the caller found inside a live
- * block (addr >= 16). 0, or -1 when the host cannot provide the map. */
-static VH_ALWAYS_INLINE int vh_record_pointer_in_block(Heap *h, uint64_t addr) {
-    if (VH_UNLIKELY(h->ptrmap == NULL) && vh_pm_ensure(h) != 0) return -1;
+ * block (addr >= 16), when the pointer map exists. */
+static VH_ALWAYS_INLINE void vh_record_pointer_mapped(Heap *h, uint64_t addr) {
     h->mutations += 1;                          /* even the same value again: see vh_policy.h */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     if (VH_LIKELY((addr & 7) == 0)) {
@@ -194,13 +193,13 @@ static VH_ALWAYS_INLINE int vh_record_pointer_in_block(Heap *h, uint64_t addr) {
             memcpy(p, &w, 8);
             h->ptr_count += 1;
         }
-        return 0;
+        return;
     }
 #endif
     uint64_t lo = addr - 7, wi = lo >> 6;
     if (VH_UNLIKELY(wi != ((addr + 7) >> 6))) {
         vh_record_pointer_straddling(h, addr);
-        return 0;
+        return;
     }
     /* The usual case, one word of the map: clear the pointers the 8 bytes
      * overlap and set ours in one read and write (a pointer stored over the
@@ -212,6 +211,13 @@ static VH_ALWAYS_INLINE int vh_record_pointer_in_block(Heap *h, uint64_t addr) {
         h->ptrmap[wi] = (w & ~m) | bit;
         h->ptr_count += 1;
     }
+}
+
+/* The same, creating the map first if needed: 0, or -1 when the host cannot
+ * provide it. */
+static VH_ALWAYS_INLINE int vh_record_pointer_in_block(Heap *h, uint64_t addr) {
+    if (VH_UNLIKELY(h->ptrmap == NULL) && vh_pm_ensure(h) != 0) return -1;
+    vh_record_pointer_mapped(h, addr);
     return 0;
 }
 
