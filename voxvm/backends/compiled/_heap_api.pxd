@@ -29,6 +29,7 @@ cdef extern from "heap/vh_heap.h" nogil:
         uint64_t *ptrmap
         uint64_t ptr_count
         uint64_t nblocks, gc_blocks, nfree, used_bytes, payload_bytes, gc_bytes
+        uint64_t fit_hint, fit_len      # the first-fit shortcut region (vh_types.h)
         uint64_t gc_since, gc_threshold, gc_floor
         int gc_stress
         int64_t fail_after

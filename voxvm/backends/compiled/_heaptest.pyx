@@ -187,7 +187,10 @@ cdef class HeapTester:
         cdef uint64_t G = self.h.capacity >> 3
         cdef uint64_t g = 1
         while g < G:
-            if vh_bit_test(self.h.rstarts, g):
+            if self.h.fit_len != 0 and g == self.h.fit_hint:   # the shortcut region: outside the index
+                out.append((g << 3, self.h.fit_len << 3))
+                g += self.h.fit_len
+            elif vh_bit_test(self.h.rstarts, g):
                 out.append((g << 3, vh_rlen(&self.h, g) << 3))
                 g += vh_rlen(&self.h, g)
             else:
@@ -261,7 +264,7 @@ cdef class HeapTester:
 
     @property
     def nfree(self):
-        return self.h.nfree
+        return self.h.nfree + (self.h.fit_len != 0)    # the shortcut region is a free region too
 
     @property
     def ptr_count(self):

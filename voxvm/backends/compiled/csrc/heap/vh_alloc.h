@@ -163,27 +163,37 @@ static inline void vh_sum_raise(Heap *h, uint64_t c, uint64_t length) {
     for (int lv = 0; lv < h->nsums && h->sums[lv][c] < val; lv++, c >>= 4) h->sums[lv][c] = val;
 }
 
-/* Take the first `need` granules of the free region at g (`length` granules),
- * the lowest region that fits a request of `need`: what remains of it, at
- * g + need, becomes the first-fit shortcut (every region below is too short). */
-static VH_ALWAYS_INLINE void vh_carve(Heap *h, uint64_t g, uint64_t length, uint64_t need) {
-    uint64_t rest = length - need, r = g + need;
+/* The shortcut region (Heap.fit_hint) goes back into the free-space index,
+ * as the free region it is: its start bit, its length, its chunk's bound. The
+ * shortcut is then empty. Every reader of the index but the shortcut itself
+ * calls this first (the search, a new region, the sweep, growth). */
+static VH_NOINLINE void vh_settle_shortcut(Heap *h) {
+    uint64_t g = h->fit_hint, length = h->fit_len;
+    if (length == 0) return;
+    vh_bit_set(h->rstarts, g);
+    vh_rlen_set(h, g, length);
+    vh_sum_raise(h, g >> 6, length);            /* (it may have moved into a chunk of shorter regions) */
+    h->nfree += 1;
+    h->fit_hint = h->fit_len = 0;
+}
+
+/* The free region at g (`length` granules) is the lowest one that fits a
+ * request of `need`: its first `need` granules are taken, and the rest, if
+ * any, leaves the free-space index to become the shortcut region (every
+ * region below it is shorter than need). */
+static VH_ALWAYS_INLINE void vh_take_region(Heap *h, uint64_t g, uint64_t length, uint64_t need) {
     vh_bit_clear(h->rstarts, g);
-    if (rest == 0) {
-        h->nfree -= 1;
-    } else {
-        vh_bit_set(h->rstarts, r);
-        vh_rlen_set(h, r, rest);
-        if ((r >> 6) != (g >> 6)) vh_sum_raise(h, r >> 6, rest);   /* the remainder starts in another chunk */
-    }
-    h->fit_hint = r;
-    h->fit_len = rest;
+    h->nfree -= 1;
+    h->fit_hint = g + need;
+    h->fit_len = length - need;
+    h->fit_hint_need = need;
 }
 
 /* The first-fit search of vh_take: descend the summary tree to the leftmost
  * chunk whose bound fits, then scan its regions. Returns the granule where
  * the carved tile starts, or 0 if no region fits. */
 static VH_NOINLINE uint64_t vh_take_search(Heap *h, uint64_t need) {
+    vh_settle_shortcut(h);                      /* its region may be the first that fits */
     for (;;) {
         int lv = h->nsums - 1;
         uint64_t i = 0, w, g, length;
@@ -195,9 +205,8 @@ static VH_NOINLINE uint64_t vh_take_search(Heap *h, uint64_t need) {
         for (w = h->rstarts[i]; w != 0; w &= w - 1) {   /* chunk i: its first region that fits */
             g = (i << 6) | (uint64_t)vh_ctz64(w);
             length = vh_rlen(h, g);
-            if (length >= need) {
-                vh_carve(h, g, length, need);
-                h->fit_hint_need = need;        /* first fit: every region below g is shorter than need */
+            if (length >= need) {               /* first fit: every region below g is shorter than need */
+                vh_take_region(h, g, length, need);
                 return g;
             }
         }
@@ -206,16 +215,22 @@ static VH_NOINLINE uint64_t vh_take_search(Heap *h, uint64_t need) {
     }
 }
 
+/* Take `need` granules from the front of the shortcut region, which the
+ * caller checked fits (need <= fit_len) and is first fit (need >=
+ * fit_hint_need): two stores, nothing in the free-space index. */
+static VH_ALWAYS_INLINE uint64_t vh_take_shortcut(Heap *h, uint64_t need) {
+    uint64_t g = h->fit_hint;
+    h->fit_hint = g + need;                     /* the rest stays first fit: all below it is taken */
+    h->fit_len -= need;
+    return g;
+}
+
 /* Carve `need` granules from the front of the lowest-addressed region that
  * fits. Returns the granule where the carved tile starts, or 0. The
  * shortcut is inline (it serves most allocations after a sweep), the search
  * is not. */
 static VH_ALWAYS_INLINE uint64_t vh_take(Heap *h, uint64_t need) {
-    uint64_t g = h->fit_hint, length = h->fit_len;
-    if (need <= length && need >= h->fit_hint_need) {   /* the lowest region that fits (see Heap.fit_hint) */
-        vh_carve(h, g, length, need);           /* (regions below the new hint: all below g, all too short) */
-        return g;
-    }
+    if (need <= h->fit_len && need >= h->fit_hint_need) return vh_take_shortcut(h, need);
     return vh_take_search(h, need);
 }
 
@@ -232,7 +247,7 @@ static uint64_t vh_region_before(Heap *h, uint64_t g) {
 /* Granules [g, g+length) become free, merged with both neighbours. */
 static void vh_region_add(Heap *h, uint64_t g, uint64_t length) {
     uint64_t end = g + length, G = h->capacity >> 3, p;
-    h->fit_hint = h->fit_len = 0;               /* a new or longer region: the shortcut no longer holds */
+    vh_settle_shortcut(h);                      /* a new or longer region: the shortcut no longer holds */
     if (end < G && vh_bit_test(h->rstarts, end)) {   /* a free region starts right after */
         length += vh_rlen(h, end);              /* (its chunk's bound just goes stale) */
         vh_bit_clear(h->rstarts, end);
@@ -339,6 +354,7 @@ static VH_NOINLINE int vh_grow_to(Heap *h, uint64_t new_size) {
 static int vh_grow(Heap *h, uint64_t need_g) {
     uint64_t size, tail, deficit, new_size, lim;
     if (h->mem == NULL) return -1;
+    vh_settle_shortcut(h);                      /* the arena's last region may be the shortcut's */
     size = h->capacity - 8;
     lim = h->limit - 8;
     tail = vh_tail_free_granules(h);

@@ -17,17 +17,21 @@
 static int vh_check_tiles(Heap *h, char *buf, size_t buflen, uint64_t *blocks_out, uint64_t *nfree_out) {
     uint64_t G = h->capacity >> 3, g = 1, j, fg;
     uint64_t used = 0, payload = 0, gcb = 0, gcbytes = 0, blocks = 0, freeb = 0, nfree = 0, ptrs = 0;
-    int prev_free = 0;
+    int prev_free = 0, shortcut_seen = 0;
     while (g < G) {
-        if (vh_bit_test(h->rstarts, g)) {
-            fg = vh_rlen(h, g);
+        int shortcut = h->fit_len != 0 && g == h->fit_hint;   /* a free region outside the index */
+        if (shortcut || vh_bit_test(h->rstarts, g)) {
+            if (shortcut && vh_bit_test(h->rstarts, g))
+                VH_FAIL("the shortcut region at 0x%llx has a region-start bit", VH_ULL(g << 3));
+            fg = shortcut ? h->fit_len : vh_rlen(h, g);
             if (fg == 0 || fg > G - g)
                 VH_FAIL("free region at 0x%llx has bad length %llu granules", VH_ULL(g << 3), VH_ULL(fg));
             if (prev_free) VH_FAIL("two adjacent free regions at 0x%llx", VH_ULL(g << 3));
             for (j = g; j < g + fg; j++)
                 if ((j != g && vh_bit_test(h->rstarts, j)) || (j + 1 < G && vh_bm_test(h, j + 1) && j + 1 < g + fg))
                     VH_FAIL("region or block start inside free region 0x%llx", VH_ULL(g << 3));
-            nfree += 1;
+            nfree += !shortcut;
+            shortcut_seen |= shortcut;
             freeb += fg << 3;
             prev_free = 1;
         } else {
@@ -54,6 +58,8 @@ static int vh_check_tiles(Heap *h, char *buf, size_t buflen, uint64_t *blocks_ou
         g += fg;
     }
     if (g != G) VH_FAIL("tiles end at 0x%llx, arena at 0x%llx", VH_ULL(g << 3), VH_ULL(h->capacity));
+    if (h->fit_len != 0 && !shortcut_seen)
+        VH_FAIL("the shortcut region at 0x%llx does not start a tile", VH_ULL(h->fit_hint << 3));
     if (blocks != h->nblocks || used != h->used_bytes || payload != h->payload_bytes || gcb != h->gc_blocks ||
         gcbytes != h->gc_bytes || nfree != h->nfree || used + freeb != h->capacity - 8)
         VH_FAIL("accounting: blocks %llu/%llu used %llu/%llu payload %llu/%llu gc %llu/%llu "
@@ -124,14 +130,15 @@ static int vh_check_cache(Heap *h, char *buf, size_t buflen) {
     return 0;
 }
 
-/* The first-fit shortcut (Heap.fit_hint), when it names a region: that region
- * is fit_len granules long, and every region below it is shorter than
- * fit_hint_need (so taking it is first fit). */
+/* The first-fit shortcut (Heap.fit_hint), when it holds a region: the tile
+ * walk found that region free (vh_check_tiles); it lies inside the arena, and
+ * every region below it is shorter than fit_hint_need (so taking it is first
+ * fit). */
 static int vh_check_shortcut(Heap *h, char *buf, size_t buflen) {
     uint64_t g = h->fit_hint, G = h->capacity >> 3, j;
     if (h->fit_len == 0) return 0;
-    if (g == 0 || g >= G || !vh_bit_test(h->rstarts, g) || vh_rlen(h, g) != h->fit_len)
-        VH_FAIL("first-fit shortcut: no free region of %llu granules at granule %llu", VH_ULL(h->fit_len), VH_ULL(g));
+    if (g == 0 || g >= G || h->fit_len > G - g)
+        VH_FAIL("first-fit shortcut: %llu granules at granule %llu, outside the arena", VH_ULL(h->fit_len), VH_ULL(g));
     for (j = 1; j < g; j++)
         if (vh_bit_test(h->rstarts, j) && vh_rlen(h, j) >= h->fit_hint_need)
             VH_FAIL("first-fit shortcut at granule %llu, but the region at %llu fits %llu granules", VH_ULL(g),

@@ -270,7 +270,7 @@ static uint64_t vh_sweep(Heap *h, const VhMarker *mk, int forget) {
     uint64_t G = h->capacity >> 3, W = (G + 63) >> 6, *S = h->levels[0], *M = h->marks, *R = h->rstarts;
     uint64_t run_start = 0, dirty = 0, free_granules = 0, runs = 0, dead = 0;   /* dirty: dead blocks from here */
     int in_run = 0;
-    h->fit_hint = h->fit_len = 0;               /* regions appear and grow */
+    vh_settle_shortcut(h);                      /* regions appear and grow: first back into the index */
     for (uint64_t w = 0; w < W; w++) {
         uint64_t s = S[w], m = M[w], sn = w + 1 < W ? S[w + 1] : 0, mn = w + 1 < W ? M[w + 1] : 0;
         uint64_t d = s & ~m, dn = sn & ~mn;

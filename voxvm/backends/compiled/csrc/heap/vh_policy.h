@@ -167,10 +167,8 @@ static VH_ALWAYS_INLINE uint64_t heap_alloc_quick(Heap *h, uint64_t n, int gc_ma
  * heap_alloc_auto). When it allocates, the block is the one heap_alloc_quick
  * would give. */
 static VH_ALWAYS_INLINE uint64_t heap_alloc_small(Heap *h, uint64_t n, uint64_t need) {
-    uint64_t g = h->fit_hint, length = h->fit_len;
-    if (h->gc_since >= h->quick_limit || need > length || need < h->fit_hint_need) return 0;
-    vh_carve(h, g, length, need);               /* as vh_take */
-    return vh_alloc_finish(h, g, n, need, 1, 1);
+    if (h->gc_since >= h->quick_limit || need > h->fit_len || need < h->fit_hint_need) return 0;
+    return vh_alloc_finish(h, vh_take_shortcut(h, need), n, need, 1, 1);
 }
 
 #endif /* VH_POLICY_H */

@@ -139,13 +139,13 @@ typedef struct Heap {
     uint32_t *sums[HEAP_MAX_SUM_LEVELS];
     uint64_t sum_words[HEAP_MAX_SUM_LEVELS];
     int nsums;
-    /* First-fit shortcut (vh_take): when fit_hint != 0, every free region
-     * below granule fit_hint is shorter than fit_hint_need granules, so a
-     * request of at least that many that fits the region at fit_hint takes it
-     * (bump-like allocation after a sweep). fit_len is that region's length,
-     * 0 when no region starts at fit_hint (or fit_hint is 0), so the shortcut
-     * reads neither the region-start bitmap nor the region. Any new or grown
-     * region resets both. */
+    /* First-fit shortcut (vh_take): when fit_len != 0, the free granules
+     * [fit_hint, fit_hint + fit_len) are the shortcut region, and every free
+     * region below it is shorter than fit_hint_need granules, so a request of
+     * at least that many that fits takes its front: bump allocation, two
+     * stores. The shortcut region is not in the free-space index (no start
+     * bit, no stored length, not in nfree): vh_settle_shortcut puts it back
+     * before anything else reads the index or adds a region. */
     uint64_t fit_hint;
     uint64_t fit_hint_need;
     uint64_t fit_len;
