@@ -252,12 +252,6 @@ typedef struct vv_entry {
 } vv_entry;
 
 typedef struct vv_vm {
-    /* The program's heap (heap/vh_heap.h), compiled into this extension and
-     * called directly by the loop; heap_init / heap_free_all are the Core's
-     * (voxvm/backends/compiled/_core.pyx). Its block cache is the load/store
-     * fast path. It comes first so that &vm->heap is vm itself: the loop's
-     * heap handlers then need no register (or stack slot) of their own for it. */
-    Heap heap;
     /* The registers' bits; fregs reads and writes the same bits as float64, so
      * that the loop's float fast paths use the register file as a memory operand
      * of the float unit (type punning through a union: defined in C). */
@@ -312,6 +306,10 @@ typedef struct vv_vm {
     uint64_t trap_ip, trap_a, trap_b;
     uint64_t ncall_code, ncall_ip;
 
+    /* The program's heap (heap/vh_heap.h), compiled into this extension and
+     * called directly by the loop; heap_init / heap_free_all are the Core's
+     * (voxvm/backends/compiled/_core.pyx). Its block cache is the load/store fast path. */
+    Heap heap;
     int gc_log;                  /* record GC events for the log callback */
     uint32_t ngc_events;
     vv_gc_event gc_events[VV_GC_EVENTS];
