@@ -35,7 +35,11 @@ if not os.environ.get("VOXVM_PUREPYTHON"):
 
     # setuptools puts ours after the interpreter's CFLAGS (Debian: -O2), so -O3 wins.
     # No -march=native: wheels must run on every x86-64 (performance.md rule 7).
-    extra = ["-O3"]
+    # -fno-reorder-blocks-and-partition: GCC guesses how often each computed-goto target
+    # runs, and in some builds it moved most of the dispatch loop's handlers into
+    # .text.unlikely (callgrind: vv_run_goto.cold), so the hot code's layout changed from
+    # one edit to the next; the loop stays in one piece (clang ignores the flag).
+    extra = ["-O3", "-fno-reorder-blocks-and-partition"]
     link = []
     # VOXVM_SANITIZE=address,undefined builds the core with those sanitizers for the test
     # suite and the fuzzers (docs/reliability.md "Sanitizers"); never for a release.
