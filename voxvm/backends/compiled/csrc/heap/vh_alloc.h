@@ -6,9 +6,11 @@
  * an upper bound of the longest region starting there, under a 16-ary max
  * tree scanned 16 entries at a time (SSE2, with a portable fallback). First
  * fit = descend to the leftmost chunk whose bound fits, then scan its
- * regions. Also owns heap_init / heap_free_all, growth of the arena and of
- * every per-granule structure, heap_alloc (never collects: the policy that
- * may collect is vh_policy.h) and heap_free.
+ * regions; what the search leaves of the region it took is the shortcut
+ * region, bump allocated outside the index until something else needs the
+ * index (vh_settle_shortcut). Also owns heap_init / heap_free_all, growth of
+ * the arena and of every per-granule structure, heap_alloc (never collects:
+ * the policy that may collect is vh_policy.h) and heap_free.
  *
  * Nothing here allocates host memory per heap allocation: metadata grows only
  * with the arena (about 4% for free space and block starts, plus 12.5% for
