@@ -46,12 +46,14 @@ static VH_NOINLINE uint64_t *vh_mark_stack_grow(Heap *h) {
  * granule minus 2 and anything else into a number >= 2^61, so one compare
  * rejects null, unaligned and out-of-arena values; the mark is a bit beside
  * the block-start bit, so "a live, unmarked block start?" is one test of two
- * words of the same index. The block itself is not touched here. */
+ * words of the same index (only block starts are ever marked, so starts ^
+ * marks are the unmarked starts: one operation less than starts & ~marks).
+ * The block itself is not touched here. */
 static VH_ALWAYS_INLINE int vh_mark_new(const uint64_t *starts, uint64_t *marks, uint64_t glimit, uint64_t v) {
     uint64_t x = v - HEAP_FIRST_ADDRESS, gi = (x >> 3) | (x << 61);
     if (gi >= glimit) return 0;                 /* null, unaligned, outside the arena */
     uint64_t g = gi + 2, wi = g >> 6, bit = (uint64_t)1 << (g & 63), m = marks[wi];
-    if ((starts[wi] & ~m & bit) == 0) return 0; /* interior, stale, garbage, or marked */
+    if (((starts[wi] ^ m) & bit) == 0) return 0;   /* interior, stale, garbage, or marked */
     marks[wi] = m | bit;
     return 1;
 }
@@ -138,7 +140,16 @@ static VH_ALWAYS_INLINE void vh_scan_block(Heap *h, VhMarker *mk, uint64_t start
  * dependent load instead of three (header and map window, then the word at
  * the window's first bit). When the layout differs the block is scanned as
  * usual (the same marks and counts) and its last pointer's offset becomes t.
- * (Measured: docs/performance.md "Marking a list at the speed of its loads".) */
+ *
+ * With the load off the chain, the loop is bound by its instructions, so it
+ * also expects the previous block's header word: a block with exactly that
+ * header has the same size and map mask, and its size and pointer are
+ * counted in k (added to the totals when the header changes and at the end)
+ * instead of on each block. What the loop needs on every block stays in
+ * locals, the rest in mk, so that the compiler keeps the loop's state in
+ * registers.
+ * (Measured: docs/performance.md "Marking a list at the speed of its loads"
+ * and "The marking loop's instructions".) */
 static void vh_drain(Heap *h, VhMarker *mkp) {
     VhMarker mk = *mkp;
     if (mk.ptrmap == NULL) {                    /* no block holds a pointer: count them only */
@@ -148,42 +159,57 @@ static void vh_drain(Heap *h, VhMarker *mkp) {
     }
     uint8_t *mem = mk.mem;
     const uint64_t *starts = mk.starts, *pm = mk.ptrmap;
-    uint64_t *marks = mk.marks, *stack = mk.stack, top = mk.top, cap = mk.cap;
-    uint64_t glimit = mk.glimit, payload = mk.payload, ptrs = mk.ptrs;
-    uint64_t t = 8, tbit = (uint64_t)1 << 8;  /* the guess: an offset and its map bit */
+    uint64_t *marks = mk.marks, *stack = mk.stack, top = mk.top;
+    uint64_t glimit = mk.glimit;
+    uint64_t tbit = (uint64_t)1 << 8;           /* the guess: an offset's map bit */
+    const uint8_t *memt = mem + 8;              /* ... and mem + the offset */
+    uint64_t ehdr = 0, emask = 0, k = 0;        /* the expected header, its map mask, blocks seen with it */
     while (top != 0) {
         uint64_t v = stack[--top];
         if (top != 0) VH_PREFETCH(mem + stack[top - 1] - 8);   /* the next queued block's header */
         for (;;) {
-            uint64_t n = *(const uint64_t *)(mem + v - 8) & VH_HDR_SIZE_MASK, w, c;
-            payload += n;
-            if (VH_UNLIKELY(n - 8 > 70 - 8)) {  /* no room for a pointer, or a larger block */
-                if (n >= 8) {                   /* the general scan (it counts n again) */
-                    mk.stack = stack; mk.top = top; mk.cap = cap; mk.payload = payload - n; mk.ptrs = ptrs;
-                    vh_scan_block(h, &mk, v);
-                    stack = mk.stack; top = mk.top; cap = mk.cap; payload = mk.payload; ptrs = mk.ptrs;
+            uint64_t hdr = *(const uint64_t *)(mem + v - 8), w, c;
+            if (VH_UNLIKELY(hdr != ehdr)) {
+                uint64_t n = hdr & VH_HDR_SIZE_MASK;
+                if (VH_UNLIKELY(n - 8 > 70 - 8)) {  /* no room for a pointer, or a larger block */
+                    if (n >= 8) {               /* the general scan (it counts n) */
+                        mk.stack = stack; mk.top = top;
+                        vh_scan_block(h, &mk, v);
+                        stack = mk.stack; top = mk.top;
+                    } else {
+                        mk.payload += n;
+                    }
+                    break;
                 }
-                break;
+                mk.payload += (ehdr & VH_HDR_SIZE_MASK) * k;
+                mk.ptrs += k;
+                k = 0;
+                ehdr = hdr;
+                emask = VH_ALL >> (71 - n);     /* its n - 7 bits */
             }
-            /* its n - 7 bits: two operations, not a table load (when t is wrong, on the chain) */
-            w = vh_pm_window(pm, v) & (VH_ALL >> (71 - n));
+            k += 1;                             /* payload += n, ptrs += 1 (the pointer undone when w == 0) */
+            w = vh_pm_window(pm, v) & emask;
             if (VH_UNLIKELY(w != tbit)) {       /* not exactly one pointer, at t */
-                if (w == 0) break;
+                if (w == 0) {
+                    mk.ptrs -= 1;
+                    break;
+                }
                 for (; (w & (w - 1)) != 0; w &= w - 1) {   /* the pointers before the last: queued */
-                    ptrs += 1;
+                    mk.ptrs += 1;
                     c = vh_load_be64(mem + v + (unsigned)vh_ctz64(w));
-                    if (vh_mark_new(starts, marks, glimit, c)) vh_mark_push(h, &stack, &top, &cap, c);
+                    if (vh_mark_new(starts, marks, glimit, c)) vh_mark_push(h, &stack, &top, &mk.cap, c);
                 }
                 tbit = w;                       /* the last pointer's offset: the next guess */
-                t = (unsigned)vh_ctz64(w);
+                memt = mem + (unsigned)vh_ctz64(w);
             }
-            c = vh_load_be64(mem + v + t);      /* the last pointer (inside the block: w has bit t) */
-            ptrs += 1;
+            c = vh_load_be64(memt + v);         /* the last pointer (inside the block: w has bit t) */
             if (!vh_mark_new(starts, marks, glimit, c)) break;
             v = c;                              /* scanned next */
         }
     }
-    mk.stack = stack; mk.top = top; mk.cap = cap; mk.payload = payload; mk.ptrs = ptrs;
+    mk.payload += (ehdr & VH_HDR_SIZE_MASK) * k;
+    mk.ptrs += k;
+    mk.stack = stack; mk.top = top;
     *mkp = mk;
 }
 
