@@ -215,7 +215,7 @@ def main() -> int:
         share = med(g / w for g, w in zip(r["gc"], r["wall"]))
         pauses = [p for run_pauses in r["pauses"] for p in run_pauses]
         vox, lua_s = med(r["voxvm"]), med(r["lua"]) if r.get("lua") else None
-        rows.append([f"{live:,}", f"{args.short:,}", f"{run:.3f}", f"{gc:.3f}", f"{share:.2f}",
+        rows.append([f"{live:,}", f"{args.short:,}", f"{run:.3f}", f"{gc:.3f}", f"{share:.3f}",
                      str(med(r["collections"])), f"{med(r['peak']) / 2**20:.0f}",
                      f"{med(pauses):.2f}" if pauses else "-", f"{max(pauses):.2f}" if pauses else "-",
                      f"{vox:.3f}", f"{lua_s:.3f}" if lua_s else "-", f"{vox / lua_s:.2f}" if lua_s else "-"])
