@@ -172,6 +172,16 @@ def test_max_steps_counts_branch_events_across_native_calls(backend):
     assert "did not halt within 5 branch events" in str(caught.value)
 
 
+@pytest.mark.parametrize("steps", [1023, 1024, 1025, 3000])
+def test_max_steps_is_exact_across_poll_windows_and_native_calls(backend, steps):
+    # The compiled loop counts a budget down in windows of 1024 branch events, polling
+    # between them, and returns to the host for output: the count must go on exactly.
+    machine = voxvm.Machine(voxasm.assemble(LOOP), backend=backend)
+    with pytest.raises(voxvm.RunLimitExceeded) as caught:
+        machine.run(max_steps=steps)
+    assert caught.value.result.stdout == b"." * steps
+
+
 def test_timeout_stops_an_endless_program(backend):
     machine = voxvm.Machine(voxasm.assemble("section text\n.start\nlabel l\n    jmp @l\n"), backend=backend)
     with pytest.raises(voxvm.RunLimitExceeded) as caught:

@@ -68,20 +68,20 @@
  * VV_POLL_MASK + 1 branch events (and at the budget's end, a multiple of
  * it) the branch goes through vv_branch_poll. */
 #define JUMP(target) do { uint64_t t_ = (target); \
-        if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = t_; goto vv_branch_poll; } \
+        if (VV_UNLIKELY(--budget == 0)) { next_ip = t_; goto vv_branch_poll; } \
         if (VV_UNLIKELY(t_ >= vm->len)) { next_ip = t_; goto vv_outside; } \
         pc = CODE + t_; DISPATCH(); } while (0)
 /* A taken branch to a target known to be inside memory. */
 #define JUMP_INSIDE(target) do { uint64_t t_ = (target); \
-        if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = t_; goto vv_branch_poll; } \
+        if (VV_UNLIKELY(--budget == 0)) { next_ip = t_; goto vv_branch_poll; } \
         pc = CODE + t_; DISPATCH(); } while (0)
 /* ... given as the decoder stored it, relative to this slot (VV_SLOT_REL, vv_core.h). */
 #define JUMP_SLOT(rel) do { int64_t r_ = (rel); \
-        if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { \
+        if (VV_UNLIKELY(--budget == 0)) { \
             next_ip = ADDR() + (uint64_t)(r_ / (int64_t)sizeof(vv_slot)); goto vv_branch_poll; } \
         pc = (const vv_slot *)((const char *)pc + r_); DISPATCH(); } while (0)
 #define NOT_TAKEN(n) do { pc += (n); \
-        if (VV_UNLIKELY((--budget & VV_POLL_MASK) == 0)) { next_ip = ADDR(); goto vv_branch_poll; } \
+        if (VV_UNLIKELY(--budget == 0)) { next_ip = ADDR(); goto vv_branch_poll; } \
         DISPATCH(); } while (0)
 #define BRANCH_IF(cond, target, n) do { if (cond) JUMP(target); NOT_TAKEN(n); } while (0)
 /* The end of a fused compare-and-branch: the slot's condition mask decides. */
@@ -253,6 +253,13 @@ static int VV_RUN_NAME(vv_vm *const vm_arg, int64_t budget) {
 
     if (budget < 0) budget = INT64_MAX;
     else if (budget == 0) return VV_STATUS_BUDGET;
+    /* `budget` counts down the events to the next poll (one decrement and a
+     * jump-if-zero per branch); `budget_rest` holds the events after that
+     * window, a multiple of VV_POLL_MASK + 1, so the polls fall where the whole
+     * count left is such a multiple. */
+    int64_t budget_rest = budget & ~(int64_t)VV_POLL_MASK;
+    budget &= VV_POLL_MASK;
+    if (budget == 0) { budget = VV_POLL_MASK + 1; budget_rest -= VV_POLL_MASK + 1; }
     if (vm->ip >= vm->len) {
         vm->trap_kind = VV_TRAP_IP_OUTSIDE;
         vm->trap_ip = vm->trap_a = vm->ip;
@@ -1167,7 +1174,9 @@ vv_trap:
 vv_branch_poll:
     /* a branch event whose count is a multiple of VV_POLL_MASK + 1: the budget's
      * end, or time to poll (the branch itself is complete; resume at next_ip) */
-    if (budget == 0) goto vv_budget;
+    if (budget_rest == 0) goto vv_budget;
+    budget = VV_POLL_MASK + 1;
+    budget_rest -= VV_POLL_MASK + 1;
     if (!vv_poll(vm)) {
         if (VV_UNLIKELY(next_ip >= vm->len)) goto vv_outside;
         pc = CODE + next_ip;
@@ -1207,7 +1216,7 @@ vv_exit_halt:
 
 vv_exit_ncall:
     SAVE_COUNT();
-    vm->budget_left = budget;    /* Core.budget_left: a caller's budget goes on after the native */
+    vm->budget_left = budget + budget_rest;    /* Core.budget_left: a caller's budget goes on after the native */
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
     PUBLISH_STACKS();
     return VV_STATUS_NCALL;
@@ -1219,7 +1228,7 @@ vv_flush:
     SAVE_COUNT();
     vm->flush_due = 0;
     vm->ip = next_ip;
-    vm->budget_left = budget;
+    vm->budget_left = budget + budget_rest;
     vm->flags[1] = (uint8_t)ZF; vm->flags[2] = (uint8_t)NF;
     PUBLISH_STACKS();
     return VV_STATUS_FLUSH;
