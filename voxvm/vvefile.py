@@ -18,7 +18,7 @@ few fields it would unpack (docs/performance.md "Start-up").
 
 from __future__ import annotations
 
-from .errors import FormatError, VoxIOError
+from .errors import FormatError, UsageError, VoxIOError
 from .program import Program
 
 VVE_MAGIC = b"VVE\x00"
@@ -130,7 +130,10 @@ def load_vvr(data: bytes, path: str = "<memory>") -> Program:
 
 
 def read_bytes(path: str) -> bytes:
-    """The whole file, or a one-line VoxIOError naming it."""
+    """The whole file, or a one-line VoxIOError naming it (a UsageError for an empty name:
+    ``--vve=`` with nothing after it, as voxasm/driver.py says of an empty output name)."""
+    if not path:
+        raise UsageError("the input file name is empty")
     try:
         with open(path, "rb") as f:
             return f.read()

@@ -113,6 +113,19 @@ def test_a_program_file_given_alone_runs(tmp_path):
                                                         "No such file or directory\n")
 
 
+@pytest.mark.parametrize("tool, args", [
+    ("voxvm", ["--vve="]),
+    ("voxvm", ["--vvr="]),
+    ("voxvm", ["run", ""]),
+    ("voxvm", ["--vas="]),
+    ("voxasm", [""]),
+])
+def test_an_empty_input_file_name_is_a_usage_error(tmp_path, tool, args):
+    result = _cli(tmp_path, *args, tool=tool)
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert result.stderr == f"{tool}: error: the input file name is empty\n"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--bogus"], "voxvm: error: no such option: --bogus"),
     (["run"], "voxvm: error: missing argument 'FILE' (see 'voxvm run --help')"),
