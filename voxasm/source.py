@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from typing import Iterator
 
 from voxvm.records import record
+from voxvm.vvefile import VVE_MAGIC
 
 from .diagnostics import AssemblyError, Diagnostic
 from .literals import regex
@@ -137,6 +138,11 @@ def text_chunks(source: bytes | str, path: str) -> Iterator[str]:
         raise AssemblyError([Diagnostic(
             path, 1, 1, f"source is {len(source)} bytes; voxasm reads at most "
                         f"{MAX_SOURCE_BYTES} bytes")], path)
+    if source.startswith(VVE_MAGIC):
+        raise AssemblyError([Diagnostic(
+            path, 1, 1, "this is a .vve binary (it starts with the .vve magic), not .vvs source",
+            hint=f"run it with `voxvm --vve={path}`; `voxvm dis {path}` turns it back into source")],
+            path)
     view = memoryview(source)
     pos = 3 if source.startswith(_BOM.encode()) else 0
     while True:
@@ -157,7 +163,9 @@ def decode(source: bytes | str, path: str) -> str:
 
 
 def _utf8_diagnostics(data: bytes, path: str) -> list[Diagnostic]:
-    """One diagnostic per line that does not decode as UTF-8 (at its first bad byte)."""
+    """One diagnostic per line that does not decode as UTF-8 (at its first bad byte); for a
+    binary file (one that also holds NUL bytes), one diagnostic for the first such line that
+    counts the others and shows none of them: their text would be noise."""
     out = []
     for number, raw in enumerate(data.split(b"\n"), 1):
         try:
@@ -171,4 +179,10 @@ def _utf8_diagnostics(data: bytes, path: str) -> list[Diagnostic]:
                 f"invalid UTF-8 byte 0x{bad[0]:02x} (.vvs source must be UTF-8 text)",
                 source_line=shown,
                 hint="is this a binary file?" if b"\x00" in raw else None))
+    if len(out) > 1 and b"\x00" in data:
+        first, more = out[0], len(out) - 1
+        return [Diagnostic(
+            path, first.line, first.column,
+            f"{first.message}, and {more} more line{' that is' if more == 1 else 's that are'} not UTF-8",
+            hint="this looks like a binary file (it holds NUL bytes), not .vvs source")]
     return out

@@ -12,6 +12,7 @@ import re
 import pytest
 
 from conftest import conformance_dir
+import voxasm
 from voxasm import AssemblyError, assemble_program as assemble
 from voxvm.errors import ExitStatus, InputError
 
@@ -134,6 +135,27 @@ def test_binary_garbage_gives_diagnostics(blob):
     assert error.diagnostics
     text = error.render()
     assert "Traceback" not in text and "\x00" not in text and "\x1b" not in text
+
+
+def test_a_binary_file_is_one_diagnostic_that_counts_the_bad_lines():
+    error = failure(b"\x7fELF\x00\xff" * 50 + b"\nhalt\n\x80\x80\n\xfe", "lib.so")
+    assert len(error.diagnostics) == 1
+    only = error.diagnostics[0]
+    assert (only.line, only.column) == (1, 6)
+    assert only.message == ("invalid UTF-8 byte 0xff (.vvs source must be UTF-8 text), "
+                            "and 2 more lines that are not UTF-8")
+    assert only.hint == "this looks like a binary file (it holds NUL bytes), not .vvs source"
+    assert error.render().splitlines() == [only.headline, f"  hint: {only.hint}",   # no garbage
+                                           "voxasm: lib.so: 1 error, nothing assembled"]
+
+
+def test_a_vve_file_given_to_the_assembler_says_how_to_run_it():
+    vve = voxasm.assemble("section text\n.start\n    halt\n")
+    error = failure(vve, "p.vve")
+    assert [d.message for d in error.diagnostics] == [
+        "this is a .vve binary (it starts with the .vve magic), not .vvs source"]
+    assert error.diagnostics[0].hint == ("run it with `voxvm --vve=p.vve`; `voxvm dis p.vve` "
+                                         "turns it back into source")
 
 
 def test_str_input_with_a_lone_surrogate_is_an_error():
