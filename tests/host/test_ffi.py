@@ -406,8 +406,9 @@ def test_only_toml_files_are_read_and_a_missing_target_is_an_error(tmp_path):
     write(tmp_path, "libfoo.so", "\x7fELF binary")
     (tmp_path / "sub.toml").mkdir()
     assert read_configs(str(tmp_path)) == []
-    with pytest.raises(ConfigError, match="no such file or folder"):
+    with pytest.raises(ConfigError, match="no such file or folder") as missing:
         read_configs(str(tmp_path / "nowhere"))
+    assert missing.value.exit_status == 74                # an input that cannot be read (§5)
 
 
 def test_the_library_field_of_the_running_os_is_used():

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import InputError
+from ..errors import ExitStatus, InputError
 from ..numbered import Numbered
 from ..tags import VALID_TAGS, Exc, Tag
 from ..values import as_f64, as_i64, as_u64, bits_from_f64
@@ -138,6 +138,13 @@ class ConfigError(InputError):
         self.path, self.key, self.message = path, key, message
 
 
+class ConfigReadError(ConfigError):
+    """A config file or folder that is missing or cannot be read: the same one line, exit
+    status 74, as for any input that cannot be read (semantics.md §5)."""
+
+    exit_status = ExitStatus.IOERR
+
+
 @dataclass(frozen=True)
 class FfiFunction:
     """One ``[functions.KEY]`` entry."""
@@ -180,11 +187,11 @@ def config_files(target: str) -> list[Path]:
         try:
             files = sorted(p for p in path.iterdir() if p.suffix == ".toml" and p.is_file())
         except OSError as exc:
-            raise ConfigError(target, None, f"cannot list the folder: {exc.strerror or exc}") from None
+            raise ConfigReadError(target, None, f"cannot list the folder: {exc.strerror or exc}") from None
         return files
     if path.is_file():
         return [path]
-    raise ConfigError(target, None, "no such file or folder")
+    raise ConfigReadError(target, None, "no such file or folder")
 
 
 def _expect(table: dict, key: str, kind: type, path: str, where: str, required: bool = True):
@@ -284,7 +291,7 @@ def read_configs(target: str, platform: str = sys.platform) -> list[FfiConfig]:
         try:
             data = file.read_bytes()
         except OSError as exc:
-            raise ConfigError(shown, None, f"cannot read: {exc.strerror or exc}") from None
+            raise ConfigReadError(shown, None, f"cannot read: {exc.strerror or exc}") from None
         config = parse_config(shown, data, platform)
         for function in config.functions:
             other = seen.get(function.code)
