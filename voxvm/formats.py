@@ -24,6 +24,7 @@ from construct import (
     Const,
     GreedyBytes,
     ConstructError,
+    StreamError,
     Int8ub,
     Int16ub,
     Int64ub,
@@ -267,6 +268,20 @@ class DumpWriter:
         self.flush()
 
 
+def _dump_format_error(exc: ConstructError, data: bytes, path: str) -> FormatError:
+    """construct's two-line error as one FormatError line: the field as a dotted path and,
+    for a file cut off inside a field, that field's byte offset."""
+    field = (exc.path or "").replace("(parsing)", "").replace(" -> ", ".").strip(". ") or "dump"
+    reason = str(exc).splitlines()[-1]
+    words = reason.replace(",", "").split()
+    if isinstance(exc, StreamError) and words[-4:-3] == ["expected"] and words[-2:-1] == ["found"]:
+        wanted, there = int(words[-3]), int(words[-1])
+        return FormatError(path, field, len(data) - there,
+                           f"the file ends inside this {wanted}-byte field ({len(data)} bytes in all; "
+                           f"a cut-off core dump?)")
+    return FormatError(path, field, 0, f"malformed core dump: {reason}")
+
+
 def parse_dump(data: bytes, path: str = "<memory>") -> Dump:
     """Decode a core dump; raise FormatError if it is not one."""
     if data[:len(DUMP_MAGIC)] != DUMP_MAGIC:
@@ -283,7 +298,7 @@ def parse_dump(data: bytes, path: str = "<memory>") -> Dump:
             parsed = (DumpFileV2 if version == 2 else DumpFile).parse(data)
             pending = {number: count for number, count in enumerate(parsed.pending, 1) if count}
     except ConstructError as exc:
-        raise FormatError(path, "dump", 0, f"malformed core dump: {exc}") from None
+        raise _dump_format_error(exc, data, path) from None
     return Dump(
         reason=parsed.reason, trap=parsed.trap, ip=parsed.ip, flags=tuple(parsed.flags),
         registers=[(r.value, r.tag) for r in parsed.registers],

@@ -157,6 +157,19 @@ def test_parse_dump_rejects_other_files():
         parse_dump(DUMP_MAGIC + b"\x00", "cut.dump")
 
 
+def test_a_cut_off_dump_names_the_field_and_where_it_starts():
+    data = build_dump(Dump(reason=1, trap=3, ip=0x18, flags=(0, 0, 0, 0), registers=[(0, 1)] * 32,
+                           data_stack=[(5, 1)], call_stack=[], pending={}, memory=b"m" * 16, heap=[]))
+    with pytest.raises(FormatError) as cut:
+        parse_dump(data[:12], "c.dump")
+    assert str(cut.value) == ("c.dump: trap at byte offset 11 (0xb): the file ends inside this "
+                              "2-byte field (12 bytes in all; a cut-off core dump?)")
+    for length in range(len(DUMP_MAGIC) + 2, len(data)):
+        with pytest.raises(FormatError) as cut:
+            parse_dump(data[:length], "c.dump")
+        assert "\n" not in str(cut.value) and cut.value.offset <= length, length
+
+
 def test_dump_version_1_is_still_read():
     """Version 1 stored the pending numbers oldest first; they are read back as counts."""
     from voxvm.formats import DumpFileV1
