@@ -247,6 +247,12 @@ class Session:
         address = program.address_of(text)
         if address is None or not text or text[0].isdigit():
             hint = "" if symbols else " (the program has no debug map: use *ADDRESS or func#N)"
+            if text[:2].lower() == "0x":             # gdb, too, wants break *0x14
+                try:
+                    int(text, 16)
+                    hint = f" (an address is written *{text})"
+                except ValueError:
+                    pass
             return None, f'Function or label "{text}" not defined{hint}.'
         return address, ""
 

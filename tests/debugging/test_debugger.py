@@ -87,6 +87,7 @@ def test_the_program_output_and_exit_status(backend, tmp_path):
 
 @pytest.mark.parametrize("command, message", [
     ("break nowhere", 'Function or label "nowhere" not defined.'),
+    ("break 0x14", 'Function or label "0x14" not defined (an address is written *0x14).'),
     ("break avg.vvs:999", 'Line 999 is out of range for "avg.vvs".'),
     ("break other.vvs:3", "No source file named other.vvs."),
     ("break nums", '"nums" is a data item, not code.'),
