@@ -187,7 +187,12 @@ class VoxvmFile(pytest.File):
 
 
 class Mismatch(Exception):
-    """The run did not do what the headers say; the message is the report."""
+    """The run did not do what the headers say; the message is the report, ``summary`` its
+    one-line gist (the first line of the report, which pytest's short summary shows)."""
+
+    def __init__(self, report: str, summary: str | None = None) -> None:
+        super().__init__(report)
+        self.summary = summary if summary is not None else report.split("\n", 1)[0]
 
 
 class VoxvmItem(pytest.Item):
@@ -212,17 +217,20 @@ class VoxvmItem(pytest.Item):
                                f"(voxvm_timeout); stdout so far:\n"
                                f"{error.result.stdout.decode('utf-8', 'replace')}") from None
             rc, stdout, stderr = result.exit_status, result.stdout, result.stderr
-        problems = []
-        if want.check_stdout:
-            problems += _diff("stdout", "".join(s + "\n" for s in want.stdout), stdout)
-        if want.check_stderr:
-            problems += _diff("stderr", "".join(s + "\n" for s in want.stderr), stderr)
+        problems, gist = [], []
+        for what, checked, expected, actual in (("stdout", want.check_stdout, want.stdout, stdout),
+                                                ("stderr", want.check_stderr, want.stderr, stderr)):
+            diff = _diff(what, "".join(s + "\n" for s in expected), actual) if checked else []
+            if diff:
+                problems += diff
+                gist.append(f"{what} differs")
         if rc != want.rc:
             problems.append(f"exit status {rc}, expected {want.rc}")
+            gist.insert(0, problems[-1])
             if not want.check_stderr and stderr:
                 problems.append("stderr:\n" + stderr.decode("utf-8", "replace").rstrip("\n"))
         if problems:
-            raise Mismatch("\n".join(problems))
+            raise Mismatch("\n".join(problems), "; ".join(gist))
 
     def _program(self):
         """The Program to run, or (exit status, stderr) when it cannot be built (as voxvm run reports it)."""
@@ -254,7 +262,7 @@ class VoxvmItem(pytest.Item):
 
     def repr_failure(self, excinfo, style=None):
         if excinfo.errisinstance(Mismatch):
-            return f"{self.path}:\n{excinfo.value}"
+            return f"{excinfo.value.summary}\n{self.path}:\n{excinfo.value}"   # line 1: pytest -r's
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self):

@@ -94,6 +94,14 @@ def test_programs_pass_and_fail_like_pytest_tests(tmp_path):
     assert only.returncode == 0 and "1 passed" in only.stdout
 
 
+def test_the_short_summary_says_what_differed(tmp_path):
+    write(tmp_path, {"wrong.vvs": WRONG, "bad.vvs": "; expect: 1\nsection text\n.start\n    bogus\n"})
+    result = pytest_run(tmp_path, "-q", "--voxvm-tests", "-rf", "-p", "no:cacheprovider")
+    lines = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+    assert "FAILED wrong.vvs::wrong.vvs - stdout differs" in lines, result.stdout
+    assert "FAILED bad.vvs::bad.vvs - exit status 65, expected 0; stdout differs" in lines, result.stdout
+
+
 def test_the_ini_option_switches_it_on_and_junit_xml_reports_each_program(tmp_path):
     write(tmp_path, {"pytest.ini": "[pytest]\nvoxvm_tests = true\n", "t/ok.vvs": PASSING})
     result = pytest_run(tmp_path, "-q", "--junitxml=out.xml")
