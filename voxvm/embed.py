@@ -376,13 +376,20 @@ class Machine:
         """
         from .machine import Machine as Driver
 
-        if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        if max_steps is not None and (not isinstance(max_steps, int) or isinstance(max_steps, bool)
+                                      or max_steps < 1):
             raise UsageError(f"max_steps: {max_steps!r} is not a positive integer")
-        if timeout is not None and not timeout > 0:
+        if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool)
+                                    or not timeout > 0):
             raise UsageError(f"timeout: {timeout!r} is not a positive number of seconds")
         if isinstance(stdin, str):
             stdin = stdin.encode("utf-8")
-        stdin_stream = io.BytesIO(stdin or b"") if stdin is None or isinstance(stdin, (bytes, bytearray)) else stdin
+        if stdin is None or isinstance(stdin, (bytes, bytearray, memoryview)):
+            stdin_stream = io.BytesIO(stdin or b"")
+        elif callable(getattr(stdin, "read", None)):
+            stdin_stream = stdin
+        else:           # (bytes(5) would be five NUL bytes, not an error)
+            raise UsageError(f"stdin: expected bytes, text or a binary file, not {type(stdin).__name__}")
         out, err = io.BytesIO(), io.BytesIO()
         driver = Driver(self.program, self.config, stdin_stream, out, err)
         self._install_natives(driver)

@@ -255,6 +255,15 @@ def test_usage_errors_have_the_command_line_messages():
             machine.native(code)
     with pytest.raises(voxvm.UsageError):
         machine.run(max_steps=0)
+    # Wrong types are usage errors too, not a traceback or a silent surprise (bytes(3) would be
+    # three NUL bytes of input).
+    for bad, message in ((dict(stdin=3), "stdin: expected bytes, text or a binary file, not int"),
+                         (dict(timeout="1"), "timeout: '1' is not a positive number of seconds"),
+                         (dict(max_steps=True), "max_steps: True is not a positive integer")):
+        with pytest.raises(voxvm.UsageError) as caught:
+            machine.run(**bad)
+        assert str(caught.value) == message
+    assert machine.run(stdin=memoryview(b"x"), timeout=30, max_steps=10**6).exit_status == 0
     assert voxvm.Machine.from_flags(program, ["--seed=3", "--init-ram=1MB"]).config.init_ram == 1 << 20
     with pytest.raises(voxvm.UsageError):
         voxvm.Machine.from_flags(program, ["--bogus"])
