@@ -31,6 +31,7 @@ Programs are named by their file name alone in messages (a trap line reads
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import shlex
@@ -51,7 +52,7 @@ DEFAULT_TIMEOUT = 60.0
 class HeaderError(Exception):
     """A malformed expectation header: ``path:line: message``."""
 
-    def __init__(self, path: Path, line: int, message: str) -> None:
+    def __init__(self, path: Path | str, line: int, message: str) -> None:
         super().__init__(f"{path}:{line}: {message}")
 
 
@@ -73,8 +74,13 @@ class Expectations:
         return "".join(line + "\n" for line in self.stdin).encode() if self.stdin is not None else b""
 
 
-def parse_headers(text: str, path: Path) -> Expectations:
-    """The expectations stated in ``text``; HeaderError on a malformed header."""
+def parse_headers(text: str, path: Path | str, sidecar: bool = False) -> Expectations:
+    """The expectations stated in ``text``; HeaderError on a malformed header.
+
+    A ``sidecar`` (``NAME.expect`` beside ``NAME.vve``) holds nothing but headers,
+    so there any other line that is not blank or a comment, and a sidecar with no
+    header at all, is an error too: it would otherwise skip the test silently.
+    """
     from .config import config_from_args
     from .errors import UsageError
 
@@ -83,6 +89,10 @@ def parse_headers(text: str, path: Path) -> Expectations:
     for number, line in enumerate(text.splitlines(), 1):
         match = _HEADER.match(line)
         if match is None:
+            stripped = line.strip()
+            if sidecar and stripped and not stripped.startswith((";", "#")):
+                raise HeaderError(path, number, f"'{stripped}' is not a header: each line of a .expect "
+                                                f"file is a comment, '; expect: TEXT' and the like")
             continue
         key, value = match.group(1), match.group(2)
         value = value[1:] if value.startswith(" ") else value      # one space separates key and text
@@ -118,6 +128,9 @@ def parse_headers(text: str, path: Path) -> Expectations:
                 raise HeaderError(path, number, f"args: {error}") from None
             except UsageError as error:
                 raise HeaderError(path, number, f"args: {error}") from None
+    if sidecar and found.headers == 0:
+        raise HeaderError(path, 1, "no header: a .expect file states at least one, "
+                                   "'; expect-rc: 0' for a run that must only succeed")
     return found
 
 
@@ -140,6 +153,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _enabled(config: pytest.Config) -> bool:
     flag = config.getoption("voxvm_tests", default=None)
     return bool(flag) or bool(config.getini("voxvm_tests"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A bad ini setting is a usage error before anything runs, not a failure of every test."""
+    if _enabled(config):
+        _timeout(config)
+        _compilers(config)
+
+
+def _timeout(config: pytest.Config) -> float:
+    """``voxvm_timeout`` in seconds: a number above 0."""
+    text = str(config.getini("voxvm_timeout")).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        # pytest keeps an ini value's trailing comment as part of the value
+        hint = "; a comment goes on its own line" if "#" in text or ";" in text else ""
+        raise pytest.UsageError(f"voxvm_timeout: '{text}' is not a number of seconds above 0{hint}")
+    return seconds
+
+
+def _shown(path: Path, config: pytest.Config) -> str:
+    """A file as pytest names it: relative to where pytest was started, when it is below it."""
+    try:
+        return str(path.relative_to(config.invocation_params.dir))
+    except ValueError:
+        return str(path)
 
 
 def _compilers(config: pytest.Config) -> dict[str, str]:
@@ -175,7 +217,7 @@ class VoxvmFile(pytest.File):
             text, header_path = sidecar.read_text(encoding="utf-8", errors="replace"), sidecar
         else:
             text, header_path = path.read_text(encoding="utf-8", errors="replace"), path
-        expectations = parse_headers(text, header_path)
+        expectations = parse_headers(text, _shown(header_path, self.config), sidecar=header_path is not path)
         if expectations.headers == 0:
             return
         yield VoxvmItem.from_parent(self, name=path.name, expectations=expectations)
@@ -208,7 +250,7 @@ class VoxvmItem(pytest.Item):
         if not isinstance(program, voxvm.Program):   # did not assemble / compile: (rc, stderr)
             rc, stdout, stderr = program[0], b"", program[1]
         else:
-            timeout = float(self.config.getini("voxvm_timeout"))
+            timeout = _timeout(self.config)
             machine = voxvm.Machine.from_flags(program, want.args)
             try:
                 result = machine.run(want.stdin_bytes, timeout=timeout)
@@ -253,8 +295,15 @@ class VoxvmItem(pytest.Item):
             out = os.path.join(tmp, path.stem + ".vvs")
             argv = [part.replace("{src}", str(path)).replace("{out}", out).replace("{python}", sys.executable)
                     for part in shlex.split(command)]
-            done = subprocess.run(argv, capture_output=True, cwd=self.config.rootpath,
-                                  timeout=float(self.config.getini("voxvm_timeout")))
+            timeout = _timeout(self.config)
+            try:
+                done = subprocess.run(argv, capture_output=True, cwd=self.config.rootpath, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise Mismatch(f"the compiler did not finish within {timeout:g} s (voxvm_timeout): "
+                               f"{shlex.join(argv)}") from None
+            except OSError as error:
+                raise Mismatch(f"the compiler could not be started ({error.strerror or error}): "
+                               f"{shlex.join(argv)}") from None
             if done.returncode != 0:
                 raise Mismatch(f"the compiler failed (exit status {done.returncode}): {shlex.join(argv)}\n"
                                f"{done.stderr.decode('utf-8', 'replace')}")
@@ -262,7 +311,8 @@ class VoxvmItem(pytest.Item):
 
     def repr_failure(self, excinfo, style=None):
         if excinfo.errisinstance(Mismatch):
-            return f"{excinfo.value.summary}\n{self.path}:\n{excinfo.value}"   # line 1: pytest -r's
+            return (f"{excinfo.value.summary}\n{_shown(self.path, self.config)}:\n"   # line 1: pytest -r's
+                    f"{excinfo.value}")
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self):

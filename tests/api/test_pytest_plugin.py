@@ -120,8 +120,41 @@ def test_a_malformed_header_is_a_collection_error_naming_file_and_line(tmp_path)
     write(tmp_path, {"bad.vvs": "section text\n.start\n; expect-stdrr: x\n    halt\n", "ok.vvs": PASSING})
     result = pytest_run(tmp_path, "-q", "--voxvm-tests")
     assert result.returncode == 2
-    assert f"{tmp_path / 'bad.vvs'}:3: unknown header 'expect-stdrr:' (did you mean 'expect-stderr'?)" \
-        in result.stdout
+    # named as pytest names it, relative to where pytest runs
+    assert "\nbad.vvs:3: unknown header 'expect-stdrr:' (did you mean 'expect-stderr'?)" in result.stdout
+
+
+@pytest.mark.parametrize("sidecar, message", [
+    ("expect: x = 5\n", "p.expect:1: 'expect: x = 5' is not a header: each line of a .expect file is a comment"),
+    ("; a comment alone\n\n", "p.expect:1: no header: a .expect file states at least one"),
+])
+def test_a_sidecar_that_states_nothing_is_a_collection_error(tmp_path, sidecar, message):
+    write(tmp_path, {"p.vve": voxasm.assemble(PASSING), "p.expect": sidecar})
+    result = pytest_run(tmp_path, "-q", "--voxvm-tests")
+    assert result.returncode == 2 and message in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("value", ["60          # seconds", "0", "-1", "nan", "soon"])
+def test_a_bad_voxvm_timeout_is_a_usage_error_before_any_test(tmp_path, value):
+    write(tmp_path, {"pytest.ini": f"[pytest]\nvoxvm_tests = true\nvoxvm_timeout = {value}\n", "ok.vvs": PASSING})
+    result = pytest_run(tmp_path, "-q")
+    hint = "; a comment goes on its own line" if "#" in value else ""
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert f"voxvm_timeout: '{value}' is not a number of seconds above 0{hint}" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command, message", [
+    ("{python} -c \"import time; time.sleep(30)\" {src} {out}", "the compiler did not finish within 1 s"),
+    ("no-such-compiler-here {src} {out}", "the compiler could not be started (No such file or directory)"),
+])
+def test_a_compiler_that_hangs_or_is_missing_fails_its_test(tmp_path, command, message):
+    write(tmp_path, {"pytest.ini": f"[pytest]\nvoxvm_tests = true\nvoxvm_timeout = 1\n"
+                                   f"voxvm_compilers =\n    .calc: {command}\n",
+                     "p.calc": "# expect: 1\n"})
+    result = pytest_run(tmp_path, "-q", "-rf")
+    assert result.returncode == 1 and message in result.stdout, result.stdout
+    assert "Traceback" not in result.stdout
 
 
 @pytest.mark.parametrize("text, message", [
