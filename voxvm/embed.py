@@ -294,15 +294,12 @@ class RunLimitExceeded(VoxError):
     did so far (its ``exit_status`` is 124, as timeout(1) reports).
     """
 
-    exit_status = ExitStatus.SOFTWARE
+    exit_status = ExitStatus.TIMED_OUT
 
     def __init__(self, message: str, reason: str, result: RunResult) -> None:
         super().__init__(message)
         self.reason = reason
         self.result = result
-
-
-_TIMED_OUT = 124
 
 
 # ====================================================================== the machine
@@ -411,7 +408,7 @@ class Machine:
         if finished:        # the command line's ending: diagnostics, trap line, dump (machine.py)
             status = driver.conclude(trap)
         else:
-            status = _TIMED_OUT
+            status = ExitStatus.TIMED_OUT
             driver.io.flush()
             driver.diagnostics.finish(driver.core.diagnostic_totals())
         backtrace = _backtrace(driver, trap) if trap is not None else ()

@@ -18,6 +18,7 @@ class ExitStatus(Numbered):
     DATAERR = 65    # malformed input: assembly error, bad .vve/.vvr
     SOFTWARE = 70   # the program trapped
     IOERR = 74      # a file could not be read or written
+    TIMED_OUT = 124     # the embedding API's max_steps or timeout ran out (as timeout(1) reports)
     INTERRUPTED = 130   # Ctrl-C (128 + SIGINT, as shells report it; docs/resource-limits.md)
 
 

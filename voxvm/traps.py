@@ -130,7 +130,7 @@ class Trap(VoxError):
                  function: str | None = None, line: int | None = None,
                  source: str | None = None, detail: str | None = None,
                  backtrace_lines: list[str] | None = None) -> None:
-        self.kind = kind
+        self.kind = TrapKind(kind) if kind in TrapKind else kind   # a foreign number stays an int
         self.backtrace_lines = backtrace_lines or []     # frame lines, innermost first (voxvm/backtrace.py)
         self.ip = ip
         self.mnemonic = mnemonic

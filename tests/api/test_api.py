@@ -15,6 +15,7 @@ import pytest
 import voxasm
 import voxvm
 from voxvm import Exc, Tag
+from voxvm.traps import TrapKind
 
 HELLO = """\
 section text
@@ -129,6 +130,7 @@ def test_a_trap_is_in_the_result_with_the_command_line_line_and_a_backtrace(back
     assert result.exit_status == 70 and not result.ok
     trap = result.trap
     assert isinstance(trap, voxvm.Trap)
+    assert trap.kind is TrapKind.TYPE_MISMATCH and repr(trap.kind) == "<TrapKind.TYPE_MISMATCH: 5>"
     cli = subprocess.run([sys.executable, "-m", "voxvm", "run", "t.vvs", f"--backend={backend}"],
                          cwd=tmp_path, capture_output=True, timeout=60)
     assert cli.returncode == 70 and result.stderr == cli.stderr
@@ -187,6 +189,7 @@ def test_timeout_stops_an_endless_program(backend):
     with pytest.raises(voxvm.RunLimitExceeded) as caught:
         machine.run(timeout=0.2)
     assert caught.value.reason == "timeout" and caught.value.result.exit_status == 124
+    assert caught.value.exit_status == 124       # the error's status is the result's (docs/api.md "Errors")
 
 
 CALLS_NATIVE = """\
