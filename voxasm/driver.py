@@ -5,13 +5,16 @@ other name gets ``.vve`` appended, so the default output never equals the
 input), the output format (a name ending in ``.vvr`` gets the raw image,
 anything else a ``.vve``; upstream picked by substring, §11 item 47) and the
 write itself: a temporary file in the target directory, then ``os.replace``,
-so that on any error no output file is created or modified. OS failures
+so that on any error no output file is created or modified (with ``--debug-map``,
+neither the output nor the map). A device or pipe given as the output
+(``-o /dev/null``) is written into, never replaced. OS failures
 become ``VoxIOError`` (exit 74); assembly errors stay ``AssemblyError`` (65).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); annotations are strings
 if TYPE_CHECKING:
     from typing import Callable
@@ -79,9 +82,10 @@ def assemble_file(src_path: str, out_path: str | None = None, *, fmt: str | None
             raise UsageError(f"refusing to write the debug map over {map_path}")
     program, source = _assemble(src_path, warn)
     data = program.image if (fmt or output_format(out_path)) == "vvr" else build_vve(program)
-    write_atomically(out_path, data)
+    outputs = [(out_path, data)]
     if map_path is not None:
-        write_atomically(map_path, build_map(program, data, source))
+        outputs.append((map_path, build_map(program, data, source)))
+    write_all(outputs)          # the map and the output together, or neither
     return out_path
 
 
@@ -143,30 +147,68 @@ def _temporary_file(directory: str, name: str) -> tuple[int, str]:
 
 def write_atomically(path: str, data: bytes) -> None:
     """Replace ``path`` with ``data`` in one step: never a half-written file."""
-    directory = os.path.dirname(path) or "."
-    if os.path.isdir(path):
-        raise VoxIOError(f"{path}: is a directory, cannot write the output there")
+    write_all([(path, data)])
+
+
+def write_all(files: list[tuple[str, bytes]]) -> None:
+    """Write every ``(path, data)``, all or none: each is staged in a temporary file beside
+    its target first, and only when every one is staged are they renamed over their
+    targets. A target that is not a regular file (``/dev/null``, a pipe, a terminal) is
+    written into instead, at the end: renaming over it would replace the device itself."""
+    staged: list[_Staged] = []
     try:
-        fd, tmp = _temporary_file(directory, os.path.basename(path))
-    except OSError as exc:
-        raise VoxIOError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
-    except OSError as exc:
+        for path, data in files:
+            staged.append(_Staged(path, data))
+        for item in staged:
+            item.commit()
+    finally:
+        for item in staged:
+            item.discard()
+
+
+class _Staged:
+    """One output file on its way: ``commit()`` puts it in place, ``discard()`` removes what
+    is left of it (nothing once committed)."""
+
+    def __init__(self, path: str, data: bytes) -> None:
+        self.path, self.data, self.tmp = path, data, None
+        if os.path.isdir(path):
+            raise VoxIOError(f"{path}: is a directory, cannot write the output there")
         try:
-            os.unlink(tmp)
+            self.special = not stat.S_ISREG(os.stat(path).st_mode)     # follows symlinks
         except OSError:
-            pass
-        raise VoxIOError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    except BaseException:
+            self.special = False                                        # absent (or unreadable: found below)
+        if self.special:
+            return
+        # Through a symlink, its target is replaced and the link kept (as cp does).
+        self.target = os.path.realpath(path) if os.path.islink(path) else path
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+            fd, self.tmp = _temporary_file(os.path.dirname(self.target) or ".", os.path.basename(self.target))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(self.tmp, _mode_for(self.target))
+        except OSError as exc:
+            self.discard()
+            raise VoxIOError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+    def commit(self) -> None:
+        try:
+            if self.special:
+                with open(self.path, "wb") as f:
+                    f.write(self.data)
+            else:
+                os.replace(self.tmp, self.target)
+                self.tmp = None
+        except OSError as exc:
+            raise VoxIOError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+
+    def discard(self) -> None:
+        if self.tmp is not None:
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
+            self.tmp = None
 
 
 def _mode_for(path: str) -> int:

@@ -111,6 +111,38 @@ def test_successful_write_replaces_and_keeps_permissions(src, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.vve", "prog.vvs"]
 
 
+def test_a_failed_debug_map_write_leaves_the_output_untouched(src, tmp_path):
+    out = tmp_path / "o.vve"
+    out.write_bytes(b"previous contents")
+    for bad_map in (tmp_path / "no" / "such.map", tmp_path):
+        with pytest.raises(VoxIOError):
+            assemble_file(str(src), str(out), debug_map=str(bad_map))
+        assert out.read_bytes() == b"previous contents"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.vve", "prog.vvs"]     # no temporary left
+
+
+def test_through_a_symlink_the_target_is_written_and_the_link_kept(src, tmp_path):
+    (tmp_path / "link.vve").symlink_to("real.vve")          # dangling until the first write
+    for _ in range(2):
+        assemble_file(str(src), str(tmp_path / "link.vve"))
+        assert (tmp_path / "link.vve").is_symlink()
+        assert (tmp_path / "real.vve").read_bytes()[:4] == b"VVE\x00"
+
+
+def test_a_pipe_as_the_output_is_written_into_not_replaced(src, tmp_path):
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    try:
+        assemble_file(str(src), str(fifo))
+        data = reader.communicate(timeout=30)[0]
+    finally:
+        reader.kill()
+    assemble_file(str(src), str(tmp_path / "regular.vve"))
+    assert data == (tmp_path / "regular.vve").read_bytes()
+    assert fifo.is_fifo()
+
+
 def test_io_errors(src, tmp_path):
     with pytest.raises(VoxIOError, match="cannot read"):
         assemble_file(str(tmp_path / "missing.vvs"))
