@@ -190,7 +190,7 @@ def parse_uint(token: str, what: str = "an unsigned integer", limit: int = U64_M
             raise LiteralError(f"expected {what}, found the negative number {show_token(token)}",
                                "only iload, fload and int/float data accept a sign")
     if value > limit:
-        raise LiteralError(f"{show_token(token)} is too large for {what}")
+        raise LiteralError(f"{show_token(token)} is too large for {what} (0..{limit})")
     return value
 
 
