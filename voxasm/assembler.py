@@ -75,6 +75,12 @@ def _pack_numbers(numbers: list[int]) -> bytes:
     return struct.pack(f"={len(numbers)}I", *numbers)
 
 
+def _usage_error(message: str) -> Exception:
+    from voxvm.errors import UsageError     # (only on this path)
+
+    return UsageError(message)
+
+
 def assemble(source: bytes | str, path: str = "<input>", *,
              warnings: list[Diagnostic] | None = None, pause_gc: bool = False) -> Program:
     """Assemble ``.vvs`` source into a ``Program``; raise ``AssemblyError`` listing every error.
@@ -91,6 +97,11 @@ def assemble(source: bytes | str, path: str = "<input>", *,
     >>> p.image.hex(), p.entry, p.data_base
     ('1001000000000000002aff', 0, 0)
     """
+    if not isinstance(source, (str, bytes, bytearray, memoryview)):
+        # (bytes(5) would be five NUL bytes of "source")
+        raise _usage_error(f"assemble: the source is text or bytes, not {type(source).__name__}")
+    if warnings is not None and not isinstance(warnings, list):
+        raise _usage_error(f"assemble: warnings is a list to append to, not {type(warnings).__name__}")
     # The run allocates hundreds of thousands of small acyclic objects (token
     # lists, tuples, bytes); the cyclic GC would scan them again and again for
     # nothing (about a third of the run time). Pausing it is process-wide state,
@@ -469,7 +480,8 @@ class _Assembler:
                 self.extra_tokens_warning(index, line, toks, 1)
                 if self.start_line is not None:
                     self.warn(index, line.find(".start"), 6,
-                              f"'.start' given again (first on line {self.start_line}); the last one wins")
+                              f"'.start' given again (the one before is on line {self.start_line}); "
+                              f"the last one wins")
                 self.entry = len(code)
                 self.start_line = index + 1
             else:
@@ -491,6 +503,7 @@ class _Assembler:
             item = parse_item(split or Split(line, -1, -1))
         except ItemError as exc:
             self.error(index, exc.column, exc.length, exc.message, exc.hint)
+            self.claim_bad_item_name(index, toks[0] if len(toks) >= 2 else "")
             return
         payload = len(item.encoded) - ITEM_HEADER_SIZE
         if self.data_payload + payload > MAX_DATA_PAYLOAD:
@@ -498,6 +511,7 @@ class _Assembler:
                        f"data item {show_token(item.name)} takes the data items past "
                        f"{MAX_DATA_PAYLOAD >> 20} MiB ({self.data_payload} bytes before it, {payload} in it)",
                        "all items together may hold at most as much as one item")
+            self.claim_bad_item_name(index, item.name)
             return
         self.data_payload += payload
         for column, length, message in item.warnings:
@@ -507,6 +521,14 @@ class _Assembler:
         self.data_chunks.append(item.encoded)
         self.data_lines.append((self.data_offset, index + 1))
         self.data_offset += len(item.encoded)
+
+    def claim_bad_item_name(self, index: int, name: str) -> None:
+        """A data item with an error still defines its name (when it has a valid one), so that
+        each use of it does not report 'unknown data item' ahead of the real error; with an
+        error nothing is emitted, so the offset it gets does not matter."""
+        if is_name(name) and name not in self.syms.kinds:
+            self.syms.kinds[name] = ("data item", index + 1)
+            self.syms.data[name] = self.data_offset
 
     def define(self, index: int, name: str, kind: str, column: int | None = None) -> bool:
         """Claim ``name`` (one namespace for labels, functions and data items).

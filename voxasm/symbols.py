@@ -39,7 +39,7 @@ class SymbolTable:
             return (f"{shown} is a function (line {line}); jump targets are labels: "
                     f"call it with 'call @', or put a 'label' after its 'func' line")
         if kind == "label" and wanted == "function":
-            return f"{shown} is a label (line {line}); call needs a 'func' name"
+            return f"{shown} is a label (line {line}); a function operand (call, fnstind) needs a 'func' name"
         if kind == "data item":
             return (f"{shown} is a data item (line {line}); data items are used by the "
                     f"ds* instructions, written without '@'")

@@ -89,6 +89,14 @@ def test_every_error_is_reported_and_addresses_stay_sensible():
     # No error about line 3: `after` is still defined, at the address layout gives it.
 
 
+def test_a_data_item_with_a_bad_value_still_defines_its_name():
+    # Its uses must not each say "unknown data item" ahead of the real error (the value).
+    error = failure("section text\n.start\n    dsload r1 x 0\n    dsload r1 y 0\n    halt\n"
+                    "section data\nx uint -5\ny blah 5\n")
+    assert error.lines == [7, 8]
+    assert "unknown data item" not in error.render()
+
+
 def test_hints_suggest_close_names():
     error = failure("section text\ncall @mian\njmp @lop\nhalt\nfunc main\nret\nlabel loop\n")
     assert [d.hint for d in error.diagnostics] == ["did you mean 'main'?", "did you mean 'loop'?"]
