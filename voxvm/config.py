@@ -12,6 +12,8 @@ and are shown in ``voxvm --help``.
 
 from __future__ import annotations
 
+import os
+
 from .errors import UsageError
 from .records import record
 
@@ -314,11 +316,15 @@ RUN_OPTION_BY_FLAG: dict[str, RunOption] = {flag: o for o in RUN_OPTIONS for fla
 
 
 def config_from_options(**options) -> VMConfig:
-    """A VMConfig from run options as the command line gives them, keyed by VMConfig field.
+    """A VMConfig from run options as the command line or the embedding API gives them,
+    keyed by VMConfig field; None or a missing key means the default.
 
-    Values of options with a parser are text and are parsed here (usage
-    errors raised, naming the flag); switches are booleans; None or a missing
-    key means the default.
+    Switches are booleans. A value option takes the flag's text, parsed here
+    (usage errors name the flag), or what the API also allows (docs/api.md):
+    an int for a size or count, a path object for a file, a list of texts for a
+    comma-separated list or for ``shm``, True for a flag that may stand alone
+    (``allow_net=True`` is ``--allow-net``). Anything else is a UsageError, never
+    a TypeError from deep inside the run.
     """
     settings = {}
     by_field = {o.field: o for o in RUN_OPTIONS}
@@ -326,14 +332,41 @@ def config_from_options(**options) -> VMConfig:
         option = by_field.get(name)
         if option is None:
             raise TypeError(f"config_from_options: unknown run option {name!r}")
-        if value is None:
-            continue
-        if option.repeat and isinstance(value, str):
-            value = [value]
-        if option.parse is not None and (isinstance(value, str) or option.repeat):
-            value = option.parse(value, option.flags[0])
-        settings[name] = value
+        if value is not None:
+            settings[name] = _option_value(option, value)
     return VMConfig(**settings)
+
+
+def _option_value(option: RunOption, value):
+    """``value`` of ``option`` checked and parsed (config_from_options)."""
+    name, flag = option.field, option.flags[0]
+    if option.is_switch:
+        if not isinstance(value, bool):
+            raise UsageError(f"{name}: expected True or False, not {value!r}")
+        return value
+    if value is True and option.bare_value is not None:
+        value = option.bare_value
+    if option.repeat:                                   # shm: one or several segments
+        values = [value] if isinstance(value, (str, SegmentSpec)) else value
+        if not isinstance(values, (list, tuple)) or not all(isinstance(v, (str, SegmentSpec)) for v in values):
+            raise UsageError(f"{name}: expected a text such as '64KB' or '64KB:PATH', or a list of them, "
+                             f"not {value!r}")
+        return option.parse(values, flag)
+    if option.parse is not None:                        # sizes and counts
+        if isinstance(value, str):
+            return option.parse(value, flag)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value                                # its range is VMConfig's check
+        raise UsageError(f"{name}: expected an int or a text such as '{'64KB' if option.metavar == 'SIZE' else '3'}', "
+                         f"not {value!r}")
+    if option.metavar.endswith(",...") and isinstance(value, (list, tuple)) \
+            and all(isinstance(v, (str, os.PathLike)) for v in value):
+        value = ",".join(os.fspath(v) for v in value)   # allow_read=["a", "b"]: --allow-read=a,b
+    elif isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise UsageError(f"{name}: expected a text, not {value!r}")
+    return value
 
 
 def with_bare_values(args: list[str]) -> list[str]:

@@ -121,7 +121,7 @@ class Value(NamedTuple):
             return cls(value & _MASK, Tag.U64 if value >= 0 else Tag.I64)
         if isinstance(value, float):
             return cls(struct.unpack(">Q", struct.pack(">d", value))[0], Tag.F64)
-        raise UsageError(f"a native must return None, an int, a float or a Value, not {type(value).__name__}")
+        raise UsageError(f"expected an int, a float, a bool or a voxvm.Value, not {type(value).__name__}")
 
 
 def _tag(number: int) -> Tag | int:
@@ -167,18 +167,21 @@ class NativeCall:
         self._core = core
         self._io = host
 
+    # Wrong arguments are the native's own bug: a UsageError, which run() raises (the same on
+    # both backends). An address no block or memory holds is the program's: a NativeError.
+
     def reg(self, index: int) -> Value:
         """Register ``index`` (0..31)."""
-        if not 0 <= index < NUM_REGISTERS:
-            raise UsageError(f"register r{index} does not exist (r0..r{NUM_REGISTERS - 1})")
-        bits, tag = self._core.get_reg(index)
+        bits, tag = self._core.get_reg(_register(index))
         return Value(bits, _tag(tag))
 
     def set_reg(self, index: int, value: "int | float | bool | Value") -> None:
         """Write register ``index``; a Python number gets the tag of ``Value.of``."""
-        if not 0 <= index < NUM_REGISTERS:
-            raise UsageError(f"register r{index} does not exist (r0..r{NUM_REGISTERS - 1})")
-        v = Value.of(value)
+        index = _register(index)
+        try:
+            v = Value.of(value)
+        except UsageError as error:
+            raise UsageError(f"set_reg(r{index}): {error}") from None
         self._core.set_reg(index, v.bits, int(v.tag))
 
     @property
@@ -188,19 +191,23 @@ class NativeCall:
 
     def read_heap(self, address: int, count: int) -> bytes:
         """``count`` bytes inside one live heap block; else NativeError(HeapReadFault)."""
-        data = self._core.heap_read(address, count)
+        _span("read_heap", address, count)
+        data = self._core.heap_read(address, count) if address <= _MASK and count <= _MASK else None
         if data is None:
             raise NativeError(f"cannot read {count} bytes at heap 0x{address:x}", Exc.HeapReadFault)
         return data
 
     def write_heap(self, address: int, data: bytes) -> None:
         """Write inside one live heap block; else NativeError(HeapWriteFault)."""
-        if not self._core.heap_write(address, bytes(data)):
+        data = _bytes("write_heap", data)
+        _span("write_heap", address, len(data))
+        if address > _MASK or not self._core.heap_write(address, data):
             raise NativeError(f"cannot write {len(data)} bytes at heap 0x{address:x}", Exc.HeapWriteFault)
 
     def read_memory(self, address: int, count: int) -> bytes:
         """``count`` bytes of main memory; else NativeError(MainSegmFault)."""
-        data = self._core.read_memory(address, count)
+        _span("read_memory", address, count)
+        data = self._core.read_memory(address, count) if address <= _MASK and count <= _MASK else None
         if data is None:
             raise NativeError(f"cannot read {count} bytes of main memory at 0x{address:x}", Exc.MainSegmFault)
         return data
@@ -227,7 +234,31 @@ class NativeCall:
 
     def write(self, text: str | bytes, stream: int = 1) -> None:
         """Program output on stdout (1) or stderr (2), in order with the program's own prints."""
-        self._io.emit(stream, text.encode("utf-8") if isinstance(text, str) else bytes(text))
+        if stream not in (1, 2) or isinstance(stream, bool):
+            raise UsageError(f"write: stream {stream!r} is neither 1 (stdout) nor 2 (stderr)")
+        self._io.emit(stream, text.encode("utf-8") if isinstance(text, str) else _bytes("write", text))
+
+
+def _register(index: object) -> int:
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise UsageError(f"a register number is an int, not {type(index).__name__}")
+    if not 0 <= index < NUM_REGISTERS:
+        raise UsageError(f"register r{index} does not exist (r0..r{NUM_REGISTERS - 1})")
+    return index
+
+
+def _span(what: str, address: object, count: object) -> None:
+    """An address and a byte count as NativeCall takes them: ints, neither negative."""
+    for name, number in (("address", address), ("count", count)):
+        if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+            raise UsageError(f"{what}: the {name} must be an int of at least 0, not {number!r}")
+
+
+def _bytes(what: str, data: object) -> bytes:
+    """Bytes-like data, not an int (``bytes(3)`` would be three NUL bytes) or text."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise UsageError(f"{what}: expected bytes, not {type(data).__name__}")
+    return bytes(data)
 
 
 NativeFunction = Callable[[NativeCall], "int | float | bool | Value | None"]
@@ -235,7 +266,10 @@ NativeFunction = Callable[[NativeCall], "int | float | bool | Value | None"]
 
 class _NativeRaised(BaseException):
     """Carries an exception a Python native raised past the dispatcher (which turns an
-    ``Exception`` into NativeFault): a bug in a test's native must fail the test."""
+    ``Exception`` into NativeFault): a bug in a test's native must fail the test. On a
+    spawned thread, RunThreads keeps it (``raised_by_native``) for ``run()`` to raise."""
+
+    raised_by_native = True
 
     def __init__(self, error: BaseException) -> None:
         super().__init__(error)
@@ -254,7 +288,8 @@ def _wrap(code: int, func: NativeFunction):
             try:
                 value = Value.of(result)
             except UsageError as error:
-                raise _NativeRaised(error) from None
+                raise _NativeRaised(UsageError(f"the native of ncall 0x{code:x} returned a value r0 "
+                                               f"cannot hold: {error} (None leaves r0 alone)")) from None
             core.set_reg(0, value.bits, int(value.tag))
 
     return handler
@@ -372,55 +407,94 @@ class Machine:
         not raised: it is ``result.trap`` (``result.check()`` raises it).
         """
         from .machine import Machine as Driver
+        from .threads import STOP_GRACE_SECONDS
 
         if max_steps is not None and (not isinstance(max_steps, int) or isinstance(max_steps, bool)
-                                      or max_steps < 1):
-            raise UsageError(f"max_steps: {max_steps!r} is not a positive integer")
+                                      or not 1 <= max_steps < 1 << 63):
+            raise UsageError(f"max_steps: {max_steps!r} is not a positive integer below 2**63")
         if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool)
-                                    or not timeout > 0):
-            raise UsageError(f"timeout: {timeout!r} is not a positive number of seconds")
+                                    or not 0 < timeout <= threading.TIMEOUT_MAX):
+            raise UsageError(f"timeout: {timeout!r} is not a positive number of seconds "
+                             f"(at most {threading.TIMEOUT_MAX:g})")
         if isinstance(stdin, str):
             stdin = stdin.encode("utf-8")
         if stdin is None or isinstance(stdin, (bytes, bytearray, memoryview)):
             stdin_stream = io.BytesIO(stdin or b"")
         elif callable(getattr(stdin, "read", None)):
-            stdin_stream = stdin
+            stdin_stream = stdin if _reads_lines_of_bytes(stdin) else _read_whole(stdin)
         else:           # (bytes(5) would be five NUL bytes, not an error)
             raise UsageError(f"stdin: expected bytes, text or a binary file, not {type(stdin).__name__}")
         out, err = io.BytesIO(), io.BytesIO()
         driver = Driver(self.program, self.config, stdin_stream, out, err)
-        self._install_natives(driver)
+        group = driver.group
+        # Threads the program spawns run to their end, as with `voxvm run`; each has the same
+        # max_steps, and the timeout stops them all (docs/api.md "Threads").
+        group.budget = -1 if max_steps is None else max_steps
         timer = None
-        if timeout is not None:
-            timer = threading.Timer(timeout, driver.request_stop, ("timeout",))
-            timer.daemon = True
-            timer.start()
-        trap: Trap | None = None
         try:
-            finished = driver.run(-1 if max_steps is None else max_steps)
-        except Trap as raised:
-            trap, finished = raised, True
-        except _NativeRaised as wrapped:
-            raise wrapped.error from None
+            self._install_natives(driver)
+            if timeout is not None:
+                timer = threading.Timer(timeout, group.stop_for_limit, ("timeout",))
+                timer.daemon = True
+                timer.start()
+            trap, finished = self._run_thread_0(driver)
+            if group.native_error is not None:
+                status = ExitStatus.SOFTWARE    # raised below, once every thread has stopped
+            elif finished:      # the command line's ending: diagnostics, trap line, dump (machine.py)
+                status = driver.conclude(trap)
+            else:
+                group.stop_for_limit("max_steps", driver.thread_id)   # unless a limit came first
+                status = ExitStatus.TIMED_OUT
+                driver.io.flush()
+                driver.diagnostics.finish(driver.core.diagnostic_totals())
+            group.finish(driver.thread_id, status)
+            group.wait_all()
+        except BaseException:
+            group.finish(driver.thread_id, ExitStatus.INTERRUPTED)
+            group.request_stop()            # never leave threads running behind an exception
+            if group.wait_all(STOP_GRACE_SECONDS):
+                group.close()
+            raise
         finally:
             if timer is not None:
                 timer.cancel()
-        if finished:        # the command line's ending: diagnostics, trap line, dump (machine.py)
-            status = driver.conclude(trap)
-        else:
-            status = ExitStatus.TIMED_OUT
-            driver.io.flush()
-            driver.diagnostics.finish(driver.core.diagnostic_totals())
+        group.close()
+        if group.native_error is not None:
+            raise group.native_error.error from None
         backtrace = _backtrace(driver, trap) if trap is not None else ()
         if trap is not None and getattr(trap, "backtrace", None) is None:
             trap.backtrace = backtrace          # type: ignore[attr-defined]
+        reason = group.limit_reason
+        status = ExitStatus.TIMED_OUT if reason is not None else group.status()
         result = self._result(driver, status, out, err, trap, backtrace)
-        if not finished:
-            reason = driver.stop_reason or "max_steps"
-            limit = f"{timeout} s" if reason == "timeout" else f"{max_steps} branch events"
-            raise RunLimitExceeded(f"{self.program.path}: the program did not halt within {limit} "
-                                   f"(at 0x{driver.core.ip:x})", reason, result)
+        if reason is not None:
+            raise RunLimitExceeded(self._limit_message(group, driver, finished, timeout, max_steps),
+                                   reason, result)
         return result
+
+    def _limit_message(self, group, driver, finished: bool, timeout, max_steps) -> str:
+        if group.limit_reason == "max_steps" and group.limit_thread != driver.thread_id:
+            return (f"{self.program.path}: thread {group.limit_thread}, which the program started, "
+                    f"did not halt within {max_steps} branch events")
+        limit = f"{timeout} s" if group.limit_reason == "timeout" else f"{max_steps} branch events"
+        where = f"(at 0x{driver.core.ip:x})" if not finished else "(a thread it started was still running)"
+        return f"{self.program.path}: the program did not halt within {limit} {where}"
+
+    @staticmethod
+    def _run_thread_0(driver) -> tuple[Trap | None, bool]:
+        """Run the program's own thread: (its trap or None, whether it halted or trapped)."""
+        group = driver.group
+        try:
+            return None, driver.run(group.budget)
+        except Trap as raised:
+            return raised, True
+        except _NativeRaised as wrapped:
+            group.stop_for_error(wrapped)
+            return None, False
+        except KeyboardInterrupt:
+            if group.limit_reason is None and group.native_error is None:
+                raise                       # Ctrl-C
+            return None, False              # a join or read the run's stop woke up
 
     def _install_natives(self, driver) -> None:
         if not self._natives:
@@ -429,6 +503,7 @@ class Machine:
         if taken:
             raise UsageError(f"ncall 0x{min(taken):x} is mapped by --native-configs and by a Python native")
         driver.io.extra_natives.update(self._natives)
+        driver.group.python_natives = self._natives       # the threads it spawns call them too
 
     @staticmethod
     def _result(driver, status: int, out: io.BytesIO, err: io.BytesIO, trap: Trap | None,
@@ -437,6 +512,24 @@ class Machine:
         registers = tuple(Value(bits, _tag(tag)) for bits, tag in (core.get_reg(i) for i in range(NUM_REGISTERS)))
         pending = {Exc(number): count for number, count in core.pending().items()}
         return RunResult(status, out.getvalue(), err.getvalue(), trap, registers, pending, backtrace)
+
+
+def _reads_lines_of_bytes(stream) -> bool:
+    """Can the input natives read ``stream`` line by line as it is (binary ``readline``, or a
+    text file's binary ``buffer``; voxvm/host/io.py)?"""
+    if isinstance(stream, io.TextIOBase) or "b" not in str(getattr(stream, "mode", "b")):
+        return callable(getattr(getattr(stream, "buffer", None), "readline", None))
+    return callable(getattr(stream, "readline", None))
+
+
+def _read_whole(stream) -> io.BytesIO:
+    """Any other object with ``read`` (io.StringIO, a class with read() only): all of it, now."""
+    data = stream.read()
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise UsageError(f"stdin: its read() gave {type(data).__name__}, not bytes or text")
+    return io.BytesIO(bytes(data))
 
 
 def _backtrace(driver, trap: Trap) -> tuple[Frame, ...]:

@@ -124,6 +124,7 @@ class Machine:
         self.core = create_core(self.backend, program, self.config)
         if self.ffi is not None:
             self.ffi.install(self.core, self.io)
+        self.io.extra_natives.update(group.python_natives)      # the embedding API's (voxvm/embed.py)
         self.core.set_log(self.io.diag)
         self.diagnostics = Diagnostics(self.io.diag, self.locate, quiet=self.config.quiet_exceptions,
                                        strict=self.config.strict)
@@ -131,7 +132,6 @@ class Machine:
         # The compiled core prints numbers to stdout inside its loop (its C native
         # table) and hands the bytes to HostIO; the reference core always calls host/.
         self.core.set_stdout(self.io.take_stdout)
-        self.stop_reason: str | None = None
         # thread_id and the shared-memory natives run in the compiled core's C table
         # (csrc/vv_shm.h); the reference core calls voxvm/host/shm.py.
         install_shm = getattr(self.core, "install_shm", None)
@@ -181,8 +181,8 @@ class Machine:
 
         ``budget`` > 0 bounds the run to that many branch events (semantics.md
         §20), counted across native calls: False when it ran out first. After
-        ``request_stop(reason)`` the run returns False as well (the embedding
-        API's timeout, voxvm/embed.py); any other stop (Ctrl-C) raises
+        ``group.stop_for_limit(reason)`` the run returns False as well (the
+        embedding API's limits, voxvm/embed.py); any other stop (Ctrl-C) raises
         KeyboardInterrupt. ``run`` may be called again to go on. With --trace, the traced
         part runs first, one ``Core.step()`` per instruction (the budget counts only what
         follows it); with --profile, the Core's profiling loop runs.
@@ -209,8 +209,8 @@ class Machine:
                 self.tracer.close()
 
     def _run_until(self, budget: int, breakpoint: int | None) -> bool | None:
-        """Run at full speed: True at halt, False when the budget ran out or ``request_stop``
-        asked, None when ``breakpoint`` was reached (it is removed); raise Trap on a trap."""
+        """Run at full speed: True at halt, False when the budget ran out or a run limit
+        stopped it, None when ``breakpoint`` was reached (it is removed); raise Trap on a trap."""
         core, io = self.core, self.io
         while True:
             status = core.run(budget)
@@ -227,7 +227,7 @@ class Machine:
             elif status == Status.BUDGET:
                 return False
             elif status == Status.STOP:
-                if self.stop_reason is not None:
+                if self.group.limit_reason is not None:
                     return False
                 raise KeyboardInterrupt
             elif status == Status.BREAK and core.ip == breakpoint:
@@ -272,12 +272,6 @@ class Machine:
                 raise self.trap()
         return False
 
-    def request_stop(self, reason: str) -> None:
-        """Make a ``run`` in progress (on any thread) return False soon, for ``reason`` (kept in
-        ``stop_reason``); unlike Ctrl-C, this is not an interruption of the process."""
-        self.stop_reason = reason
-        self.core.request_stop()
-
     def _catch_sigint(self):
         """Route SIGINT to every Core of the run (module docstring); the handler replaced, or None.
 
@@ -303,10 +297,15 @@ class Machine:
         io, diagnostics = self.io, self.diagnostics
         try:
             try:
-                self.run()
+                finished = self.run(self.group.budget)
             except _trap_class() as trap:   # evaluated only when something was raised
                 status = self.conclude(trap)
             else:
+                if not finished:            # a run limit of the embedding API (voxvm/embed.py)
+                    self.group.stop_for_limit("max_steps", self.thread_id)   # unless a limit came first
+                    io.flush()
+                    diagnostics.finish(self.core.diagnostic_totals())
+                    return int(ExitStatus.TIMED_OUT)
                 status = self.conclude(None)
         except OutputError as error:
             io.diag(f"error: {error}")

@@ -6,8 +6,10 @@ thread, final status and final r0; the join bookkeeping (each thread joined
 at most once, never by itself, never in a cycle that would deadlock); the
 run's shared segments (voxvm/host/shm.py) and the locks every program's
 HostIO shares (one for output, so lines never interleave, one for stdin);
-the stop that Ctrl-C sends to every Core; and the exit status of the run
-(docs/concurrency.md). It knows machines only through what voxvm/machine.py
+the stop that Ctrl-C sends to every Core; the embedding API's limits on a
+run (voxvm/embed.py: each thread's ``max_steps``, the ``timeout`` that stops
+them all, a Python native's own exception on a spawned thread); and the exit
+status of the run (docs/concurrency.md). It knows machines only through what voxvm/machine.py
 gives it: a factory for spawned machines and each machine's ``core``,
 ``program`` and ``run_to_status``.
 """
@@ -107,6 +109,14 @@ class RunThreads:
         self.output_lock = _thread.RLock()
         self.input_lock = _thread.allocate_lock()
         self.labelled = False                  # the VM's lines name the thread (several programs)
+        # The embedding API's run limits (voxvm/embed.py): every spawned thread's bound in
+        # branch events (-1: none), the Python natives every thread sees, and why a limit
+        # ended the run (None: none did).
+        self.budget = -1
+        self.python_natives: dict = {}
+        self.limit_reason: str | None = None
+        self.limit_thread: int | None = None   # whose max_steps ran out
+        self.native_error: BaseException | None = None   # a Python native's own exception, to re-raise
 
     # -------------------------------------------------------------- membership
 
@@ -155,10 +165,21 @@ class RunThreads:
         finally:
             self._finish(record, status)
 
+    def finish(self, thread_id: int, status: int) -> None:
+        """Record the end of a thread its caller ran itself (the embedding API's thread 0);
+        a thread already ended keeps its status."""
+        record = self.records[thread_id]
+        if not record.done:
+            self._finish(record, status)
+
     def _thread_main(self, record: ThreadRecord) -> None:
         status = int(VoxError.exit_status)
         try:
             status = record.machine.run_to_status(interruptible=False)
+        except BaseException as error:
+            if not getattr(error, "raised_by_native", False):
+                raise
+            self.stop_for_error(error)         # the embedding API raises it (voxvm/embed.py)
         finally:
             self._finish(record, status)
 
@@ -214,6 +235,23 @@ class RunThreads:
                 if machine is not None and not record.done:
                     machine.core.request_stop()
             self._notify_all()
+
+    def stop_for_limit(self, reason: str, thread_id: int | None = None) -> None:
+        """A run limit of the embedding API ran out (``reason``: "timeout", or "max_steps" of
+        thread ``thread_id``; the first one is kept): stop every thread as Ctrl-C does, as the
+        end of the run, not an interruption of the process."""
+        with self._lock:
+            if self.limit_reason is None:
+                self.limit_reason, self.limit_thread = reason, thread_id
+        self.request_stop()
+
+    def stop_for_error(self, error: BaseException) -> None:
+        """A Python native raised ``error`` on a spawned thread: stop the run, and let the
+        embedding API raise it (the first one) once every thread has ended."""
+        with self._lock:
+            if self.native_error is None:
+                self.native_error = error
+        self.request_stop()
 
     def catch_sigint(self):
         """On the main thread, while SIGINT has Python's default handler: route Ctrl-C to

@@ -134,6 +134,8 @@ def read_bytes(path: str) -> bytes:
     ``--vve=`` with nothing after it, as voxasm/driver.py says of an empty output name)."""
     if not path:
         raise UsageError("the input file name is empty")
+    if "\0" in path:               # (only the Python API can pass one: argv cannot hold NUL)
+        raise UsageError(f"{path!r}: a file name cannot contain a NUL byte")
     try:
         with open(path, "rb") as f:
             return f.read()

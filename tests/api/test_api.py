@@ -6,7 +6,10 @@ line says: the same diagnostics, the same trap line, the same bytes.
 
 from __future__ import annotations
 
+import io
 import subprocess
+import threading
+import time
 import sys
 from pathlib import Path
 
@@ -262,16 +265,168 @@ def test_usage_errors_have_the_command_line_messages():
     # three NUL bytes of input).
     for bad, message in ((dict(stdin=3), "stdin: expected bytes, text or a binary file, not int"),
                          (dict(timeout="1"), "timeout: '1' is not a positive number of seconds"),
-                         (dict(max_steps=True), "max_steps: True is not a positive integer")):
+                         (dict(timeout=float("inf")), "timeout: inf is not a positive number of seconds"),
+                         (dict(max_steps=True), "max_steps: True is not a positive integer"),
+                         (dict(max_steps=2**80), "max_steps: 1208925819614629174706176 is not a positive")):
         with pytest.raises(voxvm.UsageError) as caught:
             machine.run(**bad)
-        assert str(caught.value) == message
+        assert str(caught.value).startswith(message)
     assert machine.run(stdin=memoryview(b"x"), timeout=30, max_steps=10**6).exit_status == 0
     assert voxvm.Machine.from_flags(program, ["--seed=3", "--init-ram=1MB"]).config.init_ram == 1 << 20
     with pytest.raises(voxvm.UsageError):
         voxvm.Machine.from_flags(program, ["--bogus"])
 
 
+@pytest.mark.parametrize("option, message", [
+    (dict(shm=4096), "shm: expected a text such as '64KB' or '64KB:PATH', or a list of them, not 4096"),
+    (dict(allow_net=5), "allow_net: expected a text, not 5"),
+    (dict(native_configs=b"/tmp"), "native_configs: expected a text, not b'/tmp'"),
+    (dict(init_ram=b"64KB"), "init_ram: expected an int or a text such as '64KB', not b'64KB'"),
+    (dict(seed=1.5), "seed: expected an int or a text such as '3', not 1.5"),
+    (dict(verbose="false"), "verbose: expected True or False, not 'false'"),
+])
+def test_a_run_option_of_the_wrong_type_is_a_usage_error(option, message):
+    # not a TypeError from inside the run, and not a switch that "false" turns on
+    with pytest.raises(voxvm.UsageError) as caught:
+        voxvm.Machine(voxasm.assemble(HELLO), **option)
+    assert str(caught.value) == message
+
+
+def test_run_options_take_python_values_where_the_flag_takes_text(tmp_path):
+    config = voxvm.Machine(voxasm.assemble(HELLO), init_ram=1 << 20, allow_net=True, profile=True,
+                           allow_read=[str(tmp_path), tmp_path / "b"], sandbox=True,
+                           native_configs=None, debug_map=tmp_path / "m.map", shm=["4096", "8KB"]).config
+    assert (config.init_ram, config.allow_net, config.profile) == (1 << 20, "*", "-")      # the bare flags
+    assert config.allow_read == f"{tmp_path},{tmp_path / 'b'}" and config.debug_map == str(tmp_path / "m.map")
+    assert [spec.size for spec in config.shm] == [4096, 8192]
+
+
 def test_the_package_is_typed():
     root = Path(voxvm.__file__).parent
     assert (root / "py.typed").exists() and (Path(voxasm.__file__).parent / "py.typed").exists()
+
+
+# ---------------------------------------------------------------- threads the program spawns
+
+def _spawning(worker: str, main_after: str = "") -> str:
+    """A program that spawns ``worker`` (r1 = 0) and halts (after ``main_after``)."""
+    return ("section text\n.start\n    fnstind r1 @worker\n    uload r2 0\n    ncall 0x30 r0\n"
+            f"{main_after}    halt\nfunc worker\n{worker}")
+
+
+SPAWNED_TRAP = _spawning("    uload r1 1\n    fload r2 1.5\n    uadd r1 r2\n    ret\n")
+SPAWNED_PRINT = _spawning("    uload r1 50\n    ncall 0x06 r0\n    uload r1 99\n    uload r2 1\n"
+                          "    ncall 0x01 r0\n    ret\n")
+SPAWNED_LOOP = _spawning("label spin\n    jmp @spin\n")
+SPAWNED_NATIVE = _spawning("    ncall 0x300 r0\n    ret\n",
+                           "    movr r1 r0\n    ncall 0x31 r0\n    movr r1 r0\n    uload r2 1\n    ncall 0x01 r0\n")
+
+
+@pytest.mark.parametrize("source, status", [(SPAWNED_TRAP, 70), (SPAWNED_PRINT, 0)])
+def test_a_run_waits_for_the_threads_it_spawns_like_the_command_line(backend, tmp_path, monkeypatch,
+                                                                    source, status):
+    # docs/concurrency.md: the run waits for every thread, and its status is the first failure.
+    (tmp_path / "s.vvs").write_text(source)
+    monkeypatch.chdir(tmp_path)
+    result = voxvm.Machine("s.vvs", backend=backend).run()
+    cli = subprocess.run([sys.executable, "-m", "voxvm", "run", "s.vvs", f"--backend={backend}"],
+                         cwd=tmp_path, capture_output=True, timeout=60)
+    assert (result.exit_status, result.stdout, result.stderr) == (status, cli.stdout, cli.stderr)
+    assert cli.returncode == status and (status == 0 or b"thread 1: trap" in cli.stderr)
+
+
+def test_spawned_threads_call_the_python_natives_too(backend):
+    machine = voxvm.Machine(voxasm.assemble(SPAWNED_NATIVE), backend=backend)
+    machine.native(0x300)(lambda call: 42)
+    result = machine.run()
+    assert (result.exit_status, result.stdout, result.stderr) == (0, b"42\n", b"")
+
+
+def test_a_python_natives_own_error_on_a_spawned_thread_propagates(backend):
+    machine = voxvm.Machine(voxasm.assemble(SPAWNED_NATIVE), backend=backend)
+
+    @machine.native(0x300)
+    def broken(call):
+        raise LookupError("a bug in the native")
+
+    before = threading.active_count()
+    with pytest.raises(LookupError, match="a bug in the native"):
+        machine.run()
+    assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("limit, message", [
+    (dict(max_steps=1000), "thread 1, which the program started, did not halt within 1000 branch events"),
+    (dict(timeout=0.3), "the program did not halt within 0.3 s (a thread it started was still running)"),
+])
+def test_run_limits_stop_spawned_threads_and_leave_none_behind(backend, limit, message):
+    before = threading.active_count()
+    with pytest.raises(voxvm.RunLimitExceeded) as caught:
+        voxvm.Machine(voxasm.assemble(SPAWNED_LOOP), backend=backend).run(**limit)
+    assert message in str(caught.value) and caught.value.result.exit_status == 124
+    assert threading.active_count() == before
+
+
+def test_a_timeout_wakes_a_sleeping_native(backend):
+    machine = voxvm.Machine(voxasm.assemble("section text\n.start\n    uload r1 60000\n    ncall 0x06 r0\n"
+                                            "    halt\n"), backend=backend)
+    started = time.monotonic()
+    with pytest.raises(voxvm.RunLimitExceeded):
+        machine.run(timeout=0.2)
+    assert time.monotonic() - started < 30        # not the 60 s sleep: the stop woke it
+
+
+class _OnlyRead:
+    """A stdin with read() and nothing else."""
+
+    def read(self, size: int = -1) -> bytes:
+        return b"only read\n"
+
+
+ECHO_LINE = ("section text\n.start\n    alloc r10 64\n    movr r1 r10\n    uload r2 64\n    ncall 0x02 r0\n"
+             "    movr r1 r10\n    movr r3 r0\n    uload r2 1\n    ncall 0x08 r0\n    halt\n")
+
+
+@pytest.mark.parametrize("make_stdin, line", [
+    (lambda: io.StringIO("text io\n"), b"text io\n"),
+    (_OnlyRead, b"only read\n"),
+    (lambda: io.BytesIO(b"bytes io\n"), b"bytes io\n"),
+])
+def test_stdin_may_be_any_object_with_read(backend, make_stdin, line):
+    result = voxvm.Machine(voxasm.assemble(ECHO_LINE), backend=backend).run(make_stdin())
+    assert (result.exit_status, result.stdout, result.stderr) == (0, line, b"")
+
+
+@pytest.mark.parametrize("use, message", [
+    ("call.read_memory(-1, 4)", "read_memory: the address must be an int of at least 0, not -1"),
+    ("call.read_heap(16, -1)", "read_heap: the count must be an int of at least 0, not -1"),
+    ("call.reg(1.5)", "a register number is an int, not float"),
+    ("call.set_reg(0, 'x')", "set_reg(r0): expected an int, a float, a bool or a voxvm.Value, not str"),
+    ("call.write(123)", "write: expected bytes, not int"),
+    ("call.write('x', stream=3)", "write: stream 3 is neither 1 (stdout) nor 2 (stderr)"),
+])
+def test_a_native_misusing_native_call_gets_the_same_usage_error_on_both_backends(backend, use, message):
+    machine = voxvm.Machine(voxasm.assemble(CALLS_NATIVE), backend=backend)
+    machine.native(0x300)(lambda call: eval(use, {"call": call}) and None)
+    with pytest.raises(voxvm.UsageError) as caught:
+        machine.run()
+    assert str(caught.value) == message
+
+
+def test_an_address_beyond_64_bits_is_a_fault_not_an_overflow(backend):
+    machine = voxvm.Machine(voxasm.assemble("section text\n.start\n    ncall 0x300 r0\n    halt\n"), backend=backend)
+    machine.native(0x300)(lambda call: call.read_memory(2**70, 1))
+    result = machine.run()
+    assert result.pending == {Exc.MainSegmFault: 1}
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: voxasm.assemble(5), "assemble: the source is text or bytes, not int"),
+    (lambda: voxasm.assemble(None), "assemble: the source is text or bytes, not NoneType"),
+    (lambda: voxasm.assemble(HELLO, warnings=()), "assemble: warnings is a list to append to, not tuple"),
+    (lambda: voxvm.load("a\0b.vvs"), "'a\\x00b.vvs': a file name cannot contain a NUL byte"),
+])
+def test_assemble_and_load_refuse_wrong_arguments_with_a_usage_error(call, message):
+    with pytest.raises(voxvm.UsageError) as caught:
+        call()
+    assert str(caught.value) == message
