@@ -305,6 +305,23 @@ def test_unwritable_stdout_ends_with_status_74():
     assert err.getvalue().decode().startswith("voxvm: error: cannot write to stdout")
 
 
+@pytest.mark.parametrize("flag", [dict(trace=True), dict(profile="-"), dict(gc_log=True, gc_stress=True)])
+@pytest.mark.parametrize("backend", ["python", "cython"])
+def test_unwritable_stdout_ends_with_74_when_a_stderr_line_found_it_first(backend, flag):
+    # Trace, profile and GC lines flush stdout before each line, and a failure there was
+    # swallowed: `voxvm --trace run hello.vvs >/dev/full` exited 0 with its output lost, and
+    # `voxvm --trace run endless.vvs | head -1` printed on forever (voxvm/host/io.py flush).
+    if backend == "cython" and compiled_core_class() is None:
+        pytest.skip("the compiled core is not built")
+    import voxasm
+
+    program = voxasm.assemble_program("section text\n.start\n    uload r1 7\n    uload r2 1\n"
+                                      "    ncall 0x01 r0\n    alloc r5 16\n    halt\n")
+    err = io.BytesIO()
+    assert run_program(program, VMConfig(backend=backend, **flag), io.BytesIO(), _BrokenPipe(), err) == 74
+    assert b"voxvm: error: cannot write to stdout" in err.getvalue()
+
+
 # ---------------------------------------------------------------- other natives
 
 def _input_program(limit: int, calls: int = 1, buffer: int = 64) -> Program:

@@ -84,6 +84,7 @@ class HostIO:
         self.stdout = binary_stream(stdout, sys.stdout)
         self.stderr = binary_stream(stderr, sys.stderr)
         self._buffer = bytearray()
+        self._stdout_failure: str | None = None      # why stdout could not be written (flush)
         try:
             self._interactive = bool(self.stdout.isatty())
         except (AttributeError, OSError, ValueError):
@@ -121,7 +122,7 @@ class HostIO:
         """Program output on stream 1 (stdout) or 2 (stderr)."""
         if stream == STDOUT:
             self._buffer += data
-            if self._interactive or len(self._buffer) >= _FLUSH_AT:
+            if self._interactive or len(self._buffer) >= _FLUSH_AT or self._stdout_failure is not None:
                 self.flush()
         else:
             self.flush()
@@ -138,12 +139,18 @@ class HostIO:
         """
         if data:
             self._buffer += data
-            if self._interactive or len(self._buffer) >= _FLUSH_AT:
+            if self._interactive or len(self._buffer) >= _FLUSH_AT or self._stdout_failure is not None:
                 self.flush()
         return 1 if self._interactive else _FLUSH_AT - len(self._buffer)
 
     def flush(self) -> None:
-        """Write buffered stdout out; raise OutputError if that is impossible."""
+        """Write buffered stdout out; raise OutputError if that is impossible.
+
+        A failure sticks: every later flush raises it again, so that one swallowed
+        by ``report`` (which must still get its line out) still ends the run."""
+        if self._stdout_failure is not None:
+            self._buffer.clear()
+            raise OutputError(self._stdout_failure)
         if self._buffer:
             data = bytes(self._buffer)
             self._buffer.clear()
@@ -152,7 +159,8 @@ class HostIO:
                     self.stdout.write(data)
                     self.stdout.flush()
             except (OSError, ValueError) as exc:
-                raise OutputError(f"cannot write to stdout: {reason(exc)}") from None
+                self._stdout_failure = f"cannot write to stdout: {reason(exc)}"
+                raise OutputError(self._stdout_failure) from None
 
     def _write_err(self, data: bytes) -> None:
         try:
@@ -177,7 +185,7 @@ class HostIO:
             try:
                 self.flush()
             except OutputError:
-                pass
+                pass            # remembered: the program's next print, or the run's end, raises it
             try:
                 self.stderr.write(f"{line}\n".encode("utf-8", "replace"))
                 self.stderr.flush()
