@@ -68,7 +68,7 @@ def parse_size(text: str, flag: str = "size") -> int:
 def parse_count(text: str, flag: str) -> int:
     """A non-negative decimal integer flag value, or a usage error."""
     text = text.strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):     # ('²'.isdigit() is true too)
         raise UsageError(f"{flag}: '{text}' is not a non-negative integer")
     return int(text)
 

@@ -34,6 +34,13 @@ from .traps import Trap
 from .values import format_value
 
 PROMPT = "(vdb) "
+MAX_EXAMINE = 4096          # bytes one x/N shows
+
+
+def _decimal(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '²' and '٣', which int() refuses or reads."""
+    return text.isascii() and text.isdigit()
+
 _CALLS = {BY_MNEMONIC["call"].code, BY_MNEMONIC["callr"].code}
 _HELP = """\
 Commands (gdb's names; unique prefixes of the long ones work too):
@@ -49,7 +56,7 @@ Commands (gdb's names; unique prefixes of the long ones work too):
   info registers [rN...]   registers with their tags, ip and flags
   info breakpoints | watchpoints | stack | exceptions | heap | data | line
   print / p rN | $ip | $flags | NAME    a register, ip, the flags or a data item
-  x/N ADDRESS              N bytes (default 16) of main memory or the heap
+  x/N ADDRESS              N bytes (default 16, at most 4096) of main memory or the heap
   list / l [LINE|FUNCTION] source lines around the current (or given) line
   help, quit / q"""
 
@@ -230,7 +237,7 @@ class Session:
                 return None, f"Cannot access memory at address 0x{value:x}."
             return value, ""
         file, colon, number = text.rpartition(":")
-        if (colon and number.isdigit()) or text.isdigit():
+        if (colon and _decimal(number)) or _decimal(text):
             number = int(number if colon else text)
             if symbols is None or not symbols.lines:
                 return None, "No source lines: the program has no debug map (voxasm -g)."
@@ -245,7 +252,7 @@ class Session:
         if symbols is not None and text in symbols.data:
             return None, f'"{text}" is a data item, not code.'
         address = program.address_of(text)
-        if address is None or not text or text[0].isdigit():
+        if address is None or not text or _decimal(text[0]):
             hint = "" if symbols else " (the program has no debug map: use *ADDRESS or func#N)"
             if text[:2].lower() == "0x":             # gdb, too, wants break *0x14
                 try:
@@ -296,22 +303,28 @@ class Session:
             self._resume("continue")
 
     def cmd_step(self, args: str) -> None:
+        count = self._count("step", args)
+        if count is None:
+            return
         if self.state == "not started":
             self._ensure_machine()
             self.state = "stopped"
         if self._running():
-            for _ in range(self._count(args)):
+            for _ in range(count):
                 if not self._resume("step") or self.state != "stopped":
                     break
             if self.state == "stopped":
                 self.show_location()
 
     def cmd_next(self, args: str) -> None:
+        count = self._count("next", args)
+        if count is None:
+            return
         if self.state == "not started":
             self._ensure_machine()
             self.state = "stopped"
         if self._running():
-            for _ in range(self._count(args)):
+            for _ in range(count):
                 if not self._resume("next") or self.state != "stopped":
                     break
             if self.state == "stopped":
@@ -328,8 +341,15 @@ class Session:
             self.show_location()
             self.say(f"Value returned: r0 = {format_value(*self.machine.core.get_reg(0))}")
 
-    def _count(self, args: str) -> int:
-        return int(args) if args.isdigit() and int(args) > 0 else 1
+    def _count(self, command: str, args: str) -> int | None:
+        """``step N``'s N: 1 when not given; None (after saying why) when it is not a count."""
+        args = args.strip()
+        if not args:
+            return 1
+        if _decimal(args) and int(args) > 0:
+            return int(args)
+        self.say(f'{command}: "{args}" is not a count (a whole number of at least 1).')
+        return None
 
     def _resume(self, mode: str) -> bool:
         """Execute until the mode's end; True when stopped there normally (not at a
@@ -453,7 +473,7 @@ class Session:
         if not numbers:
             numbers = [str(n) for n in list(self.breakpoints) + list(self.watchpoints)]
         for text in numbers:
-            if not text.isdigit() or (int(text) not in self.breakpoints and int(text) not in self.watchpoints):
+            if not _decimal(text) or (int(text) not in self.breakpoints and int(text) not in self.watchpoints):
                 self.say(f"No breakpoint number {text}.")
                 continue
             number = int(text)
@@ -513,7 +533,7 @@ class Session:
     @staticmethod
     def _register(text: str) -> int | None:
         text = text.strip().lstrip("$")
-        if text.startswith("r") and text[1:].isdigit() and int(text[1:]) < 32:
+        if text.startswith("r") and _decimal(text[1:]) and int(text[1:]) < 32:
             return int(text[1:])
         return None
 
@@ -657,8 +677,10 @@ class Session:
     def cmd_examine(self, count: str, args: str) -> None:
         if not self._inspectable():
             return
-        n = int(count) if count.isdigit() else 16
-        n = max(1, min(n, 4096))
+        if count and not (_decimal(count) and 1 <= int(count) <= MAX_EXAMINE):
+            self.say(f'x/{count}: the count is a whole number from 1 to {MAX_EXAMINE}.')
+            return
+        n = int(count) if count else 16
         try:
             address = int(args, 0)
         except ValueError:
@@ -687,7 +709,7 @@ class Session:
             return
         center = self.list_line or 1
         if args:
-            if args.isdigit():
+            if _decimal(args):
                 center = int(args)
             else:
                 address, reason = self.resolve(args)

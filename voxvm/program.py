@@ -112,7 +112,8 @@ class Program(record("Program", "image entry data_base functions path symbols",
             for index, fname in symbols.functions.items():
                 if fname == name and index < len(self.functions):
                     return self.functions[index]
-        if name.startswith("func#") and name[5:].isdigit() and int(name[5:]) < len(self.functions):
+        number = name[5:]
+        if name.startswith("func#") and number.isascii() and number.isdigit() and int(number) < len(self.functions):
             return self.functions[int(name[5:])]
         try:
             return int(name, 0)

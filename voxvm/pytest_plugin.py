@@ -114,7 +114,7 @@ def parse_headers(text: str, path: Path | str, sidecar: bool = False) -> Expecta
             if rc_line is not None:
                 raise HeaderError(path, number, f"expect-rc given twice (first on line {rc_line})")
             rc_line = number
-            if not value.strip().isdigit() or int(value) > 255:
+            if not (value.strip().isascii() and value.strip().isdigit()) or int(value) > 255:
                 raise HeaderError(path, number, f"expect-rc: '{value.strip()}' is not an exit status (0-255)")
             found.rc = int(value)
         else:   # args
@@ -222,10 +222,10 @@ class VoxvmFile(pytest.File):
             return
         yield VoxvmItem.from_parent(self, name=path.name, expectations=expectations)
 
-    def repr_failure(self, excinfo, style=None):
+    def repr_failure(self, excinfo):       # (a Collector's takes no style, unlike an Item's)
         if excinfo.errisinstance(HeaderError):
             return str(excinfo.value)
-        return super().repr_failure(excinfo, style)
+        return super().repr_failure(excinfo)
 
 
 class Mismatch(Exception):

@@ -80,6 +80,8 @@ def test_plain_run_options_build_the_same_config_as_typer_would():
     (["--vve=x.vve", "--init-ram=12Q"], 2),
     (["--vve", "x.vve", "--init-ram", "12Q"], 2),
     (["--vve=x.vve", "--max-recursion=-1"], 2),
+    (["--vve=x.vve", "--max-recursion=²"], 2),       # '²'.isdigit() is true; int() refuses it
+    (["--vve=x.vve", "--seed=٣"], 2),                # an Arabic-Indic 3: not read as 3
     ([], 2),
     (["--no-such-flag"], 2),
 ])
@@ -132,11 +134,21 @@ def test_an_empty_input_file_name_is_a_usage_error(tmp_path, tool, args):
     (["frob"], "voxvm: error: no such command 'frob' (see 'voxvm --help')"),
     (["run", "p.vvs", "--max-heap"], "voxvm: error: option '--max-heap' requires an argument"),
     (["dis"], "voxvm: error: missing argument 'FILE' (see 'voxvm dis --help')"),
+    ([], "voxvm: error: no program given: voxvm FILE, voxvm --vve=FILE or voxvm --vas=FILE"),
+    (["--vve=p.vve", "p.vvs"], "voxvm: error: --vve/--vvr/--vas cannot be combined with a subcommand or "
+                               "with a program file named alone"),
 ])
 def test_every_usage_error_is_one_voxvm_line_with_status_2(tmp_path, args, message):
     result = _cli(tmp_path, *args)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(message), result.stderr
+
+
+def test_vas_names_the_flags_it_does_not_use(tmp_path):
+    (tmp_path / "p.vvs").write_text(PROGRAM)
+    result = _cli(tmp_path, "--vas=p.vvs", "--vve=p.vve", "--strict")
+    assert (result.returncode, result.stdout) == (0, "") and (tmp_path / "p.vve").exists()
+    assert result.stderr == "voxvm: warning: --vas assembles and runs nothing: --vve=p.vve --strict not used\n"
 
 
 def test_voxasm_usage_errors_are_one_line_too(tmp_path):

@@ -98,6 +98,15 @@ def test_the_program_output_and_exit_status(backend, tmp_path):
     ("print nothing", 'No symbol "nothing" in current program.'),
     ("frobnicate", 'Undefined command: "frobnicate".  Try "help".'),
     ("continue", "The program is not being run."),
+    # numbers: ASCII digits only ('²'.isdigit() is true, and int() refuses it), counts >= 1
+    ("step abc", 'step: "abc" is not a count (a whole number of at least 1).'),
+    ("step 0", 'step: "0" is not a count (a whole number of at least 1).'),
+    ("next ²", 'next: "²" is not a count (a whole number of at least 1).'),
+    ("x/² 0", "x/²: the count is a whole number from 1 to 4096."),
+    ("x/99999999999 0", "x/99999999999: the count is a whole number from 1 to 4096."),
+    ("break avg.vvs:²", 'Function or label "avg.vvs:²" not defined.'),
+    ("delete ²", "No breakpoint number ²."),
+    ("print r²", 'No symbol "r²" in current program.'),
 ])
 def test_bad_input_is_a_message_and_the_session_goes_on(backend, tmp_path, command, message):
     result = debug(tmp_path, backend, FIXED, f"step\n{command}\ncontinue\n")

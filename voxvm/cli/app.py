@@ -113,12 +113,19 @@ def main_callback(
         raise typer.Exit(0)
     if ctx.invoked_subcommand is not None:
         if vve or vvr or vas:
-            raise _fail(UsageError("--vve/--vvr/--vas cannot be combined with a subcommand"))
+            raise _fail(UsageError("--vve/--vvr/--vas cannot be combined with a subcommand or with a "
+                                   "program file named alone (voxvm run A B ... runs several programs)"))
         ctx.obj = run_options
         return
     try:
         if vas is not None:
-            # Upstream: --vas assembles and exits without running anything.
+            # Upstream: --vas assembles and exits without running anything; what would have
+            # been run is named, not dropped in silence.
+            flag_of = {o.field: o.flags[0] for o in cfg.RUN_OPTIONS}
+            unused = [f"--vve={f}" for f in vve or ()] + [f"--vvr={f}" for f in vvr or ()] + [
+                flag_of[name] for name, value in run_options.items() if value not in (None, False, [], ())]
+            if unused:
+                say(f"voxvm: warning: --vas assembles and runs nothing: {' '.join(unused)} not used")
             from voxasm.driver import assemble_file
 
             assemble_file(vas, vas_out)
@@ -126,8 +133,8 @@ def main_callback(
         if vas_out is not None:
             raise UsageError("--vas-out needs --vas")
         if not vve and not vvr:
-            print(ctx.get_help())
-            raise typer.Exit(int(ExitStatus.USAGE))
+            raise UsageError("no program given: voxvm FILE, voxvm --vve=FILE or voxvm --vas=FILE "
+                             "(see 'voxvm --help')")
         if vve and vvr:
             raise UsageError("give either --vve or --vvr files, not both (voxvm run FILE... "
                              "takes any mix, in order)")
