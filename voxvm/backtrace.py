@@ -13,7 +13,7 @@ trap report (voxvm/machine.py), ``voxvm dump`` (voxvm/dumpview.py) and the trace
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 from .isa import BY_MNEMONIC
 from .program import Program
@@ -50,8 +50,11 @@ def call_site(return_address: int, read: Callable[[int, int], bytes | None]) -> 
 
 
 def frames(ip: int, call_stack: list[int], program: Program | None,
-           read: Callable[[int, int], bytes | None]) -> list[Frame]:
-    """Every frame, innermost (the stopped instruction at ``ip``) first."""
+           read: Callable[[int, int], bytes | None], head: int | None = None,
+           tail: int = TAIL) -> list[Frame]:
+    """Every frame, innermost (the stopped instruction at ``ip``) first; with ``head``, only
+    the frames ``render_frames(…, head, tail)`` shows of a deeper stack, each with its true
+    depth (a trap at a recursion limit of 16 M frames resolves 20, not 16 M)."""
 
     def frame(depth: int, address: int, returns_to: int | None) -> Frame:
         if program is None:
@@ -60,16 +63,22 @@ def frames(ip: int, call_stack: list[int], program: Program | None,
         return Frame(depth, address, program.function_at(address) if inside else None,
                      program.where(address), returns_to)
 
-    out = [frame(0, ip, None)]
-    for depth, returns_to in enumerate(reversed(call_stack), 1):
-        out.append(frame(depth, call_site(returns_to, read), returns_to))
-    return out
+    count = len(call_stack) + 1
+    if head is None or count <= head + tail + 1:
+        depths: Iterable[int] = range(count)
+    else:
+        depths = (*range(head), *range(count - tail, count))
+    return [frame(0, ip, None) if depth == 0 else
+            frame(depth, call_site(call_stack[-depth], read), call_stack[-depth]) for depth in depths]
 
 
-def render_frames(all_frames: list[Frame], head: int = HEAD, tail: int = TAIL) -> list[str]:
-    """One line per frame shown; a deep stack keeps its innermost and outermost frames."""
-    if len(all_frames) <= head + tail + 1:
-        return [f.text() for f in all_frames]
-    skipped = len(all_frames) - head - tail
-    return ([f.text() for f in all_frames[:head]] + [f"...  ({skipped} frames not shown)"]
-            + [f.text() for f in all_frames[-tail:]])
+def render_frames(shown: list[Frame], head: int = HEAD, tail: int = TAIL) -> list[str]:
+    """One line per frame shown; a deep stack keeps its innermost and outermost frames.
+
+    ``shown`` is every frame, or only those (``frames(…, head, tail)``): the depth of the
+    outermost one says how deep the stack is."""
+    count = shown[-1].depth + 1 if shown else 0
+    if count <= head + tail + 1:
+        return [f.text() for f in shown]
+    return ([f.text() for f in shown if f.depth < head] + [f"...  ({count - head - tail} frames not shown)"]
+            + [f.text() for f in shown if f.depth >= count - tail])

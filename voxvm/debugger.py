@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, TextIO
 
 from .backends import Status
-from .backtrace import frames, render_frames
+from .backtrace import HEAD, frames, render_frames
 from .debugmap import code_end
 from .disasm import InstructionNamer, item_text
 from .errors import ExitStatus
@@ -550,7 +550,7 @@ class Session:
             return
         core = self.machine.core
         ip = core.trap_ip if self.state == "trapped" else core.ip
-        for line in render_frames(frames(ip, core.call_stack(), self.program, core.read_memory)):
+        for line in render_frames(frames(ip, core.call_stack(), self.program, core.read_memory, HEAD)):
             self.say(line)
 
     def cmd_info(self, args: str) -> None:

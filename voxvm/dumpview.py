@@ -7,7 +7,7 @@ voxvm.formats.parse_dump. Pure formatting, no I/O.
 
 from __future__ import annotations
 
-from .backtrace import frames, render_frames
+from .backtrace import HEAD, frames, render_frames
 from .formats import Dump
 from .program import Program
 from .isa import BY_CODE, Exc
@@ -67,7 +67,7 @@ def render_dump(dump: Dump, program: Program | None = None) -> str:
     at = ""
     if dump.ip < len(dump.memory) and dump.memory[dump.ip] in BY_CODE:
         at = f" ({BY_CODE[dump.memory[dump.ip]].mnemonic})"
-    stack = frames(dump.ip, dump.call_stack, program, _read(dump.memory))
+    stack = frames(dump.ip, dump.call_stack, program, _read(dump.memory), HEAD)
     if program is not None:
         at += "".join(stack[0].text().split(f"0x{dump.ip:04x}", 1)[1:])
     out.append(f"ip: 0x{dump.ip:x}{at}")

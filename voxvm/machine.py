@@ -337,9 +337,9 @@ class Machine:
         from .traps import Trap, TrapKind                 # only after a trap (start-up)
 
         mnemonic, function, source, line = self._place(ip, core.trap_kind != TrapKind.IP_OUTSIDE)
-        from .backtrace import frames, render_frames      # only after a trap (start-up)
+        from .backtrace import HEAD, frames, render_frames      # only after a trap (start-up)
 
-        stack = frames(ip, core.call_stack(), self.program, core.read_memory)
+        stack = frames(ip, core.call_stack(), self.program, core.read_memory, HEAD)
         return Trap(core.trap_kind, ip, mnemonic, core.trap_a, core.trap_b,
                     function=function, line=line, source=source, backtrace_lines=render_frames(stack))
 

@@ -47,3 +47,20 @@ def test_a_version_2_dump_says_it_has_no_trap_details():
     assert dump.version == 2 and dump.trap_a == 0
     assert render_dump(dump).splitlines()[0] == ("voxvm core dump: program trapped (TYPE_MISMATCH; "
                                                  "a version 2 dump does not record the trap's details)")
+
+
+@pytest.mark.parametrize("depth", [0, 5, 20, 21, 22, 500])
+def test_resolving_only_the_shown_frames_renders_the_same_lines(depth):
+    # A trap at a recursion limit of 16 M frames resolved every frame (minutes and
+    # gigabytes) to print 21 lines; frames(..., HEAD) resolves only what is shown.
+    import voxasm
+    from voxvm.backtrace import HEAD, frames, render_frames
+
+    program = voxasm.assemble_program(RECURSE, "r.vvs")
+    call_stack = [3] + [10] * depth                 # main's call, then `down` calling itself
+    memory = program.image
+    read = lambda address, n: memory[address:address + n]      # noqa: E731
+    every = frames(10, call_stack, program, read)
+    shown = frames(10, call_stack, program, read, HEAD)
+    assert len(shown) == (len(every) if len(every) <= 21 else 20) and shown[-1].depth == len(call_stack)
+    assert render_frames(shown) == render_frames(every)
