@@ -115,6 +115,16 @@ def parse_segments(values, flag: str = "--shm") -> tuple[SegmentSpec, ...]:
     return specs
 
 
+def parse_grants(values, flag: str) -> str:
+    """Every value of a grant flag (``--allow-net``, ``--allow-read``, ``--allow-write``), in
+    order, as one comma-separated list: given twice, the grants add up (semantics.md §8);
+    a bare ``--allow-net`` (every address) takes in any narrower one."""
+    texts = [os.fspath(value) for value in values]
+    if flag == "--allow-net" and any(text.strip() in ("", "*") for text in texts):
+        return "*"
+    return ",".join(text for text in texts if text)
+
+
 def format_size(n: int) -> str:
     """Human form of a byte count, e.g. ``16MB``, ``1.5KB``, ``100B``."""
     for unit, scale in (("GB", GIB), ("MB", MIB), ("KB", KIB)):
@@ -281,14 +291,16 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
             help="Exit with status 70 when exceptions are still pending at halt."),
     _option(("--allow-run",), "allow_run", help="Let the program run shell commands (runcmd)."),
     _option(("--allow-net",), "allow_net", metavar="[=HOST:PORT,...]", bare_value="*",
+            parse=parse_grants, repeat=True,
             help="Let the program use the network: every address, or only these "
-                 "(HOST:* for any port of a host; literal addresses or localhost)."),
+                 "(HOST:* for any port of a host; literal addresses or localhost). "
+                 "Repeatable: the grants add up."),
     _option(("--sandbox",), "sandbox",
             help="No files (unless --allow-read/--allow-write), no commands, no network, no FFI."),
-    _option(("--allow-read",), "allow_read", metavar="DIR,...",
-            help="With --sandbox: folders the program may read files in."),
-    _option(("--allow-write",), "allow_write", metavar="DIR,...",
-            help="With --sandbox: folders the program may write (and delete) files in."),
+    _option(("--allow-read",), "allow_read", metavar="DIR,...", parse=parse_grants, repeat=True,
+            help="With --sandbox: folders the program may read files in (repeatable)."),
+    _option(("--allow-write",), "allow_write", metavar="DIR,...", parse=parse_grants, repeat=True,
+            help="With --sandbox: folders the program may write (and delete) files in (repeatable)."),
     _option(("--shm", "-m"), "shm", metavar="SIZE[:PATH]", parse=parse_segments, repeat=True,
             help="Add a shared segment, numbered 0, 1, ... in flag order (ncalls 0x33-0x39): "
                  "SIZE zero-filled bytes, or the file PATH mapped (created or zero-extended to "
@@ -346,11 +358,12 @@ def _option_value(option: RunOption, value):
         return value
     if value is True and option.bare_value is not None:
         value = option.bare_value
-    if option.repeat:                                   # shm: one or several segments
-        values = [value] if isinstance(value, (str, SegmentSpec)) else value
-        if not isinstance(values, (list, tuple)) or not all(isinstance(v, (str, SegmentSpec)) for v in values):
-            raise UsageError(f"{name}: expected a text such as '64KB' or '64KB:PATH', or a list of them, "
-                             f"not {value!r}")
+    if option.repeat:                                   # shm and the grants: one value or several
+        item = (str, SegmentSpec) if name == "shm" else (str, os.PathLike)
+        values = [value] if isinstance(value, item) else value
+        if not isinstance(values, (list, tuple)) or not all(isinstance(v, item) for v in values):
+            example = "'64KB' or '64KB:PATH'" if name == "shm" else f"'{option.metavar.lstrip('[=').rstrip(']')}'"
+            raise UsageError(f"{name}: expected a text such as {example}, or a list of them, not {value!r}")
         return option.parse(values, flag)
     if option.parse is not None:                        # sizes and counts
         if isinstance(value, str):
@@ -359,10 +372,7 @@ def _option_value(option: RunOption, value):
             return value                                # its range is VMConfig's check
         raise UsageError(f"{name}: expected an int or a text such as '{'64KB' if option.metavar == 'SIZE' else '3'}', "
                          f"not {value!r}")
-    if option.metavar.endswith(",...") and isinstance(value, (list, tuple)) \
-            and all(isinstance(v, (str, os.PathLike)) for v in value):
-        value = ",".join(os.fspath(v) for v in value)   # allow_read=["a", "b"]: --allow-read=a,b
-    elif isinstance(value, os.PathLike):
+    if isinstance(value, os.PathLike):
         value = os.fspath(value)
     if not isinstance(value, str):
         raise UsageError(f"{name}: expected a text, not {value!r}")

@@ -279,7 +279,7 @@ def test_usage_errors_have_the_command_line_messages():
 
 @pytest.mark.parametrize("option, message", [
     (dict(shm=4096), "shm: expected a text such as '64KB' or '64KB:PATH', or a list of them, not 4096"),
-    (dict(allow_net=5), "allow_net: expected a text, not 5"),
+    (dict(allow_net=5), "allow_net: expected a text such as 'HOST:PORT,...', or a list of them, not 5"),
     (dict(native_configs=b"/tmp"), "native_configs: expected a text, not b'/tmp'"),
     (dict(init_ram=b"64KB"), "init_ram: expected an int or a text such as '64KB', not b'64KB'"),
     (dict(seed=1.5), "seed: expected an int or a text such as '3', not 1.5"),

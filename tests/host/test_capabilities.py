@@ -75,6 +75,19 @@ def test_allow_net_grants_nothing_else(backend, rules):
     assert out[0] == "nativefault"
 
 
+@pytest.mark.parametrize("flags", [
+    ["--allow-net=127.0.0.2:1", "--allow-net=127.0.0.1:0"],
+    ["--allow-net=127.0.0.1:0", "--allow-net=127.0.0.2:1"],     # a later one does not replace it
+    ["--allow-net", "--allow-net=127.0.0.2:1"],                 # nor narrow a bare --allow-net
+])
+def test_grants_given_twice_add_up(backend, flags):
+    from voxvm.config import config_from_args
+
+    rc, out, err = _listen("127.0.0.1:0").run(backend, allow_net=config_from_args(flags).allow_net)
+    assert (out[0], err) == ("ok", [])
+    assert config_from_args(["--allow-read=a", "--allow-read=b,c"]).allow_read == "a,b,c"
+
+
 def test_arguments_are_checked_before_permissions(backend):
     p = VvsProgram()
     n = p.heap_text("r10", "127.0.0.1:9")
