@@ -119,8 +119,11 @@ class Session:
                 self.machine.io.flush()     # the program's output first, in order
             except OutputError:
                 pass
-        self.out.write(text + "\n")
-        self.out.flush()
+        try:
+            self.out.write(text + "\n")
+            self.out.flush()
+        except (OSError, ValueError) as exc:      # a closed pipe, a full disk: exit 74 (cli/app.py)
+            raise OutputError(f"cannot write to stdout: {getattr(exc, 'strerror', None) or exc}") from None
 
     # ------------------------------------------------------------------ the loop
 
@@ -409,21 +412,17 @@ class Session:
         return not self._watch_changed()
 
     def _ended(self, status: int) -> bool:
+        # The command line's ending (Machine.conclude): diagnostics, --strict, the trap line
+        # and the core dump of --coredump_exit.
         machine = self.machine
         if status == Status.HALT:
-            machine.diagnostics.finish(machine.core.diagnostic_totals())
-            strict = machine.diagnostics.at_halt(machine.core.pending())
-            self.status = int(ExitStatus.SOFTWARE) if strict else 0
+            self.status = machine.conclude(None)
             self.state = "halted"
             self.say(f"[program halted at 0x{machine.core.ip:x}, exit status {self.status}]")
             return False
         if status == Status.TRAP:
             trap: Trap = machine.trap()
-            machine.diagnostics.finish(machine.core.diagnostic_totals())
-            machine.io.flush()
-            for line in trap.report_lines():
-                machine.io.report(line)
-            self.status = int(trap.exit_status)
+            self.status = machine.conclude(trap)
             self.state = "trapped"
             self.say(f"[program trapped at 0x{trap.ip:x}; registers, stacks and memory can still be inspected]")
             return False

@@ -153,3 +153,26 @@ def test_instructions_and_source_are_coloured_on_a_terminal_only(monkeypatch):
     assert "\x1b[" in shown["terminal"] and "\x1b[" not in shown["pipe"]
     assert re.sub(r"\x1b\[[0-9;]*m", "", shown["terminal"]) == shown["pipe"]
     assert "uload r1 5" in shown["pipe"]
+
+
+def test_coredump_exit_writes_the_dump_as_a_run_does(backend, tmp_path):
+    # (the flag was accepted and ignored: the session ended runs its own way, not Machine.conclude)
+    result = debug(tmp_path, backend, FIXED, "run\n", "--coredump_exit")
+    assert result.returncode == 0 and (tmp_path / "voxvm.dump").exists()
+
+
+def test_a_closed_stdout_ends_the_session_with_74(backend, tmp_path):
+    (tmp_path / "avg.vvs").write_text("section text\n.start\n    uload r2 1\nlabel l\n    ncall 0x01 r0\n"
+                                      "    jmp @l\n")
+    session = subprocess.Popen([sys.executable, "-m", "voxvm", "debug", f"--backend={backend}", "avg.vvs"],
+                               cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    session.stdin.write(b"run\n")
+    session.stdin.close()
+    session.stdout.read(10)
+    session.stdout.close()                       # as `| head -c 10` does
+    try:
+        assert session.wait(timeout=60) == 74
+    finally:
+        session.kill()
+    assert b"voxvm: error: cannot write to stdout" in session.stderr.read()

@@ -186,6 +186,7 @@ def debug_command(
         if config.tracing or config.profile is not None:
             raise UsageError("voxvm debug does not take --trace or --profile (step and break instead)")
         from ..debugger import Session, line_reader
+        from ..host import OutputError
         from ..machine import Machine
         from .loading import load_path, source_text_for
 
@@ -206,7 +207,12 @@ def debug_command(
             interactive = sys.stdin.isatty()
         except (AttributeError, ValueError):
             interactive = False
-        raise typer.Exit(session.run_commands(line_reader(sys.stdin, interactive)))
+        try:
+            status = session.run_commands(line_reader(sys.stdin, interactive))
+        except OutputError as error:
+            say(f"voxvm: error: {error}")
+            status = int(ExitStatus.IOERR)
+        raise typer.Exit(status)
     except VoxError as error:
         raise _fail(error) from None
 
