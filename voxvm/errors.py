@@ -47,8 +47,9 @@ class InputError(VoxError):
 class FormatError(InputError):
     """A malformed .vve/.vvr/dump file: names the file, the field and the byte offset."""
 
-    def __init__(self, path: str, field: str, offset: int, message: str) -> None:
-        super().__init__(f"{path}: {field} at byte offset {offset} (0x{offset:x}): {message}")
+    def __init__(self, path: str, field: str, offset: int | None, message: str) -> None:
+        where = f" at byte offset {offset} (0x{offset:x})" if offset is not None else ""
+        super().__init__(f"{path}: {field}{where}: {message}")
         self.path = path
         self.field = field
         self.offset = offset

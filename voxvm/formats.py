@@ -276,10 +276,18 @@ def _dump_format_error(exc: ConstructError, data: bytes, path: str) -> FormatErr
     words = reason.replace(",", "").split()
     if isinstance(exc, StreamError) and words[-4:-3] == ["expected"] and words[-2:-1] == ["found"]:
         wanted, there = int(words[-3]), int(words[-1])
+        if wanted > len(data):
+            return FormatError(path, field, len(data) - there,
+                               f"its length field asks for {wanted} bytes, more than the whole file "
+                               f"({len(data)} bytes): a corrupt core dump")
         return FormatError(path, field, len(data) - there,
                            f"the file ends inside this {wanted}-byte field ({len(data)} bytes in all; "
                            f"a cut-off core dump?)")
-    return FormatError(path, field, 0, f"malformed core dump: {reason}")
+    if isinstance(exc, StreamError) and words[-3:-2] == ["requested"] and words[-2].isdigit():
+        # a length field so large that reading it failed outright (construct knows no offset)
+        return FormatError(path, field, None, f"its length field asks for {int(words[-2])} bytes, more than "
+                                              f"the whole file ({len(data)} bytes): a corrupt core dump")
+    return FormatError(path, field, None, f"malformed core dump: {reason}")
 
 
 def parse_dump(data: bytes, path: str = "<memory>") -> Dump:
@@ -287,6 +295,10 @@ def parse_dump(data: bytes, path: str = "<memory>") -> Dump:
     if data[:len(DUMP_MAGIC)] != DUMP_MAGIC:
         raise FormatError(path, "magic", 0, f"expected {DUMP_MAGIC!r} (not a voxvm core dump)")
     version = int.from_bytes(data[len(DUMP_MAGIC):len(DUMP_MAGIC) + 2], "big")
+    if not 1 <= version <= DUMP_VERSION and len(data) >= len(DUMP_MAGIC) + 2:
+        raise FormatError(path, "version", len(DUMP_MAGIC),
+                          f"version {version} is not one this voxvm reads (1 to {DUMP_VERSION}; "
+                          f"a corrupt core dump, or one from a newer voxvm?)")
     try:
         if version == 1:
             parsed = DumpFileV1.parse(data)

@@ -170,6 +170,22 @@ def test_a_cut_off_dump_names_the_field_and_where_it_starts():
         assert "\n" not in str(cut.value) and cut.value.offset <= length, length
 
 
+def test_a_corrupt_dump_says_which_field_is_wrong_not_offset_0():
+    data = bytearray(build_dump(Dump(reason=1, trap=3, ip=0x18, flags=(0, 0, 0, 0), registers=[(0, 1)] * 32,
+                                     data_stack=[], call_stack=[], pending={}, memory=b"m" * 16, heap=[])))
+    memory_length = data.index(b"m" * 16) - 8              # the u64 before the bytes
+    for at, value, message in (
+            (len(DUMP_MAGIC), 0xC9, "c.dump: version at byte offset 8 (0x8): version 51459 is not one this voxvm "
+                                    "reads (1 to 3; a corrupt core dump, or one from a newer voxvm?)"),
+            (memory_length, 0xC9, "c.dump: memory: its length field asks for 14483576401623515152 bytes, more than "
+                                  "the whole file")):
+        corrupt = bytearray(data)
+        corrupt[at] = value
+        with pytest.raises(FormatError) as caught:
+            parse_dump(bytes(corrupt), "c.dump")
+        assert str(caught.value).startswith(message), str(caught.value)
+
+
 def test_dump_version_1_is_still_read():
     """Version 1 stored the pending numbers oldest first; they are read back as counts."""
     from voxvm.formats import DumpFileV1
