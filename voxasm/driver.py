@@ -81,12 +81,32 @@ def assemble_file(src_path: str, out_path: str | None = None, *, fmt: str | None
         if _same_file(src_path, map_path) or _same_file(out_path, map_path):
             raise UsageError(f"refusing to write the debug map over {map_path}")
     program, source = _assemble(src_path, warn)
-    data = program.image if (fmt or output_format(out_path)) == "vvr" else build_vve(program)
+    raw = (fmt or output_format(out_path)) == "vvr"
+    if raw and warn is not None:
+        for diagnostic in _lost_in_a_raw_image(program, src_path):
+            warn(diagnostic)
+    data = program.image if raw else build_vve(program)
     outputs = [(out_path, data)]
     if map_path is not None:
         outputs.append((map_path, build_map(program, data, source)))
     write_all(outputs)          # the map and the output together, or neither
     return out_path
+
+
+def _lost_in_a_raw_image(program: Program, src_path: str) -> list[Diagnostic]:
+    """What a .vvr cannot keep (docs/vve-format.md: it runs from 0, with data base 0 and no
+    function table), as warnings at the lines that need it."""
+    line_at = program.symbols.line_at if program.symbols is not None else (lambda address: None)
+    lost = []
+    if program.entry != 0:
+        lost.append((program.entry, "'.start' is lost in a .vvr, which runs from address 0"))
+    if program.functions:
+        lost.append((program.functions[0], f"a .vvr has no function table: call and fnstind of the "
+                                            f"{len(program.functions)} function(s) trap"))
+    if program.symbols is not None and program.symbols.data and program.data_base:
+        lost.append((program.data_base, "a .vvr has data base 0: data items' offsets no longer point at them"))
+    return [Diagnostic(src_path, line_at(address) or 1, 1, message, hint="write a .vve to keep it",
+                       severity="warning") for address, message in lost]
 
 
 def assemble_path(src_path: str, *,

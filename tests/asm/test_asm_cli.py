@@ -263,3 +263,20 @@ def test_voxvm_vas_end_to_end(tmp_path):
     result = _python("-m", "voxvm", f"--vas={bad}", f"--vas-out={tmp_path / 'g.vve'}", cwd=tmp_path)
     assert result.returncode == 65 and "unknown_label.vvs:6:9: error:" in result.stderr
     assert not (tmp_path / "g.vve").exists()
+
+
+def test_a_vvr_output_warns_about_what_a_raw_image_cannot_keep(tmp_path, capsys):
+    # docs/vve-format.md: a .vvr runs from 0 with data base 0 and no function table.
+    src = tmp_path / "v.vvs"
+    src.write_text("section text\nfunc f\n    ret\n.start\n    call @f\n    dsload r1 x 0\n    halt\n"
+                   "section data\n    x uint 3\n")
+    warnings = []
+    assemble_file(str(src), str(tmp_path / "v.vvr"), warn=warnings.append)
+    assert [(w.line, w.message.split(":")[0]) for w in warnings] == [
+        (5, "'.start' is lost in a .vvr, which runs from address 0"),
+        (3, "a .vvr has no function table"),
+        (9, "a .vvr has data base 0")]
+    plain = tmp_path / "p.vvs"
+    plain.write_text(PROGRAM)
+    assemble_file(str(plain), str(tmp_path / "p.vvr"), warn=warnings.append)
+    assert len(warnings) == 3                                 # nothing lost: no warning
