@@ -108,3 +108,18 @@ def test_bench_usage_errors(tmp_path, args, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("tool, args, message", [
+    ("fuzz_heap.py", ["--episode-ops", "0"], "argument --episode-ops: '0' is not a whole number of at least 1"),
+    ("fuzz_vve.py", ["--cases", "-5"], "argument --cases: '-5' is not a whole number of at least 1"),
+    ("fuzz_vve.py", ["--replay", "abc"], "--replay: 'abc' is not SEED:INDEX or SEED:FIRST-LAST"),
+    ("bench_gc.py", ["-r", "0"], "argument -r/--repeat: '0' is not a whole number of at least 1"),
+    ("bench_asm.py", ["--source", "/nonexistent"], "argument --source: '/nonexistent' is not a folder"),
+    ("bench_startup.py", ["-n", "0"], "argument -n: '0' is not a whole number of at least 1"),
+])
+def test_tools_refuse_counts_that_would_run_nothing(tmp_path, tool, args, message):
+    # (a fuzzer given --cases -5 ran no case and reported a pass; fuzz_heap --episode-ops 0 never ended)
+    result = run_tool(tmp_path, TOOLS / tool, *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -49,6 +49,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from argtypes import existing_dir, positive_int, writable_file  # tools/argtypes.py
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(1, str(Path(__file__).resolve().parent))
 
@@ -262,16 +264,16 @@ def assemble_and_render(source: bytes) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, default=100_000, help="approximate source lines (default 100000)")
-    parser.add_argument("--runs", type=int, default=7, help="timed runs; the median is reported (default 7)")
-    parser.add_argument("--write", metavar="FILE", help="also write the generated source to FILE")
+    parser.add_argument("--lines", type=positive_int, default=100_000, help="approximate source lines (default 100000)")
+    parser.add_argument("--runs", type=positive_int, default=7, help="timed runs; the median is reported (default 7)")
+    parser.add_argument("--write", metavar="FILE", type=writable_file, help="also write the generated source to FILE")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of one run")
     parser.add_argument("--errors", action="store_true",
                         help="also time the program with a mistake on every instruction line")
     parser.add_argument("--memory", action="store_true",
                         help="also measure the peak RSS of fresh processes assembling --memory-lines lines")
-    parser.add_argument("--memory-lines", type=int, default=1_000_000)
-    parser.add_argument("--source", metavar="DIR",
+    parser.add_argument("--memory-lines", type=positive_int, default=1_000_000)
+    parser.add_argument("--source", metavar="DIR", type=existing_dir,
                         help="child processes import voxasm/voxvm from this checkout (to compare)")
     parser.add_argument("--whole-process", action="store_true",
                         help="also time 'voxvm --vas' of the --lines file against its in-process assembly")

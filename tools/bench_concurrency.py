@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from argtypes import positive_int  # tools/argtypes.py
+
 REPO = Path(__file__).resolve().parents[1]
 MARKER = "@@bench"
 
@@ -241,11 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", nargs="*", metavar="atomics|speedup|pingpong",
                         help="measurements to run (default: all)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
-    parser.add_argument("-r", "--repeats", type=int, default=5, help="interleaved repeats (default 5)")
+    parser.add_argument("-r", "--repeats", type=positive_int, default=5, help="interleaved repeats (default 5)")
     parser.add_argument("--backend", default="cython", choices=["cython", "python"])
-    parser.add_argument("--adds", type=int, default=1_000_000, help="shm_add per thread (default 10^6)")
-    parser.add_argument("--loop", type=int, default=30_000_000, help="iterations of the CPU-bound program")
-    parser.add_argument("--rounds", type=int, default=100_000, help="ping-pong round trips (default 10^5)")
+    parser.add_argument("--adds", type=positive_int, default=1_000_000, help="shm_add per thread (default 10^6)")
+    parser.add_argument("--loop", type=positive_int, default=30_000_000, help="iterations of the CPU-bound program")
+    parser.add_argument("--rounds", type=positive_int, default=100_000,
+                        help="ping-pong round trips (default 10^5; at least 20: a tenth of them is run "
+                             "too, to remove the start-up)")
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
@@ -279,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"at once {p:.3f} s, speed-up {s / p:.2f}x")
 
     if "pingpong" in what:
-        small = max(args.rounds // 10, 1)
+        if args.rounds < 20:
+            parser.error("--rounds: at least 20 (the start-up is removed by also running a tenth of them)")
+        small = args.rounds // 10
         with tempfile.TemporaryDirectory() as folder:
             big_runs, small_runs = [], []
             for i in range(args.repeats):

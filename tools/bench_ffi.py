@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from argtypes import positive_int  # tools/argtypes.py
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -88,7 +90,7 @@ def time_case(name: str, backend: str, configs: Path) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-r", "--repeat", type=int, default=5)
+    parser.add_argument("-r", "--repeat", type=positive_int, default=5)
     parser.add_argument("--python", action="store_true", help="also the reference backend (slow)")
     args = parser.parse_args(argv)
     backends = ["cython"] + (["python"] if args.python else [])

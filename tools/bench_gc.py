@@ -46,6 +46,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from argtypes import positive_int  # tools/argtypes.py
+
 from bench import print_table    # tools/bench.py, beside this file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -167,10 +169,10 @@ def cpu_of(command: list[str], want: int) -> tuple[float, list[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-L", "--live", type=int, action="append",
+    parser.add_argument("-L", "--live", type=positive_int, action="append",
                         help="live list length (repeatable; default 1e5, 1e6, 4e6)")
-    parser.add_argument("-N", "--short", type=int, default=20_000_000, help="short-lived objects (default 2e7)")
-    parser.add_argument("-r", "--repeat", type=int, default=3, help="interleaved repeats (default 3)")
+    parser.add_argument("-N", "--short", type=positive_int, default=20_000_000, help="short-lived objects (default 2e7)")
+    parser.add_argument("-r", "--repeat", type=positive_int, default=3, help="interleaved repeats (default 3)")
     parser.add_argument("--no-lua", action="store_true", help="skip Lua 5.4")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--child", metavar="VVS", help=argparse.SUPPRESS)
@@ -222,6 +224,9 @@ def main() -> int:
     print(f"# {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}; median CPU seconds of {args.repeat} interleaved runs; "
           f"pauses over all runs")
+    if lua is None:
+        print("# note: " + ("--no-lua: " if args.no_lua else "no Lua 5.4 (lua5.4) on PATH: ")
+              + "the Lua 5.4 columns are left out")
     print_table(header, rows, args.markdown)
     return 0
 

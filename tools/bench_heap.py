@@ -23,6 +23,8 @@ import argparse
 import statistics
 import sys
 
+from argtypes import positive_int  # tools/argtypes.py
+
 
 def median_ns(fn, repeat: int) -> float:
     return statistics.median(fn() for _ in range(repeat))
@@ -30,7 +32,7 @@ def median_ns(fn, repeat: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=positive_int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer operations (smoke test)")
     args = parser.parse_args(argv)
     try:

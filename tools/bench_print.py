@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from argtypes import positive_int  # tools/argtypes.py
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO / "tools" / "bench"
 PROGRAMS = ("print_u", "print_f")
@@ -73,7 +75,7 @@ def measure(program: str, path: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--child", nargs=2, metavar=("PROGRAM", "PATH"), help=argparse.SUPPRESS)
-    parser.add_argument("-r", "--repeats", type=int, default=5, help="interleaved repeats (default 5)")
+    parser.add_argument("-r", "--repeats", type=positive_int, default=5, help="interleaved repeats (default 5)")
     parser.add_argument("--python", action="store_true", help="also the pure-Python reference backend")
     args = parser.parse_args(argv)
     if args.child:

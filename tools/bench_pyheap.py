@@ -37,6 +37,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from argtypes import existing_dir, nonnegative_int, positive_float  # tools/argtypes.py
+
 MIB = 1 << 20
 
 CHILD_COMMON = """
@@ -173,10 +175,10 @@ def ctrl_c(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fill-heap", type=parse_size, default=16 * MIB)
-    parser.add_argument("--offset", type=int, default=0, help="byte offset of each pointer")
+    parser.add_argument("--offset", type=nonnegative_int, default=0, help="byte offset of each pointer")
     parser.add_argument("--grow-to", type=parse_size, default=1 << 30)
-    parser.add_argument("--delays", type=float, nargs="*", default=[0.3, 0.6, 1.0, 2.0])
-    parser.add_argument("--source", help="import voxvm from this checkout (PYTHONPATH)")
+    parser.add_argument("--delays", type=positive_float, nargs="*", default=[0.3, 0.6, 1.0, 2.0])
+    parser.add_argument("--source", type=existing_dir, help="import voxvm from this checkout (PYTHONPATH)")
     parser.add_argument("--only", choices=["memory", "growth", "ctrl-c"])
     args = parser.parse_args(argv)
     if not sys.platform.startswith("linux"):

@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from argtypes import positive_int  # tools/argtypes.py
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -65,11 +67,13 @@ def import_breakdown(cmd: list[str], top: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=31, help="rounds (default 31)")
+    parser.add_argument("-n", type=positive_int, default=31, help="rounds (default 31)")
     parser.add_argument("--imports", action="store_true", help="also print the import-time breakdown")
-    parser.add_argument("--top", type=int, default=25, help="modules listed by --imports (default 25)")
+    parser.add_argument("--top", type=positive_int, default=25, help="modules listed by --imports (default 25)")
     args = parser.parse_args()
-    voxvm = shutil.which("voxvm")
+    # this interpreter's own console script first (a venv run without activating it), then PATH's
+    voxvm = next((candidate for candidate in (str(Path(sys.executable).with_name("voxvm")), shutil.which("voxvm"))
+                  if candidate and os.access(candidate, os.X_OK)), None)
     if voxvm is None:
         print("voxvm is not installed in this environment (pip install .)", file=sys.stderr)
         return 2
@@ -84,6 +88,8 @@ def main() -> int:
         for lua in ("lua5.4", "luajit"):
             if shutil.which(lua):
                 commands[f"{lua} -e ''"] = [lua, "-e", ""]
+            else:
+                print(f"note: no {lua} on PATH: its row is left out", file=sys.stderr)
         commands.update({
             "voxvm --vve=hello.vve": [voxvm, f"--vve={hello}"],
             "voxvm run hello.vvs": [voxvm, "run", str(source)],

@@ -26,6 +26,8 @@ import time
 import traceback
 from pathlib import Path
 
+from argtypes import nonnegative_int, positive_int  # tools/argtypes.py
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from support.heaps import PyHeapTester, RandomDriver, assert_same  # noqa: E402
@@ -60,7 +62,7 @@ def run_episode(cfg: dict, ops: int, check_every: int) -> int:
             driver.step()
             if (i + 1) % check_every == 0:
                 assert_same(heap, oracle)
-        except BaseException as exc:
+        except Exception as exc:
             exc.add_note(f"operation {i} of the episode")
             raise
     assert_same(heap, oracle)
@@ -69,11 +71,11 @@ def run_episode(cfg: dict, ops: int, check_every: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ops", type=int, default=1_000_000, help="total operations (default 1e6)")
-    parser.add_argument("--seed", type=int, default=None, help="master seed (default: random)")
-    parser.add_argument("--episode-ops", type=int, default=20_000, help="operations per fresh heap")
-    parser.add_argument("--episode", type=int, default=None, help="run only this episode (replay)")
-    parser.add_argument("--check-every", type=int, default=50, help="full comparison period")
+    parser.add_argument("--ops", type=positive_int, default=1_000_000, help="total operations (default 1e6)")
+    parser.add_argument("--seed", type=nonnegative_int, default=None, help="master seed (default: random)")
+    parser.add_argument("--episode-ops", type=positive_int, default=20_000, help="operations per fresh heap")
+    parser.add_argument("--episode", type=nonnegative_int, default=None, help="run only this episode (replay)")
+    parser.add_argument("--check-every", type=positive_int, default=50, help="full comparison period")
     args = parser.parse_args(argv)
 
     import pytest                   # tests/support skips with pytest.skip in a pure-Python install
@@ -97,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         ops = min(args.episode_ops, args.ops - done) if episodes is None else args.episode_ops
         try:
             done += run_episode(cfg, ops, args.check_every)
+        except KeyboardInterrupt:             # stopped by the user: not a heap disagreement
+            print(f"fuzz_heap: interrupted in episode {number} after {done} operations", file=sys.stderr)
+            return 130
         except BaseException:
             traceback.print_exc()
             print(f"fuzz_heap: FAILED in episode {number} {cfg}\n"

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from argtypes import nonnegative_int, positive_float, positive_int, writable_file  # tools/argtypes.py
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFORMANCE = ROOT / "tests" / "conformance"
 
@@ -419,10 +421,14 @@ def run_cases(target: Target, seed: int, cases: int, *, start: int = 0, workers:
 
 
 def parse_replay(text: str) -> tuple[int, int, int]:
-    """``SEED:INDEX`` or ``SEED:FIRST-LAST`` -> (seed, first, last)."""
-    seed, _, which = text.partition(":")
+    """``SEED:INDEX`` or ``SEED:FIRST-LAST`` -> (seed, first, last); ValueError if it is not one."""
+    seed, colon, which = text.partition(":")
     first, _, last = which.partition("-")
-    return int(seed), int(first), int(last or first)
+    last = last or first
+    if not (colon and all(part.isascii() and part.isdigit() for part in (seed, first, last))
+            and int(first) <= int(last)):
+        raise ValueError(f"--replay: '{text}' is not SEED:INDEX or SEED:FIRST-LAST (FIRST <= LAST)")
+    return int(seed), int(first), int(last)
 
 
 def save_case(target: Target, seed: int, index: int, directory: str, failure: dict) -> Path:
@@ -455,21 +461,26 @@ def replay(target: Target, seed: int, first: int, last: int, save: str | None, s
 
 def main(target: Target, argv: list[str] | None = None, default_cases: int = 10_000) -> int:
     parser = argparse.ArgumentParser(description=target.describe)
-    parser.add_argument("--cases", type=int, default=default_cases, help=f"cases to run (default {default_cases})")
-    parser.add_argument("--seed", type=int, default=None, help="run seed (default: random, printed)")
-    parser.add_argument("--start", type=int, default=0, help="first case index (default 0)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    parser.add_argument("--batch", type=int, default=100, help="cases per batch sent to a worker")
-    parser.add_argument("--timeout", type=float, default=20.0,
+    parser.add_argument("--cases", type=positive_int, default=default_cases, help=f"cases to run (default {default_cases})")
+    parser.add_argument("--seed", type=nonnegative_int, default=None, help="run seed (default: random, printed)")
+    parser.add_argument("--start", type=nonnegative_int, default=0, help="first case index (default 0)")
+    parser.add_argument("--workers", type=positive_int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--batch", type=positive_int, default=100, help="cases per batch sent to a worker")
+    parser.add_argument("--timeout", type=positive_float, default=20.0,
                         help="seconds one case may take before it counts as a hang (default 20)")
     parser.add_argument("--replay", metavar="SEED:INDEX[-LAST]", help="run these cases in this process")
     parser.add_argument("--show", action="store_true", help="with --replay: print the input as hex")
     parser.add_argument("--save", metavar="DIR", help="write the inputs of failing cases to DIR")
-    parser.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
+    parser.add_argument("--json", metavar="FILE", type=writable_file, help="also write the summary as JSON")
     args = parser.parse_args(argv)
 
+    if args.show and not args.replay:
+        parser.error("--show needs --replay")
     if args.replay:
-        seed, first, last = parse_replay(args.replay)
+        try:
+            seed, first, last = parse_replay(args.replay)
+        except ValueError as error:
+            parser.error(str(error))
         return replay(target, seed, first, last, args.save, args.show)
 
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)

@@ -70,13 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if the header is stale")
     args = parser.parse_args(argv)
     text = render()
+    current = HEADER.read_text(encoding="utf-8") if HEADER.exists() else ""
     if args.check:
-        current = HEADER.read_text(encoding="utf-8") if HEADER.exists() else ""
         if current != text:
-            print(f"{HEADER.relative_to(REPO)} is stale; run python tools/gen_ffi_shapes.py")
+            print(f"{HEADER.relative_to(REPO)} is stale; run python tools/gen_ffi_shapes.py", file=sys.stderr)
             return 1
         return 0
-    HEADER.write_text(text, encoding="utf-8")
+    if current != text:         # an unchanged header keeps its mtime: setup.py would rebuild the core
+        HEADER.write_text(text, encoding="utf-8")
+        print(f"wrote {HEADER.relative_to(REPO)}")
     return 0
 
 

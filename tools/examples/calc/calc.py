@@ -12,6 +12,7 @@ stack machine on voxvm's data stack: every expression pushes its value; locals (
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 
@@ -244,22 +245,33 @@ class Compiler:
 
 
 def main(argv: list[str]) -> int:
-    args = [a for a in argv if a != "--run"]
-    if not args or args[0].startswith("-"):
-        print("usage: calc.py PROG.calc [-o OUT.vvs] [--run]", file=sys.stderr)
-        return 2
-    src_path = args[0]
+    # A compiler's own errors are one line each and an exit status, like voxasm's (semantics.md §5).
+    parser = argparse.ArgumentParser(prog="calc.py", description="Compile a .calc program to .vvs.")
+    parser.add_argument("source", metavar="PROG.calc")
+    parser.add_argument("-o", dest="output", metavar="OUT.vvs", help="write the .vvs here (default: stdout)")
+    parser.add_argument("--run", action="store_true", help="run it through the voxvm API (docs/api.md)")
+    args = parser.parse_args(argv)
+    src_path = args.source
     try:
-        vvs = Compiler(open(src_path, encoding="utf-8").read()).program()
+        with open(src_path, encoding="utf-8") as source:
+            vvs = Compiler(source.read()).program()
     except CompileError as error:
         line, _, message = str(error).partition(": ")
         print(f"{src_path}:{line}: error: {message}", file=sys.stderr)
         return 1
-    if "-o" in args:
-        open(args[args.index("-o") + 1], "w", encoding="utf-8").write(vvs)
-    elif "--run" not in argv:
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"calc.py: error: {src_path}: cannot read: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
+        return 74
+    if args.output is not None:
+        try:
+            with open(args.output, "w", encoding="utf-8") as out:
+                out.write(vvs)
+        except OSError as error:
+            print(f"calc.py: error: {args.output}: cannot write: {error.strerror or error}", file=sys.stderr)
+            return 74
+    elif not args.run:
         sys.stdout.write(vvs)
-    if "--run" in argv:                                   # through the Python API (docs/api.md)
+    if args.run:                                          # through the Python API (docs/api.md)
         import voxasm, voxvm
 
         result = voxvm.Machine(voxasm.assemble(vvs, filename=src_path + ".vvs")).run(stdin=sys.stdin.buffer)
