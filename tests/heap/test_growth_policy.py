@@ -24,8 +24,8 @@ HEAPS = [pytest.param(PyHeapTester, id="reference"), pytest.param(_compiled, id=
 @pytest.mark.parametrize("make", HEAPS)
 def test_after_every_collection_at_least_as_much_is_free_as_live(make):
     # a live list growing next to garbage: after every collection of the policy
-    # the heap is at most about half full, so the next one frees about as much
-    # as is live
+    # the heap is less than half full, so the next one frees at least as much as
+    # is live (1.25 x: gc_room)
     h = make(16 * KB, 64 * MB, gc_floor=4 * KB)
     live: list[int] = []
     collections = 0
@@ -42,18 +42,18 @@ def test_after_every_collection_at_least_as_much_is_free_as_live(make):
 
 
 @pytest.mark.parametrize("make", HEAPS)
-def test_a_full_heap_grows_to_twice_its_live_bytes(make):
+def test_a_full_heap_grows_to_its_live_bytes_and_their_room(make):
     h = make(4096, MB, gc_floor=1 << 30)                   # no threshold collections
     live = [h.alloc_auto(8, True, []) for _ in range(4096 // 16)]   # full of live blocks
-    h.alloc_auto(8, True, live)                            # no fit: collect, grow to 2 x 4096
-    assert h.capacity == 8 + 8192 and h.stats["collections"] == 1
+    h.alloc_auto(8, True, live)                            # no fit: collect, grow to 4096 + 1.25 x 4096
+    assert h.capacity == 8 + 4096 + 5120 and h.stats["collections"] == 1
 
 
 @pytest.mark.parametrize("make", HEAPS)
 def test_growth_after_a_collection_stops_at_the_limit(make):
     h = make(4096, 6000, gc_floor=1 << 30)
     live = [h.alloc_auto(8, True, []) for _ in range(4096 // 16)]
-    h.alloc_auto(8, True, live)                            # wants 8192, the limit allows 6000
+    h.alloc_auto(8, True, live)                            # wants 9216, the limit allows 6000
     assert h.capacity == 8 + (6000 & ~7)
 
 
@@ -78,4 +78,4 @@ def test_manual_blocks_count_as_used_but_ask_for_no_room(make):
     h.alloc(4096 - 8, gc=False)                            # a manual block: half the heap
     live = [h.alloc_auto(8, True, []) for _ in range(4096 // 16)]   # GC blocks fill the rest
     h.alloc_auto(8, True, live)                            # collect: 4096 GC bytes live, 0 free
-    assert h.capacity == 8 + 8192 + 4096                   # room for the live GC bytes only
+    assert h.capacity == 8 + 8192 + 5120                   # room (1.25 x) for the live GC bytes only

@@ -41,8 +41,9 @@ The VM's allocation policy: ``alloc(n, collectable, roots)``
        and first fit again. Otherwise return 0 (the VM raises
        HeapAllocationFault and writes A(0)).
     After every collection of the policy the heap grows with the live set
-    (``_grow_for_live``): while fewer bytes are free than the live GC blocks
-    take, to max(used + live GC, 1.5 * size) (a multiple of 8, at most ``limit``).
+    (``_grow_for_live``): while fewer bytes are free than ``gc_room`` (1.25 x the
+    live GC blocks' tiles), to max(used + room, 1.5 * size) (a multiple of 8, at
+    most ``limit``).
     "Collect" skips a futile collection (except under gc_stress): after a
     collection of the policy that freed nothing, while ``mutations`` (blocks
     allocated or freed, pointers recorded, forgotten or moved) and the roots
@@ -51,8 +52,8 @@ The VM's allocation policy: ``alloc(n, collectable, roots)``
     failing allocation then costs O(roots) per retry (the compiled heap's
     vh_policy.h has the same rule).
     ``gc_since`` counts the tile bytes of GC-managed allocations since the last
-    collection; after a collection ``gc_threshold = max(gc_floor, tile bytes
-    of the live GC blocks)`` with ``gc_floor = max(64 KiB, initial size / 4)``.
+    collection; after a collection ``gc_threshold = max(gc_floor, gc_room(tile
+    bytes of the live GC blocks))`` with ``gc_floor = max(64 KiB, initial size / 4)``.
 
 Accesses
     A range ``[a, a+n)`` is valid iff it lies inside one live block: ``start <=
@@ -148,6 +149,12 @@ from typing import Callable, Iterable, Iterator
 
 GRANULE = 8                    # alignment, header size, smallest payload and free region
 MIN_GROWTH = 4096              # growing an empty heap goes at least to this size
+
+
+def gc_room(live_gc: int) -> int:
+    """The room a collection leaves for the next one: 1.25 x the live GC bytes (the
+    compiled heap's VH_GC_ROOM; docs/heap.md "Growth after a collection")."""
+    return live_gc + (live_gc >> 2)
 MIN_GC_FLOOR = 64 * 1024       # smallest collection threshold
 HARD_LIMIT = (1 << 34) - 8     # the heap stays below 16 GiB
 FIRST_BLOCK = 2 * GRANULE      # address of the first block (its header is at 8)
@@ -395,19 +402,19 @@ class PyHeap:
     def _grow_for_live(self) -> None:
         """Growth with the live set after a collection of the policy (docs/heap.md).
 
-        While fewer bytes are free than the live GC blocks take (tiles, headers
-        included), grow to max(used + live GC, 1.5 * size) rounded down to 8, at
-        most ``limit``: the next collection, due when the GC bytes allocated since
-        reach the live GC bytes, then frees about as much as is live instead of
-        running early on a full heap. Manual blocks count as used but ask for no
+        While fewer bytes are free than ``gc_room`` of the live GC blocks (1.25 x
+        their tiles, headers included), grow to max(used + room, 1.5 * size) (a
+        multiple of 8), at most ``limit``: the next collection, due when the GC
+        bytes allocated since reach that room, then frees 1.25 x as much as is live
+        instead of running early on a full heap. Manual blocks count as used but ask for no
         room (they are never collected). The compiled heap's vh_grow_for_live
         (vh_policy.h) is the same rule.
         """
-        live_gc = self._live_gc
-        if self.free_bytes >= live_gc:
+        room = gc_room(self._live_gc)
+        if self.free_bytes >= room:
             return
         used = self.size - self.free_bytes
-        target = min(max(used + live_gc, (self.size + (self.size >> 1)) & ~7), self.limit)
+        target = min(max((used + room + 7) & ~7, (self.size + (self.size >> 1)) & ~7), self.limit)
         if target > self.size:
             self._grow_to(target)
 
@@ -854,7 +861,7 @@ class PyHeap:
         freed, freed_bytes, live_gc = self._sweep()
         self.mutations += freed                   # each freed block, as free() counts it
         self.gc_since = 0
-        self.gc_threshold = max(self.gc_floor, live_gc)
+        self.gc_threshold = max(self.gc_floor, gc_room(live_gc))
         self._live_gc = live_gc                   # for _grow_for_live
         self.collections += 1
         if self.log:

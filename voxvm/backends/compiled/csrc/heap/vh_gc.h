@@ -388,7 +388,7 @@ VH_API VH_NOINLINE uint64_t heap_collect(Heap *h, const HeapRootSpan *roots, siz
     heap_cache_reset(h);                        /* cached blocks may have died */
     /* policy and statistics */
     h->gc_since = 0;
-    h->gc_threshold = vh_max_u64(h->gc_floor, h->gc_bytes);
+    h->gc_threshold = vh_max_u64(h->gc_floor, VH_GC_ROOM(h->gc_bytes));
     vh_quick_refresh(h);
     h->stats.collections += 1;
     h->stats.last_marked = h->nblocks;          /* every block left was marked */

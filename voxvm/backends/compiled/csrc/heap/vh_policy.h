@@ -69,15 +69,15 @@ static void vh_remember_futile(Heap *h, const HeapRootSpan *roots, size_t nroots
 }
 
 /* Growth with the live set (docs/heap.md "Growth after a collection"): after
- * a collection of the policy, while fewer bytes are free than the live
- * GC-managed blocks take (their tiles, headers included: gc_bytes), the arena
- * grows to max(used + live GC, 1.5 x size) (a multiple of 8), at most the
- * limit; when the host has no memory it stays as it is. The next collection
- * is due once the GC-managed bytes allocated since reach the live GC bytes
- * (gc_threshold), so it then finds about as much garbage as is live instead
- * of running early because the heap is full: the work per allocated byte
- * stays constant however large the live set (a heap of GC objects only is
- * then at most about half full). Manual (allocr_nogc) blocks count as used
+ * a collection of the policy, while fewer bytes are free than the room
+ * VH_GC_ROOM gives the live GC-managed blocks (1.25 x their tiles, headers
+ * included: gc_bytes), the arena grows to max(used + room, 1.5 x size) (a
+ * multiple of 8), at most the limit; when the host has no memory it stays as
+ * it is. The next collection is due once the GC-managed bytes allocated since
+ * reach that room (gc_threshold), so it then finds 1.25 x as much garbage as
+ * is live instead of running early because the heap is full: the work per
+ * allocated byte stays constant however large the live set (a heap of GC
+ * objects only is then at most about 44 % full). Manual (allocr_nogc) blocks count as used
  * but ask for no room: the collector never frees them. The 1.5 x size step
  * keeps growth geometric when the live set creeps up a block at a time
  * (--gc-stress collects before every allocation). A futile collection needs
@@ -85,10 +85,10 @@ static void vh_remember_futile(Heap *h, const HeapRootSpan *roots, size_t nroots
  * since. The reference heap (voxvm/backends/reference/heap.py,
  * PyHeap._grow_for_live) applies the same rule. */
 static void vh_grow_for_live(Heap *h) {
-    uint64_t size, lim = h->limit - 8, target;
-    if (h->mem == NULL || heap_free_bytes(h) >= h->gc_bytes) return;
+    uint64_t size, lim = h->limit - 8, target, room = VH_GC_ROOM(h->gc_bytes);
+    if (h->mem == NULL || heap_free_bytes(h) >= room) return;
     size = h->capacity - 8;
-    target = vh_max_u64(h->used_bytes + h->gc_bytes, (size + (size >> 1)) & ~(uint64_t)7);
+    target = vh_max_u64((h->used_bytes + room + 7) & ~(uint64_t)7, (size + (size >> 1)) & ~(uint64_t)7);
     if (target > lim) target = lim;
     if (target > size) vh_grow_to(h, target);
 }

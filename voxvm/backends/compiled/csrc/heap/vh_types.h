@@ -84,6 +84,9 @@ enum {
 #define VH_ALL 0xFFFFFFFFFFFFFFFFULL
 #define VH_MIN_GROWTH 4096ULL                    /* bytes: smallest growth of an empty heap */
 #define VH_MIN_GC_FLOOR 65536ULL                 /* bytes: smallest collection threshold */
+/* The room a collection leaves for the next one: 1.25 x the live GC bytes
+ * (docs/heap.md "Growth after a collection"; PyHeap's gc_room is the same). */
+#define VH_GC_ROOM(live) ((live) + ((live) >> 2))
 
 /* One array of GC root candidates, e.g. the 32 registers or the data stack.
  * Entry i's value is the native uint64 at values + i*value_stride; it is a
