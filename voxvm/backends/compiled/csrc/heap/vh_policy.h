@@ -77,8 +77,8 @@ static void vh_remember_futile(Heap *h, const HeapRootSpan *roots, size_t nroots
  * reach that room (gc_threshold), so it then finds 1.25 x as much garbage as
  * is live instead of running early because the heap is full: the work per
  * allocated byte stays constant however large the live set (a heap of GC
- * objects only is then at most about 44 % full). Manual (allocr_nogc) blocks count as used
- * but ask for no room: the collector never frees them. The 1.5 x size step
+ * objects only is then at most about 44 % full). Manual (allocr_nogc) blocks
+ * count as used but ask for no room: the collector never frees them. The 1.5 x size step
  * keeps growth geometric when the live set creeps up a block at a time
  * (--gc-stress collects before every allocation). A futile collection needs
  * no growth here: the one it repeats already grew, and nothing live changed
