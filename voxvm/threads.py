@@ -241,8 +241,9 @@ class RunThreads:
         thread ``thread_id``; the first one is kept): stop every thread as Ctrl-C does, as the
         end of the run, not an interruption of the process."""
         with self._lock:
-            if self.limit_reason is None:
-                self.limit_reason, self.limit_thread = reason, thread_id
+            if self.limit_reason is not None or all(r.done for r in self.records.values()):
+                return          # a limit came first, or the run ended just before the timer fired
+            self.limit_reason, self.limit_thread = reason, thread_id
         self.request_stop()
 
     def stop_for_error(self, error: BaseException) -> None:
