@@ -280,9 +280,9 @@ def _wrap(code: int, func: NativeFunction):
     def handler(core, host) -> None:
         try:
             result = func(NativeCall(code, core, host))
-        except NativeFailure:
+        except (NativeFailure, KeyboardInterrupt):     # a failure as the built-ins fail; Ctrl-C
             raise
-        except Exception as error:
+        except BaseException as error:                 # pytest.fail, SystemExit, any bug: run() raises it
             raise _NativeRaised(error) from None
         if result is not None:
             try:

@@ -300,6 +300,8 @@ class RunThreads:
             self._give_back(thread_id)
             raise NativeFailure(f"spawn: {error}") from None
         record = self.register(child)
+        if self.stop_event.is_set():        # the run began stopping while the child was built:
+            child.core.request_stop()       # request_stop() did not see it (it stops at its first poll)
         try:
             self.start(record)
         except RuntimeError as exc:         # the host refuses another thread

@@ -430,3 +430,35 @@ def test_assemble_and_load_refuse_wrong_arguments_with_a_usage_error(call, messa
     with pytest.raises(voxvm.UsageError) as caught:
         call()
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("exception", [SystemExit(3), pytest.fail.Exception])
+def test_a_base_exception_from_a_native_on_a_spawned_thread_propagates(backend, exception):
+    # pytest.fail raises a BaseException: a failed check inside a native must fail the test
+    # from any thread, not end as a 'join ... did not halt' line
+    machine = voxvm.Machine(voxasm.assemble(SPAWNED_NATIVE), backend=backend)
+    error = exception if isinstance(exception, BaseException) else exception("check failed")
+
+    @machine.native(0x300)
+    def failing(call):
+        raise error
+
+    with pytest.raises(type(error)):
+        machine.run()
+
+
+def test_a_timeout_stops_threads_spawned_while_the_run_stops(tmp_path):
+    # A thread built while the timeout stopped the others was not stopped: run() then
+    # waited for it forever. In a subprocess, so that a regression fails instead of hanging.
+    (tmp_path / "spawner.vvs").write_text(
+        "section text\n.start\n    uload r10 0\n    uload r11 200\nlabel loop\n    fnstind r1 @spin\n"
+        "    uload r2 0\n    ncall 0x30 r0\n    uinc r10\n    ucmp r10 r11\n    jl @loop\n    halt\n"
+        "func spin\nlabel again\n    jmp @again\n")
+    script = ("import sys, threading, voxvm\n"
+              "m = voxvm.Machine(sys.argv[1], backend='python')\n"
+              "for _ in range(30):\n"
+              "    try:\n        m.run(timeout=0.02)\n    except voxvm.RunLimitExceeded:\n        pass\n"
+              "print(threading.active_count())\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "spawner.vvs")],
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "1\n"), done.stderr
