@@ -115,14 +115,20 @@ def parse_segments(values, flag: str = "--shm") -> tuple[SegmentSpec, ...]:
     return specs
 
 
-def parse_grants(values, flag: str) -> str:
+def parse_grants(values, flag: str) -> str | None:
     """Every value of a grant flag (``--allow-net``, ``--allow-read``, ``--allow-write``), in
     order, as one comma-separated list: given twice, the grants add up (semantics.md §8);
     a bare ``--allow-net`` (every address) takes in any narrower one."""
     texts = [os.fspath(value) for value in values]
-    if flag == "--allow-net" and any(text.strip() in ("", "*") for text in texts):
+    if not texts:                       # the API's allow_net=[]: nothing granted
+        return None
+    if any(not text.strip() for text in texts):   # `--allow-net=$HOSTS`, HOSTS unset: never "all"
+        what = ("address list; give HOST:PORT,... (or the bare --allow-net for every address)"
+                if flag == "--allow-net" else "folder list")
+        raise UsageError(f"{flag}: an empty {what}")
+    if flag == "--allow-net" and any(text.strip() == "*" for text in texts):
         return "*"
-    return ",".join(text for text in texts if text)
+    return ",".join(texts)
 
 
 def format_size(n: int) -> str:

@@ -189,10 +189,8 @@ class Machine:
         """
         if self.config.verbose:
             self._report_sizes()
-        if (self.config.allow_read or self.config.allow_write) and not self.config.sandbox \
-                and self.thread_id == 0:
-            self.io.diag("warning: --allow-read/--allow-write only matter with --sandbox "
-                         "(without it, file natives may use any file)")
+        if self.thread_id == 0:
+            self._warn_about_unused_grants()
         previous = self._catch_sigint()
         try:
             if self.profiling:
@@ -437,6 +435,18 @@ class Machine:
             return
         if self.config.verbose:
             self.io.diag(f"core dump written to {path}")
+
+    def _warn_about_unused_grants(self) -> None:
+        """Grants that change nothing, said once per run (semantics.md §8)."""
+        config = self.config
+        if (config.allow_read or config.allow_write) and not config.sandbox:
+            self.io.diag("warning: --allow-read/--allow-write only matter with --sandbox "
+                         "(without it, file natives may use any file)")
+        ignored = [flag for flag, given in (("--allow-run", config.allow_run),
+                                            ("--allow-net", config.allow_net is not None)) if given]
+        if ignored and config.sandbox:
+            self.io.diag(f"warning: --sandbox ignores {' and '.join(ignored)} "
+                         "(a sandboxed program never runs commands or uses the network)")
 
     def _report_sizes(self) -> None:
         c = self.config

@@ -8,6 +8,7 @@ would allow it; arguments are checked before permissions.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -44,9 +45,11 @@ def test_runcmd_with_allow_run(backend):
 
 
 def test_the_sandbox_overrides_allow_run_and_allow_net(backend):
-    rc, out, err = _runcmd_twice().run(backend, allow_run=True, sandbox=True)
+    rc, out, err = _runcmd_twice().run(backend, allow_run=True, allow_net="127.0.0.1:*", sandbox=True)
     assert out[0] == "nativefault"
-    assert err == ["voxvm: runcmd: denied: --sandbox forbids it (running commands is never granted)"]
+    assert err == ["voxvm: warning: --sandbox ignores --allow-run and --allow-net (a sandboxed program "
+                   "never runs commands or uses the network)",
+                   "voxvm: runcmd: denied: --sandbox forbids it (running commands is never granted)"]
 
 
 def _listen(address: str) -> VvsProgram:
@@ -169,3 +172,79 @@ def test_command_line_spellings(tmp_path):
     assert refused.returncode == 2 and "--sandbox refuses --native-configs" in refused.stderr
     bad = _cli("--vve=p.vve", "--allow-net=example.com:80", cwd=tmp_path)
     assert bad.returncode == 2 and "not a literal IP address" in bad.stderr
+
+
+def test_fdelete_checks_the_entry_it_removes_not_where_a_link_points(backend, tmp_path):
+    granted, outside = tmp_path / "granted", tmp_path / "outside"
+    granted.mkdir()
+    outside.mkdir()
+    (granted / "f.txt").write_bytes(b"data")
+    os.symlink(granted / "f.txt", outside / "link")       # outside the grant, pointing into it
+    p = _open(outside / "link", 2).op("movr r12 r0")
+    p.ncall(FDELETE, r1="r12")
+    rc, out, err = p.run(backend, sandbox=True, allow_read=str(granted), allow_write=str(granted))
+    assert out == ["ok", "nativefault"]
+    assert err == [f"voxvm: fdelete: denied: run with --allow-write={outside} to allow writing there"]
+    assert os.path.islink(outside / "link") and (granted / "f.txt").read_bytes() == b"data"
+    os.symlink(outside / "nowhere", granted / "inner")       # inside the grant: the link itself goes
+    (outside / "nowhere").write_bytes(b"kept")
+    p = _open(granted / "inner", 2).op("movr r12 r0")
+    p.ncall(FDELETE, r1="r12")
+    rc, out, err = p.run(backend, sandbox=True, allow_read=str(tmp_path), allow_write=str(granted))
+    assert (out, err) == (["ok", "ok"], [])
+    assert not os.path.lexists(granted / "inner") and (outside / "nowhere").read_bytes() == b"kept"
+
+
+def test_fdelete_removes_the_file_that_was_opened_through_link_dotdot(backend, tmp_path):
+    # W/deep -> sub/inner, so W/deep/../x is W/sub/x to the OS (not W/x, as text would say)
+    (tmp_path / "sub" / "inner").mkdir(parents=True)
+    os.symlink("sub/inner", tmp_path / "deep")
+    (tmp_path / "x").write_bytes(b"keep")
+    (tmp_path / "sub" / "x").write_bytes(b"victim")
+    p = _open(f"{tmp_path}/deep/../x", 2).op("movr r12 r0")
+    p.ncall(FDELETE, r1="r12")
+    rc, out, err = p.run(backend)
+    assert (out, err) == (["ok", "ok"], [])
+    assert (tmp_path / "x").read_bytes() == b"keep" and not (tmp_path / "sub" / "x").exists()
+
+
+def test_a_nul_in_a_sandboxed_path_is_an_ordinary_failure(backend, tmp_path):
+    for grants in ({}, {"sandbox": True, "allow_read": str(tmp_path)}):
+        rc, out, err = _open("a\0b", 2).run(backend, **grants)
+        assert (out, err) == (["nativefault"], ["voxvm: ncall 0x10 (fopen): cannot open 'a\\x00b': "
+                                                "embedded null byte"]), grants
+
+
+def test_connecting_to_the_unspecified_address_needs_the_loopback_grant(backend):
+    p = VvsProgram()
+    n = p.heap_text("r10", "0.0.0.0:9")
+    p.ncall(NET_OPEN, r1=1, r2="r10", r3=n)              # kind 1: TCP connect
+    rc, out, err = p.run(backend, allow_net="0.0.0.0:*")
+    assert out == ["nativefault"]
+    assert err == ["voxvm: net_open: denied: run with --allow-net=127.0.0.1:9 to allow network access"]
+
+
+@pytest.mark.parametrize("values", [[""], [" "], ["127.0.0.1:1", ""]])
+def test_an_empty_allow_net_is_an_error_not_every_address(values):
+    from voxvm.config import config_from_options
+
+    with pytest.raises(UsageError, match="an empty address list"):
+        config_from_options(allow_net=values)
+    assert config_from_options(allow_net=[]).allow_net is None       # nothing granted
+
+
+def test_net_rules_brackets_ports_and_scopes():
+    assert parse_net_rules("[fe80::1%2]:80") == {("fe80::1", 80)}
+    for bad, says in (("[127.0.0.1]:80", "brackets are for IPv6"), ("[::1]", "has no port"),
+                      ("::1:80", "goes in brackets"), ("[::1]x", "is not [IPV6]:PORT"),
+                      ("", "an empty address list")):
+        with pytest.raises(UsageError, match=re.escape(says)):
+            parse_net_rules(bad)
+
+
+def test_command_line_refuses_an_empty_allow_net(tmp_path):
+    (tmp_path / "p.vvs").write_text(_listen("127.0.0.1:0").source())
+    for flag in ("--allow-net=", "--allow-net= "):
+        refused = _cli("run", "p.vvs", flag, cwd=tmp_path)
+        assert (refused.returncode, refused.stdout) == (2, ""), flag
+        assert "--allow-net: an empty address list" in refused.stderr

@@ -152,3 +152,15 @@ def test_runcmd_faults(backend):
     assert rc == 0
     assert out == ["heapsegmfault", "heapreadfault", "heapwritefault", "nativefault"]
     assert len(err) == 4 and all(line.startswith("voxvm: ncall 0x7 (runcmd): ") for line in err)
+
+
+def test_a_seek_beyond_the_largest_file_position_says_so(backend, tmp_path):
+    p = VvsProgram()
+    n = p.heap_text("r10", str(tmp_path / "s.bin"))
+    p.ncall(FOPEN, r1="r10", r2=n, r3=1).op("movr r12 r0")
+    p.op("uload r13 9223372036854775808")
+    p.ncall(FSEEKSET, r1="r12", r2="r13")
+    rc, out, err = p.run(backend)
+    assert out == ["ok", "nativefault"]
+    assert err == ["voxvm: ncall 0x16 (fseekset): cannot seek to 9223372036854775808: "
+                   "beyond the largest file position, 9223372036854775807"]

@@ -80,6 +80,15 @@ def test_open_faults(backend):
     assert "'localhost:80' is not a literal socket address" in err[1]
 
 
+def test_an_ipv6_scope_id_must_fit_in_32_bits(backend):
+    p = VvsProgram()
+    n = p.heap_text("r10", "[::1%4294967296]:9")
+    p.ncall(NET_OPEN, r1=CONNECT, r2="r10", r3=n)
+    rc, out, err = p.run(backend)
+    assert out == ["nativefault"]
+    assert "'[::1%4294967296]:9' is not a literal socket address" in err[0]
+
+
 def test_tcp_connect_refused_is_a_native_fault(backend):
     with socket.socket() as probe:        # a port nobody listens on (closed right away)
         probe.bind(("127.0.0.1", 0))

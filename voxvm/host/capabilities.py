@@ -12,7 +12,9 @@ Network rules name literal addresses only (the natives never look up a host
 name): ``127.0.0.1:8080``, ``[::1]:53``, ``10.0.0.5:*`` (any port of that
 host), ``localhost:PORT`` (both loopback addresses). File rules name
 folders; a path is resolved (symlinks, ``..``) before it is compared, so a
-link out of an allowed folder does not escape it.
+link out of an allowed folder does not escape it. ``fdelete`` removes a
+directory entry, not what a link points to, so its check is on the entry's
+own folder (``entry_path``).
 """
 
 from __future__ import annotations
@@ -26,23 +28,17 @@ _LOCALHOST = ("127.0.0.1", "::1")
 
 
 def parse_net_rules(text: str) -> frozenset[tuple[str, int]] | None:
-    """``--allow-net``'s value: None for every address, else ``{(ip, port or ANY_PORT)}``."""
-    if text in ("", "*"):
+    """``--allow-net``'s value: None for every address (``*``, the bare flag), else
+    ``{(ip, port or ANY_PORT)}``. An empty list is a UsageError, not every address: an
+    unset ``--allow-net=$HOSTS`` must not open the whole network."""
+    if text == "*":
         return None
+    if not text.strip():
+        raise UsageError("--allow-net: an empty address list; give HOST:PORT,... "
+                         "(or the bare --allow-net for every address)")
     rules = set()
     for entry in text.split(","):
-        entry = entry.strip()
-        host, sep, port_text = entry.rpartition(":")
-        if not sep or not host:
-            raise UsageError(f"--allow-net: '{entry}' is not HOST:PORT or HOST:*")
-        if port_text == "*":
-            port = ANY_PORT
-        elif port_text.isascii() and port_text.isdigit() and int(port_text) <= 65535:
-            port = int(port_text)
-        else:
-            raise UsageError(f"--allow-net: '{entry}': the port must be 0-65535 or *")
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
+        host, port = _net_rule(entry.strip())
         hosts = _LOCALHOST if host == "localhost" else (host,)
         import ipaddress                  # only with --allow-net=... (start-up)
 
@@ -50,9 +46,38 @@ def parse_net_rules(text: str) -> frozenset[tuple[str, int]] | None:
             try:
                 rules.add((str(ipaddress.ip_address(name)), port))
             except ValueError:
-                raise UsageError(f"--allow-net: '{entry}': {host} is not a literal IP address "
+                raise UsageError(f"--allow-net: '{entry.strip()}': {name} is not a literal IP address "
                                  f"(or localhost); host names are never looked up") from None
     return frozenset(rules)
+
+
+def _net_rule(entry: str) -> tuple[str, int]:
+    """One ``--allow-net`` entry -> (host text, port or ANY_PORT): ``HOST:PORT``, ``HOST:*``,
+    ``[IPV6]:PORT``; an IPv6 scope (``%2``) is dropped, as the check drops the connection's."""
+    if entry.startswith("["):
+        literal, close, rest = entry[1:].partition("]")
+        if not close or not literal:
+            raise UsageError(f"--allow-net: '{entry}' is not [IPV6]:PORT or [IPV6]:*")
+        if not rest:
+            raise UsageError(f"--allow-net: '{entry}' has no port; give {entry}:PORT or {entry}:*")
+        if not rest.startswith(":"):
+            raise UsageError(f"--allow-net: '{entry}' is not [IPV6]:PORT or [IPV6]:*")
+        host, port_text = literal.partition("%")[0], rest[1:]
+        if ":" not in host:
+            raise UsageError(f"--allow-net: '{entry}': brackets are for IPv6 addresses only; "
+                             f"give {host}{rest}")
+    else:
+        host, sep, port_text = entry.rpartition(":")
+        if not sep or not host:
+            raise UsageError(f"--allow-net: '{entry}' is not HOST:PORT or HOST:*")
+        if ":" in host:
+            raise UsageError(f"--allow-net: '{entry}': an IPv6 address goes in brackets, "
+                             f"as [{host}]:{port_text}")
+    if port_text == "*":
+        return host, ANY_PORT
+    if port_text.isascii() and port_text.isdigit() and int(port_text) <= 65535:
+        return host, int(port_text)
+    raise UsageError(f"--allow-net: '{entry}': the port must be 0-65535 or *")
 
 
 def parse_folders(flag: str, text: str | None) -> tuple[str, ...]:
@@ -105,28 +130,37 @@ class Capabilities:
             self._deny(io, "runcmd", "--allow-run" if not self.sandbox else None,
                        "to allow running commands")
 
-    def check_net(self, io, native: str, sockaddr: tuple) -> None:
+    def check_net(self, io, native: str, sockaddr: tuple, *, connect: bool = False) -> None:
+        """A connection to (``connect``) or a binding of ``sockaddr``. Connecting to the
+        unspecified address (0.0.0.0, ::) reaches this host's loopback, so it needs
+        the loopback's grant: a grant of 0.0.0.0, given to listen on every
+        interface, does not open the services that listen on loopback only."""
         if self.net_rules is None:
             return
         import ipaddress                  # only when the network is used (start-up)
 
-        host = str(ipaddress.ip_address(sockaddr[0].partition("%")[0]))
-        port = sockaddr[1]
+        ip = ipaddress.ip_address(sockaddr[0].partition("%")[0])
+        if connect and ip.is_unspecified:
+            ip = ipaddress.ip_address(_LOCALHOST[ip.version == 6])
+        host, port = str(ip), sockaddr[1]
         if (host, port) in self.net_rules or (host, ANY_PORT) in self.net_rules:
             return
         shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._deny(io, native, f"--allow-net={shown}" if not self.sandbox else None,
                    "to allow network access")
 
-    def check_file(self, io, native: str, path: str, *, read: bool, write: bool) -> None:
+    def check_file(self, io, native: str, path: str, *, read: bool, write: bool,
+                   resolved: bool = False) -> None:
+        """An open of ``path`` (its symlinks followed), or with ``resolved`` an action on
+        the directory entry ``path`` itself (fdelete: ``entry_path``'s result)."""
         if not self.sandbox:
             return
-        resolved = os.path.realpath(path)
-        if read and not _inside(resolved, self.read_folders):
-            self._deny(io, native, f"--allow-read={os.path.dirname(resolved) or '/'}",
+        resolved_path = path if resolved else os.path.realpath(path)
+        if read and not _inside(resolved_path, self.read_folders):
+            self._deny(io, native, f"--allow-read={os.path.dirname(resolved_path) or '/'}",
                        "to allow reading there")
-        if write and not _inside(resolved, self.write_folders):
-            self._deny(io, native, f"--allow-write={os.path.dirname(resolved) or '/'}",
+        if write and not _inside(resolved_path, self.write_folders):
+            self._deny(io, native, f"--allow-write={os.path.dirname(resolved_path) or '/'}",
                        "to allow writing there")
 
     def _deny(self, io, native: str, flag: str | None, purpose: str) -> None:
@@ -138,6 +172,16 @@ class Capabilities:
         from .registry import NativeFailure    # a denial comes from a native, so it is loaded
 
         raise NativeFailure("denied", quiet=True)
+
+
+def entry_path(path: str) -> str:
+    """The directory entry ``path`` names, absolute, with every folder on the way resolved
+    (symlinks, then ``..``, as the OS walks it) but not the entry itself: what ``unlink``
+    removes. ``os.path.abspath`` would drop ``link/..`` as text and name another file."""
+    head, tail = os.path.split(path)
+    if tail in ("", ".", ".."):
+        return os.path.realpath(path)
+    return os.path.join(os.path.realpath(head or os.curdir), tail)
 
 
 def _inside(path: str, folders: tuple[str, ...]) -> bool:

@@ -13,12 +13,13 @@ import os
 from dataclasses import dataclass
 
 from ..tags import Tag
-from .capabilities import granted
+from .capabilities import entry_path, granted
 from .handles import files_of
 from .io import HostIO, reason
 from .registry import NativeFailure, lossy_text, native, read_heap, reg_u, require_room, write_heap
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_MAX_OFFSET = (1 << 63) - 1   # off_t: lseek's largest position
 _FILE_MODES = {           # upstream.md §8.1 fopen modes -> (open flags, readable, writable)
     1: (os.O_WRONLY | os.O_CREAT | os.O_TRUNC, False, True),    # write
     2: (os.O_RDONLY, True, False),                              # read
@@ -31,7 +32,7 @@ _FILE_MODES = {           # upstream.md §8.1 fopen modes -> (open flags, readab
 @dataclass
 class OpenFile:
     fd: int
-    path: str          # absolute, so fdelete removes the file that was opened
+    path: str          # its directory entry (capabilities.entry_path): what fdelete removes
     mode: int
     readable: bool
     writable: bool
@@ -40,6 +41,14 @@ class OpenFile:
         if self.fd >= 0:
             fd, self.fd = self.fd, -1
             os.close(fd)
+
+
+def shown_path(path: str) -> str:
+    """``path`` quoted for a message, control characters escaped (a NUL or a newline in a
+    program's path must not break the one-line report)."""
+    if path.isprintable():
+        return f"'{path}'"
+    return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in path) + "'"
 
 
 @native(0x10, "fopen")
@@ -51,12 +60,14 @@ def _fopen(core, io: HostIO) -> None:
         raise NativeFailure(f"mode {mode} is not 1 (write), 2 (read), 3 (append), "
                             f"4 (read+write) or 5 (read+append)")
     flags, readable, writable = _FILE_MODES[mode]
+    if "\0" in path:                  # before the grant check, which resolves the path
+        raise NativeFailure(f"cannot open {shown_path(path)}: embedded null byte")
     granted(io).check_file(io, "fopen", path, read=readable, write=writable)
     try:
         fd = os.open(path, flags | _O_CLOEXEC, 0o666)
-    except (OSError, ValueError) as exc:
-        raise NativeFailure(f"cannot open '{path}': {reason(exc)}") from None
-    number = files_of(io).add(OpenFile(fd, os.path.abspath(path), mode, readable, writable))
+    except OSError as exc:
+        raise NativeFailure(f"cannot open {shown_path(path)}: {reason(exc)}") from None
+    number = files_of(io).add(OpenFile(fd, entry_path(path), mode, readable, writable))
     core.set_reg(0, number, Tag.U64)
 
 
@@ -118,13 +129,13 @@ def _fread(core, io: HostIO) -> None:
 def _fdelete(core, io: HostIO) -> None:
     """r1 = file handle: closes it and deletes the file (deleting counts as writing)."""
     entry = files_of(io).get(reg_u(core, 1))
-    granted(io).check_file(io, "fdelete", entry.path, read=False, write=True)
+    granted(io).check_file(io, "fdelete", entry.path, read=False, write=True, resolved=True)
     files_of(io).remove(reg_u(core, 1))
     try:
         entry.close()
         os.unlink(entry.path)
     except OSError as exc:
-        raise NativeFailure(f"cannot delete '{entry.path}': {reason(exc)}") from None
+        raise NativeFailure(f"cannot delete {shown_path(entry.path)}: {reason(exc)}") from None
 
 
 @native(0x15, "fseekget")
@@ -143,7 +154,9 @@ def _fseekset(core, io: HostIO) -> None:
     """r1 = file handle, r2 = absolute position (as uint64)."""
     entry = files_of(io).get(reg_u(core, 1))
     position = reg_u(core, 2)
+    if position > _MAX_OFFSET:
+        raise NativeFailure(f"cannot seek to {position}: beyond the largest file position, {_MAX_OFFSET}")
     try:
         os.lseek(entry.fd, position, os.SEEK_SET)
-    except (OSError, OverflowError) as exc:   # upstream ignores this; a fault is clearer
+    except OSError as exc:                    # upstream ignores this; a fault is clearer
         raise NativeFailure(f"cannot seek to {position}: {reason(exc)}") from None

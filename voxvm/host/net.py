@@ -43,8 +43,8 @@ def parse_socket_address(text: str) -> tuple[int, tuple]:
     port = int(port_text)
     if host.startswith("[") and host.endswith("]"):
         literal, percent, scope = host[1:-1].partition("%")
-        if percent and not (scope.isascii() and scope.isdigit()):
-            raise ValueError(f"'{text}': the IPv6 scope id must be a number")
+        if percent and not (scope.isascii() and scope.isdigit() and int(scope) < 1 << 32):
+            raise ValueError(f"'{text}': the IPv6 scope id must be a number below 2^32")
         ip = ipaddress.IPv6Address(literal)
         return socket.AF_INET6, (str(ip), port, 0, int(scope) if percent else 0)
     return socket.AF_INET, (str(ipaddress.IPv4Address(host)), port)
@@ -73,7 +73,7 @@ def _net_open(core, io: HostIO) -> None:
     except ValueError:
         raise NativeFailure(f"'{text}' is not a literal socket address "
                             f"(ip:port or [ipv6]:port; host names are not looked up)") from None
-    granted(io).check_net(io, "net_open", sockaddr)
+    granted(io).check_net(io, "net_open", sockaddr, connect=kind == NET_CONNECT)
     sock_type = socket.SOCK_DGRAM if kind == NET_UDP else socket.SOCK_STREAM
     try:
         sock = socket.socket(family, sock_type)
