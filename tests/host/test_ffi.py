@@ -11,6 +11,7 @@ backends and the machine states must be identical. docs/ffi.md is the guide.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import struct
 import subprocess
@@ -23,6 +24,7 @@ from conftest import REPO
 from support.machines import backends
 from voxasm import assemble_program as assemble
 from voxvm.config import VMConfig
+from voxvm.errors import UsageError
 from voxvm.host.ffi import (ConfigError, FfiType, Signature, host_library_name, library_key,
                             load_native_configs, parse_config, parse_signature, read_configs)
 from voxvm.isa import Exc, Tag
@@ -297,7 +299,7 @@ def test_a_missing_library_warns_and_no_other_code_moves(nconfigs, tmp_path):
     machine, _, err = run_both(source, folder)
     lines = err.splitlines()
     assert lines[0].startswith("voxvm: warning: library 'libs/libgone.so' of ") and "a_missing.toml" in lines[0]
-    assert "not found next to the config" in lines[0] and "ncall 0x300 stay unmapped" in lines[0]
+    assert "not found next to the config" in lines[0] and "ncall 0x300 stays unmapped" in lines[0]
     assert machine.core.get_reg(20) == (12, Tag.U64)
     assert machine.core.pending() == {Exc.NativeFault: 1}
     assert "ncall 0x300 (f): unmapped: library" in lines[1]
@@ -313,7 +315,7 @@ def test_a_missing_symbol_and_a_data_symbol_warn_and_stay_unmapped(tmp_path):
     machine, _, err = run_both(source, tmp_path)
     lines = err.splitlines()
     assert "functions.a.name: symbol 'no_such_function_here' is not in libc.so.6" in lines[0]
-    assert "ncall 0x300 stay unmapped" in lines[0]
+    assert "ncall 0x300 stays unmapped" in lines[0]
     assert "functions.b.name: 'environ' in libc.so.6 is a data object, not a function" in lines[1]
     assert machine.core.get_reg(0) == (4, Tag.I64)
     assert machine.core.pending() == {Exc.NativeFault: 1}
@@ -409,6 +411,29 @@ def test_only_toml_files_are_read_and_a_missing_target_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="no such file or folder") as missing:
         read_configs(str(tmp_path / "nowhere"))
     assert missing.value.exit_status == 74                # an input that cannot be read (§5)
+    with pytest.raises(ConfigError, match="not a regular file or a folder"):
+        read_configs(os.devnull)
+    with pytest.raises(UsageError, match="an empty path"):
+        read_configs("")
+    os.symlink(tmp_path / "gone.toml", tmp_path / "dangling.toml")
+    with pytest.raises(ConfigError, match=r"dangling\.toml: no such file \(a dangling symbolic link\?\)"):
+        read_configs(str(tmp_path))
+
+
+def test_a_folder_without_configs_warns(tmp_path):
+    warnings = []
+    runtime = load_native_configs(str(tmp_path), warnings.append)
+    assert runtime.bound == [] and warnings == [
+        f"warning: --native-configs={tmp_path}: no *.toml config in the folder; no ncall is mapped"]
+
+
+def test_signatures_allow_any_blanks_and_quote_what_they_reject():
+    assert str(parse_signature("u64(u64,\n\tu64)")) == "u64(u64,u64)"
+    with pytest.raises(ValueError, match=r"argument 1 'u\\x0064' is not one of"):
+        parse_signature("u64(u\x0064)")
+    with pytest.raises(ValueError) as f32:
+        parse_signature("f32(f32)")
+    assert "ptr" not in str(f32.value)
 
 
 def test_the_library_field_of_the_running_os_is_used():

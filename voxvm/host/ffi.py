@@ -32,10 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ExitStatus, InputError
+from ..errors import ExitStatus, InputError, UsageError
 from ..numbered import Numbered
 from ..tags import VALID_TAGS, Exc, Tag
 from ..values import as_f64, as_i64, as_u64, bits_from_f64
+from .io import quoted
 from .registry import FAMILY_OF, NativeFailure
 
 MAX_ARGC = 31                   # r1..r31 (semantics.md §3.19)
@@ -77,7 +78,7 @@ _CTYPES = {FfiType.VOID: None, FfiType.I8: ctypes.c_int8, FfiType.I16: ctypes.c_
            FfiType.I32: ctypes.c_int32, FfiType.I64: ctypes.c_int64, FfiType.U8: ctypes.c_uint8,
            FfiType.U16: ctypes.c_uint16, FfiType.U32: ctypes.c_uint32, FfiType.U64: ctypes.c_uint64,
            FfiType.F64: ctypes.c_double, FfiType.PTR: ctypes.c_void_p}
-_SIGNATURE_RE = re.compile(r"^\s*([a-z0-9]+)\s*\((.*)\)\s*$")
+_SIGNATURE_RE = re.compile(r"^\s*([a-z0-9]+)\s*\((.*)\)\s*$", re.DOTALL)   # blanks include newlines
 
 
 @dataclass(frozen=True)
@@ -109,23 +110,24 @@ def parse_signature(text: str) -> Signature:
     """
     match = _SIGNATURE_RE.match(text)
     if match is None:
-        raise ValueError(f"'{text}' is not RET(ARG, ...), e.g. \"f64(f64)\"")
+        raise ValueError(f"{quoted(text)} is not RET(ARG, ...), e.g. \"f64(f64)\"")
     ret_name, inner = match.group(1), match.group(2).strip()
     ret = TYPE_BY_NAME.get(ret_name)
     if ret is None or ret == FfiType.PTR:
+        why = " (a result cannot be a ptr: a host pointer is no VM address)" if ret == FfiType.PTR else ""
         raise ValueError(f"result type '{ret_name}' is not one of void, i8, i16, i32, i64, u8, u16, "
-                         "u32, u64, f64 (a result cannot be a ptr: a host pointer is no VM address)")
+                         f"u32, u64, f64{why}")
     args = []
     if inner:
         for position, name in enumerate((part.strip() for part in inner.split(",")), 1):
             arg = TYPE_BY_NAME.get(name)
             if arg is None or arg == FfiType.VOID:
-                raise ValueError(f"argument {position} '{name}' is not one of i8, i16, i32, i64, u8, "
+                raise ValueError(f"argument {position} {quoted(name)} is not one of i8, i16, i32, i64, u8, "
                                  "u16, u32, u64, f64, ptr")
             args.append(arg)
     signature = Signature(ret, tuple(args))
     if signature.int_args > MAX_INT_ARGS or signature.f64_args > MAX_F64_ARGS:
-        raise ValueError(f"'{text}' has {signature.int_args} integer/ptr and {signature.f64_args} f64 "
+        raise ValueError(f"{quoted(text)} has {signature.int_args} integer/ptr and {signature.f64_args} f64 "
                          f"arguments; at most {MAX_INT_ARGS} and {MAX_F64_ARGS} are supported")
     return signature
 
@@ -182,16 +184,24 @@ def library_key(platform: str = sys.platform) -> str | None:
 
 def config_files(target: str) -> list[Path]:
     """The configs ``--native-configs=TARGET`` names: every ``*.toml`` of a folder, or one file."""
+    if not target:
+        raise UsageError("--native-configs: an empty path (give a folder of *.toml files or one file)")
     path = Path(target)
     if path.is_dir():
         try:
-            files = sorted(p for p in path.iterdir() if p.suffix == ".toml" and p.is_file())
+            files = sorted(p for p in path.iterdir() if p.suffix == ".toml")
         except OSError as exc:
             raise ConfigReadError(target, None, f"cannot list the folder: {exc.strerror or exc}") from None
+        files = [file for file in files if not file.is_dir()]      # subfolders are ignored
+        for file in files:            # a dangling link is not skipped unseen
+            if not file.is_file():
+                raise ConfigReadError(str(file), None, "not a regular file" if file.exists()
+                                      else "no such file (a dangling symbolic link?)")
         return files
     if path.is_file():
         return [path]
-    raise ConfigReadError(target, None, "no such file or folder")
+    raise ConfigReadError(target, None, "not a regular file or a folder" if path.exists()
+                          else "no such file or folder")
 
 
 def _expect(table: dict, key: str, kind: type, path: str, where: str, required: bool = True):
@@ -431,7 +441,9 @@ class FfiRuntime:
 
     def _unmap(self, functions, reason: str, warn: Callable[[str], None]) -> None:
         codes = ", ".join(f"0x{f.code:x}" for f in functions)
-        warn(f"warning: {reason}; {'ncall ' + codes + ' stay' if codes else 'no ncall is'} unmapped")
+        what = (f"ncall {codes} stays" if len(functions) == 1 else f"ncalls {codes} stay") if codes \
+            else "no ncall is"
+        warn(f"warning: {reason}; {what} unmapped")
         for function in functions:
             self.unmapped[function.code] = (function, reason)
 
@@ -456,6 +468,8 @@ def load_native_configs(target: str, warn: Callable[[str], None],
                         platform: str = sys.platform) -> FfiRuntime:
     """Read and check every config (ConfigError), then bind the libraries (warnings)."""
     configs = read_configs(target, platform)
+    if not configs:
+        warn(f"warning: --native-configs={target}: no *.toml config in the folder; no ncall is mapped")
     runtime = FfiRuntime()
     runtime.bind(configs, warn)
     return runtime

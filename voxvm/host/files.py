@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..tags import Tag
 from .capabilities import entry_path, granted
 from .handles import files_of
-from .io import HostIO, reason
+from .io import HostIO, quoted, reason
 from .registry import NativeFailure, lossy_text, native, read_heap, reg_u, require_room, write_heap
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -43,14 +43,6 @@ class OpenFile:
             os.close(fd)
 
 
-def shown_path(path: str) -> str:
-    """``path`` quoted for a message, control characters escaped (a NUL or a newline in a
-    program's path must not break the one-line report)."""
-    if path.isprintable():
-        return f"'{path}'"
-    return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in path) + "'"
-
-
 @native(0x10, "fopen")
 def _fopen(core, io: HostIO) -> None:
     """r1/r2 = path (UTF-16BE, lossy), r3 = mode 1..5; r0 = U(file handle)."""
@@ -61,12 +53,12 @@ def _fopen(core, io: HostIO) -> None:
                             f"4 (read+write) or 5 (read+append)")
     flags, readable, writable = _FILE_MODES[mode]
     if "\0" in path:                  # before the grant check, which resolves the path
-        raise NativeFailure(f"cannot open {shown_path(path)}: embedded null byte")
+        raise NativeFailure(f"cannot open {quoted(path)}: embedded null byte")
     granted(io).check_file(io, "fopen", path, read=readable, write=writable)
     try:
         fd = os.open(path, flags | _O_CLOEXEC, 0o666)
     except OSError as exc:
-        raise NativeFailure(f"cannot open {shown_path(path)}: {reason(exc)}") from None
+        raise NativeFailure(f"cannot open {quoted(path)}: {reason(exc)}") from None
     number = files_of(io).add(OpenFile(fd, entry_path(path), mode, readable, writable))
     core.set_reg(0, number, Tag.U64)
 
@@ -135,7 +127,7 @@ def _fdelete(core, io: HostIO) -> None:
         entry.close()
         os.unlink(entry.path)
     except OSError as exc:
-        raise NativeFailure(f"cannot delete {shown_path(entry.path)}: {reason(exc)}") from None
+        raise NativeFailure(f"cannot delete {quoted(entry.path)}: {reason(exc)}") from None
 
 
 @native(0x15, "fseekget")
