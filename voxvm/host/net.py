@@ -112,8 +112,8 @@ def _net_accept(core, io: HostIO) -> None:
     number = reg_u(core, 1)
     listener = connections_of(io).get(number)
     if listener.kind != "listener":
-        raise NativeFailure(f"connection {number} is a {listener.kind}, "
-                            f"not a listener")
+        kind = "UDP socket" if listener.kind == "udp" else listener.kind
+        raise NativeFailure(f"connection {number} is a {kind}, not a listener")
     io.flush()                     # the program may wait here indefinitely
     try:
         sock, peer = listener.sock.accept()
