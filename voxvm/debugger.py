@@ -3,10 +3,10 @@
 Owns the session: the command loop (a prompt with line editing and history
 on a terminal, plain lines from a pipe so that scripts drive it; end of input
 ends the session as in gdb), breakpoints (``break FILE:LINE|LINE|FUNC|LABEL|
-*ADDR``, on the Core's decoded-slot breakpoints, so both backends stop at
-full speed), ``step``/``next``/``finish``/``continue``/``run``, watchpoints
-on a register or 8 bytes of main memory or heap (checked after every
-instruction, by stepping), and the inspection commands (``info registers``,
+*ADDR`` and ``tbreak``, on the Core's decoded-slot breakpoints, so both
+backends stop at full speed), ``step``/``next``/``finish``/``continue``/
+``run``/``start``, watchpoints on a register or 8 bytes of main memory or
+heap (checked after every instruction, by stepping), and the inspection commands (``info registers``,
 ``print``, ``x``, ``backtrace``, ``info stack|exceptions|heap|data|
 breakpoints|watchpoints``, ``list``). The program's own output goes where it
 would without the debugger; the debugger's goes to ``out``, after the
@@ -34,7 +34,10 @@ from .traps import Trap
 from .values import format_value
 
 PROMPT = "(vdb) "
+MAIN, HEAP, AUTO = "main memory", "heap", "main memory or heap"   # where an address is read
+_U64 = 1 << 64
 MAX_EXAMINE = 4096          # bytes one x/N shows
+LIST_LINES = 10             # source lines one `list` shows, as gdb
 
 
 def _decimal(text: str) -> bool:
@@ -49,7 +52,9 @@ Commands (gdb's names; unique prefixes of the long ones work too):
   step / s / stepi / si [N]   execute N instructions (default 1)
   next / n / nexti / ni [N]   the same, but a call runs to its return
   finish                   run until the current function returns
+  start                    start the program, stopping before its first instruction
   break / b WHERE          FILE:LINE, LINE, FUNCTION, LABEL or *ADDRESS
+  tbreak WHERE             a breakpoint deleted at its first hit
   delete / d [N...]        delete breakpoints and watchpoints (all without N)
   watch rN | *ADDRESS      stop when a register or the 8 bytes at an address change
   backtrace / bt           the call stack, innermost first
@@ -57,6 +62,7 @@ Commands (gdb's names; unique prefixes of the long ones work too):
   info breakpoints | watchpoints | stack | exceptions | heap | data | line
   print / p rN | $ip | $flags | NAME    a register, ip, the flags or a data item
   x/N ADDRESS              N bytes (default 16, at most 4096) of main memory or the heap
+                           (ADDRESS: a number, a data item, heap:NUMBER, or rN's value)
   list / l [LINE|FUNCTION] source lines around the current (or given) line
   help, quit / q"""
 
@@ -67,15 +73,17 @@ class Breakpoint:
     address: int
     where: str
     hits: int = 0
+    temporary: bool = False       # tbreak: deleted at its first hit
 
 
 @dataclass
 class Watchpoint:
     number: int
-    what: str                 # "r5" or "*0x1000"
+    what: str                 # "r5", "*0x1000" or "*heap:0x10"
     register: int | None
     address: int | None
     value: object
+    space: str = AUTO         # where `address` is (MAIN, HEAP, or AUTO: main memory, else the heap)
 
 
 class Session:
@@ -87,7 +95,8 @@ class Session:
         self.config = config
         self.out = out
         self.make_machine = make_machine
-        self.source = source_text.split("\n") if source_text is not None else None
+        # the lines as an editor numbers them (no empty "line" after the final newline)
+        self.source = source_text.splitlines() if source_text is not None else None
         self.namer = InstructionNamer(program)
         self.breakpoints: dict[int, Breakpoint] = {}
         self.watchpoints: dict[int, Watchpoint] = {}
@@ -97,6 +106,7 @@ class Session:
         self.status = 0
         self.list_line: int | None = None
         self.code_end = code_end(program)
+        self._instructions: list[tuple[int, int]] | None = None   # (start, end), when first needed
         # .vvs text (instructions, listed source) in colour on a terminal, never in a pipe
         # (voxvm/highlight.py, as `voxvm dis` does)
         from .highlight import wants_color
@@ -141,9 +151,9 @@ class Session:
                                                                           "continue") else ""
                 if not line:
                     continue
-            last = line
             if line.startswith("#"):
                 continue
+            last = line
             if self.execute(line) is False:
                 break
         self.finish_session()
@@ -159,12 +169,12 @@ class Session:
                 self.machine.tracer.close()
 
     COMMANDS = {
-        "run": "run", "r": "run", "start": "run",
+        "run": "run", "r": "run", "start": "start",
         "continue": "continue", "c": "continue", "cont": "continue",
         "step": "step", "s": "step", "stepi": "step", "si": "step",
         "next": "next", "n": "next", "nexti": "next", "ni": "next",
         "finish": "finish", "fin": "finish",
-        "break": "break", "b": "break", "br": "break", "tbreak": "break",
+        "break": "break", "b": "break", "br": "break", "tbreak": "tbreak",
         "delete": "delete", "d": "delete",
         "watch": "watch",
         "backtrace": "backtrace", "bt": "backtrace", "where": "backtrace",
@@ -236,8 +246,12 @@ class Session:
                     value = int(text[1:].strip(), 0)
                 except ValueError:
                     return None, f'Invalid address "{text[1:].strip()}".'
-            if value >= max(len(program.image), self.config.init_ram):
-                return None, f"Cannot access memory at address 0x{value:x}."
+            if not 0 <= value < max(len(program.image), self.config.init_ram):
+                return None, f"Cannot access memory at address {value if value < 0 else hex(value)}."
+            covering = self._instruction_covering(value)
+            if covering is not None and covering != value:
+                return None, (f"0x{value:x} is inside the instruction at 0x{covering:x}: a breakpoint there "
+                              f"is never reached (break *0x{covering:x}).")
             return value, ""
         file, colon, number = text.rpartition(":")
         if (colon and _decimal(number)) or _decimal(text):
@@ -246,6 +260,8 @@ class Session:
                 return None, "No source lines: the program has no debug map (voxasm -g)."
             if colon and not self._same_file(file, symbols.source_path):
                 return None, f'No source file named {file}.'
+            if number < 1:
+                return None, f'Line {number} is out of range for "{symbols.source_path}" (lines count from 1).'
             candidates = [(line, address) for address, line in symbols.lines
                           if address < self.code_end and line >= number]
             if not candidates:
@@ -265,6 +281,22 @@ class Session:
                     pass
             return None, f'Function or label "{text}" not defined{hint}.'
         return address, ""
+
+    def _instruction_covering(self, address: int) -> int | None:
+        """The start of the instruction of the code region that covers ``address`` (None:
+        outside the code, or code that does not decode)."""
+        if address >= self.code_end:
+            return None
+        if self._instructions is None:
+            from .disasm import get_instructions
+            from .errors import InputError
+
+            try:
+                self._instructions = [(ins.address, ins.address + ins.size)
+                                      for ins in get_instructions(self.program)]
+            except InputError:
+                self._instructions = []
+        return next((start for start, end in self._instructions if start <= address < end), None)
 
     @staticmethod
     def _same_file(given: str, recorded: str | None) -> bool:
@@ -293,13 +325,25 @@ class Session:
         return True
 
     def cmd_run(self, args: str) -> None:
+        self._start_again()
+        hit = self._breakpoint_at(self.machine.core.ip)
+        if hit is not None:                # on the entry instruction: stop before it runs
+            self._report_breakpoint(hit)
+            return
+        self._resume("continue")
+
+    def cmd_start(self, args: str) -> None:
+        """gdb's ``start``: run, stopping before the program's first instruction."""
+        self._start_again()
+        self.show_location()
+
+    def _start_again(self) -> None:
         if self.machine is not None:
             self.finish_session()
             self.machine = None
             self.say("Starting the program again from the beginning.")
         self._ensure_machine()
-        self.state = "stopped"
-        self._resume("continue")
+        self.state, self.status = "stopped", 0      # the previous run's status is gone with it
 
     def cmd_continue(self, args: str) -> None:
         if self._running():
@@ -313,11 +357,15 @@ class Session:
             self._ensure_machine()
             self.state = "stopped"
         if self._running():
-            for _ in range(count):
-                if not self._resume("step") or self.state != "stopped":
-                    break
-            if self.state == "stopped":
-                self.show_location()
+            self._repeat("step", count)
+
+    def _repeat(self, mode: str, count: int) -> None:
+        """``count`` steps or nexts; the location once at the end, unless a breakpoint, a
+        watchpoint, halt or trap stopped it first (each says where)."""
+        for _ in range(count):
+            if not self._resume(mode):
+                return
+        self.show_location()
 
     def cmd_next(self, args: str) -> None:
         count = self._count("next", args)
@@ -327,11 +375,7 @@ class Session:
             self._ensure_machine()
             self.state = "stopped"
         if self._running():
-            for _ in range(count):
-                if not self._resume("next") or self.state != "stopped":
-                    break
-            if self.state == "stopped":
-                self.show_location()
+            self._repeat("next", count)
 
     def cmd_finish(self, args: str) -> None:
         if not self._running():
@@ -386,7 +430,10 @@ class Session:
                 if hit is not None:
                     self._report_breakpoint(hit)
                     return False
-                if self.watchpoints:
+                # Watchpoints are checked after every instruction; the return address
+                # reached by a deeper call (recursion) must be stepped off, or run()
+                # would stop on its breakpoint again at once.
+                if self.watchpoints or core.ip == target_ip:
                     if not self._step_once(quiet=True):
                         return False
                     continue
@@ -418,12 +465,14 @@ class Session:
         if status == Status.HALT:
             self.status = machine.conclude(None)
             self.state = "halted"
+            self.show_line_only()                  # `list` shows where it halted
             self.say(f"[program halted at 0x{machine.core.ip:x}, exit status {self.status}]")
             return False
         if status == Status.TRAP:
             trap: Trap = machine.trap()
             self.status = machine.conclude(trap)
             self.state = "trapped"
+            self.show_line_only(trap.ip)
             self.say(f"[program trapped at 0x{trap.ip:x}; registers, stacks and memory can still be inspected]")
             return False
         if status == Status.STOP:
@@ -438,17 +487,24 @@ class Session:
 
     def _report_breakpoint(self, bp: Breakpoint) -> None:
         bp.hits += 1
-        self.say(f"Breakpoint {bp.number}, {self.location(bp.address)}")
+        kind = "Temporary breakpoint" if bp.temporary else "Breakpoint"
+        self.say(f"{kind} {bp.number}, {self.location(bp.address)}")
         self.show_line_only()
+        if bp.temporary:
+            self.cmd_delete(str(bp.number))
 
-    def show_line_only(self) -> None:
-        ip = self.machine.core.ip
+    def show_line_only(self, ip: int | None = None) -> None:
+        """Make ``ip`` (default: where the program is) the line ``list`` shows next."""
+        ip = self.machine.core.ip if ip is None else ip
         if self.program.symbols and ip < self.code_end:
             self.list_line = self.program.symbols.line_at(ip)
 
     # ------------------------------------------------------------------ breakpoints, watchpoints
 
-    def cmd_break(self, args: str) -> None:
+    def cmd_tbreak(self, args: str) -> None:
+        self.cmd_break(args, temporary=True)
+
+    def cmd_break(self, args: str, temporary: bool = False) -> None:
         if not args:
             if self.machine is None or self.state != "stopped":
                 self.say("No default breakpoint location: the program is not being run.")
@@ -461,11 +517,12 @@ class Session:
             return
         self.numbers += 1
         where = self.program.where(address)
-        bp = Breakpoint(self.numbers, address, where or "")
+        bp = Breakpoint(self.numbers, address, where or "", temporary=temporary)
         self.breakpoints[bp.number] = bp
         if self.machine is not None:
             self.machine.core.set_breakpoint(address)
-        self.say(f"Breakpoint {bp.number} at 0x{address:x}" + (f": {where}." if where else "."))
+        kind = "Temporary breakpoint" if temporary else "Breakpoint"
+        self.say(f"{kind} {bp.number} at 0x{address:x}" + (f": {where}." if where else "."))
 
     def cmd_delete(self, args: str) -> None:
         numbers = args.split()
@@ -483,24 +540,33 @@ class Session:
 
     def cmd_watch(self, args: str) -> None:
         register = self._register(args)
-        address = None
+        address, space = None, AUTO
         if register is None:
             if not args.startswith("*"):
-                self.say("Usage: watch rN | watch *ADDRESS")
+                self.say("Usage: watch rN | watch *ADDRESS | watch *heap:ADDRESS | watch *rN")
                 return
-            try:
-                address = int(args[1:].strip(), 0)
-            except ValueError:
-                self.say(f'Invalid address "{args[1:].strip()}".')
+            address, space = self._address(args[1:])
+            if address is None:
+                self.say(space)
                 return
         self.numbers += 1
-        wp = Watchpoint(self.numbers, args if register is None else f"r{register}", register, address, None)
+        what = f"r{register}" if register is not None else args
+        if register is None and self._register(args[1:]) is not None:     # *rN: the address it held
+            what = f"*{'heap:' if space == HEAP else ''}0x{address:x}"
+        wp = Watchpoint(self.numbers, what, register, address, None, space)
+        unwatchable = f"Cannot watch {args}: it is not inside " + (
+            "a live heap block." if space == HEAP else "main memory or a live heap block.")
         if self.machine is not None:
             wp.value = self._watch_value(wp)
             if address is not None and wp.value is None:
                 self.numbers -= 1
-                self.say(f"Cannot watch *0x{address:x}: it is not inside main memory or a live heap block.")
+                self.say(unwatchable)
                 return
+        elif address is not None and space != HEAP and address + 8 > max(len(self.program.image),
+                                                                          self.config.init_ram):
+            self.numbers -= 1                 # no heap before the run: only main memory can hold it
+            self.say(unwatchable)
+            return
         self.watchpoints[wp.number] = wp
         self.say(f"Watchpoint {wp.number}: {wp.what}")
 
@@ -508,18 +574,23 @@ class Session:
         core = self.machine.core
         if wp.register is not None:
             return core.get_reg(wp.register)
-        return core.read_memory(wp.address, 8) or core.heap_read(wp.address, 8)
+        value = core.read_memory(wp.address, 8) if wp.space != HEAP else None
+        return value if value is not None or wp.space == MAIN else core.heap_read(wp.address, 8)
 
     def _watch_changed(self) -> bool:
+        """Report every watchpoint the last instruction changed (each one's saved value moves
+        on, so none of them reports the same change again at a later stop)."""
+        changed = False
         for wp in self.watchpoints.values():
             new = self._watch_value(wp)
             if new != wp.value:
                 old, wp.value = wp.value, new
                 self.say(f"\nWatchpoint {wp.number}: {wp.what}\n\nOld value = {self._show_watched(wp, old)}\n"
                          f"New value = {self._show_watched(wp, new)}")
-                self.show_location()
-                return True
-        return False
+                changed = True
+        if changed:
+            self.show_location()
+        return changed
 
     @staticmethod
     def _show_watched(wp: Watchpoint, value) -> str:
@@ -680,27 +751,68 @@ class Session:
             self.say(f'x/{count}: the count is a whole number from 1 to {MAX_EXAMINE}.')
             return
         n = int(count) if count else 16
-        try:
-            address = int(args, 0)
-        except ValueError:
-            address = None
-            if self.program.symbols and args in self.program.symbols.data:
-                address = self.program.data_base + self.program.symbols.data[args]
-            if address is None:
-                self.say(f'Invalid address "{args}".')
-                return
-        core = self.machine.core
-        data = core.read_memory(address, n)
-        where = "main memory"
-        if data is None:
-            data, where = core.heap_read(address, n), "heap"
-        if data is None:
-            self.say(f"Cannot access memory at address 0x{address:x} ({n} bytes: not inside main memory "
-                     f"or one live heap block).")
+        address, space = self._address(args)
+        if address is None:
+            self.say(space)
             return
+        core = self.machine.core
+        data, where = None, MAIN
+        if space != HEAP:
+            data = core.read_memory(address, n)
+        if data is None and space != MAIN:
+            data, where = core.heap_read(address, n), HEAP
+        if data is None and space != HEAP:
+            data, where = self._readable_prefix(address, n), MAIN     # up to the end of main memory
+        if not data:
+            inside = {MAIN: "inside main memory", HEAP: "inside one live heap block"}.get(
+                space, "inside main memory or one live heap block")
+            self.say(f"Cannot access memory at address 0x{address:x} ({n} bytes: not {inside}).")
+            return
+        if len(data) < n:
+            self.say(f"(main memory ends at 0x{address + len(data):x}: {len(data)} of {n} bytes)")
         for offset in range(0, len(data), 16):
             chunk = data[offset:offset + 16]
             self.say(f"0x{address + offset:08x} <{where}>:  " + " ".join(f"{b:02x}" for b in chunk))
+
+    def _address(self, text: str) -> tuple[int | None, str]:
+        """An address to read, and where: ``0x1a``/``26`` (main memory, else the heap), a
+        data item's name (main memory), ``heap:ADDRESS`` (the heap: heap and main-memory
+        addresses overlap), or ``rN`` (its value; the heap when it holds an address).
+        (None, the message) when it is none of these."""
+        text = text.strip()
+        register = self._register(text)
+        if register is not None:
+            if self.machine is None:
+                return None, f"{text}: the program has no registers yet ('run' first)."
+            bits, tag = self.machine.core.get_reg(register)
+            from .tags import Tag
+
+            return bits, HEAP if tag == Tag.ADDR else MAIN
+        space = AUTO
+        if text.startswith("heap:"):
+            space, text = HEAP, text[5:].strip()
+        try:
+            address = int(text, 0)
+        except ValueError:
+            symbols = self.program.symbols
+            if space == AUTO and symbols and text in symbols.data:
+                return self.program.data_base + symbols.data[text], MAIN
+            return None, f'Invalid address "{text}".'
+        if not 0 <= address < _U64:
+            return None, f"Cannot access memory at address {text}: an address is 0 to 2^64-1."
+        return address, space
+
+    def _readable_prefix(self, address: int, n: int) -> bytes | None:
+        """The longest start of ``n`` bytes at ``address`` inside main memory (None: not one)."""
+        core = self.machine.core
+        low, high = 0, n                     # read_memory(address, low) works, (…, high + 1) not
+        while low < high:
+            middle = (low + high + 1) // 2
+            if core.read_memory(address, middle) is None:
+                high = middle - 1
+            else:
+                low = middle
+        return core.read_memory(address, low) if low else None
 
     def cmd_list(self, args: str) -> None:
         if self.source is None:
@@ -717,9 +829,14 @@ class Session:
                     return
                 center = self.program.symbols.line_at(address) or center
         first = max(1, center - 5)
-        for number in range(first, min(len(self.source), first + 10) + 1):
+        last = min(len(self.source), first + LIST_LINES - 1)
+        if first > last:
+            self.say(f'Line number {first} out of range; "{self.program.symbols.source_path}" has '
+                     f'{len(self.source)} lines.')
+            return
+        for number in range(first, last + 1):
             self.say(f"{number:<6}{self.vvs(self.source[number - 1])}")
-        self.list_line = min(len(self.source), first + 15)
+        self.list_line = last + 1 + 5          # the next `list` goes on after the last line shown
 
     def cmd_help(self, args: str) -> None:
         self.say(_HELP)

@@ -78,11 +78,16 @@ class Program(record("Program", "image entry data_base functions path symbols",
     __slots__ = ()
 
     def function_index_at(self, address: int) -> int | None:
-        """Index of the function whose body encloses ``address`` (nearest start at or below it)."""
+        """Index of the function whose body encloses ``address`` (nearest start at or below
+        it), or None for top-level code: before the first function, and from an entry
+        point that is no function's start up to the next function (``.start`` written
+        after a function's body begins top-level code; .vvs has no end-of-function mark)."""
         best_index, best_addr = None, -1
         for index, start in enumerate(self.functions):
             if best_addr < start <= address:
                 best_index, best_addr = index, start
+        if best_addr < self.entry <= address and self.entry not in self.functions:
+            return None
         return best_index
 
     def function_name(self, index: int) -> str:

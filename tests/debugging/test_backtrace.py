@@ -64,3 +64,19 @@ def test_resolving_only_the_shown_frames_renders_the_same_lines(depth):
     shown = frames(10, call_stack, program, read, HEAD)
     assert len(shown) == (len(every) if len(every) <= 21 else 20) and shown[-1].depth == len(call_stack)
     assert render_frames(shown) == render_frames(every)
+
+
+def test_code_after_a_function_from_the_entry_point_on_is_top_level(backend):
+    # .start after f's body: no end-of-function mark, but the entry point begins top-level code
+    source = "func f\n    uload r1 1\n    pop r1\n    ret\n.start\n    call @f\n    halt\n"
+    status, _, err = run_source(source, "tb.vvs", backend=backend)
+    assert err.splitlines()[2:] == ["voxvm:   #0   0x000a in f, tb.vvs:3", "voxvm:   #1   0x000d in (top level), tb.vvs:6"]
+
+
+def test_only_the_entry_points_own_stretch_is_top_level():
+    from voxvm.program import Program
+
+    program = Program(bytes(64), entry=20, functions=(0, 10, 30))
+    assert [program.function_index_at(a) for a in (0, 15, 20, 29, 30, 63)] == [0, 1, None, None, 2, 2]
+    inside = Program(bytes(64), entry=10, functions=(0, 10, 30))      # `func main` + .start
+    assert [inside.function_index_at(a) for a in (10, 29)] == [1, 1]

@@ -146,3 +146,18 @@ def test_the_loader_looks_for_the_suffix_debugmap_writes():
     from voxvm.debugmap import MAP_SUFFIX as WRITTEN, default_map_path
 
     assert MAP_SUFFIX == WRITTEN and default_map_path("p.vve") == "p.vve" + MAP_SUFFIX
+
+
+def test_a_changed_namesake_in_the_working_directory_does_not_hide_the_source_beside_the_program(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "prog").mkdir()
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "prog" / "p.vvs").write_text("section text\n.start\n    uload r1 1 ; one\n    halt\n")
+    subprocess.run([sys.executable, "-m", "voxasm", "-g", "p.vvs"], cwd=tmp_path / "prog", check=True, timeout=60)
+    (tmp_path / "cwd" / "p.vvs").write_text("unrelated\n")
+    shown = subprocess.run([sys.executable, "-m", "voxvm", "dis", "--listing", "../prog/p.vve"],
+                           cwd=tmp_path / "cwd", capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and shown.stderr == ""
+    assert "uload r1 1 ; one" in shown.stdout

@@ -41,18 +41,23 @@ def _fail(error: VoxError) -> typer.Exit:
     return typer.Exit(code=int(error.exit_status))
 
 
-def with_run_options(command):
-    """Give a typer command every option of voxvm.config.RUN_OPTIONS.
+def with_run_options(command=None, *, without: tuple[str, ...] = ()):
+    """Give a typer command every option of voxvm.config.RUN_OPTIONS (but the fields
+    ``without``: ``@with_run_options(without=(...))``, so that its help lists only what
+    it takes).
 
     typer reads a command's options from its signature, so the signature is
     extended here from the table (one source for the fast path, typer and the
     tests) and the values reach ``command`` as one dict, ``run_options``,
     keyed by VMConfig field.
     """
+    if command is None:
+        return lambda command: with_run_options(command, without=without)
+    options = [option for option in cfg.RUN_OPTIONS if option.field not in without]
     signature = inspect.signature(command, eval_str=True)
     own = [p for p in signature.parameters.values() if p.name != "run_options"]
     added = []
-    for option in cfg.RUN_OPTIONS:
+    for option in options:
         if option.is_switch:
             default = typer.Option(False, *option.flags, help=option.help)
             annotation = bool
@@ -67,7 +72,7 @@ def with_run_options(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        run_options = {o.field: kwargs.pop(o.field) for o in cfg.RUN_OPTIONS}
+        run_options = {o.field: kwargs.pop(o.field) for o in options}
         return command(*args, run_options=run_options, **kwargs)
 
     wrapper.__annotations__ = {p.name: p.annotation for p in own + added}
@@ -169,8 +174,12 @@ def run_command(
         raise _fail(error) from None
 
 
+# The debugger steps and breaks instead: its help does not offer these.
+_NOT_IN_DEBUG = ("trace", "trace_file", "trace_limit", "trace_from", "profile", "profile_format")
+
+
 @app.command("debug")
-@with_run_options
+@with_run_options(without=_NOT_IN_DEBUG)
 def debug_command(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(metavar="FILE", help="A .vvs (assembled in memory), .vve or .vvr file.")],
@@ -183,7 +192,8 @@ def debug_command(
     merged = _with_outer_options(ctx, run_options)
     try:
         config = cfg.config_from_options(**merged)
-        if config.tracing or config.profile is not None:
+        outer = ctx.obj or {}               # `voxvm --trace debug FILE`: given before the command
+        if any(outer.get(field) not in (None, False) for field in _NOT_IN_DEBUG):
             raise UsageError("voxvm debug does not take --trace or --profile (step and break instead)")
         from ..debugger import Session, line_reader
         from ..host import OutputError

@@ -97,13 +97,17 @@ def read_map(program_path: str | None, debug_map: str | None,
 def source_text_for(program: Program, warn: Callable[[str], None] = warn_on_stderr) -> str | None:
     """The text of the source file the program's symbols refer to (for listings), or None:
     looked for as recorded, then next to the program file; a file whose hash differs from the
-    one the map recorded is not used (with a warning)."""
+    one the map recorded is not used: the next candidate is tried, and when none matches,
+    the first changed one is named in a warning."""
     symbols = program.symbols
     if symbols is None or not symbols.source_path:
         return None
     candidates = [symbols.source_path]
     if not os.path.isabs(symbols.source_path):
-        candidates.append(os.path.join(os.path.dirname(program.path), os.path.basename(symbols.source_path)))
+        beside = os.path.join(os.path.dirname(program.path), os.path.basename(symbols.source_path))
+        if os.path.normpath(beside) != os.path.normpath(symbols.source_path):
+            candidates.append(beside)
+    changed = None
     for candidate in candidates:
         try:
             with open(candidate, "rb") as f:
@@ -113,7 +117,9 @@ def source_text_for(program: Program, warn: Callable[[str], None] = warn_on_stde
         from ..debugmap import sha256
 
         if symbols.source_sha256 is not None and sha256(data) != symbols.source_sha256:
-            warn(f"{candidate} changed since the debug map was written; showing line numbers only")
-            return None
+            changed = changed or candidate      # a same-named file elsewhere: try the next one
+            continue
         return data.decode("utf-8", "replace")
+    if changed is not None:
+        warn(f"{changed} changed since the debug map was written; showing line numbers only")
     return None
