@@ -92,7 +92,7 @@ def assemble_command(
         say(error.render(limit=max_errors))
         raise typer.Exit(int(error.exit_status)) from None
     except VoxError as error:
-        say(error.render().replace("voxvm: error:", "voxasm: error:", 1))
+        say(error.render("voxasm"))
         raise typer.Exit(int(error.exit_status)) from None
 
 

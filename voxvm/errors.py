@@ -27,15 +27,20 @@ class VoxError(Exception):
 
     exit_status: ExitStatus = ExitStatus.SOFTWARE
 
-    def render(self) -> str:
-        """The text printed on stderr (without a trailing newline)."""
-        return f"voxvm: error: {self}"
+    def render(self, tool: str = "voxvm") -> str:
+        """The text ``tool`` prints on stderr (without a trailing newline)."""
+        return f"{tool}: error: {self}"
 
 
 class UsageError(VoxError):
     """A bad command line: unknown flag, bad size, missing argument."""
 
     exit_status = ExitStatus.USAGE
+
+    def render(self, tool: str = "voxvm") -> str:
+        """One line with where to get help, as click's own usage errors (semantics.md §5)."""
+        text = super().render(tool)
+        return text if "(see '" in text else f"{text} (see '{tool} --help')"
 
 
 class InputError(VoxError):

@@ -125,7 +125,7 @@ def test_a_program_file_given_alone_runs(tmp_path):
 def test_an_empty_input_file_name_is_a_usage_error(tmp_path, tool, args):
     result = _cli(tmp_path, *args, tool=tool)
     assert (result.returncode, result.stdout) == (2, ""), result.stderr
-    assert result.stderr == f"{tool}: error: the input file name is empty\n"
+    assert result.stderr == f"{tool}: error: the input file name is empty (see '{tool} --help')\n"
 
 
 @pytest.mark.parametrize("args, message", [

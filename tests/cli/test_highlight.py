@@ -180,7 +180,7 @@ def test_color_always_colours_a_pipe_and_a_bad_choice_is_a_usage_error(vve):
     assert ESC in _dis(vve, "--color=always", env=_env()).stdout
     bad = _dis(vve, "--color=sometimes", env=_env())
     assert bad.returncode == 2 and bad.stdout == ""
-    assert bad.stderr == "voxvm: error: --color: 'sometimes' is not one of auto, always, never\n"
+    assert bad.stderr == "voxvm: error: --color: 'sometimes' is not one of auto, always, never (see 'voxvm --help')\n"
 
 
 # ------------------------------------------------------------------ the TextMate grammar
