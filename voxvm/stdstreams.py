@@ -136,23 +136,34 @@ def exit_without_teardown(status: int) -> int:
     os._exit(status)
 
 
-def run_console(tool: str, body: Callable[[], int | None]) -> NoReturn:
+def run_console(tool: str, body: Callable[[], int | None], entry: bool = False) -> NoReturn:
     """Run a console script's ``body`` and exit with its status.
 
     A standard stream closed by the caller is guarded first; an OSError that
     escapes (typer writing help or usage to a closed or broken stream) is exit
-    74 with one line; Ctrl-C is ``<tool>: interrupted`` and 130.
+    74 with one line; Ctrl-C is ``<tool>: interrupted`` and 130. As the process's
+    ``entry``, a run that left threads behind (Ctrl-C abandons one blocked reading
+    stdin, docs/resource-limits.md) ends without the interpreter's teardown, which
+    would wait for the stdin lock that thread holds and then abort the process.
     """
     guard_standard_streams()
     try:
-        status = body()
+        status = body() or 0
     except OSError as exc:
         say(f"{tool}: error: cannot write: {exc.strerror or exc}")
-        sys.exit(74)
+        status = 74
     except KeyboardInterrupt:
         say(f"{tool}: interrupted")
-        sys.exit(130)
-    sys.exit(status or 0)
+        status = 130
+    if entry and _threads_left_behind():
+        exit_without_teardown(status)
+    sys.exit(status)
+
+
+def _threads_left_behind() -> bool:
+    """Is a daemon thread still running (threading is imported only by runs that start one)?"""
+    threading = sys.modules.get("threading")
+    return threading is not None and any(t.daemon and t.is_alive() for t in threading.enumerate())
 
 
 def run_app(tool: str, app, args: list[str] | None) -> int:

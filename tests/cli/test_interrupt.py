@@ -140,3 +140,37 @@ def test_request_stop_before_run_is_not_lost(backend):
     core = make_core(backend, "top:", ("jmp", "@top"))
     core.request_stop()
     assert core.run() == Status.STOP
+
+
+READ_STDIN = """\
+section text
+.start
+    alloc r5 64
+    movr r1 r5
+    uload r2 64
+    ncall 2 r0
+    halt
+"""
+
+
+@pytest.mark.parametrize("backend", backends())
+def test_sigint_with_another_thread_blocked_on_stdin_is_130_not_an_abort(tmp_path, backend):
+    # Thread 1 waits on a stdin that never ends; the interpreter's teardown would wait for the
+    # stdin lock that thread holds and abort the process (status 134).
+    (tmp_path / "busy.vvs").write_text(BUSY)
+    (tmp_path / "read.vvs").write_text(READ_STDIN)
+    process = subprocess.Popen([sys.executable, "-m", "voxvm", "run", f"--backend={backend}", "busy.vvs",
+                                "read.vvs"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, cwd=tmp_path,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        _wait_until_running(process)
+        process.send_signal(signal.SIGINT)
+        status = process.wait(timeout=60)
+        errors = process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdin.close()
+    assert (status, errors) == (130, b"voxvm: interrupted\n")

@@ -155,4 +155,4 @@ def main(argv: list[str] | None = None) -> None:
 
         return run_app("voxvm", app, _program_file_means_run(with_bare_values(args)))
 
-    run_console("voxvm", body)
+    run_console("voxvm", body, entry=argv is None)
