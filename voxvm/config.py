@@ -59,6 +59,8 @@ def parse_size(text: str, flag: str = "size") -> int:
     if (not whole or not _DIGITS.issuperset(whole) or (dot and (not fraction or not _DIGITS.issuperset(fraction)))
             or unit not in _UNITS):
         raise UsageError(f"{flag}: '{text}' is not a size (examples: 4096, 64KB, 1.5MB, 1GB)")
+    if fraction.strip("0") and _UNITS[unit] == 1:      # 1.5 bytes: not rounded to a size nobody typed
+        raise UsageError(f"{flag}: '{text}' is not a whole number of bytes (a fraction needs a unit: 1.5KB)")
     value = round(float(number) * _UNITS[unit])
     if value >= 1 << 63:
         raise UsageError(f"{flag}: '{text}' is too large")

@@ -34,7 +34,7 @@ from .backends import Status
 from .config import VMConfig, format_size
 from .diagnostics import Diagnostics, location
 from .errors import ExitStatus, UsageError, VoxError
-from .threads import STOP_GRACE_SECONDS, RunThreads
+from .threads import MAX_LIVE_THREADS, STOP_GRACE_SECONDS, RunThreads
 from .host.io import HostIO, OutputError
 from .host.capabilities import Capabilities
 from .program import Program
@@ -482,6 +482,9 @@ def run_programs(programs: list[Program], config: VMConfig | None = None, stdin=
     config = config or VMConfig()
     if not programs:
         raise UsageError("no program to run")
+    if len(programs) > MAX_LIVE_THREADS:
+        raise UsageError(f"{len(programs)} programs: at most {MAX_LIVE_THREADS} threads run at once "
+                         f"(docs/resource-limits.md)")
     group = RunThreads(config)
     try:
         machines = [Machine(program, config, stdin, stdout, stderr, group=group)
@@ -495,8 +498,12 @@ def run_programs(programs: list[Program], config: VMConfig | None = None, stdin=
         machines = None                       # a finished thread's Core goes with its record
         previous = group.catch_sigint()
         try:
-            for record in records[1:]:
-                group.start(record)
+            try:
+                group.start_all(records[1:])
+            except VoxError:
+                group.finish(records[0].id, int(VoxError.exit_status))
+                group.wait_all(STOP_GRACE_SECONDS)
+                raise
             group.run_here(records[0])
             group.wait_all()
         except KeyboardInterrupt:

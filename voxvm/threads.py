@@ -154,6 +154,19 @@ class RunThreads:
         record.thread = thread
         thread.start()
 
+    def start_all(self, records: list[ThreadRecord]) -> None:
+        """Start ``records`` on new threads; if the OS refuses one (a limit on threads or
+        processes), stop those started, mark the rest ended and raise a VoxError."""
+        for index, record in enumerate(records):
+            try:
+                self.start(record)
+            except RuntimeError as exc:       # threading: "can't start new thread"
+                self.request_stop()
+                for unstarted in records[index:]:
+                    self._finish(unstarted, int(VoxError.exit_status))
+                raise VoxError(f"cannot start thread {record.id} of the run: {exc} (the OS limits "
+                               f"threads or processes: ulimit -u)") from None
+
     def run_here(self, record: ThreadRecord) -> None:
         """Run ``record``'s machine on the calling thread; KeyboardInterrupt propagates."""
         status = int(VoxError.exit_status)

@@ -367,3 +367,43 @@ def test_the_c_natives_and_their_python_handlers_agree() -> None:
         results.append((rc, out.getvalue(), err.getvalue(), machine.core.flags))
     assert results[0] == results[1]
     assert results[0][0] == 0 and results[0][1].endswith(b"errors caught\n")
+
+
+def test_two_segments_of_one_file_share_the_reference_backends_lock(tmp_path):
+    # record locks do not exclude the threads of one process: the in-process lock must be shared
+    from voxvm.config import SegmentSpec
+    from voxvm.host.shm import open_segments
+
+    path = str(tmp_path / "one.bin")
+    segments = open_segments([SegmentSpec(64, path), SegmentSpec(64, path), SegmentSpec(64, None)])
+    try:
+        assert segments[0].lock is segments[1].lock and segments[2].lock is not segments[0].lock
+    finally:
+        for segment in segments:
+            segment.close()
+
+
+def test_a_file_whose_storage_cannot_be_set_aside_is_74_before_anything_runs(tmp_path, monkeypatch):
+    import errno
+
+    from voxvm.config import SegmentSpec
+    from voxvm.errors import VoxIOError
+    from voxvm.host.shm import open_segments
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    with pytest.raises(VoxIOError, match=r"--shm=4096:.*: cannot set aside 4096 bytes of storage for .*"
+                                         r"No space left on device") as refused:
+        open_segments([SegmentSpec(4096, str(tmp_path / "full.bin"))])
+    assert refused.value.exit_status == 74 and not (tmp_path / "full.bin").exists()   # created, then removed
+
+
+@pytest.mark.parametrize("size", ["1.5", "0.5", "2.25"])
+def test_a_fraction_of_a_byte_is_a_usage_error(size):
+    from voxvm.config import parse_segment
+    from voxvm.errors import UsageError
+
+    with pytest.raises(UsageError, match="is not a whole number of bytes"):
+        parse_segment(size, "--shm")

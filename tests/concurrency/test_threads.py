@@ -441,3 +441,38 @@ func child
     assert first == second and first[0] == 0
     child, parent = first[1].decode().split()
     assert child != parent                          # not one generator copied twice
+
+
+def test_more_programs_than_the_thread_ceiling_is_a_usage_error() -> None:
+    from voxvm.errors import UsageError
+    from voxvm.machine import run_programs
+    from voxvm.program import Program
+    from voxvm.threads import MAX_LIVE_THREADS
+
+    halt = Program(bytes([0xFF]))
+    with pytest.raises(UsageError, match=f"{MAX_LIVE_THREADS + 1} programs: at most {MAX_LIVE_THREADS} "):
+        run_programs([halt] * (MAX_LIVE_THREADS + 1))
+
+
+def test_a_thread_the_os_refuses_is_an_error_and_the_others_stop(monkeypatch) -> None:
+    import io
+
+    from voxvm.errors import VoxError
+    from voxvm.machine import run_programs
+    from voxvm.program import Program
+    from voxvm.threads import RunThreads
+
+    started = []
+    real_start = RunThreads.start
+
+    def start(self, record):
+        if started:
+            raise RuntimeError("can't start new thread")
+        started.append(record.id)
+        real_start(self, record)
+
+    monkeypatch.setattr(RunThreads, "start", start)
+    spin = Program(bytes([0x40, 0, 0, 0, 0, 0, 0, 0, 0]))        # jmp 0, forever
+    with pytest.raises(VoxError, match="cannot start thread 2 of the run: can't start new thread"):
+        run_programs([spin, spin, spin], stdin=io.BytesIO(), stdout=io.BytesIO(), stderr=io.BytesIO())
+    assert started == [1]

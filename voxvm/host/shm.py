@@ -23,6 +23,7 @@ or a word offset that is not a multiple of 8 is MainSegmFault.
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
 import stat
@@ -53,7 +54,10 @@ class Segment:
         self.mapping = mapping
         self.fd = fd                  # the open file of a file-backed segment (record locks)
         self.created = created        # this run created the file
-        self.lock = threading.Lock()  # the reference backend's word operations, in this process
+        # The reference backend's word operations, in this process: one lock per file, so
+        # that two segments mapping one file exclude each other too (record locks do not
+        # work between the threads of one process).
+        self.lock = _file_lock(os.fstat(fd)) if fd is not None else threading.Lock()
 
     def close(self) -> None:
         """Unmap (when no Core holds a view any more) and close the file."""
@@ -95,6 +99,16 @@ class Segment:
     def cas(self, offset: int, expected: int, new: int) -> tuple[int, bool]:
         old = self._word(offset, lambda old: new if old == expected else None)
         return old, old == expected
+
+
+_FILE_LOCKS: dict[tuple[int, int], threading.Lock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(info: os.stat_result) -> threading.Lock:
+    """The one in-process lock of the file ``info`` describes (by device and inode)."""
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault((info.st_dev, info.st_ino), threading.Lock())
 
 
 def open_segments(specs) -> list[Segment]:
@@ -147,6 +161,7 @@ def _open_segment(index: int, size: int, path: str | None) -> Segment:
                 os.ftruncate(fd, size)     # only ever extends: zeros after the old end
             except OSError as exc:
                 raise VoxIOError(f"{flag}: cannot extend {path} to {size} bytes: {reason(exc)}") from None
+        _set_aside(fd, size, flag, path)
         try:
             mapping = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         except (OSError, ValueError, OverflowError) as exc:
@@ -160,6 +175,21 @@ def _open_segment(index: int, size: int, path: str | None) -> Segment:
                 pass
         raise
     return Segment(index, size, path, mapping, fd, created)
+
+
+def _set_aside(fd: int, size: int, flag: str, path: str) -> None:
+    """Give the file real storage for its first ``size`` bytes now. A sparse file maps
+    fine, but a page the file system then has no room for kills the whole process
+    with SIGBUS at its first write; a full disk must be an error before anything runs."""
+    allocate = getattr(os, "posix_fallocate", None)
+    if allocate is None:
+        return
+    try:
+        allocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.ENOSYS):
+            return                     # a file system that cannot say: as before
+        raise VoxIOError(f"{flag}: cannot set aside {size} bytes of storage for {path}: {reason(exc)}") from None
 
 
 # ---------------------------------------------------------------------- the natives
