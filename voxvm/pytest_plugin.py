@@ -10,7 +10,7 @@ or the flag ``--voxvm-tests`` (``voxvm test DIR`` passes the flag), so it
 never adds tests to a suite that did not ask for them. docs/testing.md is the
 user's guide.
 
-Headers are comment lines (``;`` or ``#``, alone on their line) anywhere in
+Headers are comment lines (``;``, ``#``, ``//`` or ``--``, alone on their line) anywhere in
 the file::
 
     ; expect: x = 5              one line of stdout (repeat for more lines)
@@ -45,7 +45,10 @@ import pytest
 
 KEYS = ("expect", "expect-stderr", "expect-rc", "args", "stdin")
 # A header: a comment line whose first word is a key-like word followed by ':'.
-_HEADER = re.compile(r"^\s*[;#]\s*(expect[\w-]*|args|stdin)\s*:(.*?)\r?$")
+# The comment markers: .vvs's own (; #), and C's // and Lua's/SQL's -- for the languages
+# that compile to .vvs (voxvm_compilers).
+COMMENT_MARKERS = (";", "#", "//", "--")
+_HEADER = re.compile(r"^\s*(?:;|#|//|--)\s*(expect[\w-]*|args|stdin)\s*:(.*?)\r?$")
 DEFAULT_TIMEOUT = 60.0
 
 
@@ -90,7 +93,7 @@ def parse_headers(text: str, path: Path | str, sidecar: bool = False) -> Expecta
         match = _HEADER.match(line)
         if match is None:
             stripped = line.strip()
-            if sidecar and stripped and not stripped.startswith((";", "#")):
+            if sidecar and stripped and not stripped.startswith(COMMENT_MARKERS):
                 raise HeaderError(path, number, f"'{stripped}' is not a header: each line of a .expect "
                                                 f"file is a comment, '; expect: TEXT' and the like")
             continue

@@ -34,3 +34,12 @@ def test_a_wrong_expectation_fails_the_suite(tmp_path):
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and "-3\n+2" in result.stdout
+
+
+def test_run_through_the_api_names_the_function_and_line_of_a_trap(tmp_path):
+    # calc.py --run passes a Program (voxasm.assemble_program), not bare .vve bytes
+    (tmp_path / "down.calc").write_text("def down(n) = down(n + 1);\nprint down(0);\n")
+    result = subprocess.run([sys.executable, str(CALC / "calc.py"), "down.calc", "--run"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 70
+    assert result.stderr.splitlines()[0].endswith(") at 0x8a (call) in f_down, down.calc.vvs:36")

@@ -184,3 +184,11 @@ def test_the_plugin_runs_under_xdist(tmp_path):
     write(tmp_path, {f"p{i}.vvs": PASSING for i in range(4)})
     result = pytest_run(tmp_path, "-q", "--voxvm-tests", "-n", "2")
     assert result.returncode == 0 and "4 passed" in result.stdout
+
+
+@pytest.mark.parametrize("marker", [";", "#", "//", "--"])
+def test_headers_take_the_comment_markers_of_compiled_languages(marker):
+    found = parse_headers(f"{marker} expect: 2\n  {marker} expect-rc: 0\nprint 2;\n", Path("p.c"))
+    assert (found.stdout, found.rc) == (["2"], 0)
+    sidecar = parse_headers(f"{marker} a note\n; expect: 2\n", Path("p.expect"), sidecar=True)
+    assert sidecar.stdout == ["2"]

@@ -274,7 +274,9 @@ def main(argv: list[str]) -> int:
     if args.run:                                          # through the Python API (docs/api.md)
         import voxasm, voxvm
 
-        result = voxvm.Machine(voxasm.assemble(vvs, filename=src_path + ".vvs")).run(stdin=sys.stdin.buffer)
+        # a Program keeps the function names and lines, so a trap says where (not func#0)
+        program = voxasm.assemble_program(vvs, src_path + ".vvs")
+        result = voxvm.Machine(program).run(stdin=sys.stdin.buffer)
         sys.stdout.buffer.write(result.stdout)
         sys.stderr.buffer.write(result.stderr)
         return result.exit_status
