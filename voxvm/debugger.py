@@ -285,18 +285,13 @@ class Session:
     def _instruction_covering(self, address: int) -> int | None:
         """The start of the instruction of the code region that covers ``address`` (None:
         outside the code, or code that does not decode)."""
+        from .disasm import covering_start, instruction_spans
+
         if address >= self.code_end:
             return None
         if self._instructions is None:
-            from .disasm import get_instructions
-            from .errors import InputError
-
-            try:
-                self._instructions = [(ins.address, ins.address + ins.size)
-                                      for ins in get_instructions(self.program)]
-            except InputError:
-                self._instructions = []
-        return next((start for start, end in self._instructions if start <= address < end), None)
+            self._instructions = instruction_spans(self.program)
+        return covering_start(self._instructions, address)
 
     @staticmethod
     def _same_file(given: str, recorded: str | None) -> bool:

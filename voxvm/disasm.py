@@ -156,6 +156,24 @@ def get_instructions(program: Program) -> list[isa.Decoded]:
         raise _input_error(program, problem) from None
 
 
+def instruction_spans(program: Program) -> list[tuple[int, int]]:
+    """(start, end) of every instruction of the code region; empty when it does not decode."""
+    try:
+        return [(ins.address, ins.address + ins.size) for ins in get_instructions(program)]
+    except InputError:
+        return []
+
+
+def covering_start(spans: list[tuple[int, int]], address: int) -> int | None:
+    """The start of the instruction in ``spans`` that covers ``address`` (None: none does)."""
+    from bisect import bisect_right
+
+    index = bisect_right(spans, (address, float("inf"))) - 1
+    if index >= 0 and spans[index][0] <= address < spans[index][1]:
+        return spans[index][0]
+    return None
+
+
 def get_data_items(program: Program) -> list[DataItem]:
     """The data items after the code. Raises ``InputError`` if they are not a clean sequence."""
     try:

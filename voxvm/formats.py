@@ -14,6 +14,7 @@ backends): construct costs microseconds per field.
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass, field
 from itertools import chain, islice
@@ -290,6 +291,24 @@ def _dump_format_error(exc: ConstructError, data: bytes, path: str) -> FormatErr
     return FormatError(path, field, None, f"malformed core dump: {reason}")
 
 
+def _check_dump(parsed, end: int, size: int, path: str) -> None:
+    """What the schema's shape cannot say: the dump ends where the file ends, the reason is
+    halt or trap, and every register and stack entry has a tag this voxvm knows."""
+    from .tags import VALID_TAGS
+
+    if end != size:
+        raise FormatError(path, "end", end, f"{size - end} more bytes after the core dump's end "
+                                            "(a corrupt file, or two joined)")
+    if parsed.reason not in (0, 1):
+        raise FormatError(path, "reason", None, f"{parsed.reason} is neither 0 (halt) nor 1 (trap): "
+                                                "a corrupt core dump")
+    for what, entries in (("registers", parsed.registers), ("data_stack", parsed.data_stack)):
+        for index, entry in enumerate(entries):
+            if entry.tag not in VALID_TAGS:
+                raise FormatError(path, f"{what}[{index}].tag", None,
+                                  f"{entry.tag} is not a register type: a corrupt core dump")
+
+
 def parse_dump(data: bytes, path: str = "<memory>") -> Dump:
     """Decode a core dump; raise FormatError if it is not one."""
     if data[:len(DUMP_MAGIC)] != DUMP_MAGIC:
@@ -299,18 +318,20 @@ def parse_dump(data: bytes, path: str = "<memory>") -> Dump:
         raise FormatError(path, "version", len(DUMP_MAGIC),
                           f"version {version} is not one this voxvm reads (1 to {DUMP_VERSION}; "
                           f"a corrupt core dump, or one from a newer voxvm?)")
+    stream = io.BytesIO(data)
     try:
         if version == 1:
-            parsed = DumpFileV1.parse(data)
+            parsed = DumpFileV1.parse_stream(stream)
             pending: dict[int, int] = {}
             for number in parsed.pending:
                 pending[number] = pending.get(number, 0) + 1
             pending = dict(sorted(pending.items()))
         else:
-            parsed = (DumpFileV2 if version == 2 else DumpFile).parse(data)
+            parsed = (DumpFileV2 if version == 2 else DumpFile).parse_stream(stream)
             pending = {number: count for number, count in enumerate(parsed.pending, 1) if count}
     except ConstructError as exc:
         raise _dump_format_error(exc, data, path) from None
+    _check_dump(parsed, stream.tell(), len(data), path)
     return Dump(
         reason=parsed.reason, trap=parsed.trap, ip=parsed.ip, flags=tuple(parsed.flags),
         registers=[(r.value, r.tag) for r in parsed.registers],

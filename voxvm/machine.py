@@ -146,6 +146,8 @@ class Machine:
         # --trace and --profile follow the run's first thread (docs/debugging.md).
         self.tracer, self.trace_from = self._make_tracer() if self.thread_id == 0 else (None, None)
         self.profile_data: dict | None = None
+        # A --profile=PATH that cannot be written is said now, not after the whole run.
+        self._profile_refused = self.thread_id == 0 and self._profile_path_refused()
 
     def _make_tracer(self):
         """The Tracer of --trace (None without it, or when its file or start cannot be used:
@@ -163,6 +165,13 @@ class Machine:
                 self.io.diag(f"warning: --trace-from: '{config.trace_from}' is no label, function or "
                              f"address of {program.path} (it knows {known}); the run goes on untraced")
                 return None, None
+            from .disasm import covering_start, instruction_spans
+
+            covering = covering_start(instruction_spans(program), start)
+            if covering is not None and covering != start:
+                self.io.diag(f"warning: --trace-from: 0x{start:x} is inside the instruction at "
+                             f"0x{covering:x}, so the run never reaches it; the run goes on untraced")
+                return None, None
         if config.trace_file is None:
             report = self.io.report
             return Tracer(program, lambda line: report(STDERR_PREFIX + line), config.trace_limit), start
@@ -172,9 +181,24 @@ class Machine:
             self.io.diag(f"warning: {error}; the run goes on untraced")
             return None, None
 
+    def _profile_path_refused(self) -> bool:
+        """Warn and say so when --profile=PATH names a place no file can be written."""
+        path = self.config.profile
+        if path is None or path == "-":
+            return False
+        folder = os.path.dirname(path) or os.curdir
+        problem = ("Is a directory" if os.path.isdir(path) else
+                   "No such file or directory" if not os.path.isdir(folder) else
+                   "Permission denied" if not os.access(path if os.path.exists(path) else folder, os.W_OK)
+                   else None)
+        if problem is not None:
+            self.io.diag(f"warning: cannot write the profile to {path}: {problem}; "
+                         "the run goes on without a profile")
+        return problem is not None
+
     @property
     def profiling(self) -> bool:
-        return self.config.profile is not None and self.thread_id == 0
+        return self.config.profile is not None and self.thread_id == 0 and not self._profile_refused
 
     def run(self, budget: int = -1) -> bool:
         """Run until halt (True); raise Trap if the program traps.

@@ -64,11 +64,15 @@ def test_the_table_goes_to_stderr(backend):
     assert any(line.split()[1:3] == ["avg.vvs:25", "4"] for line in lines)
 
 
-def test_an_unwritable_profile_is_a_warning(backend, tmp_path):
+def test_an_unwritable_profile_is_a_warning_before_the_run(backend, tmp_path):
     target = tmp_path / "no" / "p.json"
     status, out, err = run_source(FIXED, backend=backend, profile=str(target))
     assert (status, out) == (0, "6\n")
-    assert err == f"voxvm: warning: cannot write the profile to {target}: No such file or directory\n"
+    assert err == (f"voxvm: warning: cannot write the profile to {target}: No such file or directory; "
+                   "the run goes on without a profile\n")
+    status, out, err = run_source(FIXED, backend=backend, profile=str(tmp_path))
+    assert err == (f"voxvm: warning: cannot write the profile to {tmp_path}: Is a directory; "
+                   "the run goes on without a profile\n")
 
 
 @pytest.mark.parametrize("options, message", [

@@ -100,6 +100,13 @@ def test_an_unknown_start_is_a_warning(backend):
                                 "of avg.vvs (it knows labels and functions); the run goes on untraced"]
 
 
+def test_a_start_inside_an_instruction_is_a_warning(backend):
+    status, out, err = run_source(FIXED, backend=backend, trace_from="0x1")
+    assert (status, out) == (0, "6\n")
+    assert err.splitlines() == ["voxvm: warning: --trace-from: 0x1 is inside the instruction at 0x0, so the "
+                                "run never reaches it; the run goes on untraced"]
+
+
 def test_a_start_never_reached_traces_nothing(backend):
     source = FIXED.replace("    ret\nfunc total", "    ret\nlabel never\n    halt\nfunc total")
     status, out, err = run_source(source, backend=backend, trace_from="never")

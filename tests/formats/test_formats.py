@@ -3,6 +3,7 @@ loader rejects every malformed file with a FormatError naming file, field and of
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import struct
 
@@ -183,6 +184,22 @@ def test_a_corrupt_dump_says_which_field_is_wrong_not_offset_0():
         corrupt[at] = value
         with pytest.raises(FormatError) as caught:
             parse_dump(bytes(corrupt), "c.dump")
+        assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_what_the_dump_schema_cannot_say_is_checked_too():
+    good = Dump(reason=1, trap=3, ip=0x18, flags=(0, 0, 0, 0), registers=[(0, 1)] * 32,
+                data_stack=[(5, 2)], call_stack=[], pending={}, memory=b"m" * 16, heap=[])
+    data = build_dump(good)
+    for corrupt, message in (
+            (data + b"junk", f"c.dump: end at byte offset {len(data)} (0x{len(data):x}): 4 more bytes after "
+                             f"the core dump's end"),
+            (build_dump(dataclasses.replace(good, reason=7)), "c.dump: reason: 7 is neither 0 (halt) nor 1 (trap)"),
+            (build_dump(dataclasses.replace(good, registers=[(0, 238)] * 32)), "c.dump: registers[0].tag: 238 is not a "
+                                                                   "register type"),
+            (build_dump(dataclasses.replace(good, data_stack=[(5, 99)])), "c.dump: data_stack[0].tag: 99 is not a register type")):
+        with pytest.raises(FormatError) as caught:
+            parse_dump(corrupt, "c.dump")
         assert str(caught.value).startswith(message), str(caught.value)
 
 
