@@ -119,6 +119,9 @@ class DebugMap:
         return Program(memory, self.entry, self.data_base, self.function_addresses, path, self.symbols)
 
 
+MAX_LINE = 1 << 31        # more lines (or columns) than a source voxasm accepts (1 GiB) can have
+
+
 def _fail(path: str, message: str) -> MapError:
     return MapError(f"{path}: not a usable debug map: {message}")
 
@@ -161,7 +164,8 @@ def _lines(rows: list, path: str) -> tuple[list, list]:
     try:
         for address, line, column in rows:
             if (type(address) is not int or type(line) is not int or type(column) is not int
-                    or not previous < address < 1 << 64 or line < 0 or column < 0):
+                    or not previous < address < 1 << 64 or not 0 <= line <= MAX_LINE
+                    or not 0 <= column <= MAX_LINE):
                 raise ValueError
             previous = address
             lines.append((address, line))
@@ -177,8 +181,9 @@ def _lines(rows: list, path: str) -> tuple[list, list]:
         if address <= previous:
             raise _fail(path, f"lines[{n}]: addresses are not ascending")
         previous = address
-        _int(row[1], f"lines[{n}] line", path)
-        _int(row[2], f"lines[{n}] column", path)
+        for value, what in ((row[1], "line"), (row[2], "column")):
+            if _int(value, f"lines[{n}] {what}", path) > MAX_LINE:
+                raise _fail(path, f"lines[{n}]: {what} {value} is more than any source file has")
     raise _fail(path, "'lines' is malformed")    # pragma: no cover - the loop above names it
 
 
@@ -222,10 +227,37 @@ def parse_map(data: bytes, path: str = "<map>") -> DebugMap:
                       source_path=_str(source.get("path"), "source.path", path),
                       labels=labels, data=data_items, columns=tuple(columns),
                       source_sha256=None if source_hash is None else _hash(source_hash, "source.sha256", path))
-    return DebugMap(path=path, file_sha256=_hash(file.get("sha256"), "file.sha256", path),
-                    file_size=_int(file.get("size"), "file.size", path),
-                    code_size=_int(code.get("size"), "code.size", path),
-                    code_sha256=_hash(code.get("sha256"), "code.sha256", path),
-                    entry=_int(document.get("entry"), "'entry'", path),
-                    data_base=_int(document.get("data_base"), "'data_base'", path),
-                    function_addresses=tuple(addresses), symbols=symbols)
+    found = DebugMap(path=path, file_sha256=_hash(file.get("sha256"), "file.sha256", path),
+                     file_size=_int(file.get("size"), "file.size", path),
+                     code_size=_int(code.get("size"), "code.size", path),
+                     code_sha256=_hash(code.get("sha256"), "code.sha256", path),
+                     entry=_int(document.get("entry"), "'entry'", path),
+                     data_base=_int(document.get("data_base"), "'data_base'", path),
+                     function_addresses=tuple(addresses), symbols=symbols)
+    _check_consistent(found, path)
+    return found
+
+
+def _check_consistent(found: DebugMap, path: str) -> None:
+    """What the assembler never writes, even in a map whose hashes match its file: an
+    address past the code or the file, and a name given twice (.vvs has one namespace for
+    functions, labels and data items, so a name must say one thing)."""
+    symbols = found.symbols
+    for n, address in enumerate(found.function_addresses):
+        if address >= found.code_size:
+            raise _fail(path, f"functions[{n}].address 0x{address:x} is past the code (0x{found.code_size:x} bytes)")
+    for name, address in symbols.labels.items():
+        if address > found.code_size:
+            raise _fail(path, f"label {name!r} at 0x{address:x} is past the code (0x{found.code_size:x} bytes)")
+    for name, offset in symbols.data.items():
+        if found.data_base + offset >= found.file_size:
+            raise _fail(path, f"data item {name!r} at offset {offset} is past the file ({found.file_size} bytes)")
+    if symbols.lines and symbols.lines[-1][0] >= found.file_size:
+        raise _fail(path, f"a line at 0x{symbols.lines[-1][0]:x} is past the file ({found.file_size} bytes)")
+    seen: dict[str, str] = {}
+    for kind, names in (("function", symbols.functions.values()), ("label", symbols.labels),
+                        ("data item", symbols.data)):
+        for name in names:
+            if name in seen:
+                raise _fail(path, f"{name!r} names both a {seen[name]} and a {kind}")
+            seen[name] = kind

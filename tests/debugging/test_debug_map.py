@@ -3,6 +3,7 @@ a stale, corrupt or foreign map is one warning, never an error. Through the comm
 
 from __future__ import annotations
 
+import re
 import json
 import random
 import subprocess
@@ -161,3 +162,19 @@ def test_a_changed_namesake_in_the_working_directory_does_not_hide_the_source_be
                            cwd=tmp_path / "cwd", capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0 and shown.stderr == ""
     assert "uload r1 1 ; one" in shown.stdout
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["functions"][0].update(address=999999), "functions[0].address 0xf423f is past the code"),
+    (lambda d: d["functions"][1].update(name="total"), "'total' names both a function and a function"),
+    (lambda d: d["labels"][0].update(name="nums"), "'nums' names both a label and a data item"),
+    (lambda d: d["labels"][0].update(address=1 << 40), "label 'loop' at 0x10000000000 is past the code"),
+    (lambda d: d["data"][0].update(offset=1 << 40), "data item 'nums' at offset 1099511627776 is past the file"),
+    (lambda d: d["lines"][0].__setitem__(1, 10 ** 12), "lines[0]: line 1000000000000 is more than"),
+])
+def test_a_map_whose_hashes_match_is_still_checked(built, edit, message):
+    # the assembler never writes these; a hand-edited map must not make names resolve to nonsense
+    document = json.loads((built / "avg.vve.map").read_text())
+    edit(document)
+    with pytest.raises(MapError, match=re.escape(message)):
+        parse_map(json.dumps(document).encode(), "m")
