@@ -15,7 +15,7 @@ import typer
 from voxvm.errors import UsageError, VoxError
 from voxvm.stdstreams import run_console, say
 
-from .diagnostics import DEFAULT_RENDER_LIMIT, AssemblyError, Diagnostic
+from .diagnostics import DEFAULT_RENDER_LIMIT, AssemblyError
 
 app = typer.Typer(
     name="voxasm",
@@ -54,7 +54,7 @@ def assemble_command(
         "--check", help="Only check the source: report errors and warnings, write nothing.")] = False,
     max_errors: Annotated[int, typer.Option(
         "--max-errors", metavar="N", min=0,
-        help="Print at most N errors (all are counted); 0 prints all.")]
+        help="Print at most N errors, and N warnings (all are counted); 0 prints all.")]
         = DEFAULT_RENDER_LIMIT,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Do not print warnings.")] = False,
     debug: Annotated[bool, typer.Option(
@@ -67,9 +67,9 @@ def assemble_command(
         "--version", callback=_version_callback, is_eager=True,
         help="Print the version and exit.")] = False,
 ) -> None:
-    def warn(diagnostic: Diagnostic) -> None:
-        if not quiet:
-            say(diagnostic.render())
+    from .driver import WarningPrinter
+
+    warn = None if quiet else WarningPrinter(max_errors)     # warnings are capped as errors are
 
     try:
         if fmt is not None and fmt not in ("vve", "vvr"):

@@ -73,7 +73,8 @@ class Diagnostic:
     @property
     def headline(self) -> str:
         """``file.vvs:LINE:COL: error: message`` (the grep-able first line)."""
-        return f"{self.path}:{self.line}:{self.column}: {self.severity}: {self.message}"
+        path = self.path if self.path.isprintable() else "".join(_escaped(c) for c in self.path)
+        return f"{path}:{self.line}:{self.column}: {self.severity}: {self.message}"
 
     def render(self) -> str:
         """Headline, the source line and a caret line, then the hint if any."""
@@ -89,6 +90,22 @@ class Diagnostic:
 def _printable(ch: str) -> str:
     """One display cell for one source character (control characters become '?')."""
     return ch if ch == "\t" or ch.isprintable() else "?"
+
+
+def _escaped(ch: str) -> str:
+    """A file name's character for the headline: a newline or an ESC must not break it."""
+    return ch if ch.isprintable() else repr(ch)[1:-1]
+
+
+def _cells(text: str) -> int:
+    """How many terminal cells ``text`` takes: 2 for a wide (CJK, emoji) character, 0 for a
+    combining mark, else 1 (so that the caret stands under the character it means)."""
+    if text.isascii():
+        return len(text)
+    import unicodedata       # only for a line with non-ASCII text before or under the caret
+
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in text)
 
 
 def _excerpt(line: str, column: int, length: int) -> list[str] | None:
@@ -113,8 +130,8 @@ def _excerpt(line: str, column: int, length: int) -> list[str] | None:
     shown = prefix_cut + "".join(_printable(c) for c in line) + suffix_cut
     # Reuse tabs from the source so the caret lines up in any terminal.
     lead = prefix_cut.replace(".", " ") + "".join(
-        "\t" if c == "\t" else " " for c in line[:start])
-    caret = "^" + "~" * (max(length, 1) - 1)
+        "\t" if c == "\t" else " " * _cells(c) for c in line[:start])
+    caret = "^" + "~" * (max(_cells(line[start:start + max(length, 1)]), 1) - 1)
     return [shown, lead + caret]
 
 

@@ -25,7 +25,7 @@ from voxvm.vvefile import build_vve, read_bytes
 from voxvm.program import Program
 
 from .assembler import assemble
-from .diagnostics import AssemblyError, Diagnostic
+from .diagnostics import DEFAULT_RENDER_LIMIT, AssemblyError, Diagnostic, plural
 from .source import MAX_SOURCE_BYTES
 
 FORMATS = ("vve", "vvr")
@@ -48,8 +48,37 @@ def output_format(out_path: str) -> str:
     return "vvr" if out_path.lower().endswith(".vvr") else "vve"
 
 
+class WarningPrinter:
+    """Warnings on stderr, at most ``limit`` of them (0: all), as errors are
+    (``--max-errors``): a generated file with 100k suspicious lines must not print 13 MB.
+    ``close()`` says how many more there were."""
+
+    def __init__(self, limit: int = DEFAULT_RENDER_LIMIT) -> None:
+        self.limit, self.count = limit, 0
+
+    def __call__(self, diagnostic: Diagnostic) -> None:
+        self.count += 1
+        if not self.limit or self.count <= self.limit:
+            say(diagnostic.render())
+
+    def close(self) -> None:
+        hidden = self.count - self.limit
+        if self.limit and hidden > 0:
+            say(f"voxasm: {plural(hidden, 'more warning')} not shown")
+
+
 def _print_warning(diagnostic: Diagnostic) -> None:
-    say(diagnostic.render())
+    """The default ``warn``: a fresh WarningPrinter for each assembly (driver.py's own)."""
+    raise AssertionError("a marker, never called")    # pragma: no cover
+
+
+def _sink(warn):
+    """The callable that takes the warnings of one assembly, and what closes it."""
+    if warn is _print_warning:
+        warn = WarningPrinter()
+    if isinstance(warn, WarningPrinter):
+        return warn, warn.close
+    return warn, (lambda: None)
 
 
 def assemble_file(src_path: str, out_path: str | None = None, *, fmt: str | None = None,
@@ -80,11 +109,15 @@ def assemble_file(src_path: str, out_path: str | None = None, *, fmt: str | None
         map_path = debug_map or default_map_path(out_path)
         if _same_file(src_path, map_path) or _same_file(out_path, map_path):
             raise UsageError(f"refusing to write the debug map over {map_path}")
-    program, source = _assemble(src_path, warn)
-    raw = (fmt or output_format(out_path)) == "vvr"
-    if raw and warn is not None:
-        for diagnostic in _lost_in_a_raw_image(program, src_path):
-            warn(diagnostic)
+    warn, close = _sink(warn)
+    try:
+        program, source = _assemble(src_path, warn)
+        raw = (fmt or output_format(out_path)) == "vvr"
+        if raw and warn is not None:
+            for diagnostic in _lost_in_a_raw_image(program, src_path):
+                warn(diagnostic)
+    finally:
+        close()
     data = program.image if raw else build_vve(program)
     outputs = [(out_path, data)]
     if map_path is not None:
@@ -112,7 +145,11 @@ def _lost_in_a_raw_image(program: Program, src_path: str) -> list[Diagnostic]:
 def assemble_path(src_path: str, *,
                   warn: Callable[[Diagnostic], None] | None = _print_warning) -> Program:
     """Read and assemble ``src_path`` without writing anything (``voxasm --check``)."""
-    return _assemble(src_path, warn)[0]
+    warn, close = _sink(warn)
+    try:
+        return _assemble(src_path, warn)[0]
+    finally:
+        close()
 
 
 def _assemble(src_path: str, warn: Callable[[Diagnostic], None] | None) -> tuple[Program, bytes]:

@@ -412,5 +412,9 @@ def locate_bad_operand(op: Op, toks: list[str], syms: SymbolTable) -> tuple[int,
         try:
             CONVERTERS[kind](toks[i], syms)
         except LiteralError as exc:
-            return i, exc
+            # Without its traceback and the encoder's exception it was raised in (its
+            # __context__): the caller keeps it in a frame those reach, a cycle, and with
+            # the collector paused (a command-line assembly) 200k bad lines took 1 GB.
+            exc.__context__ = None
+            return i, exc.with_traceback(None)
     raise AssertionError(f"{op.mnemonic}: encoder failed but every operand converts")  # pragma: no cover

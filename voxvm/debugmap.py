@@ -84,7 +84,11 @@ def build_map(program: Program, artifact: bytes, source: bytes | None = None) ->
                  for n, o in sorted(symbols.data.items(), key=lambda x: (x[1], x[0]))],
         "lines": [[a, line, col] for (a, line), col in zip(symbols.lines, _columns(text, symbols.lines))],
     }
-    return (json.dumps(document, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:      # a file name that is not UTF-8 (surrogate escapes): \u escapes
+        return (json.dumps(document, separators=(",", ":")) + "\n").encode("ascii")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,10 @@ few fields it would unpack (docs/performance.md "Start-up").
 
 from __future__ import annotations
 
-from .errors import FormatError, UsageError, VoxIOError
+import os
+import stat
+
+from .errors import FormatError, InputError, UsageError, VoxIOError
 from .program import Program
 
 VVE_MAGIC = b"VVE\x00"
@@ -129,16 +132,44 @@ def load_vvr(data: bytes, path: str = "<memory>") -> Program:
     return Program(image=bytes(data), path=path)
 
 
-def read_bytes(path: str) -> bytes:
+# No program file or input is larger: voxasm reads at most 1 GiB of source (its
+# MAX_SOURCE_BYTES), and its data items total at most 256 MiB.
+MAX_PROGRAM_FILE = 1 << 30
+
+
+def _read_at_most(f, count: int) -> bytearray:
+    """Up to ``count`` bytes of ``f``, in chunks (``f.read(count)`` would allocate all of it)."""
+    data = bytearray()
+    while len(data) < count:
+        chunk = f.read(min(count - len(data), 1 << 24))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def read_bytes(path: str, limit: int = MAX_PROGRAM_FILE) -> bytes:
     """The whole file, or a one-line VoxIOError naming it (a UsageError for an empty name:
-    ``--vve=`` with nothing after it, as voxasm/driver.py says of an empty output name)."""
+    ``--vve=`` with nothing after it, as voxasm/driver.py says of an empty output name).
+    Only ``limit`` bytes are read: a device or a pipe that never ends (``/dev/zero``) is
+    an InputError at the limit, not a process that eats every byte of memory."""
     if not path:
         raise UsageError("the input file name is empty")
     if "\0" in path:               # (only the Python API can pass one: argv cannot hold NUL)
         raise UsageError(f"{path!r}: a file name cannot contain a NUL byte")
     try:
         with open(path, "rb") as f:
-            return f.read()
+            info = os.fstat(f.fileno())
+            if stat.S_ISREG(info.st_mode) and info.st_size <= limit:
+                data = f.read()               # its size is known: one allocation
+            else:
+                data = _read_at_most(f, limit + 1)
+        if len(data) > limit:
+            raise InputError(f"{path}: more than {limit} bytes: no program or input is that large"
+                             + ("" if stat.S_ISREG(info.st_mode) else " (a device or a pipe that does not end?)"))
+        return bytes(data)
+    except MemoryError:
+        raise VoxIOError(f"{path}: cannot read: out of memory") from None
     except IsADirectoryError:
         raise VoxIOError(f"{path}: is a directory, not a file") from None
     except OSError as exc:

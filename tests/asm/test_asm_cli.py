@@ -280,3 +280,23 @@ def test_a_vvr_output_warns_about_what_a_raw_image_cannot_keep(tmp_path, capsys)
     plain.write_text(PROGRAM)
     assemble_file(str(plain), str(tmp_path / "p.vvr"), warn=warnings.append)
     assert len(warnings) == 3                                 # nothing lost: no warning
+
+
+def test_warnings_are_capped_as_errors_are(tmp_path):
+    (tmp_path / "w.vvs").write_text("halt\nsection data\n" + "".join(f"n{i} uint 5 junk\n" for i in range(150)))
+    capped = _python("-m", "voxasm", "--max-errors", "2", "w.vvs", cwd=tmp_path)
+    assert capped.returncode == 0
+    assert capped.stderr.count(": warning: ") == 2
+    assert capped.stderr.splitlines()[-1] == "voxasm: 148 more warnings not shown"
+    plain = _python("-m", "voxvm", "--vas=w.vvs", "--vas-out=w.vve", cwd=tmp_path)      # the default, 100
+    assert plain.stderr.count(": warning: ") == 100 and plain.stderr.endswith("50 more warnings not shown\n")
+    assert _python("-m", "voxasm", "-q", "w.vvs", cwd=tmp_path).stderr == ""
+
+
+def test_an_input_that_never_ends_stops_at_the_limit(tmp_path):
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero")
+    result = _python("-m", "voxasm", "/dev/zero", "-o", "z.vve", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (65, "voxasm: error: /dev/zero: more than 1073741824 bytes: no "
+                                                      "program or input is that large (a device or a pipe that "
+                                                      "does not end?)\n")

@@ -186,3 +186,15 @@ def test_huge_line_is_shown_as_a_window():
 def test_enormous_zeros_count_is_refused_not_allocated():
     error = failure("section text\nhalt\nsection data\nbig uint[1] !zeros=0xFFFFFFFFFFFF\n")
     assert error.lines == [4]
+
+
+def test_the_caret_counts_terminal_cells_and_the_file_name_is_escaped():
+    from voxasm.diagnostics import Diagnostic
+
+    wide = Diagnostic("p.vvs", 2, 17, "m", ' s str "日本語日本語" extra', length=5).render().splitlines()
+    assert wide[2] == " " * 22 + "^~~~~"                       # six wide characters: twelve cells
+    combining = Diagnostic("p.vvs", 1, 6, "m", ' jmp @日本x', length=4).render().splitlines()
+    assert combining[2] == "     ^~~~~~"
+    marks = Diagnostic("p.vvs", 1, 9, "m", 's "e\u0301e\u0301" x', length=1).render().splitlines()
+    assert marks[2] == "      ^"                              # combining marks take no cell
+    assert Diagnostic("we\nird\x1b.vvs", 1, 1, "m").headline == "we\\nird\\x1b.vvs:1:1: error: m"

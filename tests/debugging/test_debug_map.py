@@ -3,6 +3,7 @@ a stale, corrupt or foreign map is one warning, never an error. Through the comm
 
 from __future__ import annotations
 
+import os
 import re
 import json
 import random
@@ -178,3 +179,15 @@ def test_a_map_whose_hashes_match_is_still_checked(built, edit, message):
     edit(document)
     with pytest.raises(MapError, match=re.escape(message)):
         parse_map(json.dumps(document).encode(), "m")
+
+
+def test_a_source_name_that_is_not_utf8_still_gets_a_map(tmp_path):
+    name = os.fsdecode(b"good\xff.vvs")                   # a surrogate escape in Python
+    try:
+        (tmp_path / name).write_text(AVERAGE)
+    except (OSError, UnicodeError):
+        pytest.skip("the file system refuses the name")
+    result = tool(tmp_path, "voxasm", "-g", name)
+    assert (result.returncode, result.stderr) == (0, "")
+    found = parse_map((tmp_path / (name[:-1] + "e.map")).read_bytes())
+    assert found.symbols.source_path == name
