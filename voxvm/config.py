@@ -395,14 +395,22 @@ def with_bare_values(args: list[str]) -> list[str]:
 
 
 def config_from_args(args: list[str], **overrides) -> VMConfig:
-    """A VMConfig from run flags as typed (``--init-ram=1MB``, ``--gc-stress``; a later one wins)."""
+    """A VMConfig from run flags as typed (``--init-ram=1MB`` or ``--init-ram 1MB``,
+    ``--gc-stress``; a later one wins)."""
     options: dict = {}
-    for arg in with_bare_values(args):
+    args = with_bare_values(args)
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
         name, eq, value = arg.partition("=")
         option = RUN_OPTION_BY_FLAG.get(name)
+        if option is not None and not option.is_switch and not eq and index < len(args):
+            value, eq = args[index], "="              # the value as the next argument, as click takes it
+            index += 1
         if option is None or option.is_switch == bool(eq):
             raise UsageError(f"{arg}: not a run option" if option is None else
-                             f"{arg}: {'takes no value' if option.is_switch else 'needs =VALUE'}")
+                             f"{arg}: {'takes no value' if option.is_switch else 'needs a value'}")
         if option.repeat:
             options.setdefault(option.field, []).append(value)
         else:

@@ -325,7 +325,7 @@ class RunResult:
 class RunLimitExceeded(VoxError):
     """The program neither halted nor trapped within ``max_steps`` or ``timeout``.
 
-    ``reason`` is ``"max_steps"`` or ``"timeout"``; ``result`` holds what it
+    ``reason`` is ``"max_steps"``, ``"timeout"`` or ``"max_output"``; ``result`` holds what it
     did so far (its ``exit_status`` is 124, as timeout(1) reports).
     """
 
@@ -396,14 +396,16 @@ class Machine:
         return register
 
     def run(self, stdin: bytes | str | IO[bytes] | None = None, *, max_steps: int | None = None,
-            timeout: float | None = None) -> RunResult:
+            timeout: float | None = None, max_output: int | None = None) -> RunResult:
         """Run the program from its entry point in a fresh VM; return what it did.
 
         ``stdin``: bytes, text (UTF-8) or a binary file; default empty.
         ``max_steps``: at most this many branch events (every executed jump,
         call and return: docs/semantics.md §20; a program without a loop ends
-        anyway). ``timeout``: seconds of wall-clock time. Exceeding either
-        raises ``RunLimitExceeded`` carrying the partial result. A trap is
+        anyway). ``timeout``: seconds of wall-clock time. ``max_output``: bytes
+        kept of stdout, and of stderr; a program that writes more is stopped (a
+        runaway print loop would otherwise fill memory before any timeout).
+        Exceeding any of them raises ``RunLimitExceeded`` carrying the partial result. A trap is
         not raised: it is ``result.trap`` (``result.check()`` raises it).
         """
         from .machine import Machine as Driver
@@ -416,6 +418,9 @@ class Machine:
                                     or not 0 < timeout <= threading.TIMEOUT_MAX):
             raise UsageError(f"timeout: {timeout!r} is not a positive number of seconds "
                              f"(at most {threading.TIMEOUT_MAX:g})")
+        if max_output is not None and (not isinstance(max_output, int) or isinstance(max_output, bool)
+                                       or max_output < 1):
+            raise UsageError(f"max_output: {max_output!r} is not a positive number of bytes")
         if isinstance(stdin, str):
             stdin = stdin.encode("utf-8")
         if stdin is None or isinstance(stdin, (bytes, bytearray, memoryview)):
@@ -424,9 +429,11 @@ class Machine:
             stdin_stream = stdin if _reads_lines_of_bytes(stdin) else _read_whole(stdin)
         else:           # (bytes(5) would be five NUL bytes, not an error)
             raise UsageError(f"stdin: expected bytes, text or a binary file, not {type(stdin).__name__}")
-        out, err = io.BytesIO(), io.BytesIO()
+        out, err = (_Capture(max_output), _Capture(max_output)) if max_output else (io.BytesIO(), io.BytesIO())
         driver = Driver(self.program, self.config, stdin_stream, out, err)
         group = driver.group
+        if max_output:
+            out.full = err.full = lambda: group.stop_for_limit("max_output")
         # Threads the program spawns run to their end, as with `voxvm run`; each has the same
         # max_steps, and the timeout stops them all (docs/api.md "Threads").
         group.budget = -1 if max_steps is None else max_steps
@@ -468,11 +475,13 @@ class Machine:
         status = ExitStatus.TIMED_OUT if reason is not None else group.status()
         result = self._result(driver, status, out, err, trap, backtrace)
         if reason is not None:
-            raise RunLimitExceeded(self._limit_message(group, driver, finished, timeout, max_steps),
-                                   reason, result)
+            raise RunLimitExceeded(self._limit_message(group, driver, finished, timeout, max_steps,
+                                                       max_output), reason, result)
         return result
 
-    def _limit_message(self, group, driver, finished: bool, timeout, max_steps) -> str:
+    def _limit_message(self, group, driver, finished: bool, timeout, max_steps, max_output) -> str:
+        if group.limit_reason == "max_output":
+            return f"{self.program.path}: the program wrote more than {max_output} bytes (max_output)"
         if group.limit_reason == "max_steps" and group.limit_thread != driver.thread_id:
             return (f"{self.program.path}: thread {group.limit_thread}, which the program started, "
                     f"did not halt within {max_steps} branch events")
@@ -512,6 +521,27 @@ class Machine:
         registers = tuple(Value(bits, _tag(tag)) for bits, tag in (core.get_reg(i) for i in range(NUM_REGISTERS)))
         pending = {Exc(number): count for number, count in core.pending().items()}
         return RunResult(status, out.getvalue(), err.getvalue(), trap, registers, pending, backtrace)
+
+
+class _Capture(io.BytesIO):
+    """A captured stream that keeps at most ``limit`` bytes: the first write past it keeps
+    what fits and calls ``full`` once (run(): stop the run for "max_output")."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.full = lambda: None
+        self.overflowed = False
+
+    def write(self, data) -> int:
+        room = self.limit - self.tell()
+        if len(data) <= room:
+            return super().write(data)
+        super().write(bytes(data[:room]))
+        if not self.overflowed:
+            self.overflowed = True
+            self.full()
+        return len(data)           # the rest is dropped: the run is stopping
 
 
 def _reads_lines_of_bytes(stream) -> bool:

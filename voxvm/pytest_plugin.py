@@ -30,14 +30,18 @@ Programs are named by their file name alone in messages (a trap line reads
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import itertools
 import math
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +52,8 @@ KEYS = ("expect", "expect-stderr", "expect-rc", "args", "stdin")
 # The comment markers: .vvs's own (; #), and C's // and Lua's/SQL's -- for the languages
 # that compile to .vvs (voxvm_compilers).
 COMMENT_MARKERS = (";", "#", "//", "--")
-_HEADER = re.compile(r"^\s*(?:;|#|//|--)\s*(expect[\w-]*|args|stdin)\s*:(.*?)\r?$")
+# (any case: `; Expect: 2` is a header with a wrong key, reported, never a skipped test)
+_HEADER = re.compile(r"^\s*(?:;|#|//|--)\s*(expect[\w-]*|args|stdin)\s*:(.*?)\r?$", re.IGNORECASE)
 DEFAULT_TIMEOUT = 60.0
 
 
@@ -89,6 +94,7 @@ def parse_headers(text: str, path: Path | str, sidecar: bool = False) -> Expecta
 
     found = Expectations()
     rc_line = args_line = None
+    text = text.removeprefix("\ufeff")       # a byte-order mark, which the assembler skips too
     for number, line in enumerate(text.splitlines(), 1):
         match = _HEADER.match(line)
         if match is None:
@@ -100,7 +106,7 @@ def parse_headers(text: str, path: Path | str, sidecar: bool = False) -> Expecta
         key, value = match.group(1), match.group(2)
         value = value[1:] if value.startswith(" ") else value      # one space separates key and text
         if key not in KEYS:
-            close = difflib.get_close_matches(key, KEYS, n=1)
+            close = [key.lower()] if key.lower() in KEYS else difflib.get_close_matches(key, KEYS, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise HeaderError(path, number, f"unknown header '{key}:'{hint}; headers are "
                                             f"{', '.join(k + ':' for k in KEYS)}")
@@ -172,10 +178,11 @@ def _timeout(config: pytest.Config) -> float:
         seconds = float(text)
     except ValueError:
         seconds = math.nan
-    if not 0 < seconds < math.inf:
+    if not 0 < seconds <= threading.TIMEOUT_MAX:
         # pytest keeps an ini value's trailing comment as part of the value
         hint = "; a comment goes on its own line" if "#" in text or ";" in text else ""
-        raise pytest.UsageError(f"voxvm_timeout: '{text}' is not a number of seconds above 0{hint}")
+        raise pytest.UsageError(f"voxvm_timeout: '{text}' is not a number of seconds above 0 "
+                                f"(and at most {threading.TIMEOUT_MAX:g}){hint}")
     return seconds
 
 
@@ -194,6 +201,10 @@ def _compilers(config: pytest.Config) -> dict[str, str]:
         if not sep or not suffix.strip().startswith(".") or "{src}" not in command or "{out}" not in command:
             raise pytest.UsageError(f"voxvm_compilers: '{entry}' is not 'SUFFIX: COMMAND' with "
                                     f"{{src}} and {{out}} in COMMAND")
+        try:
+            shlex.split(command)
+        except ValueError as error:           # an unbalanced quote
+            raise pytest.UsageError(f"voxvm_compilers: '{entry}': {error}") from None
         compilers[suffix.strip()] = command.strip()
     return compilers
 
@@ -213,13 +224,16 @@ class VoxvmFile(pytest.File):
 
     def collect(self):
         path = self.path
+        header_path = path
         if path.suffix == ".vve":
-            sidecar = path.with_suffix(".expect")
-            if not sidecar.exists():
+            header_path = path.with_suffix(".expect")
+            if not header_path.exists():
                 return
-            text, header_path = sidecar.read_text(encoding="utf-8", errors="replace"), sidecar
-        else:
-            text, header_path = path.read_text(encoding="utf-8", errors="replace"), path
+        try:
+            text = header_path.read_text(encoding="utf-8", errors="replace")
+        except OSError as error:
+            raise HeaderError(_shown(header_path, self.config), 1,
+                              f"cannot read: {error.strerror or error}") from None
         expectations = parse_headers(text, _shown(header_path, self.config), sidecar=header_path is not path)
         if expectations.headers == 0:
             return
@@ -244,6 +258,7 @@ class VoxvmItem(pytest.Item):
     def __init__(self, *, expectations: Expectations, **kwargs) -> None:
         super().__init__(**kwargs)
         self.expectations = expectations
+        self.load_warnings = b""         # what loading a .vve said (a debug map it ignored)
 
     def runtest(self) -> None:
         import voxvm
@@ -256,12 +271,15 @@ class VoxvmItem(pytest.Item):
             timeout = _timeout(self.config)
             machine = voxvm.Machine.from_flags(program, want.args)
             try:
-                result = machine.run(want.stdin_bytes, timeout=timeout)
+                # in the file's folder, as `voxvm run NAME` there: relative paths in the args
+                # and the program, dumps and trace files land beside the test
+                with contextlib.chdir(self.path.parent):
+                    result = machine.run(want.stdin_bytes, timeout=timeout, max_output=MAX_OUTPUT)
             except voxvm.RunLimitExceeded as error:
-                raise Mismatch(f"{self.path.name}: did not halt within {timeout:g} s "
-                               f"(voxvm_timeout); stdout so far:\n"
-                               f"{error.result.stdout.decode('utf-8', 'replace')}") from None
-            rc, stdout, stderr = result.exit_status, result.stdout, result.stderr
+                what = (f"did not halt within {timeout:g} s (voxvm_timeout)" if error.reason == "timeout"
+                        else f"wrote more than {MAX_OUTPUT} bytes to stdout or stderr (a print loop?)")
+                raise Mismatch(f"{what}; the end of its stdout:\n{_tail(error.result.stdout)}", what) from None
+            rc, stdout, stderr = result.exit_status, result.stdout, self.load_warnings + result.stderr
         problems, gist = [], []
         for what, checked, expected, actual in (("stdout", want.check_stdout, want.stdout, stdout),
                                                 ("stderr", want.check_stderr, want.stderr, stderr)):
@@ -283,12 +301,29 @@ class VoxvmItem(pytest.Item):
 
         path = self.path
         try:
-            if path.suffix in (".vvs", ".vve"):
+            if path.suffix == ".vve":
+                return self._load_vve(path)
+            if path.suffix == ".vvs":
                 # Named as in the file's own folder, so that messages read as `voxvm run NAME` there.
-                return voxvm.load(path.read_bytes(), kind=path.suffix[1:], filename=path.name)
+                return voxvm.load(path.read_bytes(), kind="vvs", filename=path.name)
             return self._compile(path)
         except voxvm.VoxError as error:
             return int(error.exit_status), (error.render() + "\n").encode()
+
+    def _load_vve(self, path: Path):
+        """The .vve with its debug map (NAME.vve.map beside it, or ``; args: --debug-map=``,
+        relative to the file's folder), as ``voxvm run NAME.vve`` loads it there; the
+        loader's warnings come first on the run's stderr, as on the command line's."""
+        from .cli.loading import load_path
+        from .config import config_from_args
+
+        debug_map = config_from_args(self.expectations.args).debug_map
+        if debug_map is not None:
+            debug_map = str(path.parent / debug_map)
+        warnings: list[str] = []
+        program = load_path(str(path), "vve", debug_map, warnings.append)
+        self.load_warnings = "".join(f"voxvm: warning: {w}\n" for w in warnings).encode()
+        return program._replace(path=path.name)
 
     def _compile(self, path: Path):
         import voxvm
@@ -300,17 +335,31 @@ class VoxvmItem(pytest.Item):
                     for part in shlex.split(command)]
             timeout = _timeout(self.config)
             try:
-                done = subprocess.run(argv, capture_output=True, cwd=self.config.rootpath, timeout=timeout)
-            except subprocess.TimeoutExpired:
-                raise Mismatch(f"the compiler did not finish within {timeout:g} s (voxvm_timeout): "
-                               f"{shlex.join(argv)}") from None
+                # its own process group: a timeout stops what the compiler started, too
+                process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                           stdin=subprocess.DEVNULL, cwd=self.config.rootpath,
+                                           start_new_session=True)
             except OSError as error:
                 raise Mismatch(f"the compiler could not be started ({error.strerror or error}): "
                                f"{shlex.join(argv)}") from None
-            if done.returncode != 0:
-                raise Mismatch(f"the compiler failed (exit status {done.returncode}): {shlex.join(argv)}\n"
-                               f"{done.stderr.decode('utf-8', 'replace')}")
-            return voxvm.load(Path(out).read_bytes(), kind="vvs", filename=Path(out).name)
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+                raise Mismatch(f"the compiler did not finish within {timeout:g} s (voxvm_timeout): "
+                               f"{shlex.join(argv)}") from None
+            except BaseException:
+                _kill_group(process)
+                raise
+            said = (stderr + stdout).decode("utf-8", "replace")   # some compilers report on stdout
+            if process.returncode != 0:
+                raise Mismatch(f"the compiler failed (exit status {process.returncode}): {shlex.join(argv)}\n"
+                               f"{_tail(said.encode())}")
+            try:
+                compiled = Path(out).read_bytes()
+            except OSError:
+                raise Mismatch(f"the compiler exited 0 but wrote no {{out}} ({out}): {shlex.join(argv)}") from None
+            return voxvm.load(compiled, kind="vvs", filename=Path(out).name)
 
     def repr_failure(self, excinfo, style=None):
         if excinfo.errisinstance(Mismatch):
@@ -322,13 +371,43 @@ class VoxvmItem(pytest.Item):
         return self.path, 0, f"voxvm: {self.path.name}"
 
 
+# What a test run may write (each of stdout and stderr) before it is stopped, and how much of
+# it a report shows: an endless print must not fill memory, nor the terminal.
+MAX_OUTPUT = 16 << 20
+SHOWN_LINES = 40
+SHOWN_LINE_CHARS = 200
+
+
+def _tail(data: bytes) -> str:
+    """The last SHOWN_LINES lines of ``data``, each cut to SHOWN_LINE_CHARS characters."""
+    lines = data[-SHOWN_LINES * SHOWN_LINE_CHARS * 4:].decode("utf-8", "replace").splitlines()
+    shown = [_cut(line) for line in lines[-SHOWN_LINES:]]
+    return "\n".join(shown) if shown else "(nothing)"
+
+
+def _cut(line: str) -> str:
+    return line if len(line) <= SHOWN_LINE_CHARS else line[:SHOWN_LINE_CHARS] + f"... ({len(line)} characters)"
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """Stop a compiler and whatever it started (its own process group)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (OSError, AttributeError):          # gone already; or no process groups (Windows)
+        process.kill()
+    process.communicate()
+
+
 def _diff(what: str, expected: str, actual_bytes: bytes) -> list[str]:
     actual = actual_bytes.decode("utf-8", "replace")
     if actual == expected:
         return []
     lines = difflib.unified_diff(expected.splitlines(keepends=True), actual.splitlines(keepends=True),
                                  f"expected {what}", f"actual {what}", lineterm="")
-    text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    shown = list(itertools.islice(lines, 3 * SHOWN_LINES + 1))
+    text = "".join(_cut(line.rstrip("\n")) + "\n" for line in shown[:3 * SHOWN_LINES])
+    if len(shown) > 3 * SHOWN_LINES:
+        text += "... (the rest of the diff is not shown)\n"
     if not expected.endswith("\n") or not actual.endswith("\n"):
         text += f"(expected {expected[-20:]!r} at the end, got {actual[-20:]!r})\n"
     return [f"{what} differs:\n{text.rstrip()}"]

@@ -462,3 +462,33 @@ def test_a_timeout_stops_threads_spawned_while_the_run_stops(tmp_path):
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "spawner.vvs")],
                           capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stdout) == (0, "1\n"), done.stderr
+
+
+def test_max_output_stops_a_runaway_print_loop(backend):
+    import voxasm
+
+    source = "section text\n.start\n    uload r2 1\n    uload r1 7\nlabel again\n    ncall 0x01 r0\n    jmp @again\n"
+    machine = voxvm.Machine(voxasm.assemble_program(source, "p.vvs"), backend=backend)
+    with pytest.raises(voxvm.RunLimitExceeded) as stopped:
+        machine.run(timeout=60, max_output=1000)
+    assert stopped.value.reason == "max_output" and len(stopped.value.result.stdout) == 1000
+    assert str(stopped.value) == "p.vvs: the program wrote more than 1000 bytes (max_output)"
+    for bad in (0, -1, 1.5, True, "10"):
+        with pytest.raises(voxvm.UsageError, match="max_output"):
+            machine.run(max_output=bad)
+
+
+def test_a_timeout_stops_a_running_shell_command_and_what_it_started(backend):
+    import time
+
+    import voxasm
+
+    # "sleep 30; echo a b c": 20 UTF-16 units, 40 bytes
+    source = ('section text\n.start\n    alloc r10 40\n    dsload r29 cmd 0\n    uload r28 40\n'
+              '    storedat r10 r29 r28\n    alloc r11 64\n    movr r1 r10\n    uload r2 40\n    movr r3 r11\n'
+              '    uload r4 64\n    ncall 0x07 r0\n    halt\nsection data\n    cmd str "sleep 30; echo a b c"\n')
+    machine = voxvm.Machine(voxasm.assemble_program(source, "p.vvs"), backend=backend, allow_run=True)
+    started = time.monotonic()
+    with pytest.raises(voxvm.RunLimitExceeded):
+        machine.run(timeout=0.5)
+    assert time.monotonic() - started < 10

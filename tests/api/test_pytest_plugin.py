@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import voxasm
+from voxvm.errors import UsageError
 from voxvm.pytest_plugin import HeaderError, parse_headers
 
 PASSING = """\
@@ -134,13 +135,14 @@ def test_a_sidecar_that_states_nothing_is_a_collection_error(tmp_path, sidecar, 
     assert result.returncode == 2 and message in result.stdout, result.stdout
 
 
-@pytest.mark.parametrize("value", ["60          # seconds", "0", "-1", "nan", "soon"])
+@pytest.mark.parametrize("value", ["60          # seconds", "0", "-1", "nan", "soon", "1e300"])
 def test_a_bad_voxvm_timeout_is_a_usage_error_before_any_test(tmp_path, value):
     write(tmp_path, {"pytest.ini": f"[pytest]\nvoxvm_tests = true\nvoxvm_timeout = {value}\n", "ok.vvs": PASSING})
     result = pytest_run(tmp_path, "-q")
     hint = "; a comment goes on its own line" if "#" in value else ""
     assert result.returncode == 4, result.stdout + result.stderr
-    assert f"voxvm_timeout: '{value}' is not a number of seconds above 0{hint}" in result.stderr
+    assert f"voxvm_timeout: '{value}' is not a number of seconds above 0 (and at most " in result.stderr
+    assert result.stderr.rstrip().endswith(f"){hint}")
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -192,3 +194,59 @@ def test_headers_take_the_comment_markers_of_compiled_languages(marker):
     assert (found.stdout, found.rc) == (["2"], 0)
     sidecar = parse_headers(f"{marker} a note\n; expect: 2\n", Path("p.expect"), sidecar=True)
     assert sidecar.stdout == ["2"]
+
+
+ENDLESS = "; expect: 1\nsection text\n.start\n    uload r2 1\n    uload r1 1234567890\nlabel again\n    ncall 0x01 r0\n    jmp @again\n"
+
+
+def test_an_endless_print_is_stopped_and_its_report_is_short(tmp_path):
+    write(tmp_path, {"pytest.ini": "[pytest]\nvoxvm_tests = true\n", "loop.vvs": ENDLESS})
+    result = pytest_run(tmp_path, "-q")
+    assert result.returncode == 1
+    assert "wrote more than 16777216 bytes to stdout or stderr" in result.stdout
+    assert len(result.stdout) < 20_000                       # the last 40 lines, not 16 MiB
+
+
+def test_a_vve_runs_with_its_debug_map_in_its_own_folder(tmp_path):
+    folder = tmp_path / "sub"
+    write(folder, {"t.vvs": "section text\n.start\nfunc f\n    call @f\n    halt\n"})
+    subprocess.run([sys.executable, "-m", "voxasm", "-g", "t.vvs"], cwd=folder, check=True, timeout=60)
+    (folder / "t.vvs").unlink()
+    trap = "voxvm: trap: recursion limit exceeded (2 frames; --max-recursion=N raises it) at 0x0 (call) in f, t.vvs:4"
+    write(folder, {"t.expect": f"; args: --max-recursion 2 --coredump_exit\n; expect-rc: 70\n"
+                               f"; expect-stderr: {trap}\n" + "".join(
+                                   f"; expect-stderr: {line}\n" for line in (
+                                       "voxvm: backtrace (innermost first):", "voxvm:   #0   0x0000 in f, t.vvs:4",
+                                       "voxvm:   #1   0x0000 in f, t.vvs:4", "voxvm:   #2   0x0000 in f, t.vvs:4"))})
+    write(tmp_path, {"pytest.ini": "[pytest]\nvoxvm_tests = true\n"})
+    result = pytest_run(tmp_path, "-q")
+    assert result.returncode == 0, result.stdout
+    assert (folder / "voxvm_err.dump").exists() and not (tmp_path / "voxvm_err.dump").exists()
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"b.vvs": "\ufeff; Expect: 2\nsection text\n.start\n    halt\n"}, "unknown header 'Expect:' (did you mean 'expect'?)"),
+    ({"p.calc": "print 1;\n"}, "the compiler exited 0 but wrote no {out}"),
+])
+def test_mistakes_that_used_to_be_skipped_or_tracebacks_are_reported(tmp_path, files, message):
+    ini = "[pytest]\nvoxvm_tests = true\nvoxvm_compilers =\n    .calc: {python} -c pass {src} {out}\n"
+    write(tmp_path, {"pytest.ini": ini, **files})
+    if "p.calc" in files:
+        (tmp_path / "p.calc").write_text("# expect: 1\nprint 1;\n")
+    result = pytest_run(tmp_path, "-q")
+    assert result.returncode in (1, 2) and message in result.stdout, result.stdout
+    assert "Traceback" not in result.stdout
+
+
+def test_an_unbalanced_quote_in_a_compiler_is_a_usage_error(tmp_path):
+    write(tmp_path, {"pytest.ini": "[pytest]\nvoxvm_tests = true\nvoxvm_compilers =\n    .calc: 'x {src} {out}\n"})
+    result = pytest_run(tmp_path, "-q")
+    assert result.returncode == 4 and "voxvm_compilers: " in result.stderr and "No closing quotation" in result.stderr
+
+
+def test_args_take_a_value_after_a_space_as_voxvm_run_does():
+    from voxvm.config import config_from_args
+
+    assert config_from_args(["--max-recursion", "3", "--seed", "7", "--gc-stress"]).max_recursion == 3
+    with pytest.raises(UsageError, match="--max-recursion: needs a value"):
+        config_from_args(["--max-recursion"])

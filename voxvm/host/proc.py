@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 
 from ..tags import Exc, Tag
@@ -27,11 +29,42 @@ def _runcmd(core, io: HostIO) -> None:
     granted(io).check_run(io)
     io.flush()          # the command's output must not overtake what the program printed
     try:
-        completed = subprocess.run(["sh", "-c", command], stdin=subprocess.DEVNULL,
+        # Its own process group, so that a run that stops (Ctrl-C, the API's timeout) takes
+        # the command and whatever it started with it.
+        process = subprocess.Popen(["sh", "-c", command], stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                   check=False)
+                                   start_new_session=True)
     except (OSError, ValueError) as exc:    # no sh, fork failure, NUL in the command
         raise NativeFailure(f"cannot run sh -c: {reason(exc)}") from None
-    output = completed.stdout.decode("utf-8", "replace").encode("utf-16-be")
+    stdout = _wait(process, io)
+    if stdout is None:
+        return                  # the run is stopping: the loop stops next, as after sleep
+    output = stdout.decode("utf-8", "replace").encode("utf-16-be")
     write_heap(core, destination, output[:limit], "the command's output")
     core.set_reg(0, len(output), Tag.U64)
+
+
+_POLL_SECONDS = 0.05
+
+
+def _wait(process: subprocess.Popen, io: HostIO) -> bytes | None:
+    """The command's stdout once it ends; None when the run stopped first (it was killed)."""
+    try:
+        while True:
+            try:
+                return process.communicate(timeout=None if io.stop_event is None else _POLL_SECONDS)[0]
+            except subprocess.TimeoutExpired:
+                if io.stop_event.is_set():
+                    _kill_group(process)
+                    return None
+    except BaseException:       # Ctrl-C on the main thread: the command's group goes too
+        _kill_group(process)
+        raise
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (OSError, AttributeError):      # gone already; or no process groups (Windows)
+        process.kill()
+    process.communicate()
