@@ -14,6 +14,7 @@ To add an extension, append one ``Extension`` to ``EXTENSIONS``; every entry
 gets the same flags and directives.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -48,9 +49,14 @@ if not os.environ.get("VOXVM_PUREPYTHON"):
         extra = ["-O1", "-g", "-fno-omit-frame-pointer", f"-fsanitize={sanitize}",
                  "-fno-sanitize-recover=all"]
         link = [f"-fsanitize={sanitize}"]
+    # The digest of the core's sources, compiled in: a test names a stale build (build_digest.py).
+    spec = importlib.util.spec_from_file_location("build_digest", f"{COMPILED}/build_digest.py")
+    build_digest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_digest)
+    digest = [("VV_BUILD_DIGEST", f'"{build_digest.source_digest(COMPILED)}"')]
     EXTENSIONS = [
         Extension("voxvm.backends.compiled._core", [f"{COMPILED}/_core.pyx"], include_dirs=[CSRC], depends=c_headers(),
-                  extra_compile_args=extra, extra_link_args=link),
+                  define_macros=digest, extra_compile_args=extra, extra_link_args=link),
         Extension("voxvm.backends.compiled._heaptest", [f"{COMPILED}/_heaptest.pyx"], include_dirs=[CSRC],
                   depends=c_headers(), extra_compile_args=extra, extra_link_args=link),
         # The assembler's hot path (voxasm/_scan.pyx); voxasm runs without it, slower.

@@ -201,7 +201,10 @@ def test_the_textmate_grammar_lists_the_isa_mnemonics_and_exception_names():
     grammar = json.loads(GRAMMAR.read_text())
     expected = sorted((op.mnemonic for op in OPS), key=lambda m: (-len(m), m))
     mnemonics = _alternation(grammar["repository"]["mnemonic"]["match"])
-    assert mnemonics == set(expected), "expected alternation: " + "|".join(expected)
+    assert mnemonics == set(expected), (
+        f"{GRAMMAR.relative_to(GRAMMAR.parents[4])}, repository.mnemonic.match: add "
+        f"{sorted(set(expected) - mnemonics)}, remove {sorted(mnemonics - set(expected))}; "
+        "the whole alternation, longest first: " + "|".join(expected))
     exceptions = _alternation(grammar["repository"]["reference"]["patterns"][0]["match"])
     assert exceptions == {*EXC_NAMES, *(e.name for e in Exc)}
 

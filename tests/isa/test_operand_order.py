@@ -35,9 +35,13 @@ def expected_rows() -> list[str]:
 
 
 def test_every_mnemonic_has_one_name_per_operand():
-    assert set(OPERAND_NAMES) == {op.mnemonic for op in OPS}
+    missing = sorted({op.mnemonic for op in OPS} - set(OPERAND_NAMES))
+    assert not missing, f"give {missing} operand names in _NAMES_BY_GROUP (voxvm/isa.py)"
+    assert not set(OPERAND_NAMES) - {op.mnemonic for op in OPS}, "_NAMES_BY_GROUP names an op the ISA lacks"
     for op in OPS:
-        assert len(OPERAND_NAMES[op.mnemonic]) == len(op.operands), op.mnemonic
+        assert len(OPERAND_NAMES[op.mnemonic]) == len(op.operands), (
+            f"{op.mnemonic}: _NAMES_BY_GROUP (voxvm/isa.py) gives {len(OPERAND_NAMES[op.mnemonic])} "
+            f"names for {len(op.operands)} operands")
 
 
 def test_the_names_are_in_the_reference_handlers_order():
@@ -51,4 +55,8 @@ def test_the_language_reference_lists_every_instruction_in_that_order():
     text = (REPO / "docs" / "vvs-language.md").read_text()
     section = text.split("### Operand order", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if re.match(r"\| `", line)]
-    assert rows == expected_rows(), "expected rows:\n" + "\n".join(expected_rows())
+    expected = expected_rows()
+    missing, extra = [r for r in expected if r not in rows], [r for r in rows if r not in expected]
+    assert rows == expected, ("docs/vvs-language.md, '### Operand order': "
+                              + (f"add {missing} " if missing else "") + (f"remove {extra} " if extra else "")
+                              + "(in this order: every row is\n" + "\n".join(expected) + ")")

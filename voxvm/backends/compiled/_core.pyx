@@ -35,6 +35,17 @@ default is ``goto`` where available; ``VOXVM_DISPATCH=switch`` or the
 
 import os
 
+cdef extern from *:
+    """
+    #ifndef VV_BUILD_DIGEST
+    #define VV_BUILD_DIGEST ""   /* built without setup.py's digest */
+    #endif
+    """
+    const char *VV_BUILD_DIGEST
+
+# SHA-256 of the sources this extension was built from (build_digest.py, setup.py).
+BUILD_DIGEST = VV_BUILD_DIGEST.decode("ascii")
+
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
