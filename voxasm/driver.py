@@ -230,7 +230,7 @@ class _Staged:
     def __init__(self, path: str, data: bytes) -> None:
         self.path, self.data, self.tmp = path, data, None
         if os.path.isdir(path):
-            raise VoxIOError(f"{path}: is a directory, cannot write the output there")
+            raise VoxIOError(f"{path}: is a directory, cannot write a file there")
         try:
             self.special = not stat.S_ISREG(os.stat(path).st_mode)     # follows symlinks
         except OSError:

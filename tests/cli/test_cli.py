@@ -164,3 +164,18 @@ def test_shell_completion_is_offered(tmp_path):
                                 timeout=60, env={**__import__("os").environ, "_VOXVM_COMPLETE": "complete_bash",
                                                  "COMP_WORDS": "voxvm di", "COMP_CWORD": "1"})
     assert "dis" in completion.stdout.split()
+
+
+def test_a_path_given_alone_is_run_and_its_problem_named(tmp_path):
+    (tmp_path / "adir").mkdir()
+    for path, message in (("./adir", "voxvm: error: ./adir: is a directory, not a file\n"),
+                          ("./none", "voxvm: error: ./none: cannot read: No such file or directory\n")):
+        result = _cli(tmp_path, path)
+        assert (result.returncode, result.stderr) == (74, message)
+
+
+def test_a_utf16_source_is_named_as_such(tmp_path):
+    (tmp_path / "u.vvs").write_bytes("halt\n".encode("utf-16"))
+    result = _cli(tmp_path, "u.vvs", tool="voxasm")
+    assert result.returncode == 65
+    assert result.stderr.startswith("u.vvs:1:1: error: this file is UTF-16 text; .vvs source must be UTF-8\n")

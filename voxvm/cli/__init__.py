@@ -15,6 +15,7 @@ Both read their run flags from the one table voxvm.config.RUN_OPTIONS.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ..stdstreams import exit_without_teardown, run_console, say
@@ -120,7 +121,9 @@ def _program_file_means_run(args: list[str]) -> list[str]:
     while index < len(args):
         arg = args[index]
         if not arg.startswith("-"):
-            if arg.lower().endswith(PROGRAM_SUFFIXES):
+            # a program file by its suffix, or any path (no command has a "/" in its name):
+            # `voxvm ./dir` then says what is wrong with the path, not "no such command"
+            if arg.lower().endswith(PROGRAM_SUFFIXES) or "/" in arg or os.sep in arg:
                 return [*args[:index], "run", *args[index:]]
             break
         index += 2 if arg in takes_value else 1      # `--vve FILE`: FILE is the flag's value
