@@ -37,7 +37,6 @@ import math
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
@@ -334,6 +333,8 @@ class VoxvmItem(pytest.Item):
             argv = [part.replace("{src}", str(path)).replace("{out}", out).replace("{python}", sys.executable)
                     for part in shlex.split(command)]
             timeout = _timeout(self.config)
+            from .host.proc import kill_process_group
+
             try:
                 # its own process group: a timeout stops what the compiler started, too
                 process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -345,11 +346,11 @@ class VoxvmItem(pytest.Item):
             try:
                 stdout, stderr = process.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
-                _kill_group(process)
+                kill_process_group(process)
                 raise Mismatch(f"the compiler did not finish within {timeout:g} s (voxvm_timeout): "
                                f"{shlex.join(argv)}") from None
             except BaseException:
-                _kill_group(process)
+                kill_process_group(process)
                 raise
             said = (stderr + stdout).decode("utf-8", "replace")   # some compilers report on stdout
             if process.returncode != 0:
@@ -387,15 +388,6 @@ def _tail(data: bytes) -> str:
 
 def _cut(line: str) -> str:
     return line if len(line) <= SHOWN_LINE_CHARS else line[:SHOWN_LINE_CHARS] + f"... ({len(line)} characters)"
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    """Stop a compiler and whatever it started (its own process group)."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (OSError, AttributeError):          # gone already; or no process groups (Windows)
-        process.kill()
-    process.communicate()
 
 
 def _diff(what: str, expected: str, actual_bytes: bytes) -> list[str]:

@@ -55,14 +55,15 @@ def _wait(process: subprocess.Popen, io: HostIO) -> bytes | None:
                 return process.communicate(timeout=None if io.stop_event is None else _POLL_SECONDS)[0]
             except subprocess.TimeoutExpired:
                 if io.stop_event.is_set():
-                    _kill_group(process)
+                    kill_process_group(process)
                     return None
     except BaseException:       # Ctrl-C on the main thread: the command's group goes too
-        _kill_group(process)
+        kill_process_group(process)
         raise
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def kill_process_group(process: subprocess.Popen) -> None:
+    """Stop ``process``, started with ``start_new_session``, and whatever it started."""
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (OSError, AttributeError):      # gone already; or no process groups (Windows)
