@@ -18,7 +18,7 @@ TYPE_CHECKING = False     # typing costs start-up time (voxvm run FILE.vvs); ann
 if TYPE_CHECKING:
     from typing import Callable
 
-from voxvm.errors import InputError
+from voxvm.errors import InputError, shown_name
 
 # Diagnostics shown by ``render`` before the rest is summarised. A binary file
 # fed to the assembler can produce one error per "line"; printing a million of
@@ -73,8 +73,7 @@ class Diagnostic:
     @property
     def headline(self) -> str:
         """``file.vvs:LINE:COL: error: message`` (the grep-able first line)."""
-        path = self.path if self.path.isprintable() else "".join(_escaped(c) for c in self.path)
-        return f"{path}:{self.line}:{self.column}: {self.severity}: {self.message}"
+        return f"{shown_name(self.path)}:{self.line}:{self.column}: {self.severity}: {self.message}"
 
     def render(self) -> str:
         """Headline, the source line and a caret line, then the hint if any."""
@@ -90,11 +89,6 @@ class Diagnostic:
 def _printable(ch: str) -> str:
     """One display cell for one source character (control characters become '?')."""
     return ch if ch == "\t" or ch.isprintable() else "?"
-
-
-def _escaped(ch: str) -> str:
-    """A file name's character for the headline: a newline or an ESC must not break it."""
-    return ch if ch.isprintable() else repr(ch)[1:-1]
 
 
 def _cells(text: str) -> int:
@@ -169,5 +163,5 @@ class AssemblyError(InputError):
         hidden = len(self.diagnostics) - len(shown)
         if hidden > 0:
             parts.append(f"voxasm: {plural(hidden, 'more error')} not shown")
-        parts.append(f"voxasm: {self.path}: {plural(len(self.diagnostics), 'error')}, nothing assembled")
+        parts.append(f"voxasm: {shown_name(self.path)}: {plural(len(self.diagnostics), 'error')}, nothing assembled")
         return "\n".join(parts)

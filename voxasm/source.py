@@ -138,10 +138,12 @@ def text_chunks(source: bytes | str, path: str) -> Iterator[str]:
         raise AssemblyError([Diagnostic(
             path, 1, 1, f"source is {len(source)} bytes; voxasm reads at most "
                         f"{MAX_SOURCE_BYTES} bytes")], path)
-    if source.startswith((b"\xff\xfe", b"\xfe\xff")):       # a UTF-16 byte-order mark
+    encoding = ("UTF-32" if source.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")) else
+                "UTF-16" if source.startswith((b"\xff\xfe", b"\xfe\xff")) else None)   # by its byte-order mark
+    if encoding is not None:
         raise AssemblyError([Diagnostic(
-            path, 1, 1, "this file is UTF-16 text; .vvs source must be UTF-8",
-            hint=f"convert it: iconv -f UTF-16 -t UTF-8 {path} > converted.vvs")], path)
+            path, 1, 1, f"this file is {encoding} text; .vvs source must be UTF-8",
+            hint=f"convert it: iconv -f {encoding} -t UTF-8 {path} > converted.vvs")], path)
     if source.startswith(VVE_MAGIC):
         raise AssemblyError([Diagnostic(
             path, 1, 1, "this is a .vve binary (it starts with the .vve magic), not .vvs source",

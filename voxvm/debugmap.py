@@ -220,11 +220,17 @@ def parse_map(data: bytes, path: str = "<map>") -> DebugMap:
     labels = {}
     for n, entry in enumerate(_list(document.get("labels"), "'labels'", path)):
         entry = _obj(entry, f"labels[{n}]", path)
-        labels[_str(entry.get("name"), f"labels[{n}].name", path)] = _int(entry.get("address"), f"labels[{n}].address", path)
+        name = _str(entry.get("name"), f"labels[{n}].name", path)
+        if name in labels:
+            raise _fail(path, f"labels[{n}]: {name!r} names two labels")
+        labels[name] = _int(entry.get("address"), f"labels[{n}].address", path)
     data_items = {}
     for n, entry in enumerate(_list(document.get("data"), "'data'", path)):
         entry = _obj(entry, f"data[{n}]", path)
-        data_items[_str(entry.get("name"), f"data[{n}].name", path)] = _int(entry.get("offset"), f"data[{n}].offset", path)
+        name = _str(entry.get("name"), f"data[{n}].name", path)
+        if name in data_items:
+            raise _fail(path, f"data[{n}]: {name!r} names two data items")
+        data_items[name] = _int(entry.get("offset"), f"data[{n}].offset", path)
     lines, columns = _lines(_list(document.get("lines"), "'lines'", path), path)
     source_hash = source.get("sha256")
     symbols = Symbols(functions=functions, lines=tuple(lines),
@@ -247,6 +253,8 @@ def _check_consistent(found: DebugMap, path: str) -> None:
     address past the code or the file, and a name given twice (.vvs has one namespace for
     functions, labels and data items, so a name must say one thing)."""
     symbols = found.symbols
+    if found.entry >= found.code_size and found.code_size:
+        raise _fail(path, f"'entry' 0x{found.entry:x} is past the code (0x{found.code_size:x} bytes)")
     for n, address in enumerate(found.function_addresses):
         if address >= found.code_size:
             raise _fail(path, f"functions[{n}].address 0x{address:x} is past the code (0x{found.code_size:x} bytes)")
@@ -263,5 +271,6 @@ def _check_consistent(found: DebugMap, path: str) -> None:
                         ("data item", symbols.data)):
         for name in names:
             if name in seen:
-                raise _fail(path, f"{name!r} names both a {seen[name]} and a {kind}")
+                both = f"two {kind}s" if seen[name] == kind else f"both a {seen[name]} and a {kind}"
+                raise _fail(path, f"{name!r} names {both}")
             seen[name] = kind

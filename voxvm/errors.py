@@ -10,6 +10,12 @@ from __future__ import annotations
 from .numbered import Numbered
 
 
+def shown_name(name: str) -> str:
+    """A file name (or other text from outside) for a one-line message: control characters
+    such as a newline or an ESC escaped, so that they cannot break or colour the line."""
+    return name if name.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+
+
 class ExitStatus(Numbered):
     """Process exit statuses (semantics.md §5, BSD sysexits)."""
 
@@ -40,7 +46,7 @@ class UsageError(VoxError):
     def render(self, tool: str = "voxvm") -> str:
         """One line with where to get help, as click's own usage errors (semantics.md §5)."""
         text = super().render(tool)
-        return text if "(see '" in text else f"{text} (see '{tool} --help')"
+        return text if "(see " in text else f"{text} (see '{tool} --help')"
 
 
 class InputError(VoxError):

@@ -297,11 +297,16 @@ def _check_dump(parsed, end: int, size: int, path: str) -> None:
     from .tags import VALID_TAGS
 
     if end != size:
-        raise FormatError(path, "end", end, f"{size - end} more bytes after the core dump's end "
-                                            "(a corrupt file, or two joined)")
+        extra = size - end
+        raise FormatError(path, "end", end, f"{extra} more byte{'s' if extra != 1 else ''} after the core "
+                                            "dump's end (a corrupt file, or two joined)")
     if parsed.reason not in (0, 1):
         raise FormatError(path, "reason", None, f"{parsed.reason} is neither 0 (halt) nor 1 (trap): "
                                                 "a corrupt core dump")
+    from .traps import TrapKind
+
+    if parsed.reason == 1 and parsed.trap not in {int(kind) for kind in TrapKind}:
+        raise FormatError(path, "trap", None, f"{parsed.trap} is no trap kind: a corrupt core dump")
     for what, entries in (("registers", parsed.registers), ("data_stack", parsed.data_stack)):
         for index, entry in enumerate(entries):
             if entry.tag not in VALID_TAGS:

@@ -122,16 +122,10 @@ class Machine:
             group.ffi = load_native_configs(self.config.native_configs, self.io.diag)
         self.ffi = group.ffi
         self.core = create_core(self.backend, program, self.config)
-        if self.ffi is not None:
-            self.ffi.install(self.core, self.io)
-        self.io.extra_natives.update(group.python_natives)      # the embedding API's (voxvm/embed.py)
-        self.core.set_log(self.io.diag)
-        self.diagnostics = Diagnostics(self.io.diag, self.locate, quiet=self.config.quiet_exceptions,
-                                       strict=self.config.strict)
-        self.core.set_diagnostics(self.diagnostics.event)
-        # The compiled core prints numbers to stdout inside its loop (its C native
-        # table) and hands the bytes to HostIO; the reference core always calls host/.
-        self.core.set_stdout(self.io.take_stdout)
+        try:
+            self._set_up_core(group)
+        except MemoryError:            # the native table and buffers, after the core's own memory
+            raise VoxError("not enough memory to start the VM (its native table and buffers)") from None
         # thread_id and the shared-memory natives run in the compiled core's C table
         # (csrc/vv_shm.h); the reference core calls voxvm/host/shm.py.
         install_shm = getattr(self.core, "install_shm", None)
@@ -148,6 +142,20 @@ class Machine:
         self.profile_data: dict | None = None
         # A --profile=PATH that cannot be written is said now, not after the whole run.
         self._profile_refused = self.thread_id == 0 and self._profile_path_refused()
+
+    def _set_up_core(self, group) -> None:
+        """Give the new Core its foreign functions, Python natives, log and diagnostics sinks,
+        and stdout."""
+        if self.ffi is not None:
+            self.ffi.install(self.core, self.io)
+        self.io.extra_natives.update(group.python_natives)      # the embedding API's (voxvm/embed.py)
+        self.core.set_log(self.io.diag)
+        self.diagnostics = Diagnostics(self.io.diag, self.locate, quiet=self.config.quiet_exceptions,
+                                       strict=self.config.strict)
+        self.core.set_diagnostics(self.diagnostics.event)
+        # The compiled core prints numbers to stdout inside its loop (its C native
+        # table) and hands the bytes to HostIO; the reference core always calls host/.
+        self.core.set_stdout(self.io.take_stdout)
 
     def _make_tracer(self):
         """The Tracer of --trace (None without it, or when its file or start cannot be used:

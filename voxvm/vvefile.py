@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .errors import FormatError, InputError, UsageError, VoxIOError
+from .errors import FormatError, InputError, UsageError, VoxIOError, shown_name
 from .program import Program
 
 VVE_MAGIC = b"VVE\x00"
@@ -165,12 +165,12 @@ def read_bytes(path: str, limit: int = MAX_PROGRAM_FILE) -> bytes:
             else:
                 data = _read_at_most(f, limit + 1)
         if len(data) > limit:
-            raise InputError(f"{path}: more than {limit} bytes: no program or input is that large"
+            raise InputError(f"{shown_name(path)}: more than {limit} bytes: no program or input is that large"
                              + ("" if stat.S_ISREG(info.st_mode) else " (a device or a pipe that does not end?)"))
         return bytes(data)
     except MemoryError:
-        raise VoxIOError(f"{path}: cannot read: out of memory") from None
+        raise VoxIOError(f"{shown_name(path)}: cannot read: out of memory") from None
     except IsADirectoryError:
-        raise VoxIOError(f"{path}: is a directory, not a file") from None
+        raise VoxIOError(f"{shown_name(path)}: is a directory, not a file") from None
     except OSError as exc:
-        raise VoxIOError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise VoxIOError(f"{shown_name(path)}: cannot read: {exc.strerror or exc}") from None

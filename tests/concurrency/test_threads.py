@@ -476,3 +476,20 @@ def test_a_thread_the_os_refuses_is_an_error_and_the_others_stop(monkeypatch) ->
     with pytest.raises(VoxError, match="cannot start thread 2 of the run: can't start new thread"):
         run_programs([spin, spin, spin], stdin=io.BytesIO(), stdout=io.BytesIO(), stderr=io.BytesIO())
     assert started == [1]
+
+
+def test_connecting_to_the_ipv4_mapped_unspecified_address_needs_the_loopback_grant() -> None:
+    from voxvm.host.capabilities import Capabilities
+    from voxvm.host.registry import NativeFailure
+
+    class _Io:
+        def diag(self, line: str) -> None:
+            self.said = line
+
+    io = _Io()
+    grants = Capabilities(net_rules=frozenset({("::ffff:0:0", 9), ("0.0.0.0", 9)}))   # (as parse_net_rules keeps them)
+    for address in ("::ffff:0.0.0.0", "0.0.0.0"):
+        with pytest.raises(NativeFailure):
+            grants.check_net(io, "net_open", (address, 9), connect=True)
+    assert io.said == "net_open: denied: run with --allow-net=127.0.0.1:9 to allow network access"
+    grants.check_net(io, "net_open", ("::ffff:0.0.0.0", 9))           # binding it is what was granted

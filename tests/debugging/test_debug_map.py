@@ -167,7 +167,10 @@ def test_a_changed_namesake_in_the_working_directory_does_not_hide_the_source_be
 
 @pytest.mark.parametrize("edit, message", [
     (lambda d: d["functions"][0].update(address=999999), "functions[0].address 0xf423f is past the code"),
-    (lambda d: d["functions"][1].update(name="total"), "'total' names both a function and a function"),
+    (lambda d: d["functions"][1].update(name="total"), "'total' names two functions"),
+    (lambda d: d["labels"].append(dict(d["labels"][0])), "labels[1]: 'loop' names two labels"),
+    (lambda d: d["data"][1].update(name="nums"), "data[1]: 'nums' names two data items"),
+    (lambda d: d.update(entry=99999), "'entry' 0x1869f is past the code"),
     (lambda d: d["labels"][0].update(name="nums"), "'nums' names both a label and a data item"),
     (lambda d: d["labels"][0].update(address=1 << 40), "label 'loop' at 0x10000000000 is past the code"),
     (lambda d: d["data"][0].update(offset=1 << 40), "data item 'nums' at offset 1099511627776 is past the file"),

@@ -112,8 +112,9 @@ tagged = st.tuples(u64, st.sampled_from([1, 2, 3, 4, 8, 9]))
 @st.composite
 def dumps(draw) -> Dump:
     blocks = draw(st.lists(st.binary(max_size=24), max_size=4))
+    reason = draw(st.integers(0, 1))
     return Dump(
-        reason=draw(st.integers(0, 1)), trap=draw(st.integers(0, 18)), ip=draw(u64),
+        reason=reason, trap=draw(st.integers(1, 18)) if reason else 0, ip=draw(u64),   # a trap has a kind
         flags=tuple(draw(st.lists(st.integers(0, 1), min_size=4, max_size=4))),
         registers=draw(st.lists(tagged, min_size=32, max_size=32)),
         data_stack=draw(st.lists(tagged, max_size=5)),

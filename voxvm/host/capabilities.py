@@ -140,8 +140,9 @@ class Capabilities:
         import ipaddress                  # only when the network is used (start-up)
 
         ip = ipaddress.ip_address(sockaddr[0].partition("%")[0])
-        if connect and ip.is_unspecified:
-            ip = ipaddress.ip_address(_LOCALHOST[ip.version == 6])
+        mapped = getattr(ip, "ipv4_mapped", None)        # ::ffff:0.0.0.0 reaches 127.0.0.1
+        if connect and (ip.is_unspecified or (mapped is not None and mapped.is_unspecified)):
+            ip = ipaddress.ip_address(_LOCALHOST[ip.version == 6 and mapped is None])
         host, port = str(ip), sockaddr[1]
         if (host, port) in self.net_rules or (host, ANY_PORT) in self.net_rules:
             return

@@ -299,8 +299,8 @@ def reason(exc: BaseException) -> str:
 def quoted(text: str) -> str:
     """``text`` in quotes for a one-line message, control characters escaped: a NUL or a
     newline in a program's path or a config's text must not break the line."""
-    if text.isprintable():
-        return f"'{text}'"
-    return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in text) + "'"
+    from ..errors import shown_name
+
+    return f"'{shown_name(text)}'"
 
 

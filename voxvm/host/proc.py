@@ -68,4 +68,8 @@ def kill_process_group(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
     except (OSError, AttributeError):      # gone already; or no process groups (Windows)
         process.kill()
-    process.communicate()
+    # Not communicate(): a grandchild that left the group (setsid) may hold the pipes open.
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+    process.wait()
