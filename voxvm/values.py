@@ -150,6 +150,16 @@ def _is_odd_integer(y: float) -> bool:
     return math.isfinite(y) and y == math.floor(y) and math.fmod(y, 2.0) != 0.0
 
 
+def _nan_sum(x: float, y: float) -> float:
+    """glibc's ``x + y`` with a NaN operand, as the compiled core gets it: the first NaN,
+    quieted. (Python's own ``x + y`` may take the second when both are NaN: the C compiler
+    that built CPython is free to swap the operands of an addition.)"""
+    for value in (x, y):
+        if math.isnan(value):
+            return f64_from_bits(bits_from_f64(value) | 0x0008000000000000)
+    return x + y
+
+
 def c_pow(x: float, y: float) -> float:
     """C ``pow`` (Rust ``powf``), with the IEEE results where Python's math.pow raises.
 
@@ -161,12 +171,12 @@ def c_pow(x: float, y: float) -> float:
     exponent, inverted for a negative exponent.
     """
     if y == 0.0:
-        return x + y if _is_signaling(x) else 1.0
+        return _nan_sum(x, y) if _is_signaling(x) else 1.0
     if x == 1.0:
-        return x + y if _is_signaling(y) else 1.0
+        return _nan_sum(x, y) if _is_signaling(y) else 1.0
     if math.isnan(x) or math.isnan(y):
         if not math.isfinite(y):
-            return x + y
+            return _nan_sum(x, y)
         square = x * x
         if math.copysign(1.0, x) < 0 and _is_odd_integer(y):
             square = -square

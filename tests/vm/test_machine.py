@@ -237,6 +237,13 @@ def test_print_heap_string_needs_a_uint_count_in_r3():
     assert vm_lines(err) == ["voxvm: print: Failed to read bytes [0x10]:[0x19]"]
 
 
+def test_put_names_itself_in_its_diagnostics():
+    text_program = build(("alloc", 1, 8), ("uload", 3, 9), ("uload", 2, 1), ("ncall", 8, 0), ("halt",))
+    rc, out, err = run(text_program)
+    assert out == "VM Heap address: 0x10"
+    assert vm_lines(err) == ["voxvm: put: Failed to read bytes [0x10]:[0x19]"]
+
+
 def test_print_invalid_utf16_prints_nothing_and_raises_nothing():
     program = build(("dsload", 1, "%bad", 0), ("uload", 2, 1), ("ncall", 1, 0),
                     ("jexc", Exc.NativeFault, 0), ("halt",), data=DATA)

@@ -750,3 +750,14 @@ def test_nan_operands_of_add_sub_mul(mnemonic, fused, x_bits, y_bits, expected_b
 def test_fpow_nan_bits_follow_c(x_bits, y, expected_bits, backend):
     core = one(backend, "fpow", 1, 2, regs={1: (x_bits, F), 2: (fbits(y), F)})
     assert core.get_reg(1)[0] == expected_bits
+
+
+@pytest.mark.parametrize("x_bits,y_bits,expected_bits", [
+    (0x7FF8000000000005, 0x7FF8000000000007, 0x7FF8000000000005),   # two NaNs: the first's
+    (0xFFF8000000000005, 0x7FF0000000000007, 0xFFF8000000000005),   # its sign too; the second quieted
+    (fbits(2.0), 0x7FF0000000000007, 0x7FF8000000000007),          # one NaN: it, quieted
+])
+def test_fpow_of_two_nans_gives_the_first_on_both_backends(x_bits, y_bits, expected_bits, backend):
+    # (the reference used Python's x + y, which the C compiler may swap: the second NaN)
+    core = one(backend, "fpow", 1, 2, regs={1: (x_bits, F), 2: (y_bits, F)})
+    assert core.get_reg(1)[0] == expected_bits

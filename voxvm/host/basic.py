@@ -18,8 +18,9 @@ from .registry import NativeFailure, native, reg_i, reg_u
 # ====================================================================== 0x01 print
 
 
-def printable(core, io: HostIO, bits: int, tag: int) -> str | None:
-    """The text ``print`` shows for a register value (upstream.md §8.1, by tag: semantics.md §2)."""
+def printable(core, io: HostIO, bits: int, tag: int, name: str = "print") -> str | None:
+    """The text ``print`` (or ``put``: ``name``, for the messages) shows for a register value
+    (upstream.md §8.1, by tag: semantics.md §2)."""
     if tag == Tag.U64:
         return str(bits)
     if tag == Tag.I64:
@@ -29,39 +30,39 @@ def printable(core, io: HostIO, bits: int, tag: int) -> str | None:
     if tag == Tag.DS_ADDR:
         return f"VM Data segment address: 0x{bits:x}"
     if tag == Tag.STR:
-        return _main_memory_string(core, io, bits)
+        return _main_memory_string(core, io, bits, name)
     if tag == Tag.ADDR:
         count_bits, count_tag = core.get_reg(3)
         if count_tag == Tag.U64 and count_bits > 0:
             data = core.heap_read(bits, count_bits)
             if data is None:
-                io.diag(f"print: Failed to read bytes [0x{bits:x}]:[0x{bits + count_bits:x}]")
+                io.diag(f"{name}: Failed to read bytes [0x{bits:x}]:[0x{bits + count_bits:x}]")
             else:
                 text = decode_utf16be(data)
                 if text is not None:
                     return text
-                io.diag(f"print: the {count_bits} bytes at heap 0x{bits:x} are not valid UTF-16")
+                io.diag(f"{name}: the {count_bits} bytes at heap 0x{bits:x} are not valid UTF-16")
         return f"VM Heap address: 0x{bits:x}"
-    raise NativeFailure(f"print: register r1 has no valid tag ({tag})")
+    raise NativeFailure(f"{name}: register r1 has no valid tag ({tag})")
 
 
-def _main_memory_string(core, io: HostIO, address: int) -> str | None:
+def _main_memory_string(core, io: HostIO, address: int, name: str) -> str | None:
     """A str item's payload in main memory: length at address-8, then UTF-16BE.
 
     Reads only the item (two small reads), never a copy of all main memory.
     """
     header = core.read_memory(address - 8, 8) if address >= 8 else None
     if header is None:
-        raise NativeFailure(f"print: string address 0x{address:x} is outside main memory")
+        raise NativeFailure(f"{name}: string address 0x{address:x} is outside main memory")
     length = int.from_bytes(header, "big")
     payload = core.read_memory(address, length)
     if payload is None:
-        raise NativeFailure(f"print: the {length}-byte string at 0x{address:x} runs past the end "
+        raise NativeFailure(f"{name}: the {length}-byte string at 0x{address:x} runs past the end "
                             f"of main memory")
     text = decode_utf16be(payload)
     if text is None:
         # Upstream prints two ERROR lines and nothing on the stream, and raises nothing.
-        io.diag(f"print: the string at 0x{address:x} is not valid UTF-16; nothing printed")
+        io.diag(f"{name}: the string at 0x{address:x} is not valid UTF-16; nothing printed")
     return text
 
 
@@ -74,7 +75,7 @@ def _show(core, io: HostIO, name: str, end: bytes) -> None:
     stream, _ = core.get_reg(2)
     if stream not in (STDOUT, STDERR):   # semantics.md §3.18: NativeFault, not silence
         raise NativeFailure(f"{name}: stream {stream} is neither 1 (stdout) nor 2 (stderr)")
-    text = printable(core, io, *core.get_reg(1))
+    text = printable(core, io, *core.get_reg(1), name)
     if text is not None:
         io.emit(stream, text.encode("utf-8") + end)
 
