@@ -96,7 +96,8 @@ _MESSAGES = {
     TrapKind.TRUNCATED_INSTRUCTION: lambda a, b: f"truncated instruction (needs {a} bytes, {b} left)",
     TrapKind.BAD_REGISTER: lambda a, b: f"register operand r{a} does not exist (r0..r31)",
     TrapKind.TYPE_MISMATCH: _mismatch,
-    TrapKind.STACK_UNDERFLOW: lambda a, b: "pop from an empty data stack",
+    TrapKind.STACK_UNDERFLOW: lambda a, b: (f"popall needs {a} entries on the data stack, which holds {b}"
+                                            if a > 1 else "pop from an empty data stack"),
     TrapKind.CALL_STACK_UNDERFLOW: lambda a, b: "ret with an empty call stack",
     TrapKind.RECURSION_LIMIT: lambda a, b: (f"recursion limit exceeded ({a} frames; "
                                             f"--max-recursion=N raises it)"),

@@ -511,3 +511,10 @@ def test_native_configs_loads_ffi_libraries_before_the_run(tmp_path, backend):
     rc = run_program(program, VMConfig(native_configs=str(tmp_path), backend=backend),
                      stdin=io.BytesIO(), stdout=out, stderr=err)
     assert (rc, out.getvalue(), err.getvalue()) == (0, b"42\n", b"")
+
+
+def test_a_popall_short_of_entries_says_how_many_it_needs():
+    from voxvm.traps import describe
+
+    assert describe(TrapKind.STACK_UNDERFLOW, 31, 1) == "popall needs 31 entries on the data stack, which holds 1"
+    assert describe(TrapKind.STACK_UNDERFLOW, 0, 0) == "pop from an empty data stack"

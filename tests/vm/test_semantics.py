@@ -761,3 +761,9 @@ def test_fpow_of_two_nans_gives_the_first_on_both_backends(x_bits, y_bits, expec
     # (the reference used Python's x + y, which the C compiler may swap: the second NaN)
     core = one(backend, "fpow", 1, 2, regs={1: (x_bits, F), 2: (y_bits, F)})
     assert core.get_reg(1)[0] == expected_bits
+
+
+def test_popall_short_of_entries_traps_with_what_it_needs_and_what_is_there(backend):
+    core = run_to_trap(backend, ("push", 1), ("popall",), ("halt",))
+    assert (core.trap_kind, core.trap_a, core.trap_b) == (TrapKind.STACK_UNDERFLOW, 31, 1)
+    assert len(data_stack(core)) == 1                      # nothing popped

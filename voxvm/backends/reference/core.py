@@ -854,7 +854,7 @@ class PyCore:
     def _op_popall(self) -> None:
         # semantics.md §3.2: pop the 31 pushall entries, restore r30..r1, keep r0.
         if len(self.stack) < PUSHALL_COUNT:
-            raise _TrapSignal(TrapKind.STACK_UNDERFLOW)
+            raise _TrapSignal(TrapKind.STACK_UNDERFLOW, PUSHALL_COUNT, len(self.stack))
         saved = self.stack[-PUSHALL_COUNT:]
         del self.stack[-PUSHALL_COUNT:]
         for index in range(1, PUSHALL_COUNT):

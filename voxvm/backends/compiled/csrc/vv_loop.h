@@ -865,7 +865,8 @@ vv_dispatch:
     }
     TARGET(POPALL) {
         /* semantics.md §3.2: pop the 31 entries, restore r30..r1, r0 keeps its value. */
-        if (VV_UNLIKELY(SP_INDEX() < VV_PUSHALL_COUNT)) TRAP(VV_TRAP_STACK_UNDERFLOW, 0, 0);
+        if (VV_UNLIKELY(SP_INDEX() < VV_PUSHALL_COUNT))   /* (entries needed, entries there) */
+            TRAP(VV_TRAP_STACK_UNDERFLOW, VV_PUSHALL_COUNT, SP_INDEX());
         sp -= VV_PUSHALL_COUNT;
         for (int i = 1; i < VV_PUSHALL_COUNT; i++) { R[i] = sp[i].v; T[i] = (uint8_t)sp[i].t; }
         NEXT(VV_SIZE_POPALL);
