@@ -22,8 +22,9 @@ makes from their ``.vvs``, and ``tests/conformance/bad-vve/``) and:
    (``set_stdout``) for as many ``run`` calls: same final state, same output.
 
 Natives that touch the host (runcmd 0x07, files 0x10-0x16, network
-0x20-0x25) and the time-dependent ones (unixtime 0x05, sleep 0x06) are never
-run: the case stops there ("native stop"). Memory is bounded by a small
+0x20-0x25), the concurrency ones (0x30-0x39) and the time-dependent ones
+(unixtime 0x05, sleep 0x06) are never run: the case stops there ("native
+stop"); print, put, input, randf and randint run. Memory is bounded by a small
 VMConfig. The run takes place in worker processes, so that a crash of the
 compiled core (a signal) or a hang is detected and replayed by id.
 

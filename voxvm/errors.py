@@ -46,7 +46,7 @@ class UsageError(VoxError):
     def render(self, tool: str = "voxvm") -> str:
         """One line with where to get help, as click's own usage errors (semantics.md §5)."""
         text = super().render(tool)
-        return text if "(see " in text else f"{text} (see '{tool} --help')"
+        return text if "(see " in text or "see docs/" in text else f"{text} (see '{tool} --help')"
 
 
 class InputError(VoxError):
