@@ -22,6 +22,7 @@ TYPE_CHECKING = False     # typing costs start-up time; annotations are strings 
 if TYPE_CHECKING:
     from typing import Callable
 
+from .errors import shown_name
 from .tags import Exc
 
 SHOWN = 10          # lines per kind of event a run prints before it only counts
@@ -41,7 +42,7 @@ def location(ip: int, mnemonic: str | None, function: str | None,
     if function:
         text += f" in {function}"
     if line is not None:
-        text += f", {source}:{line}" if source else f", line {line}"
+        text += f", {shown_name(source)}:{line}" if source else f", line {line}"
     return text
 
 

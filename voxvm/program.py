@@ -8,6 +8,7 @@ map was loaded next to its file). Pure data: no I/O, no parsing.
 
 from __future__ import annotations
 
+from .errors import shown_name
 from .records import record
 
 # Both are records (voxvm/records.py), not dataclasses or namedtuples: their
@@ -62,7 +63,7 @@ class Symbols(record("Symbols", "functions lines source_path labels data columns
         line = self.line_at(address)
         if line is None:
             return None
-        return f"{self.source_path}:{line}" if self.source_path else f"line {line}"
+        return f"{shown_name(self.source_path)}:{line}" if self.source_path else f"line {line}"
 
 
 class Program(record("Program", "image entry data_base functions path symbols",

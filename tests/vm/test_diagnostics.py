@@ -179,3 +179,15 @@ def test_the_flags_are_run_options_of_the_command_line(tmp_path):
     assert (done.returncode, done.stdout) == (70, "")
     assert done.stderr == ("voxvm: exceptions pending at halt: HeapFreeFault 2, NegativeSqrt 1; "
                            "exit status 70 (--strict)\n")
+
+
+def test_a_file_name_with_control_characters_is_escaped_in_trap_and_backtrace_lines(tmp_path):
+    import subprocess
+    import sys
+
+    name = "x\x1b[31m.vvs"
+    (tmp_path / name).write_text("func f\n    pop r1\n    ret\n.start\n    call @f\n    halt\n")
+    result = subprocess.run([sys.executable, "-m", "voxvm", name], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 70 and "\x1b" not in result.stderr
+    assert result.stderr.splitlines()[0].endswith("in f, x\\x1b[31m.vvs:2")
