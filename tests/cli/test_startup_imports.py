@@ -7,11 +7,14 @@ own start-up. Each heavy module listed here once cost milliseconds per run.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import voxvm
 from voxvm.formats import build_vve
 from voxvm.isa import BY_MNEMONIC
 from voxvm.machine import compiled_core_class
@@ -100,6 +103,27 @@ def test_running_source_imports_the_assembler_but_not_the_command_line_toolkit(t
     imported = imported_by(tmp_path, *args)
     assert "voxasm" in imported
     assert sorted(imported & set(HEAVY_FOR_SOURCE)) == []
+
+
+def test_a_run_that_prints_imports_its_native_family_without_importlib(tmp_path):
+    # Every real program calls a native; loading the native's family must not bring
+    # importlib (and warnings) with it (voxvm/host/registry.py dispatch).
+    from voxasm import assemble_program
+
+    # A string goes to the Python native (a number is printed by the compiled core itself).
+    source = ("section text\n.start\n    dsload r1 greeting 0\n    uload r2 1\n    ncall 1 r0\n    halt\n"
+              "section data\n    greeting str \"hi\"\n")
+    (tmp_path / "prints.vve").write_bytes(build_vve(assemble_program(source, "prints.vvs")))
+    # -S, with the package's folder on the path: an editable install's import hook (run by
+    # site) imports importlib before the probe starts, which would hide the import checked here.
+    package_parent = str(Path(voxvm.__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-S", "-c", PROBE, "--vve=prints.vve"], cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": package_parent})
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    printed, modules = done.stdout.split("\n", 1)
+    assert printed == "hi" and "voxvm.host.basic" in modules.split()     # the native ran
+    needed_by_natives = {"voxvm.traps", "voxvm.values", "voxvm.host.registry", "struct"}
+    assert sorted(set(modules.split()) & ({"importlib", "warnings", *HEAVY} - needed_by_natives)) == []
 
 
 def test_a_run_of_a_vve_never_builds_the_opcode_table(tmp_path):

@@ -83,9 +83,9 @@ def dispatch(core, code: int, io: HostIO) -> None:
     """Run native ``code`` against ``core``; failures become voxvm exceptions."""
     entry = NATIVES.get(code)
     if entry is None and code in FAMILY_OF:
-        from importlib import import_module    # here: importlib costs start-up time
-
-        import_module(f"{__package__}.{FAMILY_OF[code]}")    # registers the family's natives
+        # registers the family's natives; the builtin __import__, because importing
+        # importlib (and the warnings module it imports) costs a run that prints 0.4 ms
+        __import__(f"{__package__}.{FAMILY_OF[code]}")
         entry = NATIVES.get(code)
     if entry is not None:
         name, handler = entry.name, entry.handler
