@@ -31,7 +31,7 @@ import struct
 from dataclasses import dataclass
 
 from . import isa
-from .errors import InputError
+from .errors import InputError, shown_name
 from .program import Program
 
 __all__ = ["DataItem", "InstructionNamer", "disassemble", "item_text", "float_literal", "get_data_items", "get_instructions"]
@@ -444,7 +444,9 @@ def _source_for(program: Program, code_end: int) -> str:
         # An empty data section between instructions: only its address is recorded.
         directives.setdefault(program.data_base, [])[:0] = ["section data", "section text"]
 
-    lines = [f"; disassembled by voxvm dis from {program.path}", "section text"]
+    # shown_name: a newline in the file's name would end the comment and put the rest of
+    # the name on a line of its own, which the assembler would then read as source.
+    lines = [f"; disassembled by voxvm dis from {shown_name(program.path)}", "section text"]
     for ins in instructions:
         lines += directives.pop(ins.address, [])
         lines.append(f"    {_instruction_text(ins, names)}")

@@ -198,6 +198,14 @@ def test_source_golden():
         "    d1 const uint 7\n")
 
 
+def test_a_file_name_with_control_characters_stays_in_the_header_comment():
+    named = Program(image=EXAMPLE_B.image, entry=EXAMPLE_B.entry, data_base=EXAMPLE_B.data_base,
+                    functions=EXAMPLE_B.functions, path="evil\n    halt\n\x1b[31mred.vve")
+    source = assert_round_trip(named)
+    assert source.splitlines()[:2] == ["; disassembled by voxvm dis from evil\\n    halt\\n\\x1b[31mred.vve",
+                                       "section text"]
+
+
 def test_listing_golden():
     assert disassemble(EXAMPLE_B, listing=True) == (
         "; <memory>: 94-byte image, entry 0x0, data_base 0x40, 1 function(s)\n"
