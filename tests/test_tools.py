@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections import Counter
 import subprocess
 import sys
 
@@ -69,8 +70,8 @@ def test_bench_reports_whole_process_and_in_run_tables(tmp_path):
     assert re.search(r"^# \d{4}-\d\d-\d\d, .+ CPUs", out, re.MULTILINE), out
     assert "# command: " in out and "-p fib --markdown" in out
     assert "--vve=NAME.vve" in out
-    whole, in_run = markdown_tables(out)
-    assert whole["program"] == in_run["program"] == "fib"
+    whole, in_run, paired = markdown_tables(out)
+    assert whole["program"] == in_run["program"] == paired["program"] == "fib"
     for column in ("voxvm s", "CPython s", "voxvm / CPython"):
         assert float(whole[column]) > 0, column
     for column in ("voxvm run s", "run / CPython", "ns / VM instr"):
@@ -83,6 +84,47 @@ def test_bench_reports_whole_process_and_in_run_tables(tmp_path):
         expected += ["LuaJIT -joff", "LuaJIT"]
     for name in expected:
         assert f"{name} s" in whole and f"voxvm / {name}" in whole and f"run / {name}" in in_run, name
+    # One repeat: the repeat-by-repeat ratio is the whole-process ratio, seen in 0 or 1 repeats.
+    assert set(paired) == {"program"} | {name for name in whole if name.startswith("voxvm / ")}
+    ratio, low_high, below = paired["voxvm / CPython"].split()
+    assert ratio == whole["voxvm / CPython"] and low_high == f"[{ratio}-{ratio}]"
+    assert below == ("1/1" if float(whole["voxvm s"]) < float(whole["CPython s"]) else "0/1")
+
+
+def load_bench():
+    """tools/bench.py as a module (its helpers are tested directly)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("voxvm_tools_bench", TOOLS / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["voxvm_tools_bench"] = bench       # its dataclasses look their module up
+    spec.loader.exec_module(bench)
+    return bench
+
+
+@pytest.mark.parametrize("n", range(1, 9))
+def test_bench_orders_runners_so_that_each_follows_every_other_equally_often(n):
+    bench = load_bench()
+    orders = bench.williams_orders(n)
+    assert len(orders) == (2 * n if n % 2 else n)
+    assert all(sorted(order) == list(range(n)) for order in orders)
+    follows = Counter((order[i - 1], order[i]) for order in orders for i in range(1, n))
+    assert len(follows) == n * (n - 1) and set(follows.values()) <= {1 if n % 2 == 0 else 2}
+
+
+def test_bench_applies_the_orders_to_its_runners_cyclically():
+    bench = load_bench()
+    runners = [bench.Runner(name, []) for name in "abcd"]
+    orders = ["".join(r.name for r in bench.ordered(runners, repeat)) for repeat in range(5)]
+    assert orders == ["abdc", "bcad", "cdba", "dacb", "abdc"]
+
+
+def test_bench_paired_ratios_keep_the_repeats_apart():
+    bench = load_bench()
+    ratios = bench.paired_ratios([0.9, 1.2, 0.8, 0.5], [1.0, 1.0, 1.0, 0.0])   # the 0 s repeat is left out
+    assert ratios == pytest.approx([0.9, 1.2, 0.8])
+    assert bench.paired_cell(ratios) == "0.90 [0.80-1.20] 2/3"
+    assert bench.paired_cell([]) == "-"
 
 
 @needs_core
@@ -96,6 +138,7 @@ def test_bench_leaves_out_what_it_is_told_to_and_says_so(tmp_path):
     assert re.search(r"^program +voxvm run s +baseline s +run / baseline +run / CPython +ns / VM instr +VM instrs$",
                      out, re.MULTILINE), out
     assert re.search(r"^program +voxvm s +CPython s +voxvm / CPython$", out, re.MULTILINE), out
+    assert re.search(r"^program +voxvm / CPython$", out, re.MULTILINE), out     # repeat by repeat
 
 
 @pytest.mark.parametrize("args, message", [

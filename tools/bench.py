@@ -15,8 +15,18 @@ Method (docs/performance.md "Method": the machine is noisy):
   into a temporary directory;
 * every measurement is a separate child process, and the runs are
   *interleaved*: repeat 1 of every (program, runner), then repeat 2, ...;
+  the runners' order changes from repeat to repeat as the rows of a
+  Williams design (a Latin square balanced for carry-over: over one cycle of
+  n repeats, 2n for an odd number n of runners, every runner runs right after
+  every other one equally often), because the machine's state after one
+  process can favour or slow the next;
 * the figure is the **median CPU time** (user + system, from the kernel's
   child rusage) over the repeats;
+* the whole-process ratios are also taken **repeat by repeat** (voxvm's run
+  and the other command's run of the same repeat, seconds apart), in a third
+  table: the median of those ratios, their lowest and highest, and in how
+  many repeats voxvm took less CPU time. It says whether "below" holds in
+  most repeats or only in the medians;
 * two figures for voxvm: **whole process**, the CPU time of the installed
   console command ``voxvm --vve=NAME.vve`` (what a user times: start-up,
   imports, loading and the run), and **in-run**, the time inside
@@ -324,12 +334,65 @@ def main(argv: list[str] | None = None) -> int:
         samples: dict[tuple[str, str], list[float]] = {(r.name, p): [] for r in found.runners for p in programs}
         for repeat in range(args.repeats):
             for program in programs:
-                for runner in found.runners:
+                for runner in ordered(found.runners, repeat):
                     samples[(runner.name, program)].append(measure(runner, program)[0])
             print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
     med = {key: statistics.median(values) for key, values in samples.items()}
     report(args, found, programs, med, counts, command, load_before[0])
+    report_paired(args, found, programs, samples)
     return 0
+
+
+def williams_orders(n: int) -> list[list[int]]:
+    """The rows of a Williams design for n runners: orders of range(n) in which, over all
+    rows, every runner comes right after every other runner equally often (once each for
+    even n, twice for odd n, whose design has 2n rows: the n rows and their reverses).
+
+    The first row is 0, 1, n-1, 2, n-2, ...; row i adds i (mod n) to each entry.
+    """
+    first, low, high = [0], 1, n - 1
+    while len(first) < n:
+        if len(first) % 2:
+            first.append(low)
+            low += 1
+        else:
+            first.append(high)
+            high -= 1
+    rows = [[(entry + shift) % n for entry in first] for shift in range(n)]
+    return rows + [row[::-1] for row in rows] if n % 2 else rows
+
+
+def ordered(runners: list[Runner], repeat: int) -> list[Runner]:
+    """The runners in the order of repeat number ``repeat`` (0-based): row ``repeat`` of the
+    Williams design, cyclically."""
+    orders = williams_orders(len(runners))
+    return [runners[i] for i in orders[repeat % len(orders)]]
+
+
+def paired_ratios(ours: list[float], theirs: list[float]) -> list[float]:
+    """ours[i] / theirs[i] for every repeat i where theirs[i] is not zero (tick-based CPU
+    accounting can report 0 for a millisecond process)."""
+    return [a / b for a, b in zip(ours, theirs) if b > 0]
+
+
+def paired_cell(ratios: list[float]) -> str:
+    """'median [lowest-highest] below/repeats' of one column of repeat-by-repeat ratios."""
+    if not ratios:
+        return "-"
+    below = sum(ratio < 1 for ratio in ratios)
+    return (f"{statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] "
+            f"{below}/{len(ratios)}")
+
+
+def report_paired(args: argparse.Namespace, found: Setup, programs: list[str],
+                  samples: dict[tuple[str, str], list[float]]) -> None:
+    """The third table: voxvm's whole process over each other command's, repeat by repeat."""
+    against = [r.name for r in found.runners if not r.in_run][1:]
+    print_section("Whole process, repeat by repeat: voxvm / other in the same repeat: median "
+                  "[lowest-highest] and the repeats where voxvm took less CPU time", args.markdown,
+                  ["program"] + [f"voxvm / {name}" for name in against],
+                  [[p] + [paired_cell(paired_ratios(samples[("voxvm", p)], samples[(name, p)]))
+                          for name in against] for p in programs])
 
 
 def report(args: argparse.Namespace, found: Setup, programs: list[str], med: dict[tuple[str, str], float],
