@@ -234,6 +234,23 @@ def test_budget_counts_constant_operand_pairs_once(dispatch):
     assert core.run(8) == Status.HALT and core.get_reg(1) == (10, U)   # 7 more jl's, then the halt
 
 
+@pytest.mark.parametrize("loop", [
+    [("uinc", 1), ("ucmp", 1, 2), ("jl", "@top")],                  # uinc + compare + jcc
+    [("uinc", 1), ("uload", 3, 10), ("ucmp", 1, 3), ("jl", "@top")],  # a constant bound
+    [("uinc", 1), ("udec", 2), ("jnz", "@top")],                      # udec + jnz
+], ids=["inc-cmp-jcc", "const-cmp-jcc", "dec-jnz"])
+def test_budget_ending_on_a_fused_branch_stops_where_the_branch_went(dispatch, loop):
+    # The poll path works out the branch's destination apart from the hot path (vv_loop.h
+    # BRANCH_MASK): taken at the 9th event, back at the top; not taken at the 10th, after it.
+    program = build(("uload", 1, 0), ("uload", 2, 10), "top:", *loop, ("halt",))
+    top = 20
+    halt = top + sum(BY_MNEMONIC[ins[0]].size for ins in loop)
+    core = Core(program, CONFIG, dispatch=dispatch)
+    assert core.run(9) == Status.BUDGET and core.ip == top and core.get_reg(1) == (9, U)
+    assert core.run(1) == Status.BUDGET and core.ip == halt and core.get_reg(1) == (10, U)
+    assert core.run(1) == Status.HALT
+
+
 def test_budget_ends_on_a_jump_outside_then_the_fetch_traps(dispatch):
     core = Core(build(("jmp", 777)), CONFIG, dispatch=dispatch)
     assert core.run(1) == Status.BUDGET and core.ip == 777

@@ -86,7 +86,14 @@
 #define BRANCH_IF(cond, target, n) do { if (cond) JUMP(target); NOT_TAKEN(n); } while (0)
 /* The end of a fused compare-and-branch: the slot's condition mask decides. */
 #define FUSED_BRANCH(n) BRANCH_MASK(pc->d, (int64_t)pc->imm, n)
-#define BRANCH_MASK(mask, offset, n) do { if (((mask) >> fl) & 1u) JUMP_SLOT(offset); NOT_TAKEN(n); } while (0)
+#define BRANCH_MASK(mask, offset, n) do { \
+        if (VV_UNLIKELY(--budget == 0)) { \
+            unsigned f_ = fl; VV_OPAQUE(f_); \
+            next_ip = ADDR() + ((((mask) >> f_) & 1u) ? (uint64_t)((int64_t)(offset) / (int64_t)sizeof(vv_slot)) \
+                                                       : (uint64_t)(n)); \
+            goto vv_branch_poll; } \
+        if (((mask) >> fl) & 1u) { pc = (const vv_slot *)((const char *)pc + (int64_t)(offset)); DISPATCH(); } \
+        pc += (n); DISPATCH(); } while (0)
 /* ZF is bit 0 and NF bit 1 of the local `fl` (OF lives in vm->flags[0]: only uinc writes it). */
 #define ZF (fl & 1u)
 #define NF (fl >> 1)
@@ -340,8 +347,7 @@ vv_dispatch:
         unsigned d = pc->a;
         if (!INC_OK(T[d])) MISMATCH(VV_AR_DEC, T[d], 0);
         SET_ZF(--R[d] == 0);
-        if (!ZF) JUMP_SLOT((int64_t)pc->imm);
-        NOT_TAKEN(VV_FUSED_DEC_JNZ_SIZE);
+        BRANCH_MASK(VV_COND_JNZ, (int64_t)pc->imm, VV_FUSED_DEC_JNZ_SIZE);
     }
 
     /* movr d s + binary op d x, as R[d] = R[s] op R[x]. Other tag pairs take
