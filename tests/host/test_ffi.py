@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from support.machines import backends
+from support.machines import NO_COMPILED_CORE, PUREPYTHON, backends
 from voxasm import assemble_program as assemble
 from voxvm.config import VMConfig
 from voxvm.errors import UsageError
@@ -485,3 +485,79 @@ def test_the_generated_call_shapes_are_fresh():
     result = subprocess.run([sys.executable, str(REPO / "tools" / "gen_ffi_shapes.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+# ---------------------------------------------------------------------- a crash inside foreign code
+
+CRASHING = r"""
+#include <stdlib.h>
+#include <stdint.h>
+int64_t read_at(int64_t address) { return *(volatile int64_t *)(intptr_t)address; }
+void give_up(void) { abort(); }
+int64_t deeper(int64_t n) { volatile char frame[4096]; frame[0] = (char)n; return deeper(n + 1) + frame[0]; }
+typedef struct { uint32_t typeind; uint64_t data; } VMValue;
+VMValue upstream_read(const VMValue *args, uint32_t argc) {
+    VMValue r = {1, (uint64_t)*(volatile int64_t *)(intptr_t)args[0].data}; (void)argc; return r;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def crashing(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("crashing")
+    (folder / "crash.c").write_text(CRASHING)
+    build_library(folder / "crash.c", folder / "libs")
+    write(folder / "cfg", "crash.toml", 'name = "crash"\nlib_filename_linux = "../libs/libcrash.so"\n'
+          '[functions.read]\nname = "read_at"\nncall_code = 0x300\nsignature = "i64(i64)"\n'
+          '[functions.abort]\nname = "give_up"\nncall_code = 0x301\nsignature = "void()"\n'
+          '[functions.deep]\nname = "deeper"\nncall_code = 0x302\nsignature = "i64(i64)"\n'
+          '[functions.upstream]\nname = "upstream_read"\nncall_code = 0x303\nargc = 1\n')
+    return folder
+
+
+@pytest.mark.skipif(PUREPYTHON, reason=NO_COMPILED_CORE)
+@pytest.mark.parametrize("code, symbol, signal_name, status", [
+    (0x300, "read_at", "SIGSEGV", -11),          # a bad pointer
+    (0x301, "give_up", "SIGABRT", -6),           # the library gives up
+    (0x302, "deeper", "SIGSEGV", -11),           # it overflows the stack: the handler's own stack
+    (0x303, "upstream_read", "SIGSEGV", -11),    # upstream's VMValue ABI
+])
+def test_a_crash_inside_a_foreign_function_names_it_then_ends_by_the_same_signal(
+        crashing, code, symbol, signal_name, status, tmp_path):
+    program = write(tmp_path, "p.vvs", f".start\n    uload r1 0\n    ncall 0x{code:x} r0\n    halt\n")
+    result = subprocess.run([sys.executable, "-m", "voxvm", "run", f"--native-configs={crashing / 'cfg'}",
+                             str(program)], capture_output=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == status, result.stderr
+    assert result.stderr.decode().splitlines()[-1] == (
+        f"voxvm: fatal: {signal_name} in foreign function {symbol} (ncall 0x{code:x}, ../libs/libcrash.so); "
+        "the process ends")
+
+
+@pytest.mark.skipif(PUREPYTHON, reason=NO_COMPILED_CORE)
+def test_the_crash_line_hands_the_signal_on_to_pythons_faulthandler(crashing, tmp_path):
+    program = write(tmp_path, "p.vvs", ".start\n    uload r1 0\n    ncall 0x300 r0\n    halt\n")
+    result = subprocess.run([sys.executable, "-X", "faulthandler", "-m", "voxvm", "run",
+                             f"--native-configs={crashing / 'cfg'}", str(program)],
+                            capture_output=True, timeout=60, cwd=tmp_path)
+    err = result.stderr.decode()
+    assert result.returncode == -11
+    assert "voxvm: fatal: SIGSEGV in foreign function read_at (ncall 0x300" in err
+    assert "Fatal Python error: Segmentation fault" in err       # the handler it replaced still ran
+
+
+@pytest.mark.skipif(PUREPYTHON, reason=NO_COMPILED_CORE)
+def test_a_fatal_signal_outside_foreign_code_says_so(crashing, tmp_path):
+    # Once a foreign function is mapped the handler is the process's: a crash anywhere else
+    # (here Python's own abort) is reported as voxvm's or another library's bug.
+    probe = ("import io, os\n"
+             "from voxasm import assemble_program\n"
+             "from voxvm.config import VMConfig\n"
+             "from voxvm.machine import Machine\n"
+             f"Machine(assemble_program('.start\\n    halt\\n', 'p.vvs'), VMConfig(native_configs={str(crashing / 'cfg')!r}),\n"
+             "        stdin=io.BytesIO(), stdout=io.BytesIO(), stderr=io.BytesIO()).run()\n"
+             "os.abort()\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == -6
+    assert result.stderr.decode().splitlines() == [
+        "voxvm: fatal: SIGABRT outside any foreign function (a bug in voxvm or in a library loaded into "
+        "the process; please report it); the process ends"]

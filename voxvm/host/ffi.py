@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ExitStatus, InputError, UsageError
+from ..errors import ExitStatus, InputError, UsageError, shown_name
 from ..numbered import Numbered
 from ..tags import VALID_TAGS, Exc, Tag
 from ..values import as_f64, as_i64, as_u64, bits_from_f64
@@ -395,6 +395,15 @@ class BoundFunction:
     function: FfiFunction
     address: int
     call: Callable
+    library: str = ""                # as the config wrote it, for the crash line
+
+    @property
+    def crash_name(self) -> bytes:
+        """How the line before a crash inside it names it (docs/ffi.md): the symbol, the
+        code and the library, control characters escaped, as UTF-8."""
+        function = self.function
+        library = f", {self.library}" if self.library else ""
+        return shown_name(f"{function.symbol} (ncall 0x{function.code:x}{library})").encode("utf-8", "replace")
 
 
 def _fail_unmapped(reason: str):
@@ -437,7 +446,8 @@ class FfiRuntime:
                     self._unmap([function], f"{config.path}: {function.key}.name: {function.symbol!r} in "
                                 f"{config.library} is {kind}, not a function", warn)
                     continue
-                self.bound.append(BoundFunction(function, address, _python_call(function, address)))
+                self.bound.append(BoundFunction(function, address, _python_call(function, address),
+                                                config.library))
 
     def _unmap(self, functions, reason: str, warn: Callable[[str], None]) -> None:
         codes = ", ".join(f"0x{f.code:x}" for f in functions)
@@ -458,10 +468,10 @@ class FfiRuntime:
             if install_c is not None:
                 signature = function.signature
                 if signature is None:
-                    install_c(function.code, bound.address, function.argc, -1, b"")
+                    install_c(function.code, bound.address, function.argc, -1, b"", bound.crash_name)
                 else:
                     install_c(function.code, bound.address, function.argc, int(signature.ret),
-                              bytes(int(t) for t in signature.args))
+                              bytes(int(t) for t in signature.args), bound.crash_name)
 
 
 def load_native_configs(target: str, warn: Callable[[str], None],

@@ -121,8 +121,16 @@ cdef extern from "vv_ffi.h":
         int32_t ret
         uint32_t argc
         uint8_t types[31]
+        char what[200]
     int vv_native_ffi(vv_vm *vm, void *ctx, unsigned code) noexcept nogil
     int VV_FFI_TYPED_IN_C
+    int VV_FFI_WHAT
+
+# The line before a fatal signal ends the process (csrc/vv_crash.h).
+cdef extern from "vv_crash.h":
+    void vv_crash_register(vv_vm *vm) noexcept
+    void vv_crash_unregister(vv_vm *vm) noexcept
+    int vv_crash_install() noexcept
 
 # Thread id and shared segments (csrc/vv_shm.h): one vv_conc per VM, ctx of codes 0x32-0x39.
 cdef extern from "vv_shm.h":
@@ -284,6 +292,7 @@ cdef class Core:
         finally:
             free(funcs)
         self.ready = True       # from here on __dealloc__ frees whatever vv_init allocated
+        vv_crash_register(&self.vm)
         if rc != 0:
             raise MemoryError(f"cannot allocate a {n}-byte machine")
         if dispatch == "count":
@@ -297,6 +306,7 @@ cdef class Core:
 
     def __dealloc__(self):
         if self.ready:
+            vv_crash_unregister(&self.vm)
             vv_free(&self.vm)       # the native table first: it points at the FFI entries
         if self.ffi_entries:
             for entry in self.ffi_entries.values():
@@ -384,7 +394,7 @@ cdef class Core:
         elif vv_native_set(&self.vm, code, NULL, NULL) != 0:
             raise MemoryError("cannot update the native table")
 
-    def install_ffi(self, int code, address, int argc, int ret, bytes types):
+    def install_ffi(self, int code, address, int argc, int ret, bytes types, bytes what=b"?"):
         """Run foreign function ``address`` for ``ncall code`` inside the loop (csrc/vv_ffi.h).
 
         ``ret`` -1: upstream's VMValue ABI with ``argc`` arguments; otherwise a
@@ -392,7 +402,9 @@ cdef class Core:
         numbers (checked there: at most 6 integer-class and 8 f64 arguments).
         Returns False when this build cannot make the call in C (a typed
         signature off x86-64/AArch64 System V): the host's handler then runs it.
-        The caller keeps the library loaded while the Core lives.
+        The caller keeps the library loaded while the Core lives. ``what`` names
+        the function in the line printed if the process dies inside it
+        (csrc/vv_crash.h, installed here for the whole process the first time).
         """
         cdef vv_ffi_entry *e
         cdef Py_ssize_t i
@@ -410,6 +422,11 @@ cdef class Core:
         e.argc = argc
         for i in range(len(types) if ret >= 0 else 0):
             e.types[i] = types[i]
+        what = what[:VV_FFI_WHAT - 1]
+        for i in range(len(what)):
+            e.what[i] = what[i]
+        e.what[len(what)] = 0           # (calloc: the rest is zero too)
+        vv_crash_install()              # -1: no handler, the calls run as before
         if code == NATIVE_PRINT:
             self.set_stdout(None)
         if vv_native_set(&self.vm, code, vv_native_ffi, e) != 0:

@@ -36,11 +36,14 @@
 #define VV_FFI_TYPED_IN_C 0
 #endif
 
+#define VV_FFI_WHAT 200
+
 typedef struct vv_ffi_entry {
     void *fn;                   /* the resolved symbol */
     int32_t ret;                /* -1: upstream's ABI; else the result's VV_FFI_T_* */
     uint32_t argc;              /* arguments r1..r(argc) */
     uint8_t types[31];          /* typed: VV_FFI_T_* of each argument */
+    char what[VV_FFI_WHAT];     /* how the crash line names it (vv_crash.h): "strlen (ncall 0x40, libc.so.6)" */
 } vv_ffi_entry;
 
 /* An integer argument of type t from a register: as_i64/as_u64 by signedness,
@@ -96,7 +99,10 @@ static int vv_native_ffi(vv_vm *vm, void *ctx, unsigned code) {
             args[i].typeind = vm->tags[i + 1];
             args[i].data = vm->regs[i + 1];
         }
-        return vv_ffi_result(vm, ((vv_ffi_fn)e->fn)(args, e->argc));
+        vm->ffi_running = e->what;                       /* for the crash line (vv_crash.h) */
+        vv_ffi_value result = ((vv_ffi_fn)e->fn)(args, e->argc);
+        vm->ffi_running = NULL;
+        return vv_ffi_result(vm, result);
     }
 #if VV_FFI_TYPED_IN_C
     uint64_t a[VV_FFI_MAX_INT];
@@ -118,14 +124,17 @@ static int vv_native_ffi(vv_vm *vm, void *ctx, unsigned code) {
     }
     /* Before the call: nothing runs in between, and the slots decode again lazily. */
     if (mem_from != UINT64_MAX) vv_invalidate(vm, mem_from, vm->len - mem_from);
+    vm->ffi_running = e->what;
     if (e->ret == VV_FFI_T_F64) {
         double r = vv_ffi_call_f64(e->fn, ni, nd, a, d);
+        vm->ffi_running = NULL;
         uint64_t bits;
         memcpy(&bits, &r, 8);
         vm->regs[0] = bits;
         vm->tags[0] = VV_TAG_F64;
     } else {
         uint64_t r = vv_ffi_call_int(e->fn, ni, nd, a, d);
+        vm->ffi_running = NULL;
         if (e->ret != VV_FFI_T_VOID) {
             vm->regs[0] = vv_ffi_int_result((unsigned)e->ret, r);
             vm->tags[0] = e->ret <= VV_FFI_T_I64 ? VV_TAG_I64 : VV_TAG_U64;
