@@ -1,7 +1,9 @@
 """The contract between the machine driver and an execution backend.
 
 Owns the status codes a dispatch loop returns (generated into the C core's
-``vv_tables.h`` by tools/gen_isa.py) and ``observable_state``. The ``Core``
+``vv_tables.h`` by tools/gen_isa.py), ``observable_state`` and the wording of
+the collector's log lines (``gc_collection_line``, ``gc_growth_line``), which
+both backends print for --gc-log. The ``Core``
 protocol both backends implement, the compiled one
 (voxvm/backends/compiled/_core.pyx) and the pure-Python reference
 (voxvm/backends/reference/core.py), is written out in
@@ -62,3 +64,17 @@ def observable_state(core: Core, status: int) -> dict:
     if status == Status.NCALL:
         result["ncall"] = (core.ncall_code, core.ncall_ip)
     return result
+
+
+def gc_collection_line(number: int, freed_blocks: int, freed_bytes: int, live_blocks: int,
+                       live_bytes: int, heap_size: int, pause_ns: int) -> str:
+    """The --gc-log line of one collection (docs/heap.md): block counts and payload bytes
+    freed and left live (every live block, collected or not), the heap's size, the pause."""
+    return (f"gc: collection {number}: freed {freed_blocks} blocks ({freed_bytes} bytes), "
+            f"{live_blocks} blocks live ({live_bytes} bytes), heap {heap_size} bytes, "
+            f"pause {pause_ns / 1e6:.3f} ms")
+
+
+def gc_growth_line(heap_size: int) -> str:
+    """The --gc-log line of the heap growing to ``heap_size`` bytes."""
+    return f"gc: heap grown to {heap_size} bytes"

@@ -57,7 +57,7 @@ from voxvm.backends.compiled._heap_api cimport (Heap, heap_block_gc, heap_block_
                                                heap_free_all, heap_free_bytes, heap_init, heap_next_block,
                                                heap_settings_changed, heap_write)
 
-from .. import Status
+from .. import Status, gc_collection_line, gc_growth_line
 from ...tags import VALID_TAGS
 
 cdef extern from *:
@@ -176,11 +176,11 @@ DISPATCH_VARIANTS = ("goto", "switch", "count") if VV_GOTO_AVAILABLE else ("swit
 
 
 cdef str _gc_line(const vv_gc_event *e):
-    """One ``gc: ...`` log line (worded like voxvm/backends/reference/heap.py's)."""
+    """One ``gc: ...`` log line, worded by voxvm.backends for both backends."""
     if e.kind == VV_GC_GROWTH:
-        return f"gc: heap grown to {e.heap_size} bytes"
-    return (f"gc: collection {e.number}: freed {e.freed_blocks} blocks ({e.freed_bytes} bytes), "
-            f"{e.live_blocks} blocks live ({e.live_bytes} bytes), pause {e.ns / 1e6:.3f} ms")
+        return gc_growth_line(e.heap_size)
+    return gc_collection_line(e.number, e.freed_blocks, e.freed_bytes, e.live_blocks, e.live_bytes,
+                              e.heap_size, e.ns)
 
 
 def core_available():

@@ -144,8 +144,11 @@ import mmap
 import re
 import struct
 import sys
+import time
 from array import array
 from typing import Callable, Iterable, Iterator
+
+from .. import gc_collection_line, gc_growth_line
 
 GRANULE = 8                    # alignment, header size, smallest payload and free region
 MIN_GROWTH = 4096              # growing an empty heap goes at least to this size
@@ -472,7 +475,7 @@ class PyHeap:
         self._resize_bounds()
         self._release(granules, self._granules - granules)
         if self.log:
-            self.log(f"gc: heap grown to {new_size} bytes")
+            self.log(gc_growth_line(new_size))
         return True
 
     def _resize_buffers(self, capacity: int) -> None:
@@ -840,6 +843,7 @@ class PyHeap:
 
     def collect(self, roots: Roots = ()) -> int:
         """Mark from ``roots`` and the nogc blocks, free every unmarked GC block."""
+        started = time.perf_counter_ns()
         if callable(roots):
             roots = roots()
         self._stack = array("Q")
@@ -858,16 +862,15 @@ class PyHeap:
                 if self._word(granule) & MARK_BIT:
                     self._scan(granule)
                     self._drain()
-        freed, freed_bytes, live_gc = self._sweep()
+        freed, freed_bytes, live_gc, live_bytes = self._sweep()
         self.mutations += freed                   # each freed block, as free() counts it
         self.gc_since = 0
         self.gc_threshold = max(self.gc_floor, gc_room(live_gc))
         self._live_gc = live_gc                   # for _grow_for_live
         self.collections += 1
         if self.log:
-            self.log(f"gc: collection {self.collections}: freed {freed} blocks "
-                     f"({freed_bytes} bytes), {self._blocks} blocks live, "
-                     f"heap {self.size} bytes ({self.free_bytes} free)")
+            self.log(gc_collection_line(self.collections, freed, freed_bytes, self._blocks, live_bytes,
+                                        self.size, time.perf_counter_ns() - started))
         return freed
 
     def _mark(self, value: int) -> None:
@@ -914,9 +917,10 @@ class PyHeap:
 
         Each run of dead blocks and free regions becomes one region; the block
         and pointer bits of a run are cleared once, when it is recorded.
-        Returns (blocks freed, their bytes, tile bytes of the live GC blocks).
+        Returns (blocks freed, their bytes, tile bytes of the live GC blocks, payload bytes
+        of every live block).
         """
-        freed = freed_bytes = live_gc = 0
+        freed = freed_bytes = live_gc = live_bytes = 0
         run = -1                                  # first granule of the free run being built
         granule = 1
         while granule < self._granules:
@@ -934,6 +938,7 @@ class PyHeap:
                     freed_bytes += header & SIZE_MASK
                 else:
                     self._set_word(granule, header & ~MARK_BIT)
+                    live_bytes += header & SIZE_MASK
                     if header & GC_BIT:
                         live_gc += length * GRANULE
             if free and run < 0:
@@ -945,7 +950,7 @@ class PyHeap:
         if run >= 0:
             self._free_run(run, granule)
         self._last = (0, 0)
-        return freed, freed_bytes, live_gc
+        return freed, freed_bytes, live_gc, live_bytes
 
     def _free_run(self, low: int, high: int) -> None:
         """Make the tiles ``[low, high)`` (dead blocks and removed regions) one free region."""

@@ -116,7 +116,8 @@ typedef struct HeapStats {
     uint64_t last_marked;        /*   blocks found reachable, */
     uint64_t last_freed_blocks;  /*   blocks freed, */
     uint64_t last_freed_bytes;   /*   payload bytes freed, */
-    uint64_t last_live_bytes;    /*   payload bytes of all live blocks afterwards */
+    uint64_t last_live_bytes;    /*   payload bytes of all live blocks afterwards, */
+    uint64_t last_heap_size;     /*   the arena's usable bytes then (before any growth it led to) */
     uint64_t peak_capacity;      /* largest arena size reached (bytes) */
     uint64_t repairs;            /* stale free-space bounds repaired by searches */
 } HeapStats;

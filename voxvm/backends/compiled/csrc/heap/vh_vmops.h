@@ -42,6 +42,7 @@ static void vv_record_gc_events(vv_vm *vm, uint64_t collections, uint64_t grows)
         e->freed_bytes = h->stats.last_freed_bytes;
         e->live_blocks = h->stats.last_marked;   /* every block left after a collection is marked */
         e->live_bytes = h->stats.last_live_bytes;
+        e->heap_size = h->stats.last_heap_size;
         e->ns = h->stats.last_ns;
     }
     if (h->stats.grows != grows && vm->ngc_events < VV_GC_EVENTS) {
