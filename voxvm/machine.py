@@ -36,7 +36,6 @@ from .diagnostics import Diagnostics, location
 from .errors import ExitStatus, UsageError, VoxError
 from .threads import MAX_LIVE_THREADS, STOP_GRACE_SECONDS, RunThreads
 from .host.io import HostIO, OutputError
-from .host.capabilities import Capabilities
 from .program import Program
 
 BACKENDS = ("cython", "python")
@@ -111,7 +110,12 @@ class Machine:
         self.io.group, self.io.thread_id, self.io.stop_event = group, self.thread_id, group.stop_event
         if argument is not None:
             self.io.label = f"thread {self.thread_id}: "
-        self.io.capabilities = Capabilities.from_config(self.config)
+        flags = self.config
+        if flags.allow_run or flags.allow_net is not None or flags.sandbox or flags.allow_read or flags.allow_write:
+            from .host.capabilities import Capabilities   # its rules are checked before the run
+            self.io.capabilities = Capabilities.from_config(flags)
+        # else the default grants, which capabilities.granted() makes when a native first asks
+        # (a run that uses no file, network or process native never imports the module)
         self.backend = select_backend(self.config)
         # FFI (docs/ffi.md): configs are checked before the core exists (a malformed one is
         # ConfigError, exit 65, before anything runs); libraries that fail to load only warn.

@@ -33,6 +33,8 @@ HEAVY = ["typer", "click", "construct", "dataclasses", "typing", "re", "inspect"
          # enum and namedtuple machinery would bring (voxvm/numbered.py, voxvm/records.py)
          "enum", "collections", "functools", "threading", "signal", "importlib", "bisect",
          "voxvm.traps", "voxvm.values", "voxvm.host.registry", "voxvm.isa",
+         # ... nor the capability rules when no --allow-*/--sandbox flag was given
+         "voxvm.host.capabilities",
          # ... nor small modules that cost more to import than they do here (the header's
          # fields, one error number, a field getter)
          "struct", "errno", "_operator"]
