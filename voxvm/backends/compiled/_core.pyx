@@ -130,6 +130,8 @@ cdef extern from "vv_ffi.h":
 cdef extern from "vv_crash.h":
     void vv_crash_register(vv_vm *vm) noexcept
     void vv_crash_unregister(vv_vm *vm) noexcept
+    void vv_crash_set_thread(vv_vm *vm) noexcept
+    void vv_crash_prepare_thread() noexcept
     int vv_crash_install() noexcept
 
 # Thread id and shared segments (csrc/vv_shm.h): one vv_conc per VM, ctx of codes 0x32-0x39.
@@ -422,7 +424,8 @@ cdef class Core:
         e.argc = argc
         for i in range(len(types) if ret >= 0 else 0):
             e.types[i] = types[i]
-        what = what[:VV_FFI_WHAT - 1]
+        if len(what) > VV_FFI_WHAT - 1:     # cut at a character, not inside one
+            what = what[:VV_FFI_WHAT - 4].decode("utf-8", "ignore").encode("utf-8") + b"..."
         for i in range(len(what)):
             e.what[i] = what[i]
         e.what[len(what)] = 0           # (calloc: the rest is zero too)
@@ -533,6 +536,8 @@ cdef class Core:
             raise RuntimeError("Core.run() is already running (a Core belongs to one thread at a time)")
         self.running = True
         try:
+            vv_crash_set_thread(&self.vm)   # the crash line names only this thread's foreign call
+            vv_crash_prepare_thread()       # (its own signal stack, once the handler is in place)
             self._hand_over_stdout(True)    # the room: the host may have buffered output since
             if self.profiling and self.vm.prof == NULL:
                 self.vm.prof = vv_prof_new(&self.vm)

@@ -328,9 +328,11 @@ typedef struct vv_vm {
     struct vv_natives *natives;  /* C natives `ncall` runs in the loop, and their stdout (vv_natives.h); NULL: none */
     int ret_ends;                /* a spawned thread (docs/concurrency.md): `ret` on an empty call stack ends it like `halt` */
     /* The crash line (vv_crash.h): the foreign function running now, as its
-     * entry names it, or NULL; and this machine's place in vv_crash_vms. Last,
-     * so that the loop's fields keep their offsets. */
+     * entry names it, or NULL; the thread that last ran the loop; this
+     * machine's place in vv_crash_vms. Last, so that the loop's fields keep
+     * their offsets. */
     const char *volatile ffi_running;
+    uintptr_t run_thread;
     int crash_slot;
 } vv_vm;
 

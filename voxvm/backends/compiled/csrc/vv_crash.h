@@ -1,4 +1,4 @@
-/* vv_crash.h - one line on stderr before a fatal signal ends the process.
+/* vv_crash.h - one line on stderr when a foreign function kills the process.
  *
  * Owns the fatal-signal handler that Core.install_ffi installs the first time
  * a foreign function is mapped (docs/ffi.md "A crash inside a foreign
@@ -14,17 +14,23 @@
  *
  * Which function: vv_native_ffi (vv_ffi.h) stores the running entry's text in
  * its machine (`ffi_running`) before the call and clears it after, two plain
- * stores. The handler finds the machines through `vv_crash_vms`, a fixed table
- * that Core registers into when created and leaves when freed (both with the
- * GIL held), and names the one machine inside a foreign call (or the first two,
- * when threads are inside several). It reads no thread-local storage (the
- * first access from a thread may allocate) and calls only write(2),
- * sigaction(2) and raise(3), which are async-signal-safe.
+ * stores; Core.run records the thread that runs the machine (`run_thread`).
+ * The handler looks for the machine whose foreign call is running on the
+ * thread that received the signal, through `vv_crash_vms`, a fixed table that
+ * Core registers into when created and leaves when freed (both with the GIL
+ * held). When there is none (a crash in Python, in voxvm, in a library's own
+ * thread, or a signal sent from outside) it prints nothing: the line only ever
+ * names a function that was running where the signal struck. It reads no
+ * thread-local storage (the first access from a thread may allocate) and
+ * calls only pthread_self, write, sigaction, raise and pause.
  *
- * The handler is chained: it restores the disposition it replaced (the
- * default, or Python's faulthandler when enabled) and raises the signal again.
- * It runs on an alternate stack for the thread that installed it, so that a
- * foreign function that overflows that thread's stack still gets its line.
+ * Only a signal whose disposition is still the default gets the handler: a
+ * library that handles SIGSEGV itself (a collector's write barrier, a
+ * language runtime), or Python's faulthandler, keeps its handler. After the
+ * line the handler restores the default and raises the signal again. It runs
+ * on an alternate stack (vv_crash_prepare_thread, for each thread that runs a
+ * machine once the handler is installed), so that a foreign function that
+ * overflows its thread's stack still gets its line.
  */
 #ifndef VV_CRASH_H
 #define VV_CRASH_H
@@ -33,6 +39,7 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 #define VV_CRASH_REPORTS 1
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +49,7 @@
 #endif
 
 /* Machines the handler can look at: past this many live Cores, a new one is
- * not registered and a crash in its foreign call is reported without a name. */
+ * not registered and a crash in its foreign call is reported without a line. */
 #define VV_CRASH_SLOTS 1024
 
 static vv_vm *volatile vv_crash_vms[VV_CRASH_SLOTS];
@@ -69,8 +76,13 @@ static void vv_crash_unregister(vv_vm *vm) {
 
 static const int vv_crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 #define VV_CRASH_NSIGNALS ((int)(sizeof vv_crash_signals / sizeof vv_crash_signals[0]))
-static struct sigaction vv_crash_previous[VV_CRASH_NSIGNALS];
+#define VV_CRASH_ALT_STACK (64 * 1024)   /* more than the handler needs, whatever MINSIGSTKSZ is */
 static int vv_crash_installed;
+static int vv_crash_entered;             /* the first thread in prints; any other waits for the end */
+static pthread_key_t vv_crash_stack_key; /* each prepared thread's alternate stack, freed at its exit */
+
+/* Record the thread that runs vm (Core.run, before the loop). */
+static void vv_crash_set_thread(vv_vm *vm) { vm->run_thread = (uintptr_t)pthread_self(); }
 
 static const char *vv_crash_signal_name(int sig) {
     switch (sig) {
@@ -83,82 +95,105 @@ static const char *vv_crash_signal_name(int sig) {
     }
 }
 
-static void vv_crash_write(const char *text) {
-    size_t left = strlen(text);
-    while (left > 0) {
-        ssize_t n = write(2, text, left);
-        if (n <= 0) return;                     /* stderr is gone: nothing else to try */
-        text += n;
-        left -= (size_t)n;
-    }
+/* Append text to the line at *at (an async-signal-safe strcat with a bound). */
+static void vv_crash_append(char *line, size_t room, size_t *at, const char *text) {
+    while (*text && *at + 1 < room) line[(*at)++] = *text++;
+    line[*at] = 0;
 }
 
 static void vv_crash_handler(int sig) {
-    const char *running[2] = {NULL, NULL};
-    int inside = 0;
-    for (int i = 0; i < VV_CRASH_SLOTS; i++) {
+    const uintptr_t self = (uintptr_t)pthread_self();
+    const char *what = NULL;
+    for (int i = 0; i < VV_CRASH_SLOTS && what == NULL; i++) {
         vv_vm *vm = vv_crash_vms[i];
-        const char *what = vm != NULL ? vm->ffi_running : NULL;
-        if (what != NULL) {
-            if (inside < 2) running[inside] = what;
-            inside++;
+        if (vm != NULL && vm->ffi_running != NULL && vm->run_thread == self) what = vm->ffi_running;
+    }
+    if (what != NULL) {
+        if (__atomic_exchange_n(&vv_crash_entered, 1, __ATOMIC_SEQ_CST)) {
+            for (;;) pause();                   /* another thread is printing and ending the process */
+        }
+        char line[VV_FFI_WHAT + 96];
+        size_t at = 0;
+        vv_crash_append(line, sizeof line, &at, "voxvm: fatal: ");
+        vv_crash_append(line, sizeof line, &at, vv_crash_signal_name(sig));
+        vv_crash_append(line, sizeof line, &at, " in foreign function ");
+        vv_crash_append(line, sizeof line, &at, what);
+        vv_crash_append(line, sizeof line, &at, "; the process ends\n");
+        for (size_t done = 0; done < at;) {     /* one write, unless stderr takes less */
+            ssize_t n = write(2, line + done, at - done);
+            if (n <= 0) break;
+            done += (size_t)n;
         }
     }
-    vv_crash_write("voxvm: fatal: ");
-    vv_crash_write(vv_crash_signal_name(sig));
-    if (inside == 1) {
-        vv_crash_write(" in foreign function ");
-        vv_crash_write(running[0]);
-    } else if (inside > 1) {
-        vv_crash_write(" while threads were inside several foreign functions (");
-        vv_crash_write(running[0]);
-        vv_crash_write(inside > 2 ? ", " : " and ");
-        vv_crash_write(running[1]);
-        vv_crash_write(inside > 2 ? ", ...)" : ")");
-    } else {
-        vv_crash_write(" outside any foreign function (a bug in voxvm or in a library loaded into"
-                       " the process; please report it)");
-    }
-    vv_crash_write("; the process ends\n");
-    for (int i = 0; i < VV_CRASH_NSIGNALS; i++) {
-        if (vv_crash_signals[i] == sig) sigaction(sig, &vv_crash_previous[i], NULL);
-    }
-    /* Pending until the handler returns, then delivered to the restored
-     * disposition; a fault re-executes its instruction and faults again. */
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = SIG_DFL;
+    sigemptyset(&action.sa_mask);
+    sigaction(sig, &action, NULL);
+    /* Pending until the handler returns, then the default action ends the
+     * process (a fault would also simply happen again). */
     raise(sig);
 }
 
-/* Install the handler once per process (GIL held); 0, or -1 if sigaction failed
- * (the calls then run unguarded, as before). */
+static void vv_crash_free_stack(void *stack) {
+    stack_t off;
+    memset(&off, 0, sizeof off);
+    off.ss_flags = SS_DISABLE;
+    sigaltstack(&off, NULL);
+    free(stack);
+}
+
+/* Give the calling thread an alternate signal stack, once (Core.run, when the
+ * handler is installed; GIL held). A thread that already has one keeps it. */
+static void vv_crash_prepare_thread(void) {
+    if (!vv_crash_installed || pthread_getspecific(vv_crash_stack_key) != NULL) return;
+    stack_t current;
+    if (sigaltstack(NULL, &current) != 0 || !(current.ss_flags & SS_DISABLE)) {
+        pthread_setspecific(vv_crash_stack_key, (void *)1);   /* (a stack of its own: leave it) */
+        return;
+    }
+    stack_t alt;
+    memset(&alt, 0, sizeof alt);
+    alt.ss_size = VV_CRASH_ALT_STACK;
+    alt.ss_sp = malloc(alt.ss_size);
+    if (alt.ss_sp == NULL) return;
+    if (sigaltstack(&alt, NULL) != 0 || pthread_setspecific(vv_crash_stack_key, alt.ss_sp) != 0) {
+        vv_crash_free_stack(alt.ss_sp);
+        return;
+    }
+}
+
+/* The key's destructor: the thread is ending. (void *)1 marks a thread whose
+ * alternate stack was not ours. */
+static void vv_crash_thread_ends(void *stack) {
+    if (stack != (void *)1) vv_crash_free_stack(stack);
+}
+
+/* Install the handler once per process (GIL held), for each fatal signal whose
+ * disposition is the default; 0, or -1 if that failed (the calls then run
+ * unguarded, as before). */
 static int vv_crash_install(void) {
     if (vv_crash_installed) return 0;
-    stack_t current;
-    if (sigaltstack(NULL, &current) == 0 && (current.ss_flags & SS_DISABLE)) {
-        /* 64 KiB: more than the handler needs, whatever MINSIGSTKSZ is. Kept
-         * for the life of the process, like the handler. */
-        stack_t alt;
-        alt.ss_size = 64 * 1024;
-        alt.ss_sp = malloc(alt.ss_size);
-        alt.ss_flags = 0;
-        if (alt.ss_sp != NULL && sigaltstack(&alt, NULL) != 0) free(alt.ss_sp);
-    }
-    struct sigaction action;
+    if (pthread_key_create(&vv_crash_stack_key, vv_crash_thread_ends) != 0) return -1;
+    struct sigaction action, previous;
     memset(&action, 0, sizeof action);
     action.sa_handler = vv_crash_handler;
     action.sa_flags = SA_ONSTACK;
     sigemptyset(&action.sa_mask);
     for (int i = 0; i < VV_CRASH_NSIGNALS; i++) {
-        if (sigaction(vv_crash_signals[i], &action, &vv_crash_previous[i]) != 0) {
-            while (i-- > 0) sigaction(vv_crash_signals[i], &vv_crash_previous[i], NULL);
-            return -1;
-        }
+        if (sigaction(vv_crash_signals[i], NULL, &previous) != 0) continue;
+        if (previous.sa_handler != SIG_DFL || (previous.sa_flags & SA_SIGINFO)) continue;   /* someone's own */
+        sigaction(vv_crash_signals[i], &action, NULL);
     }
     vv_crash_installed = 1;
+    vv_crash_prepare_thread();
     return 0;
 }
 
 #else
 
+static void vv_crash_set_thread(vv_vm *vm) { (void)vm; }
+static void vv_crash_prepare_thread(void) {}
 static int vv_crash_install(void) { return 0; }
 
 #endif /* VV_CRASH_REPORTS */
