@@ -362,6 +362,25 @@ def without_pause(line: str) -> str:
     return re.sub(r", pause \d+\.\d{3} ms$", ", pause - ms", line)
 
 
+@pytest.mark.parametrize("program, config", [
+    # One allocation that collects, grows for the live set, then grows again to fit.
+    (build(("uload", 5, 30), "top:", ("alloc", 1, 100), ("push", 1), ("udec", 5), ("jnz", "@top"),
+           ("alloc", 2, 100000), ("halt",)), VMConfig(init_heap=4096, gc_log=True)),
+    # ... after 63 collections: the log had one slot left when it came.
+    (build(("uload", 5, 63), "top:", ("alloc", 1, 8), ("udec", 5), ("jnz", "@top"), ("alloc", 2, 100000),
+           ("halt",)), VMConfig(init_heap=4096, gc_stress=True, gc_log=True)),
+], ids=["two-growths", "log-nearly-full"])
+def test_every_growth_of_one_allocation_is_logged_in_order(dispatch, program, config):
+    ref, core = PyCore(program, config), Core(program, config, dispatch=dispatch)
+    ref_lines, lines = [], []
+    ref.set_log(ref_lines.append)
+    core.set_log(lines.append)
+    assert ref.run() == core.run() == Status.HALT
+    assert [without_pause(x) for x in lines] == [without_pause(x) for x in ref_lines]
+    assert lines[-1].startswith("gc: heap grown to ") and lines[-2].startswith("gc: ")
+    assert sum(x.startswith("gc: heap grown to ") for x in lines[-3:]) >= 1
+
+
 def test_gc_log_lines_agree_between_backends_through_collections_and_growth(dispatch):
     # Kept blocks make the heap grow; dropped ones are freed: both kinds of line, with sizes.
     program = build(("uload", 2, 0), ("uload", 3, 300), "top:", ("alloc", 1, 48), ("push", 1),

@@ -243,7 +243,8 @@ typedef struct vv_diag {
     uint32_t code, gc_mark;
     uint64_t ip, a, b;
 } vv_diag;
-#define VV_GC_EVENTS 64      /* the loop returns to flush the log when they are all used */
+#define VV_GC_EVENTS 64      /* the loop returns to flush the log when fewer than ... */
+#define VV_GC_EVENTS_PER_ALLOC 3   /* ... these are left: an allocation logs a collection and two growths at most (vh_policy.h) */
 
 /* A data-stack entry: the 64 bits and the tag (upstream.md §1.7). */
 typedef struct vv_entry {

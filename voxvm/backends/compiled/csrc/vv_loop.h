@@ -964,8 +964,12 @@ vv_dispatch:
         uint64_t address = vv_heap_alloc_slow(vm, heap_n, (int)heap_gc);
         if (VV_UNLIKELY(address == 0)) RAISE(VV_EXC_HEAPALLOCATIONFAULT);
         R[pc->a] = address; T[pc->a] = VV_TAG_ADDR;
-        /* the log is full, or a collection or growth ran and the slice is over (vh_vmops.h) */
-        if (VV_UNLIKELY(vm->ngc_events >= VV_GC_EVENTS || vm->flush_due)) { next_ip = ADDR() + heap_size; goto vv_flush; }
+        /* the log has no room for another allocation's events, or a collection or
+         * growth ran and the slice is over (vh_vmops.h) */
+        if (VV_UNLIKELY(vm->ngc_events > VV_GC_EVENTS - VV_GC_EVENTS_PER_ALLOC || vm->flush_due)) {
+            next_ip = ADDR() + heap_size;
+            goto vv_flush;
+        }
         POLL_AFTER(heap_n, heap_size);
         NEXT(heap_size);
     }

@@ -345,6 +345,7 @@ static VH_NOINLINE int vh_grow_to(Heap *h, uint64_t new_size) {
     h->mem = mem;
     h->capacity = new_cap;
     h->stats.grows += 1;
+    h->stats.grow_sizes[h->stats.grows & 3] = new_cap - 8;
     if (new_cap > h->stats.peak_capacity) h->stats.peak_capacity = new_cap;
     vh_region_add(h, old_g, (new_cap >> 3) - old_g);
     return 0;

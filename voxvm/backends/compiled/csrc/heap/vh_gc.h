@@ -396,6 +396,7 @@ VH_API VH_NOINLINE uint64_t heap_collect(Heap *h, const HeapRootSpan *roots, siz
     h->stats.last_freed_bytes = freed_bytes;
     h->stats.last_live_bytes = h->payload_bytes;
     h->stats.last_heap_size = h->capacity - 8;
+    h->stats.last_collection_grows = h->stats.grows;
     h->stats.freed_blocks_total += freed_blocks;
     h->stats.freed_bytes_total += freed_bytes;
     h->stats.last_ns = vh_now_ns() - t0;

@@ -117,7 +117,9 @@ typedef struct HeapStats {
     uint64_t last_freed_blocks;  /*   blocks freed, */
     uint64_t last_freed_bytes;   /*   payload bytes freed, */
     uint64_t last_live_bytes;    /*   payload bytes of all live blocks afterwards, */
-    uint64_t last_heap_size;     /*   the arena's usable bytes then (before any growth it led to) */
+    uint64_t last_heap_size;     /*   the arena's usable bytes then (before any growth it led to), */
+    uint64_t last_collection_grows; /*   and `grows` then (orders the --gc-log lines) */
+    uint64_t grow_sizes[4];      /* the arena's usable bytes after growth number g, at [g % 4] */
     uint64_t peak_capacity;      /* largest arena size reached (bytes) */
     uint64_t repairs;            /* stale free-space bounds repaired by searches */
 } HeapStats;

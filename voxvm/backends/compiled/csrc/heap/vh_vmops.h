@@ -29,13 +29,31 @@ static inline unsigned vv_clamp_count(uint64_t count) {
     return count - 1 < 8 ? (unsigned)count : count == 0 ? 1u : 8u;
 }
 
-/* Log what an allocation just did (when --gc-log asked): at most one
- * collection (heap_alloc_auto collects at most once per call) and growth. */
+/* Growths number from+1 .. to into the log (their sizes: HeapStats.grow_sizes). */
+static void vv_record_growths(vv_vm *vm, uint64_t from, uint64_t to) {
+    const Heap *h = &vm->heap;
+    for (uint64_t g = from + 1; g <= to && vm->ngc_events < VV_GC_EVENTS; g++) {
+        vv_gc_event *e = &vm->gc_events[vm->ngc_events++];
+        e->kind = VV_GC_GROWTH;
+        e->number = g;
+        e->heap_size = h->stats.grow_sizes[g & 3];
+    }
+}
+
+/* Log what an allocation just did (when --gc-log asked), in the order it
+ * happened, as the reference heap logs it: at most one collection
+ * (heap_alloc_auto collects at most once per call) and the growths before and
+ * after it (at most VV_GC_EVENTS_PER_ALLOC events in all; the loop leaves that
+ * much room before every allocation). */
 static void vv_record_gc_events(vv_vm *vm, uint64_t collections, uint64_t grows) {
     const Heap *h = &vm->heap;
-    vv_gc_event *e;
-    if (h->stats.collections != collections && vm->ngc_events < VV_GC_EVENTS) {
-        e = &vm->gc_events[vm->ngc_events++];
+    if (h->stats.collections == collections) {
+        vv_record_growths(vm, grows, h->stats.grows);
+        return;
+    }
+    vv_record_growths(vm, grows, h->stats.last_collection_grows);
+    if (vm->ngc_events < VV_GC_EVENTS) {
+        vv_gc_event *e = &vm->gc_events[vm->ngc_events++];
         e->kind = VV_GC_COLLECTION;
         e->number = h->stats.collections;
         e->freed_blocks = h->stats.last_freed_blocks;
@@ -45,12 +63,7 @@ static void vv_record_gc_events(vv_vm *vm, uint64_t collections, uint64_t grows)
         e->heap_size = h->stats.last_heap_size;
         e->ns = h->stats.last_ns;
     }
-    if (h->stats.grows != grows && vm->ngc_events < VV_GC_EVENTS) {
-        e = &vm->gc_events[vm->ngc_events++];
-        e->kind = VV_GC_GROWTH;
-        e->number = h->stats.grows;
-        e->heap_size = h->capacity - 8;
-    }
+    vv_record_growths(vm, h->stats.last_collection_grows, h->stats.grows);
 }
 
 /* alloc / allocr / allocr_nogc when heap_alloc_quick (inline in the loop)
