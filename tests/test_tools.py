@@ -102,29 +102,32 @@ def load_bench():
     return bench
 
 
-@pytest.mark.parametrize("n", range(1, 9))
+@pytest.mark.parametrize("n", range(1, 10))
 def test_bench_orders_runners_so_that_each_follows_every_other_equally_often(n):
     bench = load_bench()
     orders = bench.williams_orders(n)
-    assert len(orders) == (2 * n if n % 2 else n)
-    assert all(sorted(order) == list(range(n)) for order in orders)
+    assert len(orders) == 2 * n and all(sorted(order) == list(range(n)) for order in orders)
     follows = Counter((order[i - 1], order[i]) for order in orders for i in range(1, n))
-    assert len(follows) == n * (n - 1) and set(follows.values()) <= {1 if n % 2 == 0 else 2}
+    assert len(follows) == n * (n - 1) and set(follows.values()) <= {2}
+    for repeats in range(2, 2 * n + 1, 2):       # a short run is balanced pair by pair
+        pairs = Counter((order[i - 1], order[i]) for order in orders[:repeats] for i in range(1, n))
+        assert all(pairs[(a, b)] == pairs[(b, a)] for a, b in pairs), repeats
 
 
 def test_bench_applies_the_orders_to_its_runners_cyclically():
     bench = load_bench()
     runners = [bench.Runner(name, []) for name in "abcd"]
-    orders = ["".join(r.name for r in bench.ordered(runners, repeat)) for repeat in range(5)]
-    assert orders == ["abdc", "bcad", "cdba", "dacb", "abdc"]
+    orders = ["".join(r.name for r in bench.ordered(runners, repeat)) for repeat in range(9)]
+    assert orders == ["abdc", "cdba", "bcad", "dacb", "cdba", "abdc", "dacb", "bcad", "abdc"]
 
 
 def test_bench_paired_ratios_keep_the_repeats_apart():
     bench = load_bench()
-    ratios = bench.paired_ratios([0.9, 1.2, 0.8, 0.5], [1.0, 1.0, 1.0, 0.0])   # the 0 s repeat is left out
+    ratios = bench.paired_ratios([0.9, 1.2, 0.8, 0.5, 0.0], [1.0, 1.0, 1.0, 0.0, 1.0])   # 0 s: no ratio
     assert ratios == pytest.approx([0.9, 1.2, 0.8])
-    assert bench.paired_cell(ratios) == "0.90 [0.80-1.20] 2/3"
-    assert bench.paired_cell([]) == "-"
+    assert bench.paired_cell(ratios, 5) == "0.90 [0.80-1.20] 2/3 (2 at 0 s left out)"
+    assert bench.paired_cell(ratios, 3) == "0.90 [0.80-1.20] 2/3"
+    assert bench.paired_cell([], 2) == "-"
 
 
 @needs_core

@@ -15,11 +15,12 @@ Method (docs/performance.md "Method": the machine is noisy):
   into a temporary directory;
 * every measurement is a separate child process, and the runs are
   *interleaved*: repeat 1 of every (program, runner), then repeat 2, ...;
-  the runners' order changes from repeat to repeat as the rows of a
-  Williams design (a Latin square balanced for carry-over: over one cycle of
-  n repeats, 2n for an odd number n of runners, every runner runs right after
-  every other one equally often), because the machine's state after one
-  process can favour or slow the next;
+  the runners' order changes from repeat to repeat, as the rows of a
+  Williams design (a Latin square balanced for carry-over) each followed by
+  its reverse: over 2n repeats of n runners every runner runs right after
+  every other one twice, and after any even number of repeats ``a`` has run
+  right after ``b`` as often as ``b`` after ``a`` (the machine's state after
+  one process can favour or slow the next);
 * the figure is the **median CPU time** (user + system, from the kernel's
   child rusage) over the repeats;
 * the whole-process ratios are also taken **repeat by repeat** (voxvm's run
@@ -344,11 +345,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def williams_orders(n: int) -> list[list[int]]:
-    """The rows of a Williams design for n runners: orders of range(n) in which, over all
-    rows, every runner comes right after every other runner equally often (once each for
-    even n, twice for odd n, whose design has 2n rows: the n rows and their reverses).
+    """The orders of n runners, one per repeat, cyclically: the n rows of a Williams square,
+    each followed by its reverse. Over the 2n orders every runner comes right after every
+    other runner exactly twice (the rows alone do it once when n is even; their reverses
+    make up for odd n), and after every even number of repeats ``a`` has come right after
+    ``b`` as often as ``b`` after ``a``, so a short run is balanced pair by pair.
 
-    The first row is 0, 1, n-1, 2, n-2, ...; row i adds i (mod n) to each entry.
+    The square's first row is 0, 1, n-1, 2, n-2, ...; row i adds i (mod n) to each entry.
     """
     first, low, high = [0], 1, n - 1
     while len(first) < n:
@@ -358,30 +361,35 @@ def williams_orders(n: int) -> list[list[int]]:
         else:
             first.append(high)
             high -= 1
-    rows = [[(entry + shift) % n for entry in first] for shift in range(n)]
-    return rows + [row[::-1] for row in rows] if n % 2 else rows
+    orders = []
+    for shift in range(n):
+        row = [(entry + shift) % n for entry in first]
+        orders += [row, row[::-1]]
+    return orders
 
 
 def ordered(runners: list[Runner], repeat: int) -> list[Runner]:
-    """The runners in the order of repeat number ``repeat`` (0-based): row ``repeat`` of the
-    Williams design, cyclically."""
+    """The runners in the order of repeat number ``repeat`` (0-based): williams_orders,
+    cyclically."""
     orders = williams_orders(len(runners))
     return [runners[i] for i in orders[repeat % len(orders)]]
 
 
 def paired_ratios(ours: list[float], theirs: list[float]) -> list[float]:
-    """ours[i] / theirs[i] for every repeat i where theirs[i] is not zero (tick-based CPU
-    accounting can report 0 for a millisecond process)."""
-    return [a / b for a, b in zip(ours, theirs) if b > 0]
+    """ours[i] / theirs[i] for every repeat i where both are above zero (tick-based CPU
+    accounting can report 0 for a millisecond process: no ratio is then known)."""
+    return [a / b for a, b in zip(ours, theirs) if a > 0 and b > 0]
 
 
-def paired_cell(ratios: list[float]) -> str:
-    """'median [lowest-highest] below/repeats' of one column of repeat-by-repeat ratios."""
+def paired_cell(ratios: list[float], repeats: int) -> str:
+    """'median [lowest-highest] below/repeats' of one column of repeat-by-repeat ratios;
+    repeats without a ratio (a 0 s time) are named, not silently left out."""
     if not ratios:
         return "-"
     below = sum(ratio < 1 for ratio in ratios)
-    return (f"{statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] "
-            f"{below}/{len(ratios)}")
+    cell = f"{statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}] {below}/{len(ratios)}"
+    missing = repeats - len(ratios)
+    return cell + (f" ({missing} at 0 s left out)" if missing else "")
 
 
 def report_paired(args: argparse.Namespace, found: Setup, programs: list[str],
@@ -391,7 +399,7 @@ def report_paired(args: argparse.Namespace, found: Setup, programs: list[str],
     print_section("Whole process, repeat by repeat: voxvm / other in the same repeat: median "
                   "[lowest-highest] and the repeats where voxvm took less CPU time", args.markdown,
                   ["program"] + [f"voxvm / {name}" for name in against],
-                  [[p] + [paired_cell(paired_ratios(samples[("voxvm", p)], samples[(name, p)]))
+                  [[p] + [paired_cell(paired_ratios(samples[("voxvm", p)], samples[(name, p)]), args.repeats)
                           for name in against] for p in programs])
 
 
