@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from support.machines import NO_COMPILED_CORE, PUREPYTHON, backends
+from support.machines import PUREPYTHON, UNDER_ASAN, backends
 from voxasm import assemble_program as assemble
 from voxvm.config import VMConfig
 from voxvm.errors import UsageError
@@ -489,6 +489,10 @@ def test_the_generated_call_shapes_are_fresh():
 
 # ---------------------------------------------------------------------- a crash inside foreign code
 
+# The crash line is the compiled core's, and ASan's own SIGSEGV handler leaves it no room.
+crash_handler_tests = pytest.mark.skipif(PUREPYTHON or UNDER_ASAN,
+                                         reason="the compiled core's crash line, without ASan's handler")
+
 CRASHING = r"""
 #define _GNU_SOURCE
 #include <signal.h>
@@ -557,7 +561,7 @@ def run_crashing(folder: Path, cwd: Path, *sources: str, python_flags=()) -> sub
                            *programs], capture_output=True, timeout=60, cwd=cwd)
 
 
-@pytest.mark.skipif(PUREPYTHON, reason=NO_COMPILED_CORE)
+@crash_handler_tests
 @pytest.mark.parametrize("code, symbol, signal_name, status", [
     (0x300, "read_at", "SIGSEGV", -11),          # a bad pointer
     (0x301, "give_up", "SIGABRT", -6),           # the library gives up
@@ -576,7 +580,7 @@ def test_a_crash_inside_a_foreign_function_names_it_then_ends_by_the_same_signal
 CALLS_AFTER_A_NAP = ".start\n    uload r1 {ms}\n    ncall 0x304 r0\n    uload r1 0\n    ncall 0x{code:x} r0\n    halt\n"
 
 
-@pytest.mark.skipif(PUREPYTHON, reason=NO_COMPILED_CORE)
+@crash_handler_tests
 def test_the_line_names_the_function_of_the_thread_that_crashed(crashing, tmp_path):
     # Two programs: one sleeps inside a foreign function while the other's crashes; then
     # a stack overflow on a thread of its own (every running thread has a signal stack).
@@ -589,7 +593,7 @@ def test_the_line_names_the_function_of_the_thread_that_crashed(crashing, tmp_pa
             "the process ends"]
 
 
-@pytest.mark.skipif(PUREPYTHON, reason=NO_COMPILED_CORE)
+@crash_handler_tests
 def test_a_library_that_handles_sigsegv_itself_keeps_its_handler(crashing, tmp_path):
     result = run_crashing(crashing / "lazy", tmp_path,
                           ".start\n    uload r1 42\n    ncall 0x305 r0\n    movr r1 r0\n    uload r2 1\n"
@@ -597,7 +601,7 @@ def test_a_library_that_handles_sigsegv_itself_keeps_its_handler(crashing, tmp_p
     assert (result.returncode, result.stdout, result.stderr) == (0, b"42\n", b"")
 
 
-@pytest.mark.skipif(PUREPYTHON, reason=NO_COMPILED_CORE)
+@crash_handler_tests
 def test_pythons_faulthandler_keeps_the_signals_it_handles(crashing, tmp_path):
     result = run_crashing(crashing / "cfg", tmp_path, ".start\n    uload r1 0\n    ncall 0x300 r0\n    halt\n",
                           python_flags=("-X", "faulthandler"))
@@ -606,7 +610,7 @@ def test_pythons_faulthandler_keeps_the_signals_it_handles(crashing, tmp_path):
     assert "Fatal Python error: Segmentation fault" in err and "voxvm: fatal" not in err
 
 
-@pytest.mark.skipif(PUREPYTHON, reason=NO_COMPILED_CORE)
+@crash_handler_tests
 def test_a_long_name_is_cut_at_a_character(crashing, tmp_path):
     folder = tmp_path / ("é" * 110)           # 220 bytes: more than the C entry holds
     folder.mkdir()
@@ -619,7 +623,7 @@ def test_a_long_name_is_cut_at_a_character(crashing, tmp_path):
     assert line.endswith("é...; the process ends")
 
 
-@pytest.mark.skipif(PUREPYTHON, reason=NO_COMPILED_CORE)
+@crash_handler_tests
 def test_a_fatal_signal_outside_foreign_code_gets_no_line(crashing, tmp_path):
     # Once a foreign function is mapped the handler is the process's, but it only speaks
     # for a foreign call on the thread the signal struck (here Python's own abort).
