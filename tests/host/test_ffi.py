@@ -611,7 +611,7 @@ def test_pythons_faulthandler_keeps_the_signals_it_handles(crashing, tmp_path):
 
 
 @crash_handler_tests
-def test_a_long_name_is_cut_at_a_character(crashing, tmp_path):
+def test_a_long_name_keeps_its_start_and_end_cut_at_characters(crashing, tmp_path):
     folder = tmp_path / ("é" * 110)           # 220 bytes: more than the C entry holds
     folder.mkdir()
     shutil.copy(crashing / "libs" / "libplain.so", folder / "libplain.so")
@@ -620,7 +620,18 @@ def test_a_long_name_is_cut_at_a_character(crashing, tmp_path):
     line = result.stderr.decode("utf-8").splitlines()[-1]       # (strict: valid UTF-8)
     assert result.returncode == -11
     assert line.startswith("voxvm: fatal: SIGSEGV in foreign function read_at (ncall 0x300, ../éé")
-    assert line.endswith("é...; the process ends")
+    assert "é...é" in line and line.endswith("é/libplain.so); the process ends")
+
+
+@crash_handler_tests
+def test_a_signal_sent_by_another_process_gets_no_line(crashing, tmp_path):
+    # The kernel hands it to any thread, here one sleeping inside a foreign function: that
+    # function did not crash. (timeout(1) sends it as a watchdog would.)
+    program = write(tmp_path, "p.vvs", ".start\n    uload r1 5000\n    ncall 0x304 r0\n    halt\n")
+    result = subprocess.run(["timeout", "--preserve-status", "-s", "ABRT", "1", sys.executable, "-m", "voxvm", "run",
+                             f"--native-configs={crashing / 'cfg'}", str(program)],
+                            capture_output=True, timeout=60, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (128 + 6, b"")
 
 
 @crash_handler_tests

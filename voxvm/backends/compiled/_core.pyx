@@ -424,8 +424,12 @@ cdef class Core:
         e.argc = argc
         for i in range(len(types) if ret >= 0 else 0):
             e.types[i] = types[i]
-        if len(what) > VV_FFI_WHAT - 1:     # cut at a character, not inside one
-            what = what[:VV_FFI_WHAT - 4].decode("utf-8", "ignore").encode("utf-8") + b"..."
+        if len(what) > VV_FFI_WHAT - 1:
+            # Keep the start (the symbol, the code) and the end (the library's file name),
+            # each cut at a character, not inside one.
+            head = what[:(VV_FFI_WHAT - 4) * 2 // 3].decode("utf-8", "ignore").encode("utf-8")
+            tail = what[len(what) - (VV_FFI_WHAT - 4 - len(head)):].decode("utf-8", "ignore").encode("utf-8")
+            what = head + b"..." + tail
         for i in range(len(what)):
             e.what[i] = what[i]
         e.what[len(what)] = 0           # (calloc: the rest is zero too)

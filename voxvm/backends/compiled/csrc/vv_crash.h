@@ -19,10 +19,10 @@
  * thread that received the signal, through `vv_crash_vms`, a fixed table that
  * Core registers into when created and leaves when freed (both with the GIL
  * held). When there is none (a crash in Python, in voxvm, in a library's own
- * thread, or a signal sent from outside) it prints nothing: the line only ever
- * names a function that was running where the signal struck. It reads no
- * thread-local storage (the first access from a thread may allocate) and
- * calls only pthread_self, write, sigaction, raise and pause.
+ * thread), or when another process sent the signal, it prints nothing: the
+ * line only ever names a function that was running where the fault struck. It
+ * reads no thread-local storage (the first access from a thread may allocate)
+ * and calls only pthread_self, getpid, write, sigaction, raise and pause.
  *
  * Only a signal whose disposition is still the default gets the handler: a
  * library that handles SIGSEGV itself (a collector's write barrier, a
@@ -101,10 +101,16 @@ static void vv_crash_append(char *line, size_t room, size_t *at, const char *tex
     line[*at] = 0;
 }
 
-static void vv_crash_handler(int sig) {
+static void vv_crash_handler(int sig, siginfo_t *info, void *context) {
+    (void)context;
     const uintptr_t self = (uintptr_t)pthread_self();
     const char *what = NULL;
-    for (int i = 0; i < VV_CRASH_SLOTS && what == NULL; i++) {
+    /* A signal another process sent (kill, timeout -s, a watchdog) is delivered
+     * to whichever thread: it says nothing about the call running there. Its
+     * si_code is SI_USER or SI_QUEUE (<= 0) with the sender's pid; a fault has
+     * a positive si_code, and abort() or raise() inside the process its own pid. */
+    const int sent_from_outside = info != NULL && info->si_code <= 0 && info->si_pid != getpid();
+    for (int i = 0; i < VV_CRASH_SLOTS && what == NULL && !sent_from_outside; i++) {
         vv_vm *vm = vv_crash_vms[i];
         if (vm != NULL && vm->ffi_running != NULL && vm->run_thread == self) what = vm->ffi_running;
     }
@@ -177,8 +183,8 @@ static int vv_crash_install(void) {
     if (pthread_key_create(&vv_crash_stack_key, vv_crash_thread_ends) != 0) return -1;
     struct sigaction action, previous;
     memset(&action, 0, sizeof action);
-    action.sa_handler = vv_crash_handler;
-    action.sa_flags = SA_ONSTACK;
+    action.sa_sigaction = vv_crash_handler;
+    action.sa_flags = SA_ONSTACK | SA_SIGINFO;
     sigemptyset(&action.sa_mask);
     for (int i = 0; i < VV_CRASH_NSIGNALS; i++) {
         if (sigaction(vv_crash_signals[i], NULL, &previous) != 0) continue;
