@@ -40,7 +40,11 @@ if not os.environ.get("VOXVM_PUREPYTHON"):
     # runs, and in some builds it moved most of the dispatch loop's handlers into
     # .text.unlikely (callgrind: vv_run_goto.cold), so the hot code's layout changed from
     # one edit to the next; the loop stays in one piece (clang ignores the flag).
-    extra = ["-O3", "-fno-reorder-blocks-and-partition"]
+    # -fno-tree-slp-vectorize: GCC stored a 16-byte stack entry (value, tag) by moving both
+    # words into an SSE register (movq, movq, punpcklqdq, movups) instead of two stores;
+    # without it, callgrind counts fib -1.0 %, alloc -0.8 %, bench_gc -0.6 %, the rest and the
+    # assembler unchanged (docs/performance.md, eighth session of 2026-12-05).
+    extra = ["-O3", "-fno-reorder-blocks-and-partition", "-fno-tree-slp-vectorize"]
     link = []
     # VOXVM_SANITIZE=address,undefined builds the core with those sanitizers for the test
     # suite and the fuzzers (docs/reliability.md "Sanitizers"); never for a release.
