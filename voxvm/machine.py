@@ -125,6 +125,11 @@ class Machine:
 
             group.ffi = load_native_configs(self.config.native_configs, self.io.diag)
         self.ffi = group.ffi
+        if self.ffi is not None:
+            # A foreign function may end the process at any call: the host then holds no
+            # output of its own, and the crash line writes what the C print still holds
+            # (csrc/vv_crash.h), so the program's output up to the crash is all there.
+            self.io.write_through = True
         self.core = create_core(self.backend, program, self.config)
         try:
             self._set_up_core(group)

@@ -624,6 +624,19 @@ def test_a_long_name_keeps_its_start_and_end_cut_at_characters(crashing, tmp_pat
 
 
 @crash_handler_tests
+def test_what_the_program_printed_before_the_crash_is_written_first(crashing, tmp_path):
+    # To a pipe: 7 goes through the C print, "hi" through the host's, 8 is still in the C
+    # print's buffer when the foreign function crashes (the crash line writes it).
+    result = run_crashing(crashing / "cfg", tmp_path,
+                          ".start\n    uload r2 1\n    uload r1 7\n    ncall 1 r0\n"
+                          "    dsload r1 greeting 0\n    ncall 1 r0\n    uload r1 8\n    ncall 1 r0\n"
+                          "    uload r1 0\n    ncall 0x300 r0\n    halt\n"
+                          "section data\n    greeting str \"hi\"\n")
+    assert (result.returncode, result.stdout) == (-11, b"7\nhi\n8\n")
+    assert result.stderr.decode().splitlines()[-1].startswith("voxvm: fatal: SIGSEGV in foreign function read_at")
+
+
+@crash_handler_tests
 def test_a_signal_sent_by_another_process_gets_no_line(crashing, tmp_path):
     # The kernel hands it to any thread, here one sleeping inside a foreign function: that
     # function did not crash. (timeout(1) sends it as a watchdog would.)

@@ -74,7 +74,9 @@ class HostIO:
 
     stdout is buffered (flushed at 64 KiB, before stdin is read, before a
     sleep, before anything goes to stderr, and at exit or trap); stderr is
-    written through. An interactive stdout is flushed after every print.
+    written through. An interactive stdout is flushed after every print, and
+    with ``write_through`` (a run with foreign functions, which may end the
+    process) every output the host is given is written at once.
     """
 
     def __init__(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None,
@@ -84,6 +86,7 @@ class HostIO:
         self.stdout = binary_stream(stdout, sys.stdout)
         self.stderr = binary_stream(stderr, sys.stderr)
         self._buffer = bytearray()
+        self.write_through = False
         self._stdout_failure: str | None = None      # why stdout could not be written (flush)
         try:
             self._interactive = bool(self.stdout.isatty())
@@ -122,7 +125,8 @@ class HostIO:
         """Program output on stream 1 (stdout) or 2 (stderr)."""
         if stream == STDOUT:
             self._buffer += data
-            if self._interactive or len(self._buffer) >= _FLUSH_AT or self._stdout_failure is not None:
+            if (self._interactive or self.write_through or len(self._buffer) >= _FLUSH_AT
+                    or self._stdout_failure is not None):
                 self.flush()
         else:
             self.flush()
@@ -139,7 +143,8 @@ class HostIO:
         """
         if data:
             self._buffer += data
-            if self._interactive or len(self._buffer) >= _FLUSH_AT or self._stdout_failure is not None:
+            if (self._interactive or self.write_through or len(self._buffer) >= _FLUSH_AT
+                    or self._stdout_failure is not None):
                 self.flush()
         return 1 if self._interactive else _FLUSH_AT - len(self._buffer)
 

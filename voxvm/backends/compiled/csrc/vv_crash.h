@@ -24,6 +24,11 @@
  * reads no thread-local storage (the first access from a thread may allocate)
  * and calls only pthread_self, getpid, write, sigaction, raise and pause.
  *
+ * Before the line, the handler writes to stdout what the machine's C print
+ * still holds (vv_natives.h `out`): with foreign functions the host writes its
+ * own output through (HostIO.write_through), so the program's output up to the
+ * crash is complete and comes before the line.
+ *
  * Only a signal whose disposition is still the default gets the handler: a
  * library that handles SIGSEGV itself (a collector's write barrier, a
  * language runtime), or Python's faulthandler, keeps its handler. After the
@@ -101,10 +106,19 @@ static void vv_crash_append(char *line, size_t room, size_t *at, const char *tex
     line[*at] = 0;
 }
 
+static void vv_crash_write_all(int fd, const char *data, size_t len) {
+    for (size_t done = 0; done < len;) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n <= 0) return;                     /* the stream is gone: nothing else to try */
+        done += (size_t)n;
+    }
+}
+
 static void vv_crash_handler(int sig, siginfo_t *info, void *context) {
     (void)context;
     const uintptr_t self = (uintptr_t)pthread_self();
     const char *what = NULL;
+    const vv_vm *crashed = NULL;
     /* A signal another process sent (kill, timeout -s, a watchdog) is delivered
      * to whichever thread: it says nothing about the call running there. Its
      * si_code is SI_USER or SI_QUEUE (<= 0) with the sender's pid; a fault has
@@ -112,12 +126,21 @@ static void vv_crash_handler(int sig, siginfo_t *info, void *context) {
     const int sent_from_outside = info != NULL && info->si_code <= 0 && info->si_pid != getpid();
     for (int i = 0; i < VV_CRASH_SLOTS && what == NULL && !sent_from_outside; i++) {
         vv_vm *vm = vv_crash_vms[i];
-        if (vm != NULL && vm->ffi_running != NULL && vm->run_thread == self) what = vm->ffi_running;
+        if (vm != NULL && vm->ffi_running != NULL && vm->run_thread == self) {
+            what = vm->ffi_running;
+            crashed = vm;
+        }
     }
     if (what != NULL) {
         if (__atomic_exchange_n(&vv_crash_entered, 1, __ATOMIC_SEQ_CST)) {
             for (;;) pause();                   /* another thread is printing and ending the process */
         }
+        /* First what the program printed in C and the host has not been given yet:
+         * with foreign functions the host writes its output through (HostIO
+         * write_through), so this is all the output still in the process. */
+        const vv_natives *natives = crashed->natives;
+        if (natives != NULL && natives->out.data != NULL)
+            vv_crash_write_all(1, (const char *)natives->out.data, natives->out.len);
         char line[VV_FFI_WHAT + 96];
         size_t at = 0;
         vv_crash_append(line, sizeof line, &at, "voxvm: fatal: ");
@@ -125,11 +148,7 @@ static void vv_crash_handler(int sig, siginfo_t *info, void *context) {
         vv_crash_append(line, sizeof line, &at, " in foreign function ");
         vv_crash_append(line, sizeof line, &at, what);
         vv_crash_append(line, sizeof line, &at, "; the process ends\n");
-        for (size_t done = 0; done < at;) {     /* one write, unless stderr takes less */
-            ssize_t n = write(2, line + done, at - done);
-            if (n <= 0) break;
-            done += (size_t)n;
-        }
+        vv_crash_write_all(2, line, at);        /* one write, unless stderr takes less */
     }
     struct sigaction action;
     memset(&action, 0, sizeof action);
