@@ -3,8 +3,8 @@
 Owns ``Tag`` (register and data-stack tags, semantics.md §2, with their
 classes ``VALID_TAGS``, ``ADDRESS_LIKE_TAGS``, ``UINT_LIKE_TAGS``), ``Exc``
 (the 11 voxvm exceptions, upstream.md §7, and their ``jexc`` spellings),
-``DataType`` (data-segment item types, upstream.md §1.6) and the register and
-data-item constants. voxvm/isa.py re-exports all of it next to the opcode
+``DataType`` (data-segment item types, upstream.md §1.6), the register and
+data-item constants and ``tag_name``, how messages name a tag. voxvm/isa.py re-exports all of it next to the opcode
 table; a run imports this module alone, so it never builds that table
 (start-up, docs/performance.md "Start-up"). tools/gen_isa.py writes these
 numbers into the C core's ``vv_tables.h``.
@@ -45,6 +45,14 @@ class Tag(Numbered):
 VALID_TAGS = frozenset(int(t) for t in Tag)
 ADDRESS_LIKE_TAGS = frozenset(int(t) for t in Tag if t.address_like)
 UINT_LIKE_TAGS = frozenset(int(t) for t in Tag if t.uint_like)
+
+
+def tag_name(tag: int) -> str:
+    """Human name of a register tag (semantics.md §2); ``tag N`` for a number that is none."""
+    try:
+        return Tag(tag).display_name
+    except ValueError:
+        return f"tag {tag}"
 
 
 class Exc(Numbered):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from .diagnostics import location
 from .errors import ExitStatus, VoxError
 from .numbered import Numbered
-from .tags import VALID_TAGS, Tag
+from .tags import VALID_TAGS, tag_name
 
 
 class TrapKind(Numbered):
@@ -66,14 +66,6 @@ class ArithOp(Numbered):
     INC = 11, "inc"
     DEC = 12, "dec"
     CMP = 13, "cmp"
-
-
-def tag_name(tag: int) -> str:
-    """Human name of a register tag (semantics.md §2)."""
-    try:
-        return Tag(tag).display_name
-    except ValueError:
-        return f"tag {tag}"
 
 
 def _mismatch(a: int, b: int) -> str:

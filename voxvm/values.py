@@ -7,7 +7,7 @@ operations Python does not offer directly (IEEE division by zero, ``fmod``
 with NaN instead of an error, C ``pow``), Rust ``Display`` formatting of
 ``f64`` (used by ``print``, upstream.md §8.1) and lenient/strict UTF-16BE text
 helpers. Pure functions, no state; imports only the standard library and
-voxvm.isa / voxvm.traps tables.
+voxvm/tags.py.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from __future__ import annotations
 import math
 import struct
 
-from .tags import ADDRESS_LIKE_TAGS, Tag
-from .traps import tag_name
+from .tags import ADDRESS_LIKE_TAGS, Tag, tag_name
 
 __all__ = [
     "MASK64", "INT64_MIN", "INT64_MAX", "ADDRESS_TAGS",
