@@ -518,7 +518,7 @@ def _listing(program: Program, source_text: str | None = None) -> str:
     names = _Names.choose(program, _jump_targets(instructions), items)
     width = 3 * max((ins.size for ins in instructions), default=1)
 
-    lines = [f"; {program.path}: {len(image)}-byte image, entry 0x{program.entry:x}, "
+    lines = [f"; {shown_name(program.path)}: {len(image)}-byte image, entry 0x{program.entry:x}, "
              f"data_base 0x{program.data_base:x}, {len(program.functions)} function(s)"]
     for index, address in enumerate(program.functions):
         lines.append(f";   function {index} {names.functions[index]} at 0x{address:x}")

@@ -204,6 +204,8 @@ def test_a_file_name_with_control_characters_stays_in_the_header_comment():
     source = assert_round_trip(named)
     assert source.splitlines()[:2] == ["; disassembled by voxvm dis from evil\\n    halt\\n\\x1b[31mred.vve",
                                        "section text"]
+    listing = disassemble(named, listing=True)          # its header line too
+    assert listing.splitlines()[0].startswith("; evil\\n    halt\\n\\x1b[31mred.vve: 94-byte image")
 
 
 def test_listing_golden():
